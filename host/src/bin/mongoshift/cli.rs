@@ -1,0 +1,216 @@
+//! Arguments and dispatch.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use mongoshift::{ConnectOptions, DownTarget, LockOptions, MigrationSource, Migrator, Target, UnlockOutcome, UpOptions};
+
+use crate::{config, exit, render};
+
+/// Fast, safe MongoDB data migrations.
+#[derive(Debug, Parser)]
+#[command(name = "mongoshift", version, about, after_help = exit::HELP)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Args)]
+struct Global {
+    /// Connection string [default: mongodb://localhost:27017]
+    #[arg(long, env = "MONGODB_URI", global = true, hide_env_values = true)]
+    uri: Option<String>,
+    /// Target database [default: the one in the connection string]
+    #[arg(long, env = "MONGOSHIFT_DB", global = true)]
+    db: Option<String>,
+    /// Migrations directory [default: ./migrations]
+    #[arg(long, global = true)]
+    path: Option<PathBuf>,
+    /// Config file [default: ./mongoshift.toml when present]
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Seconds to wait for another run's lock [default: 120]
+    #[arg(long, global = true)]
+    lock_timeout: Option<u64>,
+    /// Seconds to wait for the server [default: 10]
+    #[arg(long, global = true)]
+    connect_timeout: Option<u64>,
+    /// How to show progress
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto, global = true)]
+    progress: ProgressMode,
+}
+
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ProgressMode {
+    /// Bars on a terminal, plain lines otherwise.
+    Auto,
+    /// Bars.
+    Bar,
+    /// Plain lines on stderr.
+    Plain,
+    /// One JSON event per line on stdout.
+    Json,
+    /// Nothing.
+    None,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Write a new migration from a template.
+    New {
+        /// A short name, e.g. add_status.
+        name: String,
+        /// The kind of migration.
+        #[arg(long, default_value = "update")]
+        kind: String,
+        /// The collection it changes.
+        #[arg(long, default_value = "users")]
+        collection: String,
+    },
+    /// Show every migration and where it stands.
+    Status {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show what `up` (or `down`) would do, with matching document counts.
+    Plan {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Plan up to and including this migration.
+        #[arg(long)]
+        to: Option<String>,
+        /// Plan a rollback of this many migrations instead.
+        #[arg(long, conflicts_with = "to")]
+        down_steps: Option<usize>,
+    },
+    /// Apply pending migrations in order.
+    Up {
+        /// Stop after this migration.
+        #[arg(long)]
+        to: Option<String>,
+        /// Accept the changed file of this applied migration and record its new
+        /// checksum (the database keeps what the old file did). Repeatable.
+        #[arg(long, value_name = "ID")]
+        dangerously_allow_changed: Vec<String>,
+    },
+    /// Roll back applied migrations, newest first.
+    Down {
+        /// Roll back everything applied after this migration (it stays applied).
+        #[arg(long, conflicts_with = "steps")]
+        to: Option<String>,
+        /// Roll back this many migrations.
+        #[arg(long)]
+        steps: Option<usize>,
+    },
+    /// Check the checksums of applied migrations against the files on disk.
+    Verify,
+    /// Clear a lock left by a run that died.
+    Unlock {
+        /// Clear it even if its holder looks alive.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+struct Resolved {
+    connect: ConnectOptions,
+    path: PathBuf,
+    lock: LockOptions,
+    progress: ProgressMode,
+}
+
+fn resolve(g: Global) -> anyhow::Result<Resolved> {
+    let cfg = config::load(g.config.as_deref())?;
+    let uri = g.uri.or(cfg.uri).unwrap_or_else(|| "mongodb://localhost:27017".into());
+    let mut connect = ConnectOptions::new(uri)
+        .connect_timeout(Duration::from_secs(g.connect_timeout.or(cfg.connect_timeout).unwrap_or(10)));
+    if let Some(db) = g.db.or(cfg.database) {
+        connect = connect.database(db);
+    }
+    let lock = LockOptions::default().wait(Duration::from_secs(g.lock_timeout.or(cfg.lock_timeout).unwrap_or(120)));
+    Ok(Resolved { connect, path: g.path.or(cfg.path).unwrap_or_else(|| "migrations".into()), lock, progress: g.progress })
+}
+
+pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let r = resolve(cli.global)?;
+    if let Command::New { name, kind, collection } = &cli.command {
+        if kind != "update" {
+            anyhow::bail!("unknown migration kind `{kind}`; known kinds: {}", mongoshift::manifest::KNOWN_KINDS.join(", "));
+        }
+        let path = mongoshift::scaffold::new_update_migration(&r.path, name, collection)?;
+        println!("created {}", path.display());
+        return Ok(exit::ok());
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
+    rt.block_on(run_async(cli.command, r))
+}
+
+async fn run_async(command: Command, r: Resolved) -> anyhow::Result<ExitCode> {
+    // Load the directory before connecting: a bad manifest is reported even
+    // when the server is down.
+    let source = MigrationSource::new(&r.path);
+    source.load()?;
+    let target = Target::connect(&r.connect).await?;
+    let renderer = Arc::new(render::ProgressRenderer::new(r.progress));
+    let migrator = Migrator::new(&source, target)?.lock_options(r.lock).progress(renderer.clone());
+    match command {
+        Command::New { .. } => unreachable!("handled before connecting"),
+        Command::Status { json } => {
+            let rows = migrator.status().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                render::status_table(&rows);
+            }
+        }
+        Command::Plan { json, to, down_steps } => {
+            let plan = match down_steps {
+                Some(n) => migrator.plan_down(&DownTarget::Steps(n)).await?,
+                None => migrator.plan_up(&UpOptions { to, ..UpOptions::default() }).await?,
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&plan)?);
+            } else {
+                render::plan(&plan);
+            }
+        }
+        Command::Up { to, dangerously_allow_changed } => {
+            let res = migrator.up(&UpOptions { to, dangerously_allow_changed }).await;
+            renderer.finish();
+            let report = res?;
+            render::report(&report, "applied", r.progress);
+        }
+        Command::Down { to, steps } => {
+            let target = match to {
+                Some(id) => DownTarget::To(id),
+                None => DownTarget::Steps(steps.unwrap_or(1)),
+            };
+            let res = migrator.down(&target).await;
+            renderer.finish();
+            let report = res?;
+            render::report(&report, "rolled back", r.progress);
+        }
+        Command::Verify => {
+            let rows = migrator.verify().await?;
+            let bad = render::verify(&rows);
+            if bad > 0 {
+                eprintln!("error: {bad} applied migration(s) differ from the files on disk");
+                return Ok(ExitCode::from(exit::MISMATCH));
+            }
+        }
+        Command::Unlock { force } => match migrator.unlock(force).await? {
+            UnlockOutcome::NotLocked => println!("the migration lock is not held"),
+            UnlockOutcome::Cleared { owner, reason } => println!("cleared the lock held by {owner} ({reason})"),
+        },
+    }
+    Ok(exit::ok())
+}

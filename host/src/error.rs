@@ -1,0 +1,253 @@
+//! Error types, one enum per subsystem.
+//!
+//! Messages are lowercase, carry context (the migration, the file, the host) and,
+//! where there is one, say what to do next. They never contain a password.
+
+use std::path::PathBuf;
+
+use crate::report::Report;
+
+/// Loading migrations from disk went wrong.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SourceError {
+    /// The migrations directory does not exist or cannot be read.
+    #[error("cannot read migrations directory {path}: {source}")]
+    Dir {
+        /// The directory.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A file of a migration cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A manifest is not valid TOML or does not fit the manifest format.
+    /// The message names the line, the column and the field.
+    #[error("invalid manifest {path}: {message}")]
+    Manifest {
+        /// The manifest file.
+        path: PathBuf,
+        /// What is wrong, with line and field.
+        message: String,
+    },
+    /// An entry's name is not a valid migration id.
+    #[error("invalid migration name {path}: {reason}")]
+    InvalidId {
+        /// The entry.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// Two entries claim the same id or version.
+    #[error("duplicate migration {id}: defined by both {first} and {second}; give one of them a new timestamp prefix")]
+    DuplicateId {
+        /// The id or version both claim.
+        id: String,
+        /// The first entry.
+        first: PathBuf,
+        /// The second entry.
+        second: PathBuf,
+    },
+    /// The manifest names a kind this version does not know.
+    #[error("unknown migration kind `{kind}` in {path} (line {line}); known kinds: {known}")]
+    UnknownKind {
+        /// The manifest file.
+        path: PathBuf,
+        /// The kind it names.
+        kind: String,
+        /// The line of the `kind` field.
+        line: usize,
+        /// The kinds this version knows.
+        known: String,
+    },
+}
+
+/// Running migrations against a database went wrong.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MigrateError {
+    /// The migrations on disk could not be loaded.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+
+    /// The connection string is not valid.
+    #[error("invalid connection string {uri}: {message}")]
+    InvalidUri {
+        /// The connection string with its password masked.
+        uri: String,
+        /// What is wrong.
+        message: String,
+    },
+
+    /// No database name was given and the URI names none.
+    #[error("no target database: pass --db or put one in the connection string (mongodb://host/DATABASE)")]
+    NoDatabase,
+
+    /// The server could not be reached in time.
+    #[error("cannot reach MongoDB at {hosts} within {seconds}s: {message}; check that the server is running and the host and port are right")]
+    Unreachable {
+        /// The hosts tried.
+        hosts: String,
+        /// The time allowed.
+        seconds: u64,
+        /// The driver's reason, password masked.
+        message: String,
+    },
+
+    /// The server refused the credentials.
+    #[error("authentication failed at {hosts}: {message}; check the user name, password and authSource in the connection string")]
+    Auth {
+        /// The hosts tried.
+        hosts: String,
+        /// The driver's reason, password masked.
+        message: String,
+    },
+
+    /// A database operation failed.
+    #[error("{context}: {message}")]
+    Database {
+        /// What was being done.
+        context: String,
+        /// The driver's message, password masked.
+        message: String,
+        /// Driver error labels such as `TransientTransactionError`.
+        labels: Vec<String>,
+    },
+
+    /// An applied migration's checksum differs from the file on disk.
+    #[error("migration {id} was applied with checksum {recorded} but the file on disk now has checksum {on_disk}; restore the original file, or rerun with --dangerously-allow-changed {id} if the change is intended")]
+    ChecksumMismatch {
+        /// The migration.
+        id: String,
+        /// The checksum in the ledger.
+        recorded: String,
+        /// The checksum of the files now.
+        on_disk: String,
+    },
+
+    /// The ledger records a migration that is not on disk.
+    #[error("migration {id} is recorded in the ledger as {state} but is missing from {path}; restore its file (it may come from a newer branch of the code)")]
+    MissingOnDisk {
+        /// The migration.
+        id: String,
+        /// Its ledger state.
+        state: String,
+        /// The migrations directory.
+        path: PathBuf,
+    },
+
+    /// A migration was left partly applied by a run that did not finish.
+    #[error("migration {id} is {state} from an earlier run that did not finish: {detail}")]
+    Dirty {
+        /// The migration.
+        id: String,
+        /// Its ledger state.
+        state: String,
+        /// What to do.
+        detail: String,
+    },
+
+    /// Another run holds the migration lock.
+    #[error("the migration lock is held by {owner} (lease expires {expires}); waited {waited_secs}s. If no other run is active, run `mongoshift unlock`")]
+    LockHeld {
+        /// Who holds it.
+        owner: String,
+        /// When its lease expires unless renewed.
+        expires: String,
+        /// How long this run waited.
+        waited_secs: u64,
+    },
+
+    /// `unlock` refused to clear a lease whose holder looks alive.
+    #[error("the migration lock is held by {owner}, which looks alive ({reason}); stop that run first, or use `mongoshift unlock --force` if you are sure it is gone")]
+    LockAlive {
+        /// Who holds it.
+        owner: String,
+        /// Why it looks alive.
+        reason: String,
+    },
+
+    /// This run lost its lease (it expired and another run took it over).
+    #[error("this run lost the migration lock (another run took it over after the lease expired); stopped before writing {what}")]
+    LockLost {
+        /// What was about to be written.
+        what: String,
+    },
+
+    /// `--to` names no known migration.
+    #[error("no migration {id} in {path} or in the ledger")]
+    UnknownMigration {
+        /// The id given.
+        id: String,
+        /// The migrations directory.
+        path: PathBuf,
+    },
+
+    /// The migration has no way back.
+    #[error("migration {id} cannot be rolled back: {reason}")]
+    Irreversible {
+        /// The migration.
+        id: String,
+        /// Why.
+        reason: String,
+    },
+
+    /// A migration failed part-way through a run. The report says what the run
+    /// applied before it.
+    #[error("while {verb} migration {id}: {source}")]
+    Run {
+        /// The migration.
+        id: String,
+        /// `applying` or `rolling back`.
+        verb: &'static str,
+        /// The cause.
+        source: Box<MigrateError>,
+        /// What the run did before the failure.
+        report: Box<Report>,
+    },
+}
+
+impl MigrateError {
+    /// The report of what a failed run applied before failing, if this error
+    /// comes from a run.
+    pub fn report(&self) -> Option<&Report> {
+        match self {
+            MigrateError::Run { report, .. } => Some(report),
+            _ => None,
+        }
+    }
+
+    /// The innermost cause, looking through [`MigrateError::Run`].
+    pub fn root(&self) -> &MigrateError {
+        match self {
+            MigrateError::Run { source, .. } => source.root(),
+            other => other,
+        }
+    }
+
+    /// Whether the driver marked this error with `label`.
+    pub fn has_label(&self, label: &str) -> bool {
+        match self.root() {
+            MigrateError::Database { labels, .. } => labels.iter().any(|l| l == label),
+            _ => false,
+        }
+    }
+
+    /// Wraps a driver error with what was being done.
+    pub(crate) fn db(context: impl Into<String>, err: mongodb::error::Error) -> Self {
+        MigrateError::Database {
+            context: context.into(),
+            message: crate::target::redact_message(&err.to_string()),
+            labels: err.labels().iter().cloned().collect(),
+        }
+    }
+}
+
+/// Shorthand for results in this crate.
+pub type Result<T, E = MigrateError> = std::result::Result<T, E>;

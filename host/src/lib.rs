@@ -1,0 +1,55 @@
+//! # mongoshift
+//!
+//! Fast, safe MongoDB data migrations.
+//!
+//! ## Core concepts
+//!
+//! - A **migration** ([`Migration`]) is an entry in a migrations directory: a TOML
+//!   manifest (see [`manifest`]) plus, for some kinds, module files. Its id starts
+//!   with a timestamp (`20260115093000_add_status`) and its checksum is SHA-256
+//!   over the bytes that define it.
+//! - A [`MigrationSource`] discovers the migrations of a directory, in order.
+//! - A [`Target`] is the connected database the migrations change.
+//! - The **ledger** ([`Ledger`]) records in the target database what was applied,
+//!   when, with which checksum, and with what result.
+//! - The **lock** ([`Lease`]) makes sure only one run changes the database at a
+//!   time. It is a lease with a heartbeat and a fencing token.
+//! - The [`Migrator`] puts these together: `status`, `plan`, `up`, `down`,
+//!   `verify`, `unlock`.
+//! - Runs emit progress [`Event`]s to a [`ProgressSink`]; the library never prints.
+//!
+//! ## Example
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), mongoshift::MigrateError> {
+//! use mongoshift::{ConnectOptions, MigrationSource, Migrator, Target, UpOptions};
+//!
+//! let target = Target::connect(&ConnectOptions::new("mongodb://localhost:27017/app")).await?;
+//! let migrator = Migrator::new(&MigrationSource::new("migrations"), target)?;
+//! let report = migrator.up(&UpOptions::default()).await?;
+//! println!("applied {:?}", report.ids());
+//! # Ok(()) }
+//! ```
+
+pub mod error;
+pub mod ledger;
+pub mod lock;
+pub mod manifest;
+pub mod migrator;
+pub mod progress;
+pub mod report;
+pub mod scaffold;
+pub mod source;
+pub mod target;
+mod update;
+
+pub use error::{MigrateError, Result, SourceError};
+pub use ledger::{Ledger, LedgerEntry, State, LEDGER_COLLECTION};
+pub use lock::{Lease, LockOptions, LockState, Owner, UnlockOutcome, LOCK_COLLECTION};
+pub use manifest::{Kind, Manifest, UpdateSpec, UpdateStep};
+pub use migrator::{DownTarget, Migrator, Plan, PlannedMigration, PlannedStep, Status, StatusRow, UpOptions, VerifyRow};
+pub use progress::{Direction, Event, NoProgress, Progress, ProgressSink};
+pub use report::{Completed, Report};
+pub use source::{Migration, MigrationSource};
+pub use target::{redact_uri, ConnectOptions, Target, Topology};
+pub use update::Counts;

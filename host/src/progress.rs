@@ -1,0 +1,140 @@
+//! Progress events. The library emits them; front ends (the CLI's bars and JSON
+//! lines, the Python package's callback) render them. The library never prints.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+/// Which way a migration is run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// `up`.
+    Up,
+    /// `down`.
+    Down,
+}
+
+/// Something a run did. Serialized as one JSON object with an `event` field.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Event {
+    /// Another run holds the lock; this one waits.
+    LockWaiting {
+        /// Who holds it.
+        owner: String,
+    },
+    /// The lock was taken.
+    LockAcquired {
+        /// The fencing token of this run's lease.
+        token: i64,
+    },
+    /// A run starts with this many migrations to do.
+    RunStarted {
+        /// Up or down.
+        direction: Direction,
+        /// Migrations to run.
+        migrations: Vec<String>,
+    },
+    /// A migration starts.
+    MigrationStarted {
+        /// Its id.
+        id: String,
+        /// Its kind.
+        kind: String,
+        /// Up or down.
+        direction: Direction,
+        /// How many steps it has.
+        steps: usize,
+        /// Documents it will touch, when known.
+        total: Option<u64>,
+    },
+    /// A step of a migration starts.
+    StepStarted {
+        /// The migration.
+        id: String,
+        /// 1-based step number.
+        step: usize,
+        /// What the step does.
+        description: String,
+    },
+    /// A step finished.
+    StepFinished {
+        /// The migration.
+        id: String,
+        /// 1-based step number.
+        step: usize,
+        /// Documents matched.
+        matched: u64,
+        /// Documents modified (or deleted).
+        modified: u64,
+    },
+    /// Documents processed so far (document-by-document kinds).
+    Documents {
+        /// The migration.
+        id: String,
+        /// Documents read and decided.
+        done: u64,
+        /// Total expected, when known.
+        total: Option<u64>,
+        /// Replaced so far.
+        replaced: u64,
+        /// Deleted so far.
+        deleted: u64,
+        /// Failed so far.
+        failed: u64,
+    },
+    /// A migration finished.
+    MigrationFinished {
+        /// Its id.
+        id: String,
+        /// Up or down.
+        direction: Direction,
+        /// Documents matched.
+        matched: u64,
+        /// Documents modified.
+        modified: u64,
+        /// Wall time in milliseconds.
+        duration_ms: u64,
+    },
+    /// A migration failed.
+    MigrationFailed {
+        /// Its id.
+        id: String,
+        /// Up or down.
+        direction: Direction,
+        /// The error.
+        error: String,
+    },
+    /// The run ended.
+    RunFinished {
+        /// Up or down.
+        direction: Direction,
+        /// Migrations completed.
+        completed: Vec<String>,
+    },
+}
+
+/// Receives progress events. Called from the run's tasks; keep it fast.
+pub trait ProgressSink: Send + Sync {
+    /// One event.
+    fn event(&self, event: &Event);
+}
+
+/// Discards events.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoProgress;
+
+impl ProgressSink for NoProgress {
+    fn event(&self, _event: &Event) {}
+}
+
+impl<F: Fn(&Event) + Send + Sync> ProgressSink for F {
+    fn event(&self, event: &Event) {
+        self(event)
+    }
+}
+
+/// A shared sink.
+pub type Progress = Arc<dyn ProgressSink>;

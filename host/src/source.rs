@@ -1,0 +1,184 @@
+//! Discovering migrations on disk.
+//!
+//! A migrations directory holds one entry per migration, named
+//! `<version>_<name>` where the version is a timestamp of digits
+//! (`20260115093000_add_status`). An entry is either a TOML file
+//! (`20260115093000_add_status.toml`) or a directory holding `migration.toml`
+//! and the files it refers to. Entries apply in version order.
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::error::SourceError;
+use crate::manifest::{self, Manifest};
+
+/// One migration as found on disk.
+#[derive(Debug, Clone)]
+pub struct Migration {
+    /// The id: the entry's name without `.toml`, e.g. `20260115093000_add_status`.
+    pub id: String,
+    /// The digits before the first `_`; unique within a directory.
+    pub version: String,
+    /// The entry (file or directory).
+    pub path: PathBuf,
+    /// The manifest file.
+    pub manifest_path: PathBuf,
+    /// The parsed manifest.
+    pub manifest: Manifest,
+    /// SHA-256 (hex) over the manifest and the module bytes.
+    pub checksum: String,
+}
+
+/// Loads migrations from a directory.
+#[derive(Debug, Clone)]
+pub struct MigrationSource {
+    dir: PathBuf,
+}
+
+/// The manifest's file name inside a directory entry.
+pub const MANIFEST_FILE: &str = "migration.toml";
+
+impl MigrationSource {
+    /// A source reading `dir`.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        MigrationSource { dir: dir.into() }
+    }
+
+    /// The directory read.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Reads, parses and checksums every migration, sorted by version.
+    pub fn load(&self) -> Result<Vec<Migration>, SourceError> {
+        let dir_err = |source| SourceError::Dir { path: self.dir.clone(), source };
+        let mut entries: Vec<_> = std::fs::read_dir(&self.dir)
+            .map_err(dir_err)?
+            .collect::<Result<_, _>>()
+            .map_err(dir_err)?;
+        entries.sort_by_key(|e| e.file_name());
+
+        let mut migrations: Vec<Migration> = Vec::new();
+        for entry in entries {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') || name.starts_with('_') {
+                continue;
+            }
+            let is_dir = path.is_dir();
+            let (id, manifest_path) = if is_dir {
+                let manifest_path = path.join(MANIFEST_FILE);
+                if !manifest_path.is_file() {
+                    if parse_id(&name).is_ok() {
+                        return Err(SourceError::InvalidId {
+                            path,
+                            reason: format!("the directory has no {MANIFEST_FILE}"),
+                        });
+                    }
+                    continue; // a helper directory (shared code, build output)
+                }
+                (name, manifest_path)
+            } else if let Some(stem) = name.strip_suffix(".toml") {
+                (stem.to_string(), path.clone())
+            } else {
+                continue; // READMEs, modules referred to by manifests, …
+            };
+            let version = parse_id(&id).map_err(|reason| SourceError::InvalidId { path: path.clone(), reason })?;
+            let bytes = std::fs::read(&manifest_path)
+                .map_err(|source| SourceError::Io { path: manifest_path.clone(), source })?;
+            let text = String::from_utf8(bytes.clone()).map_err(|_| SourceError::Manifest {
+                path: manifest_path.clone(),
+                message: "the file is not UTF-8 text".into(),
+            })?;
+            let manifest = manifest::parse(&manifest_path, &text)?;
+            if let Some(stated) = &manifest.id {
+                if stated != &id {
+                    return Err(SourceError::InvalidId {
+                        path: manifest_path,
+                        reason: format!("the manifest says id = \"{stated}\" but the entry is named {id}; make them equal"),
+                    });
+                }
+            }
+            if let Some(other) = migrations.iter().find(|m| m.version == version || m.id == id) {
+                return Err(SourceError::DuplicateId {
+                    id: if other.id == id { id } else { format!("version {version}") },
+                    first: other.path.clone(),
+                    second: path,
+                });
+            }
+            let checksum = checksum(&[&bytes]);
+            migrations.push(Migration { id, version, path, manifest_path, manifest, checksum });
+        }
+        migrations.sort_by(|a, b| version_key(&a.version).cmp(&version_key(&b.version)));
+        Ok(migrations)
+    }
+}
+
+fn version_key(v: &str) -> (usize, &str) {
+    let trimmed = v.trim_start_matches('0');
+    (trimmed.len(), trimmed)
+}
+
+/// Checks an id (`<digits>_<name>`) and returns its version.
+pub fn parse_id(id: &str) -> Result<String, String> {
+    let expected = "expected <timestamp>_<name>, e.g. 20260115093000_add_status";
+    let (version, name) = id.split_once('_').ok_or_else(|| format!("no `_` in `{id}`; {expected}"))?;
+    if version.is_empty() || !version.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("`{id}` does not start with a numeric timestamp; {expected}"));
+    }
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+        return Err(format!(
+            "`{id}` has characters other than letters, digits, `_` and `-` in its name; {expected}"
+        ));
+    }
+    Ok(version.to_string())
+}
+
+/// SHA-256 over the bytes that define a migration, length-prefixed so that
+/// moving bytes from one part to the next changes the sum.
+pub fn checksum(parts: &[&[u8]]) -> String {
+    let mut h = Sha256::new();
+    h.update(b"mongoshift-checksum-v1\0");
+    for part in parts {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part);
+    }
+    hex::encode(h.finalize())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OK: &str = "kind = \"update\"\ncollection = \"u\"\n[[forward]]\nop = \"delete_many\"\nfilter = {}\n";
+
+    #[test]
+    fn loads_in_version_order_and_skips_other_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("20260102_b.toml"), OK).expect("write");
+        std::fs::write(dir.path().join("9_a.toml"), OK).expect("write");
+        std::fs::write(dir.path().join("README.md"), "hi").expect("write");
+        std::fs::create_dir(dir.path().join("20260103_c")).expect("mkdir");
+        std::fs::write(dir.path().join("20260103_c").join(MANIFEST_FILE), OK).expect("write");
+        let ms = MigrationSource::new(dir.path()).load().expect("load");
+        let ids: Vec<_> = ms.iter().map(|m| m.id.as_str()).collect();
+        assert_eq!(ids, ["9_a", "20260102_b", "20260103_c"]);
+        assert_eq!(ms[0].checksum, ms[1].checksum, "same bytes, same checksum");
+        assert_eq!(ms[0].checksum.len(), 64);
+    }
+
+    #[test]
+    fn rejects_duplicates_and_bad_names() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("20260102_b.toml"), OK).expect("write");
+        std::fs::write(dir.path().join("20260102_c.toml"), OK).expect("write");
+        let e = MigrationSource::new(dir.path()).load().expect_err("duplicate").to_string();
+        assert!(e.contains("duplicate migration version 20260102") && e.contains("20260102_c.toml"), "{e}");
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("add_status.toml"), OK).expect("write");
+        let e = MigrationSource::new(dir.path()).load().expect_err("bad name").to_string();
+        assert!(e.contains("add_status.toml") && e.contains("numeric timestamp"), "{e}");
+    }
+}

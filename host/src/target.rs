@@ -1,0 +1,222 @@
+//! The target deployment: connecting, what it can do, and keeping secrets out of
+//! messages.
+
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use bson::doc;
+use mongodb::options::ClientOptions;
+use mongodb::{Client, Database};
+
+use crate::error::{MigrateError, Result};
+
+/// How to reach the target.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// The connection string.
+    pub uri: String,
+    /// The database; when `None`, the one named in the URI.
+    pub database: Option<String>,
+    /// How long to wait for the server before giving up.
+    pub connect_timeout: Duration,
+}
+
+impl ConnectOptions {
+    /// Options for `uri` with defaults: the URI's database, a 10 s timeout.
+    pub fn new(uri: impl Into<String>) -> Self {
+        ConnectOptions { uri: uri.into(), database: None, connect_timeout: Duration::from_secs(10) }
+    }
+
+    /// Sets the target database.
+    pub fn database(mut self, db: impl Into<String>) -> Self {
+        self.database = Some(db.into());
+        self
+    }
+
+    /// Sets how long to wait for the server.
+    pub fn connect_timeout(mut self, t: Duration) -> Self {
+        self.connect_timeout = t;
+        self
+    }
+}
+
+/// What kind of deployment the target is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Topology {
+    /// A replica set (transactions available).
+    ReplicaSet,
+    /// A sharded cluster behind mongos (transactions available).
+    Sharded,
+    /// A single standalone server (no transactions).
+    Standalone,
+}
+
+/// A connected target database.
+#[derive(Debug, Clone)]
+pub struct Target {
+    client: Client,
+    db: Database,
+    hosts: String,
+    topology: Topology,
+}
+
+impl Target {
+    /// Connects and checks that the server answers within the timeout.
+    pub async fn connect(opts: &ConnectOptions) -> Result<Target> {
+        let masked = redact_uri(&opts.uri);
+        remember_secret_of(&opts.uri);
+        let mut co = ClientOptions::parse(&opts.uri)
+            .await
+            .map_err(|e| MigrateError::InvalidUri { uri: masked.clone(), message: redact_message(&e.to_string()) })?;
+        let hosts = co.hosts.iter().map(|h| h.to_string()).collect::<Vec<_>>().join(",");
+        co.app_name.get_or_insert_with(|| "mongoshift".to_string());
+        co.server_selection_timeout = Some(opts.connect_timeout);
+        co.connect_timeout = Some(opts.connect_timeout.min(Duration::from_secs(10)));
+        let db_name = opts
+            .database
+            .clone()
+            .or_else(|| co.default_database.clone())
+            .ok_or(MigrateError::NoDatabase)?;
+        let client = Client::with_options(co)
+            .map_err(|e| MigrateError::InvalidUri { uri: masked.clone(), message: redact_message(&e.to_string()) })?;
+        let db = client.database(&db_name);
+        let hello = db.run_command(doc! { "hello": 1 }).await.map_err(|e| {
+            classify_connect_error(&hosts, opts.connect_timeout, e)
+        })?;
+        let topology = if hello.get_str("msg").is_ok_and(|m| m == "isdbgrid") {
+            Topology::Sharded
+        } else if hello.get_str("setName").is_ok() {
+            Topology::ReplicaSet
+        } else {
+            Topology::Standalone
+        };
+        Ok(Target { client, db, hosts, topology })
+    }
+
+    /// The driver client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The target database.
+    pub fn db(&self) -> &Database {
+        &self.db
+    }
+
+    /// The hosts, for messages (never the password).
+    pub fn hosts(&self) -> &str {
+        &self.hosts
+    }
+
+    /// The deployment's topology.
+    pub fn topology(&self) -> Topology {
+        self.topology
+    }
+
+    /// Whether multi-document transactions are available.
+    pub fn supports_transactions(&self) -> bool {
+        self.topology != Topology::Standalone
+    }
+}
+
+fn classify_connect_error(hosts: &str, timeout: Duration, e: mongodb::error::Error) -> MigrateError {
+    use mongodb::error::ErrorKind;
+    let message = redact_message(&e.to_string());
+    match *e.kind {
+        ErrorKind::Authentication { .. } => MigrateError::Auth { hosts: hosts.into(), message },
+        ErrorKind::ServerSelection { .. } if message.contains("Authentication") || message.contains("auth") => {
+            MigrateError::Auth { hosts: hosts.into(), message }
+        }
+        ErrorKind::ServerSelection { .. } | ErrorKind::Io(_) | ErrorKind::ConnectionPoolCleared { .. } => {
+            MigrateError::Unreachable { hosts: hosts.into(), seconds: timeout.as_secs().max(1), message }
+        }
+        ErrorKind::Command(ref c) if c.code == 18 || c.code == 13 => MigrateError::Auth { hosts: hosts.into(), message },
+        _ => MigrateError::db(format!("cannot talk to MongoDB at {hosts}"), e),
+    }
+}
+
+fn secrets() -> &'static Mutex<Vec<String>> {
+    static SECRETS: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
+    SECRETS.get_or_init(|| Mutex::new(Vec::new()))
+}
+
+fn remember_secret_of(uri: &str) {
+    if let Some(pw) = uri_password(uri) {
+        if !pw.is_empty() {
+            let mut s = secrets().lock().unwrap_or_else(|p| p.into_inner());
+            if !s.contains(&pw) {
+                s.push(pw.clone());
+            }
+            // the percent-decoded form may appear too
+            if let Ok(decoded) = percent_decode(&pw) {
+                if !s.contains(&decoded) {
+                    s.push(decoded);
+                }
+            }
+        }
+    }
+}
+
+fn uri_password(uri: &str) -> Option<String> {
+    let rest = uri.split_once("://")?.1;
+    let authority = rest.split(['/', '?']).next()?;
+    let userinfo = authority.rsplit_once('@')?.0;
+    Some(userinfo.split_once(':')?.1.to_string())
+}
+
+fn percent_decode(s: &str) -> Result<String, ()> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).map_err(|_| ())?;
+            out.push(u8::from_str_radix(hex, 16).map_err(|_| ())?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| ())
+}
+
+/// The connection string with its password replaced by `****`.
+pub fn redact_uri(uri: &str) -> String {
+    let Some((scheme, rest)) = uri.split_once("://") else { return uri.to_string() };
+    let auth_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(auth_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, hosts)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            let masked = if userinfo.contains(':') { format!("{user}:****") } else { user.to_string() };
+            format!("{scheme}://{masked}@{hosts}{tail}")
+        }
+        None => uri.to_string(),
+    }
+}
+
+/// Replaces every password this process has seen with `****`.
+pub fn redact_message(msg: &str) -> String {
+    let s = secrets().lock().unwrap_or_else(|p| p.into_inner());
+    let mut out = msg.to_string();
+    for secret in s.iter() {
+        out = out.replace(secret.as_str(), "****");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_passwords() {
+        assert_eq!(redact_uri("mongodb://bob:s3cr%40t@h:27017/db?x=1"), "mongodb://bob:****@h:27017/db?x=1");
+        assert_eq!(redact_uri("mongodb://h:27017/db"), "mongodb://h:27017/db");
+        assert_eq!(redact_uri("mongodb+srv://bob@h/db"), "mongodb+srv://bob@h/db");
+        remember_secret_of("mongodb://bob:hunter%212@h/db");
+        assert_eq!(redact_message("bad hunter%212 and hunter!2"), "bad **** and ****");
+    }
+}
