@@ -68,7 +68,7 @@ impl Target {
         remember_secret_of(&opts.uri);
         let mut co = ClientOptions::parse(&opts.uri)
             .await
-            .map_err(|e| MigrateError::InvalidUri { uri: masked.clone(), message: redact_message(&e.to_string()) })?;
+            .map_err(|e| MigrateError::InvalidUri { uri: masked.clone(), message: driver_message(&e) })?;
         let hosts = co.hosts.iter().map(|h| h.to_string()).collect::<Vec<_>>().join(",");
         co.app_name.get_or_insert_with(|| "mongoshift".to_string());
         co.server_selection_timeout = Some(opts.connect_timeout);
@@ -122,18 +122,49 @@ impl Target {
 
 fn classify_connect_error(hosts: &str, timeout: Duration, e: mongodb::error::Error) -> MigrateError {
     use mongodb::error::ErrorKind;
-    let message = redact_message(&e.to_string());
-    match *e.kind {
-        ErrorKind::Authentication { .. } => MigrateError::Auth { hosts: hosts.into(), message },
-        ErrorKind::ServerSelection { .. } if message.contains("Authentication") || message.contains("auth") => {
-            MigrateError::Auth { hosts: hosts.into(), message }
+    let full = redact_message(&e.to_string());
+    match &*e.kind {
+        ErrorKind::Authentication { message, .. } => {
+            MigrateError::Auth { hosts: hosts.into(), message: redact_message(message) }
         }
-        ErrorKind::ServerSelection { .. } | ErrorKind::Io(_) | ErrorKind::ConnectionPoolCleared { .. } => {
-            MigrateError::Unreachable { hosts: hosts.into(), seconds: timeout.as_secs().max(1), message }
+        ErrorKind::Command(c) if c.code == 18 || c.code == 13 => {
+            MigrateError::Auth { hosts: hosts.into(), message: redact_message(&c.message) }
         }
-        ErrorKind::Command(ref c) if c.code == 18 || c.code == 13 => MigrateError::Auth { hosts: hosts.into(), message },
+        ErrorKind::ServerSelection { message, .. } => {
+            if full.contains("AuthenticationFailed") || full.contains("SCRAM failure") {
+                return MigrateError::Auth { hosts: hosts.into(), message: "authentication failed".into() };
+            }
+            MigrateError::Unreachable { hosts: hosts.into(), seconds: timeout.as_secs().max(1), message: server_selection_reason(message) }
+        }
+        ErrorKind::Io(io) => MigrateError::Unreachable { hosts: hosts.into(), seconds: timeout.as_secs().max(1), message: io.to_string() },
         _ => MigrateError::db(format!("cannot talk to MongoDB at {hosts}"), e),
     }
+}
+
+/// Pulls the first per-server error out of the driver's topology description.
+fn server_selection_reason(message: &str) -> String {
+    let message = redact_message(message);
+    if let Some(i) = message.find("I/O error: ") {
+        let rest = &message[i + "I/O error: ".len()..];
+        return rest.split(", labels").next().unwrap_or(rest).to_string();
+    }
+    if let Some(i) = message.find("Error: ") {
+        let rest = &message[i + "Error: ".len()..];
+        return rest.split(", labels").next().unwrap_or(rest).trim_start_matches("Kind: ").to_string();
+    }
+    "no server answered".into()
+}
+
+/// The driver's own message without its debug dump.
+fn driver_message(e: &mongodb::error::Error) -> String {
+    use mongodb::error::ErrorKind;
+    let m = match &*e.kind {
+        ErrorKind::InvalidArgument { message, .. } => message.clone(),
+        ErrorKind::Authentication { message, .. } => message.clone(),
+        ErrorKind::Command(c) => c.message.clone(),
+        _ => e.to_string(),
+    };
+    redact_message(&m)
 }
 
 fn secrets() -> &'static Mutex<Vec<String>> {
@@ -201,7 +232,9 @@ pub fn redact_uri(uri: &str) -> String {
 pub fn redact_message(msg: &str) -> String {
     let s = secrets().lock().unwrap_or_else(|p| p.into_inner());
     let mut out = msg.to_string();
-    for secret in s.iter() {
+    // Very short secrets would mask ordinary letters; those are kept out of
+    // messages by masking URIs (`redact_uri`) instead.
+    for secret in s.iter().filter(|s| s.len() >= 4) {
         out = out.replace(secret.as_str(), "****");
     }
     out
