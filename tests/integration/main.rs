@@ -1,1 +1,10 @@
+//! Integration tests against a real MongoDB-protocol server: the local
+//! `secantusd-rs` (one per test binary) or the deployment in `MONGODB_URI`.
 
+#![allow(unreachable_pub)]
+
+mod util;
+
+mod bad_input;
+mod commands;
+mod locking;

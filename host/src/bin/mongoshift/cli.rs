@@ -42,7 +42,7 @@ struct Global {
     #[arg(long, global = true)]
     connect_timeout: Option<u64>,
     /// How to show progress
-    #[arg(long, value_enum, default_value_t = ProgressMode::Auto, global = true)]
+    #[arg(long, value_enum, env = "MONGOSHIFT_PROGRESS", default_value_t = ProgressMode::Auto, global = true)]
     progress: ProgressMode,
 }
 

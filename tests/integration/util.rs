@@ -1,0 +1,309 @@
+//! Test harness: one local server per test binary (or `MONGODB_URI`), one
+//! database per test, and the CLI driven as a process.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command as StdCommand, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use bson::{doc, Document};
+use mongodb::{Client, Database};
+
+const SECANTUS_VERSION: &str = include_str!("../../scripts/secantus-version");
+
+/// The shared runtime the tests' driver calls run on.
+pub fn rt() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime"))
+}
+
+/// Runs a future on the shared runtime.
+pub fn block_on<F: std::future::IntoFuture>(f: F) -> F::Output {
+    rt().block_on(f.into_future())
+}
+
+/// The path of the local server binary installed by `scripts/install-server`.
+pub fn server_binary() -> PathBuf {
+    if let Ok(p) = std::env::var("SECANTUSD_BIN") {
+        return PathBuf::from(p);
+    }
+    let cache = std::env::var("MONGOSHIFT_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache/mongoshift"));
+    let bin = cache.join(format!("secantus-{}", SECANTUS_VERSION.trim())).join("bin/secantusd-rs");
+    assert!(bin.is_file(), "local server not installed at {}; run scripts/install-server (or set MONGODB_URI)", bin.display());
+    bin
+}
+
+/// A throwaway server process with its own storage, stopped and deleted when
+/// the process that started it exits.
+#[derive(Debug)]
+pub struct LocalServer {
+    pub uri: String,
+    #[allow(dead_code)]
+    pub port: u16,
+    pub storage: PathBuf,
+    child: Child,
+}
+
+impl LocalServer {
+    /// Starts a server; `extra` are further flags (e.g. `--standalone`).
+    pub fn start(extra: &[&str]) -> LocalServer {
+        Self::start_at(None, extra)
+    }
+
+    /// Starts a server on `port` (0: any free port) with fresh storage.
+    pub fn start_at(port: Option<u16>, extra: &[&str]) -> LocalServer {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let storage = std::env::temp_dir().join(format!(
+            "mongoshift-test-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&storage);
+        std::fs::create_dir_all(&storage).expect("storage dir");
+        Self::spawn(storage, port.unwrap_or(0), extra)
+    }
+
+    fn spawn(storage: PathBuf, port: u16, extra: &[&str]) -> LocalServer {
+        let bin = server_binary();
+        let mut cmd = StdCommand::new(bin);
+        cmd.args(["--host", "127.0.0.1", "--port", &port.to_string(), "--cache-size", "256M", "--log-file-max", "16MB", "--log-level", "WARNING"])
+            .arg("--storage-path")
+            .arg(&storage)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .stdin(Stdio::null());
+        die_with_parent(&mut cmd);
+        let mut child = cmd.spawn().expect("start secantusd-rs");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut reader = std::io::BufReader::new(stdout);
+        let mut line = String::new();
+        let port = loop {
+            line.clear();
+            let n = std::io::BufRead::read_line(&mut reader, &mut line).expect("read server stdout");
+            assert!(n > 0, "secantusd-rs exited before reporting its port");
+            if let Some(addr) = line.trim().strip_prefix("secantusd-rs listening on ") {
+                break addr.rsplit(':').next().and_then(|p| p.parse::<u16>().ok()).expect("port");
+            }
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || {
+            let mut sink = std::io::sink();
+            let _ = std::io::copy(&mut reader, &mut sink);
+        });
+        LocalServer { uri: format!("mongodb://127.0.0.1:{port}"), port, storage, child }
+    }
+
+    /// Stops the server (SIGTERM, then SIGKILL), keeping its storage.
+    pub fn stop(&mut self) {
+        // SAFETY: sending a signal to our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the server again on the same port and storage.
+    #[allow(dead_code)] // used by the fault-injection tests
+    pub fn restart(&mut self, extra: &[&str]) {
+        self.stop();
+        let again = Self::spawn(self.storage.clone(), self.port, extra);
+        *self = again;
+    }
+}
+
+impl Drop for LocalServer {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.storage);
+    }
+}
+
+/// Makes the child get SIGKILL when the thread that spawned it exits.
+fn die_with_parent(cmd: &mut StdCommand) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+}
+
+/// The server every test of this binary shares: `MONGODB_URI` when set,
+/// otherwise a local one started on first use. The spawning thread lives as
+/// long as the process, so the server dies with the test binary.
+pub fn shared_uri() -> &'static str {
+    static URI: OnceLock<String> = OnceLock::new();
+    URI.get_or_init(|| {
+        if let Ok(uri) = std::env::var("MONGODB_URI") {
+            return uri;
+        }
+        clean_stale_storage();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let server = LocalServer::start(&[]);
+            tx.send(server.uri.clone()).expect("send uri");
+            // Keep the server (and this thread, its PDEATHSIG parent) alive.
+            loop {
+                std::thread::park();
+            }
+        });
+        rx.recv().expect("server uri")
+    })
+}
+
+fn clean_stale_storage() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if let Some(rest) = name.strip_prefix("mongoshift-test-") {
+            let pid: i32 = rest.split('-').next().and_then(|p| p.parse().ok()).unwrap_or(0);
+            // SAFETY: signal 0 only checks existence.
+            if pid > 0 && unsafe { libc::kill(pid, 0) } != 0 {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+}
+
+/// A test's own database and project directory.
+pub struct TestDb {
+    pub uri: String,
+    pub name: String,
+    pub client: Client,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestDb {
+    /// A fresh database on the shared server, named after the test.
+    pub fn new(test: &str) -> TestDb {
+        Self::on(shared_uri(), test)
+    }
+
+    /// A fresh database on the server at `uri`.
+    pub fn on(uri: &str, test: &str) -> TestDb {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let name = format!("t_{}_{}_{}", &test[..test.len().min(30)], std::process::id(), N.fetch_add(1, Ordering::SeqCst));
+        let client = block_on(Client::with_uri_str(uri)).expect("client");
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(dir.path().join("migrations")).expect("migrations dir");
+        let db = TestDb { uri: uri.to_string(), name, client, dir };
+        block_on(db.db().drop()).expect("drop leftover database");
+        db
+    }
+
+    pub fn db(&self) -> Database {
+        self.client.database(&self.name)
+    }
+
+    pub fn migrations(&self) -> PathBuf {
+        self.dir.path().join("migrations")
+    }
+
+    /// Writes a migration file into the project's migrations directory.
+    pub fn write(&self, file: &str, text: &str) -> PathBuf {
+        let p = self.migrations().join(file);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(&p, text).expect("write migration");
+        p
+    }
+
+    /// The CLI, pointed at this database and project, plain progress.
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(bin());
+        c.current_dir(self.dir.path())
+            .env("MONGODB_URI", &self.uri)
+            .env("MONGOSHIFT_DB", &self.name)
+            .env("MONGOSHIFT_PROGRESS", "plain")
+            .timeout(Duration::from_secs(300));
+        c
+    }
+
+    /// The CLI as a std process (for running several at once).
+    pub fn std_cmd(&self) -> StdCommand {
+        let mut c = StdCommand::new(bin());
+        c.current_dir(self.dir.path())
+            .env("MONGODB_URI", &self.uri)
+            .env("MONGOSHIFT_DB", &self.name)
+            .env("MONGOSHIFT_PROGRESS", "plain");
+        c
+    }
+
+    /// Inserts `n` user documents `{_id: i, name, email, age, n: 0}`.
+    pub fn seed_users(&self, n: i32) {
+        let coll = self.db().collection::<Document>("users");
+        block_on(async {
+            let mut batch = Vec::with_capacity(10_000);
+            for i in 0..n {
+                batch.push(doc! {
+                    "_id": i,
+                    "name": format!("First{i} Last{i}"),
+                    "email": format!("user{i}@example.com"),
+                    "age": 20 + i % 50,
+                    "n": 0,
+                });
+                if batch.len() == 10_000 {
+                    coll.insert_many(std::mem::take(&mut batch)).await.expect("seed");
+                }
+            }
+            if !batch.is_empty() {
+                coll.insert_many(batch).await.expect("seed");
+            }
+        });
+    }
+
+    pub fn count(&self, coll: &str, filter: Document) -> u64 {
+        block_on(self.db().collection::<Document>(coll).count_documents(filter)).expect("count")
+    }
+
+    pub fn find(&self, coll: &str, filter: Document) -> Vec<Document> {
+        use futures_util::TryStreamExt;
+        block_on(async {
+            self.db().collection::<Document>(coll).find(filter).sort(doc! { "_id": 1 }).await?.try_collect().await
+        })
+        .expect("find")
+    }
+
+    pub fn ledger(&self) -> Vec<Document> {
+        self.find(mongoshift::LEDGER_COLLECTION, doc! {})
+    }
+
+    pub fn index_names(&self, coll: &str) -> Vec<String> {
+        block_on(self.db().collection::<Document>(coll).list_index_names()).unwrap_or_default()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let db = self.db();
+        // A fresh thread: Drop may run inside the runtime.
+        let _ = std::thread::spawn(move || {
+            let _ = block_on(db.drop());
+        })
+        .join();
+    }
+}
+
+/// The `mongoshift` binary under test.
+pub fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_mongoshift"))
+}
+
+/// stdout and stderr of an output, for messages.
+pub fn text(out: &std::process::Output) -> (String, String) {
+    (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
