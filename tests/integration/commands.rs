@@ -271,3 +271,17 @@ fn config_file_and_json_progress() {
     assert_eq!(events[5]["modified"], 5);
     assert_eq!(t.count("users", doc! { "status": "active" }), 5);
 }
+
+#[test]
+fn a_standalone_server_without_transactions_works_and_plan_says_so() {
+    let server = crate::util::LocalServer::start(&["--standalone"]);
+    let t = TestDb::on(&server.uri, "standalone");
+    t.seed_users(100);
+    t.write("20260101000000_add_status.toml", ADD_STATUS);
+    t.cmd().arg("plan").assert().success().stdout(predicate::str::contains("standalone server: no transactions"));
+    t.cmd().arg("up").assert().success();
+    assert_eq!(t.count("users", doc! { "status": "active" }), 100);
+    assert_eq!(t.ledger()[0].get_str("state"), Ok("applied"));
+    t.cmd().arg("down").assert().success();
+    assert_eq!(t.count("users", doc! { "status": { "$exists": true } }), 0);
+}

@@ -1,0 +1,83 @@
+//! Seeds a deterministic `users` collection for the demo and the benchmarks.
+//!
+//! ```text
+//! cargo run --release -p mongoshift --example seed -- --uri mongodb://127.0.0.1:27017 --db demo --count 100000 [--drop-database]
+//! ```
+//!
+//! Document `i` is always the same (about 250 bytes): name "First Last", email,
+//! age, signup "YYYY-MM-DD", an address sub-document and a tags array.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::time::Instant;
+
+use bson::{doc, Document};
+use mongodb::options::InsertManyOptions;
+use mongodb::Client;
+
+const FIRST: &[&str] = &["Ada", "Alan", "Grace", "Linus", "Barbara", "Dennis", "Margaret", "Ken", "Frances", "Edsger", "Radia", "Donald"];
+const LAST: &[&str] = &["Lovelace", "Turing", "Hopper", "Torvalds", "Liskov", "Ritchie", "Hamilton", "Thompson", "Allen", "Dijkstra", "Perlman", "Knuth"];
+const CITIES: &[&str] = &["Lisbon", "Oslo", "Nairobi", "Lima", "Osaka", "Quebec", "Tallinn", "Perth"];
+const TAGS: &[&str] = &["beta", "admin", "newsletter", "mobile", "trial", "vip", "eu", "us"];
+
+/// The deterministic user number `i`.
+fn user(i: u64) -> Document {
+    // A fixed multiplicative hash: same i, same document, on every machine.
+    let h = i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let first = FIRST[(h % FIRST.len() as u64) as usize];
+    let last = LAST[((h >> 8) % LAST.len() as u64) as usize];
+    let year = 2015 + (h >> 16) % 10;
+    let month = 1 + (h >> 24) % 12;
+    let day = 1 + (h >> 32) % 28;
+    let tags: Vec<&str> = (0..1 + (h >> 40) % 3).map(|k| TAGS[((h >> (44 + 4 * k)) % TAGS.len() as u64) as usize]).collect();
+    doc! {
+        "_id": i as i64,
+        "name": format!("{first} {last}"),
+        "email": format!("{}.{}{}@example.com", first.to_lowercase(), last.to_lowercase(), i),
+        "age": (18 + (h >> 48) % 60) as i32,
+        "signup": format!("{year:04}-{month:02}-{day:02}"),
+        "address": {
+            "street": format!("{} Main Street", 1 + i % 999),
+            "city": CITIES[((h >> 52) % CITIES.len() as u64) as usize],
+            "zip": format!("{:05}", (h >> 20) % 100_000),
+        },
+        "tags": tags,
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut uri = std::env::var("MONGODB_URI").unwrap_or_else(|_| "mongodb://127.0.0.1:27017".into());
+    let mut db = "demo".to_string();
+    let mut coll = "users".to_string();
+    let mut count: u64 = 100_000;
+    let mut drop_database = false;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut v = || args.next().ok_or_else(|| format!("{a} needs a value"));
+        match a.as_str() {
+            "--uri" => uri = v()?,
+            "--db" => db = v()?,
+            "--collection" => coll = v()?,
+            "--count" => count = v()?.replace('_', "").parse()?,
+            "--drop-database" => drop_database = true,
+            other => return Err(format!("unknown argument {other}; use --uri --db --collection --count --drop-database").into()),
+        }
+    }
+    let client = Client::with_uri_str(&uri).await?;
+    if drop_database {
+        client.database(&db).drop().await?;
+    }
+    let c = client.database(&db).collection::<Document>(&coll);
+    c.drop().await?;
+    let start = Instant::now();
+    let batch = 10_000;
+    let mut i = 0;
+    while i < count {
+        let end = (i + batch).min(count);
+        c.insert_many((i..end).map(user)).with_options(InsertManyOptions::builder().ordered(false).build()).await?;
+        i = end;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    eprintln!("seeded {count} documents into {db}.{coll} in {secs:.1}s ({:.0} docs/s)", count as f64 / secs);
+    Ok(())
+}
