@@ -54,6 +54,14 @@ pub enum SourceError {
         /// The second entry.
         second: PathBuf,
     },
+    /// A `wasm` migration's module file does not exist.
+    #[error("the module {path} of migration {id} does not exist; build it with `mongoshift build`")]
+    ModuleMissing {
+        /// The migration.
+        id: String,
+        /// The module file.
+        path: PathBuf,
+    },
     /// The manifest names a kind this version does not know.
     #[error("unknown migration kind `{kind}` in {path} (line {line}); known kinds: {known}")]
     UnknownKind {
@@ -196,6 +204,56 @@ pub enum MigrateError {
         id: String,
         /// Why.
         reason: String,
+    },
+
+    /// A Wasm module could not be loaded or does not fit the contract.
+    #[error("migration {migration}: {source}")]
+    Module {
+        /// The migration.
+        migration: String,
+        /// The cause.
+        source: crate::wasm::WasmError,
+    },
+
+    /// A transform failed on a batch. Nothing of the batch was written.
+    #[error("batch {batch} (documents _id {first_id} to {last_id}){}: {source}", document.as_ref().map(|d| format!(", document _id {d}")).unwrap_or_default())]
+    Transform {
+        /// The migration.
+        migration: String,
+        /// 1-based batch number.
+        batch: u64,
+        /// `_id` of the batch's first document.
+        first_id: String,
+        /// `_id` of the batch's last document.
+        last_id: String,
+        /// `_id` of the document that caused it, where known.
+        document: Option<String>,
+        /// The cause.
+        source: crate::wasm::WasmError,
+    },
+
+    /// The transform returned `fail` for a document. Nothing of its batch was written.
+    #[error("document _id {document} in batch {batch} failed: {message}")]
+    DocumentFailed {
+        /// 1-based batch number.
+        batch: u64,
+        /// The document's `_id`.
+        document: String,
+        /// The transform's message.
+        message: String,
+    },
+
+    /// The server refused to write a document (a validator, a unique index, …).
+    #[error("the server refused to write document _id {document} in batch {batch}: {message} (code {code})")]
+    WriteRejected {
+        /// 1-based batch number.
+        batch: u64,
+        /// The document's `_id`.
+        document: String,
+        /// The server's message.
+        message: String,
+        /// The server's error code.
+        code: i32,
     },
 
     /// A migration failed part-way through a run. The report says what the run

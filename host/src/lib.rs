@@ -31,22 +31,25 @@
 //! # Ok(()) }
 //! ```
 
+pub mod build;
 pub mod error;
 pub mod ledger;
 pub mod lock;
 pub mod manifest;
 pub mod migrator;
+pub mod pipeline;
 pub mod progress;
 pub mod report;
 pub mod scaffold;
 pub mod source;
 pub mod target;
 mod update;
+pub mod wasm;
 
 pub use error::{MigrateError, Result, SourceError};
 pub use ledger::{Ledger, LedgerEntry, State, LEDGER_COLLECTION};
 pub use lock::{Lease, LockOptions, LockState, Owner, UnlockOutcome, LOCK_COLLECTION};
-pub use manifest::{Kind, Manifest, UpdateSpec, UpdateStep};
+pub use manifest::{Body, Kind, Manifest, UpdateBody, UpdateSpec, UpdateStep, WasmSpec};
 pub use migrator::{DownTarget, Migrator, Plan, PlannedMigration, PlannedStep, Status, StatusRow, UpOptions, VerifyRow};
 pub use progress::{Direction, Event, NoProgress, Progress, ProgressSink};
 pub use report::{Completed, Report};

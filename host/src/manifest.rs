@@ -28,7 +28,7 @@ use toml::Spanned;
 use crate::error::SourceError;
 
 /// The kinds of migration this version can run.
-pub const KNOWN_KINDS: &[&str] = &["update"];
+pub const KNOWN_KINDS: &[&str] = &["update", "wasm"];
 
 /// What a migration does to the documents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -37,6 +37,8 @@ pub const KNOWN_KINDS: &[&str] = &["update"];
 pub enum Kind {
     /// Operations the server executes; documents never leave it.
     Update,
+    /// A sandboxed WebAssembly transform run on every document.
+    Wasm,
 }
 
 impl Kind {
@@ -44,6 +46,7 @@ impl Kind {
     pub fn as_str(&self) -> &'static str {
         match self {
             Kind::Update => "update",
+            Kind::Wasm => "wasm",
         }
     }
 }
@@ -63,14 +66,52 @@ pub struct Manifest {
     pub description: String,
     /// The kind of migration.
     pub kind: Kind,
-    /// The default collection of the steps.
+    /// The default collection.
     pub collection: Option<String>,
+    /// What the kind needs.
+    pub body: Body,
+}
+
+/// The kind-specific part of a manifest.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Body {
+    /// `kind = "update"`.
+    Update(UpdateBody),
+    /// `kind = "wasm"`.
+    Wasm(WasmSpec),
+}
+
+/// The steps of an `update` migration.
+#[derive(Debug, Clone)]
+pub struct UpdateBody {
     /// Steps applied by `up`, in order.
     pub forward: Vec<UpdateStep>,
     /// Steps applied by `down`, in order: given in the manifest, or derived when
-    /// every forward step has an exact inverse. `None` when the migration is
+    /// every forward step has an exact inverse. An error when the migration is
     /// irreversible; the string says why.
     pub backward: Result<Vec<UpdateStep>, String>,
+}
+
+/// A `wasm` migration: which documents, which module, which limits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WasmSpec {
+    /// The collection.
+    pub collection: String,
+    /// Which documents (default: all).
+    pub filter: Document,
+    /// The module, relative to the migration's directory.
+    pub module: std::path::PathBuf,
+    /// A guest crate that `mongoshift build` compiles into `module`.
+    pub build: Option<std::path::PathBuf>,
+    /// Documents per batch (default 1000).
+    pub batch_size: usize,
+    /// Worker threads (0, the default: one per core).
+    pub threads: usize,
+    /// CPU deadline per batch in milliseconds (default 30000).
+    pub deadline_ms: u64,
+    /// Memory cap per instance in MiB (default 512).
+    pub memory_limit_mb: u64,
 }
 
 /// One server-side operation of an `update` migration.
@@ -249,6 +290,14 @@ struct RawManifest {
     #[serde(default)]
     forward: Vec<Spanned<RawStep>>,
     backward: Option<Vec<Spanned<RawStep>>>,
+    // kind = "wasm"
+    filter: Option<Spanned<toml::Value>>,
+    module: Option<Spanned<String>>,
+    build: Option<String>,
+    batch_size: Option<Spanned<i64>>,
+    threads: Option<Spanned<i64>>,
+    deadline_ms: Option<Spanned<i64>>,
+    memory_limit_mb: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -275,6 +324,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Manifest, SourceError> {
 
     let kind = match raw.kind.get_ref().as_str() {
         "update" => Kind::Update,
+        "wasm" => Kind::Wasm,
         other => {
             return Err(SourceError::UnknownKind {
                 path: path.to_path_buf(),
@@ -284,10 +334,37 @@ pub fn parse(path: &Path, text: &str) -> Result<Manifest, SourceError> {
             })
         }
     };
+    let body = match kind {
+        Kind::Update => Body::Update(update_body(&raw, text, &err)?),
+        Kind::Wasm => Body::Wasm(wasm_spec(&raw, text, &err)?),
+    };
+    Ok(Manifest {
+        id: raw.id.map(|s| s.into_inner()),
+        description: raw.description.unwrap_or_default(),
+        kind,
+        collection: raw.collection,
+        body,
+    })
+}
+
+fn update_body(raw: &RawManifest, text: &str, err: &dyn Fn(String) -> SourceError) -> Result<UpdateBody, SourceError> {
+    let line = |span: std::ops::Range<usize>| line_of(text, span.start);
+    let foreign = [
+        ("filter", raw.filter.as_ref().map(|s| s.span())),
+        ("module", raw.module.as_ref().map(|s| s.span())),
+        ("batch_size", raw.batch_size.as_ref().map(|s| s.span())),
+        ("threads", raw.threads.as_ref().map(|s| s.span())),
+        ("deadline_ms", raw.deadline_ms.as_ref().map(|s| s.span())),
+        ("memory_limit_mb", raw.memory_limit_mb.as_ref().map(|s| s.span())),
+    ];
+    if let Some((field, Some(span))) = foreign.into_iter().find(|(_, s)| s.is_some()) {
+        return Err(err(format!("line {}: field `{field}` does not apply to kind `update` (put filters on the steps)", line(span))));
+    }
+    if raw.build.is_some() {
+        return Err(err("field `build` does not apply to kind `update`".into()));
+    }
     if raw.forward.is_empty() {
-        return Err(err(format!(
-            "a migration of kind `{kind}` needs at least one [[forward]] step (ops: {OPS})"
-        )));
+        return Err(err(format!("a migration of kind `update` needs at least one [[forward]] step (ops: {OPS})")));
     }
     let collection = raw.collection.clone();
     let steps = |section: &str, raw_steps: &[Spanned<RawStep>]| -> Result<Vec<UpdateStep>, SourceError> {
@@ -295,13 +372,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Manifest, SourceError> {
             .iter()
             .enumerate()
             .map(|(i, s)| {
-                step(s.get_ref(), collection.as_deref()).map_err(|m| {
-                    err(format!(
-                        "line {}: step {} of [[{section}]]: {m}",
-                        line(s.span()),
-                        i + 1
-                    ))
-                })
+                step(s.get_ref(), collection.as_deref())
+                    .map_err(|m| err(format!("line {}: step {} of [[{section}]]: {m}", line(s.span()), i + 1)))
             })
             .collect()
     };
@@ -310,13 +382,42 @@ pub fn parse(path: &Path, text: &str) -> Result<Manifest, SourceError> {
         Some(b) => Ok(steps("backward", b)?),
         None => forward.iter().rev().map(UpdateStep::inverse).collect(),
     };
-    Ok(Manifest {
-        id: raw.id.map(|s| s.into_inner()),
-        description: raw.description.unwrap_or_default(),
-        kind,
-        collection: raw.collection,
-        forward,
-        backward,
+    Ok(UpdateBody { forward, backward })
+}
+
+fn wasm_spec(raw: &RawManifest, text: &str, err: &dyn Fn(String) -> SourceError) -> Result<WasmSpec, SourceError> {
+    let line = |span: std::ops::Range<usize>| line_of(text, span.start);
+    if let Some(s) = raw.forward.first().or(raw.backward.as_ref().and_then(|b| b.first())) {
+        return Err(err(format!(
+            "line {}: [[forward]]/[[backward]] steps do not apply to kind `wasm`: the module's transform decides (its `backward` direction is used by `down`)",
+            line(s.span())
+        )));
+    }
+    let collection = raw.collection.clone().ok_or_else(|| err("kind `wasm` needs a `collection`".into()))?;
+    let module = raw.module.as_ref().ok_or_else(|| err("kind `wasm` needs `module`: the .wasm file, relative to the migration (built from `build` by `mongoshift build`)".into()))?;
+    let filter = match &raw.filter {
+        None => Document::new(),
+        Some(f) => match to_bson(f.get_ref()).map_err(|e| err(format!("line {}: field `filter`: {e}", line(f.span()))))? {
+            Bson::Document(d) => d,
+            other => return Err(err(format!("line {}: field `filter` must be a table, not {}", line(f.span()), type_name(&other)))),
+        },
+    };
+    let positive = |field: &str, v: &Option<Spanned<i64>>, default: i64, min: i64| -> Result<i64, SourceError> {
+        match v {
+            None => Ok(default),
+            Some(s) if *s.get_ref() >= min => Ok(*s.get_ref()),
+            Some(s) => Err(err(format!("line {}: field `{field}` must be at least {min}, not {}", line(s.span()), s.get_ref()))),
+        }
+    };
+    Ok(WasmSpec {
+        collection,
+        filter,
+        module: std::path::PathBuf::from(module.get_ref()),
+        build: raw.build.as_ref().map(std::path::PathBuf::from),
+        batch_size: positive("batch_size", &raw.batch_size, 1000, 1)? as usize,
+        threads: positive("threads", &raw.threads, 0, 0)? as usize,
+        deadline_ms: positive("deadline_ms", &raw.deadline_ms, 30_000, 1)? as u64,
+        memory_limit_mb: positive("memory_limit_mb", &raw.memory_limit_mb, 512, 1)? as u64,
     })
 }
 
@@ -487,8 +588,9 @@ filter = { _id = { "$oid" = "65a1b2c3d4e5f60718293a4b" }, n = 3 }
 update = { "$set" = { b = 1, a = 5000000000, when = 2026-01-02T03:04:05Z } }
 "#,
         );
-        let UpdateStep::UpdateMany { filter, update: UpdateSpec::Document(u), .. } = &m.forward[0] else {
-            panic!("wrong step {:?}", m.forward[0]);
+        let Body::Update(body) = &m.body else { panic!("update body") };
+        let UpdateStep::UpdateMany { filter, update: UpdateSpec::Document(u), .. } = &body.forward[0] else {
+            panic!("wrong step {:?}", body.forward[0]);
         };
         assert!(matches!(filter.get("_id"), Some(Bson::ObjectId(_))));
         assert_eq!(filter.get("n"), Some(&Bson::Int32(3)));
@@ -496,7 +598,7 @@ update = { "$set" = { b = 1, a = 5000000000, when = 2026-01-02T03:04:05Z } }
         assert_eq!(set.keys().collect::<Vec<_>>(), ["b", "a", "when"]);
         assert_eq!(set.get("a"), Some(&Bson::Int64(5_000_000_000)));
         assert!(matches!(set.get("when"), Some(Bson::DateTime(_))));
-        assert!(m.backward.is_err(), "update_many has no automatic inverse");
+        assert!(body.backward.is_err(), "update_many has no automatic inverse");
     }
 
     #[test]
@@ -513,7 +615,8 @@ op = "create_index"
 keys = { email = 1, age = -1 }
 "#,
         );
-        let back = m.backward.expect("reversible");
+        let Body::Update(body) = m.body else { panic!("update body") };
+        let back = body.backward.expect("reversible");
         assert_eq!(back[0].describe(), "drop_index users.email_1_age_-1");
         assert_eq!(back[1].describe(), "rename_field users.name -> fullname");
     }

@@ -12,7 +12,9 @@ use serde::Serialize;
 use crate::error::{MigrateError, Result};
 use crate::ledger::{Ledger, LedgerEntry, State};
 use crate::lock::{self, Lease, LockOptions, UnlockOutcome};
-use crate::manifest::{Kind, UpdateStep};
+use crate::manifest::{Body, UpdateStep, WasmSpec};
+use crate::pipeline::{self, PipelineOptions};
+use crate::wasm::{SandboxLimits, TransformModule};
 use crate::progress::{Direction, Event, NoProgress, Progress};
 use crate::report::{Completed, Report};
 use crate::source::{Migration, MigrationSource};
@@ -141,6 +143,29 @@ impl VerifyRow {
     }
 }
 
+/// What a migration does in one direction.
+#[derive(Debug, Clone)]
+enum Work {
+    Steps(Vec<UpdateStep>),
+    Wasm(WasmSpec),
+}
+
+impl Work {
+    fn forward(m: &Migration) -> Work {
+        match &m.manifest.body {
+            Body::Update(b) => Work::Steps(b.forward.clone()),
+            Body::Wasm(spec) => Work::Wasm(spec.clone()),
+        }
+    }
+
+    fn steps(&self) -> usize {
+        match self {
+            Work::Steps(s) => s.len(),
+            Work::Wasm(_) => 1,
+        }
+    }
+}
+
 /// Runs migrations from a source against a target.
 #[derive(Clone)]
 pub struct Migrator {
@@ -245,31 +270,43 @@ impl Migrator {
     pub async fn plan_up(&self, opts: &UpOptions) -> Result<Plan> {
         let entries = self.ledger.entries().await?;
         let todo = self.pending(&entries, opts)?;
-        self.plan(Direction::Up, &entries, todo.iter().map(|m| (*m, &m.manifest.forward[..])).collect()).await
+        self.plan(Direction::Up, &entries, todo.iter().map(|m| (*m, Work::forward(m))).collect()).await
     }
 
     /// What `down` would do now.
     pub async fn plan_down(&self, target: &DownTarget) -> Result<Plan> {
         let entries = self.ledger.entries().await?;
         let todo = self.to_roll_back(&entries, target)?;
-        let with_steps = todo.iter().map(|(m, steps)| (*m, &steps[..])).collect();
-        self.plan(Direction::Down, &entries, with_steps).await
+        self.plan(Direction::Down, &entries, todo).await
     }
 
-    async fn plan(&self, direction: Direction, entries: &[LedgerEntry], todo: Vec<(&Migration, &[UpdateStep])>) -> Result<Plan> {
+    async fn plan(&self, direction: Direction, entries: &[LedgerEntry], todo: Vec<(&Migration, Work)>) -> Result<Plan> {
         let mut migrations = Vec::new();
-        for (m, steps) in todo {
-            let counts = update::count_steps(&self.target, steps).await?;
+        for (m, work) in todo {
+            let steps: Vec<PlannedStep> = match &work {
+                Work::Steps(steps) => {
+                    let counts = update::count_steps(&self.target, steps).await?;
+                    steps.iter().zip(counts).map(|(s, n)| PlannedStep { description: s.describe(), matching: n }).collect()
+                }
+                Work::Wasm(spec) => vec![PlannedStep {
+                    description: format!(
+                        "wasm transform {} ({}) on {} where {}, batches of {} on {} thread(s)",
+                        spec.module.display(),
+                        if direction == Direction::Up { "forward" } else { "backward" },
+                        spec.collection,
+                        spec.filter,
+                        spec.batch_size,
+                        PipelineOptions::new(spec.batch_size, spec.threads).threads
+                    ),
+                    matching: Some(self.count(spec).await?),
+                }],
+            };
             migrations.push(PlannedMigration {
                 id: m.id.clone(),
                 kind: m.manifest.kind.to_string(),
                 description: m.manifest.description.clone(),
                 status: entries.iter().find(|e| e.id == m.id).map_or(Status::Pending, |e| Status::Recorded(e.state)),
-                steps: steps
-                    .iter()
-                    .zip(counts)
-                    .map(|(s, n)| PlannedStep { description: s.describe(), matching: n })
-                    .collect(),
+                steps,
             });
         }
         Ok(Plan { direction, guarantee: self.guarantee(), migrations })
@@ -317,7 +354,7 @@ impl Migrator {
     }
 
     /// The migrations `down` rolls back, newest first, each with its backward steps.
-    fn to_roll_back<'a>(&'a self, entries: &[LedgerEntry], target: &DownTarget) -> Result<Vec<(&'a Migration, Vec<UpdateStep>)>> {
+    fn to_roll_back<'a>(&'a self, entries: &[LedgerEntry], target: &DownTarget) -> Result<Vec<(&'a Migration, Work)>> {
         let done: Vec<&LedgerEntry> = {
             let mut v: Vec<&LedgerEntry> = entries
                 .iter()
@@ -347,12 +384,22 @@ impl Migrator {
                 if m.checksum != e.checksum {
                     return Err(MigrateError::ChecksumMismatch { id: e.id.clone(), recorded: e.checksum.clone(), on_disk: m.checksum.clone() });
                 }
-                let steps = m
-                    .manifest
-                    .backward
-                    .clone()
-                    .map_err(|reason| MigrateError::Irreversible { id: m.id.clone(), reason })?;
-                Ok((m, steps))
+                let work = match &m.manifest.body {
+                    Body::Update(b) => Work::Steps(
+                        b.backward.clone().map_err(|reason| MigrateError::Irreversible { id: m.id.clone(), reason })?,
+                    ),
+                    Body::Wasm(spec) => {
+                        let module = self.load_module(m, spec)?;
+                        if !module.info().backward {
+                            return Err(MigrateError::Irreversible {
+                                id: m.id.clone(),
+                                reason: format!("its module {} has no backward transform (describe says backward = false)", spec.module.display()),
+                            });
+                        }
+                        Work::Wasm(spec.clone())
+                    }
+                };
+                Ok((m, work))
             })
             .collect()
     }
@@ -384,7 +431,7 @@ impl Migrator {
         let mut report = Report::default();
         for m in todo {
             let previous = entries.iter().find(|e| e.id == m.id);
-            match self.run_one(lease, m, Direction::Up, &m.manifest.forward, previous).await {
+            match self.run_one(lease, m, Direction::Up, &Work::forward(m), previous).await {
                 Ok(c) => report.completed.push(c),
                 Err(e) => return Err(run_error(&m.id, "applying", e, report)),
             }
@@ -409,9 +456,9 @@ impl Migrator {
         let todo = self.to_roll_back(&entries, target)?;
         self.progress.event(&Event::RunStarted { direction: Direction::Down, migrations: todo.iter().map(|(m, _)| m.id.clone()).collect() });
         let mut report = Report::default();
-        for (m, steps) in &todo {
+        for (m, work) in &todo {
             let previous = entries.iter().find(|e| e.id == m.id);
-            match self.run_one(lease, m, Direction::Down, steps, previous).await {
+            match self.run_one(lease, m, Direction::Down, work, previous).await {
                 Ok(c) => report.completed.push(c),
                 Err(e) => return Err(run_error(&m.id, "rolling back", e, report)),
             }
@@ -425,7 +472,7 @@ impl Migrator {
         lease: &Lease,
         m: &Migration,
         direction: Direction,
-        steps: &[UpdateStep],
+        work: &Work,
         previous: Option<&LedgerEntry>,
     ) -> Result<Completed> {
         let started = Instant::now();
@@ -448,15 +495,12 @@ impl Migrator {
             tool_version: String::new(),
         };
         self.ledger.write(&entry, lease).await?;
-        self.progress.event(&Event::MigrationStarted {
-            id: m.id.clone(),
-            kind: m.manifest.kind.to_string(),
-            direction,
-            steps: steps.len(),
-            total: None,
-        });
-        let res = match m.manifest.kind {
-            Kind::Update => update::run_steps(&self.target, &m.id, steps, &self.progress).await,
+        let res = match work {
+            Work::Steps(steps) => {
+                self.started(m, direction, work, None);
+                update::run_steps(&self.target, &m.id, steps, &self.progress).await
+            }
+            Work::Wasm(spec) => self.run_wasm(m, spec, direction, work).await,
         };
         let elapsed = started.elapsed();
         entry.finished_at = Some(DateTime::now());
@@ -494,6 +538,60 @@ impl Migrator {
                 Err(err)
             }
         }
+    }
+
+    fn started(&self, m: &Migration, direction: Direction, work: &Work, total: Option<u64>) {
+        self.progress.event(&Event::MigrationStarted {
+            id: m.id.clone(),
+            kind: m.manifest.kind.to_string(),
+            direction,
+            steps: work.steps(),
+            total,
+        });
+    }
+
+    fn load_module(&self, m: &Migration, spec: &WasmSpec) -> Result<TransformModule> {
+        let path = m.base_dir.join(&spec.module);
+        let limits = SandboxLimits::default()
+            .deadline(std::time::Duration::from_millis(spec.deadline_ms))
+            .memory_bytes(spec.memory_limit_mb << 20);
+        TransformModule::load(&path, limits).map_err(|source| MigrateError::Module { migration: m.id.clone(), source })
+    }
+
+    async fn count(&self, spec: &WasmSpec) -> Result<u64> {
+        self.target
+            .db()
+            .collection::<bson::Document>(&spec.collection)
+            .count_documents(spec.filter.clone())
+            .await
+            .map_err(|e| MigrateError::db(format!("cannot count documents in {}", spec.collection), e))
+    }
+
+    async fn run_wasm(&self, m: &Migration, spec: &WasmSpec, direction: Direction, work: &Work) -> Result<update::Counts> {
+        let module = {
+            let (this, m2, spec2) = (self.clone(), m.clone(), spec.clone());
+            tokio::task::spawn_blocking(move || this.load_module(&m2, &spec2))
+                .await
+                .map_err(|e| MigrateError::Database { context: "module loading failed".into(), message: e.to_string(), labels: vec![] })??
+        };
+        if direction == Direction::Down && !module.info().backward {
+            return Err(MigrateError::Irreversible { id: m.id.clone(), reason: "its module has no backward transform".into() });
+        }
+        let total = self.count(spec).await?;
+        self.started(m, direction, work, Some(total));
+        let counts = pipeline::run(pipeline::Job {
+            target: &self.target,
+            migration: &m.id,
+            collection: &spec.collection,
+            filter: spec.filter.clone(),
+            direction,
+            module,
+            options: PipelineOptions::new(spec.batch_size, spec.threads),
+            total: Some(total),
+            progress: &self.progress,
+        })
+        .await?;
+        Ok(update::Counts { matched: counts.read, modified: counts.replaced + counts.deleted })
     }
 
     /// Clears a lease left by a dead run (see [`lock::unlock`]).

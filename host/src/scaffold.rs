@@ -5,16 +5,135 @@ use std::path::{Path, PathBuf};
 use crate::error::SourceError;
 use crate::source::parse_id;
 
-/// Writes a new `update` migration named `<timestamp>_<name>.toml` in `dir` and
-/// returns its path. `name` is lower-cased and spaces become `_`.
-pub fn new_update_migration(dir: &Path, name: &str, collection: &str) -> Result<PathBuf, SourceError> {
+fn new_id(name: &str) -> String {
     let stamp = chrono::Utc::now().format("%Y%m%d%H%M%S");
     let slug: String = name
         .trim()
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c.to_ascii_lowercase() } else { '_' })
         .collect();
-    let id = format!("{stamp}_{slug}");
+    format!("{stamp}_{slug}")
+}
+
+/// Writes a new `wasm` migration: a directory with `migration.toml` and a Rust
+/// guest crate in `guest/`, built by `mongoshift build`. Returns the directory.
+pub fn new_wasm_migration(dir: &Path, name: &str, collection: &str) -> Result<PathBuf, SourceError> {
+    let id = new_id(name);
+    let entry = dir.join(&id);
+    parse_id(&id).map_err(|reason| SourceError::InvalidId { path: entry.clone(), reason })?;
+    if entry.exists() {
+        return Err(SourceError::InvalidId { path: entry, reason: "a migration with this name already exists".into() });
+    }
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| SourceError::Io { path, source }
+    };
+    std::fs::create_dir_all(entry.join("guest/src")).map_err(io(&entry))?;
+    let crate_name = id.split_once('_').map_or(id.as_str(), |(_, n)| n).replace('_', "-");
+    let wasm_name = crate_name.replace('-', "_");
+    std::fs::write(
+        entry.join("migration.toml"),
+        format!(
+            r#"# {id}: a sandboxed WebAssembly transform run on every matching document.
+description = "{name}"
+kind = "wasm"
+collection = "{collection}"
+# filter = {{ status = {{ "$exists" = false }} }}   # which documents (default: all)
+module = "{wasm_name}.wasm"                   # what runs; `mongoshift build` writes it
+build = "guest"                               # the Rust crate it is built from
+# batch_size = 1000        # documents per call
+# threads = 0              # worker threads (0: one per core)
+# deadline_ms = 30000      # CPU deadline per batch
+# memory_limit_mb = 512    # memory cap per instance
+"#
+        ),
+    )
+    .map_err(io(&entry))?;
+    let workspace = dir.join("Cargo.toml");
+    let in_workspace = std::fs::read_to_string(&workspace).is_ok_and(|t| t.contains("[workspace]"));
+    let sdk = find_sdk(dir).map_or_else(
+        || r#"mongoshift-guest = "0.1""#.to_string(),
+        |p| format!(r#"mongoshift-guest = {{ path = "{}" }}"#, p.display()),
+    );
+    std::fs::write(
+        entry.join("guest/Cargo.toml"),
+        format!(
+            r#"[package]
+name = "{crate_name}"
+version = "0.1.0"
+edition = "2021"
+publish = false
+
+[lib]
+crate-type = ["cdylib", "rlib"]
+
+[dependencies]
+{sdk}
+{}"#,
+            if in_workspace { "" } else { "
+[workspace]
+
+[profile.release]
+lto = true
+codegen-units = 1
+opt-level = 3
+" }
+        ),
+    )
+    .map_err(io(&entry))?;
+    std::fs::write(
+        entry.join("guest/src/lib.rs"),
+        r#"//! The transform of this migration. `mongoshift build` compiles it to Wasm.
+use mongoshift_guest::{transform, Document, Outcome};
+
+/// Called once per document; return Keep, Replace(new document), Delete or Fail(message).
+#[transform(backward = backward)]
+fn forward(mut doc: Document) -> Outcome {
+    if doc.contains_key("status") {
+        return Outcome::Keep;
+    }
+    doc.insert("status", "active");
+    Outcome::Replace(doc)
+}
+
+/// What `mongoshift down` runs.
+fn backward(mut doc: Document) -> Outcome {
+    match doc.remove("status") {
+        Some(_) => Outcome::Replace(doc),
+        None => Outcome::Keep,
+    }
+}
+"#,
+    )
+    .map_err(io(&entry))?;
+    if in_workspace {
+        if let Ok(text) = std::fs::read_to_string(&workspace) {
+            let member = format!("members = [\n    \"{id}/guest\",");
+            if let Some(updated) = text.contains("members = [").then(|| text.replacen("members = [", &member, 1)) {
+                std::fs::write(&workspace, updated).map_err(io(&workspace))?;
+            }
+        }
+    }
+    Ok(entry)
+}
+
+/// The guest SDK of this checkout, relative to `dir/<id>/guest`, if there is one.
+fn find_sdk(dir: &Path) -> Option<PathBuf> {
+    let abs = dir.canonicalize().ok()?;
+    let mut up = PathBuf::from("../..");
+    for ancestor in abs.ancestors() {
+        if ancestor.join("guest-sdk/Cargo.toml").is_file() {
+            return Some(up.join("guest-sdk"));
+        }
+        up.push("..");
+    }
+    None
+}
+
+/// Writes a new `update` migration named `<timestamp>_<name>.toml` in `dir` and
+/// returns its path. `name` is lower-cased and spaces become `_`.
+pub fn new_update_migration(dir: &Path, name: &str, collection: &str) -> Result<PathBuf, SourceError> {
+    let id = new_id(name);
     let path = dir.join(format!("{id}.toml"));
     parse_id(&id).map_err(|reason| SourceError::InvalidId { path: path.clone(), reason })?;
     std::fs::create_dir_all(dir).map_err(|source| SourceError::Dir { path: dir.to_path_buf(), source })?;

@@ -26,6 +26,10 @@ pub struct Migration {
     pub manifest_path: PathBuf,
     /// The parsed manifest.
     pub manifest: Manifest,
+    /// The directory relative paths in the manifest start from.
+    pub base_dir: PathBuf,
+    /// The module file of a `wasm` migration.
+    pub module_path: Option<PathBuf>,
     /// SHA-256 (hex) over the manifest and the module bytes.
     pub checksum: String,
 }
@@ -50,8 +54,19 @@ impl MigrationSource {
         &self.dir
     }
 
-    /// Reads, parses and checksums every migration, sorted by version.
+    /// Reads, parses and checksums every migration, sorted by version. A `wasm`
+    /// migration whose module is missing is an error (run `mongoshift build`).
     pub fn load(&self) -> Result<Vec<Migration>, SourceError> {
+        self.load_inner(true)
+    }
+
+    /// Like [`load`](Self::load), but a missing module is allowed (its checksum
+    /// then covers the manifest only): for building the modules.
+    pub fn load_unbuilt(&self) -> Result<Vec<Migration>, SourceError> {
+        self.load_inner(false)
+    }
+
+    fn load_inner(&self, strict: bool) -> Result<Vec<Migration>, SourceError> {
         let dir_err = |source| SourceError::Dir { path: self.dir.clone(), source };
         let mut entries: Vec<_> = std::fs::read_dir(&self.dir)
             .map_err(dir_err)?
@@ -107,8 +122,23 @@ impl MigrationSource {
                     second: path,
                 });
             }
-            let checksum = checksum(&[&bytes]);
-            migrations.push(Migration { id, version, path, manifest_path, manifest, checksum });
+            let base_dir = if is_dir { path.clone() } else { self.dir.clone() };
+            let module_path = match &manifest.body {
+                crate::manifest::Body::Wasm(spec) => Some(base_dir.join(&spec.module)),
+                _ => None,
+            };
+            let checksum = match &module_path {
+                None => checksum(&[&bytes]),
+                Some(module) => match std::fs::read(module) {
+                    Ok(module_bytes) => checksum(&[&bytes, &module_bytes]),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound && !strict => checksum(&[&bytes]),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        return Err(SourceError::ModuleMissing { id, path: module.clone() })
+                    }
+                    Err(source) => return Err(SourceError::Io { path: module.clone(), source }),
+                },
+            };
+            migrations.push(Migration { id, version, path, manifest_path, manifest, base_dir, module_path, checksum });
         }
         migrations.sort_by(|a, b| version_key(&a.version).cmp(&version_key(&b.version)));
         Ok(migrations)

@@ -8,3 +8,5 @@ mod util;
 mod bad_input;
 mod commands;
 mod locking;
+mod wasm;
+mod wat;

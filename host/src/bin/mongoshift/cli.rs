@@ -74,6 +74,11 @@ enum Command {
         #[arg(long, default_value = "users")]
         collection: String,
     },
+    /// Compile the guest crates of wasm migrations into their modules.
+    Build {
+        /// Only this migration.
+        id: Option<String>,
+    },
     /// Show every migration and where it stands.
     Status {
         /// Print JSON instead of a table.
@@ -143,11 +148,25 @@ fn resolve(g: Global) -> anyhow::Result<Resolved> {
 pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let r = resolve(cli.global)?;
     if let Command::New { name, kind, collection } = &cli.command {
-        if kind != "update" {
-            anyhow::bail!("unknown migration kind `{kind}`; known kinds: {}", mongoshift::manifest::KNOWN_KINDS.join(", "));
-        }
-        let path = mongoshift::scaffold::new_update_migration(&r.path, name, collection)?;
+        let path = match kind.as_str() {
+            "update" => mongoshift::scaffold::new_update_migration(&r.path, name, collection)?,
+            "wasm" => mongoshift::scaffold::new_wasm_migration(&r.path, name, collection)?,
+            other => anyhow::bail!("unknown migration kind `{other}`; known kinds: {}", mongoshift::manifest::KNOWN_KINDS.join(", ")),
+        };
         println!("created {}", path.display());
+        if kind == "wasm" {
+            println!("edit {}/guest/src/lib.rs, then run `mongoshift build`", path.display());
+        }
+        return Ok(exit::ok());
+    }
+    if let Command::Build { id } = &cli.command {
+        let built = mongoshift::build::build_all(&MigrationSource::new(&r.path), id.as_deref())?;
+        if built.is_empty() {
+            println!("nothing to build: no wasm migration with a `build` crate");
+        }
+        for b in built {
+            println!("built {} ({} bytes) for {}", b.module.display(), b.bytes, b.id);
+        }
         return Ok(exit::ok());
     }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
@@ -163,7 +182,7 @@ async fn run_async(command: Command, r: Resolved) -> anyhow::Result<ExitCode> {
     let renderer = Arc::new(render::ProgressRenderer::new(r.progress));
     let migrator = Migrator::new(&source, target)?.lock_options(r.lock).progress(renderer.clone());
     match command {
-        Command::New { .. } => unreachable!("handled before connecting"),
+        Command::New { .. } | Command::Build { .. } => unreachable!("handled before connecting"),
         Command::Status { json } => {
             let rows = migrator.status().await?;
             if json {

@@ -32,6 +32,7 @@ pub(crate) fn code_for(err: &anyhow::Error) -> ExitCode {
         }
         Some(MigrateError::Source(_)) => INVALID,
         _ if err.downcast_ref::<mongoshift::SourceError>().is_some() => INVALID,
+        _ if matches!(err.downcast_ref::<mongoshift::build::BuildError>(), Some(mongoshift::build::BuildError::Source(_))) => INVALID,
         _ => FAILED,
     };
     ExitCode::from(code)

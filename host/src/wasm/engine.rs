@@ -1,0 +1,139 @@
+//! The one process-wide engine and the on-disk cache of compiled artifacts.
+
+use std::hash::Hasher;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
+
+use super::error::WasmError;
+
+/// How often the epoch advances; deadlines are counted in these ticks.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// The largest memory any instance may have, whatever the manifest says.
+pub const MAX_MEMORY_BYTES: u64 = 4 << 30;
+
+/// The process-wide engine, created on first use, with its epoch ticker.
+pub fn engine() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        let engine = Engine::new(&config()).unwrap_or_else(|_| {
+            // The pooling allocator can fail to reserve its address space on
+            // machines with a small virtual-memory limit: fall back to on-demand.
+            let mut c = config();
+            c.allocation_strategy(InstanceAllocationStrategy::OnDemand);
+            Engine::new(&c).expect("the fallback wasmtime configuration is valid")
+        });
+        let ticker = engine.weak();
+        std::thread::Builder::new()
+            .name("mongoshift-epoch".into())
+            .spawn(move || loop {
+                std::thread::sleep(EPOCH_TICK);
+                match ticker.upgrade() {
+                    Some(e) => e.increment_epoch(),
+                    None => return,
+                }
+            })
+            .expect("start the epoch thread");
+        engine
+    })
+}
+
+fn config() -> Config {
+    let mut c = Config::new();
+    c.wasm_component_model(true)
+        .epoch_interruption(true)
+        .cranelift_opt_level(OptLevel::Speed)
+        .parallel_compilation(true);
+    let mut pool = PoolingAllocationConfig::default();
+    // Enough slots for a worker per core and a few spares, several runs at once.
+    pool.total_component_instances(256)
+        .total_core_instances(1024)
+        .total_memories(512)
+        .total_tables(512)
+        .max_memories_per_component(16)
+        .max_tables_per_component(16)
+        .max_core_instances_per_component(64)
+        .max_memory_size(MAX_MEMORY_BYTES as usize);
+    c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    c
+}
+
+/// The part of the cache key that describes the engine: wasmtime's version and
+/// its own hash of every setting that affects compiled code.
+pub fn engine_fingerprint(engine: &Engine) -> String {
+    struct ShaHasher(Sha256);
+    impl Hasher for ShaHasher {
+        fn finish(&self) -> u64 {
+            0
+        }
+        fn write(&mut self, bytes: &[u8]) {
+            self.0.update(bytes);
+        }
+    }
+    let mut h = ShaHasher(Sha256::new());
+    std::hash::Hash::hash(&engine.precompile_compatibility_hash(), &mut h);
+    h.0.update(env!("CARGO_PKG_VERSION").as_bytes());
+    format!("wasmtime-{}-{}", wasmtime_version(), &hex::encode(h.0.finalize())[..16])
+}
+
+fn wasmtime_version() -> &'static str {
+    // Kept in step with Cargo.toml by a unit test below.
+    "48"
+}
+
+/// Where compiled artifacts are kept: `$MONGOSHIFT_CACHE/wasm` or
+/// `~/.cache/mongoshift/wasm`. `MONGOSHIFT_WASM_CACHE=off` disables it.
+pub fn cache_dir() -> Option<PathBuf> {
+    if std::env::var("MONGOSHIFT_WASM_CACHE").is_ok_and(|v| v == "off") {
+        return None;
+    }
+    let root = std::env::var_os("MONGOSHIFT_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|p| PathBuf::from(p).join("mongoshift")))
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/mongoshift")))?;
+    Some(root.join("wasm"))
+}
+
+/// The cache file of a module: keyed by the module's SHA-256, the wasmtime
+/// version and the engine configuration.
+pub(crate) fn cache_path(dir: &Path, module_sha: &str, engine: &Engine) -> PathBuf {
+    dir.join(format!("{module_sha}-{}.cwasm", engine_fingerprint(engine)))
+}
+
+/// Writes an artifact atomically with a SHA-256 trailer file, so a torn or
+/// altered file is never loaded.
+pub(crate) fn store_artifact(path: &Path, bytes: &[u8]) -> Result<(), WasmError> {
+    let err = |e: std::io::Error| WasmError::Cache { message: format!("cannot write {}: {e}", path.display()) };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(err)?;
+    }
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, bytes).map_err(err)?;
+    std::fs::write(sum_path(path), hex::encode(Sha256::digest(bytes))).map_err(err)?;
+    std::fs::rename(&tmp, path).map_err(err)?;
+    Ok(())
+}
+
+/// Reads an artifact if present and intact.
+pub(crate) fn load_artifact(path: &Path) -> Option<Vec<u8>> {
+    let bytes = std::fs::read(path).ok()?;
+    let sum = std::fs::read_to_string(sum_path(path)).ok()?;
+    (hex::encode(Sha256::digest(&bytes)) == sum.trim()).then_some(bytes)
+}
+
+fn sum_path(path: &Path) -> PathBuf {
+    path.with_extension("cwasm.sha256")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn version_in_key_matches_the_dependency() {
+        let manifest = include_str!("../../../Cargo.toml");
+        assert!(manifest.contains(&format!("wasmtime = {{ version = \"{}\"", super::wasmtime_version())));
+    }
+}

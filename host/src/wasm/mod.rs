@@ -1,0 +1,29 @@
+//! The WebAssembly side of the host: loading transforms and running them in a
+//! sandbox.
+//!
+//! - [`engine`]: the one process-wide [`wasmtime::Engine`] (pooling allocator,
+//!   epoch interruption) and the on-disk cache of compiled artifacts.
+//! - [`Sandbox`](sandbox::Sandbox): the limits of one run (deadline per batch,
+//!   memory cap) and the deterministic stand-ins a language runtime may import.
+//! - [`TransformModule`]: a loaded, checked module (a component implementing
+//!   `guest-sdk/wit/transform.wit`, or a core module following
+//!   `guest-sdk/ABI.md`), pre-linked so instances are cheap.
+//! - [`TransformInstance`]: one instance with its own store, reused across batches
+//!   by one worker thread.
+
+mod bindings;
+pub mod engine;
+mod error;
+mod instance;
+mod module;
+pub mod sandbox;
+mod validate;
+
+pub use error::WasmError;
+pub use instance::{Outcome, TransformInstance};
+pub use module::{ModuleFlavor, ModuleInfo, TransformModule};
+pub use sandbox::SandboxLimits;
+pub use validate::{check_replacement, MAX_DOCUMENT_BYTES};
+
+/// The contract version this host implements (`guest-sdk/wit/transform.wit`).
+pub const CONTRACT_VERSION: u32 = 1;

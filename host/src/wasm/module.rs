@@ -1,0 +1,249 @@
+//! Loading a transform module: detect its flavour, check its imports and
+//! exports, compile it once (or load the cached artifact), pre-link it, and ask
+//! it to describe itself.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, Linker as ComponentLinker};
+use wasmtime::{Engine, ExternType, InstancePre, Linker, Module};
+
+use super::bindings::TransformPre;
+use super::engine::{self, engine};
+use super::error::WasmError;
+use super::instance::TransformInstance;
+use super::sandbox::{check_component_import, check_core_import, SandboxLimits, StoreState};
+use super::CONTRACT_VERSION;
+
+/// Which of the two forms of the contract a module uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModuleFlavor {
+    /// A component implementing `guest-sdk/wit/transform.wit`.
+    Component,
+    /// A core module following `guest-sdk/ABI.md`.
+    Core,
+}
+
+/// What a module says about itself (`describe`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ModuleInfo {
+    /// Its name.
+    pub name: String,
+    /// The contract version it implements.
+    pub contract_version: u32,
+    /// Whether it has a backward transform.
+    pub backward: bool,
+    /// Top-level fields it reads.
+    pub reads: Vec<String>,
+    /// Top-level fields it writes.
+    pub writes: Vec<String>,
+}
+
+pub(crate) enum Pre {
+    Component(TransformPre<StoreState>),
+    Core(InstancePre<StoreState>),
+}
+
+/// A loaded, checked and pre-linked transform. Cheap to clone; create one
+/// [`TransformInstance`] per worker thread with [`TransformModule::instantiate`].
+#[derive(Clone)]
+pub struct TransformModule {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) path: PathBuf,
+    pub(crate) flavor: ModuleFlavor,
+    pub(crate) limits: SandboxLimits,
+    pub(crate) info: ModuleInfo,
+    pub(crate) pre: Pre,
+    pub(crate) sha256: String,
+}
+
+impl std::fmt::Debug for TransformModule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TransformModule")
+            .field("path", &self.inner.path)
+            .field("flavor", &self.inner.flavor)
+            .field("info", &self.inner.info)
+            .finish()
+    }
+}
+
+impl TransformModule {
+    /// Loads the module at `path` with these limits.
+    pub fn load(path: &Path, limits: SandboxLimits) -> Result<TransformModule, WasmError> {
+        let bytes = std::fs::read(path).map_err(|source| WasmError::Read { path: path.to_path_buf(), source })?;
+        Self::from_bytes(path, &bytes, limits)
+    }
+
+    /// Loads a module from bytes; `path` names it in messages. WAT text is
+    /// accepted too (for tests and the smallest examples).
+    pub fn from_bytes(path: &Path, bytes: &[u8], limits: SandboxLimits) -> Result<TransformModule, WasmError> {
+        let path_buf = path.to_path_buf();
+        let invalid = |e: wasmtime::Error| WasmError::Invalid { path: path_buf.clone(), message: format!("{e:#}") };
+        let is_wat = path.extension().is_some_and(|e| e == "wat");
+        let binary: std::borrow::Cow<'_, [u8]> = if is_wat {
+            std::borrow::Cow::Owned(wat::parse_bytes(bytes).map_err(|e| WasmError::Invalid { path: path_buf.clone(), message: e.to_string() })?.into_owned())
+        } else {
+            std::borrow::Cow::Borrowed(bytes)
+        };
+        if binary.len() < 8 || &binary[..4] != b"\0asm" {
+            return Err(WasmError::NotWasm { path: path_buf });
+        }
+        // Bytes 4..8: version 1 + layer 0 for a core module, layer 1 for a component.
+        let flavor = if binary[6..8] == [1, 0] { ModuleFlavor::Component } else { ModuleFlavor::Core };
+        let sha256 = hex::encode(Sha256::digest(&binary));
+        let engine = engine();
+        let (pre, info) = match flavor {
+            ModuleFlavor::Component => {
+                let component = compile_component(engine, &binary, &sha256).map_err(invalid)?;
+                check_component(path, engine, &component)?;
+                let mut linker = ComponentLinker::<StoreState>::new(engine);
+                wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(invalid)?;
+                let pre = linker.instantiate_pre(&component).map_err(invalid)?;
+                let pre = TransformPre::new(pre).map_err(|e| {
+                    let msg = format!("{e:#}");
+                    let export = if msg.contains("transform") { "transform" } else { "describe" };
+                    WasmError::MissingExport { path: path_buf.clone(), export: export.into() }
+                })?;
+                (Pre::Component(pre), None)
+            }
+            ModuleFlavor::Core => {
+                let module = compile_core(engine, &binary, &sha256).map_err(invalid)?;
+                check_core(path, &module)?;
+                let mut linker = Linker::<StoreState>::new(engine);
+                wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut StoreState| {
+                    s.p1.as_mut().expect("core-module stores carry a preview1 context")
+                })
+                .map_err(invalid)?;
+                linker
+                    .func_wrap("env", "abort", |_: i32, _: i32, line: i32, col: i32| -> wasmtime::Result<()> {
+                        Err(wasmtime::Error::msg(format!("the guest called abort (line {line}, column {col})")))
+                    })
+                    .map_err(invalid)?;
+                let pre = linker.instantiate_pre(&module).map_err(invalid)?;
+                (Pre::Core(pre), None::<ModuleInfo>)
+            }
+        };
+        let placeholder = ModuleInfo { name: String::new(), contract_version: 0, backward: false, reads: vec![], writes: vec![] };
+        let mut module = TransformModule {
+            inner: Arc::new(Inner { path: path.to_path_buf(), flavor, limits, info: info.unwrap_or(placeholder), pre, sha256 }),
+        };
+        // Describe once, on a throwaway instance, and check the contract version.
+        let mut probe = module.instantiate()?;
+        let info = probe.describe()?;
+        if info.contract_version != CONTRACT_VERSION {
+            return Err(WasmError::ContractVersion { path: path.to_path_buf(), found: info.contract_version, supported: CONTRACT_VERSION });
+        }
+        drop(probe);
+        Arc::get_mut(&mut module.inner).expect("no other handle yet").info = info;
+        Ok(module)
+    }
+
+    /// A fresh instance with its own store.
+    pub fn instantiate(&self) -> Result<TransformInstance, WasmError> {
+        TransformInstance::new(self.inner.clone())
+    }
+
+    /// What the module says about itself.
+    pub fn info(&self) -> &ModuleInfo {
+        &self.inner.info
+    }
+
+    /// Component or core module.
+    pub fn flavor(&self) -> ModuleFlavor {
+        self.inner.flavor
+    }
+
+    /// The file it came from.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// SHA-256 of the binary.
+    pub fn sha256(&self) -> &str {
+        &self.inner.sha256
+    }
+}
+
+fn compile_component(engine: &Engine, binary: &[u8], sha: &str) -> wasmtime::Result<Component> {
+    if let Some(dir) = engine::cache_dir() {
+        let path = engine::cache_path(&dir, sha, engine);
+        if let Some(artifact) = engine::load_artifact(&path) {
+            // SAFETY: the artifact was written by this program (checked by its
+            // SHA-256 trailer) for this module hash and engine fingerprint;
+            // wasmtime checks the engine compatibility again.
+            if let Ok(c) = unsafe { Component::deserialize(engine, &artifact) } {
+                return Ok(c);
+            }
+        }
+        let c = Component::new(engine, binary)?;
+        if let Ok(bytes) = c.serialize() {
+            let _ = engine::store_artifact(&path, &bytes);
+        }
+        return Ok(c);
+    }
+    Component::new(engine, binary)
+}
+
+fn compile_core(engine: &Engine, binary: &[u8], sha: &str) -> wasmtime::Result<Module> {
+    if let Some(dir) = engine::cache_dir() {
+        let path = engine::cache_path(&dir, sha, engine);
+        if let Some(artifact) = engine::load_artifact(&path) {
+            // SAFETY: as in `compile_component`.
+            if let Ok(m) = unsafe { Module::deserialize(engine, &artifact) } {
+                return Ok(m);
+            }
+        }
+        let m = Module::new(engine, binary)?;
+        if let Ok(bytes) = m.serialize() {
+            let _ = engine::store_artifact(&path, &bytes);
+        }
+        return Ok(m);
+    }
+    Module::new(engine, binary)
+}
+
+fn check_component(path: &Path, engine: &Engine, component: &Component) -> Result<(), WasmError> {
+    let ty = component.component_type();
+    for (name, _) in ty.imports(engine) {
+        if let Some(why) = check_component_import(name) {
+            return Err(WasmError::DisallowedImport { path: path.to_path_buf(), import: name.to_string(), why });
+        }
+    }
+    for export in ["describe", "transform"] {
+        if ty.get_export(engine, export).is_none() {
+            return Err(WasmError::MissingExport { path: path.to_path_buf(), export: export.into() });
+        }
+    }
+    Ok(())
+}
+
+fn check_core(path: &Path, module: &Module) -> Result<(), WasmError> {
+    for import in module.imports() {
+        if let Some(why) = check_core_import(import.module(), import.name()) {
+            return Err(WasmError::DisallowedImport {
+                path: path.to_path_buf(),
+                import: format!("{}.{}", import.module(), import.name()),
+                why,
+            });
+        }
+    }
+    let exports: Vec<(String, ExternType)> = module.exports().map(|e| (e.name().to_string(), e.ty())).collect();
+    for (name, want_func) in [
+        ("memory", false),
+        ("mongoshift_contract_version", true),
+        ("mongoshift_alloc", true),
+        ("mongoshift_describe", true),
+        ("mongoshift_transform", true),
+    ] {
+        let ok = exports.iter().any(|(n, t)| n == name && matches!(t, ExternType::Func(_)) == want_func);
+        if !ok {
+            return Err(WasmError::MissingExport { path: path.to_path_buf(), export: name.into() });
+        }
+    }
+    Ok(())
+}
