@@ -40,6 +40,11 @@ pub struct MigrationSource {
     dir: PathBuf,
 }
 
+/// Files and directories that live beside migrations but are not migrations:
+/// the guest crates' workspace and build output, project files.
+const NOT_MIGRATIONS: &[&str] =
+    &["Cargo.toml", "Cargo.lock", "target", "mongoshift.toml", "pyproject.toml", "rust-toolchain.toml", "node_modules"];
+
 /// The manifest's file name inside a directory entry.
 pub const MANIFEST_FILE: &str = "migration.toml";
 
@@ -78,7 +83,7 @@ impl MigrationSource {
         for entry in entries {
             let path = entry.path();
             let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') || name.starts_with('_') {
+            if name.starts_with('.') || name.starts_with('_') || NOT_MIGRATIONS.contains(&name.as_str()) {
                 continue;
             }
             let is_dir = path.is_dir();

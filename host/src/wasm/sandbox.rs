@@ -143,7 +143,8 @@ const COMPONENT_ALLOWED: &[&str] = &[
 /// Why a component import is refused, or `None` when it is allowed.
 pub(crate) fn check_component_import(name: &str) -> Option<String> {
     let unversioned = name.split('@').next().unwrap_or(name);
-    if COMPONENT_ALLOWED.contains(&unversioned) {
+    // The contract's own types interface: types only, no functions.
+    if COMPONENT_ALLOWED.contains(&unversioned) || unversioned == "mongoshift:transform/types" {
         return None;
     }
     Some(if unversioned.starts_with("wasi:sockets") || unversioned.starts_with("wasi:http") {

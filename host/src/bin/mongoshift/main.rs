@@ -15,7 +15,8 @@ fn main() -> ExitCode {
     match cli::run(args) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            // Every message already carries its causes; `{:#}` would repeat them.
+            eprintln!("error: {err}");
             exit::code_for(&err)
         }
     }

@@ -1,0 +1,116 @@
+//! The reference transform: split `name` "First Last" into `first_name` and
+//! `last_name` (where `name` was), set `status` to "active", and parse `signup`
+//! "YYYY-MM-DD" into a BSON date (in place). `join_name` is its exact inverse.
+//!
+//! Every change is top-level, so both directions use the raw path: untouched
+//! fields are copied as bytes, never decoded.
+
+use mongoshift_guest::bson::RawBsonRef;
+use mongoshift_guest::helpers::{format_ymd, parse_ymd};
+use mongoshift_guest::{transform, Outcome, RawBson, RawDocument, RawDocumentBuf};
+
+#[transform(name = "split_name", backward = join_name)]
+pub fn split_name(doc: &RawDocument) -> Outcome {
+    let name = match doc.get_str("name") {
+        Ok(n) => n,
+        Err(_) => return Outcome::Keep,
+    };
+    let (first, last) = name.split_once(' ').unwrap_or((name, ""));
+    let signup = match doc.get("signup") {
+        Ok(Some(RawBsonRef::String(s))) => match parse_ymd(s) {
+            Some(d) => Some(d),
+            None => return Outcome::fail(format!("field `signup`: {s:?} is not a date in the form YYYY-MM-DD")),
+        },
+        _ => None,
+    };
+    let mut out = RawDocumentBuf::new();
+    let mut status_seen = false;
+    for el in doc.iter() {
+        let (key, value) = el.expect("valid BSON from the host");
+        match key {
+            "name" => {
+                out.append("first_name", first);
+                out.append("last_name", last);
+            }
+            "signup" if signup.is_some() => out.append("signup", RawBson::DateTime(signup.expect("checked"))),
+            "status" => {
+                out.append("status", "active");
+                status_seen = true;
+            }
+            _ => out.append(key, value.to_raw_bson()),
+        }
+    }
+    if !status_seen {
+        out.append("status", "active");
+    }
+    Outcome::ReplaceRaw(out)
+}
+
+pub fn join_name(doc: &RawDocument) -> Outcome {
+    let (Ok(first), Ok(last)) = (doc.get_str("first_name"), doc.get_str("last_name")) else {
+        return Outcome::Keep;
+    };
+    let name = if last.is_empty() { first.to_string() } else { format!("{first} {last}") };
+    let mut out = RawDocumentBuf::new();
+    for el in doc.iter() {
+        let (key, value) = el.expect("valid BSON from the host");
+        match (key, value) {
+            ("first_name", _) => out.append("name", name.as_str()),
+            ("last_name" | "status", _) => {}
+            ("signup", RawBsonRef::DateTime(d)) => out.append("signup", format_ymd(d)),
+            _ => out.append(key, value.to_raw_bson()),
+        }
+    }
+    Outcome::ReplaceRaw(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use mongoshift_guest::{doc, native, Encoded};
+
+    use super::*;
+
+    fn raw(d: mongoshift_guest::Document) -> RawDocumentBuf {
+        RawDocumentBuf::from_document(&d).expect("raw")
+    }
+
+    fn seed() -> RawDocumentBuf {
+        raw(doc! { "_id": 7_i64, "name": "Ada Lovelace", "email": "ada@example.com", "age": 36, "signup": "2015-12-10", "address": { "city": "London" }, "tags": ["vip"] })
+    }
+
+    #[test]
+    fn forward_splits_and_parses() {
+        let Outcome::ReplaceRaw(out) = split_name(&seed()) else { panic!("replace") };
+        let d = out.to_document().expect("doc");
+        assert_eq!(d.keys().collect::<Vec<_>>(), ["_id", "first_name", "last_name", "email", "age", "signup", "address", "tags", "status"]);
+        assert_eq!(d.get_str("first_name"), Ok("Ada"));
+        assert_eq!(d.get_str("last_name"), Ok("Lovelace"));
+        assert_eq!(d.get_str("status"), Ok("active"));
+        assert_eq!(d.get_datetime("signup").map(|t| t.timestamp_millis()), Ok(1_449_705_600_000));
+    }
+
+    #[test]
+    fn backward_restores_the_original_bytes() {
+        let original = seed();
+        let Outcome::ReplaceRaw(forward) = split_name(&original) else { panic!("replace") };
+        let Outcome::ReplaceRaw(back) = join_name(&forward) else { panic!("replace") };
+        assert_eq!(back.as_bytes(), original.as_bytes());
+    }
+
+    #[test]
+    fn a_bad_date_fails_naming_the_field() {
+        let d = raw(doc! { "_id": 1, "name": "A B", "signup": "2015-02-30" });
+        assert_eq!(split_name(&d), Outcome::Fail("field `signup`: \"2015-02-30\" is not a date in the form YYYY-MM-DD".into()));
+        assert_eq!(split_name(&raw(doc! { "_id": 1 })), Outcome::Keep);
+    }
+
+    #[test]
+    fn the_batch_loop_gives_one_outcome_per_document() {
+        let docs = [seed(), raw(doc! { "_id": 8 })];
+        let batch = native::batch(docs.iter().map(|d| d.as_ref()));
+        let out = native::run(split_name, &batch);
+        assert_eq!(out.len(), 2);
+        assert!(matches!(out[0], Encoded::Replace(_)));
+        assert_eq!(out[1], Encoded::Keep);
+    }
+}
