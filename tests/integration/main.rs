@@ -7,6 +7,7 @@ mod util;
 
 mod bad_input;
 mod commands;
+mod guests;
 mod locking;
 mod wasm;
 mod wat;

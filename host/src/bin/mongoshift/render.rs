@@ -15,6 +15,8 @@ pub(crate) struct ProgressRenderer {
     mode: ProgressMode,
     multi: MultiProgress,
     bars: Mutex<HashMap<String, ProgressBar>>,
+    /// When each migration last printed a plain progress line.
+    last_line: Mutex<HashMap<String, std::time::Instant>>,
 }
 
 impl ProgressRenderer {
@@ -25,7 +27,12 @@ impl ProgressRenderer {
             m => m,
         };
         let target = if mode == ProgressMode::Bar { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
-        ProgressRenderer { mode, multi: MultiProgress::with_draw_target(target), bars: Mutex::new(HashMap::new()) }
+        ProgressRenderer {
+            mode,
+            multi: MultiProgress::with_draw_target(target),
+            bars: Mutex::new(HashMap::new()),
+            last_line: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Clears any bars left after a failure.
@@ -97,7 +104,19 @@ impl ProgressSink for ProgressRenderer {
     fn event(&self, e: &Event) {
         match self.mode {
             ProgressMode::Bar => self.bar(e),
-            ProgressMode::Plain => plain(e),
+            ProgressMode::Plain => {
+                // Document counts at most every 2 s (and the last one), so logs stay short.
+                if let Event::Documents { id, done, total, .. } = e {
+                    let mut last = self.last_line.lock().unwrap_or_else(|p| p.into_inner());
+                    let now = std::time::Instant::now();
+                    let due = last.get(id).is_none_or(|t| now.duration_since(*t) >= Duration::from_secs(2));
+                    if !(due || Some(*done) == *total) {
+                        return;
+                    }
+                    last.insert(id.clone(), now);
+                }
+                plain(e)
+            }
             ProgressMode::Json => {
                 if let Ok(line) = serde_json::to_string(e) {
                     println!("{line}");
