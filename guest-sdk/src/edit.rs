@@ -54,7 +54,7 @@ impl<'a> Edit<'a> {
 
     /// Applies the edits and returns the new document.
     pub fn into_document(self) -> RawDocumentBuf {
-        let mut out = RawDocumentBuf::new();
+        let mut out = crate::DocWriter::with_capacity(self.src.as_bytes().len() + 64);
         let mut used = vec![false; self.ops.len()];
         for el in self.src.iter() {
             let (key, value) = el.expect("the host sends valid BSON documents");
@@ -64,12 +64,12 @@ impl<'a> Edit<'a> {
                 match op {
                     Op::Remove(k) if k == key => removed = true,
                     Op::Rename(from, to) if from == key => {
-                        out.append(to.as_str(), value.to_raw_bson());
+                        out.append(to, value);
                         used[i] = true;
                         emitted = true;
                     }
                     Op::Set(k, v) if k == key && !emitted => {
-                        out.append(k.as_str(), v.clone());
+                        out.append(k, v.as_raw_bson_ref());
                         used[i] = true;
                         emitted = true;
                     }
@@ -77,17 +77,17 @@ impl<'a> Edit<'a> {
                 }
             }
             if !emitted && !removed {
-                out.append(key, value.to_raw_bson());
+                out.append(key, value);
             }
         }
         for (i, op) in self.ops.iter().enumerate() {
             if let Op::Set(k, v) = op {
                 if !used[i] {
-                    out.append(k.as_str(), v.clone());
+                    out.append(k, v.as_raw_bson_ref());
                 }
             }
         }
-        out
+        out.finish()
     }
 
     /// Applies the edits: [`Outcome::Keep`] if there were none, otherwise

@@ -4,7 +4,7 @@
 //! one function from a document to an [`Outcome`], exported with one attribute,
 //! compiled to a sandboxed WebAssembly module.
 //!
-//! ```ignore
+//! ```no_run
 //! use mongoshift_guest::{transform, Document, Outcome};
 //!
 //! #[transform(backward = remove_status)]
@@ -45,7 +45,7 @@
 //! need to decode the document. Take `&RawDocument` and use [`Edit`]: untouched
 //! fields are copied as bytes.
 //!
-//! ```ignore
+//! ```no_run
 //! use mongoshift_guest::{transform, Edit, Outcome, RawDocument};
 //!
 //! #[transform]
@@ -55,12 +55,14 @@
 //! ```
 
 mod edit;
+mod writer;
 pub mod helpers;
 pub mod native;
 
 pub use bson;
 pub use bson::{doc, Bson, Document, RawBson, RawDocument, RawDocumentBuf};
 pub use edit::Edit;
+pub use writer::DocWriter;
 pub use mongoshift_guest_macro::transform;
 
 /// The contract version this crate implements.

@@ -40,6 +40,7 @@ pub mod migrator;
 pub mod pipeline;
 pub mod progress;
 pub mod report;
+pub mod sample;
 pub mod scaffold;
 pub mod source;
 pub mod target;

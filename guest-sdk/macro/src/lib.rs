@@ -1,6 +1,6 @@
 //! `#[transform]`: exports a Rust function as a mongoshift transform.
 //!
-//! ```ignore
+//! ```text
 //! use mongoshift_guest::{transform, Document, Outcome};
 //!
 //! #[transform(name = "split_name", backward = join_name)]

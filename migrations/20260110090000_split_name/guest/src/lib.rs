@@ -7,7 +7,7 @@
 
 use mongoshift_guest::bson::RawBsonRef;
 use mongoshift_guest::helpers::{format_ymd, parse_ymd};
-use mongoshift_guest::{transform, Outcome, RawBson, RawDocument, RawDocumentBuf};
+use mongoshift_guest::{transform, DocWriter, Outcome, RawDocument};
 
 #[transform(name = "split_name", backward = join_name)]
 pub fn split_name(doc: &RawDocument) -> Outcome {
@@ -23,27 +23,27 @@ pub fn split_name(doc: &RawDocument) -> Outcome {
         },
         _ => None,
     };
-    let mut out = RawDocumentBuf::new();
+    let mut out = DocWriter::with_capacity(doc.as_bytes().len() + 48);
     let mut status_seen = false;
     for el in doc.iter() {
         let (key, value) = el.expect("valid BSON from the host");
         match key {
             "name" => {
-                out.append("first_name", first);
-                out.append("last_name", last);
+                out.append_str("first_name", first);
+                out.append_str("last_name", last);
             }
-            "signup" if signup.is_some() => out.append("signup", RawBson::DateTime(signup.expect("checked"))),
+            "signup" if signup.is_some() => out.append_datetime("signup", signup.expect("checked")),
             "status" => {
-                out.append("status", "active");
+                out.append_str("status", "active");
                 status_seen = true;
             }
-            _ => out.append(key, value.to_raw_bson()),
+            _ => out.append(key, value),
         }
     }
     if !status_seen {
-        out.append("status", "active");
+        out.append_str("status", "active");
     }
-    Outcome::ReplaceRaw(out)
+    Outcome::ReplaceRaw(out.finish())
 }
 
 pub fn join_name(doc: &RawDocument) -> Outcome {
@@ -51,22 +51,22 @@ pub fn join_name(doc: &RawDocument) -> Outcome {
         return Outcome::Keep;
     };
     let name = if last.is_empty() { first.to_string() } else { format!("{first} {last}") };
-    let mut out = RawDocumentBuf::new();
+    let mut out = DocWriter::with_capacity(doc.as_bytes().len());
     for el in doc.iter() {
         let (key, value) = el.expect("valid BSON from the host");
         match (key, value) {
-            ("first_name", _) => out.append("name", name.as_str()),
+            ("first_name", _) => out.append_str("name", &name),
             ("last_name" | "status", _) => {}
-            ("signup", RawBsonRef::DateTime(d)) => out.append("signup", format_ymd(d)),
-            _ => out.append(key, value.to_raw_bson()),
+            ("signup", RawBsonRef::DateTime(d)) => out.append_str("signup", &format_ymd(d)),
+            _ => out.append(key, value),
         }
     }
-    Outcome::ReplaceRaw(out)
+    Outcome::ReplaceRaw(out.finish())
 }
 
 #[cfg(test)]
 mod tests {
-    use mongoshift_guest::{doc, native, Encoded};
+    use mongoshift_guest::{doc, native, Encoded, RawDocumentBuf};
 
     use super::*;
 
