@@ -299,9 +299,17 @@ impl MigrateError {
 
     /// Wraps a driver error with what was being done.
     pub(crate) fn db(context: impl Into<String>, err: mongodb::error::Error) -> Self {
+        use mongodb::error::{ErrorKind, WriteFailure};
+        let message = match &*err.kind {
+            ErrorKind::Command(c) => format!("{} ({}): {}", c.code_name, c.code, c.message),
+            ErrorKind::Write(WriteFailure::WriteError(w)) => format!("{} ({}): {}", w.code_name.as_deref().unwrap_or("WriteError"), w.code, w.message),
+            ErrorKind::Io(io) => format!("I/O error: {io}"),
+            ErrorKind::ServerSelection { message, .. } => format!("Server selection timeout: {}", message.split(", Servers").next().unwrap_or(message)),
+            _ => err.to_string(),
+        };
         MigrateError::Database {
             context: context.into(),
-            message: crate::target::redact_message(&err.to_string()),
+            message: crate::target::redact_message(&message),
             labels: err.labels().iter().cloned().collect(),
         }
     }

@@ -29,6 +29,8 @@ pub enum State {
     Running,
     /// Applied.
     Applied,
+    /// Applied, with some documents set aside in the quarantine collection.
+    AppliedWithErrors,
     /// The last attempt failed; `error` says why.
     Failed,
     /// Applied, then rolled back.
@@ -41,6 +43,7 @@ impl State {
         match self {
             State::Running => "running",
             State::Applied => "applied",
+            State::AppliedWithErrors => "applied_with_errors",
             State::Failed => "failed",
             State::RolledBack => "rolled_back",
         }
@@ -94,6 +97,71 @@ pub struct LedgerEntry {
     /// mongoshift version of the last writer.
     #[serde(default)]
     pub tool_version: String,
+    /// Which way the last run went (`up` or `down`).
+    #[serde(default)]
+    pub direction: Option<crate::progress::Direction>,
+    /// Progress of a document-by-document run, committed with each batch.
+    #[serde(default)]
+    pub checkpoint: Option<Checkpoint>,
+    /// The collection holding pre-images of changed documents, when kept.
+    #[serde(default)]
+    pub pre_images: Option<String>,
+    /// Documents set aside in the quarantine collection.
+    #[serde(default)]
+    pub quarantined: i64,
+    /// The server session (`lsid`) the last run wrote its batches in, so a
+    /// later run can end that session's open transaction if the run died.
+    #[serde(default)]
+    pub session: Option<bson::Document>,
+}
+
+/// Where a document-by-document run stands: everything up to and including
+/// `last_id` (in `_id` order) is done. Committed in the same transaction as the
+/// batch it follows.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// `_id` of the last document done.
+    pub last_id: Option<bson::Bson>,
+    /// Documents read and decided.
+    pub read: i64,
+    /// Kept unchanged.
+    pub kept: i64,
+    /// Replaced.
+    pub replaced: i64,
+    /// Deleted.
+    pub deleted: i64,
+    /// Failed (quarantined).
+    pub failed: i64,
+    /// Batches committed.
+    pub batches: i64,
+}
+
+impl LedgerEntry {
+    /// A fresh entry for a migration about to run.
+    pub fn new(id: &str, description: &str, kind: &str, checksum: &str) -> LedgerEntry {
+        LedgerEntry {
+            id: id.into(),
+            description: description.into(),
+            kind: kind.into(),
+            checksum: checksum.into(),
+            state: State::Running,
+            started_at: None,
+            finished_at: None,
+            applied_at: None,
+            matched: 0,
+            modified: 0,
+            duration_ms: 0,
+            error: None,
+            fence: 0,
+            run_by: String::new(),
+            tool_version: String::new(),
+            direction: None,
+            checkpoint: None,
+            pre_images: None,
+            quarantined: 0,
+            session: None,
+        }
+    }
 }
 
 /// Reads and writes the ledger.
@@ -107,6 +175,19 @@ impl Ledger {
     /// The ledger of `target`'s database.
     pub fn new(target: &Target) -> Ledger {
         Ledger { target: target.clone(), coll: target.db().collection(LEDGER_COLLECTION) }
+    }
+
+    /// The ledger collection.
+    pub fn collection(&self) -> &Collection<LedgerEntry> {
+        &self.coll
+    }
+
+    /// One entry.
+    pub async fn get(&self, id: &str) -> Result<Option<LedgerEntry>> {
+        self.coll
+            .find_one(doc! { "_id": id })
+            .await
+            .map_err(|e| MigrateError::db(format!("cannot read the ledger ({LEDGER_COLLECTION})"), e))
     }
 
     /// Every entry, sorted by id.

@@ -176,6 +176,21 @@ impl Lease {
             }
             // Held by someone else.
             let current = state(target).await?;
+            // A holder on this host whose process is gone (killed, crashed) will
+            // never renew: take its lease over now instead of waiting for expiry.
+            if let Some(st) = current.as_ref() {
+                if let Some(o) = &st.owner {
+                    if o.host == hostname() && !process_alive(o.pid) {
+                        let _ = coll
+                            .update_one(
+                                doc! { "_id": LOCK_ID, "token": st.token },
+                                doc! { "$set": { "expires_at": DateTime::from_millis(0) } },
+                            )
+                            .await;
+                        continue;
+                    }
+                }
+            }
             let owner_text = current
                 .as_ref()
                 .and_then(|s| s.owner.as_ref())

@@ -112,6 +112,10 @@ pub struct WasmSpec {
     pub deadline_ms: u64,
     /// Memory cap per instance in MiB (default 512).
     pub memory_limit_mb: u64,
+    /// How writes are grouped into transactions (default: per batch).
+    pub transactions: Option<crate::writer::TxMode>,
+    /// Keep pre-images for `down` (default: when the module has no backward).
+    pub pre_images: Option<bool>,
 }
 
 /// One server-side operation of an `update` migration.
@@ -298,6 +302,8 @@ struct RawManifest {
     threads: Option<Spanned<i64>>,
     deadline_ms: Option<Spanned<i64>>,
     memory_limit_mb: Option<Spanned<i64>>,
+    transactions: Option<Spanned<String>>,
+    pre_images: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -418,6 +424,16 @@ fn wasm_spec(raw: &RawManifest, text: &str, err: &dyn Fn(String) -> SourceError)
         threads: positive("threads", &raw.threads, 0, 0)? as usize,
         deadline_ms: positive("deadline_ms", &raw.deadline_ms, 30_000, 1)? as u64,
         memory_limit_mb: positive("memory_limit_mb", &raw.memory_limit_mb, 512, 1)? as u64,
+        transactions: match &raw.transactions {
+            None => None,
+            Some(t) => Some(match t.get_ref().as_str() {
+                "batch" => crate::writer::TxMode::Batch,
+                "migration" => crate::writer::TxMode::Migration,
+                "none" => crate::writer::TxMode::None,
+                other => return Err(err(format!("line {}: field `transactions` must be \"batch\", \"migration\" or \"none\", not {other:?}", line(t.span())))),
+            }),
+        },
+        pre_images: raw.pre_images,
     })
 }
 

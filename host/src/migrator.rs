@@ -15,6 +15,7 @@ use crate::lock::{self, Lease, LockOptions, UnlockOutcome};
 use crate::manifest::{Body, UpdateStep, WasmSpec};
 use crate::pipeline::{self, PipelineOptions};
 use crate::wasm::{SandboxLimits, TransformModule};
+use crate::writer::{TxMode, WriteOptions};
 use crate::progress::{Direction, Event, NoProgress, Progress};
 use crate::report::{Completed, Report};
 use crate::source::{Migration, MigrationSource};
@@ -38,6 +39,26 @@ pub struct UpOptions {
     /// Applied migrations whose changed files are accepted; their new checksum
     /// is recorded. Dangerous: the database keeps what the old file did.
     pub dangerously_allow_changed: Vec<String>,
+    /// Override every migration's transaction mode.
+    pub transactions: Option<TxMode>,
+    /// What to do with documents a transform fails.
+    pub on_error: OnError,
+    /// Override whether pre-images are kept (default: for migrations without a
+    /// backward transform).
+    pub pre_images: Option<bool>,
+}
+
+/// What happens when a transform fails a document.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnError {
+    /// Stop; keep the checkpoint; the migration is `failed` until the cause is
+    /// fixed and `up` resumes.
+    #[default]
+    Abort,
+    /// Set the document aside in `mongoshift_quarantine` and go on; the
+    /// migration ends `applied_with_errors`.
+    Quarantine,
 }
 
 /// A migration's place in `status`.
@@ -101,6 +122,8 @@ pub struct PlannedMigration {
     pub status: Status,
     /// Its steps, with the documents each would touch now.
     pub steps: Vec<PlannedStep>,
+    /// What a run of it guarantees on this deployment.
+    pub guarantee: String,
 }
 
 /// One step in a plan.
@@ -148,6 +171,8 @@ impl VerifyRow {
 enum Work {
     Steps(Vec<UpdateStep>),
     Wasm(WasmSpec),
+    /// Put back the pre-images kept by the forward run.
+    Restore { collection: String, backup: String },
 }
 
 impl Work {
@@ -161,9 +186,69 @@ impl Work {
     fn steps(&self) -> usize {
         match self {
             Work::Steps(s) => s.len(),
-            Work::Wasm(_) => 1,
+            Work::Wasm(_) | Work::Restore { .. } => 1,
         }
     }
+}
+
+/// What `up --dry-run` found.
+#[derive(Debug, Clone, Serialize)]
+pub struct DryRunReport {
+    /// One entry per pending migration.
+    pub migrations: Vec<DryRunMigration>,
+}
+
+/// The dry run of one migration.
+#[derive(Debug, Clone, Serialize)]
+pub struct DryRunMigration {
+    /// The migration.
+    pub id: String,
+    /// Its kind.
+    pub kind: String,
+    /// Documents it would read in a real run.
+    pub total: u64,
+    /// Documents transformed in this dry run.
+    pub sampled: u64,
+    /// Of those: kept.
+    pub kept: u64,
+    /// Replaced.
+    pub replaced: u64,
+    /// Deleted.
+    pub deleted: u64,
+    /// Failed.
+    pub failed: u64,
+    /// A few before/after examples.
+    pub diffs: Vec<DryRunDiff>,
+    /// Read-and-transform rate measured.
+    pub docs_per_sec: Option<f64>,
+    /// `total` at that rate.
+    pub estimated_seconds: Option<f64>,
+    /// Anything to know.
+    pub note: Option<String>,
+}
+
+/// One example of a dry run.
+#[derive(Debug, Clone, Serialize)]
+pub struct DryRunDiff {
+    /// The document's `_id`.
+    pub id: String,
+    /// `replace`, `delete` or `fail`.
+    pub outcome: String,
+    /// The document now (relaxed Extended JSON).
+    pub before: serde_json::Value,
+    /// What it would become.
+    pub after: Option<serde_json::Value>,
+    /// Why it fails.
+    pub error: Option<String>,
+}
+
+/// The prefix of pre-image collections: `mongoshift_preimages_<migration id>`.
+pub const PRE_IMAGE_PREFIX: &str = "mongoshift_preimages_";
+
+struct Prepared {
+    module: TransformModule,
+    tx: TxMode,
+    session: Option<mongodb::ClientSession>,
 }
 
 /// Runs migrations from a source against a target.
@@ -175,6 +260,7 @@ pub struct Migrator {
     ledger: Ledger,
     lock: LockOptions,
     progress: Progress,
+    on_error: OnError,
 }
 
 impl std::fmt::Debug for Migrator {
@@ -194,6 +280,7 @@ impl Migrator {
             target,
             lock: LockOptions::default(),
             progress: Arc::new(NoProgress),
+            on_error: OnError::Abort,
         })
     }
 
@@ -300,6 +387,17 @@ impl Migrator {
                     ),
                     matching: Some(self.count(spec).await?),
                 }],
+                Work::Restore { collection, backup } => vec![PlannedStep {
+                    description: format!("restore the pre-images in {backup} into {collection}"),
+                    matching: Some(
+                        self.target
+                            .db()
+                            .collection::<bson::Document>(backup)
+                            .estimated_document_count()
+                            .await
+                            .map_err(|e| MigrateError::db("cannot count pre-images", e))?,
+                    ),
+                }],
             };
             migrations.push(PlannedMigration {
                 id: m.id.clone(),
@@ -307,6 +405,11 @@ impl Migrator {
                 description: m.manifest.description.clone(),
                 status: entries.iter().find(|e| e.id == m.id).map_or(Status::Pending, |e| Status::Recorded(e.state)),
                 steps,
+                guarantee: match &work {
+                    Work::Wasm(spec) => self.tx_mode(spec.transactions).guarantee().to_string(),
+                    Work::Restore { .. } => "idempotent: restoring pre-images can be repeated until it completes".to_string(),
+                    Work::Steps(_) => "server-side steps, each atomic per document; a run that dies between steps reruns them".to_string(),
+                },
             });
         }
         Ok(Plan { direction, guarantee: self.guarantee(), migrations })
@@ -390,13 +493,20 @@ impl Migrator {
                     ),
                     Body::Wasm(spec) => {
                         let module = self.load_module(m, spec)?;
-                        if !module.info().backward {
-                            return Err(MigrateError::Irreversible {
-                                id: m.id.clone(),
-                                reason: format!("its module {} has no backward transform (describe says backward = false)", spec.module.display()),
-                            });
+                        match (&e.pre_images, module.info().backward) {
+                            // The exact originals beat recomputing them.
+                            (Some(backup), _) => Work::Restore { collection: spec.collection.clone(), backup: backup.clone() },
+                            (None, true) => Work::Wasm(spec.clone()),
+                            (None, false) => {
+                                return Err(MigrateError::Irreversible {
+                                    id: m.id.clone(),
+                                    reason: format!(
+                                        "its module {} has no backward transform and no pre-images were kept (pre_images = false, or pruned)",
+                                        spec.module.display()
+                                    ),
+                                })
+                            }
                         }
-                        Work::Wasm(spec.clone())
                     }
                 };
                 Ok((m, work))
@@ -407,7 +517,9 @@ impl Migrator {
     /// Applies pending migrations in order, under the lock.
     pub async fn up(&self, opts: &UpOptions) -> Result<Report> {
         let lease = Lease::acquire(&self.target, &self.lock, &self.progress).await?;
-        let res = self.up_locked(&lease, opts).await;
+        let mut this = self.clone();
+        this.on_error = opts.on_error;
+        let res = this.up_locked(&lease, opts).await;
         let released = lease.release().await;
         let report = res?;
         released?;
@@ -431,7 +543,7 @@ impl Migrator {
         let mut report = Report::default();
         for m in todo {
             let previous = entries.iter().find(|e| e.id == m.id);
-            match self.run_one(lease, m, Direction::Up, &Work::forward(m), previous).await {
+            match self.run_one(lease, m, Direction::Up, &Work::forward(m), previous, opts).await {
                 Ok(c) => report.completed.push(c),
                 Err(e) => return Err(run_error(&m.id, "applying", e, report)),
             }
@@ -458,7 +570,7 @@ impl Migrator {
         let mut report = Report::default();
         for (m, work) in &todo {
             let previous = entries.iter().find(|e| e.id == m.id);
-            match self.run_one(lease, m, Direction::Down, work, previous).await {
+            match self.run_one(lease, m, Direction::Down, work, previous, &UpOptions::default()).await {
                 Ok(c) => report.completed.push(c),
                 Err(e) => return Err(run_error(&m.id, "rolling back", e, report)),
             }
@@ -467,6 +579,7 @@ impl Migrator {
         Ok(report)
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn run_one(
         &self,
         lease: &Lease,
@@ -474,47 +587,70 @@ impl Migrator {
         direction: Direction,
         work: &Work,
         previous: Option<&LedgerEntry>,
+        opts: &UpOptions,
     ) -> Result<Completed> {
         let started = Instant::now();
-        let now = DateTime::now();
-        let mut entry = LedgerEntry {
-            id: m.id.clone(),
-            description: m.manifest.description.clone(),
-            kind: m.manifest.kind.to_string(),
-            checksum: m.checksum.clone(),
-            state: State::Running,
-            started_at: Some(now),
-            finished_at: None,
-            applied_at: previous.and_then(|p| p.applied_at),
-            matched: 0,
-            modified: 0,
-            duration_ms: 0,
-            error: None,
-            fence: 0,
-            run_by: String::new(),
-            tool_version: String::new(),
+        let mut entry = LedgerEntry::new(&m.id, &m.manifest.description, m.manifest.kind.as_str(), &m.checksum);
+        entry.started_at = Some(DateTime::now());
+        entry.applied_at = previous.and_then(|p| p.applied_at);
+        entry.direction = Some(direction);
+        // A run of the same files in the same direction that stopped part-way
+        // resumes from its checkpoint, with its pre-images.
+        let resume = previous.filter(|p| {
+            matches!(p.state, State::Running | State::Failed) && p.direction == Some(direction) && p.checksum == m.checksum
+        });
+        if let Some(p) = resume {
+            entry.checkpoint = p.checkpoint.clone();
+            entry.pre_images = p.pre_images.clone();
+            if let Some(cp) = &p.checkpoint {
+                entry.matched = cp.read;
+                entry.modified = cp.replaced + cp.deleted;
+                entry.quarantined = cp.failed;
+            }
+        } else if direction == Direction::Down {
+            entry.pre_images = previous.and_then(|p| p.pre_images.clone());
+        }
+        entry.session = previous.filter(|p| p.state == State::Running || p.state == State::Failed).and_then(|p| p.session.clone());
+        let prepared = match work {
+            Work::Wasm(spec) => Some(self.prepare_wasm(m, spec, direction, opts, &mut entry).await?),
+            _ => None,
         };
         self.ledger.write(&entry, lease).await?;
-        let res = match work {
-            Work::Steps(steps) => {
+        let res = match (work, prepared) {
+            (Work::Steps(steps), _) => {
                 self.started(m, direction, work, None);
-                update::run_steps(&self.target, &m.id, steps, &self.progress).await
+                update::run_steps(&self.target, &m.id, steps, &self.progress).await.map(|c| (c, 0))
             }
-            Work::Wasm(spec) => self.run_wasm(m, spec, direction, work).await,
+            (Work::Wasm(spec), Some(p)) => self.run_wasm(m, spec, direction, work, p, &entry, lease).await,
+            (Work::Restore { collection, backup }, _) => {
+                self.started(m, direction, work, None);
+                crate::restore::restore(&self.target, collection, backup, &m.id, &self.progress).await.map(|n| (update::Counts { matched: n, modified: n }, 0))
+            }
+            (Work::Wasm(_), None) => unreachable!("prepared above"),
         };
         let elapsed = started.elapsed();
+        // The batches committed their checkpoints into the ledger: start from it.
+        let mut entry = self.ledger.get(&m.id).await?.unwrap_or(entry);
         entry.finished_at = Some(DateTime::now());
         entry.duration_ms = elapsed.as_millis() as i64;
         match res {
-            Ok(counts) => {
+            Ok((counts, quarantined)) => {
                 entry.matched = counts.matched as i64;
                 entry.modified = counts.modified as i64;
+                entry.quarantined = quarantined;
+                entry.error = None;
                 match direction {
                     Direction::Up => {
-                        entry.state = State::Applied;
+                        entry.state = if quarantined > 0 { State::AppliedWithErrors } else { State::Applied };
                         entry.applied_at = entry.finished_at;
                     }
-                    Direction::Down => entry.state = State::RolledBack,
+                    Direction::Down => {
+                        entry.state = State::RolledBack;
+                        entry.checkpoint = None;
+                        if matches!(work, Work::Restore { .. }) {
+                            entry.pre_images = None;
+                        }
+                    }
                 }
                 self.ledger.write(&entry, lease).await?;
                 self.progress.event(&Event::MigrationFinished {
@@ -567,7 +703,9 @@ impl Migrator {
             .map_err(|e| MigrateError::db(format!("cannot count documents in {}", spec.collection), e))
     }
 
-    async fn run_wasm(&self, m: &Migration, spec: &WasmSpec, direction: Direction, work: &Work) -> Result<update::Counts> {
+    /// Loads the module and settles how the run writes; records the settings
+    /// in the ledger entry.
+    async fn prepare_wasm(&self, m: &Migration, spec: &WasmSpec, direction: Direction, opts: &UpOptions, entry: &mut LedgerEntry) -> Result<Prepared> {
         let module = {
             let (this, m2, spec2) = (self.clone(), m.clone(), spec.clone());
             tokio::task::spawn_blocking(move || this.load_module(&m2, &spec2))
@@ -577,21 +715,220 @@ impl Migrator {
         if direction == Direction::Down && !module.info().backward {
             return Err(MigrateError::Irreversible { id: m.id.clone(), reason: "its module has no backward transform".into() });
         }
+        let tx = self.tx_mode(opts.transactions.or(spec.transactions));
+        if direction == Direction::Up && entry.pre_images.is_none() && opts.pre_images.or(spec.pre_images).unwrap_or(!module.info().backward) {
+            entry.pre_images = Some(format!("{PRE_IMAGE_PREFIX}{}", m.id));
+        }
+        if direction == Direction::Down {
+            entry.pre_images = None;
+        }
+        // Create the side collections now: creating them implicitly inside a
+        // batch's transaction is restricted on some servers.
+        for coll in entry.pre_images.iter().map(String::as_str).chain((self.on_error == OnError::Quarantine).then_some(crate::writer::QUARANTINE_COLLECTION)) {
+            match self.target.db().create_collection(coll).await {
+                Ok(()) => {}
+                Err(e) if matches!(&*e.kind, mongodb::error::ErrorKind::Command(c) if c.code == 48) => {}
+                Err(e) => return Err(MigrateError::db(format!("cannot create {coll}"), e)),
+            }
+        }
+        // A run that died inside a transaction leaves it open, holding its
+        // documents until the server times it out: end it now.
+        if let Some(lsid) = entry.session.take() {
+            let _ = self.target.client().database("admin").run_command(bson::doc! { "killSessions": [lsid] }).await;
+        }
+        let session = if tx == TxMode::None {
+            None
+        } else {
+            let s = self.target.client().start_session().await.map_err(|e| MigrateError::db("cannot start a session", e))?;
+            entry.session = Some(s.id().clone());
+            Some(s)
+        };
+        Ok(Prepared { module, tx, session })
+    }
+
+    /// The transaction mode a run gets on this deployment.
+    fn tx_mode(&self, asked: Option<TxMode>) -> TxMode {
+        if self.target.supports_transactions() {
+            asked.unwrap_or_default()
+        } else {
+            TxMode::None
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn run_wasm(
+        &self,
+        m: &Migration,
+        spec: &WasmSpec,
+        direction: Direction,
+        work: &Work,
+        prepared: Prepared,
+        entry: &LedgerEntry,
+        lease: &Lease,
+    ) -> Result<(update::Counts, i64)> {
         let total = self.count(spec).await?;
         self.started(m, direction, work, Some(total));
-        let counts = pipeline::run(pipeline::Job {
+        let opts = PipelineOptions::new(spec.batch_size, spec.threads);
+        let cp = pipeline::run(pipeline::Job {
             target: &self.target,
             migration: &m.id,
             collection: &spec.collection,
             filter: spec.filter.clone(),
             direction,
-            module,
-            options: PipelineOptions::new(spec.batch_size, spec.threads),
+            module: prepared.module,
+            options: opts,
             total: Some(total),
             progress: &self.progress,
+            resume: entry.checkpoint.clone(),
+            write: WriteOptions {
+                tx: prepared.tx,
+                fence: lease.token(),
+                pre_images: entry.pre_images.clone(),
+                quarantine: self.on_error == OnError::Quarantine,
+                max_attempts: 30,
+            },
+            dry_run: None,
+            limit: None,
+            session: prepared.session,
         })
         .await?;
-        Ok(update::Counts { matched: counts.read, modified: counts.replaced + counts.deleted })
+        Ok((update::Counts { matched: cp.read as u64, modified: (cp.replaced + cp.deleted) as u64 }, cp.failed))
+    }
+
+    /// Runs the transforms of pending migrations without writing anything, on
+    /// the first `sample` documents of each (or all), and reports what would
+    /// change. Each migration sees the data as it is now (earlier pending
+    /// migrations are not applied first).
+    pub async fn dry_run(&self, opts: &UpOptions, sample: Option<u64>) -> Result<DryRunReport> {
+        let entries = self.ledger.entries().await?;
+        let todo = self.pending(&entries, opts)?;
+        let mut report = DryRunReport { migrations: Vec::new() };
+        for m in todo {
+            match &m.manifest.body {
+                Body::Update(b) => {
+                    let counts = update::count_steps(&self.target, &b.forward).await?;
+                    report.migrations.push(DryRunMigration {
+                        id: m.id.clone(),
+                        kind: m.manifest.kind.to_string(),
+                        total: counts.iter().flatten().copied().max().unwrap_or(0),
+                        sampled: 0,
+                        kept: 0,
+                        replaced: 0,
+                        deleted: 0,
+                        failed: 0,
+                        diffs: Vec::new(),
+                        docs_per_sec: None,
+                        estimated_seconds: None,
+                        note: Some(format!(
+                            "server-side steps; documents matching now: {}",
+                            b.forward
+                                .iter()
+                                .zip(&counts)
+                                .map(|(s, n)| format!("{} ({})", s.describe(), n.map_or("-".into(), |n| n.to_string())))
+                                .collect::<Vec<_>>()
+                                .join("; ")
+                        )),
+                    });
+                }
+                Body::Wasm(spec) => {
+                    let mut entry = LedgerEntry::new(&m.id, "", "wasm", &m.checksum);
+                    let prepared = self.prepare_wasm(m, spec, Direction::Up, opts, &mut entry).await?;
+                    let total = self.count(spec).await?;
+                    let mut diffs: Vec<DryRunDiff> = Vec::new();
+                    let mut collect = |before: &bson::RawDocument, o: &crate::wasm::Outcome| {
+                        if diffs.len() >= 3 || matches!(o, crate::wasm::Outcome::Keep) {
+                            return;
+                        }
+                        let json = |r: &bson::RawDocument| {
+                            bson::Document::try_from(r).map(|d| bson::Bson::Document(d).into_relaxed_extjson()).unwrap_or_default()
+                        };
+                        let id = before.get("_id").ok().flatten().map(|v| crate::wasm::show_raw(v)).unwrap_or_default();
+                        diffs.push(match o {
+                            crate::wasm::Outcome::Replace(b) => DryRunDiff {
+                                id,
+                                outcome: "replace".into(),
+                                before: json(before),
+                                after: bson::RawDocument::from_bytes(b).ok().map(json),
+                                error: None,
+                            },
+                            crate::wasm::Outcome::Delete => DryRunDiff { id, outcome: "delete".into(), before: json(before), after: None, error: None },
+                            crate::wasm::Outcome::Fail(e) => {
+                                DryRunDiff { id, outcome: "fail".into(), before: json(before), after: None, error: Some(e.clone()) }
+                            }
+                            crate::wasm::Outcome::Keep => unreachable!("skipped above"),
+                        });
+                    };
+                    let started = Instant::now();
+                    let cp = pipeline::run(pipeline::Job {
+                        target: &self.target,
+                        migration: &m.id,
+                        collection: &spec.collection,
+                        filter: spec.filter.clone(),
+                        direction: Direction::Up,
+                        module: prepared.module,
+                        options: PipelineOptions::new(spec.batch_size, spec.threads),
+                        total: Some(sample.map_or(total, |s| s.min(total))),
+                        progress: &self.progress,
+                        resume: None,
+                        write: WriteOptions { tx: TxMode::None, fence: 0, pre_images: None, quarantine: true, max_attempts: 1 },
+                        dry_run: Some(&mut collect),
+                        limit: sample,
+                        session: None,
+                    })
+                    .await?;
+                    let secs = started.elapsed().as_secs_f64().max(1e-6);
+                    let rate = cp.read as f64 / secs;
+                    report.migrations.push(DryRunMigration {
+                        id: m.id.clone(),
+                        kind: m.manifest.kind.to_string(),
+                        total,
+                        sampled: cp.read as u64,
+                        kept: cp.kept as u64,
+                        replaced: cp.replaced as u64,
+                        deleted: cp.deleted as u64,
+                        failed: cp.failed as u64,
+                        diffs,
+                        docs_per_sec: Some(rate),
+                        estimated_seconds: (rate > 0.0).then(|| total as f64 / rate),
+                        note: Some("the estimate counts reading and transforming; writing usually dominates a real run".into()),
+                    });
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Drops pre-images of applied migrations (all, or `only`), of migrations
+    /// applied at least `older_than` ago. Returns `(migration, collection)` pairs.
+    pub async fn prune(&self, only: Option<&str>, older_than: std::time::Duration) -> Result<Vec<(String, String)>> {
+        let lease = Lease::acquire(&self.target, &self.lock, &self.progress).await?;
+        let res = async {
+            let cutoff = DateTime::now().timestamp_millis() - older_than.as_millis() as i64;
+            let mut pruned = Vec::new();
+            for mut e in self.ledger.entries().await? {
+                let Some(backup) = e.pre_images.clone() else { continue };
+                let applied = matches!(e.state, State::Applied | State::AppliedWithErrors);
+                let old_enough = e.applied_at.is_some_and(|t| t.timestamp_millis() <= cutoff);
+                if !applied || !old_enough || only.is_some_and(|id| id != e.id) {
+                    continue;
+                }
+                self.target
+                    .db()
+                    .collection::<bson::Document>(&backup)
+                    .drop()
+                    .await
+                    .map_err(|err| MigrateError::db(format!("cannot drop {backup}"), err))?;
+                e.pre_images = None;
+                self.ledger.write(&e, &lease).await?;
+                pruned.push((e.id.clone(), backup));
+            }
+            Ok::<_, MigrateError>(pruned)
+        }
+        .await;
+        let released = lease.release().await;
+        let pruned = res?;
+        released?;
+        Ok(pruned)
     }
 
     /// Clears a lease left by a dead run (see [`lock::unlock`]).

@@ -10,18 +10,20 @@
 //! it is written, and there are `max_in_flight` permits.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use bson::{doc, rawdoc, Bson, Document, RawArrayBuf, RawBson, RawDocument, RawDocumentBuf};
+use bson::{doc, Bson, Document, RawBson, RawDocument, RawDocumentBuf};
 use futures_util::TryStreamExt;
-use mongodb::ClientSession;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 use crate::error::{MigrateError, Result};
+use crate::ledger::Checkpoint;
 use crate::progress::{Direction, Event, Progress};
 use crate::target::Target;
 use crate::wasm::{check_replacement, Outcome, TransformInstance, TransformModule, WasmError};
+use crate::writer::{BatchWriter, WriteOptions};
 
 /// How a pipeline runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,25 +44,8 @@ impl PipelineOptions {
     }
 }
 
-/// What a pipeline did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct PipelineCounts {
-    /// Documents read and decided.
-    pub read: u64,
-    /// Kept unchanged.
-    pub kept: u64,
-    /// Replaced.
-    pub replaced: u64,
-    /// Deleted.
-    pub deleted: u64,
-    /// Failed.
-    pub failed: u64,
-    /// Batches written.
-    pub batches: u64,
-}
-
 /// One batch as read.
-struct Batch {
+pub(crate) struct Batch {
     seq: u64,
     bytes: Vec<u8>,
     /// Start and end of each document in `bytes`.
@@ -69,23 +54,31 @@ struct Batch {
 }
 
 impl Batch {
-    fn doc(&self, i: usize) -> &RawDocument {
+    pub(crate) fn len(&self) -> usize {
+        self.docs.len()
+    }
+
+    pub(crate) fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    pub(crate) fn doc(&self, i: usize) -> &RawDocument {
         let (s, e) = self.docs[i];
         RawDocument::from_bytes(&self.bytes[s..e]).expect("documents from the server are valid BSON")
     }
 
-    fn id(&self, i: usize) -> RawBson {
+    pub(crate) fn id(&self, i: usize) -> RawBson {
         self.doc(i).get("_id").ok().flatten().map_or(RawBson::Null, |v| v.to_raw_bson())
     }
 
-    fn id_text(&self, i: usize) -> String {
+    pub(crate) fn id_text(&self, i: usize) -> String {
         show_id(&self.id(i))
     }
 }
 
-struct Transformed {
-    batch: Batch,
-    outcomes: Vec<Outcome>,
+pub(crate) struct Transformed {
+    pub(crate) batch: Batch,
+    pub(crate) outcomes: Vec<Outcome>,
 }
 
 /// The document-by-document work of one migration.
@@ -99,15 +92,26 @@ pub(crate) struct Job<'a> {
     pub(crate) options: PipelineOptions,
     pub(crate) total: Option<u64>,
     pub(crate) progress: &'a Progress,
+    /// Where an earlier run stopped: resume after `last_id`, counters carried on.
+    pub(crate) resume: Option<Checkpoint>,
+    /// How batches are committed.
+    pub(crate) write: WriteOptions,
+    /// Transform only; write nothing (dry run): outcomes go to this callback.
+    pub(crate) dry_run: Option<&'a mut (dyn FnMut(&RawDocument, &Outcome) + Send)>,
+    /// Stop after this many documents (dry-run samples).
+    pub(crate) limit: Option<u64>,
+    /// The session to write in (its id is in the ledger).
+    pub(crate) session: Option<mongodb::ClientSession>,
 }
 
 /// Runs the job to the end or to the first error. Batches before the failed one
 /// are written; nothing of the failed batch is.
-pub(crate) async fn run(job: Job<'_>) -> Result<PipelineCounts> {
+pub(crate) async fn run(mut job: Job<'_>) -> Result<Checkpoint> {
     let opts = job.options;
+    let target_batch = Arc::new(AtomicUsize::new(opts.batch_size));
     let permits = Arc::new(Semaphore::new(opts.max_in_flight));
     let (batch_tx, batch_rx) = crossbeam_channel::bounded::<Batch>(opts.max_in_flight);
-    let (result_tx, mut result_rx) = mpsc::unbounded_channel::<std::result::Result<Transformed, MigrateError>>();
+    let (result_tx, mut result_rx) = mpsc::unbounded_channel::<(u64, std::result::Result<Transformed, MigrateError>)>();
 
     // Workers: plain threads from a Rayon pool, each owning one instance.
     let pool = rayon::ThreadPoolBuilder::new()
@@ -129,28 +133,32 @@ pub(crate) async fn run(job: Job<'_>) -> Result<PipelineCounts> {
     // Reader.
     let reader = {
         let coll = job.target.db().collection::<RawDocumentBuf>(job.collection);
-        let filter = job.filter.clone();
+        let filter = match job.resume.as_ref().and_then(|c| c.last_id.clone()) {
+            Some(last) => doc! { "$and": [ job.filter.clone(), { "_id": { "$gt": last } } ] },
+            None => job.filter.clone(),
+        };
         let permits = permits.clone();
-        let batch_size = opts.batch_size;
+        let target_batch = target_batch.clone();
+        let limit = job.limit;
         tokio::spawn(async move {
-            let mut cursor = coll
-                .find(filter)
-                .sort(doc! { "_id": 1 })
-                .batch_size(batch_size.min(100_000) as u32)
-                .await
-                .map_err(|e| MigrateError::db("cannot read the documents", e))?;
+            let mut find = coll.find(filter).sort(doc! { "_id": 1 }).batch_size(opts.batch_size.min(10_000) as u32);
+            if let Some(l) = limit {
+                find = find.limit(l as i64);
+            }
+            let mut cursor = find.await.map_err(|e| MigrateError::db("cannot read the documents", e))?;
             let mut seq = 0u64;
             let mut current: Option<(Vec<u8>, Vec<(usize, usize)>)> = None;
             loop {
                 let next = cursor.try_next().await.map_err(|e| MigrateError::db("cannot read the documents", e))?;
                 let done = next.is_none();
                 if let Some(d) = next {
-                    let (bytes, docs) = current.get_or_insert_with(|| (Vec::with_capacity(batch_size * 300), Vec::with_capacity(batch_size)));
+                    let size = target_batch.load(Ordering::Relaxed);
+                    let (bytes, docs) = current.get_or_insert_with(|| (Vec::with_capacity(size * 300), Vec::with_capacity(size)));
                     let start = bytes.len();
                     bytes.extend_from_slice(d.as_bytes());
                     docs.push((start, bytes.len()));
                 }
-                let full = current.as_ref().is_some_and(|(_, d)| d.len() >= batch_size);
+                let full = current.as_ref().is_some_and(|(_, d)| d.len() >= target_batch.load(Ordering::Relaxed));
                 if (full || done) && current.is_some() {
                     let (bytes, docs) = current.take().expect("checked");
                     let Ok(permit) = permits.clone().acquire_owned().await else { return Ok(seq) };
@@ -167,25 +175,78 @@ pub(crate) async fn run(job: Job<'_>) -> Result<PipelineCounts> {
     };
 
     // Writer: in batch order.
-    let mut counts = PipelineCounts::default();
-    let mut pending: BTreeMap<u64, Transformed> = BTreeMap::new();
+    // Results wait here until every earlier batch is written: the first failing
+    // batch in `_id` order is the one reported, and all before it are written.
+    let mut pending: BTreeMap<u64, std::result::Result<Transformed, MigrateError>> = BTreeMap::new();
     let mut next = 0u64;
-    let started = Instant::now();
-    let coll_name = job.collection.to_string();
+    let mut writer = if job.dry_run.is_none() {
+        Some(
+            BatchWriter::start(job.target, job.collection, job.migration, job.write.clone(), job.resume.clone().unwrap_or_default(), job.session.take())
+                .await?,
+        )
+    } else {
+        None
+    };
+    let mut dry = job.resume.clone().unwrap_or_default();
+    let configured = opts.batch_size;
     let outcome: Result<()> = async {
-        while let Some(msg) = result_rx.recv().await {
-            let t = msg?;
-            pending.insert(t.batch.seq, t);
+        loop {
+            let closed = match result_rx.recv().await {
+                Some((seq, r)) => {
+                    pending.insert(seq, r);
+                    false
+                }
+                None => true,
+            };
+            if closed {
+                // Workers are gone; what is left is in order, with a gap only
+                // after an error that stopped the run.
+                if let Some((_, Err(e))) = pending.pop_first() {
+                    return Err(e);
+                }
+                break;
+            }
             while let Some(t) = pending.remove(&next) {
-                write_batch(job.target, &coll_name, &t, None, &mut counts).await?;
+                let t = t?;
+                let cp = match (&mut writer, &mut job.dry_run) {
+                    (Some(w), _) => {
+                        let started = Instant::now();
+                        let shrunk = w.write(&t).await?;
+                        // Adapt the batch size: halve after a batch had to be split,
+                        // grow back while commits are fast.
+                        let now = target_batch.load(Ordering::Relaxed);
+                        if let Some(size) = shrunk {
+                            target_batch.store(size.max(1), Ordering::Relaxed);
+                        } else if started.elapsed() < Duration::from_secs(1) && now < configured {
+                            target_batch.store((now * 2).min(configured), Ordering::Relaxed);
+                        }
+                        w.checkpoint().clone()
+                    }
+                    (None, Some(f)) => {
+                        for (i, o) in t.outcomes.iter().enumerate() {
+                            f(t.batch.doc(i), o);
+                            match o {
+                                Outcome::Keep => dry.kept += 1,
+                                Outcome::Replace(_) => dry.replaced += 1,
+                                Outcome::Delete => dry.deleted += 1,
+                                Outcome::Fail(_) => dry.failed += 1,
+                            }
+                        }
+                        dry.read += t.batch.len() as i64;
+                        dry.batches += 1;
+                        dry.last_id = Some(Bson::try_from(t.batch.id(t.batch.len() - 1)).unwrap_or(Bson::Null));
+                        dry.clone()
+                    }
+                    (None, None) => unreachable!("a writer or a dry run"),
+                };
                 next += 1;
                 job.progress.event(&Event::Documents {
                     id: job.migration.to_string(),
-                    done: counts.read,
+                    done: cp.read as u64,
                     total: job.total,
-                    replaced: counts.replaced,
-                    deleted: counts.deleted,
-                    failed: counts.failed,
+                    replaced: cp.replaced as u64,
+                    deleted: cp.deleted as u64,
+                    failed: cp.failed as u64,
                 });
             }
         }
@@ -195,25 +256,33 @@ pub(crate) async fn run(job: Job<'_>) -> Result<PipelineCounts> {
     permits.close();
     drop(result_rx);
     let read = reader.await.map_err(|e| MigrateError::Database { context: "the reader task failed".into(), message: e.to_string(), labels: vec![] })?;
-    outcome?;
-    let batches = read?;
-    debug_assert_eq!(batches, next);
-    let _ = started;
-    Ok(counts)
+    let finished = match (outcome, writer) {
+        (Ok(()), Some(w)) => w.finish().await,
+        (Ok(()), None) => Ok(dry),
+        (Err(e), Some(w)) => {
+            w.abandon().await;
+            Err(e)
+        }
+        (Err(e), None) => Err(e),
+    };
+    let cp = finished?;
+    read?;
+    Ok(cp)
 }
 
 fn worker(
     rx: crossbeam_channel::Receiver<Batch>,
-    tx: mpsc::UnboundedSender<std::result::Result<Transformed, MigrateError>>,
+    tx: mpsc::UnboundedSender<(u64, std::result::Result<Transformed, MigrateError>)>,
     module: TransformModule,
     migration: &str,
     direction: Direction,
 ) {
     let mut instance: Option<TransformInstance> = None;
     while let Ok(batch) = rx.recv() {
+        let seq = batch.seq;
         let res = transform_batch(&module, &mut instance, migration, direction, batch);
         let failed = res.is_err();
-        if tx.send(res).is_err() || failed {
+        if tx.send((seq, res)).is_err() || failed {
             return;
         }
     }
@@ -267,94 +336,7 @@ fn transform_batch(
     }
 }
 
-/// Writes one transformed batch: replacements and deletions by `_id`, unordered.
-async fn write_batch(
-    target: &Target,
-    collection: &str,
-    t: &Transformed,
-    mut session: Option<&mut ClientSession>,
-    counts: &mut PipelineCounts,
-) -> Result<()> {
-    let b = &t.batch;
-    // A failed document fails the batch before anything is written.
-    if let Some((i, msg)) = t.outcomes.iter().enumerate().find_map(|(i, o)| match o {
-        Outcome::Fail(m) => Some((i, m)),
-        _ => None,
-    }) {
-        return Err(MigrateError::DocumentFailed { batch: b.seq + 1, document: b.id_text(i), message: msg.clone() });
-    }
-    const CHUNK_BYTES: usize = 8 << 20;
-    let mut updates: Vec<(RawArrayBuf, Vec<usize>)> = vec![(RawArrayBuf::new(), vec![])];
-    let mut deletes = RawArrayBuf::new();
-    let mut delete_idx = Vec::new();
-    let mut chunk_bytes = 0;
-    for (i, o) in t.outcomes.iter().enumerate() {
-        match o {
-            Outcome::Keep => counts.kept += 1,
-            Outcome::Replace(bytes) => {
-                if chunk_bytes + bytes.len() > CHUNK_BYTES && !updates.last().is_some_and(|(_, idx)| idx.is_empty()) {
-                    updates.push((RawArrayBuf::new(), vec![]));
-                    chunk_bytes = 0;
-                }
-                chunk_bytes += bytes.len();
-                let u = RawDocumentBuf::from_bytes(bytes.clone()).expect("checked before");
-                let (arr, idx) = updates.last_mut().expect("one chunk");
-                arr.push(rawdoc! { "q": { "_id": b.id(i) }, "u": u, "upsert": false });
-                idx.push(i);
-            }
-            Outcome::Delete => {
-                deletes.push(rawdoc! { "q": { "_id": b.id(i) }, "limit": 1 });
-                delete_idx.push(i);
-            }
-            Outcome::Fail(_) => unreachable!("checked above"),
-        }
-    }
-    for (arr, idx) in updates {
-        if idx.is_empty() {
-            continue;
-        }
-        let cmd = rawdoc! { "update": collection, "updates": arr, "ordered": false };
-        let reply = run_write(target, cmd, session.as_deref_mut()).await?;
-        check_write_errors(&reply, &idx, b)?;
-        counts.replaced += idx.len() as u64;
-    }
-    if !delete_idx.is_empty() {
-        let cmd = rawdoc! { "delete": collection, "deletes": deletes, "ordered": false };
-        let reply = run_write(target, cmd, session.as_deref_mut()).await?;
-        check_write_errors(&reply, &delete_idx, b)?;
-        counts.deleted += delete_idx.len() as u64;
-    }
-    counts.read += b.docs.len() as u64;
-    counts.batches += 1;
-    Ok(())
-}
-
-async fn run_write(target: &Target, cmd: RawDocumentBuf, session: Option<&mut ClientSession>) -> Result<Document> {
-    let op = target.db().run_raw_command(cmd);
-    match session {
-        Some(s) => op.session(s).await,
-        None => op.await,
-    }
-    .map_err(|e| MigrateError::db("cannot write the batch", e))
-}
-
-fn check_write_errors(reply: &Document, idx: &[usize], b: &Batch) -> Result<()> {
-    if let Ok(errors) = reply.get_array("writeErrors") {
-        if let Some(Bson::Document(first)) = errors.first() {
-            let at = first.get_i32("index").map_or(0, |i| i as usize);
-            let doc = idx.get(at).map_or_else(|| "?".to_string(), |&i| b.id_text(i));
-            return Err(MigrateError::WriteRejected {
-                batch: b.seq + 1,
-                document: doc,
-                message: first.get_str("errmsg").unwrap_or("write error").to_string(),
-                code: first.get_i32("code").unwrap_or_default(),
-            });
-        }
-    }
-    Ok(())
-}
-
-fn show_id(id: &RawBson) -> String {
+pub(crate) fn show_id(id: &RawBson) -> String {
     match Bson::try_from(id.clone()) {
         Ok(b) => b.to_string(),
         Err(_) => "(unprintable _id)".into(),

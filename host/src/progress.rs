@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 /// Which way a migration is run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     /// `up`.

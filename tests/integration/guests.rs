@@ -115,15 +115,21 @@ fn a_document_the_transform_fails_stops_the_run_at_its_batch() {
 }
 
 #[test]
-fn purge_trials_deletes_and_is_irreversible() {
+fn purge_trials_deletes_and_down_restores_from_pre_images() {
     let t = TestDb::new("purge_trials");
     seed_people(&t, 600);
     install(&t, PURGE_TRIALS);
+    let original = raw_users(&t);
     // trial (i % 3 == 0) and under 21 (i % 40 < 3)
     let expected_deleted = (0..600).filter(|i| i % 3 == 0 && i % 40 < 3).count() as u64;
     t.cmd().arg("up").assert().success();
     assert_eq!(t.count("users", doc! {}), 600 - expected_deleted);
-    t.cmd().arg("down").assert().code(1).stderr(predicate::str::contains("has no backward transform"));
+    // No backward transform, so pre-images were kept: down puts them back.
+    t.cmd().arg("down").assert().success();
+    assert!(raw_users(&t) == original);
+    // Without pre-images it is irreversible.
+    t.cmd().args(["up", "--no-pre-images"]).assert().success();
+    t.cmd().arg("down").assert().code(1).stderr(predicate::str::contains("has no backward transform and no pre-images were kept"));
 }
 
 #[test]
@@ -131,7 +137,7 @@ fn scaffold_a_wasm_migration_build_it_and_apply_it() {
     let t = TestDb::new("new_wasm");
     t.seed_users(50);
     // Inside this checkout, so the scaffold finds guest-sdk by path.
-    let project = tempfile::Builder::new().prefix("scaffold-").tempdir_in(Path::new(env!("CARGO_MANIFEST_DIR")).join("../target")).expect("tempdir");
+    let project = tempfile::Builder::new().prefix(".scaffold-test-").tempdir_in(Path::new(env!("CARGO_MANIFEST_DIR")).join("..")).expect("tempdir");
     let migrations = project.path().join("migrations");
     let out = t.cmd().arg("--path").arg(&migrations).args(["new", "add status", "--kind", "wasm"]).assert().success().get_output().clone();
     assert!(text(&out).0.contains("created"), "{}", text(&out).0);

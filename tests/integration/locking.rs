@@ -112,23 +112,8 @@ fn a_stale_lease_holder_cannot_write_the_ledger() {
         assert_eq!(new.token(), old.token() + 1);
 
         let ledger = Ledger::new(&target);
-        let entry = LedgerEntry {
-            id: "20260101000000_x".into(),
-            description: String::new(),
-            kind: "update".into(),
-            checksum: "c".repeat(64),
-            state: State::Applied,
-            started_at: None,
-            finished_at: None,
-            applied_at: None,
-            matched: 0,
-            modified: 0,
-            duration_ms: 0,
-            error: None,
-            fence: 0,
-            run_by: String::new(),
-            tool_version: String::new(),
-        };
+        let mut entry = LedgerEntry::new("20260101000000_x", "", "update", &"c".repeat(64));
+        entry.state = State::Applied;
         let err = ledger.write(&entry, &old).await.expect_err("stale holder must be fenced out");
         assert!(matches!(err, MigrateError::LockLost { .. }), "{err}");
         assert!(err.to_string().contains("lost the migration lock"), "{err}");

@@ -9,5 +9,6 @@ mod bad_input;
 mod commands;
 mod guests;
 mod locking;
+mod safety;
 mod wasm;
 mod wat;

@@ -113,13 +113,6 @@ impl LocalServer {
         let _ = self.child.wait();
     }
 
-    /// Starts the server again on the same port and storage.
-    #[allow(dead_code)] // used by the fault-injection tests
-    pub fn restart(&mut self, extra: &[&str]) {
-        self.stop();
-        let again = Self::spawn(self.storage.clone(), self.port, extra);
-        *self = again;
-    }
 }
 
 impl Drop for LocalServer {
@@ -306,4 +299,61 @@ pub fn bin() -> &'static Path {
 /// stdout and stderr of an output, for messages.
 pub fn text(out: &std::process::Output) -> (String, String) {
     (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// A TCP proxy in front of a server, to cut every connection for a while as a
+/// server that goes away and comes back would.
+pub struct CuttableProxy {
+    pub uri: String,
+    down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    conns: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl CuttableProxy {
+    /// Listens on a free port and forwards to `upstream` (`host:port`).
+    pub fn start(upstream: &str) -> CuttableProxy {
+        use std::sync::atomic::AtomicBool;
+        use std::sync::{Arc, Mutex};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+        let port = listener.local_addr().expect("addr").port();
+        let down = Arc::new(AtomicBool::new(false));
+        let conns: Arc<Mutex<Vec<std::net::TcpStream>>> = Arc::new(Mutex::new(Vec::new()));
+        let (d, c, up) = (down.clone(), conns.clone(), upstream.to_string());
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                if d.load(Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
+                let Ok(server) = std::net::TcpStream::connect(&up) else { continue };
+                let mut list = c.lock().expect("conns");
+                for s in [&client, &server] {
+                    if let Ok(s) = s.try_clone() {
+                        list.push(s);
+                    }
+                }
+                drop(list);
+                for (mut from, mut to) in [(client.try_clone(), server.try_clone()), (server.try_clone(), client.try_clone())]
+                    .into_iter()
+                    .filter_map(|(a, b)| Some((a.ok()?, b.ok()?)))
+                {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        CuttableProxy { uri: format!("mongodb://127.0.0.1:{port}/?directConnection=true"), down, conns }
+    }
+
+    /// Closes every connection and refuses new ones for `for_how_long`.
+    pub fn cut(&self, for_how_long: Duration) {
+        self.down.store(true, Ordering::SeqCst);
+        for s in self.conns.lock().expect("conns").drain(..) {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+        std::thread::sleep(for_how_long);
+        self.down.store(false, Ordering::SeqCst);
+    }
 }

@@ -197,7 +197,7 @@ fn the_wrong_number_of_outcomes_is_refused() {
 fn down_refuses_a_module_without_backward() {
     let t = TestDb::new("wasm_no_backward");
     t.seed_users(10);
-    wasm_migration(&t, ID1, &guest(1, false, "", &for_each("(call $emit_tag (i32.const 0))")), "");
+    wasm_migration(&t, ID1, &guest(1, false, "", &for_each("(call $emit_tag (i32.const 0))")), "pre_images = false\n");
     t.cmd().arg("up").assert().success();
     t.cmd()
         .arg("down")

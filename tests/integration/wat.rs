@@ -35,6 +35,7 @@ pub fn guest(version: i32, backward: bool, imports: &str, body: &str) -> String 
   (global $cursor (mut i32) (i32.const 0))
   (data (i32.const 1024) "{describe}")
   (data (i32.const 4096) "{fixed}")
+  (data (i32.const 8192) "this document cannot be migrated")
   (func (export "mongoshift_contract_version") (result i32) (i32.const {version}))
   (func (export "mongoshift_describe") (result i32) (i32.const 1024))
   (func (export "mongoshift_alloc") (param $n i32) (result i32)
@@ -111,4 +112,25 @@ pub fn keep_all() -> String {
 /// Every document replaced by itself (a byte-identical replacement).
 pub fn echo_all() -> String {
     guest(1, true, "", &for_each("(call $emit (i32.const 1) (local.get $doc) (i32.load (local.get $doc)))"))
+}
+
+/// Adds 1 to the last field of every document, an int32 (`n` in
+/// `seed_users`): not idempotent, so a document done twice shows it.
+/// `fail_every`: documents whose int32 `_id` is a multiple of it fail instead.
+pub fn counter(backward: bool, fail_every: Option<i32>) -> String {
+    let fail = match fail_every {
+        Some(k) => format!(
+            "(if (i32.eqz (i32.rem_u {ID} (i32.const {k}))) (then (call $emit (i32.const 3) (i32.const 8192) (i32.const 32)) (br $skip)))"
+        ),
+        None => String::new(),
+    };
+    let body = for_each(&format!(
+        r#"(block $skip
+        {fail}
+        (call $emit (i32.const 1) (local.get $doc) (i32.load (local.get $doc)))
+        (i32.store (i32.sub (global.get $cursor) (i32.const 5))
+          (i32.add (i32.load (i32.sub (global.get $cursor) (i32.const 5)))
+                   (select (i32.const -1) (i32.const 1) (local.get $dir)))))"#
+    ));
+    guest(1, backward, "", &body)
 }

@@ -23,7 +23,7 @@ pub use error::WasmError;
 pub use instance::{Outcome, TransformInstance};
 pub use module::{ModuleFlavor, ModuleInfo, TransformModule};
 pub use sandbox::SandboxLimits;
-pub use validate::{check_replacement, MAX_DOCUMENT_BYTES};
+pub use validate::{check_replacement, show as show_raw, MAX_DOCUMENT_BYTES};
 
 /// The contract version this host implements (`guest-sdk/wit/transform.wit`).
 pub const CONTRACT_VERSION: u32 = 1;

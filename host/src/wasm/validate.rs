@@ -44,7 +44,8 @@ fn validate_deep(doc: &RawDocument) -> Result<(), bson::raw::Error> {
     Ok(())
 }
 
-pub(crate) fn show(v: RawBsonRef<'_>) -> String {
+/// A raw value for messages.
+pub fn show(v: RawBsonRef<'_>) -> String {
     match v.to_raw_bson().try_into() {
         Ok(b) => {
             let b: bson::Bson = b;

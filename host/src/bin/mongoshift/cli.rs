@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use mongoshift::{ConnectOptions, DownTarget, LockOptions, MigrationSource, Migrator, Target, UnlockOutcome, UpOptions};
+use mongoshift::writer::TxMode;
+use mongoshift::{ConnectOptions, DownTarget, LockOptions, MigrationSource, Migrator, OnError, Target, UnlockOutcome, UpOptions};
 
 use crate::{config, exit, render};
 
@@ -61,6 +62,24 @@ pub(crate) enum ProgressMode {
     None,
 }
 
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum TxArg {
+    /// One transaction per batch with its checkpoint (exactly-once resume).
+    Batch,
+    /// One transaction for the whole migration (small collections).
+    Migration,
+    /// No transactions (at-least-once resume).
+    None,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum OnErrorArg {
+    /// Stop at the first failing document.
+    Abort,
+    /// Set failing documents aside in mongoshift_quarantine and go on.
+    Quarantine,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Write a new migration from a template.
@@ -106,6 +125,26 @@ enum Command {
         /// checksum (the database keeps what the old file did). Repeatable.
         #[arg(long, value_name = "ID")]
         dangerously_allow_changed: Vec<String>,
+        /// How document writes are grouped into transactions [default: batch,
+        /// or none on a standalone server]
+        #[arg(long, value_enum)]
+        transactions: Option<TxArg>,
+        /// What to do with a document the transform fails
+        #[arg(long, value_enum, default_value_t = OnErrorArg::Abort)]
+        on_error: OnErrorArg,
+        /// Keep pre-images of changed documents for `down` [default: when the
+        /// module has no backward transform]
+        #[arg(long, overrides_with = "no_pre_images")]
+        pre_images: bool,
+        /// Do not keep pre-images
+        #[arg(long)]
+        no_pre_images: bool,
+        /// Run the transforms without writing; report what would change
+        #[arg(long)]
+        dry_run: bool,
+        /// With --dry-run: only the first N documents of each migration
+        #[arg(long, requires = "dry_run")]
+        sample: Option<u64>,
     },
     /// Roll back applied migrations, newest first.
     Down {
@@ -118,6 +157,14 @@ enum Command {
     },
     /// Check the checksums of applied migrations against the files on disk.
     Verify,
+    /// Drop the pre-images kept for rollback of applied migrations.
+    Prune {
+        /// Only this migration (default: every applied migration).
+        id: Option<String>,
+        /// Only pre-images of migrations applied at least this many days ago.
+        #[arg(long, default_value_t = 0)]
+        older_than_days: u64,
+    },
     /// Clear a lock left by a run that died.
     Unlock {
         /// Clear it even if its holder looks alive.
@@ -202,8 +249,31 @@ async fn run_async(command: Command, r: Resolved) -> anyhow::Result<ExitCode> {
                 render::plan(&plan);
             }
         }
-        Command::Up { to, dangerously_allow_changed } => {
-            let res = migrator.up(&UpOptions { to, dangerously_allow_changed }).await;
+        Command::Up { to, dangerously_allow_changed, transactions, on_error, pre_images, no_pre_images, dry_run, sample } => {
+            let opts = UpOptions {
+                to,
+                dangerously_allow_changed,
+                transactions: transactions.map(|t| match t {
+                    TxArg::Batch => TxMode::Batch,
+                    TxArg::Migration => TxMode::Migration,
+                    TxArg::None => TxMode::None,
+                }),
+                on_error: match on_error {
+                    OnErrorArg::Abort => OnError::Abort,
+                    OnErrorArg::Quarantine => OnError::Quarantine,
+                },
+                pre_images: if no_pre_images { Some(false) } else if pre_images { Some(true) } else { None },
+            };
+            if dry_run {
+                let report = migrator.dry_run(&opts, sample).await?;
+                if r.progress == ProgressMode::Json {
+                    println!("{}", serde_json::to_string(&report)?);
+                } else {
+                    render::dry_run(&report);
+                }
+                return Ok(exit::ok());
+            }
+            let res = migrator.up(&opts).await;
             renderer.finish();
             let report = res?;
             render::report(&report, "applied", r.progress);
@@ -224,6 +294,15 @@ async fn run_async(command: Command, r: Resolved) -> anyhow::Result<ExitCode> {
             if bad > 0 {
                 eprintln!("error: {bad} applied migration(s) differ from the files on disk");
                 return Ok(ExitCode::from(exit::MISMATCH));
+            }
+        }
+        Command::Prune { id, older_than_days } => {
+            let pruned = migrator.prune(id.as_deref(), std::time::Duration::from_secs(older_than_days * 86_400)).await?;
+            if pruned.is_empty() {
+                println!("no pre-images to prune");
+            }
+            for (id, coll) in pruned {
+                println!("dropped {coll} (pre-images of {id}); `down` of {id} now needs a backward transform");
             }
         }
         Command::Unlock { force } => match migrator.unlock(force).await? {

@@ -228,6 +228,7 @@ pub(crate) fn plan(plan: &Plan) {
                 None => println!("    {}. {}", i + 1, s.description),
             }
         }
+        println!("    guarantee: {}", m.guarantee);
     }
     println!("guarantee: {}", plan.guarantee);
 }
@@ -240,6 +241,39 @@ pub(crate) fn report(report: &Report, verb: &str, mode: ProgressMode) {
         println!("nothing to do: the database is up to date");
     } else {
         println!("{verb} {} migration(s): {}", report.completed.len(), report.ids().join(", "));
+    }
+}
+
+pub(crate) fn dry_run(report: &mongoshift::DryRunReport) {
+    if report.migrations.is_empty() {
+        println!("dry run: nothing to apply");
+        return;
+    }
+    println!("dry run: nothing was written");
+    for m in &report.migrations {
+        println!("  {} ({})", m.id, m.kind);
+        if m.kind == "wasm" {
+            println!(
+                "    {} of {} documents transformed: keep {}, replace {}, delete {}, fail {}",
+                m.sampled, m.total, m.kept, m.replaced, m.deleted, m.failed
+            );
+            if let (Some(rate), Some(est)) = (m.docs_per_sec, m.estimated_seconds) {
+                println!("    {rate:.0} documents/s read and transformed; all {} in about {est:.1}s plus writing", m.total);
+            }
+            for d in &m.diffs {
+                println!("    _id {} -> {}", d.id, d.outcome);
+                println!("      before: {}", d.before);
+                if let Some(a) = &d.after {
+                    println!("      after:  {a}");
+                }
+                if let Some(e) = &d.error {
+                    println!("      error:  {e}");
+                }
+            }
+        }
+        if let Some(n) = &m.note {
+            println!("    note: {n}");
+        }
     }
 }
 
