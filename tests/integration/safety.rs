@@ -21,6 +21,18 @@ fn counting_migration(t: &TestDb, backward: bool, fail_every: Option<i32>, extra
     );
 }
 
+/// n += 1 for every document but `_id` = `bad`, which fails.
+fn failing_at(t: &TestDb, bad: i32, extra: &str) {
+    let body = for_each(&format!(
+        "(if (i32.eq {ID} (i32.const {bad})) (then (call $emit (i32.const 3) (i32.const 8192) (i32.const 32))) (else (call $emit (i32.const 1) (local.get $doc) (i32.load (local.get $doc))) (i32.store (i32.sub (global.get $cursor) (i32.const 5)) (i32.add (i32.load (i32.sub (global.get $cursor) (i32.const 5))) (i32.const 1)))))"
+    ));
+    t.write(&format!("{MIG}/guest.wat"), &guest(1, false, "", &body));
+    t.write(
+        &format!("{MIG}/migration.toml"),
+        &format!("kind = \"wasm\"\ncollection = \"users\"\nmodule = \"guest.wat\"\nbatch_size = 500\n{extra}"),
+    );
+}
+
 fn raw_users(t: &TestDb) -> Vec<RawDocumentBuf> {
     block_on(async {
         t.db().collection::<RawDocumentBuf>("users").find(doc! {}).sort(doc! { "_id": 1 }).await?.try_collect().await
@@ -136,11 +148,7 @@ fn down_after_a_failed_run_undoes_exactly_what_was_committed() {
     t.seed_users(10_000);
     let original = raw_users(&t);
     // n += 1, but _id 7321 fails: batches 1-14 (500 each) commit, batch 15 does not.
-    let body = for_each(&format!(
-        "(if (i32.eq {ID} (i32.const 7321)) (then (call $emit (i32.const 3) (i32.const 8192) (i32.const 32))) (else (call $emit (i32.const 1) (local.get $doc) (i32.load (local.get $doc))) (i32.store (i32.sub (global.get $cursor) (i32.const 5)) (i32.add (i32.load (i32.sub (global.get $cursor) (i32.const 5))) (i32.const 1)))))"
-    ));
-    t.write(&format!("{MIG}/guest.wat"), &guest(1, false, "", &body));
-    t.write(&format!("{MIG}/migration.toml"), "kind = \"wasm\"\ncollection = \"users\"\nmodule = \"guest.wat\"\nbatch_size = 500\n");
+    failing_at(&t, 7_321, "");
     t.cmd()
         .arg("up")
         .assert()
@@ -183,4 +191,50 @@ fn dry_run_reports_without_writing() {
     assert!(stdout.contains("-> replace") && stdout.contains("-> fail") && stdout.contains("before:") && stdout.contains("documents/s"), "{stdout}");
     assert!(raw_users(&t) == original, "nothing written");
     assert!(t.ledger().is_empty());
+}
+
+#[test]
+fn one_transaction_for_the_whole_migration_is_all_or_nothing() {
+    let t = TestDb::new("tx_migration");
+    t.seed_users(3_000);
+    let original = raw_users(&t);
+    failing_at(&t, 2_600, "transactions = \"migration\"\npre_images = false\n");
+    t.cmd().arg("plan").assert().success().stdout(predicate::str::contains("all or nothing"));
+    t.cmd().arg("up").assert().code(1).stderr(predicate::str::contains("document _id 2600"));
+    assert!(raw_users(&t) == original, "nothing committed");
+    // Without the failing document it applies as a whole.
+    counting_migration(&t, false, None, "transactions = \"migration\"\npre_images = false\n");
+    t.cmd().arg("up").assert().success();
+    assert_eq!(t.count("users", doc! { "n": 1 }), 3_000);
+}
+
+#[test]
+fn a_collection_validator_rejection_names_the_document() {
+    let t = TestDb::new("validator");
+    block_on(t.db().run_command(doc! {
+        "create": "users",
+        "validator": { "$jsonSchema": { "bsonType": "object", "properties": { "n": { "bsonType": "int", "maximum": 0 } } } },
+    }))
+    .expect("create with validator");
+    t.seed_users(1_500);
+    counting_migration(&t, false, None, "pre_images = false\n");
+    t.cmd()
+        .arg("up")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("the server refused to write document _id 0 in batch 1"));
+    assert_eq!(t.count("users", doc! { "n": 0 }), 1_500, "nothing of the batch written");
+}
+
+#[test]
+fn a_standalone_server_runs_without_transactions_and_says_so() {
+    let server = crate::util::LocalServer::start(&["--standalone"]);
+    let t = TestDb::on(&server.uri, "standalone_wasm");
+    t.seed_users(2_000);
+    counting_migration(&t, false, None, "");
+    t.cmd().arg("plan").assert().success().stdout(predicate::str::contains("at-least-once"));
+    t.cmd().arg("up").assert().success();
+    assert_eq!(t.count("users", doc! { "n": 1 }), 2_000);
+    t.cmd().arg("down").assert().success();
+    assert_eq!(t.count("users", doc! { "n": 0 }), 2_000, "pre-images restored without transactions");
 }
