@@ -212,7 +212,7 @@ pub enum MigrateError {
         /// The migration.
         migration: String,
         /// The cause.
-        source: crate::wasm::WasmError,
+        source: Box<crate::wasm::WasmError>,
     },
 
     /// A transform failed on a batch. Nothing of the batch was written.
@@ -229,7 +229,7 @@ pub enum MigrateError {
         /// `_id` of the document that caused it, where known.
         document: Option<String>,
         /// The cause.
-        source: crate::wasm::WasmError,
+        source: Box<crate::wasm::WasmError>,
     },
 
     /// The transform returned `fail` for a document. Nothing of its batch was written.

@@ -334,7 +334,7 @@ impl Migrator {
                 rows.push(row(e, Status::MissingOnDisk(e.state), None));
             }
         }
-        rows.sort_by(|a, b| order_key(&a.id).cmp(&order_key(&b.id)));
+        rows.sort_by_key(|r| order_key(&r.id));
         Ok(rows)
     }
 
@@ -463,7 +463,7 @@ impl Migrator {
                 .iter()
                 .filter(|e| matches!(e.state, State::Applied | State::Failed | State::Running))
                 .collect();
-            v.sort_by(|a, b| order_key(&b.id).cmp(&order_key(&a.id)));
+            v.sort_by_key(|e| std::cmp::Reverse(order_key(&e.id)));
             v
         };
         let chosen: Vec<&LedgerEntry> = match target {
@@ -691,7 +691,7 @@ impl Migrator {
         let limits = SandboxLimits::default()
             .deadline(std::time::Duration::from_millis(spec.deadline_ms))
             .memory_bytes(spec.memory_limit_mb << 20);
-        TransformModule::load(&path, limits).map_err(|source| MigrateError::Module { migration: m.id.clone(), source })
+        TransformModule::load(&path, limits).map_err(|source| MigrateError::Module { migration: m.id.clone(), source: Box::new(source) })
     }
 
     async fn count(&self, spec: &WasmSpec) -> Result<u64> {

@@ -81,6 +81,9 @@ pub(crate) struct Transformed {
     pub(crate) outcomes: Vec<Outcome>,
 }
 
+/// Receives each document and its outcome in a dry run.
+pub(crate) type DryRunSink<'a> = dyn FnMut(&RawDocument, &Outcome) + Send + 'a;
+
 /// The document-by-document work of one migration.
 pub(crate) struct Job<'a> {
     pub(crate) target: &'a Target,
@@ -97,7 +100,7 @@ pub(crate) struct Job<'a> {
     /// How batches are committed.
     pub(crate) write: WriteOptions,
     /// Transform only; write nothing (dry run): outcomes go to this callback.
-    pub(crate) dry_run: Option<&'a mut (dyn FnMut(&RawDocument, &Outcome) + Send)>,
+    pub(crate) dry_run: Option<&'a mut DryRunSink<'a>>,
     /// Stop after this many documents (dry-run samples).
     pub(crate) limit: Option<u64>,
     /// The session to write in (its id is in the ledger).
@@ -147,6 +150,8 @@ pub(crate) async fn run(mut job: Job<'_>) -> Result<Checkpoint> {
             }
             let mut cursor = find.await.map_err(|e| MigrateError::db("cannot read the documents", e))?;
             let mut seq = 0u64;
+            // The batch being filled: its bytes and each document's span.
+            #[allow(clippy::type_complexity)]
             let mut current: Option<(Vec<u8>, Vec<(usize, usize)>)> = None;
             loop {
                 let next = cursor.try_next().await.map_err(|e| MigrateError::db("cannot read the documents", e))?;
@@ -301,7 +306,7 @@ fn transform_batch(
         first_id: batch.id_text(0),
         last_id: batch.id_text(batch.docs.len() - 1),
         document: doc.map(|i| batch.id_text(i)),
-        source,
+        source: Box::new(source),
     };
     if instance.as_ref().is_none_or(TransformInstance::is_poisoned) {
         *instance = Some(module.instantiate().map_err(|e| fail(&batch, None, e))?);

@@ -4,8 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use bson::{doc, Document, RawDocumentBuf};
-use futures_util::TryStreamExt;
+use bson::{doc, Document};
 use predicates::prelude::*;
 
 use crate::util::{bin, block_on, text, TestDb};
@@ -63,19 +62,13 @@ pub fn seed_people(t: &TestDb, n: i64) {
     block_on(t.db().collection::<Document>("users").insert_many(docs)).expect("seed");
 }
 
-fn raw_users(t: &TestDb) -> Vec<RawDocumentBuf> {
-    block_on(async {
-        t.db().collection::<RawDocumentBuf>("users").find(doc! {}).sort(doc! { "_id": 1 }).await?.try_collect().await
-    })
-    .expect("find")
-}
 
 #[test]
 fn split_name_applies_and_down_restores_byte_identical_documents() {
     let t = TestDb::new("split_name");
     seed_people(&t, 4_321);
     install(&t, SPLIT_NAME);
-    let original = raw_users(&t);
+    let original = t.raw_users();
 
     t.cmd().arg("up").assert().success().stderr(predicate::str::contains("4321/4321 docs, replaced 4321"));
     let d = &t.find("users", doc! { "_id": 42_i64 })[0];
@@ -88,7 +81,7 @@ fn split_name_applies_and_down_restores_byte_identical_documents() {
     assert_eq!(t.count("users", doc! { "status": "active" }), 4_321);
 
     t.cmd().arg("down").assert().success();
-    let restored = raw_users(&t);
+    let restored = t.raw_users();
     assert_eq!(restored.len(), original.len());
     for (a, b) in original.iter().zip(&restored) {
         assert_eq!(a.as_bytes(), b.as_bytes(), "byte-identical after down");
@@ -119,14 +112,14 @@ fn purge_trials_deletes_and_down_restores_from_pre_images() {
     let t = TestDb::new("purge_trials");
     seed_people(&t, 600);
     install(&t, PURGE_TRIALS);
-    let original = raw_users(&t);
+    let original = t.raw_users();
     // trial (i % 3 == 0) and under 21 (i % 40 < 3)
     let expected_deleted = (0..600).filter(|i| i % 3 == 0 && i % 40 < 3).count() as u64;
     t.cmd().arg("up").assert().success();
     assert_eq!(t.count("users", doc! {}), 600 - expected_deleted);
     // No backward transform, so pre-images were kept: down puts them back.
     t.cmd().arg("down").assert().success();
-    assert!(raw_users(&t) == original);
+    assert!(t.raw_users() == original);
     // Without pre-images it is irreversible.
     t.cmd().args(["up", "--no-pre-images"]).assert().success();
     t.cmd().arg("down").assert().code(1).stderr(predicate::str::contains("has no backward transform and no pre-images were kept"));

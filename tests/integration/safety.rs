@@ -4,8 +4,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use bson::{doc, RawDocumentBuf};
-use futures_util::TryStreamExt;
+use bson::doc;
 use predicates::prelude::*;
 
 use crate::util::{block_on, text, TestDb};
@@ -33,12 +32,6 @@ fn failing_at(t: &TestDb, bad: i32, extra: &str) {
     );
 }
 
-fn raw_users(t: &TestDb) -> Vec<RawDocumentBuf> {
-    block_on(async {
-        t.db().collection::<RawDocumentBuf>("users").find(doc! {}).sort(doc! { "_id": 1 }).await?.try_collect().await
-    })
-    .expect("find")
-}
 
 #[test]
 fn killed_at_many_points_the_run_resumes_exactly_once() {
@@ -72,7 +65,7 @@ fn killed_at_many_points_the_run_resumes_exactly_once() {
     u.seed_users(200_000);
     counting_migration(&u, false, None, "");
     u.cmd().arg("up").assert().success();
-    assert!(raw_users(&t) == raw_users(&u), "the interrupted run's collection equals the uninterrupted one");
+    assert!(t.raw_users() == u.raw_users(), "the interrupted run's collection equals the uninterrupted one");
 }
 
 #[test]
@@ -109,7 +102,7 @@ fn the_server_going_away_mid_run_is_retried_or_fails_cleanly_and_up_completes() 
 fn down_after_a_pre_image_run_restores_the_original_exactly() {
     let t = TestDb::new("pre_images");
     t.seed_users(5_000);
-    let original = raw_users(&t);
+    let original = t.raw_users();
     // No backward transform: pre-images are kept by default.
     counting_migration(&t, false, None, "");
     t.cmd().arg("plan").assert().success().stdout(predicate::str::contains("exactly-once"));
@@ -118,7 +111,7 @@ fn down_after_a_pre_image_run_restores_the_original_exactly() {
     let backup = format!("mongoshift_preimages_{MIG}");
     assert_eq!(t.count(&backup, doc! {}), 5_000);
     t.cmd().arg("down").assert().success();
-    assert!(raw_users(&t) == original, "byte-for-byte equal after down");
+    assert!(t.raw_users() == original, "byte-for-byte equal after down");
     assert_eq!(t.count(&backup, doc! {}), 0, "pre-images consumed");
     assert_eq!(t.ledger()[0].get_str("state"), Ok("rolled_back"));
 }
@@ -127,7 +120,7 @@ fn down_after_a_pre_image_run_restores_the_original_exactly() {
 fn deleted_documents_come_back_and_prune_drops_pre_images() {
     let t = TestDb::new("pre_images_delete");
     t.seed_users(3_000);
-    let original = raw_users(&t);
+    let original = t.raw_users();
     // Deletes documents with an even _id.
     let body = for_each(&format!("(if (i32.eqz (i32.rem_u {ID} (i32.const 2))) (then (call $emit_tag (i32.const 2))) (else (call $emit_tag (i32.const 0))))"));
     t.write(&format!("{MIG}/guest.wat"), &guest(1, false, "", &body));
@@ -135,7 +128,7 @@ fn deleted_documents_come_back_and_prune_drops_pre_images() {
     t.cmd().arg("up").assert().success();
     assert_eq!(t.count("users", doc! {}), 1_500);
     t.cmd().arg("down").assert().success();
-    assert!(raw_users(&t) == original, "deleted documents re-inserted, identical");
+    assert!(t.raw_users() == original, "deleted documents re-inserted, identical");
 
     t.cmd().arg("up").assert().success();
     t.cmd().arg("prune").assert().success().stdout(predicate::str::contains(format!("dropped mongoshift_preimages_{MIG}")));
@@ -146,7 +139,7 @@ fn deleted_documents_come_back_and_prune_drops_pre_images() {
 fn down_after_a_failed_run_undoes_exactly_what_was_committed() {
     let t = TestDb::new("failed_down");
     t.seed_users(10_000);
-    let original = raw_users(&t);
+    let original = t.raw_users();
     // n += 1, but _id 7321 fails: batches 1-14 (500 each) commit, batch 15 does not.
     failing_at(&t, 7_321, "");
     t.cmd()
@@ -157,7 +150,7 @@ fn down_after_a_failed_run_undoes_exactly_what_was_committed() {
     assert_eq!(t.count("users", doc! { "n": 1 }), 7_000, "batches 1-14 committed");
     assert_eq!(t.ledger()[0].get_str("state"), Ok("failed"));
     t.cmd().arg("down").assert().success();
-    assert!(raw_users(&t) == original, "exactly the committed batches undone");
+    assert!(t.raw_users() == original, "exactly the committed batches undone");
 }
 
 #[test]
@@ -183,13 +176,13 @@ fn quarantine_sets_failing_documents_aside_and_applies_the_rest() {
 fn dry_run_reports_without_writing() {
     let t = TestDb::new("dry_run");
     t.seed_users(3_000);
-    let original = raw_users(&t);
+    let original = t.raw_users();
     counting_migration(&t, false, Some(1_000), "");
     let out = t.cmd().args(["up", "--dry-run", "--sample", "1500"]).assert().success().get_output().clone();
     let (stdout, _) = text(&out);
     assert!(stdout.contains("1500 of 3000 documents transformed: keep 0, replace 1498, delete 0, fail 2"), "{stdout}");
     assert!(stdout.contains("-> replace") && stdout.contains("-> fail") && stdout.contains("before:") && stdout.contains("documents/s"), "{stdout}");
-    assert!(raw_users(&t) == original, "nothing written");
+    assert!(t.raw_users() == original, "nothing written");
     assert!(t.ledger().is_empty());
 }
 
@@ -197,11 +190,11 @@ fn dry_run_reports_without_writing() {
 fn one_transaction_for_the_whole_migration_is_all_or_nothing() {
     let t = TestDb::new("tx_migration");
     t.seed_users(3_000);
-    let original = raw_users(&t);
+    let original = t.raw_users();
     failing_at(&t, 2_600, "transactions = \"migration\"\npre_images = false\n");
     t.cmd().arg("plan").assert().success().stdout(predicate::str::contains("all or nothing"));
     t.cmd().arg("up").assert().code(1).stderr(predicate::str::contains("document _id 2600"));
-    assert!(raw_users(&t) == original, "nothing committed");
+    assert!(t.raw_users() == original, "nothing committed");
     // Without the failing document it applies as a whole.
     counting_migration(&t, false, None, "transactions = \"migration\"\npre_images = false\n");
     t.cmd().arg("up").assert().success();

@@ -271,6 +271,15 @@ impl TestDb {
         .expect("find")
     }
 
+    /// The `users` collection as raw BSON, by `_id`: for byte-for-byte comparisons.
+    pub fn raw_users(&self) -> Vec<bson::RawDocumentBuf> {
+        use futures_util::TryStreamExt;
+        block_on(async {
+            self.db().collection::<bson::RawDocumentBuf>("users").find(doc! {}).sort(doc! { "_id": 1 }).await?.try_collect().await
+        })
+        .expect("find")
+    }
+
     pub fn ledger(&self) -> Vec<Document> {
         self.find(mongoshift::LEDGER_COLLECTION, doc! {})
     }

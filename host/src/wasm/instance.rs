@@ -26,7 +26,7 @@ pub enum Outcome {
 
 enum Bound {
     Component(Transform),
-    Core(CoreExports),
+    Core(Box<CoreExports>),
 }
 
 struct CoreExports {
@@ -71,7 +71,7 @@ impl TransformInstance {
                 let memory = instance
                     .get_memory(&mut store, "memory")
                     .ok_or_else(|| WasmError::MissingExport { path: path.clone(), export: "memory".into() })?;
-                Bound::Core(CoreExports {
+                Bound::Core(Box::new(CoreExports {
                     memory,
                     version: instance
                         .get_typed_func(&mut store, "mongoshift_contract_version")
@@ -81,7 +81,7 @@ impl TransformInstance {
                     transform: instance
                         .get_typed_func(&mut store, "mongoshift_transform")
                         .map_err(|e| wrong("mongoshift_transform", e))?,
-                })
+                }))
             }
         };
         Ok(TransformInstance { module, store, bound, poisoned: false })

@@ -169,42 +169,41 @@ impl TransformModule {
     }
 }
 
-fn compile_component(engine: &Engine, binary: &[u8], sha: &str) -> wasmtime::Result<Component> {
-    if let Some(dir) = engine::cache_dir() {
-        let path = engine::cache_path(&dir, sha, engine);
-        if let Some(artifact) = engine::load_artifact(&path) {
-            // SAFETY: the artifact was written by this program (checked by its
-            // SHA-256 trailer) for this module hash and engine fingerprint;
-            // wasmtime checks the engine compatibility again.
-            if let Ok(c) = unsafe { Component::deserialize(engine, &artifact) } {
-                return Ok(c);
-            }
+/// Compiles once per module hash and engine: loads the cached artifact when
+/// there is an intact one, otherwise compiles and stores it.
+fn compile_cached<T>(
+    engine: &Engine,
+    binary: &[u8],
+    sha: &str,
+    compile: impl Fn(&Engine, &[u8]) -> wasmtime::Result<T>,
+    // SAFETY contract: only called on artifacts this program wrote for this
+    // module hash and engine fingerprint (checked by their SHA-256 trailer);
+    // wasmtime checks the engine compatibility again.
+    deserialize: impl Fn(&Engine, &[u8]) -> wasmtime::Result<T>,
+    serialize: impl Fn(&T) -> wasmtime::Result<Vec<u8>>,
+) -> wasmtime::Result<T> {
+    let Some(dir) = engine::cache_dir() else { return compile(engine, binary) };
+    let path = engine::cache_path(&dir, sha, engine);
+    if let Some(artifact) = engine::load_artifact(&path) {
+        if let Ok(c) = deserialize(engine, &artifact) {
+            return Ok(c);
         }
-        let c = Component::new(engine, binary)?;
-        if let Ok(bytes) = c.serialize() {
-            let _ = engine::store_artifact(&path, &bytes);
-        }
-        return Ok(c);
     }
-    Component::new(engine, binary)
+    let c = compile(engine, binary)?;
+    if let Ok(bytes) = serialize(&c) {
+        let _ = engine::store_artifact(&path, &bytes);
+    }
+    Ok(c)
+}
+
+fn compile_component(engine: &Engine, binary: &[u8], sha: &str) -> wasmtime::Result<Component> {
+    // SAFETY: see `compile_cached`.
+    compile_cached(engine, binary, sha, |e, b| Component::new(e, b), |e, b| unsafe { Component::deserialize(e, b) }, Component::serialize)
 }
 
 fn compile_core(engine: &Engine, binary: &[u8], sha: &str) -> wasmtime::Result<Module> {
-    if let Some(dir) = engine::cache_dir() {
-        let path = engine::cache_path(&dir, sha, engine);
-        if let Some(artifact) = engine::load_artifact(&path) {
-            // SAFETY: as in `compile_component`.
-            if let Ok(m) = unsafe { Module::deserialize(engine, &artifact) } {
-                return Ok(m);
-            }
-        }
-        let m = Module::new(engine, binary)?;
-        if let Ok(bytes) = m.serialize() {
-            let _ = engine::store_artifact(&path, &bytes);
-        }
-        return Ok(m);
-    }
-    Module::new(engine, binary)
+    // SAFETY: see `compile_cached`.
+    compile_cached(engine, binary, sha, |e, b| Module::new(e, b), |e, b| unsafe { Module::deserialize(e, b) }, Module::serialize)
 }
 
 fn check_component(path: &Path, engine: &Engine, component: &Component) -> Result<(), WasmError> {
