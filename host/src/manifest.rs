@@ -116,6 +116,9 @@ pub struct WasmSpec {
     pub transactions: Option<crate::writer::TxMode>,
     /// Keep pre-images for `down` (default: when the module has no backward).
     pub pre_images: Option<bool>,
+    /// A JSON Schema every replacement must satisfy (checked as relaxed
+    /// Extended JSON) before anything is written.
+    pub schema: Option<serde_json::Value>,
 }
 
 /// One server-side operation of an `update` migration.
@@ -304,6 +307,7 @@ struct RawManifest {
     memory_limit_mb: Option<Spanned<i64>>,
     transactions: Option<Spanned<String>>,
     pre_images: Option<bool>,
+    schema: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Deserialize)]
@@ -434,6 +438,16 @@ fn wasm_spec(raw: &RawManifest, text: &str, err: &dyn Fn(String) -> SourceError)
             }),
         },
         pre_images: raw.pre_images,
+        schema: match &raw.schema {
+            None => None,
+            Some(v) => {
+                let json = to_json(v.get_ref());
+                if let Err(e) = jsonschema::validator_for(&json) {
+                    return Err(err(format!("line {}: field `schema` is not a valid JSON Schema: {e}", line(v.span()))));
+                }
+                Some(json)
+            }
+        },
     })
 }
 

@@ -790,6 +790,7 @@ impl Migrator {
             dry_run: None,
             limit: None,
             session: prepared.session,
+            schema: compile_schema(spec),
         })
         .await?;
         Ok((update::Counts { matched: cp.read as u64, modified: (cp.replaced + cp.deleted) as u64 }, cp.failed))
@@ -874,6 +875,7 @@ impl Migrator {
                         dry_run: Some(&mut collect),
                         limit: sample,
                         session: None,
+                        schema: compile_schema(spec),
                     })
                     .await?;
                     let secs = started.elapsed().as_secs_f64().max(1e-6);
@@ -935,6 +937,11 @@ impl Migrator {
     pub async fn unlock(&self, force: bool) -> Result<UnlockOutcome> {
         lock::unlock(&self.target, force).await
     }
+}
+
+fn compile_schema(spec: &WasmSpec) -> Option<Arc<jsonschema::Validator>> {
+    // Checked when the manifest was parsed.
+    spec.schema.as_ref().and_then(|s| jsonschema::validator_for(s).ok()).map(Arc::new)
 }
 
 fn run_error(id: &str, verb: &'static str, e: MigrateError, report: Report) -> MigrateError {

@@ -105,6 +105,8 @@ pub(crate) struct Job<'a> {
     pub(crate) limit: Option<u64>,
     /// The session to write in (its id is in the ledger).
     pub(crate) session: Option<mongodb::ClientSession>,
+    /// Every replacement must satisfy this schema.
+    pub(crate) schema: Option<Arc<jsonschema::Validator>>,
 }
 
 /// Runs the job to the end or to the first error. Batches before the failed one
@@ -128,7 +130,8 @@ pub(crate) async fn run(mut job: Job<'_>) -> Result<Checkpoint> {
         let module = job.module.clone();
         let migration = job.migration.to_string();
         let direction = job.direction;
-        pool.spawn(move || worker(rx, tx, module, &migration, direction));
+        let schema = job.schema.clone();
+        pool.spawn(move || worker(rx, tx, module, &migration, direction, schema.as_deref()));
     }
     drop(batch_rx);
     drop(result_tx);
@@ -281,11 +284,12 @@ fn worker(
     module: TransformModule,
     migration: &str,
     direction: Direction,
+    schema: Option<&jsonschema::Validator>,
 ) {
     let mut instance: Option<TransformInstance> = None;
     while let Ok(batch) = rx.recv() {
         let seq = batch.seq;
-        let res = transform_batch(&module, &mut instance, migration, direction, batch);
+        let res = transform_batch(&module, &mut instance, migration, direction, batch, schema);
         let failed = res.is_err();
         if tx.send((seq, res)).is_err() || failed {
             return;
@@ -299,6 +303,7 @@ fn transform_batch(
     migration: &str,
     direction: Direction,
     batch: Batch,
+    schema: Option<&jsonschema::Validator>,
 ) -> std::result::Result<Transformed, MigrateError> {
     let fail = |batch: &Batch, doc: Option<usize>, source: WasmError| MigrateError::Transform {
         migration: migration.to_string(),
@@ -313,11 +318,18 @@ fn transform_batch(
     }
     let inst = instance.as_mut().expect("just set");
     match inst.transform(direction, &batch.bytes, batch.docs.len()) {
-        Ok(outcomes) => {
-            for (i, o) in outcomes.iter().enumerate() {
+        Ok(mut outcomes) => {
+            for (i, o) in outcomes.iter_mut().enumerate() {
                 if let Outcome::Replace(bytes) = o {
                     if let Err(message) = check_replacement(batch.doc(i), bytes) {
                         return Err(fail(&batch, Some(i), WasmError::InvalidOutput { message }));
+                    }
+                    // A replacement that breaks the manifest's schema fails like
+                    // a document the transform failed (abort or quarantine).
+                    if let Some(v) = schema {
+                        if let Some(problem) = schema_problem(v, bytes) {
+                            *o = Outcome::Fail(format!("the output does not match the manifest's schema: {problem}"));
+                        }
                     }
                 }
             }
@@ -339,6 +351,16 @@ fn transform_batch(
             Err(fail(&batch, culprit, e))
         }
     }
+}
+
+fn schema_problem(v: &jsonschema::Validator, bytes: &[u8]) -> Option<String> {
+    let doc = bson::Document::try_from(RawDocument::from_bytes(bytes).ok()?).ok()?;
+    let json = Bson::Document(doc).into_relaxed_extjson();
+    let problem = v.iter_errors(&json).next().map(|e| {
+        let at = e.instance_path().to_string();
+        format!("{} (at {})", e, if at.is_empty() { "/" } else { &at })
+    });
+    problem
 }
 
 pub(crate) fn show_id(id: &RawBson) -> String {

@@ -231,3 +231,28 @@ fn a_standalone_server_runs_without_transactions_and_says_so() {
     t.cmd().arg("down").assert().success();
     assert_eq!(t.count("users", doc! { "n": 0 }), 2_000, "pre-images restored without transactions");
 }
+
+#[test]
+fn outputs_are_checked_against_the_manifest_schema() {
+    let t = TestDb::new("schema");
+    t.seed_users(1_200);
+    let original = t.raw_users();
+    counting_migration(&t, false, None, "schema = { type = \"object\", required = [\"n\"], properties = { n = { type = \"integer\", maximum = 0 } } }\n");
+    t.cmd()
+        .arg("up")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("document _id 0 in batch 1 failed: the output does not match the manifest's schema"))
+        .stderr(predicate::str::contains("/n"));
+    assert!(t.raw_users() == original, "nothing written");
+
+    // A schema the outputs satisfy.
+    counting_migration(&t, false, None, "schema = { type = \"object\", properties = { n = { type = \"integer\", minimum = 1 } } }\n");
+    t.cmd().arg("up").assert().success();
+    assert_eq!(t.count("users", doc! { "n": 1 }), 1_200);
+
+    // A schema that is not one.
+    let bad = TestDb::new("schema_bad");
+    counting_migration(&bad, false, None, "schema = { type = 12 }\n");
+    bad.cmd().arg("up").assert().code(6).stderr(predicate::str::contains("field `schema` is not a valid JSON Schema"));
+}
