@@ -79,7 +79,7 @@ pub enum Body {
     /// `kind = "update"`.
     Update(UpdateBody),
     /// `kind = "wasm"`.
-    Wasm(WasmSpec),
+    Wasm(Box<WasmSpec>),
 }
 
 /// The steps of an `update` migration.
@@ -346,7 +346,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Manifest, SourceError> {
     };
     let body = match kind {
         Kind::Update => Body::Update(update_body(&raw, text, &err)?),
-        Kind::Wasm => Body::Wasm(wasm_spec(&raw, text, &err)?),
+        Kind::Wasm => Body::Wasm(Box::new(wasm_spec(&raw, text, &err)?)),
     };
     Ok(Manifest {
         id: raw.id.map(|s| s.into_inner()),

@@ -170,7 +170,7 @@ impl VerifyRow {
 #[derive(Debug, Clone)]
 enum Work {
     Steps(Vec<UpdateStep>),
-    Wasm(WasmSpec),
+    Wasm(Box<WasmSpec>),
     /// Put back the pre-images kept by the forward run.
     Restore { collection: String, backup: String },
 }
