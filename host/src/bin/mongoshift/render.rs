@@ -52,7 +52,7 @@ impl ProgressRenderer {
                         let b = self.multi.add(ProgressBar::new(*n));
                         b.set_style(
                             ProgressStyle::with_template(
-                                "{prefix:.bold} [{bar:30.cyan/blue}] {pos}/{len} docs {per_sec} eta {eta} {msg}",
+                                "{prefix:.bold} [{bar:30.cyan/blue}] {pos}/{len} docs, eta {eta} {msg}",
                             )
                             .unwrap_or_else(|_| ProgressStyle::default_bar()),
                         );
@@ -79,7 +79,7 @@ impl ProgressRenderer {
             Event::Documents { id, done, replaced, deleted, failed, .. } => {
                 if let Some(b) = bars.get(id) {
                     b.set_position(*done);
-                    b.set_message(format!("replaced {replaced} deleted {deleted} failed {failed}"));
+                    b.set_message(format!("{:.0} docs/s, replaced {replaced} deleted {deleted} failed {failed}", b.per_sec()));
                 }
             }
             Event::MigrationFinished { id, matched, modified, duration_ms, .. } => {
