@@ -11,34 +11,33 @@ use mongoshift_guest::{transform, DocWriter, Outcome, RawDocument};
 
 #[transform(name = "split_name", backward = join_name)]
 pub fn split_name(doc: &RawDocument) -> Outcome {
-    let name = match doc.get_str("name") {
-        Ok(n) => n,
-        Err(_) => return Outcome::Keep,
-    };
-    let (first, last) = name.split_once(' ').unwrap_or((name, ""));
-    let signup = match doc.get("signup") {
-        Ok(Some(RawBsonRef::String(s))) => match parse_ymd(s) {
-            Some(d) => Some(d),
-            None => return Outcome::fail(format!("field `signup`: {s:?} is not a date in the form YYYY-MM-DD")),
-        },
-        _ => None,
-    };
+    // One pass over the document: it is the hot loop of the whole migration.
     let mut out = DocWriter::with_capacity(doc.as_bytes().len() + 48);
+    let mut named = false;
     let mut status_seen = false;
     for el in doc.iter() {
         let (key, value) = el.expect("valid BSON from the host");
-        match key {
-            "name" => {
+        match (key, value) {
+            ("name", RawBsonRef::String(name)) => {
+                let (first, last) = name.split_once(' ').unwrap_or((name, ""));
                 out.append_str("first_name", first);
                 out.append_str("last_name", last);
+                named = true;
             }
-            "signup" if signup.is_some() => out.append_datetime("signup", signup.expect("checked")),
-            "status" => {
+            ("signup", RawBsonRef::String(s)) => match parse_ymd(s) {
+                Some(d) => out.append_datetime("signup", d),
+                None => return Outcome::fail(format!("field `signup`: {s:?} is not a date in the form YYYY-MM-DD")),
+            },
+            ("status", _) => {
                 out.append_str("status", "active");
                 status_seen = true;
             }
             _ => out.append(key, value),
         }
+    }
+    if !named {
+        // Nothing to split (already migrated, or no name): leave it.
+        return Outcome::Keep;
     }
     if !status_seen {
         out.append_str("status", "active");
