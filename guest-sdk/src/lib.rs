@@ -4,6 +4,20 @@
 //! one function from a document to an [`Outcome`], exported with one attribute,
 //! compiled to a sandboxed WebAssembly module.
 //!
+//! ## Core concepts
+//!
+//! - **A transform** is a plain function called once per document. It takes the
+//!   document, decoded (`Document`) or raw (`&RawDocument`), and returns an
+//!   [`Outcome`]. It sees nothing but the document: no files, no network, no
+//!   clock worth reading.
+//! - **[`#[transform]`](transform)** exports that function as the module's
+//!   transform. `backward = other_fn` names the function `mongoshift down` runs;
+//!   without it the migration is irreversible (unless the host kept
+//!   pre-images). `name = "…"` sets the name shown in messages (default: the
+//!   function's name). One `#[transform]` per crate.
+//! - **The host** sends documents in batches and writes the outcomes of a batch
+//!   together; a failure anywhere in a batch writes nothing of it.
+//!
 //! ```no_run
 //! use mongoshift_guest::{transform, Document, Outcome};
 //!
@@ -24,36 +38,77 @@
 //! }
 //! ```
 //!
-//! Build it with `mongoshift build` (or `cargo build --release --target
-//! wasm32-wasip2`): the result is a component implementing the contract in
-//! `guest-sdk/wit/transform.wit`. Built for `wasm32-wasip1` the same crate is a
-//! core module following `guest-sdk/ABI.md`.
-//!
-//! ## Outcomes
+//! ## Outcomes, failures and traps
 //!
 //! - [`Outcome::Keep`]: leave the document as it is (nothing is written);
 //! - [`Outcome::Replace`] / [`Outcome::ReplaceRaw`]: write this document instead
 //!   (it must keep the same `_id`; the host checks);
 //! - [`Outcome::Delete`]: delete the document;
-//! - [`Outcome::Fail`]: this document cannot be migrated; the message says why.
+//! - [`Outcome::Fail`]: this document cannot be migrated; say why and name the
+//!   field, e.g. ``field `signup`: "2015-02-30" is not a date``.
 //!
-//! A panic traps the module: the host fails the batch and names the document.
+//! Return `Fail` for bad *data*. A panic (a bug, or a document that is not valid
+//! BSON) traps the module: the host fails the batch with the panic's place.
+//! Neither is ever swallowed.
+//!
+//! ## Building
+//!
+//! A guest crate is a `cdylib` (the Wasm module) and an `rlib` (for native tests):
+//!
+//! ```toml
+//! [lib]
+//! crate-type = ["cdylib", "rlib"]
+//!
+//! [dependencies]
+//! mongoshift-guest = { path = "../../../guest-sdk" }
+//!
+//! [profile.release]   # in the workspace root
+//! opt-level = 3
+//! lto = true
+//! codegen-units = 1
+//! ```
+//!
+//! `mongoshift build` (or `cargo build --release --target wasm32-wasip2`) makes a
+//! **component** implementing `guest-sdk/wit/transform.wit`. The same crate built
+//! with `--target wasm32-wasip1` is a **core module** following
+//! `guest-sdk/ABI.md`; the host runs both.
 //!
 //! ## The cheaper raw path
 //!
-//! A transform that only adds, removes or renames top-level fields does not
-//! need to decode the document. Take `&RawDocument` and use [`Edit`]: untouched
-//! fields are copied as bytes.
+//! Decoding a whole document into a [`Document`] and encoding it back costs
+//! more than most transforms. A function taking `&RawDocument` gets the bytes
+//! as they came. [`Edit`] sets, removes and renames top-level fields, copying
+//! every other field as bytes, and answers [`Outcome::Keep`] when nothing
+//! actually changed (so running a migration twice writes nothing the second
+//! time):
 //!
-//! ```no_run
-//! use mongoshift_guest::{transform, Edit, Outcome, RawDocument};
+//! ```
+//! use mongoshift_guest::{doc, transform, Edit, Outcome, RawDocument, RawDocumentBuf};
 //!
 //! #[transform]
 //! fn add_status(doc: &RawDocument) -> Outcome {
-//!     Edit::new(doc).set("status", "active").rename("fullname", "name").finish()
+//!     Edit::new(doc).rename("fullname", "name").set("status", "active").finish()
 //! }
+//!
+//! let before = RawDocumentBuf::from_document(&doc! { "_id": 1, "fullname": "Ada" }).unwrap();
+//! let Outcome::ReplaceRaw(after) = add_status(&before) else { panic!() };
+//! assert_eq!(after.to_document().unwrap(), doc! { "_id": 1, "name": "Ada", "status": "active" });
+//! assert_eq!(add_status(&after), Outcome::Keep);
 //! ```
+//!
+//! For changes `Edit` cannot express in one pass (splitting a field in two in
+//! its place, converting values), walk the raw elements yourself and write the
+//! result with [`DocWriter`]; `migrations/20260110090000_split_name` does this.
+//! [`helpers`] converts common types (dates, ObjectIds, decimals) on decoded
+//! documents.
+//!
+//! ## Testing natively
+//!
+//! The transform is an ordinary function: call it in unit tests, or run a whole
+//! batch through the same loop the Wasm exports use with [`native::run`].
 
+mod abi;
+mod batch;
 mod edit;
 mod writer;
 pub mod helpers;
@@ -62,10 +117,10 @@ pub mod native;
 pub use bson;
 pub use bson::{doc, Bson, Document, RawBson, RawDocument, RawDocumentBuf};
 pub use edit::Edit;
-pub use writer::DocWriter;
 pub use mongoshift_guest_macro::transform;
+pub use writer::DocWriter;
 
-/// The contract version this crate implements.
+/// The contract version this crate implements (`guest-sdk/wit/transform.wit`).
 pub const CONTRACT_VERSION: u32 = 1;
 
 /// What happens to one document.
@@ -90,7 +145,8 @@ impl Outcome {
     }
 }
 
-/// An outcome with its replacement encoded: what crosses the sandbox boundary.
+/// An outcome with its replacement encoded: what crosses the sandbox boundary,
+/// and what [`native::run`] returns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Encoded {
     /// Keep.
@@ -119,21 +175,14 @@ impl From<Outcome> for Encoded {
     }
 }
 
-/// Calls `f` on each document of a batch (concatenated BSON).
-pub fn for_each_document(batch: &[u8], mut f: impl FnMut(&RawDocument)) {
-    let mut at = 0;
-    while at + 4 <= batch.len() {
-        let len = i32::from_le_bytes([batch[at], batch[at + 1], batch[at + 2], batch[at + 3]]) as usize;
-        let doc = RawDocument::from_bytes(&batch[at..at + len]).expect("the host sends valid BSON documents");
-        f(doc);
-        at += len;
-    }
-}
-
+/// What `#[transform]` expands to. Not a public API: it changes with the macro.
 #[doc(hidden)]
 pub mod __private {
-    use super::*;
+    pub use crate::batch::{adapt, for_each_document, run_batch, Adapt, Decoded, Raw, TransformFn, Transforms};
 
+    /// The bindings wit-bindgen generates from `guest-sdk/wit` (world
+    /// `transform`); the attribute implements their `Guest` trait and calls
+    /// their `export!`.
     #[cfg(target_arch = "wasm32")]
     pub mod bindings {
         wit_bindgen::generate!({
@@ -144,148 +193,8 @@ pub mod __private {
         });
     }
 
-    /// A transform as the batch loop calls it.
-    pub type TransformFn = Box<dyn Fn(&RawDocument) -> Outcome>;
-
-    /// The module's transforms, as the attribute wires them.
-    pub struct Transforms {
-        pub name: &'static str,
-        pub forward: TransformFn,
-        pub backward: Option<TransformFn>,
-    }
-
-    impl Transforms {
-        pub fn pick(&self, backward: bool) -> &TransformFn {
-            if backward {
-                self.backward.as_ref().unwrap_or_else(|| panic!("transform {} has no backward direction", self.name))
-            } else {
-                &self.forward
-            }
-        }
-    }
-
-    /// Marker: the function takes a decoded `Document`.
-    pub struct Decoded;
-    /// Marker: the function takes a `&RawDocument`.
-    pub struct Raw;
-
-    /// Turns either kind of user function into a [`TransformFn`].
-    pub trait Adapt<M> {
-        fn adapt(self) -> TransformFn;
-    }
-
-    impl<F: Fn(Document) -> Outcome + 'static> Adapt<Decoded> for F {
-        fn adapt(self) -> TransformFn {
-            Box::new(move |raw: &RawDocument| {
-                let doc = Document::try_from(raw).unwrap_or_else(|e| panic!("cannot decode the document: {e}"));
-                self(doc)
-            })
-        }
-    }
-
-    impl<F: for<'a> Fn(&'a RawDocument) -> Outcome + 'static> Adapt<Raw> for F {
-        fn adapt(self) -> TransformFn {
-            Box::new(self)
-        }
-    }
-
-    pub fn adapt<M, F: Adapt<M>>(f: F) -> TransformFn {
-        f.adapt()
-    }
-
-    /// Runs a batch through `f`, encoding each outcome.
-    pub fn run_batch(f: &TransformFn, batch: &[u8], mut out: impl FnMut(Encoded)) {
-        for_each_document(batch, |doc| out(Encoded::from(f(doc))));
-    }
-
     #[cfg(target_arch = "wasm32")]
-    pub fn component_describe(name: &str, backward: bool) -> bindings::mongoshift::transform::types::Info {
-        bindings::mongoshift::transform::types::Info {
-            name: name.to_string(),
-            contract_version: CONTRACT_VERSION,
-            backward,
-            reads: Vec::new(),
-            writes: Vec::new(),
-        }
-    }
-
+    pub use crate::abi::component::{describe as component_describe, transform as component_transform};
     #[cfg(target_arch = "wasm32")]
-    pub fn component_transform(
-        t: &Transforms,
-        dir: bindings::mongoshift::transform::types::Direction,
-        batch: &[u8],
-    ) -> Vec<bindings::mongoshift::transform::types::Outcome> {
-        use bindings::mongoshift::transform::types::{Direction, Outcome as W};
-        let f = t.pick(matches!(dir, Direction::Backward));
-        let mut out = Vec::new();
-        run_batch(f, batch, |e| {
-            out.push(match e {
-                Encoded::Keep => W::Keep,
-                Encoded::Replace(b) => W::Replace(b),
-                Encoded::Delete => W::Delete,
-                Encoded::Fail(m) => W::Fail(m),
-            })
-        });
-        out
-    }
-
-    // The core-module ABI (guest-sdk/ABI.md): one input buffer and one result
-    // buffer, reused across batches (a module instance runs one call at a time).
-    std::thread_local! {
-        static INPUT: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-        static OUTPUT: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-    }
-
-    pub fn core_alloc(size: i32) -> i32 {
-        INPUT.with(|i| {
-            let mut i = i.borrow_mut();
-            i.clear();
-            i.resize(size.max(0) as usize, 0);
-            i.as_mut_ptr() as usize as i32
-        })
-    }
-
-    pub fn core_describe(name: &str, backward: bool) -> i32 {
-        let info = doc! { "name": name, "contract_version": CONTRACT_VERSION as i32, "backward": backward };
-        OUTPUT.with(|o| {
-            let mut o = o.borrow_mut();
-            o.clear();
-            o.extend_from_slice(&[0; 4]);
-            info.to_writer(&mut *o).expect("encode info");
-            let len = (o.len() - 4) as u32;
-            o[..4].copy_from_slice(&len.to_le_bytes());
-            o.as_ptr() as usize as i32
-        })
-    }
-
-    pub fn core_transform(t: &Transforms, dir: i32, ptr: i32, len: i32) -> i32 {
-        let f = t.pick(dir == 1);
-        INPUT.with(|i| {
-            let input = i.borrow();
-            let start = ptr as usize - input.as_ptr() as usize;
-            let batch = &input[start..start + len as usize];
-            OUTPUT.with(|o| {
-                let mut o = o.borrow_mut();
-                o.clear();
-                o.extend_from_slice(&[0; 8]);
-                let mut count = 0u32;
-                run_batch(f, batch, |e| {
-                    count += 1;
-                    let (tag, body): (u8, &[u8]) = match &e {
-                        Encoded::Keep => (0, &[]),
-                        Encoded::Replace(b) => (1, b),
-                        Encoded::Delete => (2, &[]),
-                        Encoded::Fail(m) => (3, m.as_bytes()),
-                    };
-                    o.push(tag);
-                    o.extend_from_slice(&(body.len() as u32).to_le_bytes());
-                    o.extend_from_slice(body);
-                });
-                let payload = (o.len() - 4) as u32;
-                o[..4].copy_from_slice(&payload.to_le_bytes());
-                o[4..8].copy_from_slice(&count.to_le_bytes());
-                o.as_ptr() as usize as i32
-            })
-        })
-    }
+    pub use crate::abi::core_module::{alloc as core_alloc, describe as core_describe, transform as core_transform};
 }

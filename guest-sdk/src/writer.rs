@@ -37,12 +37,18 @@ impl DocWriter {
     }
 
     fn key(&mut self, t: ElementType, key: &str) {
+        // BSON keys end at the first NUL: such a key would corrupt the document.
+        assert!(!key.as_bytes().contains(&0), "field name {key:?} contains a NUL byte, which BSON cannot store");
         self.buf.push(t as u8);
         self.buf.extend_from_slice(key.as_bytes());
         self.buf.push(0);
     }
 
     /// Appends `key: value`, copying the value's bytes.
+    ///
+    /// # Panics
+    ///
+    /// If `key` contains a NUL byte (every appending method does).
     pub fn append(&mut self, key: &str, value: RawBsonRef<'_>) {
         match value {
             RawBsonRef::Double(f) => {
