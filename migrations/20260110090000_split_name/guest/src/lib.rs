@@ -15,6 +15,7 @@ pub fn split_name(doc: &RawDocument) -> Outcome {
     let mut out = DocWriter::with_capacity(doc.as_bytes().len() + 48);
     let mut named = false;
     let mut status_seen = false;
+    let mut bad_signup = None;
     for el in doc.iter() {
         let (key, value) = el.expect("valid BSON from the host");
         match (key, value) {
@@ -26,7 +27,7 @@ pub fn split_name(doc: &RawDocument) -> Outcome {
             }
             ("signup", RawBsonRef::String(s)) => match parse_ymd(s) {
                 Some(d) => out.append_datetime("signup", d),
-                None => return Outcome::fail(format!("field `signup`: {s:?} is not a date in the form YYYY-MM-DD")),
+                None => bad_signup = Some(s),
             },
             ("status", _) => {
                 out.append_str("status", "active");
@@ -36,8 +37,12 @@ pub fn split_name(doc: &RawDocument) -> Outcome {
         }
     }
     if !named {
-        // Nothing to split (already migrated, or no name): leave it.
+        // Nothing to split (already migrated, or no name): leave it as it is,
+        // whatever its signup holds.
         return Outcome::Keep;
+    }
+    if let Some(s) = bad_signup {
+        return Outcome::fail(format!("field `signup`: {s:?} is not a date in the form YYYY-MM-DD"));
     }
     if !status_seen {
         out.append_str("status", "active");
@@ -45,6 +50,9 @@ pub fn split_name(doc: &RawDocument) -> Outcome {
     Outcome::ReplaceRaw(out.finish())
 }
 
+/// The inverse of [`split_name`] for the documents it produced: `name` back
+/// where `first_name` was, `first_name`/`last_name`/`status` removed, `signup`
+/// back to "YYYY-MM-DD" in place.
 pub fn join_name(doc: &RawDocument) -> Outcome {
     let (Ok(first), Ok(last)) = (doc.get_str("first_name"), doc.get_str("last_name")) else {
         return Outcome::Keep;
@@ -65,6 +73,7 @@ pub fn join_name(doc: &RawDocument) -> Outcome {
 
 #[cfg(test)]
 mod tests {
+    use mongoshift_guest::bson::DateTime;
     use mongoshift_guest::{doc, native, Encoded, RawDocumentBuf};
 
     use super::*;
@@ -89,18 +98,41 @@ mod tests {
     }
 
     #[test]
-    fn backward_restores_the_original_bytes() {
-        let original = seed();
-        let Outcome::ReplaceRaw(forward) = split_name(&original) else { panic!("replace") };
-        let Outcome::ReplaceRaw(back) = join_name(&forward) else { panic!("replace") };
-        assert_eq!(back.as_bytes(), original.as_bytes());
+    fn backward_joins_what_forward_produced() {
+        let migrated = raw(doc! { "_id": 3, "first_name": "Cher", "last_name": "", "signup": DateTime::from_millis(0), "status": "active" });
+        let Outcome::ReplaceRaw(back) = join_name(&migrated) else { panic!("replace") };
+        assert_eq!(back.to_document().expect("doc"), doc! { "_id": 3, "name": "Cher", "signup": "1970-01-01" });
+        assert_eq!(join_name(&raw(doc! { "_id": 3, "name": "Not Migrated" })), Outcome::Keep);
+    }
+
+    #[test]
+    fn round_trips_are_byte_identical() {
+        let originals = [
+            seed(),
+            raw(doc! { "_id": 1, "name": "Cher", "signup": "2000-02-29" }),
+            raw(doc! { "_id": 2, "name": "Jean Claude Van Damme", "x": null }),
+            raw(doc! { "name": "Grace Hopper", "_id": 4, "age": 85_i64 }),
+        ];
+        for original in &originals {
+            let Outcome::ReplaceRaw(forward) = split_name(original) else { panic!("replace") };
+            assert_eq!(split_name(&forward), Outcome::Keep, "forward twice changes nothing");
+            let Outcome::ReplaceRaw(back) = join_name(&forward) else { panic!("replace") };
+            assert_eq!(back.as_bytes(), original.as_bytes(), "{original:?}");
+        }
+    }
+
+    #[test]
+    fn one_word_names_and_an_existing_status() {
+        let Outcome::ReplaceRaw(out) = split_name(&raw(doc! { "_id": 1, "status": "trial", "name": "Cher" })) else { panic!("replace") };
+        assert_eq!(out.to_document().expect("doc"), doc! { "_id": 1, "status": "active", "first_name": "Cher", "last_name": "" });
     }
 
     #[test]
     fn a_bad_date_fails_naming_the_field() {
         let d = raw(doc! { "_id": 1, "name": "A B", "signup": "2015-02-30" });
         assert_eq!(split_name(&d), Outcome::Fail("field `signup`: \"2015-02-30\" is not a date in the form YYYY-MM-DD".into()));
-        assert_eq!(split_name(&raw(doc! { "_id": 1 })), Outcome::Keep);
+        assert_eq!(split_name(&raw(doc! { "_id": 1 })), Outcome::Keep, "no name");
+        assert_eq!(split_name(&raw(doc! { "_id": 1, "signup": "soon" })), Outcome::Keep, "no name, whatever the date");
     }
 
     #[test]
