@@ -52,8 +52,10 @@ pub(crate) fn encode_info(name: &str, backward: bool, out: &mut Vec<u8>) {
     out.clear();
     out.extend_from_slice(&[0; 4]);
     let contract_version = i32::try_from(CONTRACT_VERSION).expect("a small version");
-    let info = bson::doc! { "name": name, "contract_version": contract_version, "backward": backward };
-    info.to_writer(&mut *out).expect("a Document always encodes");
+    let info =
+        bson::doc! { "name": name, "contract_version": contract_version, "backward": backward };
+    info.to_writer(&mut *out)
+        .expect("a Document always encodes");
     patch_payload_len(out);
 }
 
@@ -85,7 +87,10 @@ pub(crate) struct Bump {
 
 impl Bump {
     pub(crate) const fn new() -> Self {
-        Bump { block: Vec::new(), top: 0 }
+        Bump {
+            block: Vec::new(),
+            top: 0,
+        }
     }
 
     /// Forgets every earlier allocation.
@@ -148,7 +153,9 @@ pub(crate) mod core_module {
     /// `mongoshift_alloc(size) -> ptr`: resets the input memory and returns
     /// `size` bytes of it, or 0.
     pub fn alloc(size: i32) -> i32 {
-        let Ok(size) = usize::try_from(size) else { return 0 };
+        let Ok(size) = usize::try_from(size) else {
+            return 0;
+        };
         INPUT.with_borrow_mut(|input| {
             input.reset();
             input.alloc(size).map_or(0, |p| p as usize as i32)
@@ -169,7 +176,9 @@ pub(crate) mod core_module {
         let f = match direction {
             0 => t.pick(false),
             1 => t.pick(true),
-            _ => panic!("mongoshift_transform: unknown direction {direction} (0 forward, 1 backward)"),
+            _ => panic!(
+                "mongoshift_transform: unknown direction {direction} (0 forward, 1 backward)"
+            ),
         };
         let (ptr, len) = (ptr as u32 as usize, len as u32 as usize);
         INPUT.with_borrow(|input| {
@@ -189,13 +198,21 @@ pub(crate) mod core_module {
 #[cfg(target_arch = "wasm32")]
 pub(crate) mod component {
     use super::run_batch;
-    use crate::__private::bindings::mongoshift::transform::types::{Direction, Info, Outcome as WitOutcome};
+    use crate::__private::bindings::mongoshift::transform::types::{
+        Direction, Info, Outcome as WitOutcome,
+    };
     use crate::batch::Transforms;
     use crate::{Encoded, CONTRACT_VERSION};
 
     /// `describe: func() -> info`.
     pub fn describe(name: &str, backward: bool) -> Info {
-        Info { name: name.to_string(), contract_version: CONTRACT_VERSION, backward, reads: Vec::new(), writes: Vec::new() }
+        Info {
+            name: name.to_string(),
+            contract_version: CONTRACT_VERSION,
+            backward,
+            reads: Vec::new(),
+            writes: Vec::new(),
+        }
     }
 
     /// `transform: func(dir: direction, batch: list<u8>) -> list<outcome>`.
@@ -223,7 +240,8 @@ mod tests {
 
     /// Reads an outcomes result buffer back, checking its framing.
     fn decode(buf: &[u8]) -> Vec<(u8, Vec<u8>)> {
-        let u32_at = |at: usize| u32::from_le_bytes(buf[at..at + 4].try_into().expect("4 bytes")) as usize;
+        let u32_at =
+            |at: usize| u32::from_le_bytes(buf[at..at + 4].try_into().expect("4 bytes")) as usize;
         assert_eq!(u32_at(0), buf.len() - 4, "payload length");
         let count = u32_at(4);
         let mut at = 8;
@@ -242,35 +260,57 @@ mod tests {
         let f = adapt(|d: &RawDocument| match d.get_i32("_id").expect("_id") {
             0 => Outcome::Keep,
             1 => Outcome::Replace(doc! { "_id": 1, "x": "decoded" }),
-            2 => Outcome::ReplaceRaw(RawDocumentBuf::from_document(&doc! { "_id": 2 }).expect("raw")),
+            2 => {
+                Outcome::ReplaceRaw(RawDocumentBuf::from_document(&doc! { "_id": 2 }).expect("raw"))
+            }
             3 => Outcome::Delete,
             _ => Outcome::fail("field `x`: bad"),
         });
         let mut batch = Vec::new();
         for i in 0..5 {
-            batch.extend_from_slice(RawDocumentBuf::from_document(&doc! { "_id": i }).expect("raw").as_bytes());
+            batch.extend_from_slice(
+                RawDocumentBuf::from_document(&doc! { "_id": i })
+                    .expect("raw")
+                    .as_bytes(),
+            );
         }
         let mut out = vec![9; 3]; // stale contents are cleared
         encode_outcomes(&f, &batch, &mut out);
         let records = decode(&out);
         let tags: Vec<u8> = records.iter().map(|r| r.0).collect();
         assert_eq!(tags, [KEEP, REPLACE, REPLACE, DELETE, FAIL]);
-        assert_eq!(Document::from_reader(&records[1].1[..]).expect("bson"), doc! { "_id": 1, "x": "decoded" });
-        assert_eq!(Document::from_reader(&records[2].1[..]).expect("bson"), doc! { "_id": 2 });
+        assert_eq!(
+            Document::from_reader(&records[1].1[..]).expect("bson"),
+            doc! { "_id": 1, "x": "decoded" }
+        );
+        assert_eq!(
+            Document::from_reader(&records[2].1[..]).expect("bson"),
+            doc! { "_id": 2 }
+        );
         assert!(records[0].1.is_empty() && records[3].1.is_empty());
         assert_eq!(records[4].1, b"field `x`: bad");
 
         encode_outcomes(&f, &[], &mut out);
-        assert_eq!(out, [4, 0, 0, 0, 0, 0, 0, 0], "an empty batch: payload 4, count 0");
+        assert_eq!(
+            out,
+            [4, 0, 0, 0, 0, 0, 0, 0],
+            "an empty batch: payload 4, count 0"
+        );
     }
 
     #[test]
     fn info_is_one_bson_document() {
         let mut out = Vec::new();
         encode_info("split_name", true, &mut out);
-        assert_eq!(u32::from_le_bytes(out[..4].try_into().expect("4")) as usize, out.len() - 4);
+        assert_eq!(
+            u32::from_le_bytes(out[..4].try_into().expect("4")) as usize,
+            out.len() - 4
+        );
         let info = Document::from_reader(&out[4..]).expect("bson");
-        assert_eq!(info, doc! { "name": "split_name", "contract_version": 1, "backward": true });
+        assert_eq!(
+            info,
+            doc! { "name": "split_name", "contract_version": 1, "backward": true }
+        );
     }
 
     #[test]
@@ -279,22 +319,42 @@ mod tests {
         let p = b.alloc(64).expect("grows when empty");
         assert_eq!(p as usize % 8, 0);
         b.reset();
-        assert_eq!(b.alloc(13).map(|p| p as usize), Some(p as usize), "starts over after a reset");
+        assert_eq!(
+            b.alloc(13).map(|p| p as usize),
+            Some(p as usize),
+            "starts over after a reset"
+        );
         let q = b.alloc(3).expect("fits in the block");
         assert_eq!(q as usize, p as usize + 16, "bumps by whole words");
-        assert!(b.alloc(1 << 20).is_none(), "growing would move live allocations");
+        assert!(
+            b.alloc(1 << 20).is_none(),
+            "growing would move live allocations"
+        );
         b.reset();
         let r = b.alloc(1 << 20).expect("grows after a reset");
         assert_eq!(r as usize % 8, 0);
         b.reset();
-        assert_eq!(b.alloc(100).map(|p| p as usize), Some(r as usize), "reuses the block");
+        assert_eq!(
+            b.alloc(100).map(|p| p as usize),
+            Some(r as usize),
+            "reuses the block"
+        );
         // SAFETY: written just below, before reading.
         unsafe { std::ptr::write_bytes(r, 7, 100) };
         // SAFETY: all 100 bytes were written above.
         assert_eq!(unsafe { b.bytes(r as usize, 100) }, Some(&[7; 100][..]));
         // SAFETY: out of range, so nothing is read.
-        assert!(unsafe { b.bytes(r as usize, 105) }.is_none(), "past what was allocated");
-        assert!(unsafe { b.bytes(r as usize - 1, 1) }.is_none(), "before the block");
-        assert!(Bump::new().alloc(usize::MAX).is_none(), "impossible sizes fail instead of aborting");
+        assert!(
+            unsafe { b.bytes(r as usize, 105) }.is_none(),
+            "past what was allocated"
+        );
+        assert!(
+            unsafe { b.bytes(r as usize - 1, 1) }.is_none(),
+            "before the block"
+        );
+        assert!(
+            Bump::new().alloc(usize::MAX).is_none(),
+            "impossible sizes fail instead of aborting"
+        );
     }
 }

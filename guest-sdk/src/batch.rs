@@ -22,7 +22,10 @@ pub struct Transforms {
 
 impl std::fmt::Debug for Transforms {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Transforms").field("name", &self.name).field("backward", &self.backward.is_some()).finish()
+        f.debug_struct("Transforms")
+            .field("name", &self.name)
+            .field("backward", &self.backward.is_some())
+            .finish()
     }
 }
 
@@ -62,7 +65,8 @@ impl<F: Fn(Document) -> Outcome + 'static> Adapt<Decoded> for F {
         Box::new(move |raw: &RawDocument| {
             // Not a `Fail`: the host sent something that is not BSON, which is
             // a bug on either side, so trap.
-            let doc = Document::try_from(raw).unwrap_or_else(|e| panic!("cannot decode the document: {e}"));
+            let doc = Document::try_from(raw)
+                .unwrap_or_else(|e| panic!("cannot decode the document: {e}"));
             self(doc)
         })
     }
@@ -90,14 +94,25 @@ pub fn for_each_document(batch: &[u8], mut f: impl FnMut(&RawDocument)) {
     let mut rest = batch;
     while let Some(head) = rest.first_chunk::<4>() {
         let len = i32::from_le_bytes(*head);
-        let len = usize::try_from(len).ok().filter(|&n| n >= 5 && n <= rest.len()).unwrap_or_else(|| {
-            panic!("malformed batch: a document of length {len} at offset {} of {}", batch.len() - rest.len(), batch.len())
-        });
+        let len = usize::try_from(len)
+            .ok()
+            .filter(|&n| n >= 5 && n <= rest.len())
+            .unwrap_or_else(|| {
+                panic!(
+                    "malformed batch: a document of length {len} at offset {} of {}",
+                    batch.len() - rest.len(),
+                    batch.len()
+                )
+            });
         let (doc, tail) = rest.split_at(len);
         f(RawDocument::from_bytes(doc).unwrap_or_else(|e| panic!("malformed batch: {e}")));
         rest = tail;
     }
-    assert!(rest.is_empty(), "malformed batch: {} stray bytes at the end", rest.len());
+    assert!(
+        rest.is_empty(),
+        "malformed batch: {} stray bytes at the end",
+        rest.len()
+    );
 }
 
 /// Runs `f` on every document of `batch`, handing each outcome to `out` in order.
@@ -114,14 +129,24 @@ mod tests {
     fn batch_of(n: i32) -> Vec<u8> {
         let mut b = Vec::new();
         for i in 0..n {
-            b.extend_from_slice(RawDocumentBuf::from_document(&doc! { "_id": i }).expect("raw").as_bytes());
+            b.extend_from_slice(
+                RawDocumentBuf::from_document(&doc! { "_id": i })
+                    .expect("raw")
+                    .as_bytes(),
+            );
         }
         b
     }
 
     #[test]
     fn one_outcome_per_document_in_order() {
-        let f = adapt(|d: Document| if d.get_i32("_id") == Ok(1) { Outcome::Delete } else { Outcome::Keep });
+        let f = adapt(|d: Document| {
+            if d.get_i32("_id") == Ok(1) {
+                Outcome::Delete
+            } else {
+                Outcome::Keep
+            }
+        });
         let mut seen = Vec::new();
         run_batch(&f, &batch_of(3), |o| seen.push(o));
         assert_eq!(seen, [Outcome::Keep, Outcome::Delete, Outcome::Keep]);
@@ -148,7 +173,11 @@ mod tests {
     #[test]
     #[should_panic(expected = "has no backward direction")]
     fn asking_for_a_missing_backward_traps() {
-        let t = Transforms { name: "t", forward: adapt(|_: &RawDocument| Outcome::Keep), backward: None };
+        let t = Transforms {
+            name: "t",
+            forward: adapt(|_: &RawDocument| Outcome::Keep),
+            backward: None,
+        };
         let _ = t.pick(true);
     }
 }

@@ -42,7 +42,10 @@ pub struct Edit<'a> {
 impl<'a> Edit<'a> {
     /// Starts editing `src`.
     pub fn new(src: &'a RawDocument) -> Self {
-        Edit { src, ops: Vec::new() }
+        Edit {
+            src,
+            ops: Vec::new(),
+        }
     }
 
     /// Sets `key` to `value`: in place if the field exists, else at the end.
@@ -72,9 +75,14 @@ impl<'a> Edit<'a> {
     /// source. Fields borrow from the source or from the edits: nothing is
     /// decoded or copied yet.
     fn plan(&self) -> (Vec<(&str, RawBsonRef<'_>)>, bool) {
-        let mut fields: Vec<(&str, RawBsonRef<'_>)> =
-            self.src.iter().map(|el| el.expect("the host sends valid BSON documents")).collect();
-        let position = |fields: &[(&str, RawBsonRef<'_>)], key: &str| fields.iter().position(|(k, _)| *k == key);
+        let mut fields: Vec<(&str, RawBsonRef<'_>)> = self
+            .src
+            .iter()
+            .map(|el| el.expect("the host sends valid BSON documents"))
+            .collect();
+        let position = |fields: &[(&str, RawBsonRef<'_>)], key: &str| {
+            fields.iter().position(|(k, _)| *k == key)
+        };
         let mut changed = false;
         for op in &self.ops {
             match op {
@@ -161,30 +169,79 @@ mod tests {
     #[test]
     fn edits_keep_order_and_copy_the_rest() {
         let src = raw(doc! { "_id": 1, "a": 1, "b": "x", "c": [1, 2], "d": { "e": null } });
-        let out = edited(Edit::new(&src).set("b", "y").remove("a").rename("c", "cc").set("z", true));
-        assert_eq!(out, doc! { "_id": 1, "b": "y", "cc": [1, 2], "d": { "e": null }, "z": true });
-        assert_eq!(Edit::new(&src).into_document().as_bytes(), src.as_bytes(), "no edits: the same bytes");
+        let out = edited(
+            Edit::new(&src)
+                .set("b", "y")
+                .remove("a")
+                .rename("c", "cc")
+                .set("z", true),
+        );
+        assert_eq!(
+            out,
+            doc! { "_id": 1, "b": "y", "cc": [1, 2], "d": { "e": null }, "z": true }
+        );
+        assert_eq!(
+            Edit::new(&src).into_document().as_bytes(),
+            src.as_bytes(),
+            "no edits: the same bytes"
+        );
     }
 
     #[test]
     fn later_edits_see_earlier_ones() {
         let src = raw(doc! { "_id": 1, "a": 1, "b": 2 });
-        assert_eq!(edited(Edit::new(&src).set("a", 5).set("a", 6)), doc! { "_id": 1, "a": 6, "b": 2 }, "last set wins, once");
-        assert_eq!(edited(Edit::new(&src).set("n", 5).set("n", 6)), doc! { "_id": 1, "a": 1, "b": 2, "n": 6 });
-        assert_eq!(edited(Edit::new(&src).set("a", 5).remove("a")), doc! { "_id": 1, "b": 2 });
-        assert_eq!(edited(Edit::new(&src).remove("a").set("a", 5)), doc! { "_id": 1, "b": 2, "a": 5 }, "re-added at the end");
-        assert_eq!(edited(Edit::new(&src).rename("a", "x").set("x", 9)), doc! { "_id": 1, "x": 9, "b": 2 });
-        assert_eq!(edited(Edit::new(&src).rename("a", "b")), doc! { "_id": 1, "b": 1 }, "rename over a field drops it");
-        assert_eq!(edited(Edit::new(&src).rename("b", "a")), doc! { "_id": 1, "a": 2 });
+        assert_eq!(
+            edited(Edit::new(&src).set("a", 5).set("a", 6)),
+            doc! { "_id": 1, "a": 6, "b": 2 },
+            "last set wins, once"
+        );
+        assert_eq!(
+            edited(Edit::new(&src).set("n", 5).set("n", 6)),
+            doc! { "_id": 1, "a": 1, "b": 2, "n": 6 }
+        );
+        assert_eq!(
+            edited(Edit::new(&src).set("a", 5).remove("a")),
+            doc! { "_id": 1, "b": 2 }
+        );
+        assert_eq!(
+            edited(Edit::new(&src).remove("a").set("a", 5)),
+            doc! { "_id": 1, "b": 2, "a": 5 },
+            "re-added at the end"
+        );
+        assert_eq!(
+            edited(Edit::new(&src).rename("a", "x").set("x", 9)),
+            doc! { "_id": 1, "x": 9, "b": 2 }
+        );
+        assert_eq!(
+            edited(Edit::new(&src).rename("a", "b")),
+            doc! { "_id": 1, "b": 1 },
+            "rename over a field drops it"
+        );
+        assert_eq!(
+            edited(Edit::new(&src).rename("b", "a")),
+            doc! { "_id": 1, "a": 2 }
+        );
     }
 
     #[test]
     fn finish_keeps_what_does_not_change() {
         let src = raw(doc! { "_id": 1, "status": "active", "n": 2_i64 });
         assert_eq!(Edit::new(&src).finish(), Outcome::Keep);
-        assert_eq!(Edit::new(&src).set("status", "active").remove("gone").rename("gone", "x").finish(), Outcome::Keep);
+        assert_eq!(
+            Edit::new(&src)
+                .set("status", "active")
+                .remove("gone")
+                .rename("gone", "x")
+                .finish(),
+            Outcome::Keep
+        );
         assert_eq!(Edit::new(&src).rename("n", "n").finish(), Outcome::Keep);
-        let Outcome::ReplaceRaw(out) = Edit::new(&src).set("n", 2_i32).finish() else { panic!("int32 2 is not int64 2") };
-        assert_eq!(out.to_document().expect("doc"), doc! { "_id": 1, "status": "active", "n": 2 });
+        let Outcome::ReplaceRaw(out) = Edit::new(&src).set("n", 2_i32).finish() else {
+            panic!("int32 2 is not int64 2")
+        };
+        assert_eq!(
+            out.to_document().expect("doc"),
+            doc! { "_id": 1, "status": "active", "n": 2 }
+        );
     }
 }

@@ -64,7 +64,9 @@ pub fn parse_ymd(s: &str) -> Option<DateTime> {
         return None;
     }
     let num = |r: std::ops::Range<usize>| -> Option<i64> {
-        b[r].iter().try_fold(0i64, |acc, c| c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0')))
+        b[r].iter().try_fold(0i64, |acc, c| {
+            c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0'))
+        })
     };
     let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
     if !(1..=12).contains(&m) || d < 1 || d > days_in_month(y, m) {
@@ -115,13 +117,24 @@ pub fn parse_date(value: &str, format: &str) -> Option<DateTime> {
             _ => return None,
         };
         let digits = v.get(at..at + width)?;
-        *slot = digits.iter().try_fold(0i64, |acc, c| c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0')))?;
+        *slot = digits.iter().try_fold(0i64, |acc, c| {
+            c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0'))
+        })?;
         at += width;
     }
-    if at != v.len() || !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || se > 59 {
+    if at != v.len()
+        || !(1..=12).contains(&mo)
+        || d < 1
+        || d > days_in_month(y, mo)
+        || h > 23
+        || mi > 59
+        || se > 59
+    {
         return None;
     }
-    Some(DateTime::from_millis(((days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * 60_000 + se * 1000))
+    Some(DateTime::from_millis(
+        ((days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * 60_000 + se * 1000,
+    ))
 }
 
 /// Replaces the string `field` by the date it holds in `format` (see
@@ -130,11 +143,15 @@ pub fn string_to_date(doc: &mut Document, field: &str, format: &str) -> Result<b
     match doc.get(field) {
         None => Ok(false),
         Some(Bson::String(s)) => {
-            let dt = parse_date(s, format).ok_or_else(|| format!("field `{field}`: {s:?} is not a date in the form {format}"))?;
+            let dt = parse_date(s, format).ok_or_else(|| {
+                format!("field `{field}`: {s:?} is not a date in the form {format}")
+            })?;
             doc.insert(field, dt);
             Ok(true)
         }
-        Some(other) => Err(format!("field `{field}`: expected a date string, found {other}")),
+        Some(other) => Err(format!(
+            "field `{field}`: expected a date string, found {other}"
+        )),
     }
 }
 
@@ -143,12 +160,16 @@ pub fn string_to_object_id(doc: &mut Document, field: &str) -> Result<bool, Stri
     match doc.get(field) {
         None => Ok(false),
         Some(Bson::String(s)) => {
-            let oid = ObjectId::parse_str(s).map_err(|_| format!("field `{field}`: {s:?} is not an ObjectId (24 hexadecimal digits)"))?;
+            let oid = ObjectId::parse_str(s).map_err(|_| {
+                format!("field `{field}`: {s:?} is not an ObjectId (24 hexadecimal digits)")
+            })?;
             doc.insert(field, oid);
             Ok(true)
         }
         Some(Bson::ObjectId(_)) => Ok(false),
-        Some(other) => Err(format!("field `{field}`: expected an ObjectId string, found {other}")),
+        Some(other) => Err(format!(
+            "field `{field}`: expected an ObjectId string, found {other}"
+        )),
     }
 }
 
@@ -165,7 +186,9 @@ pub fn number_to_decimal128(doc: &mut Document, field: &str) -> Result<bool, Str
         Some(Bson::String(s)) => s.trim().to_string(),
         Some(other) => return Err(format!("field `{field}`: expected a number, found {other}")),
     };
-    let dec: Decimal128 = text.parse().map_err(|_| format!("field `{field}`: {text:?} is not a decimal number"))?;
+    let dec: Decimal128 = text
+        .parse()
+        .map_err(|_| format!("field `{field}`: {text:?} is not a decimal number"))?;
     doc.insert(field, dec);
     Ok(true)
 }
@@ -177,7 +200,9 @@ pub fn rename(doc: &mut Document, from: &str, to: &str) -> Result<bool, String> 
         return Ok(false);
     }
     if doc.contains_key(to) {
-        return Err(format!("cannot rename field `{from}` to `{to}`: `{to}` exists already"));
+        return Err(format!(
+            "cannot rename field `{from}` to `{to}`: `{to}` exists already"
+        ));
     }
     let old = std::mem::take(doc);
     for (k, v) in old {
@@ -196,7 +221,11 @@ pub fn flatten(doc: &mut Document, field: &str, sep: &str) -> Result<bool, Strin
     match doc.get(field) {
         None => return Ok(false),
         Some(Bson::Document(_)) => {}
-        Some(other) => return Err(format!("field `{field}`: expected a sub-document to flatten, found {other}")),
+        Some(other) => {
+            return Err(format!(
+                "field `{field}`: expected a sub-document to flatten, found {other}"
+            ))
+        }
     }
     let old = std::mem::take(doc);
     for (k, v) in old {
@@ -222,7 +251,9 @@ pub fn nest(doc: &mut Document, field: &str, sep: &str) -> Result<bool, String> 
         return Ok(false);
     }
     if doc.contains_key(field) {
-        return Err(format!("cannot nest fields into `{field}`: `{field}` exists already"));
+        return Err(format!(
+            "cannot nest fields into `{field}`: `{field}` exists already"
+        ));
     }
     let old = std::mem::take(doc);
     let mut inner = Document::new();
@@ -268,17 +299,37 @@ mod tests {
     fn string_to_date_with_formats_and_clear_failures() {
         let mut d = doc! { "_id": 1, "at": "2024-02-29 23:59:58", "day": "29/02/2023" };
         assert_eq!(string_to_date(&mut d, "at", "%Y-%m-%d %H:%M:%S"), Ok(true));
-        assert_eq!(d.get_datetime("at").map(|t| t.timestamp_millis()), Ok(1_709_251_198_000));
+        assert_eq!(
+            d.get_datetime("at").map(|t| t.timestamp_millis()),
+            Ok(1_709_251_198_000)
+        );
         let e = string_to_date(&mut d, "day", "%d/%m/%Y").expect_err("2023 is not a leap year");
-        assert_eq!(e, "field `day`: \"29/02/2023\" is not a date in the form %d/%m/%Y");
+        assert_eq!(
+            e,
+            "field `day`: \"29/02/2023\" is not a date in the form %d/%m/%Y"
+        );
         assert_eq!(string_to_date(&mut d, "missing", "%Y"), Ok(false));
-        for bad in ["2024-02-29 24:00:00", "2024-02-29 23:59", "2024-02-29 23:59:58 ", "x024-02-29 23:59:58"] {
+        for bad in [
+            "2024-02-29 24:00:00",
+            "2024-02-29 23:59",
+            "2024-02-29 23:59:58 ",
+            "x024-02-29 23:59:58",
+        ] {
             assert!(parse_date(bad, "%Y-%m-%d %H:%M:%S").is_none(), "{bad}");
         }
         let mut n = doc! { "at": 5 };
-        assert!(string_to_date(&mut n, "at", "%Y").expect_err("not a string").contains("expected a date string"));
-        assert_eq!(parse_date("100%", "%H%%").map(|t| t.timestamp_millis()), None, "hour 100");
-        assert_eq!(parse_date("10%", "%H%%").map(|t| t.timestamp_millis()), Some(36_000_000));
+        assert!(string_to_date(&mut n, "at", "%Y")
+            .expect_err("not a string")
+            .contains("expected a date string"));
+        assert_eq!(
+            parse_date("100%", "%H%%").map(|t| t.timestamp_millis()),
+            None,
+            "hour 100"
+        );
+        assert_eq!(
+            parse_date("10%", "%H%%").map(|t| t.timestamp_millis()),
+            Some(36_000_000)
+        );
     }
 
     #[test]
@@ -286,15 +337,25 @@ mod tests {
         let mut d = doc! { "a": "65a1b2c3d4e5f60718293a4b", "b": "65a1b2c3", "n": 0.1, "i": 42_i64, "s": " 12.50 ", "x": "abc", "t": true };
         assert_eq!(string_to_object_id(&mut d, "a"), Ok(true));
         assert!(matches!(d.get("a"), Some(Bson::ObjectId(_))));
-        assert!(string_to_object_id(&mut d, "b").expect_err("short").contains("field `b`"));
+        assert!(string_to_object_id(&mut d, "b")
+            .expect_err("short")
+            .contains("field `b`"));
         assert_eq!(number_to_decimal128(&mut d, "n"), Ok(true));
         assert_eq!(d.get("n").map(ToString::to_string), Some("0.1".into()));
         assert_eq!(number_to_decimal128(&mut d, "i"), Ok(true));
         assert_eq!(number_to_decimal128(&mut d, "s"), Ok(true));
         assert_eq!(d.get("s").map(ToString::to_string), Some("12.50".into()));
-        assert!(number_to_decimal128(&mut d, "x").expect_err("not a number").contains("field `x`"));
-        assert!(number_to_decimal128(&mut d, "t").expect_err("bool").contains("expected a number"));
-        assert_eq!(number_to_decimal128(&mut d, "i"), Ok(false), "already a decimal");
+        assert!(number_to_decimal128(&mut d, "x")
+            .expect_err("not a number")
+            .contains("field `x`"));
+        assert!(number_to_decimal128(&mut d, "t")
+            .expect_err("bool")
+            .contains("expected a number"));
+        assert_eq!(
+            number_to_decimal128(&mut d, "i"),
+            Ok(false),
+            "already a decimal"
+        );
     }
 
     #[test]
@@ -304,9 +365,15 @@ mod tests {
         assert_eq!(rename(&mut d, "nope", "x"), Ok(false));
         assert!(rename(&mut d, "name", "z").is_err());
         assert_eq!(flatten(&mut d, "address", "_"), Ok(true));
-        assert_eq!(d, doc! { "_id": 1, "name": "A B", "address_city": "Oslo", "address_zip": "0150", "z": 1 });
+        assert_eq!(
+            d,
+            doc! { "_id": 1, "name": "A B", "address_city": "Oslo", "address_zip": "0150", "z": 1 }
+        );
         assert_eq!(nest(&mut d, "address", "_"), Ok(true));
-        assert_eq!(d, doc! { "_id": 1, "name": "A B", "address": { "city": "Oslo", "zip": "0150" }, "z": 1 });
+        assert_eq!(
+            d,
+            doc! { "_id": 1, "name": "A B", "address": { "city": "Oslo", "zip": "0150" }, "z": 1 }
+        );
         assert!(flatten(&mut d, "z", "_").is_err());
         assert!(with_default(&mut d, "status", "active"));
         assert!(!with_default(&mut d, "status", "other"));
@@ -315,12 +382,30 @@ mod tests {
 
     #[test]
     fn dates_round_trip_and_bad_ones_are_refused() {
-        for s in ["1970-01-01", "2000-02-29", "2024-12-31", "1999-03-01", "2026-11-25"] {
+        for s in [
+            "1970-01-01",
+            "2000-02-29",
+            "2024-12-31",
+            "1999-03-01",
+            "2026-11-25",
+        ] {
             let dt = parse_ymd(s).unwrap_or_else(|| panic!("{s}"));
             assert_eq!(format_ymd(dt), s);
         }
-        assert_eq!(parse_ymd("1970-01-02").map(|d| d.timestamp_millis()), Some(86_400_000));
-        for bad in ["2023-02-29", "2024-13-01", "2024-00-10", "2024-1-10", "20240110", "abcd-ef-gh", "2024-04-31", ""] {
+        assert_eq!(
+            parse_ymd("1970-01-02").map(|d| d.timestamp_millis()),
+            Some(86_400_000)
+        );
+        for bad in [
+            "2023-02-29",
+            "2024-13-01",
+            "2024-00-10",
+            "2024-1-10",
+            "20240110",
+            "abcd-ef-gh",
+            "2024-04-31",
+            "",
+        ] {
             assert!(parse_ymd(bad).is_none(), "{bad}");
         }
     }

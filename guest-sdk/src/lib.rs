@@ -110,9 +110,9 @@
 mod abi;
 mod batch;
 mod edit;
-mod writer;
 pub mod helpers;
 pub mod native;
+mod writer;
 
 pub use bson;
 pub use bson::{doc, Bson, Document, RawBson, RawDocument, RawDocumentBuf};
@@ -165,7 +165,8 @@ impl From<Outcome> for Encoded {
             Outcome::Keep => Encoded::Keep,
             Outcome::Replace(doc) => {
                 let mut bytes = Vec::with_capacity(256);
-                doc.to_writer(&mut bytes).expect("a Document always encodes");
+                doc.to_writer(&mut bytes)
+                    .expect("a Document always encodes");
                 Encoded::Replace(bytes)
             }
             Outcome::ReplaceRaw(raw) => Encoded::Replace(raw.into_bytes()),
@@ -178,7 +179,9 @@ impl From<Outcome> for Encoded {
 /// What `#[transform]` expands to. Not a public API: it changes with the macro.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::batch::{adapt, for_each_document, run_batch, Adapt, Decoded, Raw, TransformFn, Transforms};
+    pub use crate::batch::{
+        adapt, for_each_document, run_batch, Adapt, Decoded, Raw, TransformFn, Transforms,
+    };
 
     /// The bindings wit-bindgen generates from `guest-sdk/wit` (world
     /// `transform`); the attribute implements their `Guest` trait and calls
@@ -194,7 +197,11 @@ pub mod __private {
     }
 
     #[cfg(target_arch = "wasm32")]
-    pub use crate::abi::component::{describe as component_describe, transform as component_transform};
+    pub use crate::abi::component::{
+        describe as component_describe, transform as component_transform,
+    };
     #[cfg(target_arch = "wasm32")]
-    pub use crate::abi::core_module::{alloc as core_alloc, describe as core_describe, transform as core_transform};
+    pub use crate::abi::core_module::{
+        alloc as core_alloc, describe as core_describe, transform as core_transform,
+    };
 }

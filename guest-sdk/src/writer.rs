@@ -38,7 +38,10 @@ impl DocWriter {
 
     fn key(&mut self, t: ElementType, key: &str) {
         // BSON keys end at the first NUL: such a key would corrupt the document.
-        assert!(!key.as_bytes().contains(&0), "field name {key:?} contains a NUL byte, which BSON cannot store");
+        assert!(
+            !key.as_bytes().contains(&0),
+            "field name {key:?} contains a NUL byte, which BSON cannot store"
+        );
         self.buf.push(t as u8);
         self.buf.extend_from_slice(key.as_bytes());
         self.buf.push(0);
@@ -107,7 +110,8 @@ impl DocWriter {
     /// Appends a string.
     pub fn append_str(&mut self, key: &str, s: &str) {
         self.key(ElementType::String, key);
-        self.buf.extend_from_slice(&((s.len() + 1) as i32).to_le_bytes());
+        self.buf
+            .extend_from_slice(&((s.len() + 1) as i32).to_le_bytes());
         self.buf.extend_from_slice(s.as_bytes());
         self.buf.push(0);
     }
@@ -115,7 +119,8 @@ impl DocWriter {
     /// Appends a UTC datetime.
     pub fn append_datetime(&mut self, key: &str, d: bson::DateTime) {
         self.key(ElementType::DateTime, key);
-        self.buf.extend_from_slice(&d.timestamp_millis().to_le_bytes());
+        self.buf
+            .extend_from_slice(&d.timestamp_millis().to_le_bytes());
     }
 
     /// Closes the document.

@@ -18,7 +18,11 @@ use mongoshift_guest::Encoded;
 
 fn arg(name: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.replace('_', "").parse().ok()).unwrap_or(default)
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.replace('_', "").parse().ok())
+        .unwrap_or(default)
 }
 
 struct Row {
@@ -28,7 +32,11 @@ struct Row {
 }
 
 /// Runs `f` over all batches `rounds` times and returns the best docs/s.
-fn measure(batches: &[(Vec<u8>, usize)], rounds: usize, mut f: impl FnMut(&[u8], usize) -> usize) -> f64 {
+fn measure(
+    batches: &[(Vec<u8>, usize)],
+    rounds: usize,
+    mut f: impl FnMut(&[u8], usize) -> usize,
+) -> f64 {
     let docs: usize = batches.iter().map(|(_, n)| n).sum();
     let mut best = Duration::MAX;
     for _ in 0..rounds {
@@ -51,18 +59,32 @@ fn main() {
     let component = root.join("migrations/20260110090000_split_name/split_name.wasm");
     let core = root.join("target/bench-guests/split_name_core.wasm");
 
-    let docs: Vec<RawDocumentBuf> = (0..n_docs as u64).map(|i| RawDocumentBuf::from_document(&mongoshift::sample::user(i)).unwrap()).collect();
+    let docs: Vec<RawDocumentBuf> = (0..n_docs as u64)
+        .map(|i| RawDocumentBuf::from_document(&mongoshift::sample::user(i)).unwrap())
+        .collect();
     let batches: Vec<(Vec<u8>, usize)> = docs
         .chunks(batch)
-        .map(|c| (mongoshift_guest::native::batch(c.iter().map(|d| d.as_ref())), c.len()))
+        .map(|c| {
+            (
+                mongoshift_guest::native::batch(c.iter().map(|d| d.as_ref())),
+                c.len(),
+            )
+        })
         .collect();
     let bytes: usize = batches.iter().map(|(b, _)| b.len()).sum();
 
     let mut rows = Vec::new();
     let native = measure(&batches, rounds, |b, _| {
-        mongoshift_guest::native::run(split_name::split_name, b).into_iter().filter(|o| matches!(o, Encoded::Replace(_))).count()
+        mongoshift_guest::native::run(split_name::split_name, b)
+            .into_iter()
+            .filter(|o| matches!(o, Encoded::Replace(_)))
+            .count()
     });
-    rows.push(Row { name: "native Rust closure".into(), docs_per_sec: native, note: "same function, same batch loop, no sandbox".into() });
+    rows.push(Row {
+        name: "native Rust closure".into(),
+        docs_per_sec: native,
+        note: "same function, same batch loop, no sandbox".into(),
+    });
     // The host checks every replacement whoever produced it; this row is the
     // native closure through those same checks.
     let native_checked = measure(&batches, rounds, |b, _| {
@@ -72,7 +94,8 @@ fn main() {
         for o in &outs {
             let len = i32::from_le_bytes(b[at..at + 4].try_into().unwrap()) as usize;
             if let Encoded::Replace(r) = o {
-                check_replacement(bson::RawDocument::from_bytes(&b[at..at + len]).unwrap(), r).unwrap();
+                check_replacement(bson::RawDocument::from_bytes(&b[at..at + len]).unwrap(), r)
+                    .unwrap();
                 replaced += 1;
             }
             at += len;
@@ -86,9 +109,15 @@ fn main() {
     });
 
     let limits = SandboxLimits::default().deadline(Duration::from_secs(30));
-    for (label, path) in [("Wasm component (wasm32-wasip2)", &component), ("Wasm core module (wasm32-wasip1)", &core)] {
+    for (label, path) in [
+        ("Wasm component (wasm32-wasip2)", &component),
+        ("Wasm core module (wasm32-wasip1)", &core),
+    ] {
         if !path.is_file() {
-            eprintln!("skipping {label}: {} not built (run scripts/bench-engine)", path.display());
+            eprintln!(
+                "skipping {label}: {} not built (run scripts/bench-engine)",
+                path.display()
+            );
             continue;
         }
         let t0 = Instant::now();
@@ -98,12 +127,20 @@ fn main() {
         let size = std::fs::metadata(path).unwrap().len();
         let mut inst = module.instantiate().unwrap();
         let rate = measure(&batches, rounds, |b, n| {
-            inst.transform(Direction::Up, b, n).unwrap().iter().filter(|o| matches!(o, Outcome::Replace(_))).count()
+            inst.transform(Direction::Up, b, n)
+                .unwrap()
+                .iter()
+                .filter(|o| matches!(o, Outcome::Replace(_)))
+                .count()
         });
         rows.push(Row {
             name: label.into(),
             docs_per_sec: rate,
-            note: format!("{} KiB, compiled in {:.2} s, deadline 30 s/batch", size / 1024, compile.as_secs_f64()),
+            note: format!(
+                "{} KiB, compiled in {:.2} s, deadline 30 s/batch",
+                size / 1024,
+                compile.as_secs_f64()
+            ),
         });
         let mut inst = module.instantiate().unwrap();
         let rate = measure(&batches, rounds, |b, n| {
@@ -113,7 +150,8 @@ fn main() {
             for o in &outs {
                 let len = i32::from_le_bytes(b[at..at + 4].try_into().unwrap()) as usize;
                 if let Outcome::Replace(r) = o {
-                    check_replacement(bson::RawDocument::from_bytes(&b[at..at + len]).unwrap(), r).unwrap();
+                    check_replacement(bson::RawDocument::from_bytes(&b[at..at + len]).unwrap(), r)
+                        .unwrap();
                     replaced += 1;
                 }
                 at += len;
@@ -123,13 +161,20 @@ fn main() {
         rows.push(Row {
             name: format!("{label} + host output checks"),
             docs_per_sec: rate,
-            note: format!("valid BSON, same _id, ≤ 16 MiB; {:.2}× the native closure with the same checks", rate / native_checked),
+            note: format!(
+                "valid BSON, same _id, ≤ 16 MiB; {:.2}× the native closure with the same checks",
+                rate / native_checked
+            ),
         });
     }
 
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_else(|| "unknown CPU".into());
     println!(
         "split_name, {n_docs} documents ({:.0} bytes each) in batches of {batch}, one thread, best of {rounds}; {} cores, {cpu}",
@@ -140,7 +185,13 @@ fn main() {
     println!("| engine | docs/s per core | vs native | notes |");
     println!("| --- | ---: | ---: | --- |");
     for r in &rows {
-        println!("| {} | {:.0} | {:.2}× | {} |", r.name, r.docs_per_sec, r.docs_per_sec / native, r.note);
+        println!(
+            "| {} | {:.0} | {:.2}× | {} |",
+            r.name,
+            r.docs_per_sec,
+            r.docs_per_sec / native,
+            r.note
+        );
     }
     let _: PathBuf = core;
 }

@@ -11,13 +11,14 @@
 use std::time::Instant;
 
 use bson::Document;
-use mongoshift::sample::user;
 use mongodb::options::InsertManyOptions;
 use mongodb::Client;
+use mongoshift::sample::user;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut uri = std::env::var("MONGODB_URI").unwrap_or_else(|_| "mongodb://127.0.0.1:27017".into());
+    let mut uri =
+        std::env::var("MONGODB_URI").unwrap_or_else(|_| "mongodb://127.0.0.1:27017".into());
     let mut db = "demo".to_string();
     let mut coll = "users".to_string();
     let mut count: u64 = 100_000;
@@ -31,7 +32,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--collection" => coll = v()?,
             "--count" => count = v()?.replace('_', "").parse()?,
             "--drop-database" => drop_database = true,
-            other => return Err(format!("unknown argument {other}; use --uri --db --collection --count --drop-database").into()),
+            other => {
+                return Err(format!(
+                    "unknown argument {other}; use --uri --db --collection --count --drop-database"
+                )
+                .into())
+            }
         }
     }
     let client = Client::with_uri_str(&uri).await?;
@@ -45,10 +51,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut i = 0;
     while i < count {
         let end = (i + batch).min(count);
-        c.insert_many((i..end).map(user)).with_options(InsertManyOptions::builder().ordered(false).build()).await?;
+        c.insert_many((i..end).map(user))
+            .with_options(InsertManyOptions::builder().ordered(false).build())
+            .await?;
         i = end;
     }
     let secs = start.elapsed().as_secs_f64();
-    eprintln!("seeded {count} documents into {db}.{coll} in {secs:.1}s ({:.0} docs/s)", count as f64 / secs);
+    eprintln!(
+        "seeded {count} documents into {db}.{coll} in {secs:.1}s ({:.0} docs/s)",
+        count as f64 / secs
+    );
     Ok(())
 }

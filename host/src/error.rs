@@ -55,7 +55,9 @@ pub enum SourceError {
         second: PathBuf,
     },
     /// A `wasm` migration's module file does not exist.
-    #[error("the module {path} of migration {id} does not exist; build it with `mongoshift build`")]
+    #[error(
+        "the module {path} of migration {id} does not exist; build it with `mongoshift build`"
+    )]
     ModuleMissing {
         /// The migration.
         id: String,
@@ -302,9 +304,17 @@ impl MigrateError {
         use mongodb::error::{ErrorKind, WriteFailure};
         let message = match &*err.kind {
             ErrorKind::Command(c) => format!("{} ({}): {}", c.code_name, c.code, c.message),
-            ErrorKind::Write(WriteFailure::WriteError(w)) => format!("{} ({}): {}", w.code_name.as_deref().unwrap_or("WriteError"), w.code, w.message),
+            ErrorKind::Write(WriteFailure::WriteError(w)) => format!(
+                "{} ({}): {}",
+                w.code_name.as_deref().unwrap_or("WriteError"),
+                w.code,
+                w.message
+            ),
             ErrorKind::Io(io) => format!("I/O error: {io}"),
-            ErrorKind::ServerSelection { message, .. } => format!("Server selection timeout: {}", message.split(", Servers").next().unwrap_or(message)),
+            ErrorKind::ServerSelection { message, .. } => format!(
+                "Server selection timeout: {}",
+                message.split(", Servers").next().unwrap_or(message)
+            ),
             _ => err.to_string(),
         };
         MigrateError::Database {

@@ -174,7 +174,10 @@ pub struct Ledger {
 impl Ledger {
     /// The ledger of `target`'s database.
     pub fn new(target: &Target) -> Ledger {
-        Ledger { target: target.clone(), coll: target.db().collection(LEDGER_COLLECTION) }
+        Ledger {
+            target: target.clone(),
+            coll: target.db().collection(LEDGER_COLLECTION),
+        }
     }
 
     /// The ledger collection.
@@ -184,10 +187,9 @@ impl Ledger {
 
     /// One entry.
     pub async fn get(&self, id: &str) -> Result<Option<LedgerEntry>> {
-        self.coll
-            .find_one(doc! { "_id": id })
-            .await
-            .map_err(|e| MigrateError::db(format!("cannot read the ledger ({LEDGER_COLLECTION})"), e))
+        self.coll.find_one(doc! { "_id": id }).await.map_err(|e| {
+            MigrateError::db(format!("cannot read the ledger ({LEDGER_COLLECTION})"), e)
+        })
     }
 
     /// Every entry, sorted by id.
@@ -196,10 +198,14 @@ impl Ledger {
             .find(doc! {})
             .sort(doc! { "_id": 1 })
             .await
-            .map_err(|e| MigrateError::db(format!("cannot read the ledger ({LEDGER_COLLECTION})"), e))?
+            .map_err(|e| {
+                MigrateError::db(format!("cannot read the ledger ({LEDGER_COLLECTION})"), e)
+            })?
             .try_collect()
             .await
-            .map_err(|e| MigrateError::db(format!("cannot read the ledger ({LEDGER_COLLECTION})"), e))
+            .map_err(|e| {
+                MigrateError::db(format!("cannot read the ledger ({LEDGER_COLLECTION})"), e)
+            })
     }
 
     /// Writes `entry`, fenced by `lease` (see the module docs).
@@ -212,7 +218,10 @@ impl Ledger {
         let filter = doc! { "_id": &entry.id, "fence": { "$lte": lease.token() } };
         if !self.target.supports_transactions() {
             lease.fence(None, &what).await?;
-            return self.replace(&entry, &filter, None).await.map_err(|e| self.fenced(e, &what));
+            return self
+                .replace(&entry, &filter, None)
+                .await
+                .map_err(|e| self.fenced(e, &what));
         }
         let mut session = self
             .target
@@ -222,10 +231,15 @@ impl Ledger {
             .map_err(|e| MigrateError::db("cannot start a session", e))?;
         let mut backoff = Duration::from_millis(10);
         for attempt in 0.. {
-            session.start_transaction().await.map_err(|e| MigrateError::db("cannot start a transaction", e))?;
+            session
+                .start_transaction()
+                .await
+                .map_err(|e| MigrateError::db("cannot start a transaction", e))?;
             let res = async {
                 lease.fence(Some(&mut session), &what).await?;
-                self.replace(&entry, &filter, Some(&mut session)).await.map_err(|e| self.fenced(e, &what))
+                self.replace(&entry, &filter, Some(&mut session))
+                    .await
+                    .map_err(|e| self.fenced(e, &what))
             }
             .await;
             let res = match res {

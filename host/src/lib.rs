@@ -53,7 +53,10 @@ pub use error::{MigrateError, Result, SourceError};
 pub use ledger::{Ledger, LedgerEntry, State, LEDGER_COLLECTION};
 pub use lock::{Lease, LockOptions, LockState, Owner, UnlockOutcome, LOCK_COLLECTION};
 pub use manifest::{Body, Kind, Manifest, UpdateBody, UpdateSpec, UpdateStep, WasmSpec};
-pub use migrator::{DownTarget, DryRunDiff, DryRunMigration, DryRunReport, Migrator, OnError, Plan, PlannedMigration, PlannedStep, Status, StatusRow, UpOptions, VerifyRow};
+pub use migrator::{
+    DownTarget, DryRunDiff, DryRunMigration, DryRunReport, Migrator, OnError, Plan,
+    PlannedMigration, PlannedStep, Status, StatusRow, UpOptions, VerifyRow,
+};
 pub use progress::{Direction, Event, NoProgress, Progress, ProgressSink};
 pub use report::{Completed, Report};
 pub use source::{Migration, MigrationSource};

@@ -36,7 +36,11 @@ pub struct LockOptions {
 
 impl Default for LockOptions {
     fn default() -> Self {
-        LockOptions { ttl: Duration::from_secs(30), wait: Duration::from_secs(120), poll: Duration::from_millis(250) }
+        LockOptions {
+            ttl: Duration::from_secs(30),
+            wait: Duration::from_secs(120),
+            poll: Duration::from_millis(250),
+        }
     }
 }
 
@@ -70,7 +74,11 @@ impl Owner {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
-        Owner { host: hostname(), pid: std::process::id(), run_id: format!("{:x}", nanos ^ (u128::from(std::process::id()) << 64)) }
+        Owner {
+            host: hostname(),
+            pid: std::process::id(),
+            run_id: format!("{:x}", nanos ^ (u128::from(std::process::id()) << 64)),
+        }
     }
 }
 
@@ -139,7 +147,11 @@ pub async fn state(target: &Target) -> Result<Option<LockState>> {
 
 impl Lease {
     /// Takes the lock, waiting up to `opts.wait` for another holder.
-    pub async fn acquire(target: &Target, opts: &LockOptions, progress: &Progress) -> Result<Lease> {
+    pub async fn acquire(
+        target: &Target,
+        opts: &LockOptions,
+        progress: &Progress,
+    ) -> Result<Lease> {
         let coll = coll(target);
         let owner = Owner::this_process();
         let owner_doc = bson::to_bson(&owner).map_err(|e| MigrateError::Database {
@@ -167,8 +179,16 @@ impl Lease {
                     let token = d.get_i64("token").unwrap_or_default();
                     progress.event(&Event::LockAcquired { token });
                     let lost = Arc::new(AtomicBool::new(false));
-                    let heartbeat = tokio::spawn(heartbeat(coll.clone(), token, opts.ttl, lost.clone()));
-                    return Ok(Lease { coll, token, owner, ttl: opts.ttl, lost, heartbeat });
+                    let heartbeat =
+                        tokio::spawn(heartbeat(coll.clone(), token, opts.ttl, lost.clone()));
+                    return Ok(Lease {
+                        coll,
+                        token,
+                        owner,
+                        ttl: opts.ttl,
+                        lost,
+                        heartbeat,
+                    });
                 }
                 Ok(None) => {} // cannot happen with upsert; retry
                 Err(e) if is_duplicate_key(&e) => {}
@@ -198,7 +218,10 @@ impl Lease {
             if start.elapsed() >= opts.wait {
                 return Err(MigrateError::LockHeld {
                     owner: owner_text,
-                    expires: current.map_or_else(|| "soon".into(), |s| s.expires_at.try_to_rfc3339_string().unwrap_or_default()),
+                    expires: current.map_or_else(
+                        || "soon".into(),
+                        |s| s.expires_at.try_to_rfc3339_string().unwrap_or_default(),
+                    ),
                     waited_secs: start.elapsed().as_secs(),
                 });
             }
@@ -228,7 +251,11 @@ impl Lease {
     /// Checks that this lease is still the current one and renews it. With a
     /// session in a transaction, the check commits or aborts with the
     /// transaction, so the writes beside it are fenced.
-    pub(crate) async fn fence(&self, session: Option<&mut ClientSession>, what: &str) -> Result<()> {
+    pub(crate) async fn fence(
+        &self,
+        session: Option<&mut ClientSession>,
+        what: &str,
+    ) -> Result<()> {
         if self.is_lost() {
             return Err(MigrateError::LockLost { what: what.into() });
         }
@@ -309,8 +336,12 @@ pub enum UnlockOutcome {
 /// Clears a lease left by a dead process. Refuses a lease that looks alive (same
 /// host and the process exists, or another host and not expired) unless `force`.
 pub async fn unlock(target: &Target, force: bool) -> Result<UnlockOutcome> {
-    let Some(st) = state(target).await? else { return Ok(UnlockOutcome::NotLocked) };
-    let Some(owner) = st.owner.clone() else { return Ok(UnlockOutcome::NotLocked) };
+    let Some(st) = state(target).await? else {
+        return Ok(UnlockOutcome::NotLocked);
+    };
+    let Some(owner) = st.owner.clone() else {
+        return Ok(UnlockOutcome::NotLocked);
+    };
     let expired = st.expires_at <= DateTime::now();
     let same_host = owner.host == hostname();
     let alive = same_host && process_alive(owner.pid);
@@ -321,7 +352,10 @@ pub async fn unlock(target: &Target, force: bool) -> Result<UnlockOutcome> {
     } else if same_host && !alive {
         format!("process {} no longer exists on this host", owner.pid)
     } else if same_host {
-        return Err(MigrateError::LockAlive { owner: owner.to_string(), reason: format!("process {} is running on this host", owner.pid) });
+        return Err(MigrateError::LockAlive {
+            owner: owner.to_string(),
+            reason: format!("process {} is running on this host", owner.pid),
+        });
     } else {
         return Err(MigrateError::LockAlive {
             owner: owner.to_string(),
@@ -338,11 +372,16 @@ pub async fn unlock(target: &Target, force: bool) -> Result<UnlockOutcome> {
         )
         .await
         .map_err(|e| MigrateError::db("cannot clear the migration lock", e))?;
-    Ok(UnlockOutcome::Cleared { owner: owner.to_string(), reason })
+    Ok(UnlockOutcome::Cleared {
+        owner: owner.to_string(),
+        reason,
+    })
 }
 
 fn process_alive(pid: u32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else { return false };
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
     // SAFETY: kill with signal 0 only checks for existence and permission.
     let r = unsafe { libc::kill(pid, 0) };
     r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)

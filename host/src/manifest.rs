@@ -200,19 +200,33 @@ impl UpdateStep {
     /// A one-line description for plans and progress.
     pub fn describe(&self) -> String {
         match self {
-            UpdateStep::UpdateMany { collection, filter, .. } => {
+            UpdateStep::UpdateMany {
+                collection, filter, ..
+            } => {
                 format!("update_many {collection} where {filter}")
             }
             UpdateStep::DeleteMany { collection, filter } => {
                 format!("delete_many {collection} where {filter}")
             }
-            UpdateStep::RenameField { collection, from, to, .. } => {
+            UpdateStep::RenameField {
+                collection,
+                from,
+                to,
+                ..
+            } => {
                 format!("rename_field {collection}.{from} -> {to}")
             }
-            UpdateStep::CreateIndex { collection, name, keys, .. } => {
+            UpdateStep::CreateIndex {
+                collection,
+                name,
+                keys,
+                ..
+            } => {
                 format!("create_index {collection}.{name} {keys}")
             }
-            UpdateStep::DropIndex { collection, name, .. } => format!("drop_index {collection}.{name}"),
+            UpdateStep::DropIndex {
+                collection, name, ..
+            } => format!("drop_index {collection}.{name}"),
         }
     }
 
@@ -328,7 +342,10 @@ const OPS: &str = "update_many, delete_many, rename_field, create_index, drop_in
 
 /// Parses and validates a manifest. `path` is only used in messages.
 pub fn parse(path: &Path, text: &str) -> Result<Manifest, SourceError> {
-    let err = |message: String| SourceError::Manifest { path: path.to_path_buf(), message };
+    let err = |message: String| SourceError::Manifest {
+        path: path.to_path_buf(),
+        message,
+    };
     let raw: RawManifest = toml::from_str(text).map_err(|e| err(toml_error(text, &e)))?;
     let line = |span: std::ops::Range<usize>| line_of(text, span.start);
 
@@ -357,7 +374,11 @@ pub fn parse(path: &Path, text: &str) -> Result<Manifest, SourceError> {
     })
 }
 
-fn update_body(raw: &RawManifest, text: &str, err: &dyn Fn(String) -> SourceError) -> Result<UpdateBody, SourceError> {
+fn update_body(
+    raw: &RawManifest,
+    text: &str,
+    err: &dyn Fn(String) -> SourceError,
+) -> Result<UpdateBody, SourceError> {
     let line = |span: std::ops::Range<usize>| line_of(text, span.start);
     let foreign = [
         ("filter", raw.filter.as_ref().map(|s| s.span())),
@@ -365,28 +386,42 @@ fn update_body(raw: &RawManifest, text: &str, err: &dyn Fn(String) -> SourceErro
         ("batch_size", raw.batch_size.as_ref().map(|s| s.span())),
         ("threads", raw.threads.as_ref().map(|s| s.span())),
         ("deadline_ms", raw.deadline_ms.as_ref().map(|s| s.span())),
-        ("memory_limit_mb", raw.memory_limit_mb.as_ref().map(|s| s.span())),
+        (
+            "memory_limit_mb",
+            raw.memory_limit_mb.as_ref().map(|s| s.span()),
+        ),
     ];
     if let Some((field, Some(span))) = foreign.into_iter().find(|(_, s)| s.is_some()) {
-        return Err(err(format!("line {}: field `{field}` does not apply to kind `update` (put filters on the steps)", line(span))));
+        return Err(err(format!(
+            "line {}: field `{field}` does not apply to kind `update` (put filters on the steps)",
+            line(span)
+        )));
     }
     if raw.build.is_some() {
         return Err(err("field `build` does not apply to kind `update`".into()));
     }
     if raw.forward.is_empty() {
-        return Err(err(format!("a migration of kind `update` needs at least one [[forward]] step (ops: {OPS})")));
+        return Err(err(format!(
+            "a migration of kind `update` needs at least one [[forward]] step (ops: {OPS})"
+        )));
     }
     let collection = raw.collection.clone();
-    let steps = |section: &str, raw_steps: &[Spanned<RawStep>]| -> Result<Vec<UpdateStep>, SourceError> {
-        raw_steps
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                step(s.get_ref(), collection.as_deref())
-                    .map_err(|m| err(format!("line {}: step {} of [[{section}]]: {m}", line(s.span()), i + 1)))
-            })
-            .collect()
-    };
+    let steps =
+        |section: &str, raw_steps: &[Spanned<RawStep>]| -> Result<Vec<UpdateStep>, SourceError> {
+            raw_steps
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    step(s.get_ref(), collection.as_deref()).map_err(|m| {
+                        err(format!(
+                            "line {}: step {} of [[{section}]]: {m}",
+                            line(s.span()),
+                            i + 1
+                        ))
+                    })
+                })
+                .collect()
+        };
     let forward = steps("forward", &raw.forward)?;
     let backward = match &raw.backward {
         Some(b) => Ok(steps("backward", b)?),
@@ -395,28 +430,55 @@ fn update_body(raw: &RawManifest, text: &str, err: &dyn Fn(String) -> SourceErro
     Ok(UpdateBody { forward, backward })
 }
 
-fn wasm_spec(raw: &RawManifest, text: &str, err: &dyn Fn(String) -> SourceError) -> Result<WasmSpec, SourceError> {
+fn wasm_spec(
+    raw: &RawManifest,
+    text: &str,
+    err: &dyn Fn(String) -> SourceError,
+) -> Result<WasmSpec, SourceError> {
     let line = |span: std::ops::Range<usize>| line_of(text, span.start);
-    if let Some(s) = raw.forward.first().or(raw.backward.as_ref().and_then(|b| b.first())) {
+    if let Some(s) = raw
+        .forward
+        .first()
+        .or(raw.backward.as_ref().and_then(|b| b.first()))
+    {
         return Err(err(format!(
             "line {}: [[forward]]/[[backward]] steps do not apply to kind `wasm`: the module's transform decides (its `backward` direction is used by `down`)",
             line(s.span())
         )));
     }
-    let collection = raw.collection.clone().ok_or_else(|| err("kind `wasm` needs a `collection`".into()))?;
+    let collection = raw
+        .collection
+        .clone()
+        .ok_or_else(|| err("kind `wasm` needs a `collection`".into()))?;
     let module = raw.module.as_ref().ok_or_else(|| err("kind `wasm` needs `module`: the .wasm file, relative to the migration (built from `build` by `mongoshift build`)".into()))?;
     let filter = match &raw.filter {
         None => Document::new(),
-        Some(f) => match to_bson(f.get_ref()).map_err(|e| err(format!("line {}: field `filter`: {e}", line(f.span()))))? {
+        Some(f) => match to_bson(f.get_ref())
+            .map_err(|e| err(format!("line {}: field `filter`: {e}", line(f.span()))))?
+        {
             Bson::Document(d) => d,
-            other => return Err(err(format!("line {}: field `filter` must be a table, not {}", line(f.span()), type_name(&other)))),
+            other => {
+                return Err(err(format!(
+                    "line {}: field `filter` must be a table, not {}",
+                    line(f.span()),
+                    type_name(&other)
+                )))
+            }
         },
     };
-    let positive = |field: &str, v: &Option<Spanned<i64>>, default: i64, min: i64| -> Result<i64, SourceError> {
+    let positive = |field: &str,
+                    v: &Option<Spanned<i64>>,
+                    default: i64,
+                    min: i64|
+     -> Result<i64, SourceError> {
         match v {
             None => Ok(default),
             Some(s) if *s.get_ref() >= min => Ok(*s.get_ref()),
-            Some(s) => Err(err(format!("line {}: field `{field}` must be at least {min}, not {}", line(s.span()), s.get_ref()))),
+            Some(s) => Err(err(format!(
+                "line {}: field `{field}` must be at least {min}, not {}",
+                line(s.span()),
+                s.get_ref()
+            ))),
         }
     };
     Ok(WasmSpec {
@@ -457,7 +519,9 @@ fn step(raw: &RawStep, default_collection: Option<&str>) -> Result<UpdateStep, S
         .collection
         .clone()
         .or_else(|| default_collection.map(str::to_string))
-        .ok_or_else(|| format!("op `{op}` needs a `collection` (on the step or at the top of the manifest)"))?;
+        .ok_or_else(|| {
+            format!("op `{op}` needs a `collection` (on the step or at the top of the manifest)")
+        })?;
     let allowed: &[&str] = match op {
         "update_many" => &["filter", "update"],
         "delete_many" => &["filter"],
@@ -476,14 +540,22 @@ fn step(raw: &RawStep, default_collection: Option<&str>) -> Result<UpdateStep, S
         ("options", raw.options.is_some()),
     ];
     if let Some((field, _)) = present.iter().find(|(f, p)| *p && !allowed.contains(f)) {
-        return Err(format!("field `{field}` does not apply to op `{op}` (it takes: {})", allowed.join(", ")));
+        return Err(format!(
+            "field `{field}` does not apply to op `{op}` (it takes: {})",
+            allowed.join(", ")
+        ));
     }
-    let document = |field: &str, v: &Option<Spanned<toml::Value>>| -> Result<Option<Document>, String> {
+    let document = |field: &str,
+                    v: &Option<Spanned<toml::Value>>|
+     -> Result<Option<Document>, String> {
         match v {
             None => Ok(None),
             Some(v) => match to_bson(v.get_ref()).map_err(|e| format!("field `{field}`: {e}"))? {
                 Bson::Document(d) => Ok(Some(d)),
-                other => Err(format!("field `{field}` must be a table, not {}", type_name(&other))),
+                other => Err(format!(
+                    "field `{field}` must be a table, not {}",
+                    type_name(&other)
+                )),
             },
         }
     };
@@ -492,7 +564,9 @@ fn step(raw: &RawStep, default_collection: Option<&str>) -> Result<UpdateStep, S
     Ok(match op {
         "update_many" => {
             let update = raw.update.as_ref().ok_or_else(|| need("update"))?;
-            let update = match to_bson(update.get_ref()).map_err(|e| format!("field `update`: {e}"))? {
+            let update = match to_bson(update.get_ref())
+                .map_err(|e| format!("field `update`: {e}"))?
+            {
                 Bson::Document(d) => {
                     if d.keys().next().is_none_or(|k| !k.starts_with('$')) {
                         return Err("field `update` must use update operators such as `$set` (a plain table would replace whole documents)".into());
@@ -504,13 +578,25 @@ fn step(raw: &RawStep, default_collection: Option<&str>) -> Result<UpdateStep, S
                         .into_iter()
                         .map(|s| match s {
                             Bson::Document(d) => Ok(d),
-                            other => Err(format!("field `update`: pipeline stages must be tables, not {}", type_name(&other))),
+                            other => Err(format!(
+                                "field `update`: pipeline stages must be tables, not {}",
+                                type_name(&other)
+                            )),
                         })
                         .collect::<Result<_, _>>()?,
                 ),
-                other => return Err(format!("field `update` must be a table or an array of pipeline stages, not {}", type_name(&other))),
+                other => {
+                    return Err(format!(
+                        "field `update` must be a table or an array of pipeline stages, not {}",
+                        type_name(&other)
+                    ))
+                }
             };
-            UpdateStep::UpdateMany { collection, filter, update }
+            UpdateStep::UpdateMany {
+                collection,
+                filter,
+                update,
+            }
         }
         "delete_many" => {
             if raw.filter.is_none() {
@@ -524,22 +610,40 @@ fn step(raw: &RawStep, default_collection: Option<&str>) -> Result<UpdateStep, S
             if from == to || from.is_empty() || to.is_empty() {
                 return Err("`from` and `to` must be different, non-empty field names".into());
             }
-            UpdateStep::RenameField { collection, filter, from, to }
+            UpdateStep::RenameField {
+                collection,
+                filter,
+                from,
+                to,
+            }
         }
         "create_index" => {
             let keys = document("keys", &raw.keys)?.ok_or_else(|| need("keys"))?;
             if keys.is_empty() {
                 return Err("field `keys` must name at least one field".into());
             }
-            let name = raw.name.clone().unwrap_or_else(|| default_index_name(&keys));
+            let name = raw
+                .name
+                .clone()
+                .unwrap_or_else(|| default_index_name(&keys));
             let options = document("options", &raw.options)?.unwrap_or_default();
-            UpdateStep::CreateIndex { collection, keys, name, options }
+            UpdateStep::CreateIndex {
+                collection,
+                keys,
+                name,
+                options,
+            }
         }
         "drop_index" => {
             let name = raw.name.clone().ok_or_else(|| need("name"))?;
             let keys = document("keys", &raw.keys)?;
             let options = document("options", &raw.options)?.unwrap_or_default();
-            UpdateStep::DropIndex { collection, name, keys, options }
+            UpdateStep::DropIndex {
+                collection,
+                name,
+                keys,
+                options,
+            }
         }
         _ => unreachable!("ops are checked above"),
     })
@@ -559,7 +663,9 @@ fn to_json(value: &toml::Value) -> serde_json::Value {
         toml::Value::Boolean(b) => J::Bool(*b),
         toml::Value::Datetime(d) => serde_json::json!({ "$date": d.to_string() }),
         toml::Value::Array(a) => J::Array(a.iter().map(to_json).collect()),
-        toml::Value::Table(t) => J::Object(t.iter().map(|(k, v)| (k.clone(), to_json(v))).collect()),
+        toml::Value::Table(t) => {
+            J::Object(t.iter().map(|(k, v)| (k.clone(), to_json(v))).collect())
+        }
     }
 }
 
@@ -578,7 +684,11 @@ fn type_name(b: &Bson) -> &'static str {
 
 /// 1-based line of a byte offset.
 fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].bytes().filter(|b| *b == b'\n').count() + 1
+    text[..offset.min(text.len())]
+        .bytes()
+        .filter(|b| *b == b'\n')
+        .count()
+        + 1
 }
 
 /// Turns a TOML parse error into "line L, column C: message" on one line.
@@ -587,7 +697,9 @@ fn toml_error(text: &str, e: &toml::de::Error) -> String {
     match e.span() {
         Some(span) => {
             let line = line_of(text, span.start);
-            let line_start = text[..span.start.min(text.len())].rfind('\n').map_or(0, |i| i + 1);
+            let line_start = text[..span.start.min(text.len())]
+                .rfind('\n')
+                .map_or(0, |i| i + 1);
             let col = text[line_start..span.start.min(text.len())].chars().count() + 1;
             format!("line {line}, column {col}: {msg}")
         }
@@ -604,7 +716,9 @@ mod tests {
     }
 
     fn parse_err(text: &str) -> String {
-        parse(Path::new("m.toml"), text).expect_err("invalid manifest").to_string()
+        parse(Path::new("m.toml"), text)
+            .expect_err("invalid manifest")
+            .to_string()
     }
 
     #[test]
@@ -618,8 +732,15 @@ filter = { _id = { "$oid" = "65a1b2c3d4e5f60718293a4b" }, n = 3 }
 update = { "$set" = { b = 1, a = 5000000000, when = 2026-01-02T03:04:05Z } }
 "#,
         );
-        let Body::Update(body) = &m.body else { panic!("update body") };
-        let UpdateStep::UpdateMany { filter, update: UpdateSpec::Document(u), .. } = &body.forward[0] else {
+        let Body::Update(body) = &m.body else {
+            panic!("update body")
+        };
+        let UpdateStep::UpdateMany {
+            filter,
+            update: UpdateSpec::Document(u),
+            ..
+        } = &body.forward[0]
+        else {
             panic!("wrong step {:?}", body.forward[0]);
         };
         assert!(matches!(filter.get("_id"), Some(Bson::ObjectId(_))));
@@ -628,7 +749,10 @@ update = { "$set" = { b = 1, a = 5000000000, when = 2026-01-02T03:04:05Z } }
         assert_eq!(set.keys().collect::<Vec<_>>(), ["b", "a", "when"]);
         assert_eq!(set.get("a"), Some(&Bson::Int64(5_000_000_000)));
         assert!(matches!(set.get("when"), Some(Bson::DateTime(_))));
-        assert!(body.backward.is_err(), "update_many has no automatic inverse");
+        assert!(
+            body.backward.is_err(),
+            "update_many has no automatic inverse"
+        );
     }
 
     #[test]
@@ -645,7 +769,9 @@ op = "create_index"
 keys = { email = 1, age = -1 }
 "#,
         );
-        let Body::Update(body) = m.body else { panic!("update body") };
+        let Body::Update(body) = m.body else {
+            panic!("update body")
+        };
         let back = body.backward.expect("reversible");
         assert_eq!(back[0].describe(), "drop_index users.email_1_age_-1");
         assert_eq!(back[1].describe(), "rename_field users.name -> fullname");
@@ -655,10 +781,18 @@ keys = { email = 1, age = -1 }
     fn errors_name_line_and_field() {
         let e = parse_err("kind = \"update\"\ncollection = \"u\"\n[[forward]]\nop = \"update_many\"\nfiltre = {}\n");
         assert!(e.contains("line 5") && e.contains("filtre"), "{e}");
-        let e = parse_err("kind = \"update\"\ncollection = \"u\"\n\n[[forward]]\nop = \"update_many\"\n");
-        assert!(e.contains("line 4") && e.contains("step 1 of [[forward]]") && e.contains("`update`"), "{e}");
+        let e = parse_err(
+            "kind = \"update\"\ncollection = \"u\"\n\n[[forward]]\nop = \"update_many\"\n",
+        );
+        assert!(
+            e.contains("line 4") && e.contains("step 1 of [[forward]]") && e.contains("`update`"),
+            "{e}"
+        );
         let e = parse_err("kind = \"wasm2\"\n");
-        assert!(e.contains("unknown migration kind `wasm2`") && e.contains("line 1"), "{e}");
+        assert!(
+            e.contains("unknown migration kind `wasm2`") && e.contains("line 1"),
+            "{e}"
+        );
         let e = parse_err("kind = \"update\"\n[[forward]]\nop = \"delete_many\"\n");
         assert!(e.contains("needs a `collection`"), "{e}");
         let e = parse_err("kind = \"update\"\ncollection = \"u\"\n[[forward]]\nop = \"update_many\"\nupdate = { status = 1 }\n");

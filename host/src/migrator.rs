@@ -14,13 +14,13 @@ use crate::ledger::{Ledger, LedgerEntry, State};
 use crate::lock::{self, Lease, LockOptions, UnlockOutcome};
 use crate::manifest::{Body, UpdateStep, WasmSpec};
 use crate::pipeline::{self, PipelineOptions};
-use crate::wasm::{SandboxLimits, TransformModule};
-use crate::writer::{TxMode, WriteOptions};
 use crate::progress::{Direction, Event, NoProgress, Progress};
 use crate::report::{Completed, Report};
 use crate::source::{Migration, MigrationSource};
 use crate::target::Target;
 use crate::update;
+use crate::wasm::{SandboxLimits, TransformModule};
+use crate::writer::{TxMode, WriteOptions};
 
 /// Where `down` stops.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -172,7 +172,10 @@ enum Work {
     Steps(Vec<UpdateStep>),
     Wasm(Box<WasmSpec>),
     /// Put back the pre-images kept by the forward run.
-    Restore { collection: String, backup: String },
+    Restore {
+        collection: String,
+        backup: String,
+    },
 }
 
 impl Work {
@@ -265,7 +268,10 @@ pub struct Migrator {
 
 impl std::fmt::Debug for Migrator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Migrator").field("dir", &self.dir).field("migrations", &self.migrations.len()).finish()
+        f.debug_struct("Migrator")
+            .field("dir", &self.dir)
+            .field("migrations", &self.migrations.len())
+            .finish()
     }
 }
 
@@ -309,7 +315,8 @@ impl Migrator {
     /// Every migration on disk or in the ledger, in order.
     pub async fn status(&self) -> Result<Vec<StatusRow>> {
         let entries = self.ledger.entries().await?;
-        let by_id: HashMap<&str, &LedgerEntry> = entries.iter().map(|e| (e.id.as_str(), e)).collect();
+        let by_id: HashMap<&str, &LedgerEntry> =
+            entries.iter().map(|e| (e.id.as_str(), e)).collect();
         let mut rows: Vec<StatusRow> = self
             .migrations
             .iter()
@@ -345,7 +352,11 @@ impl Migrator {
             .into_iter()
             .filter(|e| e.state != State::RolledBack)
             .map(|e| VerifyRow {
-                on_disk: self.migrations.iter().find(|m| m.id == e.id).map(|m| m.checksum.clone()),
+                on_disk: self
+                    .migrations
+                    .iter()
+                    .find(|m| m.id == e.id)
+                    .map(|m| m.checksum.clone()),
                 id: e.id,
                 state: e.state,
                 recorded: e.checksum,
@@ -357,7 +368,12 @@ impl Migrator {
     pub async fn plan_up(&self, opts: &UpOptions) -> Result<Plan> {
         let entries = self.ledger.entries().await?;
         let todo = self.pending(&entries, opts)?;
-        self.plan(Direction::Up, &entries, todo.iter().map(|m| (*m, Work::forward(m))).collect()).await
+        self.plan(
+            Direction::Up,
+            &entries,
+            todo.iter().map(|m| (*m, Work::forward(m))).collect(),
+        )
+        .await
     }
 
     /// What `down` would do now.
@@ -367,19 +383,35 @@ impl Migrator {
         self.plan(Direction::Down, &entries, todo).await
     }
 
-    async fn plan(&self, direction: Direction, entries: &[LedgerEntry], todo: Vec<(&Migration, Work)>) -> Result<Plan> {
+    async fn plan(
+        &self,
+        direction: Direction,
+        entries: &[LedgerEntry],
+        todo: Vec<(&Migration, Work)>,
+    ) -> Result<Plan> {
         let mut migrations = Vec::new();
         for (m, work) in todo {
             let steps: Vec<PlannedStep> = match &work {
                 Work::Steps(steps) => {
                     let counts = update::count_steps(&self.target, steps).await?;
-                    steps.iter().zip(counts).map(|(s, n)| PlannedStep { description: s.describe(), matching: n }).collect()
+                    steps
+                        .iter()
+                        .zip(counts)
+                        .map(|(s, n)| PlannedStep {
+                            description: s.describe(),
+                            matching: n,
+                        })
+                        .collect()
                 }
                 Work::Wasm(spec) => vec![PlannedStep {
                     description: format!(
                         "wasm transform {} ({}) on {} where {}, batches of {} on {} thread(s)",
                         spec.module.display(),
-                        if direction == Direction::Up { "forward" } else { "backward" },
+                        if direction == Direction::Up {
+                            "forward"
+                        } else {
+                            "backward"
+                        },
                         spec.collection,
                         spec.filter,
                         spec.batch_size,
@@ -412,7 +444,11 @@ impl Migrator {
                 },
             });
         }
-        Ok(Plan { direction, guarantee: self.guarantee(), migrations })
+        Ok(Plan {
+            direction,
+            guarantee: self.guarantee(),
+            migrations,
+        })
     }
 
     fn guarantee(&self) -> String {
@@ -427,15 +463,31 @@ impl Migrator {
     }
 
     /// Checks the ledger against disk and returns the migrations `up` applies.
-    fn pending<'a>(&'a self, entries: &[LedgerEntry], opts: &UpOptions) -> Result<Vec<&'a Migration>> {
+    fn pending<'a>(
+        &'a self,
+        entries: &[LedgerEntry],
+        opts: &UpOptions,
+    ) -> Result<Vec<&'a Migration>> {
         for e in entries {
             let on_disk = self.migrations.iter().find(|m| m.id == e.id);
             match on_disk {
                 None if e.state != State::RolledBack => {
-                    return Err(MigrateError::MissingOnDisk { id: e.id.clone(), state: e.state.to_string(), path: self.dir.clone() })
+                    return Err(MigrateError::MissingOnDisk {
+                        id: e.id.clone(),
+                        state: e.state.to_string(),
+                        path: self.dir.clone(),
+                    })
                 }
-                Some(m) if e.state == State::Applied && m.checksum != e.checksum && !opts.dangerously_allow_changed.contains(&e.id) => {
-                    return Err(MigrateError::ChecksumMismatch { id: e.id.clone(), recorded: e.checksum.clone(), on_disk: m.checksum.clone() })
+                Some(m)
+                    if e.state == State::Applied
+                        && m.checksum != e.checksum
+                        && !opts.dangerously_allow_changed.contains(&e.id) =>
+                {
+                    return Err(MigrateError::ChecksumMismatch {
+                        id: e.id.clone(),
+                        recorded: e.checksum.clone(),
+                        on_disk: m.checksum.clone(),
+                    })
                 }
                 _ => {}
             }
@@ -445,19 +497,31 @@ impl Migrator {
                 .migrations
                 .iter()
                 .position(|m| &m.id == to)
-                .ok_or_else(|| MigrateError::UnknownMigration { id: to.clone(), path: self.dir.clone() })?,
+                .ok_or_else(|| MigrateError::UnknownMigration {
+                    id: to.clone(),
+                    path: self.dir.clone(),
+                })?,
             None => self.migrations.len().saturating_sub(1),
         };
         Ok(self
             .migrations
             .iter()
             .take(end + 1)
-            .filter(|m| entries.iter().find(|e| e.id == m.id).is_none_or(|e| e.state != State::Applied))
+            .filter(|m| {
+                entries
+                    .iter()
+                    .find(|e| e.id == m.id)
+                    .is_none_or(|e| e.state != State::Applied)
+            })
             .collect())
     }
 
     /// The migrations `down` rolls back, newest first, each with its backward steps.
-    fn to_roll_back<'a>(&'a self, entries: &[LedgerEntry], target: &DownTarget) -> Result<Vec<(&'a Migration, Work)>> {
+    fn to_roll_back<'a>(
+        &'a self,
+        entries: &[LedgerEntry],
+        target: &DownTarget,
+    ) -> Result<Vec<(&'a Migration, Work)>> {
         let done: Vec<&LedgerEntry> = {
             let mut v: Vec<&LedgerEntry> = entries
                 .iter()
@@ -469,11 +533,17 @@ impl Migrator {
         let chosen: Vec<&LedgerEntry> = match target {
             DownTarget::Steps(n) => done.into_iter().take(*n).collect(),
             DownTarget::To(id) => {
-                let known = self.migrations.iter().any(|m| &m.id == id) || entries.iter().any(|e| &e.id == id);
+                let known = self.migrations.iter().any(|m| &m.id == id)
+                    || entries.iter().any(|e| &e.id == id);
                 if !known {
-                    return Err(MigrateError::UnknownMigration { id: id.clone(), path: self.dir.clone() });
+                    return Err(MigrateError::UnknownMigration {
+                        id: id.clone(),
+                        path: self.dir.clone(),
+                    });
                 }
-                done.into_iter().filter(|e| order_key(&e.id) > order_key(id)).collect()
+                done.into_iter()
+                    .filter(|e| order_key(&e.id) > order_key(id))
+                    .collect()
             }
         };
         chosen
@@ -531,7 +601,10 @@ impl Migrator {
         let todo = self.pending(&entries, opts)?;
         // Accepted changes: record the new checksum so later runs agree.
         for id in &opts.dangerously_allow_changed {
-            if let (Some(e), Some(m)) = (entries.iter().find(|e| &e.id == id), self.migrations.iter().find(|m| &m.id == id)) {
+            if let (Some(e), Some(m)) = (
+                entries.iter().find(|e| &e.id == id),
+                self.migrations.iter().find(|m| &m.id == id),
+            ) {
                 if e.state == State::Applied && e.checksum != m.checksum {
                     let mut e = e.clone();
                     e.checksum = m.checksum.clone();
@@ -539,16 +612,25 @@ impl Migrator {
                 }
             }
         }
-        self.progress.event(&Event::RunStarted { direction: Direction::Up, migrations: todo.iter().map(|m| m.id.clone()).collect() });
+        self.progress.event(&Event::RunStarted {
+            direction: Direction::Up,
+            migrations: todo.iter().map(|m| m.id.clone()).collect(),
+        });
         let mut report = Report::default();
         for m in todo {
             let previous = entries.iter().find(|e| e.id == m.id);
-            match self.run_one(lease, m, Direction::Up, &Work::forward(m), previous, opts).await {
+            match self
+                .run_one(lease, m, Direction::Up, &Work::forward(m), previous, opts)
+                .await
+            {
                 Ok(c) => report.completed.push(c),
                 Err(e) => return Err(run_error(&m.id, "applying", e, report)),
             }
         }
-        self.progress.event(&Event::RunFinished { direction: Direction::Up, completed: report.ids().iter().map(|s| s.to_string()).collect() });
+        self.progress.event(&Event::RunFinished {
+            direction: Direction::Up,
+            completed: report.ids().iter().map(|s| s.to_string()).collect(),
+        });
         Ok(report)
     }
 
@@ -566,16 +648,32 @@ impl Migrator {
     async fn down_locked(&self, lease: &Lease, target: &DownTarget) -> Result<Report> {
         let entries = self.ledger.entries().await?;
         let todo = self.to_roll_back(&entries, target)?;
-        self.progress.event(&Event::RunStarted { direction: Direction::Down, migrations: todo.iter().map(|(m, _)| m.id.clone()).collect() });
+        self.progress.event(&Event::RunStarted {
+            direction: Direction::Down,
+            migrations: todo.iter().map(|(m, _)| m.id.clone()).collect(),
+        });
         let mut report = Report::default();
         for (m, work) in &todo {
             let previous = entries.iter().find(|e| e.id == m.id);
-            match self.run_one(lease, m, Direction::Down, work, previous, &UpOptions::default()).await {
+            match self
+                .run_one(
+                    lease,
+                    m,
+                    Direction::Down,
+                    work,
+                    previous,
+                    &UpOptions::default(),
+                )
+                .await
+            {
                 Ok(c) => report.completed.push(c),
                 Err(e) => return Err(run_error(&m.id, "rolling back", e, report)),
             }
         }
-        self.progress.event(&Event::RunFinished { direction: Direction::Down, completed: report.ids().iter().map(|s| s.to_string()).collect() });
+        self.progress.event(&Event::RunFinished {
+            direction: Direction::Down,
+            completed: report.ids().iter().map(|s| s.to_string()).collect(),
+        });
         Ok(report)
     }
 
@@ -590,14 +688,21 @@ impl Migrator {
         opts: &UpOptions,
     ) -> Result<Completed> {
         let started = Instant::now();
-        let mut entry = LedgerEntry::new(&m.id, &m.manifest.description, m.manifest.kind.as_str(), &m.checksum);
+        let mut entry = LedgerEntry::new(
+            &m.id,
+            &m.manifest.description,
+            m.manifest.kind.as_str(),
+            &m.checksum,
+        );
         entry.started_at = Some(DateTime::now());
         entry.applied_at = previous.and_then(|p| p.applied_at);
         entry.direction = Some(direction);
         // A run of the same files in the same direction that stopped part-way
         // resumes from its checkpoint, with its pre-images.
         let resume = previous.filter(|p| {
-            matches!(p.state, State::Running | State::Failed) && p.direction == Some(direction) && p.checksum == m.checksum
+            matches!(p.state, State::Running | State::Failed)
+                && p.direction == Some(direction)
+                && p.checksum == m.checksum
         });
         if let Some(p) = resume {
             entry.checkpoint = p.checkpoint.clone();
@@ -610,21 +715,41 @@ impl Migrator {
         } else if direction == Direction::Down {
             entry.pre_images = previous.and_then(|p| p.pre_images.clone());
         }
-        entry.session = previous.filter(|p| p.state == State::Running || p.state == State::Failed).and_then(|p| p.session.clone());
+        entry.session = previous
+            .filter(|p| p.state == State::Running || p.state == State::Failed)
+            .and_then(|p| p.session.clone());
         let prepared = match work {
-            Work::Wasm(spec) => Some(self.prepare_wasm(m, spec, direction, opts, &mut entry).await?),
+            Work::Wasm(spec) => Some(
+                self.prepare_wasm(m, spec, direction, opts, &mut entry)
+                    .await?,
+            ),
             _ => None,
         };
         self.ledger.write(&entry, lease).await?;
         let res = match (work, prepared) {
             (Work::Steps(steps), _) => {
                 self.started(m, direction, work, None);
-                update::run_steps(&self.target, &m.id, steps, &self.progress).await.map(|c| (c, 0))
+                update::run_steps(&self.target, &m.id, steps, &self.progress)
+                    .await
+                    .map(|c| (c, 0))
             }
-            (Work::Wasm(spec), Some(p)) => self.run_wasm(m, spec, direction, work, p, &entry, lease).await,
+            (Work::Wasm(spec), Some(p)) => {
+                self.run_wasm(m, spec, direction, work, p, &entry, lease)
+                    .await
+            }
             (Work::Restore { collection, backup }, _) => {
                 self.started(m, direction, work, None);
-                crate::restore::restore(&self.target, collection, backup, &m.id, &self.progress).await.map(|n| (update::Counts { matched: n, modified: n }, 0))
+                crate::restore::restore(&self.target, collection, backup, &m.id, &self.progress)
+                    .await
+                    .map(|n| {
+                        (
+                            update::Counts {
+                                matched: n,
+                                modified: n,
+                            },
+                            0,
+                        )
+                    })
             }
             (Work::Wasm(_), None) => unreachable!("prepared above"),
         };
@@ -641,7 +766,11 @@ impl Migrator {
                 entry.error = None;
                 match direction {
                     Direction::Up => {
-                        entry.state = if quarantined > 0 { State::AppliedWithErrors } else { State::Applied };
+                        entry.state = if quarantined > 0 {
+                            State::AppliedWithErrors
+                        } else {
+                            State::Applied
+                        };
                         entry.applied_at = entry.finished_at;
                     }
                     Direction::Down => {
@@ -660,7 +789,13 @@ impl Migrator {
                     modified: counts.modified,
                     duration_ms: elapsed.as_millis() as u64,
                 });
-                Ok(Completed { id: m.id.clone(), direction, matched: counts.matched, modified: counts.modified, duration_ms: elapsed.as_millis() as u64 })
+                Ok(Completed {
+                    id: m.id.clone(),
+                    direction,
+                    matched: counts.matched,
+                    modified: counts.modified,
+                    duration_ms: elapsed.as_millis() as u64,
+                })
             }
             Err(err) => {
                 entry.state = State::Failed;
@@ -668,7 +803,11 @@ impl Migrator {
                     Direction::Up => err.to_string(),
                     Direction::Down => format!("rollback failed: {err}"),
                 });
-                self.progress.event(&Event::MigrationFailed { id: m.id.clone(), direction, error: err.to_string() });
+                self.progress.event(&Event::MigrationFailed {
+                    id: m.id.clone(),
+                    direction,
+                    error: err.to_string(),
+                });
                 // Record the failure; if even that fails, the original error matters more.
                 let _ = self.ledger.write(&entry, lease).await;
                 Err(err)
@@ -691,7 +830,10 @@ impl Migrator {
         let limits = SandboxLimits::default()
             .deadline(std::time::Duration::from_millis(spec.deadline_ms))
             .memory_bytes(spec.memory_limit_mb << 20);
-        TransformModule::load(&path, limits).map_err(|source| MigrateError::Module { migration: m.id.clone(), source: Box::new(source) })
+        TransformModule::load(&path, limits).map_err(|source| MigrateError::Module {
+            migration: m.id.clone(),
+            source: Box::new(source),
+        })
     }
 
     async fn count(&self, spec: &WasmSpec) -> Result<u64> {
@@ -700,23 +842,45 @@ impl Migrator {
             .collection::<bson::Document>(&spec.collection)
             .count_documents(spec.filter.clone())
             .await
-            .map_err(|e| MigrateError::db(format!("cannot count documents in {}", spec.collection), e))
+            .map_err(|e| {
+                MigrateError::db(format!("cannot count documents in {}", spec.collection), e)
+            })
     }
 
     /// Loads the module and settles how the run writes; records the settings
     /// in the ledger entry.
-    async fn prepare_wasm(&self, m: &Migration, spec: &WasmSpec, direction: Direction, opts: &UpOptions, entry: &mut LedgerEntry) -> Result<Prepared> {
+    async fn prepare_wasm(
+        &self,
+        m: &Migration,
+        spec: &WasmSpec,
+        direction: Direction,
+        opts: &UpOptions,
+        entry: &mut LedgerEntry,
+    ) -> Result<Prepared> {
         let module = {
             let (this, m2, spec2) = (self.clone(), m.clone(), spec.clone());
             tokio::task::spawn_blocking(move || this.load_module(&m2, &spec2))
                 .await
-                .map_err(|e| MigrateError::Database { context: "module loading failed".into(), message: e.to_string(), labels: vec![] })??
+                .map_err(|e| MigrateError::Database {
+                    context: "module loading failed".into(),
+                    message: e.to_string(),
+                    labels: vec![],
+                })??
         };
         if direction == Direction::Down && !module.info().backward {
-            return Err(MigrateError::Irreversible { id: m.id.clone(), reason: "its module has no backward transform".into() });
+            return Err(MigrateError::Irreversible {
+                id: m.id.clone(),
+                reason: "its module has no backward transform".into(),
+            });
         }
         let tx = self.tx_mode(opts.transactions.or(spec.transactions));
-        if direction == Direction::Up && entry.pre_images.is_none() && opts.pre_images.or(spec.pre_images).unwrap_or(!module.info().backward) {
+        if direction == Direction::Up
+            && entry.pre_images.is_none()
+            && opts
+                .pre_images
+                .or(spec.pre_images)
+                .unwrap_or(!module.info().backward)
+        {
             entry.pre_images = Some(format!("{PRE_IMAGE_PREFIX}{}", m.id));
         }
         if direction == Direction::Down {
@@ -724,26 +888,43 @@ impl Migrator {
         }
         // Create the side collections now: creating them implicitly inside a
         // batch's transaction is restricted on some servers.
-        for coll in entry.pre_images.iter().map(String::as_str).chain((self.on_error == OnError::Quarantine).then_some(crate::writer::QUARANTINE_COLLECTION)) {
+        for coll in entry.pre_images.iter().map(String::as_str).chain(
+            (self.on_error == OnError::Quarantine).then_some(crate::writer::QUARANTINE_COLLECTION),
+        ) {
             match self.target.db().create_collection(coll).await {
                 Ok(()) => {}
-                Err(e) if matches!(&*e.kind, mongodb::error::ErrorKind::Command(c) if c.code == 48) => {}
+                Err(e) if matches!(&*e.kind, mongodb::error::ErrorKind::Command(c) if c.code == 48) =>
+                    {}
                 Err(e) => return Err(MigrateError::db(format!("cannot create {coll}"), e)),
             }
         }
         // A run that died inside a transaction leaves it open, holding its
         // documents until the server times it out: end it now.
         if let Some(lsid) = entry.session.take() {
-            let _ = self.target.client().database("admin").run_command(bson::doc! { "killSessions": [lsid] }).await;
+            let _ = self
+                .target
+                .client()
+                .database("admin")
+                .run_command(bson::doc! { "killSessions": [lsid] })
+                .await;
         }
         let session = if tx == TxMode::None {
             None
         } else {
-            let s = self.target.client().start_session().await.map_err(|e| MigrateError::db("cannot start a session", e))?;
+            let s = self
+                .target
+                .client()
+                .start_session()
+                .await
+                .map_err(|e| MigrateError::db("cannot start a session", e))?;
             entry.session = Some(s.id().clone());
             Some(s)
         };
-        Ok(Prepared { module, tx, session })
+        Ok(Prepared {
+            module,
+            tx,
+            session,
+        })
     }
 
     /// The transaction mode a run gets on this deployment.
@@ -793,7 +974,13 @@ impl Migrator {
             schema: compile_schema(spec),
         })
         .await?;
-        Ok((update::Counts { matched: cp.read as u64, modified: (cp.replaced + cp.deleted) as u64 }, cp.failed))
+        Ok((
+            update::Counts {
+                matched: cp.read as u64,
+                modified: (cp.replaced + cp.deleted) as u64,
+            },
+            cp.failed,
+        ))
     }
 
     /// Runs the transforms of pending migrations without writing anything, on
@@ -803,7 +990,9 @@ impl Migrator {
     pub async fn dry_run(&self, opts: &UpOptions, sample: Option<u64>) -> Result<DryRunReport> {
         let entries = self.ledger.entries().await?;
         let todo = self.pending(&entries, opts)?;
-        let mut report = DryRunReport { migrations: Vec::new() };
+        let mut report = DryRunReport {
+            migrations: Vec::new(),
+        };
         for m in todo {
             match &m.manifest.body {
                 Body::Update(b) => {
@@ -825,7 +1014,11 @@ impl Migrator {
                             b.forward
                                 .iter()
                                 .zip(&counts)
-                                .map(|(s, n)| format!("{} ({})", s.describe(), n.map_or("-".into(), |n| n.to_string())))
+                                .map(|(s, n)| format!(
+                                    "{} ({})",
+                                    s.describe(),
+                                    n.map_or("-".into(), |n| n.to_string())
+                                ))
                                 .collect::<Vec<_>>()
                                 .join("; ")
                         )),
@@ -833,7 +1026,9 @@ impl Migrator {
                 }
                 Body::Wasm(spec) => {
                     let mut entry = LedgerEntry::new(&m.id, "", "wasm", &m.checksum);
-                    let prepared = self.prepare_wasm(m, spec, Direction::Up, opts, &mut entry).await?;
+                    let prepared = self
+                        .prepare_wasm(m, spec, Direction::Up, opts, &mut entry)
+                        .await?;
                     let total = self.count(spec).await?;
                     let mut diffs: Vec<DryRunDiff> = Vec::new();
                     let mut collect = |before: &bson::RawDocument, o: &crate::wasm::Outcome| {
@@ -841,9 +1036,16 @@ impl Migrator {
                             return;
                         }
                         let json = |r: &bson::RawDocument| {
-                            bson::Document::try_from(r).map(|d| bson::Bson::Document(d).into_relaxed_extjson()).unwrap_or_default()
+                            bson::Document::try_from(r)
+                                .map(|d| bson::Bson::Document(d).into_relaxed_extjson())
+                                .unwrap_or_default()
                         };
-                        let id = before.get("_id").ok().flatten().map(|v| crate::wasm::show_raw(v)).unwrap_or_default();
+                        let id = before
+                            .get("_id")
+                            .ok()
+                            .flatten()
+                            .map(|v| crate::wasm::show_raw(v))
+                            .unwrap_or_default();
                         diffs.push(match o {
                             crate::wasm::Outcome::Replace(b) => DryRunDiff {
                                 id,
@@ -852,10 +1054,20 @@ impl Migrator {
                                 after: bson::RawDocument::from_bytes(b).ok().map(json),
                                 error: None,
                             },
-                            crate::wasm::Outcome::Delete => DryRunDiff { id, outcome: "delete".into(), before: json(before), after: None, error: None },
-                            crate::wasm::Outcome::Fail(e) => {
-                                DryRunDiff { id, outcome: "fail".into(), before: json(before), after: None, error: Some(e.clone()) }
-                            }
+                            crate::wasm::Outcome::Delete => DryRunDiff {
+                                id,
+                                outcome: "delete".into(),
+                                before: json(before),
+                                after: None,
+                                error: None,
+                            },
+                            crate::wasm::Outcome::Fail(e) => DryRunDiff {
+                                id,
+                                outcome: "fail".into(),
+                                before: json(before),
+                                after: None,
+                                error: Some(e.clone()),
+                            },
                             crate::wasm::Outcome::Keep => unreachable!("skipped above"),
                         });
                     };
@@ -871,7 +1083,13 @@ impl Migrator {
                         total: Some(sample.map_or(total, |s| s.min(total))),
                         progress: &self.progress,
                         resume: None,
-                        write: WriteOptions { tx: TxMode::None, fence: 0, pre_images: None, quarantine: true, max_attempts: 1 },
+                        write: WriteOptions {
+                            tx: TxMode::None,
+                            fence: 0,
+                            pre_images: None,
+                            quarantine: true,
+                            max_attempts: 1,
+                        },
                         dry_run: Some(&mut collect),
                         limit: sample,
                         session: None,
@@ -902,13 +1120,19 @@ impl Migrator {
 
     /// Drops pre-images of applied migrations (all, or `only`), of migrations
     /// applied at least `older_than` ago. Returns `(migration, collection)` pairs.
-    pub async fn prune(&self, only: Option<&str>, older_than: std::time::Duration) -> Result<Vec<(String, String)>> {
+    pub async fn prune(
+        &self,
+        only: Option<&str>,
+        older_than: std::time::Duration,
+    ) -> Result<Vec<(String, String)>> {
         let lease = Lease::acquire(&self.target, &self.lock, &self.progress).await?;
         let res = async {
             let cutoff = DateTime::now().timestamp_millis() - older_than.as_millis() as i64;
             let mut pruned = Vec::new();
             for mut e in self.ledger.entries().await? {
-                let Some(backup) = e.pre_images.clone() else { continue };
+                let Some(backup) = e.pre_images.clone() else {
+                    continue;
+                };
                 let applied = matches!(e.state, State::Applied | State::AppliedWithErrors);
                 let old_enough = e.applied_at.is_some_and(|t| t.timestamp_millis() <= cutoff);
                 if !applied || !old_enough || only.is_some_and(|id| id != e.id) {
@@ -941,11 +1165,19 @@ impl Migrator {
 
 fn compile_schema(spec: &WasmSpec) -> Option<Arc<jsonschema::Validator>> {
     // Checked when the manifest was parsed.
-    spec.schema.as_ref().and_then(|s| jsonschema::validator_for(s).ok()).map(Arc::new)
+    spec.schema
+        .as_ref()
+        .and_then(|s| jsonschema::validator_for(s).ok())
+        .map(Arc::new)
 }
 
 fn run_error(id: &str, verb: &'static str, e: MigrateError, report: Report) -> MigrateError {
-    MigrateError::Run { id: id.into(), verb, source: Box::new(e), report: Box::new(report) }
+    MigrateError::Run {
+        id: id.into(),
+        verb,
+        source: Box::new(e),
+        report: Box::new(report),
+    }
 }
 
 fn row(e: &LedgerEntry, status: Status, checksum_ok: Option<bool>) -> StatusRow {

@@ -39,8 +39,16 @@ pub struct PipelineOptions {
 impl PipelineOptions {
     /// `batch_size` documents per batch; `threads` workers (0: one per core).
     pub fn new(batch_size: usize, threads: usize) -> Self {
-        let threads = if threads == 0 { std::thread::available_parallelism().map_or(2, usize::from) } else { threads };
-        PipelineOptions { batch_size: batch_size.max(1), threads, max_in_flight: threads * 2 + 2 }
+        let threads = if threads == 0 {
+            std::thread::available_parallelism().map_or(2, usize::from)
+        } else {
+            threads
+        };
+        PipelineOptions {
+            batch_size: batch_size.max(1),
+            threads,
+            max_in_flight: threads * 2 + 2,
+        }
     }
 }
 
@@ -64,11 +72,16 @@ impl Batch {
 
     pub(crate) fn doc(&self, i: usize) -> &RawDocument {
         let (s, e) = self.docs[i];
-        RawDocument::from_bytes(&self.bytes[s..e]).expect("documents from the server are valid BSON")
+        RawDocument::from_bytes(&self.bytes[s..e])
+            .expect("documents from the server are valid BSON")
     }
 
     pub(crate) fn id(&self, i: usize) -> RawBson {
-        self.doc(i).get("_id").ok().flatten().map_or(RawBson::Null, |v| v.to_raw_bson())
+        self.doc(i)
+            .get("_id")
+            .ok()
+            .flatten()
+            .map_or(RawBson::Null, |v| v.to_raw_bson())
     }
 
     pub(crate) fn id_text(&self, i: usize) -> String {
@@ -116,14 +129,19 @@ pub(crate) async fn run(mut job: Job<'_>) -> Result<Checkpoint> {
     let target_batch = Arc::new(AtomicUsize::new(opts.batch_size));
     let permits = Arc::new(Semaphore::new(opts.max_in_flight));
     let (batch_tx, batch_rx) = crossbeam_channel::bounded::<Batch>(opts.max_in_flight);
-    let (result_tx, mut result_rx) = mpsc::unbounded_channel::<(u64, std::result::Result<Transformed, MigrateError>)>();
+    let (result_tx, mut result_rx) =
+        mpsc::unbounded_channel::<(u64, std::result::Result<Transformed, MigrateError>)>();
 
     // Workers: plain threads from a Rayon pool, each owning one instance.
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.threads)
         .thread_name(|i| format!("mongoshift-worker-{i}"))
         .build()
-        .map_err(|e| MigrateError::Database { context: "cannot start worker threads".into(), message: e.to_string(), labels: vec![] })?;
+        .map_err(|e| MigrateError::Database {
+            context: "cannot start worker threads".into(),
+            message: e.to_string(),
+            labels: vec![],
+        })?;
     for _ in 0..opts.threads {
         let rx = batch_rx.clone();
         let tx = result_tx.clone();
@@ -147,30 +165,52 @@ pub(crate) async fn run(mut job: Job<'_>) -> Result<Checkpoint> {
         let target_batch = target_batch.clone();
         let limit = job.limit;
         tokio::spawn(async move {
-            let mut find = coll.find(filter).sort(doc! { "_id": 1 }).batch_size(opts.batch_size.min(10_000) as u32);
+            let mut find = coll
+                .find(filter)
+                .sort(doc! { "_id": 1 })
+                .batch_size(opts.batch_size.min(10_000) as u32);
             if let Some(l) = limit {
                 find = find.limit(l as i64);
             }
-            let mut cursor = find.await.map_err(|e| MigrateError::db("cannot read the documents", e))?;
+            let mut cursor = find
+                .await
+                .map_err(|e| MigrateError::db("cannot read the documents", e))?;
             let mut seq = 0u64;
             // The batch being filled: its bytes and each document's span.
             #[allow(clippy::type_complexity)]
             let mut current: Option<(Vec<u8>, Vec<(usize, usize)>)> = None;
             loop {
-                let next = cursor.try_next().await.map_err(|e| MigrateError::db("cannot read the documents", e))?;
+                let next = cursor
+                    .try_next()
+                    .await
+                    .map_err(|e| MigrateError::db("cannot read the documents", e))?;
                 let done = next.is_none();
                 if let Some(d) = next {
                     let size = target_batch.load(Ordering::Relaxed);
-                    let (bytes, docs) = current.get_or_insert_with(|| (Vec::with_capacity(size * 300), Vec::with_capacity(size)));
+                    let (bytes, docs) = current.get_or_insert_with(|| {
+                        (Vec::with_capacity(size * 300), Vec::with_capacity(size))
+                    });
                     let start = bytes.len();
                     bytes.extend_from_slice(d.as_bytes());
                     docs.push((start, bytes.len()));
                 }
-                let full = current.as_ref().is_some_and(|(_, d)| d.len() >= target_batch.load(Ordering::Relaxed));
+                let full = current
+                    .as_ref()
+                    .is_some_and(|(_, d)| d.len() >= target_batch.load(Ordering::Relaxed));
                 if (full || done) && current.is_some() {
                     let (bytes, docs) = current.take().expect("checked");
-                    let Ok(permit) = permits.clone().acquire_owned().await else { return Ok(seq) };
-                    if batch_tx.send(Batch { seq, bytes, docs, _permit: permit }).is_err() {
+                    let Ok(permit) = permits.clone().acquire_owned().await else {
+                        return Ok(seq);
+                    };
+                    if batch_tx
+                        .send(Batch {
+                            seq,
+                            bytes,
+                            docs,
+                            _permit: permit,
+                        })
+                        .is_err()
+                    {
                         return Ok(seq);
                     }
                     seq += 1;
@@ -185,12 +225,20 @@ pub(crate) async fn run(mut job: Job<'_>) -> Result<Checkpoint> {
     // Writer: in batch order.
     // Results wait here until every earlier batch is written: the first failing
     // batch in `_id` order is the one reported, and all before it are written.
-    let mut pending: BTreeMap<u64, std::result::Result<Transformed, MigrateError>> = BTreeMap::new();
+    let mut pending: BTreeMap<u64, std::result::Result<Transformed, MigrateError>> =
+        BTreeMap::new();
     let mut next = 0u64;
     let mut writer = if job.dry_run.is_none() {
         Some(
-            BatchWriter::start(job.target, job.collection, job.migration, job.write.clone(), job.resume.clone().unwrap_or_default(), job.session.take())
-                .await?,
+            BatchWriter::start(
+                job.target,
+                job.collection,
+                job.migration,
+                job.write.clone(),
+                job.resume.clone().unwrap_or_default(),
+                job.session.take(),
+            )
+            .await?,
         )
     } else {
         None
@@ -242,7 +290,9 @@ pub(crate) async fn run(mut job: Job<'_>) -> Result<Checkpoint> {
                         }
                         dry.read += t.batch.len() as i64;
                         dry.batches += 1;
-                        dry.last_id = Some(Bson::try_from(t.batch.id(t.batch.len() - 1)).unwrap_or(Bson::Null));
+                        dry.last_id = Some(
+                            Bson::try_from(t.batch.id(t.batch.len() - 1)).unwrap_or(Bson::Null),
+                        );
                         dry.clone()
                     }
                     (None, None) => unreachable!("a writer or a dry run"),
@@ -263,7 +313,11 @@ pub(crate) async fn run(mut job: Job<'_>) -> Result<Checkpoint> {
     .await;
     permits.close();
     drop(result_rx);
-    let read = reader.await.map_err(|e| MigrateError::Database { context: "the reader task failed".into(), message: e.to_string(), labels: vec![] })?;
+    let read = reader.await.map_err(|e| MigrateError::Database {
+        context: "the reader task failed".into(),
+        message: e.to_string(),
+        labels: vec![],
+    })?;
     let finished = match (outcome, writer) {
         (Ok(()), Some(w)) => w.finish().await,
         (Ok(()), None) => Ok(dry),
@@ -328,7 +382,9 @@ fn transform_batch(
                     // a document the transform failed (abort or quarantine).
                     if let Some(v) = schema {
                         if let Some(problem) = schema_problem(v, bytes) {
-                            *o = Outcome::Fail(format!("the output does not match the manifest's schema: {problem}"));
+                            *o = Outcome::Fail(format!(
+                                "the output does not match the manifest's schema: {problem}"
+                            ));
                         }
                     }
                 }
@@ -338,10 +394,18 @@ fn transform_batch(
         Err(e) => {
             *instance = None;
             // Find the document that trips it: each alone, on fresh instances.
-            let culprit = if batch.docs.len() > 1 && matches!(e, WasmError::Trap { .. } | WasmError::Deadline { .. } | WasmError::Memory { .. }) {
+            let culprit = if batch.docs.len() > 1
+                && matches!(
+                    e,
+                    WasmError::Trap { .. } | WasmError::Deadline { .. } | WasmError::Memory { .. }
+                ) {
                 (0..batch.docs.len()).find(|&i| {
-                    let Ok(mut single) = module.instantiate() else { return false };
-                    single.transform(direction, batch.doc(i).as_bytes(), 1).is_err()
+                    let Ok(mut single) = module.instantiate() else {
+                        return false;
+                    };
+                    single
+                        .transform(direction, batch.doc(i).as_bytes(), 1)
+                        .is_err()
                 })
             } else if batch.docs.len() == 1 {
                 Some(0)

@@ -12,9 +12,18 @@ use crate::writer::QUARANTINE_COLLECTION;
 /// Restores `backup` into `collection`, then drops `backup` and the
 /// migration's quarantine records. Idempotent: a restore that stops part-way
 /// can run again. Returns how many documents were restored.
-pub(crate) async fn restore(target: &Target, collection: &str, backup: &str, migration: &str, progress: &Progress) -> Result<u64> {
+pub(crate) async fn restore(
+    target: &Target,
+    collection: &str,
+    backup: &str,
+    migration: &str,
+    progress: &Progress,
+) -> Result<u64> {
     let backups = target.db().collection::<RawDocumentBuf>(backup);
-    let total = backups.estimated_document_count().await.map_err(|e| MigrateError::db("cannot count pre-images", e))?;
+    let total = backups
+        .estimated_document_count()
+        .await
+        .map_err(|e| MigrateError::db("cannot count pre-images", e))?;
     let mut cursor = backups
         .find(doc! {})
         .sort(doc! { "_id": 1 })
@@ -25,31 +34,62 @@ pub(crate) async fn restore(target: &Target, collection: &str, backup: &str, mig
     let mut updates = RawArrayBuf::new();
     let mut n = 0;
     loop {
-        let next = cursor.try_next().await.map_err(|e| MigrateError::db(format!("cannot read pre-images from {backup}"), e))?;
+        let next = cursor
+            .try_next()
+            .await
+            .map_err(|e| MigrateError::db(format!("cannot read pre-images from {backup}"), e))?;
         let end = next.is_none();
         if let Some(b) = next {
-            let id = b.get("_id").ok().flatten().map(|v| v.to_raw_bson()).ok_or_else(|| invalid(backup, "a pre-image without _id"))?;
-            let original = b.get_document("doc").map_err(|_| invalid(backup, "a pre-image without `doc`"))?;
-            updates.push(rawdoc! { "q": { "_id": id }, "u": original.to_raw_document_buf(), "upsert": true });
+            let id = b
+                .get("_id")
+                .ok()
+                .flatten()
+                .map(|v| v.to_raw_bson())
+                .ok_or_else(|| invalid(backup, "a pre-image without _id"))?;
+            let original = b
+                .get_document("doc")
+                .map_err(|_| invalid(backup, "a pre-image without `doc`"))?;
+            updates.push(
+                rawdoc! { "q": { "_id": id }, "u": original.to_raw_document_buf(), "upsert": true },
+            );
             n += 1;
         }
         if n > 0 && (n >= 1000 || end) {
             let cmd = rawdoc! { "update": collection, "updates": std::mem::take(&mut updates), "ordered": false };
-            let reply = target.db().run_raw_command(cmd).await.map_err(|e| MigrateError::db("cannot restore pre-images", e))?;
+            let reply = target
+                .db()
+                .run_raw_command(cmd)
+                .await
+                .map_err(|e| MigrateError::db("cannot restore pre-images", e))?;
             if let Ok(errors) = reply.get_array("writeErrors") {
                 if let Some(e) = errors.first() {
-                    return Err(invalid(backup, &format!("the server refused a restored document: {e}")));
+                    return Err(invalid(
+                        backup,
+                        &format!("the server refused a restored document: {e}"),
+                    ));
                 }
             }
             done += n;
             n = 0;
-            progress.event(&Event::Documents { id: migration.into(), done, total: Some(total), replaced: done, deleted: 0, failed: 0 });
+            progress.event(&Event::Documents {
+                id: migration.into(),
+                done,
+                total: Some(total),
+                replaced: done,
+                deleted: 0,
+                failed: 0,
+            });
         }
         if end {
             break;
         }
     }
-    target.db().collection::<bson::Document>(backup).drop().await.map_err(|e| MigrateError::db(format!("cannot drop {backup}"), e))?;
+    target
+        .db()
+        .collection::<bson::Document>(backup)
+        .drop()
+        .await
+        .map_err(|e| MigrateError::db(format!("cannot drop {backup}"), e))?;
     target
         .db()
         .collection::<bson::Document>(QUARANTINE_COLLECTION)
@@ -60,5 +100,9 @@ pub(crate) async fn restore(target: &Target, collection: &str, backup: &str, mig
 }
 
 fn invalid(backup: &str, what: &str) -> MigrateError {
-    MigrateError::Database { context: format!("the pre-images in {backup} are damaged"), message: what.into(), labels: vec![] }
+    MigrateError::Database {
+        context: format!("the pre-images in {backup} are damaged"),
+        message: what.into(),
+        labels: vec![],
+    }
 }

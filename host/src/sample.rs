@@ -2,10 +2,27 @@
 
 use bson::{doc, Document};
 
-const FIRST: &[&str] = &["Ada", "Alan", "Grace", "Linus", "Barbara", "Dennis", "Margaret", "Ken", "Frances", "Edsger", "Radia", "Donald"];
-const LAST: &[&str] = &["Lovelace", "Turing", "Hopper", "Torvalds", "Liskov", "Ritchie", "Hamilton", "Thompson", "Allen", "Dijkstra", "Perlman", "Knuth"];
-const CITIES: &[&str] = &["Lisbon", "Oslo", "Nairobi", "Lima", "Osaka", "Quebec", "Tallinn", "Perth"];
-const TAGS: &[&str] = &["beta", "admin", "newsletter", "mobile", "trial", "vip", "eu", "us"];
+const FIRST: &[&str] = &[
+    "Ada", "Alan", "Grace", "Linus", "Barbara", "Dennis", "Margaret", "Ken", "Frances", "Edsger",
+    "Radia", "Donald",
+];
+const LAST: &[&str] = &[
+    "Lovelace", "Turing", "Hopper", "Torvalds", "Liskov", "Ritchie", "Hamilton", "Thompson",
+    "Allen", "Dijkstra", "Perlman", "Knuth",
+];
+const CITIES: &[&str] = &[
+    "Lisbon", "Oslo", "Nairobi", "Lima", "Osaka", "Quebec", "Tallinn", "Perth",
+];
+const TAGS: &[&str] = &[
+    "beta",
+    "admin",
+    "newsletter",
+    "mobile",
+    "trial",
+    "vip",
+    "eu",
+    "us",
+];
 
 /// The deterministic user number `i` (about 250 bytes): the same document on
 /// every machine and every run.
@@ -17,7 +34,9 @@ pub fn user(i: u64) -> Document {
     let year = 2015 + (h >> 16) % 10;
     let month = 1 + (h >> 24) % 12;
     let day = 1 + (h >> 32) % 28;
-    let tags: Vec<&str> = (0..1 + (h >> 40) % 3).map(|k| TAGS[((h >> (44 + 4 * k)) % TAGS.len() as u64) as usize]).collect();
+    let tags: Vec<&str> = (0..1 + (h >> 40) % 3)
+        .map(|k| TAGS[((h >> (44 + 4 * k)) % TAGS.len() as u64) as usize])
+        .collect();
     doc! {
         "_id": i as i64,
         "name": format!("{first} {last}"),
@@ -32,4 +51,3 @@ pub fn user(i: u64) -> Document {
         "tags": tags,
     }
 }
-

@@ -10,26 +10,45 @@ fn new_id(name: &str) -> String {
     let slug: String = name
         .trim()
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c.to_ascii_lowercase() } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
         .collect();
     format!("{stamp}_{slug}")
 }
 
 /// Writes a new `wasm` migration: a directory with `migration.toml` and a Rust
 /// guest crate in `guest/`, built by `mongoshift build`. Returns the directory.
-pub fn new_wasm_migration(dir: &Path, name: &str, collection: &str) -> Result<PathBuf, SourceError> {
+pub fn new_wasm_migration(
+    dir: &Path,
+    name: &str,
+    collection: &str,
+) -> Result<PathBuf, SourceError> {
     let id = new_id(name);
     let entry = dir.join(&id);
-    parse_id(&id).map_err(|reason| SourceError::InvalidId { path: entry.clone(), reason })?;
+    parse_id(&id).map_err(|reason| SourceError::InvalidId {
+        path: entry.clone(),
+        reason,
+    })?;
     if entry.exists() {
-        return Err(SourceError::InvalidId { path: entry, reason: "a migration with this name already exists".into() });
+        return Err(SourceError::InvalidId {
+            path: entry,
+            reason: "a migration with this name already exists".into(),
+        });
     }
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| SourceError::Io { path, source }
     };
     std::fs::create_dir_all(entry.join("guest/src")).map_err(io(&entry))?;
-    let crate_name = id.split_once('_').map_or(id.as_str(), |(_, n)| n).replace('_', "-");
+    let crate_name = id
+        .split_once('_')
+        .map_or(id.as_str(), |(_, n)| n)
+        .replace('_', "-");
     let wasm_name = crate_name.replace('-', "_");
     std::fs::write(
         entry.join("migration.toml"),
@@ -70,14 +89,18 @@ crate-type = ["cdylib", "rlib"]
 [dependencies]
 {sdk}
 {}"#,
-            if in_workspace { "" } else { "
+            if in_workspace {
+                ""
+            } else {
+                "
 [workspace]
 
 [profile.release]
 lto = true
 codegen-units = 1
 opt-level = 3
-" }
+"
+            }
         ),
     )
     .map_err(io(&entry))?;
@@ -109,7 +132,10 @@ fn backward(mut doc: Document) -> Outcome {
     if in_workspace {
         if let Ok(text) = std::fs::read_to_string(&workspace) {
             let member = format!("members = [\n    \"{id}/guest\",");
-            if let Some(updated) = text.contains("members = [").then(|| text.replacen("members = [", &member, 1)) {
+            if let Some(updated) = text
+                .contains("members = [")
+                .then(|| text.replacen("members = [", &member, 1))
+            {
                 std::fs::write(&workspace, updated).map_err(io(&workspace))?;
             }
         }
@@ -132,11 +158,21 @@ fn find_sdk(dir: &Path) -> Option<PathBuf> {
 
 /// Writes a new `update` migration named `<timestamp>_<name>.toml` in `dir` and
 /// returns its path. `name` is lower-cased and spaces become `_`.
-pub fn new_update_migration(dir: &Path, name: &str, collection: &str) -> Result<PathBuf, SourceError> {
+pub fn new_update_migration(
+    dir: &Path,
+    name: &str,
+    collection: &str,
+) -> Result<PathBuf, SourceError> {
     let id = new_id(name);
     let path = dir.join(format!("{id}.toml"));
-    parse_id(&id).map_err(|reason| SourceError::InvalidId { path: path.clone(), reason })?;
-    std::fs::create_dir_all(dir).map_err(|source| SourceError::Dir { path: dir.to_path_buf(), source })?;
+    parse_id(&id).map_err(|reason| SourceError::InvalidId {
+        path: path.clone(),
+        reason,
+    })?;
+    std::fs::create_dir_all(dir).map_err(|source| SourceError::Dir {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     let text = format!(
         r#"# {id}: server-side operations; documents never leave the server.
 # ops: update_many, delete_many, rename_field, create_index, drop_index
@@ -158,8 +194,14 @@ update = {{ "$unset" = {{ status = "" }} }}
 "#
     );
     if path.exists() {
-        return Err(SourceError::InvalidId { path, reason: "a migration with this name already exists".into() });
+        return Err(SourceError::InvalidId {
+            path,
+            reason: "a migration with this name already exists".into(),
+        });
     }
-    std::fs::write(&path, text).map_err(|source| SourceError::Io { path: path.clone(), source })?;
+    std::fs::write(&path, text).map_err(|source| SourceError::Io {
+        path: path.clone(),
+        source,
+    })?;
     Ok(path)
 }

@@ -42,8 +42,15 @@ pub struct MigrationSource {
 
 /// Files and directories that live beside migrations but are not migrations:
 /// the guest crates' workspace and build output, project files.
-const NOT_MIGRATIONS: &[&str] =
-    &["Cargo.toml", "Cargo.lock", "target", "mongoshift.toml", "pyproject.toml", "rust-toolchain.toml", "node_modules"];
+const NOT_MIGRATIONS: &[&str] = &[
+    "Cargo.toml",
+    "Cargo.lock",
+    "target",
+    "mongoshift.toml",
+    "pyproject.toml",
+    "rust-toolchain.toml",
+    "node_modules",
+];
 
 /// The manifest's file name inside a directory entry.
 pub const MANIFEST_FILE: &str = "migration.toml";
@@ -72,7 +79,10 @@ impl MigrationSource {
     }
 
     fn load_inner(&self, strict: bool) -> Result<Vec<Migration>, SourceError> {
-        let dir_err = |source| SourceError::Dir { path: self.dir.clone(), source };
+        let dir_err = |source| SourceError::Dir {
+            path: self.dir.clone(),
+            source,
+        };
         let mut entries: Vec<_> = std::fs::read_dir(&self.dir)
             .map_err(dir_err)?
             .collect::<Result<_, _>>()
@@ -83,7 +93,10 @@ impl MigrationSource {
         for entry in entries {
             let path = entry.path();
             let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') || name.starts_with('_') || NOT_MIGRATIONS.contains(&name.as_str()) {
+            if name.starts_with('.')
+                || name.starts_with('_')
+                || NOT_MIGRATIONS.contains(&name.as_str())
+            {
                 continue;
             }
             let is_dir = path.is_dir();
@@ -104,9 +117,14 @@ impl MigrationSource {
             } else {
                 continue; // READMEs, modules referred to by manifests, …
             };
-            let version = parse_id(&id).map_err(|reason| SourceError::InvalidId { path: path.clone(), reason })?;
-            let bytes = std::fs::read(&manifest_path)
-                .map_err(|source| SourceError::Io { path: manifest_path.clone(), source })?;
+            let version = parse_id(&id).map_err(|reason| SourceError::InvalidId {
+                path: path.clone(),
+                reason,
+            })?;
+            let bytes = std::fs::read(&manifest_path).map_err(|source| SourceError::Io {
+                path: manifest_path.clone(),
+                source,
+            })?;
             let text = String::from_utf8(bytes.clone()).map_err(|_| SourceError::Manifest {
                 path: manifest_path.clone(),
                 message: "the file is not UTF-8 text".into(),
@@ -120,14 +138,25 @@ impl MigrationSource {
                     });
                 }
             }
-            if let Some(other) = migrations.iter().find(|m| m.version == version || m.id == id) {
+            if let Some(other) = migrations
+                .iter()
+                .find(|m| m.version == version || m.id == id)
+            {
                 return Err(SourceError::DuplicateId {
-                    id: if other.id == id { id } else { format!("version {version}") },
+                    id: if other.id == id {
+                        id
+                    } else {
+                        format!("version {version}")
+                    },
                     first: other.path.clone(),
                     second: path,
                 });
             }
-            let base_dir = if is_dir { path.clone() } else { self.dir.clone() };
+            let base_dir = if is_dir {
+                path.clone()
+            } else {
+                self.dir.clone()
+            };
             let module_path = match &manifest.body {
                 crate::manifest::Body::Wasm(spec) => Some(base_dir.join(&spec.module)),
                 _ => None,
@@ -136,14 +165,33 @@ impl MigrationSource {
                 None => checksum(&[&bytes]),
                 Some(module) => match std::fs::read(module) {
                     Ok(module_bytes) => checksum(&[&bytes, &module_bytes]),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound && !strict => checksum(&[&bytes]),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                        return Err(SourceError::ModuleMissing { id, path: module.clone() })
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound && !strict => {
+                        checksum(&[&bytes])
                     }
-                    Err(source) => return Err(SourceError::Io { path: module.clone(), source }),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        return Err(SourceError::ModuleMissing {
+                            id,
+                            path: module.clone(),
+                        })
+                    }
+                    Err(source) => {
+                        return Err(SourceError::Io {
+                            path: module.clone(),
+                            source,
+                        })
+                    }
                 },
             };
-            migrations.push(Migration { id, version, path, manifest_path, manifest, base_dir, module_path, checksum });
+            migrations.push(Migration {
+                id,
+                version,
+                path,
+                manifest_path,
+                manifest,
+                base_dir,
+                module_path,
+                checksum,
+            });
         }
         migrations.sort_by(|a, b| version_key(&a.version).cmp(&version_key(&b.version)));
         Ok(migrations)
@@ -158,11 +206,19 @@ fn version_key(v: &str) -> (usize, &str) {
 /// Checks an id (`<digits>_<name>`) and returns its version.
 pub fn parse_id(id: &str) -> Result<String, String> {
     let expected = "expected <timestamp>_<name>, e.g. 20260115093000_add_status";
-    let (version, name) = id.split_once('_').ok_or_else(|| format!("no `_` in `{id}`; {expected}"))?;
+    let (version, name) = id
+        .split_once('_')
+        .ok_or_else(|| format!("no `_` in `{id}`; {expected}"))?;
     if version.is_empty() || !version.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("`{id}` does not start with a numeric timestamp; {expected}"));
+        return Err(format!(
+            "`{id}` does not start with a numeric timestamp; {expected}"
+        ));
     }
-    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
         return Err(format!(
             "`{id}` has characters other than letters, digits, `_` and `-` in its name; {expected}"
         ));
@@ -186,7 +242,8 @@ pub fn checksum(parts: &[&[u8]]) -> String {
 mod tests {
     use super::*;
 
-    const OK: &str = "kind = \"update\"\ncollection = \"u\"\n[[forward]]\nop = \"delete_many\"\nfilter = {}\n";
+    const OK: &str =
+        "kind = \"update\"\ncollection = \"u\"\n[[forward]]\nop = \"delete_many\"\nfilter = {}\n";
 
     #[test]
     fn loads_in_version_order_and_skips_other_files() {
@@ -208,12 +265,24 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("20260102_b.toml"), OK).expect("write");
         std::fs::write(dir.path().join("20260102_c.toml"), OK).expect("write");
-        let e = MigrationSource::new(dir.path()).load().expect_err("duplicate").to_string();
-        assert!(e.contains("duplicate migration version 20260102") && e.contains("20260102_c.toml"), "{e}");
+        let e = MigrationSource::new(dir.path())
+            .load()
+            .expect_err("duplicate")
+            .to_string();
+        assert!(
+            e.contains("duplicate migration version 20260102") && e.contains("20260102_c.toml"),
+            "{e}"
+        );
 
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("add_status.toml"), OK).expect("write");
-        let e = MigrationSource::new(dir.path()).load().expect_err("bad name").to_string();
-        assert!(e.contains("add_status.toml") && e.contains("numeric timestamp"), "{e}");
+        let e = MigrationSource::new(dir.path())
+            .load()
+            .expect_err("bad name")
+            .to_string();
+        assert!(
+            e.contains("add_status.toml") && e.contains("numeric timestamp"),
+            "{e}"
+        );
     }
 }

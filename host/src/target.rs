@@ -24,7 +24,11 @@ pub struct ConnectOptions {
 impl ConnectOptions {
     /// Options for `uri` with defaults: the URI's database, a 10 s timeout.
     pub fn new(uri: impl Into<String>) -> Self {
-        ConnectOptions { uri: uri.into(), database: None, connect_timeout: Duration::from_secs(10) }
+        ConnectOptions {
+            uri: uri.into(),
+            database: None,
+            connect_timeout: Duration::from_secs(10),
+        }
     }
 
     /// Sets the target database.
@@ -66,10 +70,19 @@ impl Target {
     pub async fn connect(opts: &ConnectOptions) -> Result<Target> {
         let masked = redact_uri(&opts.uri);
         remember_secret_of(&opts.uri);
-        let mut co = ClientOptions::parse(&opts.uri)
-            .await
-            .map_err(|e| MigrateError::InvalidUri { uri: masked.clone(), message: driver_message(&e) })?;
-        let hosts = co.hosts.iter().map(|h| h.to_string()).collect::<Vec<_>>().join(",");
+        let mut co =
+            ClientOptions::parse(&opts.uri)
+                .await
+                .map_err(|e| MigrateError::InvalidUri {
+                    uri: masked.clone(),
+                    message: driver_message(&e),
+                })?;
+        let hosts = co
+            .hosts
+            .iter()
+            .map(|h| h.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
         co.app_name.get_or_insert_with(|| "mongoshift".to_string());
         co.server_selection_timeout = Some(opts.connect_timeout);
         co.connect_timeout = Some(opts.connect_timeout.min(Duration::from_secs(10)));
@@ -78,12 +91,15 @@ impl Target {
             .clone()
             .or_else(|| co.default_database.clone())
             .ok_or(MigrateError::NoDatabase)?;
-        let client = Client::with_options(co)
-            .map_err(|e| MigrateError::InvalidUri { uri: masked.clone(), message: redact_message(&e.to_string()) })?;
-        let db = client.database(&db_name);
-        let hello = db.run_command(doc! { "hello": 1 }).await.map_err(|e| {
-            classify_connect_error(&hosts, opts.connect_timeout, e)
+        let client = Client::with_options(co).map_err(|e| MigrateError::InvalidUri {
+            uri: masked.clone(),
+            message: redact_message(&e.to_string()),
         })?;
+        let db = client.database(&db_name);
+        let hello = db
+            .run_command(doc! { "hello": 1 })
+            .await
+            .map_err(|e| classify_connect_error(&hosts, opts.connect_timeout, e))?;
         let topology = if hello.get_str("msg").is_ok_and(|m| m == "isdbgrid") {
             Topology::Sharded
         } else if hello.get_str("setName").is_ok() {
@@ -91,7 +107,12 @@ impl Target {
         } else {
             Topology::Standalone
         };
-        Ok(Target { client, db, hosts, topology })
+        Ok(Target {
+            client,
+            db,
+            hosts,
+            topology,
+        })
     }
 
     /// The driver client.
@@ -120,23 +141,40 @@ impl Target {
     }
 }
 
-fn classify_connect_error(hosts: &str, timeout: Duration, e: mongodb::error::Error) -> MigrateError {
+fn classify_connect_error(
+    hosts: &str,
+    timeout: Duration,
+    e: mongodb::error::Error,
+) -> MigrateError {
     use mongodb::error::ErrorKind;
     let full = redact_message(&e.to_string());
     match &*e.kind {
-        ErrorKind::Authentication { message, .. } => {
-            MigrateError::Auth { hosts: hosts.into(), message: redact_message(message) }
-        }
-        ErrorKind::Command(c) if c.code == 18 || c.code == 13 => {
-            MigrateError::Auth { hosts: hosts.into(), message: redact_message(&c.message) }
-        }
+        ErrorKind::Authentication { message, .. } => MigrateError::Auth {
+            hosts: hosts.into(),
+            message: redact_message(message),
+        },
+        ErrorKind::Command(c) if c.code == 18 || c.code == 13 => MigrateError::Auth {
+            hosts: hosts.into(),
+            message: redact_message(&c.message),
+        },
         ErrorKind::ServerSelection { message, .. } => {
             if full.contains("AuthenticationFailed") || full.contains("SCRAM failure") {
-                return MigrateError::Auth { hosts: hosts.into(), message: "authentication failed".into() };
+                return MigrateError::Auth {
+                    hosts: hosts.into(),
+                    message: "authentication failed".into(),
+                };
             }
-            MigrateError::Unreachable { hosts: hosts.into(), seconds: timeout.as_secs().max(1), message: server_selection_reason(message) }
+            MigrateError::Unreachable {
+                hosts: hosts.into(),
+                seconds: timeout.as_secs().max(1),
+                message: server_selection_reason(message),
+            }
         }
-        ErrorKind::Io(io) => MigrateError::Unreachable { hosts: hosts.into(), seconds: timeout.as_secs().max(1), message: io.to_string() },
+        ErrorKind::Io(io) => MigrateError::Unreachable {
+            hosts: hosts.into(),
+            seconds: timeout.as_secs().max(1),
+            message: io.to_string(),
+        },
         _ => MigrateError::db(format!("cannot talk to MongoDB at {hosts}"), e),
     }
 }
@@ -150,7 +188,12 @@ fn server_selection_reason(message: &str) -> String {
     }
     if let Some(i) = message.find("Error: ") {
         let rest = &message[i + "Error: ".len()..];
-        return rest.split(", labels").next().unwrap_or(rest).trim_start_matches("Kind: ").to_string();
+        return rest
+            .split(", labels")
+            .next()
+            .unwrap_or(rest)
+            .trim_start_matches("Kind: ")
+            .to_string();
     }
     "no server answered".into()
 }
@@ -215,13 +258,19 @@ fn percent_decode(s: &str) -> Result<String, ()> {
 
 /// The connection string with its password replaced by `****`.
 pub fn redact_uri(uri: &str) -> String {
-    let Some((scheme, rest)) = uri.split_once("://") else { return uri.to_string() };
+    let Some((scheme, rest)) = uri.split_once("://") else {
+        return uri.to_string();
+    };
     let auth_end = rest.find(['/', '?']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(auth_end);
     match authority.rsplit_once('@') {
         Some((userinfo, hosts)) => {
             let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
-            let masked = if userinfo.contains(':') { format!("{user}:****") } else { user.to_string() };
+            let masked = if userinfo.contains(':') {
+                format!("{user}:****")
+            } else {
+                user.to_string()
+            };
             format!("{scheme}://{masked}@{hosts}{tail}")
         }
         None => uri.to_string(),
@@ -246,10 +295,19 @@ mod tests {
 
     #[test]
     fn masks_passwords() {
-        assert_eq!(redact_uri("mongodb://bob:s3cr%40t@h:27017/db?x=1"), "mongodb://bob:****@h:27017/db?x=1");
+        assert_eq!(
+            redact_uri("mongodb://bob:s3cr%40t@h:27017/db?x=1"),
+            "mongodb://bob:****@h:27017/db?x=1"
+        );
         assert_eq!(redact_uri("mongodb://h:27017/db"), "mongodb://h:27017/db");
-        assert_eq!(redact_uri("mongodb+srv://bob@h/db"), "mongodb+srv://bob@h/db");
+        assert_eq!(
+            redact_uri("mongodb+srv://bob@h/db"),
+            "mongodb+srv://bob@h/db"
+        );
         remember_secret_of("mongodb://bob:hunter%212@h/db");
-        assert_eq!(redact_message("bad hunter%212 and hunter!2"), "bad **** and ****");
+        assert_eq!(
+            redact_message("bad hunter%212 and hunter!2"),
+            "bad **** and ****"
+        );
     }
 }

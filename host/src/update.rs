@@ -18,14 +18,28 @@ pub struct Counts {
 }
 
 /// Runs `steps` in order, reporting each.
-pub(crate) async fn run_steps(target: &Target, id: &str, steps: &[UpdateStep], progress: &Progress) -> Result<Counts> {
+pub(crate) async fn run_steps(
+    target: &Target,
+    id: &str,
+    steps: &[UpdateStep],
+    progress: &Progress,
+) -> Result<Counts> {
     let mut total = Counts::default();
     for (i, step) in steps.iter().enumerate() {
-        progress.event(&Event::StepStarted { id: id.into(), step: i + 1, description: step.describe() });
+        progress.event(&Event::StepStarted {
+            id: id.into(),
+            step: i + 1,
+            description: step.describe(),
+        });
         let c = run_step(target, step)
             .await
             .map_err(|e| MigrateError::db(format!("step {} ({})", i + 1, step.describe()), e))?;
-        progress.event(&Event::StepFinished { id: id.into(), step: i + 1, matched: c.matched, modified: c.modified });
+        progress.event(&Event::StepFinished {
+            id: id.into(),
+            step: i + 1,
+            matched: c.matched,
+            modified: c.modified,
+        });
         total.matched += c.matched;
         total.modified += c.modified;
     }
@@ -40,27 +54,58 @@ async fn run_step(target: &Target, step: &UpdateStep) -> Result<Counts, mongodb:
                 UpdateSpec::Document(d) => coll.update_many(filter.clone(), d.clone()).await?,
                 UpdateSpec::Pipeline(p) => coll.update_many(filter.clone(), p.clone()).await?,
             };
-            Ok(Counts { matched: r.matched_count, modified: r.modified_count })
+            Ok(Counts {
+                matched: r.matched_count,
+                modified: r.modified_count,
+            })
         }
         UpdateStep::DeleteMany { filter, .. } => {
             let r = coll.delete_many(filter.clone()).await?;
-            Ok(Counts { matched: r.deleted_count, modified: r.deleted_count })
+            Ok(Counts {
+                matched: r.deleted_count,
+                modified: r.deleted_count,
+            })
         }
-        UpdateStep::RenameField { filter, from, to, .. } => {
-            let r = coll.update_many(rename_filter(filter, from), doc! { "$rename": { from: to } }).await?;
-            Ok(Counts { matched: r.matched_count, modified: r.modified_count })
+        UpdateStep::RenameField {
+            filter, from, to, ..
+        } => {
+            let r = coll
+                .update_many(
+                    rename_filter(filter, from),
+                    doc! { "$rename": { from: to } },
+                )
+                .await?;
+            Ok(Counts {
+                matched: r.matched_count,
+                modified: r.modified_count,
+            })
         }
-        UpdateStep::CreateIndex { collection, keys, name, options } => {
+        UpdateStep::CreateIndex {
+            collection,
+            keys,
+            name,
+            options,
+        } => {
             let mut index = doc! { "key": keys.clone(), "name": name };
             index.extend(options.clone());
-            target.db().run_command(doc! { "createIndexes": collection, "indexes": [index] }).await?;
+            target
+                .db()
+                .run_command(doc! { "createIndexes": collection, "indexes": [index] })
+                .await?;
             Ok(Counts::default())
         }
-        UpdateStep::DropIndex { collection, name, .. } => {
-            match target.db().run_command(doc! { "dropIndexes": collection, "index": name }).await {
+        UpdateStep::DropIndex {
+            collection, name, ..
+        } => {
+            match target
+                .db()
+                .run_command(doc! { "dropIndexes": collection, "index": name })
+                .await
+            {
                 Ok(_) => {}
                 // Already gone (a rerun after a failure): the step's goal holds.
-                Err(e) if matches!(&*e.kind, mongodb::error::ErrorKind::Command(c) if c.code == 27 || c.code == 26) => {}
+                Err(e) if matches!(&*e.kind, mongodb::error::ErrorKind::Command(c) if c.code == 27 || c.code == 26) =>
+                    {}
                 Err(e) => return Err(e),
             }
             Ok(Counts::default())
@@ -79,7 +124,12 @@ pub(crate) async fn count_steps(target: &Target, steps: &[UpdateStep]) -> Result
                     .collection::<Document>(step.collection())
                     .count_documents(filter)
                     .await
-                    .map_err(|e| MigrateError::db(format!("cannot count documents for {}", step.describe()), e))?,
+                    .map_err(|e| {
+                        MigrateError::db(
+                            format!("cannot count documents for {}", step.describe()),
+                            e,
+                        )
+                    })?,
             ),
             None => None,
         };
@@ -87,4 +137,3 @@ pub(crate) async fn count_steps(target: &Target, steps: &[UpdateStep]) -> Result
     }
     Ok(out)
 }
-

@@ -83,20 +83,40 @@ pub(crate) struct BatchWriter<'a> {
 }
 
 fn is_transient(e: &MigrateError) -> bool {
-    if e.has_label(TRANSIENT_TRANSACTION_ERROR) || e.has_label("RetryableWriteError") || e.has_label("RetryableError") {
+    if e.has_label(TRANSIENT_TRANSACTION_ERROR)
+        || e.has_label("RetryableWriteError")
+        || e.has_label("RetryableError")
+    {
         return true;
     }
     let text = e.to_string();
-    ["I/O error", "Connection refused", "connection pool", "Server selection timeout", "WriteConflict", "NotWritablePrimary", "PrimarySteppedDown", "InterruptedAtShutdown", "ShutdownInProgress"]
-        .iter()
-        .any(|m| text.contains(m))
+    [
+        "I/O error",
+        "Connection refused",
+        "connection pool",
+        "Server selection timeout",
+        "WriteConflict",
+        "NotWritablePrimary",
+        "PrimarySteppedDown",
+        "InterruptedAtShutdown",
+        "ShutdownInProgress",
+    ]
+    .iter()
+    .any(|m| text.contains(m))
 }
 
 fn is_too_large(e: &MigrateError) -> bool {
     let text = e.to_string();
-    ["TransactionTooLarge", "BSONObjectTooLarge", "too large", "ExceededTimeLimit", "MaxTimeMSExpired", "TransactionExceededLifetimeLimitSeconds"]
-        .iter()
-        .any(|m| text.contains(m))
+    [
+        "TransactionTooLarge",
+        "BSONObjectTooLarge",
+        "too large",
+        "ExceededTimeLimit",
+        "MaxTimeMSExpired",
+        "TransactionExceededLifetimeLimitSeconds",
+    ]
+    .iter()
+    .any(|m| text.contains(m))
 }
 
 impl<'a> BatchWriter<'a> {
@@ -111,15 +131,30 @@ impl<'a> BatchWriter<'a> {
         let session = match (opts.tx, session) {
             (TxMode::None, _) => None,
             (_, Some(s)) => Some(s),
-            (_, None) => Some(target.client().start_session().await.map_err(|e| MigrateError::db("cannot start a session", e))?),
+            (_, None) => Some(
+                target
+                    .client()
+                    .start_session()
+                    .await
+                    .map_err(|e| MigrateError::db("cannot start a session", e))?,
+            ),
         };
         let mut session = session;
         if opts.tx == TxMode::Migration {
             if let Some(s) = session.as_mut() {
-                s.start_transaction().await.map_err(|e| MigrateError::db("cannot start a transaction", e))?;
+                s.start_transaction()
+                    .await
+                    .map_err(|e| MigrateError::db("cannot start a transaction", e))?;
             }
         }
-        Ok(BatchWriter { target, collection: collection.into(), migration: migration.into(), opts, session, cp })
+        Ok(BatchWriter {
+            target,
+            collection: collection.into(),
+            migration: migration.into(),
+            opts,
+            session,
+            cp,
+        })
     }
 
     pub(crate) fn checkpoint(&self) -> &Checkpoint {
@@ -153,18 +188,61 @@ impl<'a> BatchWriter<'a> {
         loop {
             attempt += 1;
             let res = match self.opts.tx {
-                TxMode::None => apply(self.target, &self.collection, &self.migration, &self.opts, t, lo, hi, &next, None).await,
+                TxMode::None => {
+                    apply(
+                        self.target,
+                        &self.collection,
+                        &self.migration,
+                        &self.opts,
+                        t,
+                        lo,
+                        hi,
+                        &next,
+                        None,
+                    )
+                    .await
+                }
                 TxMode::Migration => {
-                    let s = self.session.as_mut().expect("a session in transaction modes");
+                    let s = self
+                        .session
+                        .as_mut()
+                        .expect("a session in transaction modes");
                     // No retry inside the migration's transaction: it is aborted as a whole.
-                    return apply(self.target, &self.collection, &self.migration, &self.opts, t, lo, hi, &next, Some(s))
-                        .await
-                        .map(|()| self.cp = next);
+                    return apply(
+                        self.target,
+                        &self.collection,
+                        &self.migration,
+                        &self.opts,
+                        t,
+                        lo,
+                        hi,
+                        &next,
+                        Some(s),
+                    )
+                    .await
+                    .map(|()| self.cp = next);
                 }
                 TxMode::Batch => {
-                    let s = self.session.as_mut().expect("a session in transaction modes");
-                    s.start_transaction().await.map_err(|e| MigrateError::db("cannot start a transaction", e))?;
-                    match apply(self.target, &self.collection, &self.migration, &self.opts, t, lo, hi, &next, Some(s)).await {
+                    let s = self
+                        .session
+                        .as_mut()
+                        .expect("a session in transaction modes");
+                    s.start_transaction()
+                        .await
+                        .map_err(|e| MigrateError::db("cannot start a transaction", e))?;
+                    match apply(
+                        self.target,
+                        &self.collection,
+                        &self.migration,
+                        &self.opts,
+                        t,
+                        lo,
+                        hi,
+                        &next,
+                        Some(s),
+                    )
+                    .await
+                    {
                         Ok(()) => commit(s).await,
                         Err(e) => {
                             let _ = s.abort_transaction().await;
@@ -228,7 +306,9 @@ async fn commit(s: &mut ClientSession) -> Result<()> {
     for _ in 0..5 {
         match s.commit_transaction().await {
             Ok(()) => return Ok(()),
-            Err(e) if e.contains_label(UNKNOWN_TRANSACTION_COMMIT_RESULT) => tokio::time::sleep(Duration::from_millis(50)).await,
+            Err(e) if e.contains_label(UNKNOWN_TRANSACTION_COMMIT_RESULT) => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
             Err(e) => return Err(MigrateError::db("cannot commit the batch", e)),
         }
     }
@@ -239,7 +319,11 @@ async fn commit(s: &mut ClientSession) -> Result<()> {
     })
 }
 
-async fn run_cmd(target: &Target, cmd: RawDocumentBuf, session: &mut Option<&mut ClientSession>) -> Result<Document> {
+async fn run_cmd(
+    target: &Target,
+    cmd: RawDocumentBuf,
+    session: &mut Option<&mut ClientSession>,
+) -> Result<Document> {
     let op = target.db().run_raw_command(cmd);
     match session {
         Some(s) => op.session(&mut **s).await,
@@ -271,7 +355,11 @@ async fn apply(
     for (i, o) in t.outcomes.iter().enumerate().take(hi).skip(lo) {
         if let Outcome::Fail(msg) = o {
             if !opts.quarantine {
-                return Err(MigrateError::DocumentFailed { batch: b.seq() + 1, document: b.id_text(i), message: msg.clone() });
+                return Err(MigrateError::DocumentFailed {
+                    batch: b.seq() + 1,
+                    document: b.id_text(i),
+                    message: msg.clone(),
+                });
             }
             quarantine.push(rawdoc! {
                 "_id": { "migration": migration, "id": b.id(i) },
@@ -285,7 +373,8 @@ async fn apply(
         }
     }
     if quarantined > 0 {
-        let cmd = rawdoc! { "insert": QUARANTINE_COLLECTION, "documents": quarantine, "ordered": false };
+        let cmd =
+            rawdoc! { "insert": QUARANTINE_COLLECTION, "documents": quarantine, "ordered": false };
         let reply = run_cmd(target, cmd, &mut session).await?;
         check_errors(&reply, b, &[], at_least_once)?;
     }
@@ -347,7 +436,11 @@ async fn apply(
         check_errors(&reply, b, &del_idx, false)?;
     }
     // The checkpoint, fenced: only this run's lease may move it.
-    let cp = bson::to_bson(next).map_err(|e| MigrateError::Database { context: "cannot encode the checkpoint".into(), message: e.to_string(), labels: vec![] })?;
+    let cp = bson::to_bson(next).map_err(|e| MigrateError::Database {
+        context: "cannot encode the checkpoint".into(),
+        message: e.to_string(),
+        labels: vec![],
+    })?;
     let cmd = bson::RawDocumentBuf::from_document(&doc! {
         "update": LEDGER_COLLECTION,
         "updates": [ {
@@ -360,16 +453,24 @@ async fn apply(
             } },
         } ],
     })
-    .map_err(|e| MigrateError::Database { context: "cannot encode the checkpoint".into(), message: e.to_string(), labels: vec![] })?;
+    .map_err(|e| MigrateError::Database {
+        context: "cannot encode the checkpoint".into(),
+        message: e.to_string(),
+        labels: vec![],
+    })?;
     let reply = run_cmd(target, cmd, &mut session).await?;
     if reply.get_i32("n").unwrap_or(0) != 1 {
-        return Err(MigrateError::LockLost { what: format!("the checkpoint of batch {}", b.seq() + 1) });
+        return Err(MigrateError::LockLost {
+            what: format!("the checkpoint of batch {}", b.seq() + 1),
+        });
     }
     Ok(())
 }
 
 fn check_errors(reply: &Document, b: &Batch, idx: &[usize], ignore_duplicates: bool) -> Result<()> {
-    let Ok(errors) = reply.get_array("writeErrors") else { return Ok(()) };
+    let Ok(errors) = reply.get_array("writeErrors") else {
+        return Ok(());
+    };
     for e in errors {
         let Bson::Document(e) = e else { continue };
         let code = e.get_i32("code").unwrap_or_default();
@@ -379,7 +480,9 @@ fn check_errors(reply: &Document, b: &Batch, idx: &[usize], ignore_duplicates: b
         let at = e.get_i32("index").map_or(0, |i| i as usize);
         return Err(MigrateError::WriteRejected {
             batch: b.seq() + 1,
-            document: idx.get(at).map_or_else(|| "?".to_string(), |&i| b.id_text(i)),
+            document: idx
+                .get(at)
+                .map_or_else(|| "?".to_string(), |&i| b.id_text(i)),
             message: e.get_str("errmsg").unwrap_or("write error").to_string(),
             code,
         });

@@ -16,7 +16,11 @@ fn refused_without_writing(t: &TestDb, code: i32, expected: &[&str]) {
         assert!(stderr.contains(e), "expected {e:?} in:\n{stderr}");
     }
     assert_eq!(t.ledger().len(), 0, "nothing recorded");
-    assert_eq!(t.count("users", bson::doc! { "a": 1 }), 0, "nothing applied");
+    assert_eq!(
+        t.count("users", bson::doc! { "a": 1 }),
+        0,
+        "nothing applied"
+    );
 }
 
 #[test]
@@ -28,24 +32,63 @@ fn malformed_manifest_names_file_line_and_field() {
         "20260102000000_typo.toml",
         "kind = \"update\"\ncollection = \"users\"\n\n[[forward]]\nop = \"update_many\"\nfilter = {}\nupdte = { \"$set\" = { a = 1 } }\n",
     );
-    refused_without_writing(&t, 6, &["20260102000000_typo.toml", "line 7", "unknown field `updte`"]);
+    refused_without_writing(
+        &t,
+        6,
+        &[
+            "20260102000000_typo.toml",
+            "line 7",
+            "unknown field `updte`",
+        ],
+    );
 
     t.write("20260102000000_typo.toml", "kind = \"update\"\ncollection = \"users\"\n[[forward]]\nop = \"update_many\"\nfilter = {}\n");
-    refused_without_writing(&t, 6, &["20260102000000_typo.toml", "line 3", "step 1 of [[forward]]", "needs field `update`"]);
+    refused_without_writing(
+        &t,
+        6,
+        &[
+            "20260102000000_typo.toml",
+            "line 3",
+            "step 1 of [[forward]]",
+            "needs field `update`",
+        ],
+    );
 
-    t.write("20260102000000_typo.toml", "kind = \"update\"\ncollection = \"users\n");
+    t.write(
+        "20260102000000_typo.toml",
+        "kind = \"update\"\ncollection = \"users\n",
+    );
     refused_without_writing(&t, 6, &["20260102000000_typo.toml", "line 2"]);
 
-    t.write("20260102000000_typo.toml", "kind = \"update\"\ncollection = \"users\"\n[[forward]]\nop = \"upsert_all\"\n");
-    refused_without_writing(&t, 6, &["20260102000000_typo.toml", "unknown op `upsert_all`"]);
+    t.write(
+        "20260102000000_typo.toml",
+        "kind = \"update\"\ncollection = \"users\"\n[[forward]]\nop = \"upsert_all\"\n",
+    );
+    refused_without_writing(
+        &t,
+        6,
+        &["20260102000000_typo.toml", "unknown op `upsert_all`"],
+    );
 }
 
 #[test]
 fn unknown_kind_is_reported_with_the_known_ones() {
     let t = TestDb::new("unknown_kind");
     t.write("20260101000000_ok.toml", OK);
-    t.write("20260102000000_js.toml", "description = \"x\"\nkind = \"javascript\"\n");
-    refused_without_writing(&t, 6, &["unknown migration kind `javascript`", "20260102000000_js.toml", "line 2", "known kinds: update"]);
+    t.write(
+        "20260102000000_js.toml",
+        "description = \"x\"\nkind = \"javascript\"\n",
+    );
+    refused_without_writing(
+        &t,
+        6,
+        &[
+            "unknown migration kind `javascript`",
+            "20260102000000_js.toml",
+            "line 2",
+            "known kinds: update",
+        ],
+    );
     t.cmd().arg("status").assert().code(6);
 }
 
@@ -54,7 +97,15 @@ fn duplicate_versions_and_bad_names_are_refused() {
     let t = TestDb::new("duplicates");
     t.write("20260101000000_ok.toml", OK);
     t.write("20260101000000_other.toml", OK);
-    refused_without_writing(&t, 6, &["duplicate migration version 20260101000000", "20260101000000_ok.toml", "20260101000000_other.toml"]);
+    refused_without_writing(
+        &t,
+        6,
+        &[
+            "duplicate migration version 20260101000000",
+            "20260101000000_ok.toml",
+            "20260101000000_other.toml",
+        ],
+    );
 
     let t = TestDb::new("duplicates_dir");
     t.write("20260101000000_ok.toml", OK);
@@ -66,7 +117,10 @@ fn duplicate_versions_and_bad_names_are_refused() {
     refused_without_writing(&t, 6, &["add_status.toml", "numeric timestamp"]);
 
     let t = TestDb::new("id_mismatch");
-    t.write("20260101000000_ok.toml", &format!("id = \"20260101000000_other\"\n{OK}"));
+    t.write(
+        "20260101000000_ok.toml",
+        &format!("id = \"20260101000000_other\"\n{OK}"),
+    );
     refused_without_writing(&t, 6, &["the manifest says id = \"20260101000000_other\""]);
 }
 
@@ -77,7 +131,9 @@ fn missing_migrations_directory() {
         .args(["--path", "nowhere", "up"])
         .assert()
         .code(6)
-        .stderr(predicate::str::contains("cannot read migrations directory nowhere"));
+        .stderr(predicate::str::contains(
+            "cannot read migrations directory nowhere",
+        ));
 }
 
 #[test]
@@ -85,27 +141,45 @@ fn unreachable_server_fails_fast_with_a_clear_message() {
     let t = TestDb::new("unreachable");
     t.write("20260101000000_ok.toml", OK);
     // A port nothing listens on: bind one, note it, release it.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
     let start = Instant::now();
     t.cmd()
         .env("MONGODB_URI", format!("mongodb://127.0.0.1:{port}"))
         .args(["--connect-timeout", "2", "up"])
         .assert()
         .code(5)
-        .stderr(predicate::str::contains(format!("cannot reach MongoDB at 127.0.0.1:{port} within 2s")))
+        .stderr(predicate::str::contains(format!(
+            "cannot reach MongoDB at 127.0.0.1:{port} within 2s"
+        )))
         .stderr(predicate::str::contains("Connection refused"));
-    assert!(start.elapsed() < Duration::from_secs(20), "took {:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        start.elapsed()
+    );
 }
 
 #[test]
 fn authentication_failure_never_shows_the_password() {
     let t = TestDb::new("auth_fail");
     t.write("20260101000000_ok.toml", OK);
-    let host = shared_uri().trim_start_matches("mongodb://").split('/').next().unwrap_or_default().to_string();
+    let host = shared_uri()
+        .trim_start_matches("mongodb://")
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_string();
     let host = host.rsplit('@').next().unwrap_or_default().to_string();
     let out = t
         .cmd()
-        .env("MONGODB_URI", format!("mongodb://mallory:Sup3rS3cretPw@{host}/app"))
+        .env(
+            "MONGODB_URI",
+            format!("mongodb://mallory:Sup3rS3cretPw@{host}/app"),
+        )
         .arg("up")
         .assert()
         .code(5)
@@ -113,12 +187,28 @@ fn authentication_failure_never_shows_the_password() {
         .clone();
     let (stdout, stderr) = text(&out);
     assert!(stderr.contains("authentication failed"), "{stderr}");
-    assert!(!stderr.contains("Sup3rS3cretPw") && !stdout.contains("Sup3rS3cretPw"), "{stdout}{stderr}");
+    assert!(
+        !stderr.contains("Sup3rS3cretPw") && !stdout.contains("Sup3rS3cretPw"),
+        "{stdout}{stderr}"
+    );
 
     // An invalid URI is shown with its password masked.
-    let out = t.cmd().env("MONGODB_URI", "mongodb://mallory:Sup3rS3cretPw@host:notaport/app").arg("status").assert().code(5).get_output().clone();
+    let out = t
+        .cmd()
+        .env(
+            "MONGODB_URI",
+            "mongodb://mallory:Sup3rS3cretPw@host:notaport/app",
+        )
+        .arg("status")
+        .assert()
+        .code(5)
+        .get_output()
+        .clone();
     let (_, stderr) = text(&out);
-    assert!(stderr.contains("mongodb://mallory:****@host:notaport/app"), "{stderr}");
+    assert!(
+        stderr.contains("mongodb://mallory:****@host:notaport/app"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("Sup3rS3cretPw"), "{stderr}");
 }
 
@@ -128,7 +218,10 @@ fn no_database_named() {
     t.write("20260101000000_ok.toml", OK);
     t.cmd()
         .env_remove("MONGOSHIFT_DB")
-        .env("MONGODB_URI", shared_uri().split('?').next().unwrap_or_default())
+        .env(
+            "MONGODB_URI",
+            shared_uri().split('?').next().unwrap_or_default(),
+        )
         .arg("status")
         .assert()
         .code(5)

@@ -21,9 +21,17 @@ pub fn built() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| {
         let dir = repo_migrations();
-        let out = std::process::Command::new(bin()).arg("--path").arg(&dir).arg("build").output().expect("run mongoshift build");
+        let out = std::process::Command::new(bin())
+            .arg("--path")
+            .arg(&dir)
+            .arg("build")
+            .output()
+            .expect("run mongoshift build");
         let (stdout, stderr) = text(&out);
-        assert!(out.status.success(), "mongoshift build failed:\n{stdout}\n{stderr}");
+        assert!(
+            out.status.success(),
+            "mongoshift build failed:\n{stdout}\n{stderr}"
+        );
         dir
     })
 }
@@ -62,7 +70,6 @@ pub fn seed_people(t: &TestDb, n: i64) {
     block_on(t.db().collection::<Document>("users").insert_many(docs)).expect("seed");
 }
 
-
 #[test]
 fn split_name_applies_and_down_restores_byte_identical_documents() {
     let t = TestDb::new("split_name");
@@ -70,14 +77,21 @@ fn split_name_applies_and_down_restores_byte_identical_documents() {
     install(&t, SPLIT_NAME);
     let original = t.raw_users();
 
-    t.cmd().arg("up").assert().success().stderr(predicate::str::contains("4321/4321 docs, replaced 4321"));
+    t.cmd()
+        .arg("up")
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("4321/4321 docs, replaced 4321"));
     let d = &t.find("users", doc! { "_id": 42_i64 })[0];
     assert_eq!(d.get_str("first_name"), Ok("First42"));
     assert_eq!(d.get_str("last_name"), Ok("Last42"));
     assert_eq!(d.get_str("status"), Ok("active"));
     assert!(d.get("name").is_none());
     let signup = d.get_datetime("signup").expect("signup is a date");
-    assert_eq!(signup.try_to_rfc3339_string().expect("rfc3339"), "2022-07-15T00:00:00Z");
+    assert_eq!(
+        signup.try_to_rfc3339_string().expect("rfc3339"),
+        "2022-07-15T00:00:00Z"
+    );
     assert_eq!(t.count("users", doc! { "status": "active" }), 4_321);
 
     t.cmd().arg("down").assert().success();
@@ -92,8 +106,11 @@ fn split_name_applies_and_down_restores_byte_identical_documents() {
 fn a_document_the_transform_fails_stops_the_run_at_its_batch() {
     let t = TestDb::new("split_name_fail");
     seed_people(&t, 2_500);
-    block_on(t.db().collection::<Document>("users").update_one(doc! { "_id": 1_700_i64 }, doc! { "$set": { "signup": "2015-02-30" } }))
-        .expect("break one date");
+    block_on(t.db().collection::<Document>("users").update_one(
+        doc! { "_id": 1_700_i64 },
+        doc! { "$set": { "signup": "2015-02-30" } },
+    ))
+    .expect("break one date");
     install(&t, SPLIT_NAME);
     let out = t.cmd().args(["up"]).assert().code(1).get_output().clone();
     let (_, stderr) = text(&out);
@@ -101,10 +118,22 @@ fn a_document_the_transform_fails_stops_the_run_at_its_batch() {
         stderr.contains("document _id 1700 in batch 2 failed: field `signup`: \"2015-02-30\" is not a date in the form YYYY-MM-DD"),
         "{stderr}"
     );
-    assert_eq!(t.count("users", doc! { "status": "active" }), 1_000, "batch 1 written, nothing of batch 2");
-    assert_eq!(t.count("users", doc! { "_id": { "$gte": 1000_i64 }, "status": { "$exists": true } }), 0);
+    assert_eq!(
+        t.count("users", doc! { "status": "active" }),
+        1_000,
+        "batch 1 written, nothing of batch 2"
+    );
+    assert_eq!(
+        t.count(
+            "users",
+            doc! { "_id": { "$gte": 1000_i64 }, "status": { "$exists": true } }
+        ),
+        0
+    );
     assert_eq!(t.ledger()[0].get_str("state"), Ok("failed"));
-    assert!(t.ledger()[0].get_str("error").is_ok_and(|e| e.contains("_id 1700")));
+    assert!(t.ledger()[0]
+        .get_str("error")
+        .is_ok_and(|e| e.contains("_id 1700")));
 }
 
 #[test]
@@ -122,7 +151,13 @@ fn purge_trials_deletes_and_down_restores_from_pre_images() {
     assert!(t.raw_users() == original);
     // Without pre-images it is irreversible.
     t.cmd().args(["up", "--no-pre-images"]).assert().success();
-    t.cmd().arg("down").assert().code(1).stderr(predicate::str::contains("has no backward transform and no pre-images were kept"));
+    t.cmd()
+        .arg("down")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "has no backward transform and no pre-images were kept",
+        ));
 }
 
 #[test]
@@ -130,14 +165,43 @@ fn scaffold_a_wasm_migration_build_it_and_apply_it() {
     let t = TestDb::new("new_wasm");
     t.seed_users(50);
     // Inside this checkout, so the scaffold finds guest-sdk by path.
-    let project = tempfile::Builder::new().prefix(".scaffold-test-").tempdir_in(Path::new(env!("CARGO_MANIFEST_DIR")).join("..")).expect("tempdir");
+    let project = tempfile::Builder::new()
+        .prefix(".scaffold-test-")
+        .tempdir_in(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
+        .expect("tempdir");
     let migrations = project.path().join("migrations");
-    let out = t.cmd().arg("--path").arg(&migrations).args(["new", "add status", "--kind", "wasm"]).assert().success().get_output().clone();
+    let out = t
+        .cmd()
+        .arg("--path")
+        .arg(&migrations)
+        .args(["new", "add status", "--kind", "wasm"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
     assert!(text(&out).0.contains("created"), "{}", text(&out).0);
-    let built = t.cmd().arg("--path").arg(&migrations).arg("build").assert().success().get_output().clone();
+    let built = t
+        .cmd()
+        .arg("--path")
+        .arg(&migrations)
+        .arg("build")
+        .assert()
+        .success()
+        .get_output()
+        .clone();
     assert!(text(&built).0.contains("built "), "{}", text(&built).0);
-    t.cmd().arg("--path").arg(&migrations).arg("up").assert().success();
+    t.cmd()
+        .arg("--path")
+        .arg(&migrations)
+        .arg("up")
+        .assert()
+        .success();
     assert_eq!(t.count("users", doc! { "status": "active" }), 50);
-    t.cmd().arg("--path").arg(&migrations).arg("down").assert().success();
+    t.cmd()
+        .arg("--path")
+        .arg(&migrations)
+        .arg("down")
+        .assert()
+        .success();
     assert_eq!(t.count("users", doc! { "status": { "$exists": true } }), 0);
 }

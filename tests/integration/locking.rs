@@ -5,7 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bson::{doc, DateTime};
-use mongoshift::{ConnectOptions, Ledger, LedgerEntry, Lease, LockOptions, MigrateError, NoProgress, Progress, State, Target};
+use mongoshift::{
+    ConnectOptions, Lease, Ledger, LedgerEntry, LockOptions, MigrateError, NoProgress, Progress,
+    State, Target,
+};
 use predicates::prelude::*;
 
 use crate::util::{block_on, text, TestDb};
@@ -24,14 +27,18 @@ fn write_counting_migrations(t: &TestDb) {
 
 fn fake_lease(t: &TestDb, host: &str, pid: u32, expires_in_ms: i64) {
     let now = DateTime::now();
-    block_on(t.db().collection::<bson::Document>(mongoshift::LOCK_COLLECTION).insert_one(doc! {
-        "_id": "migrations",
-        "token": 7_i64,
-        "owner": { "host": host, "pid": pid as i64, "run_id": "other-run" },
-        "acquired_at": now,
-        "renewed_at": now,
-        "expires_at": DateTime::from_millis(now.timestamp_millis() + expires_in_ms),
-    }))
+    block_on(
+        t.db()
+            .collection::<bson::Document>(mongoshift::LOCK_COLLECTION)
+            .insert_one(doc! {
+                "_id": "migrations",
+                "token": 7_i64,
+                "owner": { "host": host, "pid": pid as i64, "run_id": "other-run" },
+                "acquired_at": now,
+                "renewed_at": now,
+                "expires_at": DateTime::from_millis(now.timestamp_millis() + expires_in_ms),
+            }),
+    )
     .expect("insert lease");
 }
 
@@ -45,7 +52,9 @@ fn a_live_lease_blocks_up_until_the_timeout_and_unlock_refuses_it() {
         .args(["--lock-timeout", "1", "up"])
         .assert()
         .code(4)
-        .stderr(predicate::str::contains("the migration lock is held by build-agent-7 pid 4242"))
+        .stderr(predicate::str::contains(
+            "the migration lock is held by build-agent-7 pid 4242",
+        ))
         .stderr(predicate::str::contains("run `mongoshift unlock`"));
     assert_eq!(t.ledger().len(), 0);
     assert_eq!(t.count("users", doc! { "n": 1 }), 0);
@@ -56,8 +65,18 @@ fn a_live_lease_blocks_up_until_the_timeout_and_unlock_refuses_it() {
         .code(4)
         .stderr(predicate::str::contains("looks alive"))
         .stderr(predicate::str::contains("--force"));
-    t.cmd().args(["unlock", "--force"]).assert().success().stdout(predicate::str::contains("cleared the lock held by build-agent-7 pid 4242 (forced)"));
-    t.cmd().arg("unlock").assert().success().stdout(predicate::str::contains("not held"));
+    t.cmd()
+        .args(["unlock", "--force"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "cleared the lock held by build-agent-7 pid 4242 (forced)",
+        ));
+    t.cmd()
+        .arg("unlock")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("not held"));
     t.cmd().arg("up").assert().success();
     assert_eq!(t.count("users", doc! { "n": 1, "m": 1, "k": 1 }), 10);
 }
@@ -74,11 +93,20 @@ fn unlock_clears_the_lease_of_a_dead_process_on_this_host() {
         .arg("unlock")
         .assert()
         .success()
-        .stdout(predicate::str::contains(format!("process {pid} no longer exists on this host")));
+        .stdout(predicate::str::contains(format!(
+            "process {pid} no longer exists on this host"
+        )));
     // and a lease of a live process on this host is refused
     let t2 = TestDb::new("live_local_lease");
     fake_lease(&t2, &hostname(), std::process::id(), 600_000);
-    t2.cmd().arg("unlock").assert().code(4).stderr(predicate::str::contains(format!("process {} is running on this host", std::process::id())));
+    t2.cmd()
+        .arg("unlock")
+        .assert()
+        .code(4)
+        .stderr(predicate::str::contains(format!(
+            "process {} is running on this host",
+            std::process::id()
+        )));
 }
 
 #[test]
@@ -87,44 +115,75 @@ fn an_expired_lease_is_taken_over() {
     t.seed_users(5);
     write_counting_migrations(&t);
     fake_lease(&t, "gone-host", 1, -1000);
-    t.cmd().args(["--lock-timeout", "1", "up"]).assert().success();
+    t.cmd()
+        .args(["--lock-timeout", "1", "up"])
+        .assert()
+        .success();
     assert_eq!(t.count("users", doc! { "n": 1 }), 5);
-    let fences: Vec<i64> = t.ledger().iter().map(|e| e.get_i64("fence").unwrap_or_default()).collect();
-    assert_eq!(fences, [8, 8, 8], "the take-over incremented the fencing token");
+    let fences: Vec<i64> = t
+        .ledger()
+        .iter()
+        .map(|e| e.get_i64("fence").unwrap_or_default())
+        .collect();
+    assert_eq!(
+        fences,
+        [8, 8, 8],
+        "the take-over incremented the fencing token"
+    );
 }
 
 #[test]
 fn a_stale_lease_holder_cannot_write_the_ledger() {
     let t = TestDb::new("fencing");
     block_on(async {
-        let target = Target::connect(&ConnectOptions::new(t.uri.clone()).database(t.name.clone())).await.expect("connect");
+        let target = Target::connect(&ConnectOptions::new(t.uri.clone()).database(t.name.clone()))
+            .await
+            .expect("connect");
         let progress: Progress = Arc::new(NoProgress);
-        let opts = LockOptions::default().ttl(Duration::from_secs(30)).wait(Duration::from_secs(2));
-        let old = Lease::acquire(&target, &opts, &progress).await.expect("first lease");
+        let opts = LockOptions::default()
+            .ttl(Duration::from_secs(30))
+            .wait(Duration::from_secs(2));
+        let old = Lease::acquire(&target, &opts, &progress)
+            .await
+            .expect("first lease");
         // The first holder stalls: its lease runs out and another run takes over.
         target
             .db()
             .collection::<bson::Document>(mongoshift::LOCK_COLLECTION)
-            .update_one(doc! {}, doc! { "$set": { "expires_at": DateTime::from_millis(0) } })
+            .update_one(
+                doc! {},
+                doc! { "$set": { "expires_at": DateTime::from_millis(0) } },
+            )
             .await
             .expect("expire");
-        let new = Lease::acquire(&target, &opts, &progress).await.expect("take-over");
+        let new = Lease::acquire(&target, &opts, &progress)
+            .await
+            .expect("take-over");
         assert_eq!(new.token(), old.token() + 1);
 
         let ledger = Ledger::new(&target);
         let mut entry = LedgerEntry::new("20260101000000_x", "", "update", &"c".repeat(64));
         entry.state = State::Applied;
-        let err = ledger.write(&entry, &old).await.expect_err("stale holder must be fenced out");
+        let err = ledger
+            .write(&entry, &old)
+            .await
+            .expect_err("stale holder must be fenced out");
         assert!(matches!(err, MigrateError::LockLost { .. }), "{err}");
         assert!(err.to_string().contains("lost the migration lock"), "{err}");
         assert!(ledger.entries().await.expect("entries").is_empty());
 
-        ledger.write(&entry, &new).await.expect("current holder writes");
+        ledger
+            .write(&entry, &new)
+            .await
+            .expect("current holder writes");
         // Even an entry the new holder wrote cannot be overwritten by the old one.
         let mut stale = entry.clone();
         stale.state = State::Failed;
         assert!(ledger.write(&stale, &old).await.is_err());
-        assert_eq!(ledger.entries().await.expect("entries")[0].state, State::Applied);
+        assert_eq!(
+            ledger.entries().await.expect("entries")[0].state,
+            State::Applied
+        );
         new.release().await.expect("release");
     });
 }
@@ -134,9 +193,19 @@ fn concurrent_ups(processes: usize) {
     t.seed_users(20_000);
     write_counting_migrations(&t);
     let children: Vec<_> = (0..processes)
-        .map(|_| t.std_cmd().args(["--lock-timeout", "120", "up"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn"))
+        .map(|_| {
+            t.std_cmd()
+                .args(["--lock-timeout", "120", "up"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn")
+        })
         .collect();
-    let outputs: Vec<_> = children.into_iter().map(|c| c.wait_with_output().expect("wait")).collect();
+    let outputs: Vec<_> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().expect("wait"))
+        .collect();
     let mut applied_by = 0;
     for out in &outputs {
         let (stdout, stderr) = text(out);
@@ -148,9 +217,22 @@ fn concurrent_ups(processes: usize) {
         }
     }
     assert_eq!(applied_by, 1, "exactly one run applied the migrations");
-    assert_eq!(t.count("users", doc! { "n": 1, "m": 1, "k": 1 }), 20_000, "every migration applied exactly once");
-    assert_eq!(t.count("users", doc! { "$or": [ { "n": { "$ne": 1 } }, { "m": { "$ne": 1 } }, { "k": { "$ne": 1 } } ] }), 0);
-    assert!(t.ledger().iter().all(|e| e.get_str("state") == Ok("applied")));
+    assert_eq!(
+        t.count("users", doc! { "n": 1, "m": 1, "k": 1 }),
+        20_000,
+        "every migration applied exactly once"
+    );
+    assert_eq!(
+        t.count(
+            "users",
+            doc! { "$or": [ { "n": { "$ne": 1 } }, { "m": { "$ne": 1 } }, { "k": { "$ne": 1 } } ] }
+        ),
+        0
+    );
+    assert!(t
+        .ledger()
+        .iter()
+        .all(|e| e.get_str("state") == Ok("applied")));
 }
 
 #[test]
@@ -170,21 +252,42 @@ fn concurrent_ups_that_cannot_wait_exit_with_a_clear_message() {
     write_counting_migrations(&t);
     // Slow the winner down: it holds the lock while it runs six passes over the collection.
     let children: Vec<_> = (0..4)
-        .map(|_| t.std_cmd().args(["--lock-timeout", "0", "up"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn"))
+        .map(|_| {
+            t.std_cmd()
+                .args(["--lock-timeout", "0", "up"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn")
+        })
         .collect();
-    let outputs: Vec<_> = children.into_iter().map(|c| c.wait_with_output().expect("wait")).collect();
-    let applied = outputs.iter().filter(|o| String::from_utf8_lossy(&o.stdout).contains("applied 3 migration(s)")).count();
+    let outputs: Vec<_> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().expect("wait"))
+        .collect();
+    let applied = outputs
+        .iter()
+        .filter(|o| String::from_utf8_lossy(&o.stdout).contains("applied 3 migration(s)"))
+        .count();
     assert_eq!(applied, 1, "exactly one run applies");
     let losers = outputs.iter().filter(|o| !o.status.success()).count();
-    assert!(losers >= 1, "the others could not wait for the six passes over 30,000 documents");
+    assert!(
+        losers >= 1,
+        "the others could not wait for the six passes over 30,000 documents"
+    );
     for out in outputs.iter().filter(|o| !o.status.success()) {
         let (_, stderr) = text(out);
         assert_eq!(out.status.code(), Some(4), "{stderr}");
-        assert!(stderr.contains("the migration lock is held by") && stderr.contains(" pid "), "{stderr}");
+        assert!(
+            stderr.contains("the migration lock is held by") && stderr.contains(" pid "),
+            "{stderr}"
+        );
     }
     assert_eq!(t.count("users", doc! { "n": 1, "m": 1, "k": 1 }), 30_000);
 }
 
 fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_default()
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
 }

@@ -32,17 +32,24 @@ fn failing_at(t: &TestDb, bad: i32, extra: &str) {
     );
 }
 
-
 #[test]
 fn killed_at_many_points_the_run_resumes_exactly_once() {
     let t = TestDb::new("kill_resume");
     t.seed_users(200_000);
     counting_migration(&t, false, None, "");
-    let delays_ms = [300, 450, 550, 600, 650, 700, 750, 800, 850, 900, 950, 1000, 1050];
+    let delays_ms = [
+        300, 450, 550, 600, 650, 700, 750, 800, 850, 900, 950, 1000, 1050,
+    ];
     let mut kills = 0;
     let mut progress = Vec::new();
     for d in delays_ms {
-        let mut child = t.std_cmd().arg("up").stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn");
+        let mut child = t
+            .std_cmd()
+            .arg("up")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
         std::thread::sleep(Duration::from_millis(d));
         if child.try_wait().expect("wait").is_none() {
             child.kill().expect("SIGKILL");
@@ -53,19 +60,33 @@ fn killed_at_many_points_the_run_resumes_exactly_once() {
     }
     let out = t.cmd().arg("up").assert().success().get_output().clone();
     let (stdout, stderr) = text(&out);
-    assert!(kills >= 10, "only {kills} runs were killed before finishing; progress {progress:?}\n{stdout}{stderr}");
+    assert!(
+        kills >= 10,
+        "only {kills} runs were killed before finishing; progress {progress:?}\n{stdout}{stderr}"
+    );
     assert_eq!(t.count("users", doc! {}), 200_000);
-    assert_eq!(t.count("users", doc! { "n": 1 }), 200_000, "every document exactly once; progress per kill: {progress:?}");
+    assert_eq!(
+        t.count("users", doc! { "n": 1 }),
+        200_000,
+        "every document exactly once; progress per kill: {progress:?}"
+    );
     let ledger = t.ledger();
     assert_eq!(ledger[0].get_str("state"), Ok("applied"));
-    assert_eq!(ledger[0].get_i64("matched"), Ok(200_000), "counters carried across resumes");
+    assert_eq!(
+        ledger[0].get_i64("matched"),
+        Ok(200_000),
+        "counters carried across resumes"
+    );
 
     // The same as an uninterrupted run.
     let u = TestDb::new("kill_reference");
     u.seed_users(200_000);
     counting_migration(&u, false, None, "");
     u.cmd().arg("up").assert().success();
-    assert!(t.raw_users() == u.raw_users(), "the interrupted run's collection equals the uninterrupted one");
+    assert!(
+        t.raw_users() == u.raw_users(),
+        "the interrupted run's collection equals the uninterrupted one"
+    );
 }
 
 #[test]
@@ -76,11 +97,19 @@ fn the_server_going_away_mid_run_is_retried_or_fails_cleanly_and_up_completes() 
     let t = TestDb::new("server_away");
     t.seed_users(60_000);
     counting_migration(&t, false, None, "");
-    let upstream = crate::util::shared_uri().trim_start_matches("mongodb://").split(['/', '?']).next().unwrap_or_default().to_string();
+    let upstream = crate::util::shared_uri()
+        .trim_start_matches("mongodb://")
+        .split(['/', '?'])
+        .next()
+        .unwrap_or_default()
+        .to_string();
     let proxy = crate::util::CuttableProxy::start(&upstream);
     let run = |p: &crate::util::CuttableProxy| {
         let mut c = t.std_cmd();
-        c.env("MONGODB_URI", &p.uri).arg("up").stdout(Stdio::piped()).stderr(Stdio::piped());
+        c.env("MONGODB_URI", &p.uri)
+            .arg("up")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         c.spawn().expect("spawn")
     };
     let child = run(&proxy);
@@ -88,13 +117,23 @@ fn the_server_going_away_mid_run_is_retried_or_fails_cleanly_and_up_completes() 
     proxy.cut(Duration::from_millis(1500));
     let out = child.wait_with_output().expect("wait");
     let (_, stderr) = text(&out);
-    assert!(out.status.success() || out.status.code() == Some(1), "clean exit: {stderr}");
+    assert!(
+        out.status.success() || out.status.code() == Some(1),
+        "clean exit: {stderr}"
+    );
     if !out.status.success() {
-        assert!(stderr.contains(&format!("while applying migration {MIG}")), "{stderr}");
+        assert!(
+            stderr.contains(&format!("while applying migration {MIG}")),
+            "{stderr}"
+        );
     }
     let again = run(&proxy).wait_with_output().expect("wait");
     assert!(again.status.success(), "{}", text(&again).1);
-    assert_eq!(t.count("users", doc! { "n": 1 }), 60_000, "every document exactly once");
+    assert_eq!(
+        t.count("users", doc! { "n": 1 }),
+        60_000,
+        "every document exactly once"
+    );
     assert_eq!(t.ledger()[0].get_str("state"), Ok("applied"));
 }
 
@@ -105,7 +144,11 @@ fn down_after_a_pre_image_run_restores_the_original_exactly() {
     let original = t.raw_users();
     // No backward transform: pre-images are kept by default.
     counting_migration(&t, false, None, "");
-    t.cmd().arg("plan").assert().success().stdout(predicate::str::contains("exactly-once"));
+    t.cmd()
+        .arg("plan")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("exactly-once"));
     t.cmd().arg("up").assert().success();
     assert_eq!(t.count("users", doc! { "n": 1 }), 5_000);
     let backup = format!("mongoshift_preimages_{MIG}");
@@ -124,15 +167,31 @@ fn deleted_documents_come_back_and_prune_drops_pre_images() {
     // Deletes documents with an even _id.
     let body = for_each(&format!("(if (i32.eqz (i32.rem_u {ID} (i32.const 2))) (then (call $emit_tag (i32.const 2))) (else (call $emit_tag (i32.const 0))))"));
     t.write(&format!("{MIG}/guest.wat"), &guest(1, false, "", &body));
-    t.write(&format!("{MIG}/migration.toml"), "kind = \"wasm\"\ncollection = \"users\"\nmodule = \"guest.wat\"\n");
+    t.write(
+        &format!("{MIG}/migration.toml"),
+        "kind = \"wasm\"\ncollection = \"users\"\nmodule = \"guest.wat\"\n",
+    );
     t.cmd().arg("up").assert().success();
     assert_eq!(t.count("users", doc! {}), 1_500);
     t.cmd().arg("down").assert().success();
-    assert!(t.raw_users() == original, "deleted documents re-inserted, identical");
+    assert!(
+        t.raw_users() == original,
+        "deleted documents re-inserted, identical"
+    );
 
     t.cmd().arg("up").assert().success();
-    t.cmd().arg("prune").assert().success().stdout(predicate::str::contains(format!("dropped mongoshift_preimages_{MIG}")));
-    t.cmd().arg("down").assert().code(1).stderr(predicate::str::contains("no pre-images were kept"));
+    t.cmd()
+        .arg("prune")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(format!(
+            "dropped mongoshift_preimages_{MIG}"
+        )));
+    t.cmd()
+        .arg("down")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("no pre-images were kept"));
 }
 
 #[test]
@@ -146,11 +205,20 @@ fn down_after_a_failed_run_undoes_exactly_what_was_committed() {
         .arg("up")
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("document _id 7321 in batch 15 failed: this document cannot be migrated"));
-    assert_eq!(t.count("users", doc! { "n": 1 }), 7_000, "batches 1-14 committed");
+        .stderr(predicate::str::contains(
+            "document _id 7321 in batch 15 failed: this document cannot be migrated",
+        ));
+    assert_eq!(
+        t.count("users", doc! { "n": 1 }),
+        7_000,
+        "batches 1-14 committed"
+    );
     assert_eq!(t.ledger()[0].get_str("state"), Ok("failed"));
     t.cmd().arg("down").assert().success();
-    assert!(t.raw_users() == original, "exactly the committed batches undone");
+    assert!(
+        t.raw_users() == original,
+        "exactly the committed batches undone"
+    );
 }
 
 #[test]
@@ -158,18 +226,41 @@ fn quarantine_sets_failing_documents_aside_and_applies_the_rest() {
     let t = TestDb::new("quarantine");
     t.seed_users(20_000);
     counting_migration(&t, false, Some(1_000), "");
-    t.cmd().args(["up", "--on-error", "quarantine"]).assert().success();
+    t.cmd()
+        .args(["up", "--on-error", "quarantine"])
+        .assert()
+        .success();
     let q = t.find("mongoshift_quarantine", doc! { "migration": MIG });
     assert_eq!(q.len(), 20, "exactly every 1000th document");
-    let mut ids: Vec<i32> = q.iter().map(|d| d.get_document("original").expect("original").get_i32("_id").expect("_id")).collect();
+    let mut ids: Vec<i32> = q
+        .iter()
+        .map(|d| {
+            d.get_document("original")
+                .expect("original")
+                .get_i32("_id")
+                .expect("_id")
+        })
+        .collect();
     ids.sort_unstable();
     assert_eq!(ids, (0..20).map(|k| k * 1000).collect::<Vec<_>>());
     assert!(q[0].get_str("error").is_ok());
-    assert_eq!(t.count("users", doc! { "n": 1 }), 19_980, "everything else applied");
-    assert_eq!(t.count("users", doc! { "n": 0, "_id": { "$mod": [1000, 0] } }), 20, "quarantined documents untouched");
+    assert_eq!(
+        t.count("users", doc! { "n": 1 }),
+        19_980,
+        "everything else applied"
+    );
+    assert_eq!(
+        t.count("users", doc! { "n": 0, "_id": { "$mod": [1000, 0] } }),
+        20,
+        "quarantined documents untouched"
+    );
     assert_eq!(t.ledger()[0].get_str("state"), Ok("applied_with_errors"));
     assert_eq!(t.ledger()[0].get_i64("quarantined"), Ok(20));
-    t.cmd().arg("status").assert().success().stdout(predicate::str::contains("applied_with_errors"));
+    t.cmd()
+        .arg("status")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("applied_with_errors"));
 }
 
 #[test]
@@ -178,10 +269,26 @@ fn dry_run_reports_without_writing() {
     t.seed_users(3_000);
     let original = t.raw_users();
     counting_migration(&t, false, Some(1_000), "");
-    let out = t.cmd().args(["up", "--dry-run", "--sample", "1500"]).assert().success().get_output().clone();
+    let out = t
+        .cmd()
+        .args(["up", "--dry-run", "--sample", "1500"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
     let (stdout, _) = text(&out);
-    assert!(stdout.contains("1500 of 3000 documents transformed: keep 0, replace 1498, delete 0, fail 2"), "{stdout}");
-    assert!(stdout.contains("-> replace") && stdout.contains("-> fail") && stdout.contains("before:") && stdout.contains("documents/s"), "{stdout}");
+    assert!(
+        stdout
+            .contains("1500 of 3000 documents transformed: keep 0, replace 1498, delete 0, fail 2"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("-> replace")
+            && stdout.contains("-> fail")
+            && stdout.contains("before:")
+            && stdout.contains("documents/s"),
+        "{stdout}"
+    );
     assert!(t.raw_users() == original, "nothing written");
     assert!(t.ledger().is_empty());
 }
@@ -191,12 +298,29 @@ fn one_transaction_for_the_whole_migration_is_all_or_nothing() {
     let t = TestDb::new("tx_migration");
     t.seed_users(3_000);
     let original = t.raw_users();
-    failing_at(&t, 2_600, "transactions = \"migration\"\npre_images = false\n");
-    t.cmd().arg("plan").assert().success().stdout(predicate::str::contains("all or nothing"));
-    t.cmd().arg("up").assert().code(1).stderr(predicate::str::contains("document _id 2600"));
+    failing_at(
+        &t,
+        2_600,
+        "transactions = \"migration\"\npre_images = false\n",
+    );
+    t.cmd()
+        .arg("plan")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("all or nothing"));
+    t.cmd()
+        .arg("up")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("document _id 2600"));
     assert!(t.raw_users() == original, "nothing committed");
     // Without the failing document it applies as a whole.
-    counting_migration(&t, false, None, "transactions = \"migration\"\npre_images = false\n");
+    counting_migration(
+        &t,
+        false,
+        None,
+        "transactions = \"migration\"\npre_images = false\n",
+    );
     t.cmd().arg("up").assert().success();
     assert_eq!(t.count("users", doc! { "n": 1 }), 3_000);
 }
@@ -215,8 +339,14 @@ fn a_collection_validator_rejection_names_the_document() {
         .arg("up")
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("the server refused to write document _id 0 in batch 1"));
-    assert_eq!(t.count("users", doc! { "n": 0 }), 1_500, "nothing of the batch written");
+        .stderr(predicate::str::contains(
+            "the server refused to write document _id 0 in batch 1",
+        ));
+    assert_eq!(
+        t.count("users", doc! { "n": 0 }),
+        1_500,
+        "nothing of the batch written"
+    );
 }
 
 #[test]
@@ -225,11 +355,19 @@ fn a_standalone_server_runs_without_transactions_and_says_so() {
     let t = TestDb::on(&server.uri, "standalone_wasm");
     t.seed_users(2_000);
     counting_migration(&t, false, None, "");
-    t.cmd().arg("plan").assert().success().stdout(predicate::str::contains("at-least-once"));
+    t.cmd()
+        .arg("plan")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("at-least-once"));
     t.cmd().arg("up").assert().success();
     assert_eq!(t.count("users", doc! { "n": 1 }), 2_000);
     t.cmd().arg("down").assert().success();
-    assert_eq!(t.count("users", doc! { "n": 0 }), 2_000, "pre-images restored without transactions");
+    assert_eq!(
+        t.count("users", doc! { "n": 0 }),
+        2_000,
+        "pre-images restored without transactions"
+    );
 }
 
 #[test]
@@ -242,7 +380,9 @@ fn outputs_are_checked_against_the_manifest_schema() {
         .arg("up")
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("document _id 0 in batch 1 failed: the output does not match the manifest's schema"))
+        .stderr(predicate::str::contains(
+            "document _id 0 in batch 1 failed: the output does not match the manifest's schema",
+        ))
         .stderr(predicate::str::contains("/n"));
     assert!(t.raw_users() == original, "nothing written");
 
@@ -254,5 +394,11 @@ fn outputs_are_checked_against_the_manifest_schema() {
     // A schema that is not one.
     let bad = TestDb::new("schema_bad");
     counting_migration(&bad, false, None, "schema = { type = 12 }\n");
-    bad.cmd().arg("up").assert().code(6).stderr(predicate::str::contains("field `schema` is not a valid JSON Schema"));
+    bad.cmd()
+        .arg("up")
+        .assert()
+        .code(6)
+        .stderr(predicate::str::contains(
+            "field `schema` is not a valid JSON Schema",
+        ));
 }

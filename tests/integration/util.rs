@@ -16,7 +16,13 @@ const SECANTUS_VERSION: &str = include_str!("../../scripts/secantus-version");
 /// The shared runtime the tests' driver calls run on.
 pub fn rt() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RT.get_or_init(|| tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime"))
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime")
+    })
 }
 
 /// Runs a future on the shared runtime.
@@ -31,9 +37,17 @@ pub fn server_binary() -> PathBuf {
     }
     let cache = std::env::var("MONGOSHIFT_CACHE")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache/mongoshift"));
-    let bin = cache.join(format!("secantus-{}", SECANTUS_VERSION.trim())).join("bin/secantusd-rs");
-    assert!(bin.is_file(), "local server not installed at {}; run scripts/install-server (or set MONGODB_URI)", bin.display());
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache/mongoshift")
+        });
+    let bin = cache
+        .join(format!("secantus-{}", SECANTUS_VERSION.trim()))
+        .join("bin/secantusd-rs");
+    assert!(
+        bin.is_file(),
+        "local server not installed at {}; run scripts/install-server (or set MONGODB_URI)",
+        bin.display()
+    );
     bin
 }
 
@@ -70,13 +84,24 @@ impl LocalServer {
     fn spawn(storage: PathBuf, port: u16, extra: &[&str]) -> LocalServer {
         let bin = server_binary();
         let mut cmd = StdCommand::new(bin);
-        cmd.args(["--host", "127.0.0.1", "--port", &port.to_string(), "--cache-size", "256M", "--log-file-max", "16MB", "--log-level", "WARNING"])
-            .arg("--storage-path")
-            .arg(&storage)
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .stdin(Stdio::null());
+        cmd.args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--cache-size",
+            "256M",
+            "--log-file-max",
+            "16MB",
+            "--log-level",
+            "WARNING",
+        ])
+        .arg("--storage-path")
+        .arg(&storage)
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .stdin(Stdio::null());
         die_with_parent(&mut cmd);
         let mut child = cmd.spawn().expect("start secantusd-rs");
         let stdout = child.stdout.take().expect("stdout");
@@ -84,10 +109,15 @@ impl LocalServer {
         let mut line = String::new();
         let port = loop {
             line.clear();
-            let n = std::io::BufRead::read_line(&mut reader, &mut line).expect("read server stdout");
+            let n =
+                std::io::BufRead::read_line(&mut reader, &mut line).expect("read server stdout");
             assert!(n > 0, "secantusd-rs exited before reporting its port");
             if let Some(addr) = line.trim().strip_prefix("secantusd-rs listening on ") {
-                break addr.rsplit(':').next().and_then(|p| p.parse::<u16>().ok()).expect("port");
+                break addr
+                    .rsplit(':')
+                    .next()
+                    .and_then(|p| p.parse::<u16>().ok())
+                    .expect("port");
             }
         };
         // Keep draining stdout so the server never blocks on a full pipe.
@@ -95,7 +125,12 @@ impl LocalServer {
             let mut sink = std::io::sink();
             let _ = std::io::copy(&mut reader, &mut sink);
         });
-        LocalServer { uri: format!("mongodb://127.0.0.1:{port}"), port, storage, child }
+        LocalServer {
+            uri: format!("mongodb://127.0.0.1:{port}"),
+            port,
+            storage,
+            child,
+        }
     }
 
     /// Stops the server (SIGTERM, then SIGKILL), keeping its storage.
@@ -112,7 +147,6 @@ impl LocalServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-
 }
 
 impl Drop for LocalServer {
@@ -158,11 +192,17 @@ pub fn shared_uri() -> &'static str {
 }
 
 fn clean_stale_storage() {
-    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
         if let Some(rest) = name.strip_prefix("mongoshift-test-") {
-            let pid: i32 = rest.split('-').next().and_then(|p| p.parse().ok()).unwrap_or(0);
+            let pid: i32 = rest
+                .split('-')
+                .next()
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(0);
             // SAFETY: signal 0 only checks existence.
             if pid > 0 && unsafe { libc::kill(pid, 0) } != 0 {
                 let _ = std::fs::remove_dir_all(e.path());
@@ -188,11 +228,21 @@ impl TestDb {
     /// A fresh database on the server at `uri`.
     pub fn on(uri: &str, test: &str) -> TestDb {
         static N: AtomicUsize = AtomicUsize::new(0);
-        let name = format!("t_{}_{}_{}", &test[..test.len().min(30)], std::process::id(), N.fetch_add(1, Ordering::SeqCst));
+        let name = format!(
+            "t_{}_{}_{}",
+            &test[..test.len().min(30)],
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        );
         let client = block_on(Client::with_uri_str(uri)).expect("client");
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir(dir.path().join("migrations")).expect("migrations dir");
-        let db = TestDb { uri: uri.to_string(), name, client, dir };
+        let db = TestDb {
+            uri: uri.to_string(),
+            name,
+            client,
+            dir,
+        };
         block_on(db.db().drop()).expect("drop leftover database");
         db
     }
@@ -250,7 +300,9 @@ impl TestDb {
                     "n": 0,
                 });
                 if batch.len() == 10_000 {
-                    coll.insert_many(std::mem::take(&mut batch)).await.expect("seed");
+                    coll.insert_many(std::mem::take(&mut batch))
+                        .await
+                        .expect("seed");
                 }
             }
             if !batch.is_empty() {
@@ -260,13 +312,24 @@ impl TestDb {
     }
 
     pub fn count(&self, coll: &str, filter: Document) -> u64 {
-        block_on(self.db().collection::<Document>(coll).count_documents(filter)).expect("count")
+        block_on(
+            self.db()
+                .collection::<Document>(coll)
+                .count_documents(filter),
+        )
+        .expect("count")
     }
 
     pub fn find(&self, coll: &str, filter: Document) -> Vec<Document> {
         use futures_util::TryStreamExt;
         block_on(async {
-            self.db().collection::<Document>(coll).find(filter).sort(doc! { "_id": 1 }).await?.try_collect().await
+            self.db()
+                .collection::<Document>(coll)
+                .find(filter)
+                .sort(doc! { "_id": 1 })
+                .await?
+                .try_collect()
+                .await
         })
         .expect("find")
     }
@@ -275,7 +338,13 @@ impl TestDb {
     pub fn raw_users(&self) -> Vec<bson::RawDocumentBuf> {
         use futures_util::TryStreamExt;
         block_on(async {
-            self.db().collection::<bson::RawDocumentBuf>("users").find(doc! {}).sort(doc! { "_id": 1 }).await?.try_collect().await
+            self.db()
+                .collection::<bson::RawDocumentBuf>("users")
+                .find(doc! {})
+                .sort(doc! { "_id": 1 })
+                .await?
+                .try_collect()
+                .await
         })
         .expect("find")
     }
@@ -307,7 +376,10 @@ pub fn bin() -> &'static Path {
 
 /// stdout and stderr of an output, for messages.
 pub fn text(out: &std::process::Output) -> (String, String) {
-    (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// A TCP proxy in front of a server, to cut every connection for a while as a
@@ -334,7 +406,9 @@ impl CuttableProxy {
                     drop(client);
                     continue;
                 }
-                let Ok(server) = std::net::TcpStream::connect(&up) else { continue };
+                let Ok(server) = std::net::TcpStream::connect(&up) else {
+                    continue;
+                };
                 let mut list = c.lock().expect("conns");
                 for s in [&client, &server] {
                     if let Ok(s) = s.try_clone() {
@@ -342,9 +416,12 @@ impl CuttableProxy {
                     }
                 }
                 drop(list);
-                for (mut from, mut to) in [(client.try_clone(), server.try_clone()), (server.try_clone(), client.try_clone())]
-                    .into_iter()
-                    .filter_map(|(a, b)| Some((a.ok()?, b.ok()?)))
+                for (mut from, mut to) in [
+                    (client.try_clone(), server.try_clone()),
+                    (server.try_clone(), client.try_clone()),
+                ]
+                .into_iter()
+                .filter_map(|(a, b)| Some((a.ok()?, b.ok()?)))
                 {
                     std::thread::spawn(move || {
                         let _ = std::io::copy(&mut from, &mut to);
@@ -353,7 +430,11 @@ impl CuttableProxy {
                 }
             }
         });
-        CuttableProxy { uri: format!("mongodb://127.0.0.1:{port}/?directConnection=true"), down, conns }
+        CuttableProxy {
+            uri: format!("mongodb://127.0.0.1:{port}/?directConnection=true"),
+            down,
+            conns,
+        }
     }
 
     /// Closes every connection and refuses new ones for `for_how_long`.

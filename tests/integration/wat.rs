@@ -82,7 +82,9 @@ pub fn guest(version: i32, backward: bool, imports: &str, body: &str) -> String 
 #[allow(non_snake_case)]
 pub fn FIXED_DOC() -> Vec<u8> {
     let mut out = Vec::new();
-    bson::doc! { "_id": 999_999, "x": 1 }.to_writer(&mut out).expect("bson");
+    bson::doc! { "_id": 999_999, "x": 1 }
+        .to_writer(&mut out)
+        .expect("bson");
     out
 }
 
@@ -111,7 +113,12 @@ pub fn keep_all() -> String {
 
 /// Every document replaced by itself (a byte-identical replacement).
 pub fn echo_all() -> String {
-    guest(1, true, "", &for_each("(call $emit (i32.const 1) (local.get $doc) (i32.load (local.get $doc)))"))
+    guest(
+        1,
+        true,
+        "",
+        &for_each("(call $emit (i32.const 1) (local.get $doc) (i32.load (local.get $doc)))"),
+    )
 }
 
 /// Adds 1 to the last field of every document, an int32 (`n` in

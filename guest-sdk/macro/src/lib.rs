@@ -35,12 +35,22 @@ impl Parse for Args {
         let mut args = Args::default();
         let items = input.parse_terminated(MetaNameValue::parse, Token![,])?;
         for item in items {
-            let key = item.path.get_ident().map(ToString::to_string).unwrap_or_default();
+            let key = item
+                .path
+                .get_ident()
+                .map(ToString::to_string)
+                .unwrap_or_default();
             let duplicate = || syn::Error::new(item.path.span(), format!("`{key}` is given twice"));
             match key.as_str() {
                 "name" => {
-                    let Expr::Lit(ExprLit { lit: Lit::Str(s), .. }) = &item.value else {
-                        return Err(syn::Error::new(item.value.span(), "`name` must be a string literal, e.g. name = \"split_name\""));
+                    let Expr::Lit(ExprLit {
+                        lit: Lit::Str(s), ..
+                    }) = &item.value
+                    else {
+                        return Err(syn::Error::new(
+                            item.value.span(),
+                            "`name` must be a string literal, e.g. name = \"split_name\"",
+                        ));
                     };
                     if s.value().is_empty() {
                         return Err(syn::Error::new(s.span(), "`name` cannot be empty"));
@@ -60,12 +70,10 @@ impl Parse for Args {
                         return Err(duplicate());
                     }
                 }
-                _ => {
-                    return Err(syn::Error::new(
-                        item.path.span(),
-                        "unknown argument; #[transform] takes `name = \"…\"` and `backward = function`",
-                    ))
-                }
+                _ => return Err(syn::Error::new(
+                    item.path.span(),
+                    "unknown argument; #[transform] takes `name = \"…\"` and `backward = function`",
+                )),
             }
         }
         Ok(args)
@@ -98,7 +106,10 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
     // the wrong type is reported there, with `Adapt`'s explanation.
     let forward = quote_spanned! {arg_span=> ::mongoshift_guest::__private::adapt(#ident) };
     let (has_backward, backward) = match &args.backward {
-        Some(path) => (true, quote_spanned! {path.span()=> ::core::option::Option::Some(::mongoshift_guest::__private::adapt(#path)) }),
+        Some(path) => (
+            true,
+            quote_spanned! {path.span()=> ::core::option::Option::Some(::mongoshift_guest::__private::adapt(#path)) },
+        ),
         None => (false, quote! { ::core::option::Option::None }),
     };
     let bindings = quote! { ::mongoshift_guest::__private::bindings };
@@ -170,7 +181,10 @@ fn check_signature(func: &ItemFn) -> syn::Result<proc_macro2::Span> {
         return Err(syn::Error::new(a.span(), "a transform cannot be async"));
     }
     if !sig.generics.params.is_empty() {
-        return Err(syn::Error::new(sig.generics.span(), "a transform cannot be generic"));
+        return Err(syn::Error::new(
+            sig.generics.span(),
+            "a transform cannot be generic",
+        ));
     }
     let one_argument =
         "a transform takes exactly one argument: the document (`doc: Document`, or `doc: &RawDocument` to skip decoding)";
@@ -180,7 +194,12 @@ fn check_signature(func: &ItemFn) -> syn::Result<proc_macro2::Span> {
         _ => return Err(syn::Error::new(sig.inputs[1].span(), one_argument)),
     };
     let ty = match arg {
-        FnArg::Receiver(r) => return Err(syn::Error::new(r.span(), "a transform is a free function, not a method")),
+        FnArg::Receiver(r) => {
+            return Err(syn::Error::new(
+                r.span(),
+                "a transform is a free function, not a method",
+            ))
+        }
         FnArg::Typed(t) => &t.ty,
     };
     if matches!(sig.output, ReturnType::Default) {
@@ -197,7 +216,10 @@ mod tests {
     use super::*;
 
     fn expand_str(attr: &str, item: &str) -> syn::Result<TokenStream2> {
-        expand(attr.parse().expect("attr tokens"), item.parse().expect("item tokens"))
+        expand(
+            attr.parse().expect("attr tokens"),
+            item.parse().expect("item tokens"),
+        )
     }
 
     fn err(attr: &str, item: &str) -> String {
@@ -208,24 +230,54 @@ mod tests {
 
     #[test]
     fn accepts_both_argument_kinds_and_exports_everything() {
-        let text = expand_str("name = \"x\", backward = back", DOC_FN).expect("valid").to_string();
-        for export in ["mongoshift_contract_version", "mongoshift_alloc", "mongoshift_describe", "mongoshift_transform", "export !"] {
+        let text = expand_str("name = \"x\", backward = back", DOC_FN)
+            .expect("valid")
+            .to_string();
+        for export in [
+            "mongoshift_contract_version",
+            "mongoshift_alloc",
+            "mongoshift_describe",
+            "mongoshift_transform",
+            "export !",
+        ] {
             assert!(text.contains(export), "{export} missing in {text}");
         }
-        assert!(text.contains("Some (:: mongoshift_guest :: __private :: adapt (back))"), "{text}");
-        assert!(text.contains("\"x\" , true"), "name and backward flag reach describe: {text}");
-        let raw = expand_str("", "pub fn g(d: &RawDocument) -> Outcome { Outcome::Keep }").expect("valid").to_string();
-        assert!(raw.contains("\"g\" , false"), "name defaults to the function's: {raw}");
-        assert!(raw.contains("pub fn g"), "the function is kept as written: {raw}");
-        assert!(expand_str("backward = crate::inverse::join,", DOC_FN).is_ok(), "paths and a trailing comma");
+        assert!(
+            text.contains("Some (:: mongoshift_guest :: __private :: adapt (back))"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\"x\" , true"),
+            "name and backward flag reach describe: {text}"
+        );
+        let raw = expand_str("", "pub fn g(d: &RawDocument) -> Outcome { Outcome::Keep }")
+            .expect("valid")
+            .to_string();
+        assert!(
+            raw.contains("\"g\" , false"),
+            "name defaults to the function's: {raw}"
+        );
+        assert!(
+            raw.contains("pub fn g"),
+            "the function is kept as written: {raw}"
+        );
+        assert!(
+            expand_str("backward = crate::inverse::join,", DOC_FN).is_ok(),
+            "paths and a trailing comma"
+        );
     }
 
     #[test]
     fn wrong_signatures_are_explained() {
         assert!(err("", "fn f() -> Outcome { todo!() }").contains("exactly one argument"));
-        assert!(err("", "fn f(a: Document, b: Document) -> Outcome { todo!() }").contains("exactly one argument"));
+        assert!(
+            err("", "fn f(a: Document, b: Document) -> Outcome { todo!() }")
+                .contains("exactly one argument")
+        );
         assert!(err("", "fn f(a: Document) { }").contains("returns an `Outcome`"));
-        assert!(err("", "async fn f(a: Document) -> Outcome { todo!() }").contains("cannot be async"));
+        assert!(
+            err("", "async fn f(a: Document) -> Outcome { todo!() }").contains("cannot be async")
+        );
         assert!(err("", "fn f<T>(a: T) -> Outcome { todo!() }").contains("cannot be generic"));
         assert!(err("", "fn f(&self) -> Outcome { todo!() }").contains("not a method"));
         assert!(err("", "struct S;").contains("expected `fn`"));

@@ -5,4 +5,3 @@ wasmtime::component::bindgen!({
     path: "../guest-sdk/wit",
     world: "transform",
 });
-

@@ -77,7 +77,11 @@ pub fn engine_fingerprint(engine: &Engine) -> String {
     let mut h = ShaHasher(Sha256::new());
     std::hash::Hash::hash(&engine.precompile_compatibility_hash(), &mut h);
     h.0.update(env!("CARGO_PKG_VERSION").as_bytes());
-    format!("wasmtime-{}-{}", wasmtime_version(), &hex::encode(h.0.finalize())[..16])
+    format!(
+        "wasmtime-{}-{}",
+        wasmtime_version(),
+        &hex::encode(h.0.finalize())[..16]
+    )
 }
 
 fn wasmtime_version() -> &'static str {
@@ -107,7 +111,9 @@ pub(crate) fn cache_path(dir: &Path, module_sha: &str, engine: &Engine) -> PathB
 /// Writes an artifact atomically with a SHA-256 trailer file, so a torn or
 /// altered file is never loaded.
 pub(crate) fn store_artifact(path: &Path, bytes: &[u8]) -> Result<(), WasmError> {
-    let err = |e: std::io::Error| WasmError::Cache { message: format!("cannot write {}: {e}", path.display()) };
+    let err = |e: std::io::Error| WasmError::Cache {
+        message: format!("cannot write {}: {e}", path.display()),
+    };
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(err)?;
     }
@@ -134,6 +140,9 @@ mod tests {
     #[test]
     fn version_in_key_matches_the_dependency() {
         let manifest = include_str!("../../../Cargo.toml");
-        assert!(manifest.contains(&format!("wasmtime = {{ version = \"{}\"", super::wasmtime_version())));
+        assert!(manifest.contains(&format!(
+            "wasmtime = {{ version = \"{}\"",
+            super::wasmtime_version()
+        )));
     }
 }

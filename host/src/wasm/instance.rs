@@ -48,43 +48,68 @@ pub struct TransformInstance {
 
 impl std::fmt::Debug for TransformInstance {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TransformInstance").field("module", &self.module.path).field("poisoned", &self.poisoned).finish()
+        f.debug_struct("TransformInstance")
+            .field("module", &self.module.path)
+            .field("poisoned", &self.poisoned)
+            .finish()
     }
 }
 
 impl TransformInstance {
     pub(crate) fn new(module: Arc<Inner>) -> Result<TransformInstance, WasmError> {
         let core = matches!(module.pre, Pre::Core(_));
-        let mut store = Store::new(super::engine::engine(), StoreState::new(&module.limits, core));
+        let mut store = Store::new(
+            super::engine::engine(),
+            StoreState::new(&module.limits, core),
+        );
         store.limiter(|s| &mut s.limits);
         store.epoch_deadline_trap();
         store.set_epoch_deadline(module.limits.deadline_ticks());
         let path = module.path.clone();
         let bound = match &module.pre {
-            Pre::Component(pre) => Bound::Component(pre.instantiate(&mut store).map_err(|e| map_error(&module, e))?),
+            Pre::Component(pre) => Bound::Component(
+                pre.instantiate(&mut store)
+                    .map_err(|e| map_error(&module, e))?,
+            ),
             Pre::Core(pre) => {
-                let instance: Instance = pre.instantiate(&mut store).map_err(|e| map_error(&module, e))?;
+                let instance: Instance = pre
+                    .instantiate(&mut store)
+                    .map_err(|e| map_error(&module, e))?;
                 let wrong = |export: &str, e: wasmtime::Error| WasmError::Invalid {
                     path: path.clone(),
-                    message: format!("export `{export}` has the wrong type ({e}); see guest-sdk/ABI.md"),
+                    message: format!(
+                        "export `{export}` has the wrong type ({e}); see guest-sdk/ABI.md"
+                    ),
                 };
-                let memory = instance
-                    .get_memory(&mut store, "memory")
-                    .ok_or_else(|| WasmError::MissingExport { path: path.clone(), export: "memory".into() })?;
+                let memory = instance.get_memory(&mut store, "memory").ok_or_else(|| {
+                    WasmError::MissingExport {
+                        path: path.clone(),
+                        export: "memory".into(),
+                    }
+                })?;
                 Bound::Core(Box::new(CoreExports {
                     memory,
                     version: instance
                         .get_typed_func(&mut store, "mongoshift_contract_version")
                         .map_err(|e| wrong("mongoshift_contract_version", e))?,
-                    alloc: instance.get_typed_func(&mut store, "mongoshift_alloc").map_err(|e| wrong("mongoshift_alloc", e))?,
-                    describe: instance.get_typed_func(&mut store, "mongoshift_describe").map_err(|e| wrong("mongoshift_describe", e))?,
+                    alloc: instance
+                        .get_typed_func(&mut store, "mongoshift_alloc")
+                        .map_err(|e| wrong("mongoshift_alloc", e))?,
+                    describe: instance
+                        .get_typed_func(&mut store, "mongoshift_describe")
+                        .map_err(|e| wrong("mongoshift_describe", e))?,
                     transform: instance
                         .get_typed_func(&mut store, "mongoshift_transform")
                         .map_err(|e| wrong("mongoshift_transform", e))?,
                 }))
             }
         };
-        Ok(TransformInstance { module, store, bound, poisoned: false })
+        Ok(TransformInstance {
+            module,
+            store,
+            bound,
+            poisoned: false,
+        })
     }
 
     /// Whether an error left this instance unusable.
@@ -94,7 +119,8 @@ impl TransformInstance {
 
     /// Calls `describe`.
     pub fn describe(&mut self) -> Result<ModuleInfo, WasmError> {
-        self.store.set_epoch_deadline(self.module.limits.deadline_ticks());
+        self.store
+            .set_epoch_deadline(self.module.limits.deadline_ticks());
         let res = match &self.bound {
             Bound::Component(t) => t.call_describe(&mut self.store).map(|i| ModuleInfo {
                 name: i.name,
@@ -114,8 +140,14 @@ impl TransformInstance {
     /// Transforms one batch of concatenated BSON documents (`count` of them)
     /// and returns one outcome per document. Outcomes are checked for shape
     /// (count, tags); the caller checks replacements against their inputs.
-    pub fn transform(&mut self, direction: Direction, batch: &[u8], count: usize) -> Result<Vec<Outcome>, WasmError> {
-        self.store.set_epoch_deadline(self.module.limits.deadline_ticks());
+    pub fn transform(
+        &mut self,
+        direction: Direction,
+        batch: &[u8],
+        count: usize,
+    ) -> Result<Vec<Outcome>, WasmError> {
+        self.store
+            .set_epoch_deadline(self.module.limits.deadline_ticks());
         let res = match &self.bound {
             Bound::Component(t) => {
                 let dir = match direction {
@@ -142,7 +174,10 @@ impl TransformInstance {
         if outcomes.len() != count {
             self.poisoned = true;
             return Err(WasmError::InvalidOutput {
-                message: format!("{} outcomes for a batch of {count} documents (there must be one per document)", outcomes.len()),
+                message: format!(
+                    "{} outcomes for a batch of {count} documents (there must be one per document)",
+                    outcomes.len()
+                ),
             });
         }
         Ok(outcomes)
@@ -151,16 +186,26 @@ impl TransformInstance {
 
 fn map_error(module: &Inner, e: wasmtime::Error) -> WasmError {
     if let Some(Trap::Interrupt) = e.downcast_ref::<Trap>() {
-        return WasmError::Deadline { deadline_ms: module.limits.deadline.as_millis() as u64 };
+        return WasmError::Deadline {
+            deadline_ms: module.limits.deadline.as_millis() as u64,
+        };
     }
     let text = format!("{e:#}");
-    if text.contains("forcing trap when growing memory") || e.downcast_ref::<Trap>() == Some(&Trap::AllocationTooLarge) {
-        return WasmError::Memory { limit_mb: module.limits.memory_bytes >> 20 };
+    if text.contains("forcing trap when growing memory")
+        || e.downcast_ref::<Trap>() == Some(&Trap::AllocationTooLarge)
+    {
+        return WasmError::Memory {
+            limit_mb: module.limits.memory_bytes >> 20,
+        };
     }
     if let Some(inv) = e.downcast_ref::<InvalidOutput>() {
-        return WasmError::InvalidOutput { message: inv.0.clone() };
+        return WasmError::InvalidOutput {
+            message: inv.0.clone(),
+        };
     }
-    WasmError::Trap { message: text.replace('\n', " | ") }
+    WasmError::Trap {
+        message: text.replace('\n', " | "),
+    }
 }
 
 /// A core module's result buffer broke the ABI.
@@ -180,16 +225,25 @@ fn bad(msg: impl Into<String>) -> wasmtime::Error {
 }
 
 /// Reads a result buffer (`u32 length`, then the payload) at `ptr`.
-fn read_result(store: &mut Store<StoreState>, memory: &Memory, ptr: i32) -> wasmtime::Result<Vec<u8>> {
+fn read_result(
+    store: &mut Store<StoreState>,
+    memory: &Memory,
+    ptr: i32,
+) -> wasmtime::Result<Vec<u8>> {
     let data = memory.data(&store);
     let start = ptr as u32 as usize;
-    let header = data
-        .get(start..start + 4)
-        .ok_or_else(|| bad(format!("result pointer {start:#x} is outside the module's memory ({} bytes)", data.len())))?;
+    let header = data.get(start..start + 4).ok_or_else(|| {
+        bad(format!(
+            "result pointer {start:#x} is outside the module's memory ({} bytes)",
+            data.len()
+        ))
+    })?;
     let len = u32::from_le_bytes(header.try_into().expect("4 bytes")) as usize;
-    let payload = data
-        .get(start + 4..start + 4 + len)
-        .ok_or_else(|| bad(format!("result buffer at {start:#x} claims {len} bytes, past the end of memory")))?;
+    let payload = data.get(start + 4..start + 4 + len).ok_or_else(|| {
+        bad(format!(
+            "result buffer at {start:#x} claims {len} bytes, past the end of memory"
+        ))
+    })?;
     Ok(payload.to_vec())
 }
 
@@ -197,10 +251,15 @@ fn core_describe(store: &mut Store<StoreState>, c: &CoreExports) -> wasmtime::Re
     let version = c.version.call(&mut *store, ())?;
     let ptr = c.describe.call(&mut *store, ())?;
     let payload = read_result(store, &c.memory, ptr)?;
-    let doc = bson::Document::from_reader(&payload[..]).map_err(|e| bad(format!("describe did not return a BSON document: {e}")))?;
+    let doc = bson::Document::from_reader(&payload[..])
+        .map_err(|e| bad(format!("describe did not return a BSON document: {e}")))?;
     let strings = |key: &str| -> Vec<String> {
         doc.get_array(key)
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let contract_version = match doc.get("contract_version") {
@@ -210,22 +269,37 @@ fn core_describe(store: &mut Store<StoreState>, c: &CoreExports) -> wasmtime::Re
     };
     Ok(ModuleInfo {
         name: doc.get_str("name").unwrap_or_default().to_string(),
-        contract_version: if version as u32 != contract_version { version as u32 } else { contract_version },
+        contract_version: if version as u32 != contract_version {
+            version as u32
+        } else {
+            contract_version
+        },
         backward: doc.get_bool("backward").unwrap_or(false),
         reads: strings("reads"),
         writes: strings("writes"),
     })
 }
 
-fn core_transform(store: &mut Store<StoreState>, c: &CoreExports, direction: Direction, batch: &[u8]) -> wasmtime::Result<Vec<Outcome>> {
+fn core_transform(
+    store: &mut Store<StoreState>,
+    c: &CoreExports,
+    direction: Direction,
+    batch: &[u8],
+) -> wasmtime::Result<Vec<Outcome>> {
     let len = i32::try_from(batch.len()).map_err(|_| bad("batch larger than 2 GiB"))?;
     let ptr = c.alloc.call(&mut *store, len)?;
     if ptr == 0 {
-        return Err(bad(format!("mongoshift_alloc could not allocate {len} bytes")));
+        return Err(bad(format!(
+            "mongoshift_alloc could not allocate {len} bytes"
+        )));
     }
     c.memory
         .write(&mut *store, ptr as u32 as usize, batch)
-        .map_err(|_| bad(format!("mongoshift_alloc returned {ptr:#x}, which has no room for {len} bytes")))?;
+        .map_err(|_| {
+            bad(format!(
+                "mongoshift_alloc returned {ptr:#x}, which has no room for {len} bytes"
+            ))
+        })?;
     let dir = match direction {
         Direction::Up => 0,
         Direction::Down => 1,
@@ -246,15 +320,23 @@ fn parse_outcomes(p: &[u8]) -> wasmtime::Result<Vec<Outcome>> {
     let mut out = Vec::with_capacity(count.min(1 << 20));
     let mut at = 4;
     for i in 0..count {
-        let tag = *p.get(at).ok_or_else(|| bad(format!("outcomes end early at outcome {i}")))?;
+        let tag = *p
+            .get(at)
+            .ok_or_else(|| bad(format!("outcomes end early at outcome {i}")))?;
         let n = u32_at(at + 1)? as usize;
-        let body = p.get(at + 5..at + 5 + n).ok_or_else(|| bad(format!("outcome {i} claims {n} bytes past the end")))?;
+        let body = p
+            .get(at + 5..at + 5 + n)
+            .ok_or_else(|| bad(format!("outcome {i} claims {n} bytes past the end")))?;
         out.push(match tag {
             0 => Outcome::Keep,
             1 => Outcome::Replace(body.to_vec()),
             2 => Outcome::Delete,
             3 => Outcome::Fail(String::from_utf8_lossy(body).into_owned()),
-            t => return Err(bad(format!("outcome {i} has unknown tag {t} (0 keep, 1 replace, 2 delete, 3 fail)"))),
+            t => {
+                return Err(bad(format!(
+                    "outcome {i} has unknown tag {t} (0 keep, 1 replace, 2 delete, 3 fail)"
+                )))
+            }
         });
         at += 5 + n;
     }

@@ -75,18 +75,35 @@ impl std::fmt::Debug for TransformModule {
 impl TransformModule {
     /// Loads the module at `path` with these limits.
     pub fn load(path: &Path, limits: SandboxLimits) -> Result<TransformModule, WasmError> {
-        let bytes = std::fs::read(path).map_err(|source| WasmError::Read { path: path.to_path_buf(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| WasmError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Self::from_bytes(path, &bytes, limits)
     }
 
     /// Loads a module from bytes; `path` names it in messages. WAT text is
     /// accepted too (for tests and the smallest examples).
-    pub fn from_bytes(path: &Path, bytes: &[u8], limits: SandboxLimits) -> Result<TransformModule, WasmError> {
+    pub fn from_bytes(
+        path: &Path,
+        bytes: &[u8],
+        limits: SandboxLimits,
+    ) -> Result<TransformModule, WasmError> {
         let path_buf = path.to_path_buf();
-        let invalid = |e: wasmtime::Error| WasmError::Invalid { path: path_buf.clone(), message: format!("{e:#}") };
+        let invalid = |e: wasmtime::Error| WasmError::Invalid {
+            path: path_buf.clone(),
+            message: format!("{e:#}"),
+        };
         let is_wat = path.extension().is_some_and(|e| e == "wat");
         let binary: std::borrow::Cow<'_, [u8]> = if is_wat {
-            std::borrow::Cow::Owned(wat::parse_bytes(bytes).map_err(|e| WasmError::Invalid { path: path_buf.clone(), message: e.to_string() })?.into_owned())
+            std::borrow::Cow::Owned(
+                wat::parse_bytes(bytes)
+                    .map_err(|e| WasmError::Invalid {
+                        path: path_buf.clone(),
+                        message: e.to_string(),
+                    })?
+                    .into_owned(),
+            )
         } else {
             std::borrow::Cow::Borrowed(bytes)
         };
@@ -94,7 +111,11 @@ impl TransformModule {
             return Err(WasmError::NotWasm { path: path_buf });
         }
         // Bytes 4..8: version 1 + layer 0 for a core module, layer 1 for a component.
-        let flavor = if binary[6..8] == [1, 0] { ModuleFlavor::Component } else { ModuleFlavor::Core };
+        let flavor = if binary[6..8] == [1, 0] {
+            ModuleFlavor::Component
+        } else {
+            ModuleFlavor::Core
+        };
         let sha256 = hex::encode(Sha256::digest(&binary));
         let engine = engine();
         let (pre, info) = match flavor {
@@ -106,8 +127,15 @@ impl TransformModule {
                 let pre = linker.instantiate_pre(&component).map_err(invalid)?;
                 let pre = TransformPre::new(pre).map_err(|e| {
                     let msg = format!("{e:#}");
-                    let export = if msg.contains("transform") { "transform" } else { "describe" };
-                    WasmError::MissingExport { path: path_buf.clone(), export: export.into() }
+                    let export = if msg.contains("transform") {
+                        "transform"
+                    } else {
+                        "describe"
+                    };
+                    WasmError::MissingExport {
+                        path: path_buf.clone(),
+                        export: export.into(),
+                    }
                 })?;
                 (Pre::Component(pre), None)
             }
@@ -116,30 +144,56 @@ impl TransformModule {
                 check_core(path, &module)?;
                 let mut linker = Linker::<StoreState>::new(engine);
                 wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut StoreState| {
-                    s.p1.as_mut().expect("core-module stores carry a preview1 context")
+                    s.p1.as_mut()
+                        .expect("core-module stores carry a preview1 context")
                 })
                 .map_err(invalid)?;
                 linker
-                    .func_wrap("env", "abort", |_: i32, _: i32, line: i32, col: i32| -> wasmtime::Result<()> {
-                        Err(wasmtime::Error::msg(format!("the guest called abort (line {line}, column {col})")))
-                    })
+                    .func_wrap(
+                        "env",
+                        "abort",
+                        |_: i32, _: i32, line: i32, col: i32| -> wasmtime::Result<()> {
+                            Err(wasmtime::Error::msg(format!(
+                                "the guest called abort (line {line}, column {col})"
+                            )))
+                        },
+                    )
                     .map_err(invalid)?;
                 let pre = linker.instantiate_pre(&module).map_err(invalid)?;
                 (Pre::Core(pre), None::<ModuleInfo>)
             }
         };
-        let placeholder = ModuleInfo { name: String::new(), contract_version: 0, backward: false, reads: vec![], writes: vec![] };
+        let placeholder = ModuleInfo {
+            name: String::new(),
+            contract_version: 0,
+            backward: false,
+            reads: vec![],
+            writes: vec![],
+        };
         let mut module = TransformModule {
-            inner: Arc::new(Inner { path: path.to_path_buf(), flavor, limits, info: info.unwrap_or(placeholder), pre, sha256 }),
+            inner: Arc::new(Inner {
+                path: path.to_path_buf(),
+                flavor,
+                limits,
+                info: info.unwrap_or(placeholder),
+                pre,
+                sha256,
+            }),
         };
         // Describe once, on a throwaway instance, and check the contract version.
         let mut probe = module.instantiate()?;
         let info = probe.describe()?;
         if info.contract_version != CONTRACT_VERSION {
-            return Err(WasmError::ContractVersion { path: path.to_path_buf(), found: info.contract_version, supported: CONTRACT_VERSION });
+            return Err(WasmError::ContractVersion {
+                path: path.to_path_buf(),
+                found: info.contract_version,
+                supported: CONTRACT_VERSION,
+            });
         }
         drop(probe);
-        Arc::get_mut(&mut module.inner).expect("no other handle yet").info = info;
+        Arc::get_mut(&mut module.inner)
+            .expect("no other handle yet")
+            .info = info;
         Ok(module)
     }
 
@@ -182,7 +236,9 @@ fn compile_cached<T>(
     deserialize: impl Fn(&Engine, &[u8]) -> wasmtime::Result<T>,
     serialize: impl Fn(&T) -> wasmtime::Result<Vec<u8>>,
 ) -> wasmtime::Result<T> {
-    let Some(dir) = engine::cache_dir() else { return compile(engine, binary) };
+    let Some(dir) = engine::cache_dir() else {
+        return compile(engine, binary);
+    };
     let path = engine::cache_path(&dir, sha, engine);
     if let Some(artifact) = engine::load_artifact(&path) {
         if let Ok(c) = deserialize(engine, &artifact) {
@@ -198,24 +254,45 @@ fn compile_cached<T>(
 
 fn compile_component(engine: &Engine, binary: &[u8], sha: &str) -> wasmtime::Result<Component> {
     // SAFETY: see `compile_cached`.
-    compile_cached(engine, binary, sha, |e, b| Component::new(e, b), |e, b| unsafe { Component::deserialize(e, b) }, Component::serialize)
+    compile_cached(
+        engine,
+        binary,
+        sha,
+        |e, b| Component::new(e, b),
+        |e, b| unsafe { Component::deserialize(e, b) },
+        Component::serialize,
+    )
 }
 
 fn compile_core(engine: &Engine, binary: &[u8], sha: &str) -> wasmtime::Result<Module> {
     // SAFETY: see `compile_cached`.
-    compile_cached(engine, binary, sha, |e, b| Module::new(e, b), |e, b| unsafe { Module::deserialize(e, b) }, Module::serialize)
+    compile_cached(
+        engine,
+        binary,
+        sha,
+        |e, b| Module::new(e, b),
+        |e, b| unsafe { Module::deserialize(e, b) },
+        Module::serialize,
+    )
 }
 
 fn check_component(path: &Path, engine: &Engine, component: &Component) -> Result<(), WasmError> {
     let ty = component.component_type();
     for (name, _) in ty.imports(engine) {
         if let Some(why) = check_component_import(name) {
-            return Err(WasmError::DisallowedImport { path: path.to_path_buf(), import: name.to_string(), why });
+            return Err(WasmError::DisallowedImport {
+                path: path.to_path_buf(),
+                import: name.to_string(),
+                why,
+            });
         }
     }
     for export in ["describe", "transform"] {
         if ty.get_export(engine, export).is_none() {
-            return Err(WasmError::MissingExport { path: path.to_path_buf(), export: export.into() });
+            return Err(WasmError::MissingExport {
+                path: path.to_path_buf(),
+                export: export.into(),
+            });
         }
     }
     Ok(())
@@ -231,7 +308,10 @@ fn check_core(path: &Path, module: &Module) -> Result<(), WasmError> {
             });
         }
     }
-    let exports: Vec<(String, ExternType)> = module.exports().map(|e| (e.name().to_string(), e.ty())).collect();
+    let exports: Vec<(String, ExternType)> = module
+        .exports()
+        .map(|e| (e.name().to_string(), e.ty()))
+        .collect();
     for (name, want_func) in [
         ("memory", false),
         ("mongoshift_contract_version", true),
@@ -239,9 +319,14 @@ fn check_core(path: &Path, module: &Module) -> Result<(), WasmError> {
         ("mongoshift_describe", true),
         ("mongoshift_transform", true),
     ] {
-        let ok = exports.iter().any(|(n, t)| n == name && matches!(t, ExternType::Func(_)) == want_func);
+        let ok = exports
+            .iter()
+            .any(|(n, t)| n == name && matches!(t, ExternType::Func(_)) == want_func);
         if !ok {
-            return Err(WasmError::MissingExport { path: path.to_path_buf(), export: name.into() });
+            return Err(WasmError::MissingExport {
+                path: path.to_path_buf(),
+                export: name.into(),
+            });
         }
     }
     Ok(())

@@ -13,7 +13,9 @@ use rand::SeedableRng;
 use wasmtime::component::ResourceTable;
 use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::p1::WasiP1Ctx;
-use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi::{
+    HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView,
+};
 
 /// Limits of one run, per instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,7 +30,10 @@ impl Default for SandboxLimits {
     /// 30 s per batch; 512 MiB of memory, room for a batch holding 16 MiB
     /// documents and their replacements.
     fn default() -> Self {
-        SandboxLimits { deadline: Duration::from_secs(30), memory_bytes: 512 << 20 }
+        SandboxLimits {
+            deadline: Duration::from_secs(30),
+            memory_bytes: 512 << 20,
+        }
     }
 }
 
@@ -110,7 +115,10 @@ impl StoreState {
 
 impl WasiView for StoreState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -147,11 +155,13 @@ pub(crate) fn check_component_import(name: &str) -> Option<String> {
     if COMPONENT_ALLOWED.contains(&unversioned) || unversioned == "mongoshift:transform/types" {
         return None;
     }
-    Some(if unversioned.starts_with("wasi:sockets") || unversioned.starts_with("wasi:http") {
-        "no network".into()
-    } else {
-        "not one of the deterministic WASI stand-ins".into()
-    })
+    Some(
+        if unversioned.starts_with("wasi:sockets") || unversioned.starts_with("wasi:http") {
+            "no network".into()
+        } else {
+            "not one of the deterministic WASI stand-ins".into()
+        },
+    )
 }
 
 /// `wasi_snapshot_preview1` functions a core module may import.

@@ -13,21 +13,32 @@ pub const MAX_DOCUMENT_BYTES: usize = 16 * 1024 * 1024;
 /// same `_id` (type and value) as the input document.
 pub fn check_replacement(input: &RawDocument, output: &[u8]) -> Result<(), String> {
     if output.len() > MAX_DOCUMENT_BYTES {
-        return Err(format!("the replacement is {} bytes, over MongoDB's 16 MiB document limit", output.len()));
+        return Err(format!(
+            "the replacement is {} bytes, over MongoDB's 16 MiB document limit",
+            output.len()
+        ));
     }
     let mut after = None;
-    validate_document(output, 0, Some(&mut after)).map_err(|e| format!("the replacement is not valid BSON: {e}"))?;
+    validate_document(output, 0, Some(&mut after))
+        .map_err(|e| format!("the replacement is not valid BSON: {e}"))?;
     let mut before = None;
-    validate_document(input.as_bytes(), 0, Some(&mut before)).map_err(|e| format!("the input is not valid BSON: {e}"))?;
+    validate_document(input.as_bytes(), 0, Some(&mut before))
+        .map_err(|e| format!("the input is not valid BSON: {e}"))?;
     fn value(bytes: &[u8], id: IdSpan) -> (u8, &[u8]) {
         (bytes[id.type_at], &bytes[id.value..id.end])
     }
     match (before, after) {
         (Some(b), Some(a)) if value(input.as_bytes(), b) == value(output, a) => Ok(()),
         (Some(_), Some(_)) => {
-            let doc = RawDocument::from_bytes(output).map_err(|e| format!("the replacement is not valid BSON: {e}"))?;
-            let show_id = |d: &RawDocument| d.get("_id").ok().flatten().map_or_else(|| "?".into(), show);
-            Err(format!("the replacement changes _id from {} to {}", show_id(input), show_id(doc)))
+            let doc = RawDocument::from_bytes(output)
+                .map_err(|e| format!("the replacement is not valid BSON: {e}"))?;
+            let show_id =
+                |d: &RawDocument| d.get("_id").ok().flatten().map_or_else(|| "?".into(), show);
+            Err(format!(
+                "the replacement changes _id from {} to {}",
+                show_id(input),
+                show_id(doc)
+            ))
         }
         (Some(_), None) => Err("the replacement has no _id (it must keep the input's _id)".into()),
         (None, _) => Err("the input document has no _id".into()),
@@ -44,13 +55,20 @@ struct IdSpan {
 
 /// Validates the document at the start of `bytes` and returns its length,
 /// noting the top-level `_id` in `id` when asked.
-fn validate_document(bytes: &[u8], depth: usize, mut id: Option<&mut Option<IdSpan>>) -> Result<usize, String> {
+fn validate_document(
+    bytes: &[u8],
+    depth: usize,
+    mut id: Option<&mut Option<IdSpan>>,
+) -> Result<usize, String> {
     if depth > 100 {
         return Err("documents nested more than 100 deep".into());
     }
     let len = read_i32(bytes, 0)?;
     if len < 5 || len as usize > bytes.len() {
-        return Err(format!("a document claims {len} bytes but {} are there", bytes.len()));
+        return Err(format!(
+            "a document claims {len} bytes but {} are there",
+            bytes.len()
+        ));
     }
     let len = len as usize;
     if bytes[len - 1] != 0 {
@@ -62,13 +80,22 @@ fn validate_document(bytes: &[u8], depth: usize, mut id: Option<&mut Option<IdSp
     while at < body.len() {
         let t = body[at];
         let key = at + 1;
-        let key_end = key + body[key..].iter().position(|b| *b == 0).ok_or("an unterminated key")?;
-        std::str::from_utf8(&body[key..key_end]).map_err(|_| "a key that is not UTF-8".to_string())?;
+        let key_end = key
+            + body[key..]
+                .iter()
+                .position(|b| *b == 0)
+                .ok_or("an unterminated key")?;
+        std::str::from_utf8(&body[key..key_end])
+            .map_err(|_| "a key that is not UTF-8".to_string())?;
         let v = key_end + 1;
         let size = value_size(t, body, v, depth)?;
         if let Some(slot) = id.as_deref_mut() {
             if slot.is_none() && &body[key..key_end] == b"_id" {
-                *slot = Some(IdSpan { type_at: at, value: v, end: v + size });
+                *slot = Some(IdSpan {
+                    type_at: at,
+                    value: v,
+                    end: v + size,
+                });
             }
         }
         at = v + size;
@@ -99,14 +126,23 @@ fn string_size(doc: &[u8], v: usize) -> Result<usize, String> {
 }
 
 fn cstring_size(doc: &[u8], v: usize) -> Result<usize, String> {
-    let n = doc.get(v..).and_then(|r| r.iter().position(|b| *b == 0)).ok_or("an unterminated string")?;
+    let n = doc
+        .get(v..)
+        .and_then(|r| r.iter().position(|b| *b == 0))
+        .ok_or("an unterminated string")?;
     std::str::from_utf8(&doc[v..v + n]).map_err(|_| "a string that is not UTF-8".to_string())?;
     Ok(n + 1)
 }
 
 /// The size of the value of type `t` at `v`.
 fn value_size(t: u8, doc: &[u8], v: usize, depth: usize) -> Result<usize, String> {
-    let fixed = |n: usize| if v + n <= doc.len() { Ok(n) } else { Err(format!("a value of type {t:#04x} runs past the end")) };
+    let fixed = |n: usize| {
+        if v + n <= doc.len() {
+            Ok(n)
+        } else {
+            Err(format!("a value of type {t:#04x} runs past the end"))
+        }
+    };
     match t {
         0x01 | 0x09 | 0x11 | 0x12 => fixed(8),
         0x02 | 0x0D | 0x0E => string_size(doc, v),
@@ -138,7 +174,12 @@ fn value_size(t: u8, doc: &[u8], v: usize, depth: usize) -> Result<usize, String
         0x0F => {
             let total = read_i32(doc, v)?;
             let s = string_size(doc, v + 4)?;
-            let d = validate_document(doc.get(v + 4 + s..).ok_or("a code-with-scope runs past the end")?, depth + 1, None)?;
+            let d = validate_document(
+                doc.get(v + 4 + s..)
+                    .ok_or("a code-with-scope runs past the end")?,
+                depth + 1,
+                None,
+            )?;
             if total < 0 || 4 + s + d != total as usize {
                 return Err("a code-with-scope whose parts do not add up".into());
             }
@@ -174,10 +215,16 @@ mod tests {
     #[test]
     fn accepts_same_id_and_refuses_changes() {
         let input = raw(doc! { "_id": 1, "a": 1 });
-        assert!(check_replacement(&input, raw(doc! { "_id": 1, "b": { "c": [1, { "d": 2 }] } }).as_bytes()).is_ok());
-        let e = check_replacement(&input, raw(doc! { "_id": 2 }).as_bytes()).expect_err("changed id");
+        assert!(check_replacement(
+            &input,
+            raw(doc! { "_id": 1, "b": { "c": [1, { "d": 2 }] } }).as_bytes()
+        )
+        .is_ok());
+        let e =
+            check_replacement(&input, raw(doc! { "_id": 2 }).as_bytes()).expect_err("changed id");
         assert!(e.contains("changes _id from 1 to 2"), "{e}");
-        let e = check_replacement(&input, raw(doc! { "_id": 1_i64 }).as_bytes()).expect_err("int64 is another _id");
+        let e = check_replacement(&input, raw(doc! { "_id": 1_i64 }).as_bytes())
+            .expect_err("int64 is another _id");
         assert!(e.contains("changes _id"), "{e}");
         let e = check_replacement(&input, raw(doc! { "x": 1 }).as_bytes()).expect_err("no id");
         assert!(e.contains("no _id"), "{e}");
@@ -211,7 +258,10 @@ mod tests {
             let n = b.len() as i32;
             b[..4].copy_from_slice(&n.to_le_bytes());
             b.push(0);
-            assert!(check_replacement(&raw(doc! { "_id": 1 }), &b).is_err(), "cut at {cut}");
+            assert!(
+                check_replacement(&raw(doc! { "_id": 1 }), &b).is_err(),
+                "cut at {cut}"
+            );
         }
     }
 }

@@ -8,7 +8,10 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use mongoshift::writer::TxMode;
-use mongoshift::{ConnectOptions, DownTarget, LockOptions, MigrationSource, Migrator, OnError, Target, UnlockOutcome, UpOptions};
+use mongoshift::{
+    ConnectOptions, DownTarget, LockOptions, MigrationSource, Migrator, OnError, Target,
+    UnlockOutcome, UpOptions,
+};
 
 use crate::{config, exit, render};
 
@@ -182,27 +185,49 @@ struct Resolved {
 
 fn resolve(g: Global) -> anyhow::Result<Resolved> {
     let cfg = config::load(g.config.as_deref())?;
-    let uri = g.uri.or(cfg.uri).unwrap_or_else(|| "mongodb://localhost:27017".into());
-    let mut connect = ConnectOptions::new(uri)
-        .connect_timeout(Duration::from_secs(g.connect_timeout.or(cfg.connect_timeout).unwrap_or(10)));
+    let uri = g
+        .uri
+        .or(cfg.uri)
+        .unwrap_or_else(|| "mongodb://localhost:27017".into());
+    let mut connect = ConnectOptions::new(uri).connect_timeout(Duration::from_secs(
+        g.connect_timeout.or(cfg.connect_timeout).unwrap_or(10),
+    ));
     if let Some(db) = g.db.or(cfg.database) {
         connect = connect.database(db);
     }
-    let lock = LockOptions::default().wait(Duration::from_secs(g.lock_timeout.or(cfg.lock_timeout).unwrap_or(120)));
-    Ok(Resolved { connect, path: g.path.or(cfg.path).unwrap_or_else(|| "migrations".into()), lock, progress: g.progress })
+    let lock = LockOptions::default().wait(Duration::from_secs(
+        g.lock_timeout.or(cfg.lock_timeout).unwrap_or(120),
+    ));
+    Ok(Resolved {
+        connect,
+        path: g.path.or(cfg.path).unwrap_or_else(|| "migrations".into()),
+        lock,
+        progress: g.progress,
+    })
 }
 
 pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let r = resolve(cli.global)?;
-    if let Command::New { name, kind, collection } = &cli.command {
+    if let Command::New {
+        name,
+        kind,
+        collection,
+    } = &cli.command
+    {
         let path = match kind.as_str() {
             "update" => mongoshift::scaffold::new_update_migration(&r.path, name, collection)?,
             "wasm" => mongoshift::scaffold::new_wasm_migration(&r.path, name, collection)?,
-            other => anyhow::bail!("unknown migration kind `{other}`; known kinds: {}", mongoshift::manifest::KNOWN_KINDS.join(", ")),
+            other => anyhow::bail!(
+                "unknown migration kind `{other}`; known kinds: {}",
+                mongoshift::manifest::KNOWN_KINDS.join(", ")
+            ),
         };
         println!("created {}", path.display());
         if kind == "wasm" {
-            println!("edit {}/guest/src/lib.rs, then run `mongoshift build`", path.display());
+            println!(
+                "edit {}/guest/src/lib.rs, then run `mongoshift build`",
+                path.display()
+            );
         }
         return Ok(exit::ok());
     }
@@ -212,11 +237,19 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("nothing to build: no wasm migration with a `build` crate");
         }
         for b in built {
-            println!("built {} ({} bytes) for {}", b.module.display(), b.bytes, b.id);
+            println!(
+                "built {} ({} bytes) for {}",
+                b.module.display(),
+                b.bytes,
+                b.id
+            );
         }
         return Ok(exit::ok());
     }
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
     rt.block_on(run_async(cli.command, r))
 }
 
@@ -227,7 +260,9 @@ async fn run_async(command: Command, r: Resolved) -> anyhow::Result<ExitCode> {
     source.load()?;
     let target = Target::connect(&r.connect).await?;
     let renderer = Arc::new(render::ProgressRenderer::new(r.progress));
-    let migrator = Migrator::new(&source, target)?.lock_options(r.lock).progress(renderer.clone());
+    let migrator = Migrator::new(&source, target)?
+        .lock_options(r.lock)
+        .progress(renderer.clone());
     match command {
         Command::New { .. } | Command::Build { .. } => unreachable!("handled before connecting"),
         Command::Status { json } => {
@@ -238,10 +273,21 @@ async fn run_async(command: Command, r: Resolved) -> anyhow::Result<ExitCode> {
                 render::status_table(&rows);
             }
         }
-        Command::Plan { json, to, down_steps } => {
+        Command::Plan {
+            json,
+            to,
+            down_steps,
+        } => {
             let plan = match down_steps {
                 Some(n) => migrator.plan_down(&DownTarget::Steps(n)).await?,
-                None => migrator.plan_up(&UpOptions { to, ..UpOptions::default() }).await?,
+                None => {
+                    migrator
+                        .plan_up(&UpOptions {
+                            to,
+                            ..UpOptions::default()
+                        })
+                        .await?
+                }
             };
             if json {
                 println!("{}", serde_json::to_string_pretty(&plan)?);
@@ -249,7 +295,16 @@ async fn run_async(command: Command, r: Resolved) -> anyhow::Result<ExitCode> {
                 render::plan(&plan);
             }
         }
-        Command::Up { to, dangerously_allow_changed, transactions, on_error, pre_images, no_pre_images, dry_run, sample } => {
+        Command::Up {
+            to,
+            dangerously_allow_changed,
+            transactions,
+            on_error,
+            pre_images,
+            no_pre_images,
+            dry_run,
+            sample,
+        } => {
             let opts = UpOptions {
                 to,
                 dangerously_allow_changed,
@@ -262,7 +317,13 @@ async fn run_async(command: Command, r: Resolved) -> anyhow::Result<ExitCode> {
                     OnErrorArg::Abort => OnError::Abort,
                     OnErrorArg::Quarantine => OnError::Quarantine,
                 },
-                pre_images: if no_pre_images { Some(false) } else if pre_images { Some(true) } else { None },
+                pre_images: if no_pre_images {
+                    Some(false)
+                } else if pre_images {
+                    Some(true)
+                } else {
+                    None
+                },
             };
             if dry_run {
                 let report = migrator.dry_run(&opts, sample).await?;
@@ -296,8 +357,16 @@ async fn run_async(command: Command, r: Resolved) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(exit::MISMATCH));
             }
         }
-        Command::Prune { id, older_than_days } => {
-            let pruned = migrator.prune(id.as_deref(), std::time::Duration::from_secs(older_than_days * 86_400)).await?;
+        Command::Prune {
+            id,
+            older_than_days,
+        } => {
+            let pruned = migrator
+                .prune(
+                    id.as_deref(),
+                    std::time::Duration::from_secs(older_than_days * 86_400),
+                )
+                .await?;
             if pruned.is_empty() {
                 println!("no pre-images to prune");
             }
@@ -307,7 +376,9 @@ async fn run_async(command: Command, r: Resolved) -> anyhow::Result<ExitCode> {
         }
         Command::Unlock { force } => match migrator.unlock(force).await? {
             UnlockOutcome::NotLocked => println!("the migration lock is not held"),
-            UnlockOutcome::Cleared { owner, reason } => println!("cleared the lock held by {owner} ({reason})"),
+            UnlockOutcome::Cleared { owner, reason } => {
+                println!("cleared the lock held by {owner} ({reason})")
+            }
         },
     }
     Ok(exit::ok())

@@ -32,8 +32,10 @@ pub(crate) fn load(explicit: Option<&Path>) -> anyhow::Result<Config> {
         None if Path::new(DEFAULT_FILE).is_file() => PathBuf::from(DEFAULT_FILE),
         None => return Ok(Config::default()),
     };
-    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read config file {}", path.display()))?;
-    let mut cfg: Config = toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))?;
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    let mut cfg: Config =
+        toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))?;
     if let (Some(p), Some(dir)) = (&cfg.path, path.parent()) {
         if p.is_relative() {
             cfg.path = Some(dir.join(p));

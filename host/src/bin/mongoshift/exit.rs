@@ -19,20 +19,36 @@ pub(crate) const CONNECTION: u8 = 5;
 /// The migrations directory is invalid (bad manifest, duplicate, unknown kind).
 pub(crate) const INVALID: u8 = 6;
 
-pub(crate) const HELP: &str = "Exit codes: 0 ok; 1 a migration failed or another error; 2 bad arguments; \
+pub(crate) const HELP: &str =
+    "Exit codes: 0 ok; 1 a migration failed or another error; 2 bad arguments; \
 3 checksum mismatch or a migration missing on disk; 4 the lock is held by another run; \
 5 cannot connect, authentication failed or invalid URI; 6 invalid migrations directory.";
 
 pub(crate) fn code_for(err: &anyhow::Error) -> ExitCode {
     let code = match err.downcast_ref::<MigrateError>().map(MigrateError::root) {
-        Some(MigrateError::ChecksumMismatch { .. } | MigrateError::MissingOnDisk { .. }) => MISMATCH,
-        Some(MigrateError::LockHeld { .. } | MigrateError::LockAlive { .. } | MigrateError::LockLost { .. }) => LOCKED,
-        Some(MigrateError::Unreachable { .. } | MigrateError::Auth { .. } | MigrateError::InvalidUri { .. } | MigrateError::NoDatabase) => {
-            CONNECTION
+        Some(MigrateError::ChecksumMismatch { .. } | MigrateError::MissingOnDisk { .. }) => {
+            MISMATCH
         }
+        Some(
+            MigrateError::LockHeld { .. }
+            | MigrateError::LockAlive { .. }
+            | MigrateError::LockLost { .. },
+        ) => LOCKED,
+        Some(
+            MigrateError::Unreachable { .. }
+            | MigrateError::Auth { .. }
+            | MigrateError::InvalidUri { .. }
+            | MigrateError::NoDatabase,
+        ) => CONNECTION,
         Some(MigrateError::Source(_)) => INVALID,
         _ if err.downcast_ref::<mongoshift::SourceError>().is_some() => INVALID,
-        _ if matches!(err.downcast_ref::<mongoshift::build::BuildError>(), Some(mongoshift::build::BuildError::Source(_))) => INVALID,
+        _ if matches!(
+            err.downcast_ref::<mongoshift::build::BuildError>(),
+            Some(mongoshift::build::BuildError::Source(_))
+        ) =>
+        {
+            INVALID
+        }
         _ => FAILED,
     };
     ExitCode::from(code)

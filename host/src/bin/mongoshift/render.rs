@@ -26,7 +26,11 @@ impl ProgressRenderer {
             ProgressMode::Auto => ProgressMode::Plain,
             m => m,
         };
-        let target = if mode == ProgressMode::Bar { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
+        let target = if mode == ProgressMode::Bar {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        };
         ProgressRenderer {
             mode,
             multi: MultiProgress::with_draw_target(target),
@@ -46,7 +50,13 @@ impl ProgressRenderer {
     fn bar(&self, e: &Event) {
         let mut bars = self.bars.lock().unwrap_or_else(|p| p.into_inner());
         match e {
-            Event::MigrationStarted { id, kind, direction, total, .. } => {
+            Event::MigrationStarted {
+                id,
+                kind,
+                direction,
+                total,
+                ..
+            } => {
                 let bar = match total {
                     Some(n) => {
                         let b = self.multi.add(ProgressBar::new(*n));
@@ -61,8 +71,10 @@ impl ProgressRenderer {
                     None => {
                         let b = self.multi.add(ProgressBar::new_spinner());
                         b.set_style(
-                            ProgressStyle::with_template("{spinner} {prefix:.bold} {elapsed} {msg}")
-                                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                            ProgressStyle::with_template(
+                                "{spinner} {prefix:.bold} {elapsed} {msg}",
+                            )
+                            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
                         );
                         b.enable_steady_tick(Duration::from_millis(120));
                         b
@@ -71,20 +83,43 @@ impl ProgressRenderer {
                 bar.set_prefix(format!("{} {id} ({kind})", arrow(*direction)));
                 bars.insert(id.clone(), bar);
             }
-            Event::StepStarted { id, step, description } => {
+            Event::StepStarted {
+                id,
+                step,
+                description,
+            } => {
                 if let Some(b) = bars.get(id) {
                     b.set_message(format!("step {step}: {description}"));
                 }
             }
-            Event::Documents { id, done, replaced, deleted, failed, .. } => {
+            Event::Documents {
+                id,
+                done,
+                replaced,
+                deleted,
+                failed,
+                ..
+            } => {
                 if let Some(b) = bars.get(id) {
                     b.set_position(*done);
-                    b.set_message(format!("{:.0} docs/s, replaced {replaced} deleted {deleted} failed {failed}", b.per_sec()));
+                    b.set_message(format!(
+                        "{:.0} docs/s, replaced {replaced} deleted {deleted} failed {failed}",
+                        b.per_sec()
+                    ));
                 }
             }
-            Event::MigrationFinished { id, matched, modified, duration_ms, .. } => {
+            Event::MigrationFinished {
+                id,
+                matched,
+                modified,
+                duration_ms,
+                ..
+            } => {
                 if let Some(b) = bars.remove(id) {
-                    b.finish_with_message(format!("done: {modified} modified of {matched} matched in {}", ms(*duration_ms)));
+                    b.finish_with_message(format!(
+                        "done: {modified} modified of {matched} matched in {}",
+                        ms(*duration_ms)
+                    ));
                 }
             }
             Event::MigrationFailed { id, .. } => {
@@ -93,7 +128,9 @@ impl ProgressRenderer {
                 }
             }
             Event::LockWaiting { owner } => {
-                let _ = self.multi.println(format!("waiting for the migration lock held by {owner}"));
+                let _ = self
+                    .multi
+                    .println(format!("waiting for the migration lock held by {owner}"));
             }
             _ => {}
         }
@@ -106,10 +143,15 @@ impl ProgressSink for ProgressRenderer {
             ProgressMode::Bar => self.bar(e),
             ProgressMode::Plain => {
                 // Document counts at most every 2 s (and the last one), so logs stay short.
-                if let Event::Documents { id, done, total, .. } = e {
+                if let Event::Documents {
+                    id, done, total, ..
+                } = e
+                {
                     let mut last = self.last_line.lock().unwrap_or_else(|p| p.into_inner());
                     let now = std::time::Instant::now();
-                    let due = last.get(id).is_none_or(|t| now.duration_since(*t) >= Duration::from_secs(2));
+                    let due = last
+                        .get(id)
+                        .is_none_or(|t| now.duration_since(*t) >= Duration::from_secs(2));
                     if !(due || Some(*done) == *total) {
                         return;
                     }
@@ -137,21 +179,52 @@ fn arrow(d: Direction) -> &'static str {
 fn plain(e: &Event) {
     match e {
         Event::LockWaiting { owner } => eprintln!("waiting for the migration lock held by {owner}"),
-        Event::MigrationStarted { id, kind, direction, .. } => eprintln!("{} {id} ({kind}) ...", arrow(*direction)),
-        Event::StepStarted { id, step, description } => eprintln!("  {id} step {step}: {description}"),
-        Event::StepFinished { id, step, matched, modified } => {
+        Event::MigrationStarted {
+            id,
+            kind,
+            direction,
+            ..
+        } => eprintln!("{} {id} ({kind}) ...", arrow(*direction)),
+        Event::StepStarted {
+            id,
+            step,
+            description,
+        } => eprintln!("  {id} step {step}: {description}"),
+        Event::StepFinished {
+            id,
+            step,
+            matched,
+            modified,
+        } => {
             eprintln!("  {id} step {step}: {modified} modified of {matched} matched")
         }
-        Event::Documents { id, done, total, replaced, deleted, failed } => eprintln!(
+        Event::Documents {
+            id,
+            done,
+            total,
+            replaced,
+            deleted,
+            failed,
+        } => eprintln!(
             "  {id}: {done}/{} docs, replaced {replaced} deleted {deleted} failed {failed}",
             total.map_or("?".into(), |t| t.to_string())
         ),
-        Event::MigrationFinished { id, direction, matched, modified, duration_ms } => eprintln!(
+        Event::MigrationFinished {
+            id,
+            direction,
+            matched,
+            modified,
+            duration_ms,
+        } => eprintln!(
             "{} {id}: done, {modified} modified of {matched} matched in {}",
             arrow(*direction),
             ms(*duration_ms)
         ),
-        Event::MigrationFailed { id, direction, error } => eprintln!("{} {id}: FAILED: {error}", arrow(*direction)),
+        Event::MigrationFailed {
+            id,
+            direction,
+            error,
+        } => eprintln!("{} {id}: FAILED: {error}", arrow(*direction)),
         _ => {}
     }
 }
@@ -172,7 +245,11 @@ fn table(headers: &[&str], rows: &[Vec<String>]) {
         }
     }
     let line = |cells: Vec<String>| {
-        let s: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        let s: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
         println!("{}", s.join("  ").trim_end());
     };
     line(headers.iter().map(|h| h.to_string()).collect());
@@ -207,7 +284,18 @@ pub(crate) fn status_table(rows: &[StatusRow]) {
             ]
         })
         .collect();
-    table(&["ID", "KIND", "STATE", "APPLIED AT", "DOCS (modified/matched)", "DURATION", "CHECKSUM"], &rows);
+    table(
+        &[
+            "ID",
+            "KIND",
+            "STATE",
+            "APPLIED AT",
+            "DOCS (modified/matched)",
+            "DURATION",
+            "CHECKSUM",
+        ],
+        &rows,
+    );
 }
 
 pub(crate) fn plan(plan: &Plan) {
@@ -221,7 +309,17 @@ pub(crate) fn plan(plan: &Plan) {
     }
     println!("would {verb} {} migration(s):", plan.migrations.len());
     for m in &plan.migrations {
-        println!("  {} ({}, now {}){}", m.id, m.kind, m.status, if m.description.is_empty() { String::new() } else { format!(": {}", m.description) });
+        println!(
+            "  {} ({}, now {}){}",
+            m.id,
+            m.kind,
+            m.status,
+            if m.description.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", m.description)
+            }
+        );
         for (i, s) in m.steps.iter().enumerate() {
             match s.matching {
                 Some(n) => println!("    {}. {} ({n} documents match)", i + 1, s.description),
@@ -240,7 +338,11 @@ pub(crate) fn report(report: &Report, verb: &str, mode: ProgressMode) {
     if report.completed.is_empty() {
         println!("nothing to do: the database is up to date");
     } else {
-        println!("{verb} {} migration(s): {}", report.completed.len(), report.ids().join(", "));
+        println!(
+            "{verb} {} migration(s): {}",
+            report.completed.len(),
+            report.ids().join(", ")
+        );
     }
 }
 

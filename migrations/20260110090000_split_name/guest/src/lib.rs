@@ -42,7 +42,9 @@ pub fn split_name(doc: &RawDocument) -> Outcome {
         return Outcome::Keep;
     }
     if let Some(s) = bad_signup {
-        return Outcome::fail(format!("field `signup`: {s:?} is not a date in the form YYYY-MM-DD"));
+        return Outcome::fail(format!(
+            "field `signup`: {s:?} is not a date in the form YYYY-MM-DD"
+        ));
     }
     if !status_seen {
         out.append_str("status", "active");
@@ -57,7 +59,11 @@ pub fn join_name(doc: &RawDocument) -> Outcome {
     let (Ok(first), Ok(last)) = (doc.get_str("first_name"), doc.get_str("last_name")) else {
         return Outcome::Keep;
     };
-    let name = if last.is_empty() { first.to_string() } else { format!("{first} {last}") };
+    let name = if last.is_empty() {
+        first.to_string()
+    } else {
+        format!("{first} {last}")
+    };
     let mut out = DocWriter::with_capacity(doc.as_bytes().len());
     for el in doc.iter() {
         let (key, value) = el.expect("valid BSON from the host");
@@ -83,26 +89,56 @@ mod tests {
     }
 
     fn seed() -> RawDocumentBuf {
-        raw(doc! { "_id": 7_i64, "name": "Ada Lovelace", "email": "ada@example.com", "age": 36, "signup": "2015-12-10", "address": { "city": "London" }, "tags": ["vip"] })
+        raw(
+            doc! { "_id": 7_i64, "name": "Ada Lovelace", "email": "ada@example.com", "age": 36, "signup": "2015-12-10", "address": { "city": "London" }, "tags": ["vip"] },
+        )
     }
 
     #[test]
     fn forward_splits_and_parses() {
-        let Outcome::ReplaceRaw(out) = split_name(&seed()) else { panic!("replace") };
+        let Outcome::ReplaceRaw(out) = split_name(&seed()) else {
+            panic!("replace")
+        };
         let d = out.to_document().expect("doc");
-        assert_eq!(d.keys().collect::<Vec<_>>(), ["_id", "first_name", "last_name", "email", "age", "signup", "address", "tags", "status"]);
+        assert_eq!(
+            d.keys().collect::<Vec<_>>(),
+            [
+                "_id",
+                "first_name",
+                "last_name",
+                "email",
+                "age",
+                "signup",
+                "address",
+                "tags",
+                "status"
+            ]
+        );
         assert_eq!(d.get_str("first_name"), Ok("Ada"));
         assert_eq!(d.get_str("last_name"), Ok("Lovelace"));
         assert_eq!(d.get_str("status"), Ok("active"));
-        assert_eq!(d.get_datetime("signup").map(|t| t.timestamp_millis()), Ok(1_449_705_600_000));
+        assert_eq!(
+            d.get_datetime("signup").map(|t| t.timestamp_millis()),
+            Ok(1_449_705_600_000)
+        );
     }
 
     #[test]
     fn backward_joins_what_forward_produced() {
-        let migrated = raw(doc! { "_id": 3, "first_name": "Cher", "last_name": "", "signup": DateTime::from_millis(0), "status": "active" });
-        let Outcome::ReplaceRaw(back) = join_name(&migrated) else { panic!("replace") };
-        assert_eq!(back.to_document().expect("doc"), doc! { "_id": 3, "name": "Cher", "signup": "1970-01-01" });
-        assert_eq!(join_name(&raw(doc! { "_id": 3, "name": "Not Migrated" })), Outcome::Keep);
+        let migrated = raw(
+            doc! { "_id": 3, "first_name": "Cher", "last_name": "", "signup": DateTime::from_millis(0), "status": "active" },
+        );
+        let Outcome::ReplaceRaw(back) = join_name(&migrated) else {
+            panic!("replace")
+        };
+        assert_eq!(
+            back.to_document().expect("doc"),
+            doc! { "_id": 3, "name": "Cher", "signup": "1970-01-01" }
+        );
+        assert_eq!(
+            join_name(&raw(doc! { "_id": 3, "name": "Not Migrated" })),
+            Outcome::Keep
+        );
     }
 
     #[test]
@@ -114,25 +150,53 @@ mod tests {
             raw(doc! { "name": "Grace Hopper", "_id": 4, "age": 85_i64 }),
         ];
         for original in &originals {
-            let Outcome::ReplaceRaw(forward) = split_name(original) else { panic!("replace") };
-            assert_eq!(split_name(&forward), Outcome::Keep, "forward twice changes nothing");
-            let Outcome::ReplaceRaw(back) = join_name(&forward) else { panic!("replace") };
+            let Outcome::ReplaceRaw(forward) = split_name(original) else {
+                panic!("replace")
+            };
+            assert_eq!(
+                split_name(&forward),
+                Outcome::Keep,
+                "forward twice changes nothing"
+            );
+            let Outcome::ReplaceRaw(back) = join_name(&forward) else {
+                panic!("replace")
+            };
             assert_eq!(back.as_bytes(), original.as_bytes(), "{original:?}");
         }
     }
 
     #[test]
     fn one_word_names_and_an_existing_status() {
-        let Outcome::ReplaceRaw(out) = split_name(&raw(doc! { "_id": 1, "status": "trial", "name": "Cher" })) else { panic!("replace") };
-        assert_eq!(out.to_document().expect("doc"), doc! { "_id": 1, "status": "active", "first_name": "Cher", "last_name": "" });
+        let Outcome::ReplaceRaw(out) =
+            split_name(&raw(doc! { "_id": 1, "status": "trial", "name": "Cher" }))
+        else {
+            panic!("replace")
+        };
+        assert_eq!(
+            out.to_document().expect("doc"),
+            doc! { "_id": 1, "status": "active", "first_name": "Cher", "last_name": "" }
+        );
     }
 
     #[test]
     fn a_bad_date_fails_naming_the_field() {
         let d = raw(doc! { "_id": 1, "name": "A B", "signup": "2015-02-30" });
-        assert_eq!(split_name(&d), Outcome::Fail("field `signup`: \"2015-02-30\" is not a date in the form YYYY-MM-DD".into()));
-        assert_eq!(split_name(&raw(doc! { "_id": 1 })), Outcome::Keep, "no name");
-        assert_eq!(split_name(&raw(doc! { "_id": 1, "signup": "soon" })), Outcome::Keep, "no name, whatever the date");
+        assert_eq!(
+            split_name(&d),
+            Outcome::Fail(
+                "field `signup`: \"2015-02-30\" is not a date in the form YYYY-MM-DD".into()
+            )
+        );
+        assert_eq!(
+            split_name(&raw(doc! { "_id": 1 })),
+            Outcome::Keep,
+            "no name"
+        );
+        assert_eq!(
+            split_name(&raw(doc! { "_id": 1, "signup": "soon" })),
+            Outcome::Keep,
+            "no name, whatever the date"
+        );
     }
 
     #[test]

@@ -22,7 +22,10 @@ pub fn purge_trials(doc: &RawDocument) -> Outcome {
 
 /// `tags` is an array holding the string "trial".
 fn is_trial(doc: &RawDocument) -> bool {
-    doc.get_array("tags").is_ok_and(|tags| tags.into_iter().any(|t| matches!(t, Ok(RawBsonRef::String("trial")))))
+    doc.get_array("tags").is_ok_and(|tags| {
+        tags.into_iter()
+            .any(|t| matches!(t, Ok(RawBsonRef::String("trial"))))
+    })
 }
 
 /// `age` is a number below 21 (a missing or non-numeric age is not).
@@ -47,32 +50,74 @@ mod tests {
 
     #[test]
     fn deletes_young_trials() {
-        assert_eq!(run(doc! { "_id": 1, "email": "a@b", "age": 19, "tags": ["eu", "trial"] }), Outcome::Delete);
-        assert_eq!(run(doc! { "_id": 1, "email": "a@b", "age": 20_i64, "tags": ["trial"] }), Outcome::Delete);
-        assert_eq!(run(doc! { "_id": 1, "email": "a@b", "age": 20.5, "tags": ["trial"] }), Outcome::Delete);
-        assert_eq!(run(doc! { "_id": 1, "age": 19, "tags": ["trial"] }), Outcome::Delete, "whatever the email");
+        assert_eq!(
+            run(doc! { "_id": 1, "email": "a@b", "age": 19, "tags": ["eu", "trial"] }),
+            Outcome::Delete
+        );
+        assert_eq!(
+            run(doc! { "_id": 1, "email": "a@b", "age": 20_i64, "tags": ["trial"] }),
+            Outcome::Delete
+        );
+        assert_eq!(
+            run(doc! { "_id": 1, "email": "a@b", "age": 20.5, "tags": ["trial"] }),
+            Outcome::Delete
+        );
+        assert_eq!(
+            run(doc! { "_id": 1, "age": 19, "tags": ["trial"] }),
+            Outcome::Delete,
+            "whatever the email"
+        );
     }
 
     #[test]
     fn keeps_the_rest() {
-        assert_eq!(run(doc! { "_id": 1, "email": "a@b", "age": 21, "tags": ["trial"] }), Outcome::Keep);
-        assert_eq!(run(doc! { "_id": 1, "email": "a@b", "age": 19, "tags": ["vip"] }), Outcome::Keep);
-        assert_eq!(run(doc! { "_id": 1, "email": "a@b", "tags": ["trial"] }), Outcome::Keep, "no age");
-        assert_eq!(run(doc! { "_id": 1, "email": "a@b", "age": "19", "tags": "trial" }), Outcome::Keep, "not a number, not an array");
+        assert_eq!(
+            run(doc! { "_id": 1, "email": "a@b", "age": 21, "tags": ["trial"] }),
+            Outcome::Keep
+        );
+        assert_eq!(
+            run(doc! { "_id": 1, "email": "a@b", "age": 19, "tags": ["vip"] }),
+            Outcome::Keep
+        );
+        assert_eq!(
+            run(doc! { "_id": 1, "email": "a@b", "tags": ["trial"] }),
+            Outcome::Keep,
+            "no age"
+        );
+        assert_eq!(
+            run(doc! { "_id": 1, "email": "a@b", "age": "19", "tags": "trial" }),
+            Outcome::Keep,
+            "not a number, not an array"
+        );
     }
 
     #[test]
     fn fails_without_a_valid_email() {
-        assert_eq!(run(doc! { "_id": 1, "email": "nope", "age": 30 }), Outcome::Fail("field `email`: \"nope\" has no '@'".into()));
-        assert_eq!(run(doc! { "_id": 1 }), Outcome::Fail("field `email` is missing or not a string".into()));
-        assert_eq!(run(doc! { "_id": 1, "email": 5 }), Outcome::Fail("field `email` is missing or not a string".into()));
+        assert_eq!(
+            run(doc! { "_id": 1, "email": "nope", "age": 30 }),
+            Outcome::Fail("field `email`: \"nope\" has no '@'".into())
+        );
+        assert_eq!(
+            run(doc! { "_id": 1 }),
+            Outcome::Fail("field `email` is missing or not a string".into())
+        );
+        assert_eq!(
+            run(doc! { "_id": 1, "email": 5 }),
+            Outcome::Fail("field `email` is missing or not a string".into())
+        );
     }
 
     #[test]
     fn through_the_batch_loop() {
-        let docs = [doc! { "_id": 1, "email": "a@b", "age": 19, "tags": ["trial"] }, doc! { "_id": 2, "email": "a@b" }]
-            .map(|d| RawDocumentBuf::from_document(&d).expect("raw"));
-        let out = native::run(purge_trials, &native::batch(docs.iter().map(|d| d.as_ref())));
+        let docs = [
+            doc! { "_id": 1, "email": "a@b", "age": 19, "tags": ["trial"] },
+            doc! { "_id": 2, "email": "a@b" },
+        ]
+        .map(|d| RawDocumentBuf::from_document(&d).expect("raw"));
+        let out = native::run(
+            purge_trials,
+            &native::batch(docs.iter().map(|d| d.as_ref())),
+        );
         assert_eq!(out, [Encoded::Delete, Encoded::Keep]);
     }
 }
