@@ -51,6 +51,26 @@ fn measure(
     docs as f64 / best.as_secs_f64()
 }
 
+/// Runs the host's output checks on every replacement (`None`: not replaced),
+/// against its input in `batch`, and counts the replacements.
+fn check_all<'a>(batch: &[u8], replacements: impl Iterator<Item = Option<&'a [u8]>>) -> usize {
+    let mut at = 0;
+    let mut replaced = 0;
+    for r in replacements {
+        let len = i32::from_le_bytes(batch[at..at + 4].try_into().unwrap()) as usize;
+        if let Some(r) = r {
+            check_replacement(
+                bson::RawDocument::from_bytes(&batch[at..at + len]).unwrap(),
+                r,
+            )
+            .unwrap();
+            replaced += 1;
+        }
+        at += len;
+    }
+    replaced
+}
+
 fn main() {
     let n_docs = arg("--docs", 200_000);
     let batch = arg("--batch", 1000);
@@ -89,18 +109,13 @@ fn main() {
     // native closure through those same checks.
     let native_checked = measure(&batches, rounds, |b, _| {
         let outs = mongoshift_guest::native::run(split_name::split_name, b);
-        let mut at = 0;
-        let mut replaced = 0;
-        for o in &outs {
-            let len = i32::from_le_bytes(b[at..at + 4].try_into().unwrap()) as usize;
-            if let Encoded::Replace(r) = o {
-                check_replacement(bson::RawDocument::from_bytes(&b[at..at + len]).unwrap(), r)
-                    .unwrap();
-                replaced += 1;
-            }
-            at += len;
-        }
-        replaced
+        check_all(
+            b,
+            outs.iter().map(|o| match o {
+                Encoded::Replace(r) => Some(r.as_slice()),
+                _ => None,
+            }),
+        )
     });
     rows.push(Row {
         name: "native Rust closure + host output checks".into(),
@@ -145,18 +160,13 @@ fn main() {
         let mut inst = module.instantiate().unwrap();
         let rate = measure(&batches, rounds, |b, n| {
             let outs = inst.transform(Direction::Up, b, n).unwrap();
-            let mut at = 0;
-            let mut replaced = 0;
-            for o in &outs {
-                let len = i32::from_le_bytes(b[at..at + 4].try_into().unwrap()) as usize;
-                if let Outcome::Replace(r) = o {
-                    check_replacement(bson::RawDocument::from_bytes(&b[at..at + len]).unwrap(), r)
-                        .unwrap();
-                    replaced += 1;
-                }
-                at += len;
-            }
-            replaced
+            check_all(
+                b,
+                outs.iter().map(|o| match o {
+                    Outcome::Replace(r) => Some(r.as_slice()),
+                    _ => None,
+                }),
+            )
         });
         rows.push(Row {
             name: format!("{label} + host output checks"),
