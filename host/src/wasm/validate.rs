@@ -18,48 +18,29 @@ pub fn check_replacement(input: &RawDocument, output: &[u8]) -> Result<(), Strin
             output.len()
         ));
     }
-    let mut after = None;
-    validate_document(output, 0, Some(&mut after))
+    validate_document(output, 0).map_err(|e| format!("the replacement is not valid BSON: {e}"))?;
+    // Valid now, so a lookup is a short scan (`_id` usually comes first). The
+    // input came from the server and is not validated again.
+    let doc = RawDocument::from_bytes(output)
         .map_err(|e| format!("the replacement is not valid BSON: {e}"))?;
-    let mut before = None;
-    validate_document(input.as_bytes(), 0, Some(&mut before))
-        .map_err(|e| format!("the input is not valid BSON: {e}"))?;
-    fn value(bytes: &[u8], id: IdSpan) -> (u8, &[u8]) {
-        (bytes[id.type_at], &bytes[id.value..id.end])
-    }
+    let before = input.get("_id").ok().flatten();
+    let after = doc
+        .get("_id")
+        .map_err(|e| format!("the replacement is not valid BSON: {e}"))?;
     match (before, after) {
-        (Some(b), Some(a)) if value(input.as_bytes(), b) == value(output, a) => Ok(()),
-        (Some(_), Some(_)) => {
-            let doc = RawDocument::from_bytes(output)
-                .map_err(|e| format!("the replacement is not valid BSON: {e}"))?;
-            let show_id =
-                |d: &RawDocument| d.get("_id").ok().flatten().map_or_else(|| "?".into(), show);
-            Err(format!(
-                "the replacement changes _id from {} to {}",
-                show_id(input),
-                show_id(doc)
-            ))
-        }
+        (Some(b), Some(a)) if b == a => Ok(()),
+        (Some(b), Some(a)) => Err(format!(
+            "the replacement changes _id from {} to {}",
+            show(b),
+            show(a)
+        )),
         (Some(_), None) => Err("the replacement has no _id (it must keep the input's _id)".into()),
         (None, _) => Err("the input document has no _id".into()),
     }
 }
 
-/// Where a top-level `_id` element is: its type byte and its value.
-#[derive(Debug, Clone, Copy)]
-struct IdSpan {
-    type_at: usize,
-    value: usize,
-    end: usize,
-}
-
-/// Validates the document at the start of `bytes` and returns its length,
-/// noting the top-level `_id` in `id` when asked.
-fn validate_document(
-    bytes: &[u8],
-    depth: usize,
-    mut id: Option<&mut Option<IdSpan>>,
-) -> Result<usize, String> {
+/// Validates the document at the start of `bytes` and returns its length.
+fn validate_document(bytes: &[u8], depth: usize) -> Result<usize, String> {
     if depth > 100 {
         return Err("documents nested more than 100 deep".into());
     }
@@ -89,15 +70,6 @@ fn validate_document(
             .map_err(|_| "a key that is not UTF-8".to_string())?;
         let v = key_end + 1;
         let size = value_size(t, body, v, depth)?;
-        if let Some(slot) = id.as_deref_mut() {
-            if slot.is_none() && &body[key..key_end] == b"_id" {
-                *slot = Some(IdSpan {
-                    type_at: at,
-                    value: v,
-                    end: v + size,
-                });
-            }
-        }
         at = v + size;
     }
     if at != body.len() {
@@ -146,7 +118,7 @@ fn value_size(t: u8, doc: &[u8], v: usize, depth: usize) -> Result<usize, String
     match t {
         0x01 | 0x09 | 0x11 | 0x12 => fixed(8),
         0x02 | 0x0D | 0x0E => string_size(doc, v),
-        0x03 | 0x04 => validate_document(&doc[v..], depth + 1, None),
+        0x03 | 0x04 => validate_document(&doc[v..], depth + 1),
         0x05 => {
             let n = read_i32(doc, v)?;
             if n < 0 {
@@ -178,7 +150,6 @@ fn value_size(t: u8, doc: &[u8], v: usize, depth: usize) -> Result<usize, String
                 doc.get(v + 4 + s..)
                     .ok_or("a code-with-scope runs past the end")?,
                 depth + 1,
-                None,
             )?;
             if total < 0 || 4 + s + d != total as usize {
                 return Err("a code-with-scope whose parts do not add up".into());
