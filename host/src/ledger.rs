@@ -134,6 +134,14 @@ pub struct Checkpoint {
     pub failed: i64,
     /// Batches committed.
     pub batches: i64,
+    /// Documents changed by another client while their batch was in flight,
+    /// read and transformed again.
+    #[serde(default)]
+    pub changed: i64,
+    /// Documents deleted by another client (or changed to no longer match the
+    /// filter) while their batch was in flight, left alone.
+    #[serde(default)]
+    pub gone: i64,
 }
 
 impl LedgerEntry {

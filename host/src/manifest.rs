@@ -119,6 +119,10 @@ pub struct WasmSpec {
     /// A JSON Schema every replacement must satisfy (checked as relaxed
     /// Extended JSON) before anything is written.
     pub schema: Option<serde_json::Value>,
+    /// In place, copy and swap, or chosen per run (default: auto).
+    pub strategy: Option<crate::writer::Strategy>,
+    /// How in-place runs write a changed document (default: set).
+    pub in_place_writes: Option<crate::writer::UpdateForm>,
 }
 
 /// One server-side operation of an `update` migration.
@@ -322,6 +326,8 @@ struct RawManifest {
     transactions: Option<Spanned<String>>,
     pre_images: Option<bool>,
     schema: Option<Spanned<toml::Value>>,
+    strategy: Option<Spanned<String>>,
+    in_place_writes: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -500,6 +506,20 @@ fn wasm_spec(
             }),
         },
         pre_images: raw.pre_images,
+        strategy: match &raw.strategy {
+            None => None,
+            Some(t) => Some(t.get_ref().parse().map_err(|e: String| {
+                err(format!("line {}: field `strategy` {e}", line(t.span())))
+            })?),
+        },
+        in_place_writes: match &raw.in_place_writes {
+            None => None,
+            Some(t) => Some(match t.get_ref().as_str() {
+                "set" => crate::writer::UpdateForm::Set,
+                "replace" => crate::writer::UpdateForm::Replace,
+                other => return Err(err(format!("line {}: field `in_place_writes` must be \"set\" or \"replace\", not {other:?}", line(t.span())))),
+            }),
+        },
         schema: match &raw.schema {
             None => None,
             Some(v) => {

@@ -20,7 +20,7 @@ use crate::source::{Migration, MigrationSource};
 use crate::target::Target;
 use crate::update;
 use crate::wasm::{SandboxLimits, TransformModule};
-use crate::writer::{TxMode, WriteOptions};
+use crate::writer::{Destination, Strategy, TxMode, UpdateForm, WriteOptions};
 
 /// Where `down` stops.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +36,10 @@ pub enum DownTarget {
 pub struct UpOptions {
     /// Stop after this migration (inclusive).
     pub to: Option<String>,
+    /// Overrides the manifests' write strategy.
+    pub strategy: Option<Strategy>,
+    /// Overrides how in-place runs write changed documents.
+    pub in_place_writes: Option<UpdateForm>,
     /// Applied migrations whose changed files are accepted; their new checksum
     /// is recorded. Dangerous: the database keeps what the old file did.
     pub dangerously_allow_changed: Vec<String>,
@@ -251,6 +255,7 @@ pub const PRE_IMAGE_PREFIX: &str = "mongoshift_preimages_";
 struct Prepared {
     module: TransformModule,
     tx: TxMode,
+    form: UpdateForm,
     session: Option<mongodb::ClientSession>,
 }
 
@@ -923,6 +928,10 @@ impl Migrator {
         Ok(Prepared {
             module,
             tx,
+            form: opts
+                .in_place_writes
+                .or(spec.in_place_writes)
+                .unwrap_or_default(),
             session,
         })
     }
@@ -967,6 +976,11 @@ impl Migrator {
                 pre_images: entry.pre_images.clone(),
                 quarantine: self.on_error == OnError::Quarantine,
                 max_attempts: 30,
+                destination: Destination::InPlace {
+                    form: prepared.form,
+                    reread: true,
+                },
+                filter: spec.filter.clone(),
             },
             dry_run: None,
             limit: None,
@@ -1089,6 +1103,11 @@ impl Migrator {
                             pre_images: None,
                             quarantine: true,
                             max_attempts: 1,
+                            destination: Destination::InPlace {
+                                form: UpdateForm::Set,
+                                reread: false,
+                            },
+                            filter: spec.filter.clone(),
                         },
                         dry_run: Some(&mut collect),
                         limit: sample,

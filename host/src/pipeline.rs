@@ -23,7 +23,7 @@ use crate::ledger::Checkpoint;
 use crate::progress::{Direction, Event, Progress};
 use crate::target::Target;
 use crate::wasm::{check_replacement, Outcome, TransformInstance, TransformModule, WasmError};
-use crate::writer::{BatchWriter, WriteOptions};
+use crate::writer::{BatchWriter, Retransform, WriteOptions};
 
 /// How a pipeline runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -237,6 +237,13 @@ pub(crate) async fn run(mut job: Job<'_>) -> Result<Checkpoint> {
                 job.write.clone(),
                 job.resume.clone().unwrap_or_default(),
                 job.session.take(),
+                Some(Box::new(Again {
+                    module: job.module.clone(),
+                    instance: None,
+                    migration: job.migration.to_string(),
+                    direction: job.direction,
+                    schema: job.schema.clone(),
+                })),
             )
             .await?,
         )
@@ -373,22 +380,8 @@ fn transform_batch(
     let inst = instance.as_mut().expect("just set");
     match inst.transform(direction, &batch.bytes, batch.docs.len()) {
         Ok(mut outcomes) => {
-            for (i, o) in outcomes.iter_mut().enumerate() {
-                if let Outcome::Replace(bytes) = o {
-                    if let Err(message) = check_replacement(batch.doc(i), bytes) {
-                        return Err(fail(&batch, Some(i), WasmError::InvalidOutput { message }));
-                    }
-                    // A replacement that breaks the manifest's schema fails like
-                    // a document the transform failed (abort or quarantine).
-                    if let Some(v) = schema {
-                        if let Some(problem) = schema_problem(v, bytes) {
-                            *o = Outcome::Fail(format!(
-                                "the output does not match the manifest's schema: {problem}"
-                            ));
-                        }
-                    }
-                }
-            }
+            check_outcomes(|i| batch.doc(i), &mut outcomes, schema)
+                .map_err(|(i, e)| fail(&batch, Some(i), e))?;
             Ok(Transformed { batch, outcomes })
         }
         Err(e) => {
@@ -415,6 +408,82 @@ fn transform_batch(
             Err(fail(&batch, culprit, e))
         }
     }
+}
+
+/// Checks every replacement: valid BSON, same `_id`, at most 16 MiB (an error
+/// naming the document's index), and the manifest's schema (a failed outcome).
+fn check_outcomes<'d>(
+    doc: impl Fn(usize) -> &'d RawDocument,
+    outcomes: &mut [Outcome],
+    schema: Option<&jsonschema::Validator>,
+) -> std::result::Result<(), (usize, WasmError)> {
+    for (i, o) in outcomes.iter_mut().enumerate() {
+        if let Outcome::Replace(bytes) = o {
+            if let Err(message) = check_replacement(doc(i), bytes) {
+                return Err((i, WasmError::InvalidOutput { message }));
+            }
+            // A replacement that breaks the manifest's schema fails like
+            // a document the transform failed (abort or quarantine).
+            if let Some(v) = schema {
+                if let Some(problem) = schema_problem(v, bytes) {
+                    *o = Outcome::Fail(format!(
+                        "the output does not match the manifest's schema: {problem}"
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Transforms again, on the writer's side, documents that changed while their
+/// batch was in flight: its own instance, the same checks.
+struct Again {
+    module: TransformModule,
+    instance: Option<TransformInstance>,
+    migration: String,
+    direction: Direction,
+    schema: Option<Arc<jsonschema::Validator>>,
+}
+
+impl Retransform for Again {
+    fn retransform(&mut self, batch: u64, docs: &[RawDocumentBuf]) -> Result<Vec<Outcome>> {
+        let fail = |doc: Option<usize>, source: WasmError| MigrateError::Transform {
+            migration: self.migration.clone(),
+            batch: batch + 1,
+            first_id: id_of(&docs[0]),
+            last_id: id_of(&docs[docs.len() - 1]),
+            document: doc.map(|i| id_of(&docs[i])),
+            source: Box::new(source),
+        };
+        if self.instance.as_ref().is_none_or(TransformInstance::is_poisoned) {
+            self.instance = Some(self.module.instantiate().map_err(|e| fail(None, e))?);
+        }
+        let inst = self.instance.as_mut().expect("just set");
+        let mut bytes = Vec::new();
+        for d in docs {
+            bytes.extend_from_slice(d.as_bytes());
+        }
+        let mut outcomes = match inst.transform(self.direction, &bytes, docs.len()) {
+            Ok(o) => o,
+            Err(e) => {
+                self.instance = None;
+                return Err(fail(if docs.len() == 1 { Some(0) } else { None }, e));
+            }
+        };
+        check_outcomes(|i| &docs[i], &mut outcomes, self.schema.as_deref())
+            .map_err(|(i, e)| fail(Some(i), e))?;
+        Ok(outcomes)
+    }
+}
+
+fn id_of(doc: &RawDocument) -> String {
+    show_id(
+        &doc.get("_id")
+            .ok()
+            .flatten()
+            .map_or(RawBson::Null, |v| v.to_raw_bson()),
+    )
 }
 
 fn schema_problem(v: &jsonschema::Validator, bytes: &[u8]) -> Option<String> {

@@ -8,9 +8,11 @@
 //! checkpoint follows the writes, so a resume may redo the last batch
 //! (at-least-once).
 
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use bson::{doc, rawdoc, Bson, DateTime, Document, RawArrayBuf, RawDocumentBuf};
+use bson::{doc, rawdoc, Bson, DateTime, Document, RawArrayBuf, RawDocument, RawDocumentBuf};
+use futures_util::TryStreamExt;
 use mongodb::error::{TRANSIENT_TRANSACTION_ERROR, UNKNOWN_TRANSACTION_COMMIT_RESULT};
 use mongodb::ClientSession;
 use serde::{Deserialize, Serialize};
@@ -71,6 +73,99 @@ pub struct WriteOptions {
     pub quarantine: bool,
     /// Attempts per batch for transient errors.
     pub max_attempts: u32,
+    /// Where the results go.
+    pub destination: Destination,
+    /// The migration's filter: a document changed so that it no longer
+    /// matches is left alone.
+    pub filter: Document,
+}
+
+/// Where a document-by-document run writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// Back into the collection, document by document.
+    InPlace {
+        /// Replacements or `$set`/`$unset` updates.
+        form: UpdateForm,
+        /// Read each batch again inside its transaction and transform again
+        /// what changed since the reader saw it (never lose a concurrent
+        /// application write). Always on for migrations; off only for tests
+        /// and benchmarks of the raw write path.
+        reread: bool,
+    },
+    /// Into this shadow collection, which later replaces the source.
+    Shadow(String),
+}
+
+/// How a document-by-document migration writes its results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    /// Each batch's results are written back into the collection.
+    InPlace,
+    /// Copy and swap: results go into a shadow collection, changes made
+    /// meanwhile follow from a change stream, and the shadow replaces the
+    /// collection by an atomic rename; the original is kept as a backup.
+    Rewrite,
+    /// Rewrite for whole-collection migrations where it is allowed, in place
+    /// otherwise.
+    #[default]
+    Auto,
+}
+
+impl Strategy {
+    /// The name used in manifests, flags and plans.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Strategy::InPlace => "in-place",
+            Strategy::Rewrite => "rewrite",
+            Strategy::Auto => "auto",
+        }
+    }
+}
+
+impl std::str::FromStr for Strategy {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "in-place" => Ok(Strategy::InPlace),
+            "rewrite" => Ok(Strategy::Rewrite),
+            "auto" => Ok(Strategy::Auto),
+            other => Err(format!(
+                "must be \"in-place\", \"rewrite\" or \"auto\", not {other:?}"
+            )),
+        }
+    }
+}
+
+/// How an in-place write changes a document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpdateForm {
+    /// The whole new document.
+    Replace,
+    /// `$set` of changed and added fields, `$unset` of removed ones, when that
+    /// gives exactly the new document (same field order); a replacement
+    /// otherwise.
+    #[default]
+    Set,
+}
+
+impl UpdateForm {
+    /// The name used in manifests and flags.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            UpdateForm::Replace => "replace",
+            UpdateForm::Set => "set",
+        }
+    }
+}
+
+/// Transforms documents again, when they changed while their batch was in
+/// flight.
+pub(crate) trait Retransform: Send {
+    /// One outcome per document, checked like the first time.
+    fn retransform(&mut self, batch: u64, docs: &[RawDocumentBuf]) -> Result<Vec<Outcome>>;
 }
 
 pub(crate) struct BatchWriter<'a> {
@@ -80,6 +175,7 @@ pub(crate) struct BatchWriter<'a> {
     opts: WriteOptions,
     session: Option<ClientSession>,
     cp: Checkpoint,
+    retransform: Option<Box<dyn Retransform>>,
 }
 
 fn is_transient(e: &MigrateError) -> bool {
@@ -127,6 +223,7 @@ impl<'a> BatchWriter<'a> {
         opts: WriteOptions,
         cp: Checkpoint,
         session: Option<ClientSession>,
+        retransform: Option<Box<dyn Retransform>>,
     ) -> Result<BatchWriter<'a>> {
         let session = match (opts.tx, session) {
             (TxMode::None, _) => None,
@@ -154,6 +251,7 @@ impl<'a> BatchWriter<'a> {
             opts,
             session,
             cp,
+            retransform,
         })
     }
 
@@ -182,7 +280,6 @@ impl<'a> BatchWriter<'a> {
     }
 
     async fn commit_range(&mut self, t: &Transformed, lo: usize, hi: usize) -> Result<()> {
-        let next = advance(&self.cp, t, lo, hi);
         let mut backoff = Duration::from_millis(20);
         let mut attempt = 0;
         loop {
@@ -194,10 +291,11 @@ impl<'a> BatchWriter<'a> {
                         &self.collection,
                         &self.migration,
                         &self.opts,
+                        &mut self.retransform,
+                        &self.cp,
                         t,
                         lo,
                         hi,
-                        &next,
                         None,
                     )
                     .await
@@ -208,19 +306,21 @@ impl<'a> BatchWriter<'a> {
                         .as_mut()
                         .expect("a session in transaction modes");
                     // No retry inside the migration's transaction: it is aborted as a whole.
-                    return apply(
+                    let next = apply(
                         self.target,
                         &self.collection,
                         &self.migration,
                         &self.opts,
+                        &mut self.retransform,
+                        &self.cp,
                         t,
                         lo,
                         hi,
-                        &next,
                         Some(s),
                     )
-                    .await
-                    .map(|()| self.cp = next);
+                    .await?;
+                    self.cp = next;
+                    return Ok(());
                 }
                 TxMode::Batch => {
                     let s = self
@@ -235,15 +335,16 @@ impl<'a> BatchWriter<'a> {
                         &self.collection,
                         &self.migration,
                         &self.opts,
+                        &mut self.retransform,
+                        &self.cp,
                         t,
                         lo,
                         hi,
-                        &next,
                         Some(s),
                     )
                     .await
                     {
-                        Ok(()) => commit(s).await,
+                        Ok(next) => commit(s).await.map(|()| next),
                         Err(e) => {
                             let _ = s.abort_transaction().await;
                             Err(e)
@@ -252,7 +353,7 @@ impl<'a> BatchWriter<'a> {
                 }
             };
             match res {
-                Ok(()) => {
+                Ok(next) => {
                     self.cp = next;
                     return Ok(());
                 }
@@ -286,22 +387,6 @@ impl<'a> BatchWriter<'a> {
     }
 }
 
-fn advance(cp: &Checkpoint, t: &Transformed, lo: usize, hi: usize) -> Checkpoint {
-    let mut next = cp.clone();
-    for o in &t.outcomes[lo..hi] {
-        match o {
-            Outcome::Keep => next.kept += 1,
-            Outcome::Replace(_) => next.replaced += 1,
-            Outcome::Delete => next.deleted += 1,
-            Outcome::Fail(_) => next.failed += 1,
-        }
-    }
-    next.read += (hi - lo) as i64;
-    next.batches += 1;
-    next.last_id = Some(Bson::try_from(t.batch.id(hi - 1)).unwrap_or(Bson::Null));
-    next
-}
-
 async fn commit(s: &mut ClientSession) -> Result<()> {
     for _ in 0..5 {
         match s.commit_transaction().await {
@@ -332,111 +417,346 @@ async fn run_cmd(
     .map_err(|e| MigrateError::db("cannot write the batch", e))
 }
 
-/// The writes of documents `lo..hi` of a batch, then the checkpoint.
+/// One document of a batch as it will be written: as the transform saw it, or
+/// as re-read and re-transformed because it changed in the meantime.
+struct Item<'a> {
+    /// Its index in the batch (for messages).
+    i: usize,
+    doc: &'a RawDocument,
+    outcome: &'a Outcome,
+}
+
+/// What the re-read of a batch found: documents changed since the reader saw
+/// them (re-transformed) and documents gone or no longer matching the filter.
+#[derive(Default)]
+struct Fresh {
+    /// Batch index → (current document, its new outcome).
+    changed: BTreeMap<usize, (RawDocumentBuf, Outcome)>,
+    gone: Vec<usize>,
+}
+
+impl Fresh {
+    fn items<'a>(&'a self, t: &'a Transformed, range: std::ops::Range<usize>) -> Vec<Item<'a>> {
+        range
+            .filter(|i| !self.gone.contains(i))
+            .map(|i| match self.changed.get(&i) {
+                Some((doc, outcome)) => Item { i, doc, outcome },
+                None => Item {
+                    i,
+                    doc: t.batch.doc(i),
+                    outcome: &t.outcomes[i],
+                },
+            })
+            .collect()
+    }
+}
+
+/// The documents with these `_id`s that still match the filter, as they are
+/// now (inside the batch's transaction when there is one), by `id_key`.
+async fn read_current(
+    target: &Target,
+    collection: &str,
+    filter: &Document,
+    ids: Vec<Bson>,
+    session: &mut Option<&mut ClientSession>,
+) -> Result<HashMap<Vec<u8>, RawDocumentBuf>> {
+    let by_id = doc! { "_id": { "$in": ids } };
+    let q = if filter.is_empty() {
+        by_id
+    } else {
+        doc! { "$and": [ filter.clone(), by_id ] }
+    };
+    let coll = target.db().collection::<RawDocumentBuf>(collection);
+    let mut current = HashMap::new();
+    let mut keep = |d: RawDocumentBuf| {
+        current.insert(id_key(d.get("_id").ok().flatten()), d);
+    };
+    match session {
+        Some(s) => {
+            let mut cursor = coll
+                .find(q)
+                .session(&mut **s)
+                .await
+                .map_err(|e| MigrateError::db("cannot re-read the batch", e))?;
+            while let Some(d) = cursor
+                .next(&mut **s)
+                .await
+                .transpose()
+                .map_err(|e| MigrateError::db("cannot re-read the batch", e))?
+            {
+                keep(d);
+            }
+        }
+        None => {
+            let mut cursor = coll
+                .find(q)
+                .await
+                .map_err(|e| MigrateError::db("cannot re-read the batch", e))?;
+            while let Some(d) = cursor
+                .try_next()
+                .await
+                .map_err(|e| MigrateError::db("cannot re-read the batch", e))?
+            {
+                keep(d);
+            }
+        }
+    }
+    Ok(current)
+}
+
+/// Re-reads documents `wanted` of a batch and re-transforms those that changed
+/// since they were last seen. `seen(i)` is what document `i` is expected to be
+/// now: as the reader saw it, or (after a write that may have applied) the
+/// written version.
+#[allow(clippy::too_many_arguments)]
+async fn reread<'s>(
+    target: &Target,
+    collection: &str,
+    filter: &Document,
+    retransform: &mut Option<Box<dyn Retransform>>,
+    b: &Batch,
+    wanted: &[usize],
+    seen: &dyn Fn(usize) -> Vec<Option<&'s [u8]>>,
+    session: &mut Option<&mut ClientSession>,
+) -> Result<Fresh> {
+    let ids = wanted
+        .iter()
+        .map(|&i| Bson::try_from(b.id(i)).unwrap_or(Bson::Null))
+        .collect();
+    let mut current = read_current(target, collection, filter, ids, session).await?;
+    let mut fresh = Fresh::default();
+    let mut changed = Vec::new();
+    for &i in wanted {
+        let expected = seen(i);
+        match current.remove(&id_key(b.doc(i).get("_id").ok().flatten())) {
+            // Gone (deleted, or no longer matching): if that is what we did, fine.
+            None => fresh.gone.push(i),
+            Some(now) if expected.contains(&Some(now.as_bytes())) => {}
+            Some(now) => changed.push((i, now)),
+        }
+    }
+    if !changed.is_empty() {
+        let Some(rt) = retransform.as_mut() else {
+            return Err(MigrateError::Database {
+                context: format!("batch {} changed while it was transformed", b.seq() + 1),
+                message: "this run cannot transform documents again".into(),
+                labels: vec![],
+            });
+        };
+        let docs: Vec<RawDocumentBuf> = changed.iter().map(|(_, d)| d.clone()).collect();
+        let outcomes = rt.retransform(b.seq(), &docs)?;
+        for ((i, now), o) in changed.into_iter().zip(outcomes) {
+            fresh.changed.insert(i, (now, o));
+        }
+    }
+    Ok(fresh)
+}
+
+fn id_key(id: Option<bson::RawBsonRef<'_>>) -> Vec<u8> {
+    let mut d = RawDocumentBuf::new();
+    if let Some(id) = id {
+        d.append("k", id.to_raw_bson());
+    }
+    d.into_bytes()
+}
+
+/// The `$set`/`$unset` update turning `old` into `new`, when applying it gives
+/// exactly `new` (same fields in the same order): fields `new` keeps stay where
+/// they are and fields it adds come last. `None` when only a replacement can
+/// produce `new`; `Some(None)` when nothing changes.
+pub(crate) fn diff_update(old: &RawDocument, new: &RawDocument) -> Option<Option<RawDocumentBuf>> {
+    let mut set = RawDocumentBuf::new();
+    let mut unset = RawDocumentBuf::new();
+    let mut old_iter = old.iter();
+    let mut new_iter = new.iter().peekable();
+    // Walk both in order: every old field is either the next new field (same
+    // or changed value) or removed.
+    for o in old_iter.by_ref() {
+        let (key, value) = o.ok()?;
+        if key.contains('.') || key.starts_with('$') {
+            return None;
+        }
+        match new_iter.peek() {
+            Some(Ok((nk, nv))) if *nk == key => {
+                if value != *nv {
+                    set.append(key, nv.to_raw_bson());
+                }
+                new_iter.next();
+            }
+            _ => {
+                if new.get(key).ok()?.is_some() {
+                    // Kept but moved: only a replacement keeps the new order.
+                    return None;
+                }
+                unset.append(key, "");
+            }
+        }
+    }
+    for n in new_iter {
+        let (key, value) = n.ok()?;
+        if key.contains('.') || key.starts_with('$') || old.get(key).ok()?.is_some() {
+            return None;
+        }
+        set.append(key, value.to_raw_bson());
+    }
+    if set.is_empty() && unset.is_empty() {
+        return Some(None);
+    }
+    let mut u = RawDocumentBuf::new();
+    if !set.is_empty() {
+        u.append("$set", set);
+    }
+    if !unset.is_empty() {
+        u.append("$unset", unset);
+    }
+    Some(Some(u))
+}
+
+/// The query matching `doc` only while it is as the transform saw it (runs
+/// without transactions): its `_id` and the value of every top-level field.
+fn unchanged_query(doc: &RawDocument) -> RawDocumentBuf {
+    let mut q = RawDocumentBuf::new();
+    for (k, v) in doc.iter().flatten() {
+        if k.contains('.') || k.starts_with('$') {
+            continue;
+        }
+        q.append(k, v.to_raw_bson());
+    }
+    q
+}
+
+/// The writes of documents `lo..hi` of a batch, then the checkpoint. Returns
+/// the checkpoint written.
 #[allow(clippy::too_many_arguments)]
 async fn apply(
     target: &Target,
     collection: &str,
     migration: &str,
     opts: &WriteOptions,
+    retransform: &mut Option<Box<dyn Retransform>>,
+    cp: &Checkpoint,
     t: &Transformed,
     lo: usize,
     hi: usize,
-    next: &Checkpoint,
     session: Option<&mut ClientSession>,
-) -> Result<()> {
+) -> Result<Checkpoint> {
     let mut session = session;
     let b = &t.batch;
     let at_least_once = opts.tx == TxMode::None;
-    // Failures first: without quarantine a failing document stops the batch
-    // before anything of it is written.
-    let mut quarantine = RawArrayBuf::new();
-    let mut quarantined = 0;
-    for (i, o) in t.outcomes.iter().enumerate().take(hi).skip(lo) {
-        if let Outcome::Fail(msg) = o {
-            if !opts.quarantine {
-                return Err(MigrateError::DocumentFailed {
-                    batch: b.seq() + 1,
-                    document: b.id_text(i),
-                    message: msg.clone(),
-                });
+    // In place, inside a transaction: first read the batch again, so documents
+    // an application changed since the reader saw them are transformed again
+    // from what they are now. The read fixes the transaction's snapshot: a
+    // write committed after it conflicts with ours and the batch is retried.
+    let fresh = match &opts.destination {
+        Destination::InPlace { reread: true, .. } if !at_least_once => {
+            let wanted: Vec<usize> = (lo..hi).collect();
+            let as_read = |i: usize| vec![Some(b.doc(i).as_bytes())];
+            reread(
+                target,
+                collection,
+                &opts.filter,
+                retransform,
+                b,
+                &wanted,
+                &as_read,
+                &mut session,
+            )
+            .await?
+        }
+        _ => Fresh::default(),
+    };
+    let items = fresh.items(t, lo..hi);
+    let mut next = cp.clone();
+    for it in &items {
+        count(&mut next, it.outcome, 1);
+    }
+    next.read += (hi - lo) as i64;
+    next.batches += 1;
+    next.last_id = Some(Bson::try_from(b.id(hi - 1)).unwrap_or(Bson::Null));
+    next.changed += fresh.changed.len() as i64;
+    next.gone += fresh.gone.len() as i64;
+
+    quarantine(target, collection, migration, opts, &items, b, &mut session).await?;
+    match &opts.destination {
+        Destination::Shadow(shadow) => {
+            write_shadow(target, shadow, &items, b, at_least_once, &mut session).await?;
+        }
+        Destination::InPlace { form, .. } => {
+            pre_images(opts, &items, b, at_least_once, target, &mut session).await?;
+            let mut missed =
+                write_in_place(target, collection, *form, &items, b, at_least_once, &mut session)
+                    .await?;
+            // Without a transaction the writes are conditional: a document
+            // changed by another client between the read and the write is left
+            // alone by it, read again, transformed again and written again.
+            let mut rounds = 0;
+            let mut latest: HashMap<usize, (RawDocumentBuf, Outcome)> = HashMap::new();
+            while !missed.is_empty() {
+                rounds += 1;
+                if rounds > 10 {
+                    return Err(MigrateError::Database {
+                        context: format!("batch {} keeps changing", b.seq() + 1),
+                        message: format!(
+                            "{} document(s) were changed by other clients in 10 rounds in a row",
+                            missed.len()
+                        ),
+                        labels: vec![],
+                    });
+                }
+                // What each document should be now if our write applied.
+                let written = |i: usize| -> Vec<Option<&[u8]>> {
+                    let o = latest
+                        .get(&i)
+                        .map(|(_, o)| o)
+                        .or_else(|| items.iter().find(|it| it.i == i).map(|it| it.outcome));
+                    match o {
+                        Some(Outcome::Replace(r)) => vec![Some(r.as_slice())],
+                        _ => vec![],
+                    }
+                };
+                let f = reread(
+                    target,
+                    collection,
+                    &opts.filter,
+                    retransform,
+                    b,
+                    &missed,
+                    &written,
+                    &mut session,
+                )
+                .await?;
+                next.changed += f.changed.len() as i64;
+                for (i, (doc, o)) in f.changed {
+                    let before = latest
+                        .get(&i)
+                        .map(|(_, o)| o.clone())
+                        .or_else(|| items.iter().find(|it| it.i == i).map(|it| it.outcome.clone()));
+                    if let Some(before) = before {
+                        count(&mut next, &before, -1);
+                    }
+                    count(&mut next, &o, 1);
+                    latest.insert(i, (doc, o));
+                }
+                let again: Vec<Item<'_>> = missed
+                    .iter()
+                    .filter_map(|i| {
+                        latest.get(i).map(|(doc, outcome)| Item {
+                            i: *i,
+                            doc,
+                            outcome,
+                        })
+                    })
+                    .filter(|it| f.gone.iter().all(|g| *g != it.i))
+                    .collect();
+                quarantine(target, collection, migration, opts, &again, b, &mut session).await?;
+                pre_images(opts, &again, b, at_least_once, target, &mut session).await?;
+                missed = write_in_place(target, collection, *form, &again, b, true, &mut session)
+                    .await?;
             }
-            quarantine.push(rawdoc! {
-                "_id": { "migration": migration, "id": b.id(i) },
-                "migration": migration,
-                "collection": collection,
-                "error": msg.as_str(),
-                "original": b.doc(i).to_raw_document_buf(),
-                "at": DateTime::now(),
-            });
-            quarantined += 1;
         }
-    }
-    if quarantined > 0 {
-        let cmd =
-            rawdoc! { "insert": QUARANTINE_COLLECTION, "documents": quarantine, "ordered": false };
-        let reply = run_cmd(target, cmd, &mut session).await?;
-        check_errors(&reply, b, &[], at_least_once)?;
-    }
-    // Pre-images of everything changed or deleted.
-    if let Some(backup) = &opts.pre_images {
-        let mut docs = RawArrayBuf::new();
-        let mut n = 0;
-        for (i, o) in t.outcomes.iter().enumerate().take(hi).skip(lo) {
-            let op = match o {
-                Outcome::Replace(_) => "replace",
-                Outcome::Delete => "delete",
-                _ => continue,
-            };
-            docs.push(rawdoc! { "_id": b.id(i), "op": op, "doc": b.doc(i).to_raw_document_buf() });
-            n += 1;
-        }
-        if n > 0 {
-            let cmd = rawdoc! { "insert": backup.as_str(), "documents": docs, "ordered": false };
-            let reply = run_cmd(target, cmd, &mut session).await?;
-            check_errors(&reply, b, &[], at_least_once)?;
-        }
-    }
-    // Replacements (in chunks well under the 16 MiB command limit) and deletions.
-    const CHUNK_BYTES: usize = 8 << 20;
-    let mut chunk = RawArrayBuf::new();
-    let mut idx = Vec::new();
-    let mut bytes = 0;
-    for (i, o) in t.outcomes.iter().enumerate().take(hi).skip(lo) {
-        if let Outcome::Replace(r) = o {
-            if bytes + r.len() > CHUNK_BYTES && !idx.is_empty() {
-                let cmd = rawdoc! { "update": collection, "updates": std::mem::take(&mut chunk), "ordered": false };
-                let reply = run_cmd(target, cmd, &mut session).await?;
-                check_errors(&reply, b, &idx, false)?;
-                idx.clear();
-                bytes = 0;
-            }
-            bytes += r.len();
-            let u = RawDocumentBuf::from_bytes(r.clone()).expect("checked by the worker");
-            chunk.push(rawdoc! { "q": { "_id": b.id(i) }, "u": u, "upsert": false });
-            idx.push(i);
-        }
-    }
-    if !idx.is_empty() {
-        let cmd = rawdoc! { "update": collection, "updates": chunk, "ordered": false };
-        let reply = run_cmd(target, cmd, &mut session).await?;
-        check_errors(&reply, b, &idx, false)?;
-    }
-    let mut deletes = RawArrayBuf::new();
-    let mut del_idx = Vec::new();
-    for (i, o) in t.outcomes.iter().enumerate().take(hi).skip(lo) {
-        if let Outcome::Delete = o {
-            deletes.push(rawdoc! { "q": { "_id": b.id(i) }, "limit": 1 });
-            del_idx.push(i);
-        }
-    }
-    if !del_idx.is_empty() {
-        let cmd = rawdoc! { "delete": collection, "deletes": deletes, "ordered": false };
-        let reply = run_cmd(target, cmd, &mut session).await?;
-        check_errors(&reply, b, &del_idx, false)?;
     }
     // The checkpoint, fenced: only this run's lease may move it.
-    let cp = bson::to_bson(next).map_err(|e| MigrateError::Database {
+    let cpb = bson::to_bson(&next).map_err(|e| MigrateError::Database {
         context: "cannot encode the checkpoint".into(),
         message: e.to_string(),
         labels: vec![],
@@ -446,7 +766,7 @@ async fn apply(
         "updates": [ {
             "q": { "_id": migration, "fence": opts.fence },
             "u": { "$set": {
-                "checkpoint": cp,
+                "checkpoint": cpb,
                 "matched": next.read,
                 "modified": next.replaced + next.deleted,
                 "quarantined": next.failed,
@@ -463,6 +783,220 @@ async fn apply(
         return Err(MigrateError::LockLost {
             what: format!("the checkpoint of batch {}", b.seq() + 1),
         });
+    }
+    Ok(next)
+}
+
+fn count(cp: &mut Checkpoint, o: &Outcome, delta: i64) {
+    match o {
+        Outcome::Keep => cp.kept += delta,
+        Outcome::Replace(_) => cp.replaced += delta,
+        Outcome::Delete => cp.deleted += delta,
+        Outcome::Fail(_) => cp.failed += delta,
+    }
+}
+
+/// Failing documents: without quarantine the first stops the batch before
+/// anything of it is written; with it they are set aside.
+async fn quarantine(
+    target: &Target,
+    collection: &str,
+    migration: &str,
+    opts: &WriteOptions,
+    items: &[Item<'_>],
+    b: &Batch,
+    session: &mut Option<&mut ClientSession>,
+) -> Result<()> {
+    let mut docs = RawArrayBuf::new();
+    let mut n = 0;
+    for it in items {
+        if let Outcome::Fail(msg) = it.outcome {
+            if !opts.quarantine {
+                return Err(MigrateError::DocumentFailed {
+                    batch: b.seq() + 1,
+                    document: show_raw_id(it.doc),
+                    message: msg.clone(),
+                });
+            }
+            docs.push(rawdoc! {
+                "_id": { "migration": migration, "id": b.id(it.i) },
+                "migration": migration,
+                "collection": collection,
+                "error": msg.as_str(),
+                "original": it.doc.to_raw_document_buf(),
+                "at": DateTime::now(),
+            });
+            n += 1;
+        }
+    }
+    if n > 0 {
+        let cmd = rawdoc! { "insert": QUARANTINE_COLLECTION, "documents": docs, "ordered": false };
+        let reply = run_cmd(target, cmd, session).await?;
+        check_errors(&reply, b, &[], opts.tx == TxMode::None)?;
+    }
+    Ok(())
+}
+
+/// Pre-images of everything changed or deleted, when kept.
+async fn pre_images(
+    opts: &WriteOptions,
+    items: &[Item<'_>],
+    b: &Batch,
+    at_least_once: bool,
+    target: &Target,
+    session: &mut Option<&mut ClientSession>,
+) -> Result<()> {
+    let Some(backup) = &opts.pre_images else {
+        return Ok(());
+    };
+    let mut docs = RawArrayBuf::new();
+    let mut n = 0;
+    for it in items {
+        let op = match it.outcome {
+            Outcome::Replace(_) => "replace",
+            Outcome::Delete => "delete",
+            _ => continue,
+        };
+        docs.push(rawdoc! { "_id": b.id(it.i), "op": op, "doc": it.doc.to_raw_document_buf() });
+        n += 1;
+    }
+    if n > 0 {
+        let cmd = rawdoc! { "insert": backup.as_str(), "documents": docs, "ordered": false };
+        let reply = run_cmd(target, cmd, session).await?;
+        check_errors(&reply, b, &[], at_least_once)?;
+    }
+    Ok(())
+}
+
+fn show_raw_id(doc: &RawDocument) -> String {
+    crate::pipeline::show_id(
+        &doc.get("_id")
+            .ok()
+            .flatten()
+            .map_or(bson::RawBson::Null, |v| v.to_raw_bson()),
+    )
+}
+
+/// Replacements or `$set`/`$unset` updates (in chunks well under the 16 MiB
+/// command limit), then deletions. Without a transaction each write applies
+/// only if the document is still as the transform saw it; returns the batch
+/// indexes of documents whose write did not apply.
+async fn write_in_place(
+    target: &Target,
+    collection: &str,
+    form: UpdateForm,
+    items: &[Item<'_>],
+    b: &Batch,
+    conditional: bool,
+    session: &mut Option<&mut ClientSession>,
+) -> Result<Vec<usize>> {
+    const CHUNK_BYTES: usize = 8 << 20;
+    let query = |it: &Item<'_>| {
+        if conditional {
+            unchanged_query(it.doc)
+        } else {
+            rawdoc! { "_id": b.id(it.i) }
+        }
+    };
+    let mut missed = Vec::new();
+    let mut chunk = RawArrayBuf::new();
+    let mut idx = Vec::new();
+    let mut bytes = 0;
+    for it in items {
+        let Outcome::Replace(r) = it.outcome else {
+            continue;
+        };
+        let new = RawDocument::from_bytes(r).expect("checked by the worker");
+        let u = match form {
+            UpdateForm::Replace => Some(new.to_raw_document_buf()),
+            UpdateForm::Set => match diff_update(it.doc, new) {
+                Some(Some(u)) => Some(u),
+                Some(None) => None,
+                None => Some(new.to_raw_document_buf()),
+            },
+        };
+        let Some(u) = u else { continue };
+        if bytes + r.len() > CHUNK_BYTES && !idx.is_empty() {
+            let n = idx.len();
+            let cmd = rawdoc! { "update": collection, "updates": std::mem::take(&mut chunk), "ordered": false };
+            let reply = run_cmd(target, cmd, session).await?;
+            check_errors(&reply, b, &idx, false)?;
+            if conditional && (reply.get_i32("n").unwrap_or(0) as usize) < n {
+                missed.extend(idx.iter().copied());
+            }
+            idx.clear();
+            bytes = 0;
+        }
+        bytes += r.len();
+        chunk.push(rawdoc! { "q": query(it), "u": u, "upsert": false });
+        idx.push(it.i);
+    }
+    if !idx.is_empty() {
+        let n = idx.len();
+        let cmd = rawdoc! { "update": collection, "updates": chunk, "ordered": false };
+        let reply = run_cmd(target, cmd, session).await?;
+        check_errors(&reply, b, &idx, false)?;
+        if conditional && (reply.get_i32("n").unwrap_or(0) as usize) < n {
+            missed.extend(idx.iter().copied());
+        }
+    }
+    let mut deletes = RawArrayBuf::new();
+    let mut del_idx = Vec::new();
+    for it in items {
+        if let Outcome::Delete = it.outcome {
+            deletes.push(rawdoc! { "q": query(it), "limit": 1 });
+            del_idx.push(it.i);
+        }
+    }
+    if !del_idx.is_empty() {
+        let n = del_idx.len();
+        let cmd = rawdoc! { "delete": collection, "deletes": deletes, "ordered": false };
+        let reply = run_cmd(target, cmd, session).await?;
+        check_errors(&reply, b, &del_idx, false)?;
+        if conditional && (reply.get_i32("n").unwrap_or(0) as usize) < n {
+            missed.extend(del_idx.iter().copied());
+        }
+    }
+    Ok(missed)
+}
+
+/// Copy-and-swap: what the batch becomes goes into the shadow collection
+/// (kept documents as they are, replacements, nothing for deletions), in
+/// unordered inserts. Without transactions a redone batch finds its documents
+/// already there, which is fine.
+async fn write_shadow(
+    target: &Target,
+    shadow: &str,
+    items: &[Item<'_>],
+    b: &Batch,
+    at_least_once: bool,
+    session: &mut Option<&mut ClientSession>,
+) -> Result<()> {
+    const CHUNK_BYTES: usize = 8 << 20;
+    let mut chunk = RawArrayBuf::new();
+    let mut idx = Vec::new();
+    let mut bytes = 0;
+    for it in items {
+        let doc: &RawDocument = match it.outcome {
+            Outcome::Keep => it.doc,
+            Outcome::Replace(r) => RawDocument::from_bytes(r).expect("checked by the worker"),
+            Outcome::Delete | Outcome::Fail(_) => continue,
+        };
+        if bytes + doc.as_bytes().len() > CHUNK_BYTES && !idx.is_empty() {
+            let cmd = rawdoc! { "insert": shadow, "documents": std::mem::take(&mut chunk), "ordered": false };
+            let reply = run_cmd(target, cmd, session).await?;
+            check_errors(&reply, b, &idx, at_least_once)?;
+            idx.clear();
+            bytes = 0;
+        }
+        bytes += doc.as_bytes().len();
+        chunk.push(doc.to_raw_document_buf());
+        idx.push(it.i);
+    }
+    if !idx.is_empty() {
+        let cmd = rawdoc! { "insert": shadow, "documents": chunk, "ordered": false };
+        let reply = run_cmd(target, cmd, session).await?;
+        check_errors(&reply, b, &idx, at_least_once)?;
     }
     Ok(())
 }

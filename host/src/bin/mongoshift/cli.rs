@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use mongoshift::writer::TxMode;
+use mongoshift::writer::{Strategy, TxMode, UpdateForm};
 use mongoshift::{
     ConnectOptions, DownTarget, LockOptions, MigrationSource, Migrator, OnError, Target,
     UnlockOutcome, UpOptions,
@@ -63,6 +63,24 @@ pub(crate) enum ProgressMode {
     Json,
     /// Nothing.
     None,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum StrategyArg {
+    /// Write each batch's results back into the collection
+    InPlace,
+    /// Copy into a shadow collection, follow changes, swap by rename
+    Rewrite,
+    /// Rewrite for whole-collection migrations where allowed, else in place
+    Auto,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum FormArg {
+    /// $set/$unset of what changed (a replacement when field order changes)
+    Set,
+    /// The whole new document
+    Replace,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -142,6 +160,15 @@ enum Command {
         /// Do not keep pre-images
         #[arg(long)]
         no_pre_images: bool,
+        /// Where document-by-document migrations write: back in place, or
+        /// into a copy that replaces the collection [default: the manifest's,
+        /// else auto]
+        #[arg(long, value_enum)]
+        strategy: Option<StrategyArg>,
+        /// How in-place runs write a changed document [default: the
+        /// manifest's, else set]
+        #[arg(long, value_enum)]
+        in_place_writes: Option<FormArg>,
         /// Run the transforms without writing; report what would change
         #[arg(long)]
         dry_run: bool,
@@ -302,11 +329,22 @@ async fn run_async(command: Command, r: Resolved) -> anyhow::Result<ExitCode> {
             on_error,
             pre_images,
             no_pre_images,
+            strategy,
+            in_place_writes,
             dry_run,
             sample,
         } => {
             let opts = UpOptions {
                 to,
+                strategy: strategy.map(|s| match s {
+                    StrategyArg::InPlace => Strategy::InPlace,
+                    StrategyArg::Rewrite => Strategy::Rewrite,
+                    StrategyArg::Auto => Strategy::Auto,
+                }),
+                in_place_writes: in_place_writes.map(|f| match f {
+                    FormArg::Set => UpdateForm::Set,
+                    FormArg::Replace => UpdateForm::Replace,
+                }),
                 dangerously_allow_changed,
                 transactions: transactions.map(|t| match t {
                     TxArg::Batch => TxMode::Batch,
