@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use bson::{doc, rawdoc, Bson, DateTime, Document, RawArrayBuf, RawDocument, RawDocumentBuf};
-use futures_util::TryStreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use mongodb::error::{TRANSIENT_TRANSACTION_ERROR, UNKNOWN_TRANSACTION_COMMIT_RESULT};
 use mongodb::ClientSession;
 use serde::{Deserialize, Serialize};
@@ -683,9 +683,12 @@ async fn apply(
         }
         Destination::InPlace { form, .. } => {
             pre_images(opts, &items, b, at_least_once, target, &mut session).await?;
-            let mut missed =
-                write_in_place(target, collection, *form, &items, b, at_least_once, &mut session)
-                    .await?;
+            let mut missed = if at_least_once {
+                write_conditionally(target, collection, *form, &items, b).await?
+            } else {
+                write_in_place(target, collection, *form, &items, b, &mut session).await?;
+                Vec::new()
+            };
             // Without a transaction the writes are conditional: a document
             // changed by another client between the read and the write is left
             // alone by it, read again, transformed again and written again.
@@ -750,8 +753,7 @@ async fn apply(
                     .collect();
                 quarantine(target, collection, migration, opts, &again, b, &mut session).await?;
                 pre_images(opts, &again, b, at_least_once, target, &mut session).await?;
-                missed = write_in_place(target, collection, *form, &again, b, true, &mut session)
-                    .await?;
+                missed = write_conditionally(target, collection, *form, &again, b).await?;
             }
         }
     }
@@ -877,86 +879,117 @@ fn show_raw_id(doc: &RawDocument) -> String {
     )
 }
 
-/// Replacements or `$set`/`$unset` updates (in chunks well under the 16 MiB
-/// command limit), then deletions. Without a transaction each write applies
-/// only if the document is still as the transform saw it; returns the batch
-/// indexes of documents whose write did not apply.
+/// The update statement of one document: a replacement or `$set`/`$unset`
+/// (`None` when nothing changes).
+fn update_of(form: UpdateForm, it: &Item<'_>) -> Option<RawDocumentBuf> {
+    let Outcome::Replace(r) = it.outcome else {
+        return None;
+    };
+    let new = RawDocument::from_bytes(r).expect("checked by the worker");
+    match form {
+        UpdateForm::Replace => Some(new.to_raw_document_buf()),
+        UpdateForm::Set => match diff_update(it.doc, new) {
+            Some(Some(u)) => Some(u),
+            Some(None) => None,
+            None => Some(new.to_raw_document_buf()),
+        },
+    }
+}
+
+/// Replacements or `$set`/`$unset` updates by `_id` (in chunks well under the
+/// 16 MiB command limit), then deletions.
 async fn write_in_place(
     target: &Target,
     collection: &str,
     form: UpdateForm,
     items: &[Item<'_>],
     b: &Batch,
-    conditional: bool,
     session: &mut Option<&mut ClientSession>,
-) -> Result<Vec<usize>> {
+) -> Result<()> {
     const CHUNK_BYTES: usize = 8 << 20;
-    let query = |it: &Item<'_>| {
-        if conditional {
-            unchanged_query(it.doc)
-        } else {
-            rawdoc! { "_id": b.id(it.i) }
-        }
-    };
-    let mut missed = Vec::new();
     let mut chunk = RawArrayBuf::new();
     let mut idx = Vec::new();
     let mut bytes = 0;
     for it in items {
-        let Outcome::Replace(r) = it.outcome else {
+        let Some(u) = update_of(form, it) else {
             continue;
         };
-        let new = RawDocument::from_bytes(r).expect("checked by the worker");
-        let u = match form {
-            UpdateForm::Replace => Some(new.to_raw_document_buf()),
-            UpdateForm::Set => match diff_update(it.doc, new) {
-                Some(Some(u)) => Some(u),
-                Some(None) => None,
-                None => Some(new.to_raw_document_buf()),
-            },
-        };
-        let Some(u) = u else { continue };
-        if bytes + r.len() > CHUNK_BYTES && !idx.is_empty() {
-            let n = idx.len();
+        let len = u.as_bytes().len();
+        if bytes + len > CHUNK_BYTES && !idx.is_empty() {
             let cmd = rawdoc! { "update": collection, "updates": std::mem::take(&mut chunk), "ordered": false };
             let reply = run_cmd(target, cmd, session).await?;
             check_errors(&reply, b, &idx, false)?;
-            if conditional && (reply.get_i32("n").unwrap_or(0) as usize) < n {
-                missed.extend(idx.iter().copied());
-            }
             idx.clear();
             bytes = 0;
         }
-        bytes += r.len();
-        chunk.push(rawdoc! { "q": query(it), "u": u, "upsert": false });
+        bytes += len;
+        chunk.push(rawdoc! { "q": { "_id": b.id(it.i) }, "u": u, "upsert": false });
         idx.push(it.i);
     }
     if !idx.is_empty() {
-        let n = idx.len();
         let cmd = rawdoc! { "update": collection, "updates": chunk, "ordered": false };
         let reply = run_cmd(target, cmd, session).await?;
         check_errors(&reply, b, &idx, false)?;
-        if conditional && (reply.get_i32("n").unwrap_or(0) as usize) < n {
-            missed.extend(idx.iter().copied());
-        }
     }
     let mut deletes = RawArrayBuf::new();
     let mut del_idx = Vec::new();
     for it in items {
         if let Outcome::Delete = it.outcome {
-            deletes.push(rawdoc! { "q": query(it), "limit": 1 });
+            deletes.push(rawdoc! { "q": { "_id": b.id(it.i) }, "limit": 1 });
             del_idx.push(it.i);
         }
     }
     if !del_idx.is_empty() {
-        let n = del_idx.len();
         let cmd = rawdoc! { "delete": collection, "deletes": deletes, "ordered": false };
         let reply = run_cmd(target, cmd, session).await?;
         check_errors(&reply, b, &del_idx, false)?;
-        if conditional && (reply.get_i32("n").unwrap_or(0) as usize) < n {
-            missed.extend(del_idx.iter().copied());
+    }
+    Ok(())
+}
+
+/// Without a transaction: each write applies only if the document is still as
+/// the transform saw it (every top-level field equal). One command per
+/// document, many in flight, so each one's result is known. Returns the batch
+/// indexes of the documents whose write did not apply.
+async fn write_conditionally(
+    target: &Target,
+    collection: &str,
+    form: UpdateForm,
+    items: &[Item<'_>],
+    b: &Batch,
+) -> Result<Vec<usize>> {
+    let mut cmds = Vec::new();
+    for it in items {
+        let cmd = match it.outcome {
+            Outcome::Delete => rawdoc! {
+                "delete": collection,
+                "deletes": [ { "q": unchanged_query(it.doc), "limit": 1 } ],
+            },
+            Outcome::Replace(_) => match update_of(form, it) {
+                Some(u) => rawdoc! {
+                    "update": collection,
+                    "updates": [ { "q": unchanged_query(it.doc), "u": u, "upsert": false } ],
+                },
+                None => continue,
+            },
+            _ => continue,
+        };
+        cmds.push((it.i, cmd));
+    }
+    let replies: Vec<(usize, Result<Document>)> = futures_util::stream::iter(cmds)
+        .map(|(i, cmd)| async move { (i, run_cmd(target, cmd, &mut None).await) })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    let mut missed = Vec::new();
+    for (i, reply) in replies {
+        let reply = reply?;
+        check_errors(&reply, b, &[i], false)?;
+        if reply.get_i32("n").unwrap_or(0) == 0 {
+            missed.push(i);
         }
     }
+    missed.sort_unstable();
     Ok(missed)
 }
 

@@ -10,5 +10,6 @@ mod commands;
 mod guests;
 mod locking;
 mod safety;
+mod strategies;
 mod wasm;
 mod wat;
