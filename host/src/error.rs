@@ -199,6 +199,13 @@ pub enum MigrateError {
         path: PathBuf,
     },
 
+    /// The strategy asked for cannot be used here.
+    #[error("a rewrite cannot be done: {reason}")]
+    Refused {
+        /// Why.
+        reason: String,
+    },
+
     /// The migration has no way back.
     #[error("migration {id} cannot be rolled back: {reason}")]
     Irreversible {

@@ -113,6 +113,10 @@ pub struct LedgerEntry {
     /// later run can end that session's open transaction if the run died.
     #[serde(default)]
     pub session: Option<bson::Document>,
+    /// Where a copy-and-swap run stands, and the names of its shadow and
+    /// backup collections (kept after it is applied, for `down`).
+    #[serde(default)]
+    pub rewrite: Option<crate::rewrite::RewriteState>,
 }
 
 /// Where a document-by-document run stands: everything up to and including
@@ -168,6 +172,7 @@ impl LedgerEntry {
             pre_images: None,
             quarantined: 0,
             session: None,
+            rewrite: None,
         }
     }
 }

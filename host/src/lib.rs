@@ -41,6 +41,7 @@ pub mod pipeline;
 pub mod progress;
 pub mod report;
 mod restore;
+pub mod rewrite;
 pub mod sample;
 pub mod scaffold;
 pub mod source;

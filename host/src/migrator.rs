@@ -180,6 +180,8 @@ enum Work {
         collection: String,
         backup: String,
     },
+    /// Rename the original kept by a rewrite back over the collection.
+    SwapBack(Box<crate::rewrite::RewriteState>),
 }
 
 impl Work {
@@ -193,7 +195,7 @@ impl Work {
     fn steps(&self) -> usize {
         match self {
             Work::Steps(s) => s.len(),
-            Work::Wasm(_) | Work::Restore { .. } => 1,
+            Work::Wasm(_) | Work::Restore { .. } | Work::SwapBack(_) => 1,
         }
     }
 }
@@ -256,6 +258,7 @@ struct Prepared {
     module: TransformModule,
     tx: TxMode,
     form: UpdateForm,
+    strategy: Strategy,
     session: Option<mongodb::ClientSession>,
 }
 
@@ -377,6 +380,7 @@ impl Migrator {
             Direction::Up,
             &entries,
             todo.iter().map(|m| (*m, Work::forward(m))).collect(),
+            opts.strategy,
         )
         .await
     }
@@ -385,7 +389,7 @@ impl Migrator {
     pub async fn plan_down(&self, target: &DownTarget) -> Result<Plan> {
         let entries = self.ledger.entries().await?;
         let todo = self.to_roll_back(&entries, target)?;
-        self.plan(Direction::Down, &entries, todo).await
+        self.plan(Direction::Down, &entries, todo, None).await
     }
 
     async fn plan(
@@ -393,6 +397,7 @@ impl Migrator {
         direction: Direction,
         entries: &[LedgerEntry],
         todo: Vec<(&Migration, Work)>,
+        strategy: Option<Strategy>,
     ) -> Result<Plan> {
         let mut migrations = Vec::new();
         for (m, work) in todo {
@@ -410,7 +415,7 @@ impl Migrator {
                 }
                 Work::Wasm(spec) => vec![PlannedStep {
                     description: format!(
-                        "wasm transform {} ({}) on {} where {}, batches of {} on {} thread(s)",
+                        "wasm transform {} ({}) on {} where {}, batches of {} on {} thread(s); {}",
                         spec.module.display(),
                         if direction == Direction::Up {
                             "forward"
@@ -420,9 +425,22 @@ impl Migrator {
                         spec.collection,
                         spec.filter,
                         spec.batch_size,
-                        PipelineOptions::new(spec.batch_size, spec.threads).threads
+                        PipelineOptions::new(spec.batch_size, spec.threads).threads,
+                        if direction == Direction::Up {
+                            let (s, why) = self.strategy_for(spec, strategy).await?;
+                            format!("strategy {}: {why}", s.as_str())
+                        } else {
+                            "in place".to_string()
+                        }
                     ),
                     matching: Some(self.count(spec).await?),
+                }],
+                Work::SwapBack(r) => vec![PlannedStep {
+                    description: format!(
+                        "rename {} (the original kept by the rewrite) back to {}, dropping the rewritten collection",
+                        r.backup, r.collection
+                    ),
+                    matching: None,
                 }],
                 Work::Restore { collection, backup } => vec![PlannedStep {
                     description: format!("restore the pre-images in {backup} into {collection}"),
@@ -445,6 +463,7 @@ impl Migrator {
                 guarantee: match &work {
                     Work::Wasm(spec) => self.tx_mode(spec.transactions).guarantee().to_string(),
                     Work::Restore { .. } => "idempotent: restoring pre-images can be repeated until it completes".to_string(),
+                    Work::SwapBack(_) => "one atomic rename".to_string(),
                     Work::Steps(_) => "server-side steps, each atomic per document; a run that dies between steps reruns them".to_string(),
                 },
             });
@@ -566,6 +585,9 @@ impl Migrator {
                     Body::Update(b) => Work::Steps(
                         b.backward.clone().map_err(|reason| MigrateError::Irreversible { id: m.id.clone(), reason })?,
                     ),
+                    Body::Wasm(_) if e.rewrite.is_some() => {
+                        Work::SwapBack(Box::new(e.rewrite.clone().expect("checked")))
+                    }
                     Body::Wasm(spec) => {
                         let module = self.load_module(m, spec)?;
                         match (&e.pre_images, module.info().backward) {
@@ -712,6 +734,7 @@ impl Migrator {
         if let Some(p) = resume {
             entry.checkpoint = p.checkpoint.clone();
             entry.pre_images = p.pre_images.clone();
+            entry.rewrite = p.rewrite.clone();
             if let Some(cp) = &p.checkpoint {
                 entry.matched = cp.read;
                 entry.modified = cp.replaced + cp.deleted;
@@ -719,6 +742,7 @@ impl Migrator {
             }
         } else if direction == Direction::Down {
             entry.pre_images = previous.and_then(|p| p.pre_images.clone());
+            entry.rewrite = previous.and_then(|p| p.rewrite.clone());
         }
         entry.session = previous
             .filter(|p| p.state == State::Running || p.state == State::Failed)
@@ -745,6 +769,20 @@ impl Migrator {
             (Work::Restore { collection, backup }, _) => {
                 self.started(m, direction, work, None);
                 crate::restore::restore(&self.target, collection, backup, &m.id, &self.progress)
+                    .await
+                    .map(|n| {
+                        (
+                            update::Counts {
+                                matched: n,
+                                modified: n,
+                            },
+                            0,
+                        )
+                    })
+            }
+            (Work::SwapBack(state), _) => {
+                self.started(m, direction, work, None);
+                crate::rewrite::swap_back(&self.target, state)
                     .await
                     .map(|n| {
                         (
@@ -783,6 +821,9 @@ impl Migrator {
                         entry.checkpoint = None;
                         if matches!(work, Work::Restore { .. }) {
                             entry.pre_images = None;
+                        }
+                        if matches!(work, Work::SwapBack(_)) {
+                            entry.rewrite = None;
                         }
                     }
                 }
@@ -879,7 +920,16 @@ impl Migrator {
             });
         }
         let tx = self.tx_mode(opts.transactions.or(spec.transactions));
-        if direction == Direction::Up
+        let strategy = match direction {
+            Direction::Down => Strategy::InPlace,
+            // A rewrite that stopped part-way goes on as a rewrite.
+            Direction::Up if entry.rewrite.is_some() => Strategy::Rewrite,
+            Direction::Up => self.strategy_for(spec, opts.strategy).await?.0,
+        };
+        if strategy == Strategy::Rewrite {
+            // The original collection itself is kept.
+            entry.pre_images = None;
+        } else if direction == Direction::Up
             && entry.pre_images.is_none()
             && opts
                 .pre_images
@@ -932,7 +982,31 @@ impl Migrator {
                 .in_place_writes
                 .or(spec.in_place_writes)
                 .unwrap_or_default(),
+            strategy,
             session,
+        })
+    }
+
+    /// The strategy a forward run of `spec` gets (asked: the flag's), and why.
+    async fn strategy_for(
+        &self,
+        spec: &WasmSpec,
+        asked: Option<Strategy>,
+    ) -> Result<(Strategy, String)> {
+        let asked = asked.or(spec.strategy).unwrap_or_default();
+        let refusal =
+            crate::rewrite::refusal(&self.target, &spec.collection, &spec.filter).await?;
+        Ok(match (asked, refusal) {
+            (Strategy::InPlace, _) => (Strategy::InPlace, "asked for".into()),
+            (Strategy::Rewrite, None) => (Strategy::Rewrite, "asked for".into()),
+            (Strategy::Rewrite, Some(reason)) => return Err(MigrateError::Refused { reason }),
+            (Strategy::Auto, None) => (
+                Strategy::Rewrite,
+                "auto: a whole-collection migration on a replica set, so copy and swap".into(),
+            ),
+            (Strategy::Auto, Some(reason)) => {
+                (Strategy::InPlace, format!("auto: in place because {reason}"))
+            }
         })
     }
 
@@ -959,35 +1033,81 @@ impl Migrator {
         let total = self.count(spec).await?;
         self.started(m, direction, work, Some(total));
         let opts = PipelineOptions::new(spec.batch_size, spec.threads);
-        let cp = pipeline::run(pipeline::Job {
-            target: &self.target,
-            migration: &m.id,
-            collection: &spec.collection,
-            filter: spec.filter.clone(),
-            direction,
-            module: prepared.module,
-            options: opts,
-            total: Some(total),
-            progress: &self.progress,
-            resume: entry.checkpoint.clone(),
-            write: WriteOptions {
-                tx: prepared.tx,
-                fence: lease.token(),
-                pre_images: entry.pre_images.clone(),
-                quarantine: self.on_error == OnError::Quarantine,
-                max_attempts: 30,
-                destination: Destination::InPlace {
-                    form: prepared.form,
-                    reread: true,
-                },
+        let schema = compile_schema(spec);
+        let mut rewrite = None;
+        let destination = if prepared.strategy == Strategy::Rewrite {
+            let mut state = entry
+                .rewrite
+                .clone()
+                .unwrap_or_else(|| crate::rewrite::names(&m.id, &spec.collection));
+            if state.token.is_none() {
+                // Follow changes from before the first document is copied.
+                let stream = crate::rewrite::open_stream(&self.target, &state).await?;
+                state.token = crate::rewrite::token_of(&stream);
+                drop(stream);
+                crate::rewrite::create_shadow(&self.target, &state).await?;
+                crate::rewrite::save(&self.target, &m.id, lease.token(), &state).await?;
+            }
+            let d = Destination::Shadow(state.shadow.clone());
+            rewrite = Some(state);
+            d
+        } else {
+            Destination::InPlace {
+                form: prepared.form,
+                reread: true,
+            }
+        };
+        let copying = rewrite.as_ref().is_none_or(|r| r.phase == "copy");
+        let mut cp = if copying {
+            pipeline::run(pipeline::Job {
+                target: &self.target,
+                migration: &m.id,
+                collection: &spec.collection,
                 filter: spec.filter.clone(),
-            },
-            dry_run: None,
-            limit: None,
-            session: prepared.session,
-            schema: compile_schema(spec),
-        })
-        .await?;
+                direction,
+                module: prepared.module.clone(),
+                options: opts,
+                total: Some(total),
+                progress: &self.progress,
+                resume: entry.checkpoint.clone(),
+                write: WriteOptions {
+                    tx: prepared.tx,
+                    fence: lease.token(),
+                    pre_images: entry.pre_images.clone(),
+                    quarantine: self.on_error == OnError::Quarantine,
+                    max_attempts: 30,
+                    destination,
+                    filter: spec.filter.clone(),
+                },
+                dry_run: None,
+                limit: None,
+                session: prepared.session,
+                schema: schema.clone(),
+            })
+            .await?
+        } else {
+            entry.checkpoint.clone().unwrap_or_default()
+        };
+        if let Some(mut state) = rewrite {
+            if state.phase == "copy" {
+                crate::rewrite::copy_indexes(&self.target, &state).await?;
+                state.phase = "catch-up".into();
+                crate::rewrite::save(&self.target, &m.id, lease.token(), &state).await?;
+            }
+            let mut again = pipeline::again(prepared.module, &m.id, direction, schema);
+            let done = crate::rewrite::finish(
+                &mut crate::rewrite::Follow {
+                    target: &self.target,
+                    migration: &m.id,
+                    fence: lease.token(),
+                    quarantine: self.on_error == OnError::Quarantine,
+                    retransform: &mut again,
+                },
+                &mut state,
+            )
+            .await?;
+            cp.changed += done.changed;
+        }
         Ok((
             update::Counts {
                 matched: cp.read as u64,

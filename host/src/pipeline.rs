@@ -438,7 +438,7 @@ fn check_outcomes<'d>(
 
 /// Transforms again, on the writer's side, documents that changed while their
 /// batch was in flight: its own instance, the same checks.
-struct Again {
+pub(crate) struct Again {
     module: TransformModule,
     instance: Option<TransformInstance>,
     migration: String,
@@ -474,6 +474,23 @@ impl Retransform for Again {
         check_outcomes(|i| &docs[i], &mut outcomes, self.schema.as_deref())
             .map_err(|(i, e)| fail(Some(i), e))?;
         Ok(outcomes)
+    }
+}
+
+/// A transformer for documents outside the pipeline's batches (changes
+/// followed by a rewrite, documents changed in flight).
+pub(crate) fn again(
+    module: TransformModule,
+    migration: &str,
+    direction: Direction,
+    schema: Option<Arc<jsonschema::Validator>>,
+) -> Again {
+    Again {
+        module,
+        instance: None,
+        migration: migration.to_string(),
+        direction,
+        schema,
     }
 }
 

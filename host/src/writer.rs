@@ -1011,9 +1011,10 @@ async fn write_shadow(
     let mut bytes = 0;
     for it in items {
         let doc: &RawDocument = match it.outcome {
-            Outcome::Keep => it.doc,
+            // A document set aside stays as it is, as in place.
+            Outcome::Keep | Outcome::Fail(_) => it.doc,
             Outcome::Replace(r) => RawDocument::from_bytes(r).expect("checked by the worker"),
-            Outcome::Delete | Outcome::Fail(_) => continue,
+            Outcome::Delete => continue,
         };
         if bytes + doc.as_bytes().len() > CHUNK_BYTES && !idx.is_empty() {
             let cmd = rawdoc! { "insert": shadow, "documents": std::mem::take(&mut chunk), "ordered": false };

@@ -16,7 +16,7 @@ fn counting_migration(t: &TestDb, backward: bool, fail_every: Option<i32>, extra
     t.write(&format!("{MIG}/guest.wat"), &counter(backward, fail_every));
     t.write(
         &format!("{MIG}/migration.toml"),
-        &format!("description = \"n += 1\"\nkind = \"wasm\"\ncollection = \"users\"\nmodule = \"guest.wat\"\nbatch_size = 500\n{extra}"),
+        &format!("description = \"n += 1\"\nkind = \"wasm\"\ncollection = \"users\"\nmodule = \"guest.wat\"\nbatch_size = 500\nstrategy = \"in-place\"\n{extra}"),
     );
 }
 
@@ -28,7 +28,7 @@ fn failing_at(t: &TestDb, bad: i32, extra: &str) {
     t.write(&format!("{MIG}/guest.wat"), &guest(1, false, "", &body));
     t.write(
         &format!("{MIG}/migration.toml"),
-        &format!("kind = \"wasm\"\ncollection = \"users\"\nmodule = \"guest.wat\"\nbatch_size = 500\n{extra}"),
+        &format!("kind = \"wasm\"\ncollection = \"users\"\nmodule = \"guest.wat\"\nbatch_size = 500\nstrategy = \"in-place\"\n{extra}"),
     );
 }
 
@@ -169,7 +169,7 @@ fn deleted_documents_come_back_and_prune_drops_pre_images() {
     t.write(&format!("{MIG}/guest.wat"), &guest(1, false, "", &body));
     t.write(
         &format!("{MIG}/migration.toml"),
-        "kind = \"wasm\"\ncollection = \"users\"\nmodule = \"guest.wat\"\n",
+        "kind = \"wasm\"\ncollection = \"users\"\nmodule = \"guest.wat\"\nstrategy = \"in-place\"\n",
     );
     t.cmd().arg("up").assert().success();
     assert_eq!(t.count("users", doc! {}), 1_500);

@@ -13,7 +13,7 @@ fn wasm_migration(t: &TestDb, id: &str, wat: &str, extra: &str) {
     t.write(&format!("{id}/guest.wat"), wat);
     t.write(
         &format!("{id}/migration.toml"),
-        &format!("description = \"wat guest\"\nkind = \"wasm\"\ncollection = \"users\"\nmodule = \"guest.wat\"\nbatch_size = 1000\n{extra}"),
+        &format!("description = \"wat guest\"\nkind = \"wasm\"\ncollection = \"users\"\nmodule = \"guest.wat\"\nbatch_size = 1000\nstrategy = \"in-place\"\n{extra}"),
     );
 }
 

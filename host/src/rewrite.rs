@@ -1,0 +1,652 @@
+//! Copy and swap (`strategy = "rewrite"`).
+//!
+//! 1. A change stream on the database is opened *before* the copy starts and
+//!    its resume token kept in the ledger.
+//! 2. Every document is transformed into a shadow collection created with the
+//!    source's options (validator, collation), in unordered inserts, each
+//!    batch committing with its checkpoint (the usual pipeline). The source's
+//!    indexes are then built on the shadow.
+//! 3. Catch-up: the `_id`s the stream reports changed are read again from the
+//!    source, transformed again and written to the shadow (or deleted from
+//!    it), until the stream is idle. The resume token moves with each group.
+//! 4. Swap window: the source is fenced (a validator that rejects every
+//!    insert and update, so writes fail fast with `DocumentValidationFailure`
+//!    and applications retry), a marker written after the fence is awaited on
+//!    the stream so everything before it is in the shadow, then the source is
+//!    renamed to the backup and the shadow to the source. A collection an
+//!    insert re-created between the two renames is carried over and dropped.
+//!    Deletes (which a validator does not stop) that landed in the window are
+//!    applied right after the swap. The backup gets its own options back.
+//!
+//! `down` renames the backup back over the collection. Each phase is recorded
+//! in the ledger, so a run that dies anywhere resumes where it was.
+
+use std::collections::HashSet;
+
+use bson::{doc, rawdoc, Bson, Document, RawArrayBuf, RawDocumentBuf};
+use futures_util::TryStreamExt;
+use mongodb::change_stream::event::{ChangeStreamEvent, OperationType, ResumeToken};
+use mongodb::change_stream::ChangeStream;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{MigrateError, Result};
+use crate::ledger::{Checkpoint, LEDGER_COLLECTION};
+use crate::target::{Target, Topology};
+use crate::wasm::Outcome;
+use crate::writer::{Retransform, QUARANTINE_COLLECTION};
+
+/// Where markers written after the fence go (they are removed at once).
+pub const MARKER_COLLECTION: &str = "mongoshift_markers";
+
+/// The state of a rewrite, kept in the migration's ledger entry.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RewriteState {
+    /// The collection rewritten.
+    pub collection: String,
+    /// The shadow collection the copy goes into.
+    pub shadow: String,
+    /// The name the original gets at the swap.
+    pub backup: String,
+    /// `copy`, `catch-up`, `swap` or `done`.
+    pub phase: String,
+    /// Where the change stream stands.
+    pub token: Option<Bson>,
+    /// The source's validator settings before the fence, to put back.
+    #[serde(default)]
+    pub validation: Option<Document>,
+}
+
+/// The names a rewrite of migration `id` uses.
+pub fn names(id: &str, collection: &str) -> RewriteState {
+    RewriteState {
+        collection: collection.into(),
+        shadow: format!("mongoshift_shadow_{id}"),
+        backup: format!("mongoshift_backup_{id}"),
+        phase: "copy".into(),
+        token: None,
+        validation: None,
+    }
+}
+
+/// Why a rewrite of `collection` (with `filter`) cannot be done here, if it
+/// cannot.
+pub async fn refusal(target: &Target, collection: &str, filter: &Document) -> Result<Option<String>> {
+    if !filter.is_empty() {
+        return Ok(Some(
+            "the migration has a filter; a rewrite replaces the whole collection".into(),
+        ));
+    }
+    match target.topology() {
+        Topology::Standalone => {
+            return Ok(Some(
+                "a standalone server has no change streams to follow writes made during the copy"
+                    .into(),
+            ))
+        }
+        Topology::Sharded => {
+            return Ok(Some(
+                "renameCollection cannot swap collections through mongos (sharded cluster)".into(),
+            ))
+        }
+        Topology::ReplicaSet => {}
+    }
+    let Some(info) = collection_info(target, collection).await? else {
+        return Ok(Some(format!("collection {collection} does not exist")));
+    };
+    if info.get_str("type").is_ok_and(|t| t != "collection") {
+        return Ok(Some(format!(
+            "{collection} is a {}, not a collection",
+            info.get_str("type").unwrap_or("?")
+        )));
+    }
+    let options = info.get_document("options").cloned().unwrap_or_default();
+    if options.get_bool("capped").unwrap_or(false) {
+        return Ok(Some(format!(
+            "{collection} is capped: a copy cannot keep its insertion order and size cap"
+        )));
+    }
+    if options.contains_key("timeseries") {
+        return Ok(Some(format!(
+            "{collection} is a time-series collection: its buckets cannot be copied document by document"
+        )));
+    }
+    if options.contains_key("clusteredIndex") {
+        return Ok(Some(format!("{collection} is clustered")));
+    }
+    Ok(None)
+}
+
+async fn collection_info(target: &Target, collection: &str) -> Result<Option<Document>> {
+    let reply = target
+        .db()
+        .run_command(doc! { "listCollections": 1, "filter": { "name": collection } })
+        .await
+        .map_err(|e| MigrateError::db(format!("cannot read the options of {collection}"), e))?;
+    Ok(reply
+        .get_document("cursor")
+        .ok()
+        .and_then(|c| c.get_array("firstBatch").ok())
+        .and_then(|b| b.first())
+        .and_then(|d| d.as_document())
+        .cloned())
+}
+
+async fn exists(target: &Target, collection: &str) -> Result<bool> {
+    Ok(collection_info(target, collection).await?.is_some())
+}
+
+fn db_err(context: String) -> impl FnOnce(mongodb::error::Error) -> MigrateError {
+    move |e| MigrateError::db(context, e)
+}
+
+/// Opens the database change stream a rewrite follows: the source and the
+/// marker collection.
+pub(crate) async fn open_stream(
+    target: &Target,
+    state: &RewriteState,
+) -> Result<ChangeStream<ChangeStreamEvent<Document>>> {
+    let pipeline = [doc! { "$match": { "ns.coll": { "$in": [ &state.collection, &state.backup, MARKER_COLLECTION ] } } }];
+    let mut watch = target.db().watch().pipeline(pipeline);
+    if let Some(t) = &state.token {
+        let token: ResumeToken = bson::from_bson(t.clone()).map_err(|e| MigrateError::Database {
+            context: "cannot read the change stream position from the ledger".into(),
+            message: e.to_string(),
+            labels: vec![],
+        })?;
+        watch = watch.resume_after(token);
+    }
+    watch.await.map_err(db_err(format!(
+        "cannot follow changes to {} (change stream)",
+        state.collection
+    )))
+}
+
+pub(crate) fn token_of(stream: &ChangeStream<ChangeStreamEvent<Document>>) -> Option<Bson> {
+    stream.resume_token().and_then(|t| bson::to_bson(&t).ok())
+}
+
+/// Creates the shadow with the source's options (validator, collation…),
+/// dropping a leftover of an earlier run that never recorded its state.
+pub(crate) async fn create_shadow(target: &Target, state: &RewriteState) -> Result<()> {
+    if exists(target, &state.backup).await? {
+        return Err(MigrateError::Refused {
+            reason: format!(
+                "a backup of an earlier rewrite already exists ({}): drop or rename it first",
+                state.backup
+            ),
+        });
+    }
+    let _ = target
+        .db()
+        .collection::<Document>(&state.shadow)
+        .drop()
+        .await;
+    let info = collection_info(target, &state.collection)
+        .await?
+        .unwrap_or_default();
+    let mut cmd = doc! { "create": &state.shadow };
+    if let Ok(options) = info.get_document("options") {
+        for (k, v) in options {
+            cmd.insert(k, v.clone());
+        }
+    }
+    target
+        .db()
+        .run_command(cmd)
+        .await
+        .map_err(db_err(format!("cannot create the shadow collection {}", state.shadow)))?;
+    Ok(())
+}
+
+/// Builds the source's secondary indexes on the shadow.
+pub(crate) async fn copy_indexes(target: &Target, state: &RewriteState) -> Result<()> {
+    let mut specs = Vec::new();
+    let mut cursor = target
+        .db()
+        .collection::<Document>(&state.collection)
+        .list_indexes()
+        .await
+        .map_err(db_err(format!("cannot list the indexes of {}", state.collection)))?;
+    while let Some(ix) = cursor
+        .try_next()
+        .await
+        .map_err(db_err(format!("cannot list the indexes of {}", state.collection)))?
+    {
+        let mut spec = bson::to_document(&ix).map_err(|e| MigrateError::Database {
+            context: "cannot encode an index".into(),
+            message: e.to_string(),
+            labels: vec![],
+        })?;
+        if spec.get_str("name") == Ok("_id_") {
+            continue;
+        }
+        spec.remove("ns");
+        spec.remove("v");
+        specs.push(Bson::Document(spec));
+    }
+    if specs.is_empty() {
+        return Ok(());
+    }
+    target
+        .db()
+        .run_command(doc! { "createIndexes": &state.shadow, "indexes": specs })
+        .await
+        .map_err(db_err(format!(
+            "cannot build the indexes of {} on the transformed copy",
+            state.collection
+        )))?;
+    Ok(())
+}
+
+/// What the catch-up needs.
+pub(crate) struct Follow<'a> {
+    pub target: &'a Target,
+    pub migration: &'a str,
+    pub fence: i64,
+    pub quarantine: bool,
+    pub retransform: &'a mut dyn Retransform,
+}
+
+/// Reads the stream and applies what it reports to the shadow (or, after the
+/// swap, to the renamed collection) until it is idle, or until `marker` was
+/// seen, or until the source was renamed away. Returns the number of
+/// documents done again.
+pub(crate) async fn follow(
+    f: &mut Follow<'_>,
+    state: &mut RewriteState,
+    stream: &mut ChangeStream<ChangeStreamEvent<Document>>,
+    until: Until,
+    into: &str,
+    from: &str,
+) -> Result<i64> {
+    let mut done = 0;
+    let mut ids: Vec<Bson> = Vec::new();
+    let mut seen = HashSet::new();
+    loop {
+        let ev = stream
+            .next_if_any()
+            .await
+            .map_err(db_err(format!("cannot follow changes to {}", state.collection)))?;
+        let mut stop = false;
+        match &ev {
+            None => stop = matches!(until, Until::Idle),
+            Some(ev) => {
+                let coll = ev.ns.as_ref().and_then(|n| n.coll.clone()).unwrap_or_default();
+                if coll == MARKER_COLLECTION {
+                    if let Until::Marker(m) = &until {
+                        let id = ev.document_key.as_ref().and_then(|k| k.get_str("_id").ok());
+                        stop = ev.operation_type == OperationType::Insert && id == Some(m.as_str());
+                    }
+                } else if coll == state.collection {
+                    match &ev.operation_type {
+                        OperationType::Insert
+                        | OperationType::Update
+                        | OperationType::Replace
+                        | OperationType::Delete => {
+                            if let Some(id) = ev.document_key.as_ref().and_then(|k| k.get("_id")) {
+                                let key = bson::to_vec(&doc! { "k": id.clone() }).unwrap_or_default();
+                                if seen.insert(key) {
+                                    ids.push(id.clone());
+                                }
+                            }
+                        }
+                        OperationType::Rename => {
+                            let to = ev.to.as_ref().and_then(|n| n.coll.clone());
+                            if matches!(until, Until::Renamed) && to.as_deref() == Some(&state.backup) {
+                                stop = true;
+                            } else {
+                                return Err(MigrateError::Refused {
+                                    reason: format!("{} was renamed during the rewrite", state.collection),
+                                });
+                            }
+                        }
+                        OperationType::Drop | OperationType::DropDatabase | OperationType::Invalidate => {
+                            return Err(MigrateError::Refused {
+                                reason: format!("{} was dropped during the rewrite", state.collection),
+                            });
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        if ids.len() >= 1000 || ((stop || ev.is_none()) && !ids.is_empty()) {
+            done += apply_changes(f, state, std::mem::take(&mut ids), into, from).await?;
+            seen.clear();
+            state.token = token_of(stream);
+            save(f.target, f.migration, f.fence, state).await?;
+        }
+        if stop {
+            state.token = token_of(stream);
+            return Ok(done);
+        }
+    }
+}
+
+/// When `follow` stops.
+pub(crate) enum Until {
+    /// The stream has nothing more for now.
+    Idle,
+    /// This marker was inserted.
+    Marker(String),
+    /// The source was renamed to the backup.
+    Renamed,
+}
+
+/// Transforms the documents `ids` as they are in `from` now into `into`.
+async fn apply_changes(
+    f: &mut Follow<'_>,
+    state: &RewriteState,
+    ids: Vec<Bson>,
+    into: &str,
+    from: &str,
+) -> Result<i64> {
+    let n = ids.len() as i64;
+    let mut current = Vec::new();
+    let mut cursor = f
+        .target
+        .db()
+        .collection::<RawDocumentBuf>(from)
+        .find(doc! { "_id": { "$in": ids.clone() } })
+        .await
+        .map_err(db_err(format!("cannot read changed documents of {}", state.collection)))?;
+    while let Some(d) = cursor
+        .try_next()
+        .await
+        .map_err(db_err(format!("cannot read changed documents of {}", state.collection)))?
+    {
+        current.push(d);
+    }
+    let outcomes = if current.is_empty() {
+        Vec::new()
+    } else {
+        f.retransform.retransform(0, &current)?
+    };
+    let mut present = HashSet::new();
+    let mut upserts = RawArrayBuf::new();
+    let mut deletes = RawArrayBuf::new();
+    let mut quarantine = RawArrayBuf::new();
+    let (mut nu, mut nd, mut nq) = (0, 0, 0);
+    for (doc, o) in current.iter().zip(&outcomes) {
+        let id = doc.get("_id").ok().flatten().map(|v| v.to_raw_bson()).unwrap_or(bson::RawBson::Null);
+        present.insert(bson::to_vec(&doc! { "k": Bson::try_from(id.clone()).unwrap_or(Bson::Null) }).unwrap_or_default());
+        match o {
+            Outcome::Keep => {
+                upserts.push(rawdoc! { "q": { "_id": id }, "u": doc.clone(), "upsert": true });
+                nu += 1;
+            }
+            Outcome::Replace(r) => {
+                let u = RawDocumentBuf::from_bytes(r.clone()).expect("checked");
+                upserts.push(rawdoc! { "q": { "_id": id }, "u": u, "upsert": true });
+                nu += 1;
+            }
+            Outcome::Delete => {
+                deletes.push(rawdoc! { "q": { "_id": id }, "limit": 1 });
+                nd += 1;
+            }
+            Outcome::Fail(msg) => {
+                if !f.quarantine {
+                    return Err(MigrateError::DocumentFailed {
+                        batch: 0,
+                        document: crate::pipeline::show_id(&id),
+                        message: msg.clone(),
+                    });
+                }
+                quarantine.push(rawdoc! {
+                    "_id": { "migration": f.migration, "id": id.clone() },
+                    "migration": f.migration,
+                    "collection": state.collection.as_str(),
+                    "error": msg.as_str(),
+                    "original": doc.clone(),
+                    "at": bson::DateTime::now(),
+                });
+                // Set aside, and kept as it is (as in place).
+                upserts.push(rawdoc! { "q": { "_id": id }, "u": doc.clone(), "upsert": true });
+                nq += 1;
+                nu += 1;
+            }
+        }
+    }
+    // Gone from the source: gone from the copy.
+    for id in &ids {
+        let key = bson::to_vec(&doc! { "k": id.clone() }).unwrap_or_default();
+        if !present.contains(&key) {
+            let raw = bson::RawBson::try_from(id.clone()).unwrap_or(bson::RawBson::Null);
+            deletes.push(rawdoc! { "q": { "_id": raw }, "limit": 1 });
+            nd += 1;
+        }
+    }
+    let db = f.target.db();
+    let check = |reply: Document, what: &str| -> Result<()> {
+        if let Ok(errors) = reply.get_array("writeErrors") {
+            if let Some(Bson::Document(e)) = errors.iter().find(|e| {
+                e.as_document().and_then(|d| d.get_i32("code").ok()) != Some(11000) || what != "quarantine"
+            }) {
+                return Err(MigrateError::Database {
+                    context: format!("cannot apply changes of {} to the copy ({what})", state.collection),
+                    message: e.get_str("errmsg").unwrap_or("write error").to_string(),
+                    labels: vec![],
+                });
+            }
+        }
+        Ok(())
+    };
+    if nq > 0 {
+        let r = db
+            .run_raw_command(rawdoc! { "insert": QUARANTINE_COLLECTION, "documents": quarantine, "ordered": false })
+            .await
+            .map_err(db_err("cannot quarantine documents".into()))?;
+        check(r, "quarantine")?;
+    }
+    if nu > 0 {
+        let r = db
+            .run_raw_command(rawdoc! { "update": into, "updates": upserts, "ordered": false })
+            .await
+            .map_err(db_err(format!("cannot apply changes of {} to the copy", state.collection)))?;
+        check(r, "update")?;
+    }
+    if nd > 0 {
+        let r = db
+            .run_raw_command(rawdoc! { "delete": into, "deletes": deletes, "ordered": false })
+            .await
+            .map_err(db_err(format!("cannot apply changes of {} to the copy", state.collection)))?;
+        check(r, "delete")?;
+    }
+    Ok(n)
+}
+
+/// Records the rewrite's state in the ledger, fenced by the run's token.
+pub(crate) async fn save(target: &Target, migration: &str, fence: i64, state: &RewriteState) -> Result<()> {
+    let s = bson::to_bson(state).map_err(|e| MigrateError::Database {
+        context: "cannot encode the rewrite state".into(),
+        message: e.to_string(),
+        labels: vec![],
+    })?;
+    let r = target
+        .db()
+        .collection::<Document>(LEDGER_COLLECTION)
+        .update_one(doc! { "_id": migration, "fence": fence }, doc! { "$set": { "rewrite": s } })
+        .await
+        .map_err(db_err(format!("cannot record the rewrite of {migration}")))?;
+    if r.matched_count != 1 {
+        return Err(MigrateError::LockLost {
+            what: format!("the rewrite state of {migration}"),
+        });
+    }
+    Ok(())
+}
+
+/// The validator settings of `collection` now.
+async fn validation_of(target: &Target, collection: &str) -> Result<Document> {
+    let info = collection_info(target, collection).await?.unwrap_or_default();
+    let options = info.get_document("options").cloned().unwrap_or_default();
+    let mut v = Document::new();
+    for k in ["validator", "validationLevel", "validationAction"] {
+        if let Some(x) = options.get(k) {
+            v.insert(k, x.clone());
+        }
+    }
+    Ok(v)
+}
+
+/// Rejects every insert and update into `collection` until unfenced.
+async fn fence_writes(target: &Target, collection: &str) -> Result<()> {
+    target
+        .db()
+        .run_command(doc! {
+            "collMod": collection,
+            "validator": { "$expr": false },
+            "validationLevel": "strict",
+            "validationAction": "error",
+        })
+        .await
+        .map_err(db_err(format!(
+            "cannot hold off writes to {collection} for the swap (collMod)"
+        )))?;
+    Ok(())
+}
+
+/// Puts back the validator settings `v` (as `validation_of` returned them).
+pub(crate) async fn unfence(target: &Target, collection: &str, v: &Document) -> Result<()> {
+    let mut cmd = doc! { "collMod": collection };
+    cmd.insert("validator", v.get("validator").cloned().unwrap_or(Bson::Document(Document::new())));
+    cmd.insert("validationLevel", v.get("validationLevel").cloned().unwrap_or(Bson::String("strict".into())));
+    cmd.insert("validationAction", v.get("validationAction").cloned().unwrap_or(Bson::String("error".into())));
+    target
+        .db()
+        .run_command(cmd)
+        .await
+        .map_err(db_err(format!("cannot restore the validator of {collection}")))?;
+    Ok(())
+}
+
+/// Catch-up, the fenced window and the swap. `state.phase` is `catch-up` or
+/// `swap` (a resumed run); on return it is `done`.
+pub(crate) async fn finish(f: &mut Follow<'_>, state: &mut RewriteState) -> Result<Checkpoint> {
+    let target = f.target;
+    let mut cp = Checkpoint::default();
+    let (source, shadow, backup) = (state.collection.clone(), state.shadow.clone(), state.backup.clone());
+    let mut stream = open_stream(target, state).await?;
+    if state.phase == "catch-up" {
+        cp.changed += follow(f, state, &mut stream, Until::Idle, &shadow, &source).await?;
+        if state.validation.is_none() {
+            state.validation = Some(validation_of(target, &state.collection).await?);
+        }
+        state.phase = "swap".into();
+        save(target, f.migration, f.fence, state).await?;
+    }
+    let validation = state.validation.clone().unwrap_or_default();
+    if exists(target, &shadow).await? && !exists(target, &backup).await? {
+        // The window: writes to the source are refused from here to the swap.
+        fence_writes(target, &source).await?;
+        let res: Result<()> = async {
+            let marker = format!("{}-{}", f.migration, bson::oid::ObjectId::new().to_hex());
+            let markers = target.db().collection::<Document>(MARKER_COLLECTION);
+            markers
+                .insert_one(doc! { "_id": &marker })
+                .await
+                .map_err(db_err("cannot write the swap marker".into()))?;
+            cp.changed += follow(f, state, &mut stream, Until::Marker(marker.clone()), &shadow, &source).await?;
+            let _ = markers.delete_one(doc! { "_id": &marker }).await;
+            rename(target, &source, &backup, false).await
+        }
+        .await;
+        if let Err(e) = res {
+            let _ = unfence(target, &source, &validation).await;
+            return Err(e);
+        }
+    }
+    if exists(target, &shadow).await? {
+        // Between the two renames an insert may have created the source
+        // again: carry its documents over, then swap.
+        for _ in 0..5 {
+            match rename(target, &shadow, &source, false).await {
+                Ok(()) => break,
+                Err(_) if exists(target, &source).await? => {
+                    fence_writes(target, &source).await?;
+                    let mut ids = Vec::new();
+                    let mut cursor = target
+                        .db()
+                        .collection::<Document>(&source)
+                        .find(doc! {})
+                        .projection(doc! { "_id": 1 })
+                        .await
+                        .map_err(db_err(format!("cannot read {source}")))?;
+                    while let Some(d) = cursor.try_next().await.map_err(db_err(format!("cannot read {source}")))? {
+                        if let Some(id) = d.get("_id") {
+                            ids.push(id.clone());
+                        }
+                    }
+                    for chunk in ids.chunks(1000) {
+                        cp.changed += apply_changes(f, state, chunk.to_vec(), &shadow, &source).await?;
+                    }
+                    target
+                        .db()
+                        .collection::<Document>(&source)
+                        .drop()
+                        .await
+                        .map_err(db_err(format!("cannot drop {source}")))?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if exists(target, &shadow).await? {
+            return Err(MigrateError::Refused {
+                reason: format!("{source} kept being re-created by inserts during the swap"),
+            });
+        }
+    }
+    // Deletes are not stopped by the fence: apply those that landed before
+    // the source was renamed.
+    cp.changed += follow(f, state, &mut stream, Until::Renamed, &source, &backup).await?;
+    unfence(target, &backup, &validation).await?;
+    state.phase = "done".into();
+    save(target, f.migration, f.fence, state).await?;
+    Ok(cp)
+}
+
+async fn rename(target: &Target, from: &str, to: &str, drop_target: bool) -> Result<()> {
+    let db = target.db().name().to_string();
+    target
+        .client()
+        .database("admin")
+        .run_command(doc! {
+            "renameCollection": format!("{db}.{from}"),
+            "to": format!("{db}.{to}"),
+            "dropTarget": drop_target,
+        })
+        .await
+        .map_err(db_err(format!("cannot rename {from} to {to}")))?;
+    Ok(())
+}
+
+/// `down` after a rewrite: the backup goes back over the collection (writes
+/// made to the rewritten collection since are dropped with it). A rewrite
+/// that never swapped just loses its shadow.
+pub(crate) async fn swap_back(target: &Target, state: &RewriteState) -> Result<u64> {
+    if state.phase == "done" || exists(target, &state.backup).await? {
+        if exists(target, &state.shadow).await? {
+            // Died between the renames: the shadow is the new version.
+            rename(target, &state.backup, &state.collection, false).await.ok();
+            let _ = target.db().collection::<Document>(&state.shadow).drop().await;
+        } else {
+            rename(target, &state.backup, &state.collection, true).await?;
+        }
+        if let Some(v) = &state.validation {
+            unfence(target, &state.collection, v).await?;
+        }
+    } else {
+        let _ = target.db().collection::<Document>(&state.shadow).drop().await;
+        if state.phase == "swap" {
+            if let Some(v) = &state.validation {
+                unfence(target, &state.collection, v).await?;
+            }
+        }
+    }
+    target
+        .db()
+        .collection::<Document>(&state.collection)
+        .estimated_document_count()
+        .await
+        .map_err(db_err(format!("cannot count {}", state.collection)))
+}
