@@ -994,8 +994,7 @@ impl Migrator {
         asked: Option<Strategy>,
     ) -> Result<(Strategy, String)> {
         let asked = asked.or(spec.strategy).unwrap_or_default();
-        let refusal =
-            crate::rewrite::refusal(&self.target, &spec.collection, &spec.filter).await?;
+        let refusal = crate::rewrite::refusal(&self.target, &spec.collection, &spec.filter).await?;
         Ok(match (asked, refusal) {
             (Strategy::InPlace, _) => (Strategy::InPlace, "asked for".into()),
             (Strategy::Rewrite, None) => (Strategy::Rewrite, "asked for".into()),
@@ -1004,9 +1003,10 @@ impl Migrator {
                 Strategy::Rewrite,
                 "auto: a whole-collection migration on a replica set, so copy and swap".into(),
             ),
-            (Strategy::Auto, Some(reason)) => {
-                (Strategy::InPlace, format!("auto: in place because {reason}"))
-            }
+            (Strategy::Auto, Some(reason)) => (
+                Strategy::InPlace,
+                format!("auto: in place because {reason}"),
+            ),
         })
     }
 

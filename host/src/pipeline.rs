@@ -456,7 +456,11 @@ impl Retransform for Again {
             document: doc.map(|i| id_of(&docs[i])),
             source: Box::new(source),
         };
-        if self.instance.as_ref().is_none_or(TransformInstance::is_poisoned) {
+        if self
+            .instance
+            .as_ref()
+            .is_none_or(TransformInstance::is_poisoned)
+        {
             self.instance = Some(self.module.instantiate().map_err(|e| fail(None, e))?);
         }
         let inst = self.instance.as_mut().expect("just set");

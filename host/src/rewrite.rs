@@ -70,7 +70,11 @@ pub fn names(id: &str, collection: &str) -> RewriteState {
 
 /// Why a rewrite of `collection` (with `filter`) cannot be done here, if it
 /// cannot.
-pub async fn refusal(target: &Target, collection: &str, filter: &Document) -> Result<Option<String>> {
+pub async fn refusal(
+    target: &Target,
+    collection: &str,
+    filter: &Document,
+) -> Result<Option<String>> {
     if !filter.is_empty() {
         return Ok(Some(
             "the migration has a filter; a rewrite replaces the whole collection".into(),
@@ -145,20 +149,40 @@ pub(crate) async fn open_stream(
     target: &Target,
     state: &RewriteState,
 ) -> Result<ChangeStream<ChangeStreamEvent<Document>>> {
-    let pipeline = [doc! { "$match": { "ns.coll": { "$in": [ &state.collection, &state.backup, MARKER_COLLECTION ] } } }];
+    let pipeline = [
+        doc! { "$match": { "ns.coll": { "$in": [ &state.collection, &state.backup, MARKER_COLLECTION ] } } },
+    ];
     let mut watch = target.db().watch().pipeline(pipeline);
     if let Some(t) = &state.token {
-        let token: ResumeToken = bson::from_bson(t.clone()).map_err(|e| MigrateError::Database {
-            context: "cannot read the change stream position from the ledger".into(),
-            message: e.to_string(),
-            labels: vec![],
-        })?;
+        let token: ResumeToken =
+            bson::from_bson(t.clone()).map_err(|e| MigrateError::Database {
+                context: "cannot read the change stream position from the ledger".into(),
+                message: e.to_string(),
+                labels: vec![],
+            })?;
         watch = watch.resume_after(token);
     }
-    watch.await.map_err(db_err(format!(
-        "cannot follow changes to {} (change stream)",
-        state.collection
-    )))
+    watch.await.map_err(|e| {
+        if matches!(&*e.kind, mongodb::error::ErrorKind::Command(c) if c.code == 286) {
+            MigrateError::Refused {
+                reason: format!(
+                    "the change stream can no longer resume from where the copy of {} started \
+                     (ChangeStreamHistoryLost): the oplog did not keep every write made since. \
+                     Run `mongoshift down` to drop the partial copy, then retry with a larger \
+                     oplog, or use --strategy in-place",
+                    state.collection
+                ),
+            }
+        } else {
+            MigrateError::db(
+                format!(
+                    "cannot follow changes to {} (change stream)",
+                    state.collection
+                ),
+                e,
+            )
+        }
+    })
 }
 
 pub(crate) fn token_of(stream: &ChangeStream<ChangeStreamEvent<Document>>) -> Option<Bson> {
@@ -190,11 +214,10 @@ pub(crate) async fn create_shadow(target: &Target, state: &RewriteState) -> Resu
             cmd.insert(k, v.clone());
         }
     }
-    target
-        .db()
-        .run_command(cmd)
-        .await
-        .map_err(db_err(format!("cannot create the shadow collection {}", state.shadow)))?;
+    target.db().run_command(cmd).await.map_err(db_err(format!(
+        "cannot create the shadow collection {}",
+        state.shadow
+    )))?;
     Ok(())
 }
 
@@ -206,12 +229,14 @@ pub(crate) async fn copy_indexes(target: &Target, state: &RewriteState) -> Resul
         .collection::<Document>(&state.collection)
         .list_indexes()
         .await
-        .map_err(db_err(format!("cannot list the indexes of {}", state.collection)))?;
-    while let Some(ix) = cursor
-        .try_next()
-        .await
-        .map_err(db_err(format!("cannot list the indexes of {}", state.collection)))?
-    {
+        .map_err(db_err(format!(
+            "cannot list the indexes of {}",
+            state.collection
+        )))?;
+    while let Some(ix) = cursor.try_next().await.map_err(db_err(format!(
+        "cannot list the indexes of {}",
+        state.collection
+    )))? {
         let mut spec = bson::to_document(&ix).map_err(|e| MigrateError::Database {
             context: "cannot encode an index".into(),
             message: e.to_string(),
@@ -263,15 +288,19 @@ pub(crate) async fn follow(
     let mut ids: Vec<Bson> = Vec::new();
     let mut seen = HashSet::new();
     loop {
-        let ev = stream
-            .next_if_any()
-            .await
-            .map_err(db_err(format!("cannot follow changes to {}", state.collection)))?;
+        let ev = stream.next_if_any().await.map_err(db_err(format!(
+            "cannot follow changes to {}",
+            state.collection
+        )))?;
         let mut stop = false;
         match &ev {
-            None => stop = matches!(until, Until::Idle),
+            None => {}
             Some(ev) => {
-                let coll = ev.ns.as_ref().and_then(|n| n.coll.clone()).unwrap_or_default();
+                let coll = ev
+                    .ns
+                    .as_ref()
+                    .and_then(|n| n.coll.clone())
+                    .unwrap_or_default();
                 if coll == MARKER_COLLECTION {
                     if let Until::Marker(m) = &until {
                         let id = ev.document_key.as_ref().and_then(|k| k.get_str("_id").ok());
@@ -284,7 +313,8 @@ pub(crate) async fn follow(
                         | OperationType::Replace
                         | OperationType::Delete => {
                             if let Some(id) = ev.document_key.as_ref().and_then(|k| k.get("_id")) {
-                                let key = bson::to_vec(&doc! { "k": id.clone() }).unwrap_or_default();
+                                let key =
+                                    bson::to_vec(&doc! { "k": id.clone() }).unwrap_or_default();
                                 if seen.insert(key) {
                                     ids.push(id.clone());
                                 }
@@ -292,17 +322,27 @@ pub(crate) async fn follow(
                         }
                         OperationType::Rename => {
                             let to = ev.to.as_ref().and_then(|n| n.coll.clone());
-                            if matches!(until, Until::Renamed) && to.as_deref() == Some(&state.backup) {
+                            if matches!(until, Until::Renamed)
+                                && to.as_deref() == Some(&state.backup)
+                            {
                                 stop = true;
                             } else {
                                 return Err(MigrateError::Refused {
-                                    reason: format!("{} was renamed during the rewrite", state.collection),
+                                    reason: format!(
+                                        "{} was renamed during the rewrite",
+                                        state.collection
+                                    ),
                                 });
                             }
                         }
-                        OperationType::Drop | OperationType::DropDatabase | OperationType::Invalidate => {
+                        OperationType::Drop
+                        | OperationType::DropDatabase
+                        | OperationType::Invalidate => {
                             return Err(MigrateError::Refused {
-                                reason: format!("{} was dropped during the rewrite", state.collection),
+                                reason: format!(
+                                    "{} was dropped during the rewrite",
+                                    state.collection
+                                ),
                             });
                         }
                         _ => {}
@@ -325,8 +365,6 @@ pub(crate) async fn follow(
 
 /// When `follow` stops.
 pub(crate) enum Until {
-    /// The stream has nothing more for now.
-    Idle,
     /// This marker was inserted.
     Marker(String),
     /// The source was renamed to the backup.
@@ -349,12 +387,14 @@ async fn apply_changes(
         .collection::<RawDocumentBuf>(from)
         .find(doc! { "_id": { "$in": ids.clone() } })
         .await
-        .map_err(db_err(format!("cannot read changed documents of {}", state.collection)))?;
-    while let Some(d) = cursor
-        .try_next()
-        .await
-        .map_err(db_err(format!("cannot read changed documents of {}", state.collection)))?
-    {
+        .map_err(db_err(format!(
+            "cannot read changed documents of {}",
+            state.collection
+        )))?;
+    while let Some(d) = cursor.try_next().await.map_err(db_err(format!(
+        "cannot read changed documents of {}",
+        state.collection
+    )))? {
         current.push(d);
     }
     let outcomes = if current.is_empty() {
@@ -368,8 +408,16 @@ async fn apply_changes(
     let mut quarantine = RawArrayBuf::new();
     let (mut nu, mut nd, mut nq) = (0, 0, 0);
     for (doc, o) in current.iter().zip(&outcomes) {
-        let id = doc.get("_id").ok().flatten().map(|v| v.to_raw_bson()).unwrap_or(bson::RawBson::Null);
-        present.insert(bson::to_vec(&doc! { "k": Bson::try_from(id.clone()).unwrap_or(Bson::Null) }).unwrap_or_default());
+        let id = doc
+            .get("_id")
+            .ok()
+            .flatten()
+            .map(|v| v.to_raw_bson())
+            .unwrap_or(bson::RawBson::Null);
+        present.insert(
+            bson::to_vec(&doc! { "k": Bson::try_from(id.clone()).unwrap_or(Bson::Null) })
+                .unwrap_or_default(),
+        );
         match o {
             Outcome::Keep => {
                 upserts.push(rawdoc! { "q": { "_id": id }, "u": doc.clone(), "upsert": true });
@@ -420,10 +468,14 @@ async fn apply_changes(
     let check = |reply: Document, what: &str| -> Result<()> {
         if let Ok(errors) = reply.get_array("writeErrors") {
             if let Some(Bson::Document(e)) = errors.iter().find(|e| {
-                e.as_document().and_then(|d| d.get_i32("code").ok()) != Some(11000) || what != "quarantine"
+                e.as_document().and_then(|d| d.get_i32("code").ok()) != Some(11000)
+                    || what != "quarantine"
             }) {
                 return Err(MigrateError::Database {
-                    context: format!("cannot apply changes of {} to the copy ({what})", state.collection),
+                    context: format!(
+                        "cannot apply changes of {} to the copy ({what})",
+                        state.collection
+                    ),
                     message: e.get_str("errmsg").unwrap_or("write error").to_string(),
                     labels: vec![],
                 });
@@ -442,21 +494,32 @@ async fn apply_changes(
         let r = db
             .run_raw_command(rawdoc! { "update": into, "updates": upserts, "ordered": false })
             .await
-            .map_err(db_err(format!("cannot apply changes of {} to the copy", state.collection)))?;
+            .map_err(db_err(format!(
+                "cannot apply changes of {} to the copy",
+                state.collection
+            )))?;
         check(r, "update")?;
     }
     if nd > 0 {
         let r = db
             .run_raw_command(rawdoc! { "delete": into, "deletes": deletes, "ordered": false })
             .await
-            .map_err(db_err(format!("cannot apply changes of {} to the copy", state.collection)))?;
+            .map_err(db_err(format!(
+                "cannot apply changes of {} to the copy",
+                state.collection
+            )))?;
         check(r, "delete")?;
     }
     Ok(n)
 }
 
 /// Records the rewrite's state in the ledger, fenced by the run's token.
-pub(crate) async fn save(target: &Target, migration: &str, fence: i64, state: &RewriteState) -> Result<()> {
+pub(crate) async fn save(
+    target: &Target,
+    migration: &str,
+    fence: i64,
+    state: &RewriteState,
+) -> Result<()> {
     let s = bson::to_bson(state).map_err(|e| MigrateError::Database {
         context: "cannot encode the rewrite state".into(),
         message: e.to_string(),
@@ -465,7 +528,10 @@ pub(crate) async fn save(target: &Target, migration: &str, fence: i64, state: &R
     let r = target
         .db()
         .collection::<Document>(LEDGER_COLLECTION)
-        .update_one(doc! { "_id": migration, "fence": fence }, doc! { "$set": { "rewrite": s } })
+        .update_one(
+            doc! { "_id": migration, "fence": fence },
+            doc! { "$set": { "rewrite": s } },
+        )
         .await
         .map_err(db_err(format!("cannot record the rewrite of {migration}")))?;
     if r.matched_count != 1 {
@@ -478,7 +544,9 @@ pub(crate) async fn save(target: &Target, migration: &str, fence: i64, state: &R
 
 /// The validator settings of `collection` now.
 async fn validation_of(target: &Target, collection: &str) -> Result<Document> {
-    let info = collection_info(target, collection).await?.unwrap_or_default();
+    let info = collection_info(target, collection)
+        .await?
+        .unwrap_or_default();
     let options = info.get_document("options").cloned().unwrap_or_default();
     let mut v = Document::new();
     for k in ["validator", "validationLevel", "validationAction"] {
@@ -509,14 +577,27 @@ async fn fence_writes(target: &Target, collection: &str) -> Result<()> {
 /// Puts back the validator settings `v` (as `validation_of` returned them).
 pub(crate) async fn unfence(target: &Target, collection: &str, v: &Document) -> Result<()> {
     let mut cmd = doc! { "collMod": collection };
-    cmd.insert("validator", v.get("validator").cloned().unwrap_or(Bson::Document(Document::new())));
-    cmd.insert("validationLevel", v.get("validationLevel").cloned().unwrap_or(Bson::String("strict".into())));
-    cmd.insert("validationAction", v.get("validationAction").cloned().unwrap_or(Bson::String("error".into())));
-    target
-        .db()
-        .run_command(cmd)
-        .await
-        .map_err(db_err(format!("cannot restore the validator of {collection}")))?;
+    cmd.insert(
+        "validator",
+        v.get("validator")
+            .cloned()
+            .unwrap_or(Bson::Document(Document::new())),
+    );
+    cmd.insert(
+        "validationLevel",
+        v.get("validationLevel")
+            .cloned()
+            .unwrap_or(Bson::String("strict".into())),
+    );
+    cmd.insert(
+        "validationAction",
+        v.get("validationAction")
+            .cloned()
+            .unwrap_or(Bson::String("error".into())),
+    );
+    target.db().run_command(cmd).await.map_err(db_err(format!(
+        "cannot restore the validator of {collection}"
+    )))?;
     Ok(())
 }
 
@@ -525,10 +606,33 @@ pub(crate) async fn unfence(target: &Target, collection: &str, v: &Document) -> 
 pub(crate) async fn finish(f: &mut Follow<'_>, state: &mut RewriteState) -> Result<Checkpoint> {
     let target = f.target;
     let mut cp = Checkpoint::default();
-    let (source, shadow, backup) = (state.collection.clone(), state.shadow.clone(), state.backup.clone());
+    let (source, shadow, backup) = (
+        state.collection.clone(),
+        state.shadow.clone(),
+        state.backup.clone(),
+    );
     let mut stream = open_stream(target, state).await?;
     if state.phase == "catch-up" {
-        cp.changed += follow(f, state, &mut stream, Until::Idle, &shadow, &source).await?;
+        // Catch up in rounds, each up to a marker written when it starts,
+        // until a round is short: the fenced window then has little to do.
+        for _round in 0..20 {
+            let started = std::time::Instant::now();
+            let marker = write_marker(target, f.migration).await?;
+            let n = follow(
+                f,
+                state,
+                &mut stream,
+                Until::Marker(marker.clone()),
+                &shadow,
+                &source,
+            )
+            .await?;
+            drop_marker(target, &marker).await;
+            cp.changed += n;
+            if n < 1000 || started.elapsed() < std::time::Duration::from_millis(500) {
+                break;
+            }
+        }
         if state.validation.is_none() {
             state.validation = Some(validation_of(target, &state.collection).await?);
         }
@@ -540,14 +644,17 @@ pub(crate) async fn finish(f: &mut Follow<'_>, state: &mut RewriteState) -> Resu
         // The window: writes to the source are refused from here to the swap.
         fence_writes(target, &source).await?;
         let res: Result<()> = async {
-            let marker = format!("{}-{}", f.migration, bson::oid::ObjectId::new().to_hex());
-            let markers = target.db().collection::<Document>(MARKER_COLLECTION);
-            markers
-                .insert_one(doc! { "_id": &marker })
-                .await
-                .map_err(db_err("cannot write the swap marker".into()))?;
-            cp.changed += follow(f, state, &mut stream, Until::Marker(marker.clone()), &shadow, &source).await?;
-            let _ = markers.delete_one(doc! { "_id": &marker }).await;
+            let marker = write_marker(target, f.migration).await?;
+            cp.changed += follow(
+                f,
+                state,
+                &mut stream,
+                Until::Marker(marker.clone()),
+                &shadow,
+                &source,
+            )
+            .await?;
+            drop_marker(target, &marker).await;
             rename(target, &source, &backup, false).await
         }
         .await;
@@ -558,42 +665,33 @@ pub(crate) async fn finish(f: &mut Follow<'_>, state: &mut RewriteState) -> Resu
     }
     if exists(target, &shadow).await? {
         // Between the two renames an insert may have created the source
-        // again: carry its documents over, then swap.
-        for _ in 0..5 {
-            match rename(target, &shadow, &source, false).await {
-                Ok(()) => break,
-                Err(_) if exists(target, &source).await? => {
-                    fence_writes(target, &source).await?;
-                    let mut ids = Vec::new();
-                    let mut cursor = target
-                        .db()
-                        .collection::<Document>(&source)
-                        .find(doc! {})
-                        .projection(doc! { "_id": 1 })
-                        .await
-                        .map_err(db_err(format!("cannot read {source}")))?;
-                    while let Some(d) = cursor.try_next().await.map_err(db_err(format!("cannot read {source}")))? {
-                        if let Some(id) = d.get("_id") {
-                            ids.push(id.clone());
-                        }
-                    }
-                    for chunk in ids.chunks(1000) {
-                        cp.changed += apply_changes(f, state, chunk.to_vec(), &shadow, &source).await?;
-                    }
-                    target
-                        .db()
-                        .collection::<Document>(&source)
-                        .drop()
-                        .await
-                        .map_err(db_err(format!("cannot drop {source}")))?;
-                }
-                Err(e) => return Err(e),
+        // again: fence it, carry its documents over, and replace it.
+        if let Err(e) = rename(target, &shadow, &source, false).await {
+            if !exists(target, &source).await? {
+                return Err(e);
             }
-        }
-        if exists(target, &shadow).await? {
-            return Err(MigrateError::Refused {
-                reason: format!("{source} kept being re-created by inserts during the swap"),
-            });
+            fence_writes(target, &source).await?;
+            let mut ids = Vec::new();
+            let mut cursor = target
+                .db()
+                .collection::<Document>(&source)
+                .find(doc! {})
+                .projection(doc! { "_id": 1 })
+                .await
+                .map_err(db_err(format!("cannot read {source}")))?;
+            while let Some(d) = cursor
+                .try_next()
+                .await
+                .map_err(db_err(format!("cannot read {source}")))?
+            {
+                if let Some(id) = d.get("_id") {
+                    ids.push(id.clone());
+                }
+            }
+            for chunk in ids.chunks(1000) {
+                cp.changed += apply_changes(f, state, chunk.to_vec(), &shadow, &source).await?;
+            }
+            rename(target, &shadow, &source, true).await?;
         }
     }
     // Deletes are not stopped by the fence: apply those that landed before
@@ -603,6 +701,27 @@ pub(crate) async fn finish(f: &mut Follow<'_>, state: &mut RewriteState) -> Resu
     state.phase = "done".into();
     save(target, f.migration, f.fence, state).await?;
     Ok(cp)
+}
+
+/// Writes a marker the change stream will report after every change made
+/// before it.
+async fn write_marker(target: &Target, migration: &str) -> Result<String> {
+    let marker = format!("{migration}-{}", bson::oid::ObjectId::new().to_hex());
+    target
+        .db()
+        .collection::<Document>(MARKER_COLLECTION)
+        .insert_one(doc! { "_id": &marker })
+        .await
+        .map_err(db_err("cannot write a change stream marker".into()))?;
+    Ok(marker)
+}
+
+async fn drop_marker(target: &Target, marker: &str) {
+    let _ = target
+        .db()
+        .collection::<Document>(MARKER_COLLECTION)
+        .delete_one(doc! { "_id": marker })
+        .await;
 }
 
 async fn rename(target: &Target, from: &str, to: &str, drop_target: bool) -> Result<()> {
@@ -627,8 +746,14 @@ pub(crate) async fn swap_back(target: &Target, state: &RewriteState) -> Result<u
     if state.phase == "done" || exists(target, &state.backup).await? {
         if exists(target, &state.shadow).await? {
             // Died between the renames: the shadow is the new version.
-            rename(target, &state.backup, &state.collection, false).await.ok();
-            let _ = target.db().collection::<Document>(&state.shadow).drop().await;
+            rename(target, &state.backup, &state.collection, false)
+                .await
+                .ok();
+            let _ = target
+                .db()
+                .collection::<Document>(&state.shadow)
+                .drop()
+                .await;
         } else {
             rename(target, &state.backup, &state.collection, true).await?;
         }
@@ -636,7 +761,11 @@ pub(crate) async fn swap_back(target: &Target, state: &RewriteState) -> Result<u
             unfence(target, &state.collection, v).await?;
         }
     } else {
-        let _ = target.db().collection::<Document>(&state.shadow).drop().await;
+        let _ = target
+            .db()
+            .collection::<Document>(&state.shadow)
+            .drop()
+            .await;
         if state.phase == "swap" {
             if let Some(v) = &state.validation {
                 unfence(target, &state.collection, v).await?;

@@ -730,10 +730,12 @@ async fn apply(
                 .await?;
                 next.changed += f.changed.len() as i64;
                 for (i, (doc, o)) in f.changed {
-                    let before = latest
-                        .get(&i)
-                        .map(|(_, o)| o.clone())
-                        .or_else(|| items.iter().find(|it| it.i == i).map(|it| it.outcome.clone()));
+                    let before = latest.get(&i).map(|(_, o)| o.clone()).or_else(|| {
+                        items
+                            .iter()
+                            .find(|it| it.i == i)
+                            .map(|it| it.outcome.clone())
+                    });
                     if let Some(before) = before {
                         count(&mut next, &before, -1);
                     }

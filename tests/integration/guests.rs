@@ -112,7 +112,13 @@ fn a_document_the_transform_fails_stops_the_run_at_its_batch() {
     ))
     .expect("break one date");
     install(&t, SPLIT_NAME);
-    let out = t.cmd().args(["up", "--strategy", "in-place"]).assert().code(1).get_output().clone();
+    let out = t
+        .cmd()
+        .args(["up", "--strategy", "in-place"])
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
     let (_, stderr) = text(&out);
     assert!(
         stderr.contains("document _id 1700 in batch 2 failed: field `signup`: \"2015-02-30\" is not a date in the form YYYY-MM-DD"),
@@ -144,13 +150,19 @@ fn purge_trials_deletes_and_down_restores_from_pre_images() {
     let original = t.raw_users();
     // trial (i % 3 == 0) and under 21 (i % 40 < 3)
     let expected_deleted = (0..600).filter(|i| i % 3 == 0 && i % 40 < 3).count() as u64;
-    t.cmd().args(["up", "--strategy", "in-place"]).assert().success();
+    t.cmd()
+        .args(["up", "--strategy", "in-place"])
+        .assert()
+        .success();
     assert_eq!(t.count("users", doc! {}), 600 - expected_deleted);
     // No backward transform, so pre-images were kept: down puts them back.
     t.cmd().arg("down").assert().success();
     assert!(t.raw_users() == original);
     // Without pre-images it is irreversible.
-    t.cmd().args(["up", "--strategy", "in-place", "--no-pre-images"]).assert().success();
+    t.cmd()
+        .args(["up", "--strategy", "in-place", "--no-pre-images"])
+        .assert()
+        .success();
     t.cmd()
         .arg("down")
         .assert()

@@ -57,7 +57,12 @@ impl AppWriter {
     }
 
     fn writes(&self) -> usize {
-        self.done.lock().expect("lock").values().map(|&k| k as usize).sum()
+        self.done
+            .lock()
+            .expect("lock")
+            .values()
+            .map(|&k| k as usize)
+            .sum()
     }
 
     fn finish(self) -> HashMap<i32, i32> {
@@ -98,14 +103,20 @@ fn in_place_keeps_every_application_write(form: &str, transactions: &str) {
     let counts = app.finish();
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}{stderr}");
-    assert!(during > 1000, "only {during} application writes during the run");
+    assert!(
+        during > 1000,
+        "only {during} application writes during the run"
+    );
     let mut lost = Vec::new();
     for d in t.find("users", doc! {}) {
         let id = d.get_i32("_id").unwrap();
         let k = counts.get(&id).copied().unwrap_or(0);
         let (age, nn) = (d.get_i32("age").unwrap(), d.get_i32("n").unwrap());
         if age != ages[&id] + k || nn != 1 + 10 * k {
-            lost.push(format!("_id {id}: {k} app writes, age {age} (was {}), n {nn}", ages[&id]));
+            lost.push(format!(
+                "_id {id}: {k} app writes, age {age} (was {}), n {nn}",
+                ages[&id]
+            ));
         }
     }
     assert!(
@@ -136,4 +147,380 @@ fn in_place_set_updates_keep_every_concurrent_application_write() {
 #[test]
 fn in_place_without_transactions_keeps_every_concurrent_application_write() {
     in_place_keeps_every_application_write("set", "none");
+}
+
+/// A `users` collection with a validator and a unique index, seeded.
+fn users_with_options(t: &TestDb, n: i32) {
+    block_on(async {
+        t.db()
+            .create_collection("users")
+            .validator(doc! { "email": { "$exists": true } })
+            .await
+            .expect("create users");
+        t.db()
+            .collection::<Document>("users")
+            .create_index(
+                mongodb::IndexModel::builder()
+                    .keys(doc! { "email": 1 })
+                    .options(
+                        mongodb::options::IndexOptions::builder()
+                            .unique(true)
+                            .name("email_unique".to_string())
+                            .build(),
+                    )
+                    .build(),
+            )
+            .await
+            .expect("index");
+    });
+    t.seed_users(n);
+}
+
+fn options_of(t: &TestDb, coll: &str) -> (Document, Vec<Document>) {
+    block_on(async {
+        let reply = t
+            .db()
+            .run_command(doc! { "listCollections": 1, "filter": { "name": coll } })
+            .await
+            .expect("listCollections");
+        let info = reply
+            .get_document("cursor")
+            .unwrap()
+            .get_array("firstBatch")
+            .unwrap()[0]
+            .as_document()
+            .unwrap()
+            .clone();
+        let validator = info
+            .get_document("options")
+            .unwrap()
+            .get_document("validator")
+            .cloned()
+            .unwrap_or_default();
+        let mut indexes = Vec::new();
+        let mut c = t
+            .db()
+            .collection::<Document>(coll)
+            .list_indexes()
+            .await
+            .expect("indexes");
+        use futures_util::TryStreamExt;
+        while let Some(ix) = c.try_next().await.expect("index") {
+            indexes.push(doc! { "name": ix.options.and_then(|o| o.name), "keys": ix.keys });
+        }
+        indexes.sort_by_key(|d| d.get_str("name").unwrap_or("").to_string());
+        (validator, indexes)
+    })
+}
+
+fn finished_at(t: &TestDb) -> std::time::SystemTime {
+    t.ledger()[0]
+        .get_datetime("finished_at")
+        .unwrap()
+        .to_system_time()
+}
+
+/// Inserts, updates and deletes while told to run, retrying writes the swap
+/// window refuses, and remembers what was acknowledged.
+struct Churn {
+    stop: Arc<AtomicBool>,
+    state: Arc<Mutex<ChurnState>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Default)]
+struct ChurnState {
+    updates: HashMap<i32, i32>,
+    /// `_id` and when the insert was acknowledged.
+    inserted: Vec<(i32, std::time::SystemTime)>,
+    deleted: Vec<i32>,
+    refused: usize,
+    ops: usize,
+}
+
+impl Churn {
+    fn start(t: &TestDb, n: i32) -> Churn {
+        let coll = t.db().collection::<Document>("users");
+        let stop = Arc::new(AtomicBool::new(false));
+        let state = Arc::new(Mutex::new(ChurnState::default()));
+        let (s, st) = (stop.clone(), state.clone());
+        let task = rt().spawn(async move {
+            let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+            let mut next_new = 1_000_000;
+            while !s.load(Ordering::Relaxed) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let id = (x % n as u64) as i32;
+                let op = x % 10;
+                loop {
+                    let res = match op {
+                        0 => coll
+                            .insert_one(doc! {
+                                "_id": next_new,
+                                "name": format!("New{next_new} Person"),
+                                "email": format!("user{next_new}@example.com"),
+                                "age": 30,
+                                "n": 0,
+                            })
+                            .await
+                            .map(|_| 1),
+                        1 => coll
+                            .delete_one(doc! { "_id": id })
+                            .await
+                            .map(|r| r.deleted_count),
+                        _ => coll
+                            .update_one(doc! { "_id": id }, doc! { "$inc": { "age": 1, "n": 10 } })
+                            .await
+                            .map(|r| r.matched_count),
+                    };
+                    let refused = match res {
+                        Ok(k) => {
+                            let mut g = st.lock().expect("lock");
+                            g.ops += 1;
+                            if k == 1 {
+                                match op {
+                                    0 => {
+                                        g.inserted.push((next_new, std::time::SystemTime::now()));
+                                        next_new += 1;
+                                    }
+                                    1 => g.deleted.push(id),
+                                    _ => *g.updates.entry(id).or_insert(0) += 1,
+                                }
+                            }
+                            false
+                        }
+                        // The swap window refuses writes: an application retries.
+                        Err(e) if e.to_string().contains("failed validation") => true,
+                        Err(e) => panic!("application write failed: {e}"),
+                    };
+                    if !refused {
+                        break;
+                    }
+                    st.lock().expect("lock").refused += 1;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
+        });
+        Churn { stop, state, task }
+    }
+
+    fn ops(&self) -> usize {
+        self.state.lock().expect("lock").ops
+    }
+
+    fn finish(self) -> ChurnState {
+        self.stop.store(true, Ordering::Relaxed);
+        block_on(self.task).expect("churn task");
+        Arc::try_unwrap(self.state)
+            .ok()
+            .expect("one owner")
+            .into_inner()
+            .expect("lock")
+    }
+}
+
+#[test]
+fn a_rewrite_under_concurrent_inserts_updates_and_deletes_loses_nothing() {
+    let t = TestDb::new("rewrite_churn");
+    let n = 30_000;
+    users_with_options(&t, n);
+    let before = options_of(&t, "users");
+    let ages: HashMap<i32, i32> = t
+        .find("users", doc! {})
+        .iter()
+        .map(|d| (d.get_i32("_id").unwrap(), d.get_i32("age").unwrap()))
+        .collect();
+    counting(&t, "strategy = \"rewrite\"\n");
+    let churn = Churn::start(&t, n);
+    while churn.ops() < 300 {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = t.std_cmd().arg("up").output().expect("run up");
+    std::thread::sleep(Duration::from_millis(300));
+    let during = churn.ops();
+    let st = churn.finish();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        during > 1000,
+        "only {during} application writes during the run"
+    );
+    let deleted: std::collections::HashSet<i32> = st.deleted.iter().copied().collect();
+    // Documents inserted well before the run finished are transformed like
+    // the rest; those inserted around or after the swap may be as the
+    // application wrote them.
+    let finished = finished_at(&t);
+    let late: std::collections::HashSet<i32> = st
+        .inserted
+        .iter()
+        .filter(|(_, at)| *at + Duration::from_secs(1) >= finished)
+        .map(|(id, _)| *id)
+        .collect();
+    let checked_inserts = st.inserted.len() - late.len();
+    let mut wrong = Vec::new();
+    let docs = t.find("users", doc! {});
+    let present: std::collections::HashSet<i32> =
+        docs.iter().map(|d| d.get_i32("_id").unwrap()).collect();
+    for d in &docs {
+        let id = d.get_i32("_id").unwrap();
+        let k = st.updates.get(&id).copied().unwrap_or(0);
+        let nn = d.get_i32("n").unwrap();
+        let age = d.get_i32("age").unwrap();
+        let age0 = ages.get(&id).copied().unwrap_or(30);
+        let untransformed_late_insert = late.contains(&id) && nn == 10 * k;
+        if deleted.contains(&id) {
+            wrong.push(format!(
+                "_id {id} was deleted by the application but is back"
+            ));
+        } else if !untransformed_late_insert && (nn != 1 + 10 * k || age != age0 + k) {
+            wrong.push(format!(
+                "_id {id}: {k} updates, n {nn}, age {age} (was {age0})"
+            ));
+        }
+    }
+    for (id, _) in &st.inserted {
+        if !present.contains(id) && !deleted.contains(id) {
+            wrong.push(format!("_id {id} inserted by the application is missing"));
+        }
+    }
+    for id in 0..n {
+        if !present.contains(&id) && !deleted.contains(&id) {
+            wrong.push(format!("_id {id} is missing"));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} wrong documents after the swap, e.g. {:?}",
+        wrong.len(),
+        &wrong[..wrong.len().min(5)]
+    );
+    assert!(
+        checked_inserts > 10 && !st.deleted.is_empty(),
+        "{checked_inserts} inserts checked"
+    );
+    assert_eq!(
+        options_of(&t, "users"),
+        before,
+        "indexes and validator as before"
+    );
+    let entry = &t.ledger()[0];
+    assert_eq!(entry.get_str("state"), Ok("applied"), "{entry}");
+    assert_eq!(
+        entry.get_document("rewrite").unwrap().get_str("phase"),
+        Ok("done")
+    );
+    eprintln!(
+        "{during} application writes during the run, {} refused in the swap window and retried",
+        st.refused
+    );
+}
+
+#[test]
+fn down_after_a_rewrite_restores_the_original_collection_exactly() {
+    let t = TestDb::new("rewrite_down");
+    users_with_options(&t, 5_000);
+    let original = t.raw_users();
+    let before = options_of(&t, "users");
+    counting(&t, "");
+    let out = t.cmd().arg("plan").assert().success().get_output().clone();
+    let (stdout, _) = text(&out);
+    assert!(
+        stdout.contains("strategy rewrite: auto: a whole-collection migration on a replica set"),
+        "{stdout}"
+    );
+    t.cmd().arg("up").assert().success();
+    assert_eq!(t.count("users", doc! { "n": 1 }), 5_000);
+    assert_eq!(
+        t.count(&format!("mongoshift_backup_{MIG}"), doc! { "n": 0 }),
+        5_000
+    );
+    assert_eq!(options_of(&t, "users"), before);
+    let out = t
+        .cmd()
+        .args(["plan", "--down-steps", "1"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    assert!(text(&out).0.contains(&format!(
+        "rename mongoshift_backup_{MIG} (the original kept by the rewrite) back to users"
+    )));
+    t.cmd().arg("down").assert().success();
+    assert!(
+        t.raw_users() == original,
+        "the original documents, byte for byte"
+    );
+    assert_eq!(
+        options_of(&t, "users"),
+        before,
+        "indexes and validator as before"
+    );
+    assert_eq!(t.count(&format!("mongoshift_backup_{MIG}"), doc! {}), 0);
+    assert_eq!(t.ledger()[0].get_str("state"), Ok("rolled_back"));
+    // And up again works from there.
+    t.cmd().arg("up").assert().success();
+    assert_eq!(t.count("users", doc! { "n": 1 }), 5_000);
+}
+
+#[test]
+fn auto_picks_in_place_for_a_filtered_migration_and_a_forced_rewrite_is_refused() {
+    let t = TestDb::new("rewrite_refused");
+    t.seed_users(100);
+    counting(&t, "filter = { age = { \"$gte\" = 30 } }\n");
+    let out = t.cmd().arg("plan").assert().success().get_output().clone();
+    assert!(
+        text(&out).0.contains("strategy in-place: auto: in place because the migration has a filter; a rewrite replaces the whole collection"),
+        "{}",
+        text(&out).0
+    );
+    t.cmd()
+        .args(["up", "--strategy", "rewrite"])
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains(
+            "a rewrite cannot be done: the migration has a filter; a rewrite replaces the whole collection",
+        ));
+    assert_eq!(t.count("users", doc! { "n": 1 }), 0, "nothing written");
+    t.cmd().arg("up").assert().success();
+    assert_eq!(
+        t.count("users", doc! { "n": 1 }),
+        t.count("users", doc! { "age": { "$gte": 30 } })
+    );
+}
+
+#[test]
+fn a_rewrite_killed_at_many_points_resumes_and_applies_exactly_once() {
+    let t = TestDb::new("rewrite_kill");
+    t.seed_users(100_000);
+    counting(&t, "strategy = \"rewrite\"\n");
+    let mut kills = 0;
+    for d in [400, 700, 900, 1100, 1300, 1500, 1700, 2000, 2400, 2800] {
+        let mut child = t
+            .std_cmd()
+            .arg("up")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(Duration::from_millis(d));
+        if child.try_wait().expect("wait").is_none() {
+            child.kill().expect("SIGKILL");
+            kills += 1;
+        }
+        child.wait().expect("reap");
+    }
+    let out = t.cmd().arg("up").assert().success().get_output().clone();
+    let (stdout, stderr) = text(&out);
+    assert!(
+        kills >= 5,
+        "only {kills} runs were killed\n{stdout}{stderr}"
+    );
+    assert_eq!(t.count("users", doc! {}), 100_000);
+    assert_eq!(
+        t.count("users", doc! { "n": 1 }),
+        100_000,
+        "every document exactly once"
+    );
+    assert_eq!(t.ledger()[0].get_str("state"), Ok("applied"));
 }

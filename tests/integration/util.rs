@@ -95,6 +95,10 @@ impl LocalServer {
             "16MB",
             "--log-level",
             "WARNING",
+            // A rewrite follows changes from before its copy: the oplog must
+            // keep every write of the copy (the default keeps 100,000).
+            "--oplog-max-entries",
+            "10000000",
         ])
         .arg("--storage-path")
         .arg(&storage)

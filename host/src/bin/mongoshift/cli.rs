@@ -75,6 +75,16 @@ enum StrategyArg {
     Auto,
 }
 
+impl From<StrategyArg> for Strategy {
+    fn from(s: StrategyArg) -> Strategy {
+        match s {
+            StrategyArg::InPlace => Strategy::InPlace,
+            StrategyArg::Rewrite => Strategy::Rewrite,
+            StrategyArg::Auto => Strategy::Auto,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum FormArg {
     /// $set/$unset of what changed (a replacement when field order changes)
@@ -136,6 +146,9 @@ enum Command {
         /// Plan a rollback of this many migrations instead.
         #[arg(long, conflicts_with = "to")]
         down_steps: Option<usize>,
+        /// Plan with this write strategy (as `up --strategy`)
+        #[arg(long, value_enum)]
+        strategy: Option<StrategyArg>,
     },
     /// Apply pending migrations in order.
     Up {
@@ -304,6 +317,7 @@ async fn run_async(command: Command, r: Resolved) -> anyhow::Result<ExitCode> {
             json,
             to,
             down_steps,
+            strategy,
         } => {
             let plan = match down_steps {
                 Some(n) => migrator.plan_down(&DownTarget::Steps(n)).await?,
@@ -311,6 +325,7 @@ async fn run_async(command: Command, r: Resolved) -> anyhow::Result<ExitCode> {
                     migrator
                         .plan_up(&UpOptions {
                             to,
+                            strategy: strategy.map(StrategyArg::into),
                             ..UpOptions::default()
                         })
                         .await?
@@ -336,11 +351,7 @@ async fn run_async(command: Command, r: Resolved) -> anyhow::Result<ExitCode> {
         } => {
             let opts = UpOptions {
                 to,
-                strategy: strategy.map(|s| match s {
-                    StrategyArg::InPlace => Strategy::InPlace,
-                    StrategyArg::Rewrite => Strategy::Rewrite,
-                    StrategyArg::Auto => Strategy::Auto,
-                }),
+                strategy: strategy.map(StrategyArg::into),
                 in_place_writes: in_place_writes.map(|f| match f {
                     FormArg::Set => UpdateForm::Set,
                     FormArg::Replace => UpdateForm::Replace,
