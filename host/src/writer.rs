@@ -479,7 +479,7 @@ async fn read_current(
                 .await
                 .map_err(|e| MigrateError::db("cannot re-read the batch", e))?;
             while let Some(d) = cursor
-                .next(&mut **s)
+                .next(s)
                 .await
                 .transpose()
                 .map_err(|e| MigrateError::db("cannot re-read the batch", e))?

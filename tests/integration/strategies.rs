@@ -1,6 +1,8 @@
 //! Write strategies: in place with concurrent application writes, and copy
 //! and swap (rewrite).
 
+#![allow(clippy::unwrap_used, clippy::print_stderr)]
+
 use std::collections::HashMap;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
