@@ -1,0 +1,77 @@
+"""Turns the benchmark suite's results (JSON lines) into a Markdown table and a
+PNG chart. Called by scripts/bench:
+
+    python bench/report.py results.jsonl bench/results/bench-1000000 DATE MACHINE SERVER
+"""
+
+import json
+import sys
+
+LABELS = {
+    "loop": "Python load-modify-save loop (pymongo, replace_one per document)",
+    "beanie": "Beanie iterative_migration (`beanie migrate`)",
+    "bulk": "pymongo loop with bulk_write batches of 1000",
+    "wasm-in-place": "mongoshift, Wasm transform, in place",
+    "wasm-rewrite": "mongoshift, Wasm transform, rewrite (copy and swap)",
+    "python": "mongoshift, Python transform (in place)",
+    "floor-in-place": "floor: in place, replacements (no engine)",
+    "floor-in-place-set": "floor: in place, $set/$unset (no engine)",
+    "floor-rewrite": "floor: rewrite, inserts + rename (no engine)",
+}
+FLOOR = {
+    "wasm-in-place": "floor-in-place",
+    "wasm-rewrite": "floor-rewrite",
+    "python": "floor-in-place",
+}
+
+
+def main(results: str, out: str, date: str, machine: str, server: str) -> None:
+    rows = [json.loads(line) for line in open(results)]
+    by = {r["row"]: r for r in rows}
+    n = rows[0]["n"]
+    beanie = by.get("beanie")
+    lines = [
+        f"# split_name over {n:,} users — {date}",
+        "",
+        f"Machine: {machine}. Server: {server}. Command: `scripts/bench {n}`.",
+        "Every row starts from the same freshly seeded collection and must leave every document split.",
+        "",
+        "| approach | seconds | docs/s | × Beanie | × its floor | peak RSS (MiB) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in rows:
+        vs_beanie = f"{r['rate'] / beanie['rate']:.1f}×" if beanie else "–"
+        floor = by.get(FLOOR.get(r["row"], ""))
+        vs_floor = f"{r['rate'] / floor['rate']:.2f}×" if floor else "–"
+        lines.append(
+            f"| {LABELS.get(r['row'], r['row'])} | {r['seconds']:.1f} | {r['rate']:,.0f} "
+            f"| {vs_beanie} | {vs_floor} | {r['rss_mib']:.0f} |"
+        )
+    text = "\n".join(lines) + "\n"
+    with open(out + ".md", "w") as f:
+        f.write(text)
+    sys.stdout.write(text)
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(10, 0.5 * len(rows) + 1.5))
+    names = [LABELS.get(r["row"], r["row"]) for r in rows][::-1]
+    rates = [r["rate"] for r in rows][::-1]
+    colors = [
+        "#999999" if r["row"].startswith("floor") else "#2a7ab0" if r["row"] in FLOOR else "#d08030"
+        for r in rows
+    ][::-1]
+    bars = ax.barh(names, rates, color=colors)
+    for b, r in zip(bars, rates):
+        ax.text(b.get_width(), b.get_y() + b.get_height() / 2, f" {r:,.0f}", va="center", fontsize=8)
+    ax.set_xlabel("documents per second (higher is better)")
+    ax.set_title(f"split_name over {n:,} users — {date}\n{machine}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out + ".png", dpi=110)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:6])

@@ -1,0 +1,136 @@
+//! The floor of the benchmark suite: the reads and writes a `split_name`
+//! migration needs, issued as plainly as the driver allows, with no engine
+//! around them (no Wasm, no ledger, no transactions, no re-read, one batch at
+//! a time). The new documents are computed natively in Rust (about a
+//! microsecond each, against tens of microseconds for the write).
+//!
+//! ```text
+//! cargo run --release -p mongoshift --example floor -- --uri URI --db DB --strategy in-place|rewrite [--form replace|set]
+//! ```
+//!
+//! - in-place, form replace: one unordered `update` of 1,000 replacements by `_id` per batch.
+//! - in-place, form set: the same with `$set`/`$unset` of the changed fields.
+//! - rewrite: unordered inserts of 1,000 into a new collection, then two renames.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::time::Instant;
+
+use bson::{doc, rawdoc, DateTime, RawArrayBuf, RawBsonRef, RawDocument, RawDocumentBuf};
+use futures_util::TryStreamExt;
+use mongodb::Client;
+
+fn split(doc: &RawDocument) -> Option<(RawDocumentBuf, RawDocumentBuf)> {
+    let name = doc.get_str("name").ok()?;
+    let (first, last) = name.split_once(' ').unwrap_or((name, ""));
+    let signup = doc.get_str("signup").ok()?;
+    let date = ymd(signup)?;
+    let mut full = RawDocumentBuf::new();
+    for el in doc.iter() {
+        let (k, v) = el.ok()?;
+        match k {
+            "name" => {
+                full.append("first_name", first);
+                full.append("last_name", last);
+            }
+            "signup" => full.append("signup", date),
+            _ => full.append(k, v.to_raw_bson()),
+        }
+    }
+    full.append("status", "active");
+    let set = rawdoc! {
+        "$set": { "first_name": first, "last_name": last, "signup": date, "status": "active" },
+        "$unset": { "name": "" },
+    };
+    Some((full, set))
+}
+
+fn ymd(s: &str) -> Option<DateTime> {
+    let d = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
+    Some(DateTime::from_millis(
+        d.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis(),
+    ))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut uri =
+        std::env::var("MONGODB_URI").unwrap_or_else(|_| "mongodb://127.0.0.1:27017".into());
+    let mut db = "demo".to_string();
+    let mut strategy = "in-place".to_string();
+    let mut form = "replace".to_string();
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut v = || args.next().ok_or_else(|| format!("{a} needs a value"));
+        match a.as_str() {
+            "--uri" => uri = v()?,
+            "--db" => db = v()?,
+            "--strategy" => strategy = v()?,
+            "--form" => form = v()?,
+            other => return Err(format!("unknown argument {other}").into()),
+        }
+    }
+    let client = Client::with_uri_str(&uri).await?;
+    let db = client.database(&db);
+    let users = db.collection::<RawDocumentBuf>("users");
+    let started = Instant::now();
+    let mut cursor = users.find(doc! {}).sort(doc! { "_id": 1 }).batch_size(1000).await?;
+    let mut n = 0u64;
+    let mut batch = Vec::with_capacity(1000);
+    let target = "users_floor_new";
+    if strategy == "rewrite" {
+        let _ = db.collection::<RawDocumentBuf>(target).drop().await;
+        db.create_collection(target).await?;
+    }
+    loop {
+        let next = cursor.try_next().await?;
+        let done = next.is_none();
+        if let Some(d) = next {
+            batch.push(d);
+        }
+        if batch.len() == 1000 || (done && !batch.is_empty()) {
+            n += batch.len() as u64;
+            let mut arr = RawArrayBuf::new();
+            for d in batch.drain(..) {
+                let Some((full, set)) = split(&d) else {
+                    continue;
+                };
+                let id = match d.get("_id")? {
+                    Some(RawBsonRef::Int64(i)) => i,
+                    _ => return Err("users need int64 _id".into()),
+                };
+                match (strategy.as_str(), form.as_str()) {
+                    ("rewrite", _) => arr.push(full),
+                    (_, "set") => arr.push(rawdoc! { "q": { "_id": id }, "u": set }),
+                    _ => arr.push(rawdoc! { "q": { "_id": id }, "u": full }),
+                }
+            }
+            let cmd = if strategy == "rewrite" {
+                rawdoc! { "insert": target, "documents": arr, "ordered": false }
+            } else {
+                rawdoc! { "update": "users", "updates": arr, "ordered": false }
+            };
+            db.run_raw_command(cmd).await?;
+        }
+        if done {
+            break;
+        }
+    }
+    if strategy == "rewrite" {
+        let name = db.name().to_string();
+        let admin = client.database("admin");
+        let _ = db.collection::<RawDocumentBuf>("users_floor_backup").drop().await;
+        admin
+            .run_command(doc! { "renameCollection": format!("{name}.users"), "to": format!("{name}.users_floor_backup") })
+            .await?;
+        admin
+            .run_command(doc! { "renameCollection": format!("{name}.{target}"), "to": format!("{name}.users") })
+            .await?;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "floor {strategy}{}: {n} documents in {secs:.1} s ({:.0} docs/s)",
+        if strategy == "rewrite" { String::new() } else { format!(" ({form})") },
+        n as f64 / secs
+    );
+    Ok(())
+}
