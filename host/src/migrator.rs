@@ -1269,7 +1269,13 @@ impl Migrator {
             let cutoff = DateTime::now().timestamp_millis() - older_than.as_millis() as i64;
             let mut pruned = Vec::new();
             for mut e in self.ledger.entries().await? {
-                let Some(backup) = e.pre_images.clone() else {
+                // Pre-images, or the original a rewrite kept.
+                let rewritten = e
+                    .rewrite
+                    .as_ref()
+                    .filter(|r| r.phase == "done")
+                    .map(|r| r.backup.clone());
+                let Some(backup) = e.pre_images.clone().or(rewritten) else {
                     continue;
                 };
                 let applied = matches!(e.state, State::Applied | State::AppliedWithErrors);
@@ -1283,7 +1289,9 @@ impl Migrator {
                     .drop()
                     .await
                     .map_err(|err| MigrateError::db(format!("cannot drop {backup}"), err))?;
-                e.pre_images = None;
+                if e.pre_images.take().is_none() {
+                    e.rewrite = None;
+                }
                 self.ledger.write(&e, &lease).await?;
                 pruned.push((e.id.clone(), backup));
             }

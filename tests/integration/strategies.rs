@@ -463,6 +463,15 @@ fn down_after_a_rewrite_restores_the_original_collection_exactly() {
     // And up again works from there.
     t.cmd().arg("up").assert().success();
     assert_eq!(t.count("users", doc! { "n": 1 }), 5_000);
+    // prune drops the backup; down then uses the backward transform.
+    t.cmd()
+        .arg("prune")
+        .assert()
+        .success()
+        .stdout(predicates::str::contains(format!("dropped mongoshift_backup_{MIG}")));
+    assert_eq!(t.count(&format!("mongoshift_backup_{MIG}"), doc! {}), 0);
+    t.cmd().arg("down").assert().success();
+    assert_eq!(t.count("users", doc! { "n": 0 }), 5_000);
 }
 
 #[test]
