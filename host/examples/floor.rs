@@ -73,7 +73,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let db = client.database(&db);
     let users = db.collection::<RawDocumentBuf>("users");
     let started = Instant::now();
-    let mut cursor = users.find(doc! {}).sort(doc! { "_id": 1 }).batch_size(1000).await?;
+    let mut cursor = users
+        .find(doc! {})
+        .sort(doc! { "_id": 1 })
+        .batch_size(1000)
+        .await?;
     let mut n = 0u64;
     let mut batch = Vec::with_capacity(1000);
     let target = "users_floor_new";
@@ -118,7 +122,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if strategy == "rewrite" {
         let name = db.name().to_string();
         let admin = client.database("admin");
-        let _ = db.collection::<RawDocumentBuf>("users_floor_backup").drop().await;
+        let _ = db
+            .collection::<RawDocumentBuf>("users_floor_backup")
+            .drop()
+            .await;
         admin
             .run_command(doc! { "renameCollection": format!("{name}.users"), "to": format!("{name}.users_floor_backup") })
             .await?;
@@ -129,7 +136,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let secs = started.elapsed().as_secs_f64();
     println!(
         "floor {strategy}{}: {n} documents in {secs:.1} s ({:.0} docs/s)",
-        if strategy == "rewrite" { String::new() } else { format!(" ({form})") },
+        if strategy == "rewrite" {
+            String::new()
+        } else {
+            format!(" ({form})")
+        },
         n as f64 / secs
     );
     Ok(())

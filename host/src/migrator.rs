@@ -461,6 +461,13 @@ impl Migrator {
                 status: entries.iter().find(|e| e.id == m.id).map_or(Status::Pending, |e| Status::Recorded(e.state)),
                 steps,
                 guarantee: match &work {
+                    Work::Wasm(spec)
+                        if direction == Direction::Up
+                            && spec.transactions.is_none()
+                            && self.strategy_for(spec, strategy).await?.0 == Strategy::Rewrite =>
+                    {
+                        "exactly-once: the copy is idempotent (a document inserted again is ignored, changes are followed from the change stream), the phase and stream position are in the ledger, and the swap is a rename".to_string()
+                    }
                     Work::Wasm(spec) => self.tx_mode(spec.transactions).guarantee().to_string(),
                     Work::Restore { .. } => "idempotent: restoring pre-images can be repeated until it completes".to_string(),
                     Work::SwapBack(_) => "one atomic rename".to_string(),
@@ -926,6 +933,15 @@ impl Migrator {
             Direction::Up if entry.rewrite.is_some() => Strategy::Rewrite,
             Direction::Up => self.strategy_for(spec, opts.strategy).await?.0,
         };
+        // A rewrite's copy needs no transactions: inserting a document again
+        // is refused as a duplicate (ignored), and a document that changed in
+        // between is redone from the change stream anyway.
+        let tx =
+            if strategy == Strategy::Rewrite && opts.transactions.or(spec.transactions).is_none() {
+                TxMode::None
+            } else {
+                tx
+            };
         if strategy == Strategy::Rewrite {
             // The original collection itself is kept.
             entry.pre_images = None;

@@ -152,7 +152,12 @@ pub(crate) async fn open_stream(
     let pipeline = [
         doc! { "$match": { "ns.coll": { "$in": [ &state.collection, &state.backup, MARKER_COLLECTION ] } } },
     ];
-    let mut watch = target.db().watch().pipeline(pipeline);
+    // Short waits: an empty answer means "nothing more for now".
+    let mut watch = target
+        .db()
+        .watch()
+        .pipeline(pipeline)
+        .max_await_time(std::time::Duration::from_millis(20));
     if let Some(t) = &state.token {
         let token: ResumeToken =
             bson::from_bson(t.clone()).map_err(|e| MigrateError::Database {

@@ -468,7 +468,9 @@ fn down_after_a_rewrite_restores_the_original_collection_exactly() {
         .arg("prune")
         .assert()
         .success()
-        .stdout(predicates::str::contains(format!("dropped mongoshift_backup_{MIG}")));
+        .stdout(predicates::str::contains(format!(
+            "dropped mongoshift_backup_{MIG}"
+        )));
     assert_eq!(t.count(&format!("mongoshift_backup_{MIG}"), doc! {}), 0);
     t.cmd().arg("down").assert().success();
     assert_eq!(t.count("users", doc! { "n": 0 }), 5_000);
