@@ -48,6 +48,10 @@ fn config() -> Config {
         .epoch_interruption(true)
         .cranelift_opt_level(OptLevel::Speed)
         .parallel_compilation(true);
+    // For profiling guests with `perf` (writes /tmp/perf-<pid>.map).
+    if std::env::var_os("MONGOSHIFT_WASM_PERFMAP").is_some() {
+        c.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     let mut pool = PoolingAllocationConfig::default();
     // Enough slots for a worker per core and a few spares, several runs at once.
     pool.total_component_instances(256)
