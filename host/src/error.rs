@@ -224,6 +224,16 @@ pub enum MigrateError {
         source: Box<crate::wasm::WasmError>,
     },
 
+    /// A Python migration cannot be read or a bulk step of it failed (the
+    /// message holds the Python traceback).
+    #[error("python migration {migration}: {message}")]
+    Python {
+        /// The migration.
+        migration: String,
+        /// Why, with the traceback when there is one.
+        message: String,
+    },
+
     /// A transform failed on a batch. Nothing of the batch was written.
     #[error("batch {batch} (documents _id {first_id} to {last_id}){}: {source}", document.as_ref().map(|d| format!(", document _id {d}")).unwrap_or_default())]
     Transform {
@@ -237,8 +247,9 @@ pub enum MigrateError {
         last_id: String,
         /// `_id` of the document that caused it, where known.
         document: Option<String>,
-        /// The cause.
-        source: Box<crate::wasm::WasmError>,
+        /// The cause: a [`WasmError`](crate::wasm::WasmError), or the error of
+        /// another [`BatchTransform`](crate::pipeline::BatchTransform).
+        source: crate::pipeline::TransformError,
     },
 
     /// The transform returned `fail` for a document. Nothing of its batch was written.

@@ -16,6 +16,8 @@
 //!   time. It is a lease with a heartbeat and a fencing token.
 //! - The [`Migrator`] puts these together: `status`, `plan`, `up`, `down`,
 //!   `verify`, `unlock`.
+//! - A **Python migration** is a `.py` file run by the Python package, which
+//!   registers a [`python::PythonRuntime`]; see [`python`].
 //! - Runs emit progress [`Event`]s to a [`ProgressSink`]; the library never prints.
 //!
 //! ## Example
@@ -39,6 +41,7 @@ pub mod manifest;
 pub mod migrator;
 pub mod pipeline;
 pub mod progress;
+pub mod python;
 pub mod report;
 mod restore;
 pub mod rewrite;
@@ -53,7 +56,9 @@ pub mod writer;
 pub use error::{MigrateError, Result, SourceError};
 pub use ledger::{Ledger, LedgerEntry, State, LEDGER_COLLECTION};
 pub use lock::{Lease, LockOptions, LockState, Owner, UnlockOutcome, LOCK_COLLECTION};
-pub use manifest::{Body, Kind, Manifest, UpdateBody, UpdateSpec, UpdateStep, WasmSpec};
+pub use manifest::{
+    Body, Kind, Manifest, PythonSpec, UpdateBody, UpdateSpec, UpdateStep, WasmSpec,
+};
 pub use migrator::{
     DownTarget, DryRunDiff, DryRunMigration, DryRunReport, Migrator, OnError, Plan,
     PlannedMigration, PlannedStep, Status, StatusRow, UpOptions, VerifyRow,

@@ -39,6 +39,8 @@ pub enum Kind {
     Update,
     /// A sandboxed WebAssembly transform run on every document.
     Wasm,
+    /// A `.py` file run by the Python package (see [`crate::python`]).
+    Python,
 }
 
 impl Kind {
@@ -47,6 +49,7 @@ impl Kind {
         match self {
             Kind::Update => "update",
             Kind::Wasm => "wasm",
+            Kind::Python => "python",
         }
     }
 }
@@ -80,6 +83,41 @@ pub enum Body {
     Update(UpdateBody),
     /// `kind = "wasm"`.
     Wasm(Box<WasmSpec>),
+    /// A `<version>_<name>.py` file.
+    Python(PythonSpec),
+}
+
+/// A Python migration: a `.py` file whose classes say what it does; the Python
+/// package reads it (see [`crate::python`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PythonSpec {
+    /// The file.
+    pub file: std::path::PathBuf,
+}
+
+impl Manifest {
+    /// The manifest of a Python migration file: its description is the first
+    /// line of the module's docstring.
+    pub fn python(file: &Path, text: &str) -> Manifest {
+        let t = text.trim_start();
+        let description = ["\"\"\"", "'''"]
+            .iter()
+            .find_map(|q| {
+                let rest = t.strip_prefix(q)?;
+                let body = &rest[..rest.find(q)?];
+                body.trim().lines().next().map(|l| l.trim().to_string())
+            })
+            .unwrap_or_default();
+        Manifest {
+            id: None,
+            description,
+            kind: Kind::Python,
+            collection: None,
+            body: Body::Python(PythonSpec {
+                file: file.to_path_buf(),
+            }),
+        }
+    }
 }
 
 /// The steps of an `update` migration.
@@ -370,6 +408,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Manifest, SourceError> {
     let body = match kind {
         Kind::Update => Body::Update(update_body(&raw, text, &err)?),
         Kind::Wasm => Body::Wasm(Box::new(wasm_spec(&raw, text, &err)?)),
+        Kind::Python => unreachable!("not a manifest kind: python migrations are .py files"),
     };
     Ok(Manifest {
         id: raw.id.map(|s| s.into_inner()),

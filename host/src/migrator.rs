@@ -13,8 +13,9 @@ use crate::error::{MigrateError, Result};
 use crate::ledger::{Ledger, LedgerEntry, State};
 use crate::lock::{self, Lease, LockOptions, UnlockOutcome};
 use crate::manifest::{Body, UpdateStep, WasmSpec};
-use crate::pipeline::{self, PipelineOptions};
+use crate::pipeline::{self, PipelineOptions, Transformer};
 use crate::progress::{Direction, Event, NoProgress, Progress};
+use crate::python::{PythonPlan, PythonRuntime};
 use crate::report::{Completed, Report};
 use crate::source::{Migration, MigrationSource};
 use crate::target::Target;
@@ -175,6 +176,8 @@ impl VerifyRow {
 enum Work {
     Steps(Vec<UpdateStep>),
     Wasm(Box<WasmSpec>),
+    /// A Python file's steps; `None` until the runtime has read the file.
+    Python(Option<Arc<PythonPlan>>),
     /// Put back the pre-images kept by the forward run.
     Restore {
         collection: String,
@@ -189,13 +192,15 @@ impl Work {
         match &m.manifest.body {
             Body::Update(b) => Work::Steps(b.forward.clone()),
             Body::Wasm(spec) => Work::Wasm(spec.clone()),
+            Body::Python(_) => Work::Python(None),
         }
     }
 
     fn steps(&self) -> usize {
         match self {
             Work::Steps(s) => s.len(),
-            Work::Wasm(_) | Work::Restore { .. } | Work::SwapBack(_) => 1,
+            Work::Python(Some(p)) => p.steps.len(),
+            Work::Wasm(_) | Work::Restore { .. } | Work::SwapBack(_) | Work::Python(None) => 1,
         }
     }
 }
@@ -255,7 +260,7 @@ pub struct DryRunDiff {
 pub const PRE_IMAGE_PREFIX: &str = "mongoshift_preimages_";
 
 struct Prepared {
-    module: TransformModule,
+    module: Transformer,
     tx: TxMode,
     form: UpdateForm,
     strategy: Strategy,
@@ -272,6 +277,10 @@ pub struct Migrator {
     lock: LockOptions,
     progress: Progress,
     on_error: OnError,
+    /// Runs Python migrations; see [`crate::python`].
+    python: Option<Arc<dyn PythonRuntime>>,
+    /// Why there is no Python runtime, when known.
+    python_missing: Option<String>,
 }
 
 impl std::fmt::Debug for Migrator {
@@ -295,7 +304,22 @@ impl Migrator {
             lock: LockOptions::default(),
             progress: Arc::new(NoProgress),
             on_error: OnError::Abort,
+            python: None,
+            python_missing: None,
         })
+    }
+
+    /// Runs Python migrations with `runtime` (registered by the Python package).
+    pub fn python_runtime(mut self, runtime: Arc<dyn PythonRuntime>) -> Self {
+        self.python = Some(runtime);
+        self
+    }
+
+    /// Without a runtime, Python migrations fail with this reason (why no
+    /// Python could be found, say) before the general advice.
+    pub fn python_unavailable(mut self, reason: impl Into<String>) -> Self {
+        self.python_missing = Some(reason.into());
+        self
     }
 
     /// Sends progress events to `progress`.
@@ -442,6 +466,7 @@ impl Migrator {
                     ),
                     matching: None,
                 }],
+                Work::Python(_) => self.plan_python(m, direction, &work).await?,
                 Work::Restore { collection, backup } => vec![PlannedStep {
                     description: format!("restore the pre-images in {backup} into {collection}"),
                     matching: Some(
@@ -472,6 +497,7 @@ impl Migrator {
                     Work::Restore { .. } => "idempotent: restoring pre-images can be repeated until it completes".to_string(),
                     Work::SwapBack(_) => "one atomic rename".to_string(),
                     Work::Steps(_) => "server-side steps, each atomic per document; a run that dies between steps reruns them".to_string(),
+                    Work::Python(_) => self.python_guarantee(),
                 },
             });
         }
@@ -612,6 +638,7 @@ impl Migrator {
                             }
                         }
                     }
+                    Body::Python(_) => self.python_down(m, e)?,
                 };
                 Ok((m, work))
             })
@@ -761,6 +788,15 @@ impl Migrator {
             ),
             _ => None,
         };
+        // A Python file that cannot be read fails the run like a failing
+        // batch: recorded in the ledger with its traceback.
+        let mut python = match work {
+            Work::Python(plan) => Some(
+                self.prepare_python(m, plan.clone(), direction, opts, &mut entry)
+                    .await,
+            ),
+            _ => None,
+        };
         self.ledger.write(&entry, lease).await?;
         let res = match (work, prepared) {
             (Work::Steps(steps), _) => {
@@ -801,6 +837,10 @@ impl Migrator {
                         )
                     })
             }
+            (Work::Python(_), _) => match python.take().expect("prepared above") {
+                Ok(p) => self.run_python(m, direction, p, &entry, lease).await,
+                Err(e) => Err(e),
+            },
             (Work::Wasm(_), None) => unreachable!("prepared above"),
         };
         let elapsed = started.elapsed();
@@ -992,7 +1032,7 @@ impl Migrator {
             Some(s)
         };
         Ok(Prepared {
-            module,
+            module: Transformer::Wasm(module),
             tx,
             form: opts
                 .in_place_writes
@@ -1174,6 +1214,7 @@ impl Migrator {
                         )),
                     });
                 }
+                Body::Python(_) => report.migrations.push(self.dry_run_python(m)),
                 Body::Wasm(spec) => {
                     let mut entry = LedgerEntry::new(&m.id, "", "wasm", &m.checksum);
                     let prepared = self
@@ -1325,6 +1366,9 @@ impl Migrator {
         lock::unlock(&self.target, force).await
     }
 }
+
+#[path = "python_run.rs"]
+mod python_run;
 
 fn compile_schema(spec: &WasmSpec) -> Option<Arc<jsonschema::Validator>> {
     // Checked when the manifest was parsed.

@@ -25,6 +25,46 @@ use crate::target::Target;
 use crate::wasm::{check_replacement, Outcome, TransformInstance, TransformModule, WasmError};
 use crate::writer::{BatchWriter, Retransform, WriteOptions};
 
+/// An error of a [`BatchTransform`]: its message is shown as is, after the
+/// migration, the batch and its `_id` range.
+pub type TransformError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A batch transform other than a Wasm module (a Python function, say). The
+/// pipeline asks it for one [`TransformWorker`] per worker thread.
+pub trait BatchTransform: Send + Sync {
+    /// A new worker, used by one thread for every batch it takes.
+    fn worker(&self) -> std::result::Result<Box<dyn TransformWorker>, TransformError>;
+}
+
+/// One worker of a [`BatchTransform`].
+pub trait TransformWorker: Send {
+    /// Transforms `count` concatenated BSON documents and returns one outcome
+    /// per document. After an error the worker is dropped and a new one made.
+    fn transform(
+        &mut self,
+        direction: Direction,
+        batch: &[u8],
+        count: usize,
+    ) -> std::result::Result<Vec<Outcome>, TransformError>;
+}
+
+/// What runs on the documents: a Wasm module or another [`BatchTransform`].
+#[derive(Clone)]
+pub(crate) enum Transformer {
+    Wasm(TransformModule),
+    Custom(Arc<dyn BatchTransform>),
+}
+
+enum Worker {
+    Wasm(TransformInstance),
+    Custom(Box<dyn TransformWorker>),
+}
+
+enum CustomOrWasm {
+    Wasm(WasmError),
+    Custom(TransformError),
+}
+
 /// How a pipeline runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PipelineOptions {
@@ -104,7 +144,7 @@ pub(crate) struct Job<'a> {
     pub(crate) collection: &'a str,
     pub(crate) filter: Document,
     pub(crate) direction: Direction,
-    pub(crate) module: TransformModule,
+    pub(crate) module: Transformer,
     pub(crate) options: PipelineOptions,
     pub(crate) total: Option<u64>,
     pub(crate) progress: &'a Progress,
@@ -342,12 +382,12 @@ pub(crate) async fn run(mut job: Job<'_>) -> Result<Checkpoint> {
 fn worker(
     rx: crossbeam_channel::Receiver<Batch>,
     tx: mpsc::UnboundedSender<(u64, std::result::Result<Transformed, MigrateError>)>,
-    module: TransformModule,
+    module: Transformer,
     migration: &str,
     direction: Direction,
     schema: Option<&jsonschema::Validator>,
 ) {
-    let mut instance: Option<TransformInstance> = None;
+    let mut instance: Option<Worker> = None;
     while let Ok(batch) = rx.recv() {
         let seq = batch.seq;
         let res = transform_batch(&module, &mut instance, migration, direction, batch, schema);
@@ -359,33 +399,75 @@ fn worker(
 }
 
 fn transform_batch(
-    module: &TransformModule,
-    instance: &mut Option<TransformInstance>,
+    module: &Transformer,
+    instance: &mut Option<Worker>,
     migration: &str,
     direction: Direction,
     batch: Batch,
     schema: Option<&jsonschema::Validator>,
 ) -> std::result::Result<Transformed, MigrateError> {
-    let fail = |batch: &Batch, doc: Option<usize>, source: WasmError| MigrateError::Transform {
-        migration: migration.to_string(),
-        batch: batch.seq + 1,
-        first_id: batch.id_text(0),
-        last_id: batch.id_text(batch.docs.len() - 1),
-        document: doc.map(|i| batch.id_text(i)),
-        source: Box::new(source),
+    let fail =
+        |batch: &Batch, doc: Option<usize>, source: TransformError| MigrateError::Transform {
+            migration: migration.to_string(),
+            batch: batch.seq + 1,
+            first_id: batch.id_text(0),
+            last_id: batch.id_text(batch.docs.len() - 1),
+            document: doc.map(|i| batch.id_text(i)),
+            source,
+        };
+    let stale = match instance.as_ref() {
+        None => true,
+        Some(Worker::Wasm(i)) => i.is_poisoned(),
+        Some(Worker::Custom(_)) => false,
     };
-    if instance.as_ref().is_none_or(TransformInstance::is_poisoned) {
-        *instance = Some(module.instantiate().map_err(|e| fail(&batch, None, e))?);
+    if stale {
+        *instance = Some(match module {
+            Transformer::Wasm(m) => Worker::Wasm(
+                m.instantiate()
+                    .map_err(|e| fail(&batch, None, Box::new(e)))?,
+            ),
+            Transformer::Custom(t) => {
+                Worker::Custom(t.worker().map_err(|e| fail(&batch, None, e))?)
+            }
+        });
     }
-    let inst = instance.as_mut().expect("just set");
-    match inst.transform(direction, &batch.bytes, batch.docs.len()) {
+    let res = match instance.as_mut().expect("just set") {
+        Worker::Wasm(inst) => inst
+            .transform(direction, &batch.bytes, batch.docs.len())
+            .map_err(CustomOrWasm::Wasm),
+        Worker::Custom(w) => w
+            .transform(direction, &batch.bytes, batch.docs.len())
+            .map_err(CustomOrWasm::Custom),
+    };
+    match res {
         Ok(mut outcomes) => {
+            if outcomes.len() != batch.docs.len() {
+                *instance = None;
+                return Err(fail(
+                    &batch,
+                    None,
+                    Box::new(WasmError::InvalidOutput {
+                        message: format!(
+                            "{} outcomes for a batch of {} documents (there must be one per document)",
+                            outcomes.len(),
+                            batch.docs.len()
+                        ),
+                    }),
+                ));
+            }
             check_outcomes(|i| batch.doc(i), &mut outcomes, schema)
-                .map_err(|(i, e)| fail(&batch, Some(i), e))?;
+                .map_err(|(i, e)| fail(&batch, Some(i), Box::new(e)))?;
             Ok(Transformed { batch, outcomes })
         }
-        Err(e) => {
+        Err(CustomOrWasm::Custom(e)) => {
             *instance = None;
+            Err(fail(&batch, None, e))
+        }
+        Err(CustomOrWasm::Wasm(e)) => {
+            *instance = None;
+            let Transformer::Wasm(module) = module else {
+                unreachable!("a wasm error comes from a wasm module")
+            };
             // Find the document that trips it: each alone, on fresh instances.
             let culprit = if batch.docs.len() > 1
                 && matches!(
@@ -405,7 +487,7 @@ fn transform_batch(
             } else {
                 None
             };
-            Err(fail(&batch, culprit, e))
+            Err(fail(&batch, culprit, Box::new(e)))
         }
     }
 }
@@ -437,10 +519,10 @@ fn check_outcomes<'d>(
 }
 
 /// Transforms again, on the writer's side, documents that changed while their
-/// batch was in flight: its own instance, the same checks.
+/// batch was in flight: its own worker, the same checks.
 pub(crate) struct Again {
-    module: TransformModule,
-    instance: Option<TransformInstance>,
+    module: Transformer,
+    instance: Option<Worker>,
     migration: String,
     direction: Direction,
     schema: Option<Arc<jsonschema::Validator>>,
@@ -448,35 +530,59 @@ pub(crate) struct Again {
 
 impl Retransform for Again {
     fn retransform(&mut self, batch: u64, docs: &[RawDocumentBuf]) -> Result<Vec<Outcome>> {
-        let fail = |doc: Option<usize>, source: WasmError| MigrateError::Transform {
+        let fail = |doc: Option<usize>, source: TransformError| MigrateError::Transform {
             migration: self.migration.clone(),
             batch: batch + 1,
             first_id: id_of(&docs[0]),
             last_id: id_of(&docs[docs.len() - 1]),
             document: doc.map(|i| id_of(&docs[i])),
-            source: Box::new(source),
+            source,
         };
-        if self
-            .instance
-            .as_ref()
-            .is_none_or(TransformInstance::is_poisoned)
-        {
-            self.instance = Some(self.module.instantiate().map_err(|e| fail(None, e))?);
+        let stale = match self.instance.as_ref() {
+            None => true,
+            Some(Worker::Wasm(i)) => i.is_poisoned(),
+            Some(Worker::Custom(_)) => false,
+        };
+        if stale {
+            self.instance = Some(match &self.module {
+                Transformer::Wasm(m) => {
+                    Worker::Wasm(m.instantiate().map_err(|e| fail(None, Box::new(e)))?)
+                }
+                Transformer::Custom(t) => Worker::Custom(t.worker().map_err(|e| fail(None, e))?),
+            });
         }
-        let inst = self.instance.as_mut().expect("just set");
         let mut bytes = Vec::new();
         for d in docs {
             bytes.extend_from_slice(d.as_bytes());
         }
-        let mut outcomes = match inst.transform(self.direction, &bytes, docs.len()) {
-            Ok(o) => o,
+        let res = match self.instance.as_mut().expect("just set") {
+            Worker::Wasm(inst) => inst
+                .transform(self.direction, &bytes, docs.len())
+                .map_err(|e| -> TransformError { Box::new(e) }),
+            Worker::Custom(w) => w.transform(self.direction, &bytes, docs.len()),
+        };
+        let mut outcomes = match res {
+            Ok(o) if o.len() == docs.len() => o,
+            Ok(o) => {
+                self.instance = None;
+                return Err(fail(
+                    None,
+                    Box::new(WasmError::InvalidOutput {
+                        message: format!(
+                            "{} outcomes for a batch of {} documents (there must be one per document)",
+                            o.len(),
+                            docs.len()
+                        ),
+                    }),
+                ));
+            }
             Err(e) => {
                 self.instance = None;
                 return Err(fail(if docs.len() == 1 { Some(0) } else { None }, e));
             }
         };
         check_outcomes(|i| &docs[i], &mut outcomes, self.schema.as_deref())
-            .map_err(|(i, e)| fail(Some(i), e))?;
+            .map_err(|(i, e)| fail(Some(i), Box::new(e)))?;
         Ok(outcomes)
     }
 }
@@ -484,7 +590,7 @@ impl Retransform for Again {
 /// A transformer for documents outside the pipeline's batches (changes
 /// followed by a rewrite, documents changed in flight).
 pub(crate) fn again(
-    module: TransformModule,
+    module: Transformer,
     migration: &str,
     direction: Direction,
     schema: Option<Arc<jsonschema::Validator>>,

@@ -4,7 +4,9 @@
 //! `<version>_<name>` where the version is a timestamp of digits
 //! (`20260115093000_add_status`). An entry is either a TOML file
 //! (`20260115093000_add_status.toml`) or a directory holding `migration.toml`
-//! and the files it refers to. Entries apply in version order.
+//! and the files it refers to, or a Python file (`20260115093000_add_status.py`,
+//! see [`crate::python`]). Entries apply in version order. Python files whose
+//! names do not start with a version are helper modules, not migrations.
 
 use std::path::{Path, PathBuf};
 
@@ -100,6 +102,7 @@ impl MigrationSource {
                 continue;
             }
             let is_dir = path.is_dir();
+            let is_python = !is_dir && name.ends_with(".py");
             let (id, manifest_path) = if is_dir {
                 let manifest_path = path.join(MANIFEST_FILE);
                 if !manifest_path.is_file() {
@@ -113,6 +116,11 @@ impl MigrationSource {
                 }
                 (name, manifest_path)
             } else if let Some(stem) = name.strip_suffix(".toml") {
+                (stem.to_string(), path.clone())
+            } else if let Some(stem) = name.strip_suffix(".py") {
+                if parse_id(stem).is_err() {
+                    continue; // a helper module the migrations import
+                }
                 (stem.to_string(), path.clone())
             } else {
                 continue; // READMEs, modules referred to by manifests, …
@@ -129,7 +137,11 @@ impl MigrationSource {
                 path: manifest_path.clone(),
                 message: "the file is not UTF-8 text".into(),
             })?;
-            let manifest = manifest::parse(&manifest_path, &text)?;
+            let manifest = if is_python {
+                Manifest::python(&path, &text)
+            } else {
+                manifest::parse(&manifest_path, &text)?
+            };
             if let Some(stated) = &manifest.id {
                 if stated != &id {
                     return Err(SourceError::InvalidId {

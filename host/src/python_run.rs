@@ -1,0 +1,357 @@
+//! How the migrator runs Python migrations (see [`crate::python`]): the file
+//! is read by the registered runtime; iterative steps go through the pipeline
+//! exactly like Wasm transforms, bulk steps are calls.
+
+use std::sync::Arc;
+
+use super::{DryRunMigration, Migrator, OnError, PlannedStep, UpOptions, Work, PRE_IMAGE_PREFIX};
+use crate::error::{MigrateError, Result};
+use crate::ledger::LedgerEntry;
+use crate::lock::Lease;
+use crate::pipeline::{self, PipelineOptions, Transformer};
+use crate::progress::{Direction, Event};
+use crate::python::{PythonPlan, PythonStep, NO_RUNTIME};
+use crate::source::Migration;
+use crate::update::Counts;
+use crate::writer::{TxMode, WriteOptions};
+
+pub(super) struct PyPrepared {
+    plan: Arc<PythonPlan>,
+    tx: TxMode,
+    session: Option<mongodb::ClientSession>,
+}
+
+impl Migrator {
+    /// Reads a Python file through the runtime, off the async threads (the
+    /// runtime waits for the GIL).
+    pub(super) async fn load_python(
+        &self,
+        m: &Migration,
+        direction: Direction,
+    ) -> Result<Arc<PythonPlan>> {
+        let Some(rt) = self.python.clone() else {
+            return Err(self.no_python(m));
+        };
+        let m2 = m.clone();
+        let plan = tokio::task::spawn_blocking(move || rt.load(&m2, direction))
+            .await
+            .map_err(|e| MigrateError::Python {
+                migration: m.id.clone(),
+                message: format!("the Python runtime panicked: {e}"),
+            })?
+            .map_err(|message| MigrateError::Python {
+                migration: m.id.clone(),
+                message,
+            })?;
+        let iterative = plan
+            .steps
+            .iter()
+            .filter(|s| matches!(s, PythonStep::Iterative { .. }))
+            .count();
+        if iterative > 1 {
+            return Err(MigrateError::Python {
+                migration: m.id.clone(),
+                message: format!("it has {iterative} iterative steps in one direction, but a migration keeps one checkpoint; put each iterative migration in its own file"),
+            });
+        }
+        Ok(Arc::new(plan))
+    }
+
+    fn no_python(&self, m: &Migration) -> MigrateError {
+        MigrateError::Python {
+            migration: m.id.clone(),
+            message: match &self.python_missing {
+                Some(why) => format!("no Python runtime ({why}); {NO_RUNTIME}"),
+                None => format!("no Python runtime; {NO_RUNTIME}"),
+            },
+        }
+    }
+
+    pub(super) fn python_guarantee(&self) -> String {
+        format!(
+            "iterative steps: {}; bulk steps run as one call each and rerun if the run dies",
+            self.tx_mode(None).guarantee()
+        )
+    }
+
+    pub(super) async fn plan_python(
+        &self,
+        m: &Migration,
+        direction: Direction,
+        work: &Work,
+    ) -> Result<Vec<PlannedStep>> {
+        let plan = match work {
+            Work::Python(Some(p)) => p.clone(),
+            _ => match self.load_python(m, direction).await {
+                Ok(p) => p,
+                // A plan shows what it can: the reason this one cannot run.
+                Err(e) => {
+                    return Ok(vec![PlannedStep {
+                        description: format!("python migration that cannot run: {e}"),
+                        matching: None,
+                    }])
+                }
+            },
+        };
+        let mut steps = Vec::new();
+        for s in &plan.steps {
+            steps.push(PlannedStep {
+                description: s.description().to_string(),
+                matching: match s {
+                    PythonStep::Iterative {
+                        collection, filter, ..
+                    } => Some(self.count_in(collection, filter).await?),
+                    PythonStep::Bulk { .. } => None,
+                },
+            });
+        }
+        Ok(steps)
+    }
+
+    async fn count_in(&self, collection: &str, filter: &bson::Document) -> Result<u64> {
+        self.target
+            .db()
+            .collection::<bson::Document>(collection)
+            .count_documents(filter.clone())
+            .await
+            .map_err(|e| MigrateError::db(format!("cannot count documents in {collection}"), e))
+    }
+
+    /// How `down` undoes a Python migration: its pre-images when kept (they
+    /// need no Python), else its backward steps.
+    pub(super) fn python_down(&self, m: &Migration, e: &LedgerEntry) -> Result<Work> {
+        if let Some(backup) = &e.pre_images {
+            // The runtime knows the collection: the file names it.
+            let collection = match &self.python {
+                None => return Err(self.no_python(m)),
+                Some(_) => self.python_collection(m).ok_or_else(|| MigrateError::Python {
+                    migration: m.id.clone(),
+                    message: "pre-images were kept, but its file no longer names the collection of an iterative step".into(),
+                })?,
+            };
+            return Ok(Work::Restore {
+                collection,
+                backup: backup.clone(),
+            });
+        }
+        let Some(rt) = &self.python else {
+            return Err(self.no_python(m));
+        };
+        let plan = rt
+            .load(m, Direction::Down)
+            .map_err(|message| MigrateError::Python {
+                migration: m.id.clone(),
+                message,
+            })?;
+        if plan.steps.is_empty() {
+            return Err(MigrateError::Irreversible {
+                id: m.id.clone(),
+                reason: "its file defines no backward migration and no pre-images were kept".into(),
+            });
+        }
+        Ok(Work::Python(Some(Arc::new(plan))))
+    }
+
+    /// The collection of a Python migration's iterative forward step.
+    fn python_collection(&self, m: &Migration) -> Option<String> {
+        let plan = self.python.as_ref()?.load(m, Direction::Up).ok()?;
+        plan.steps.into_iter().find_map(|s| match s {
+            PythonStep::Iterative { collection, .. } => Some(collection),
+            PythonStep::Bulk { .. } => None,
+        })
+    }
+
+    /// Reads the file and settles how the run writes (as for Wasm: pre-images
+    /// when there is no way back, side collections, the session).
+    pub(super) async fn prepare_python(
+        &self,
+        m: &Migration,
+        plan: Option<Arc<PythonPlan>>,
+        direction: Direction,
+        opts: &UpOptions,
+        entry: &mut LedgerEntry,
+    ) -> Result<PyPrepared> {
+        let plan = match plan {
+            Some(p) => p,
+            None => self.load_python(m, direction).await?,
+        };
+        let iterative = plan
+            .steps
+            .iter()
+            .any(|s| matches!(s, PythonStep::Iterative { .. }));
+        let tx = if iterative {
+            self.tx_mode(opts.transactions)
+        } else {
+            TxMode::None
+        };
+        if direction == Direction::Up
+            && iterative
+            && entry.pre_images.is_none()
+            && opts.pre_images.unwrap_or(!plan.reversible)
+        {
+            entry.pre_images = Some(format!("{PRE_IMAGE_PREFIX}{}", m.id));
+        }
+        if direction == Direction::Down {
+            entry.pre_images = None;
+        }
+        // Create the side collections now: creating them implicitly inside a
+        // batch's transaction is restricted on some servers.
+        for coll in entry.pre_images.iter().map(String::as_str).chain(
+            (iterative && self.on_error == OnError::Quarantine)
+                .then_some(crate::writer::QUARANTINE_COLLECTION),
+        ) {
+            match self.target.db().create_collection(coll).await {
+                Ok(()) => {}
+                Err(e) if matches!(&*e.kind, mongodb::error::ErrorKind::Command(c) if c.code == 48) =>
+                    {}
+                Err(e) => return Err(MigrateError::db(format!("cannot create {coll}"), e)),
+            }
+        }
+        if let Some(lsid) = entry.session.take() {
+            let _ = self
+                .target
+                .client()
+                .database("admin")
+                .run_command(bson::doc! { "killSessions": [lsid] })
+                .await;
+        }
+        let session = if tx == TxMode::None {
+            None
+        } else {
+            let s = self
+                .target
+                .client()
+                .start_session()
+                .await
+                .map_err(|e| MigrateError::db("cannot start a session", e))?;
+            entry.session = Some(s.id().clone());
+            Some(s)
+        };
+        Ok(PyPrepared { plan, tx, session })
+    }
+
+    pub(super) async fn run_python(
+        &self,
+        m: &Migration,
+        direction: Direction,
+        prepared: PyPrepared,
+        entry: &LedgerEntry,
+        lease: &Lease,
+    ) -> Result<(Counts, i64)> {
+        let PyPrepared {
+            plan,
+            tx,
+            mut session,
+        } = prepared;
+        let mut total = None;
+        for s in &plan.steps {
+            if let PythonStep::Iterative {
+                collection, filter, ..
+            } = s
+            {
+                total = Some(self.count_in(collection, filter).await?);
+            }
+        }
+        self.started(m, direction, &Work::Python(Some(plan.clone())), total);
+        let mut counts = Counts::default();
+        let mut failed = 0;
+        for (i, s) in plan.steps.iter().enumerate() {
+            self.progress.event(&Event::StepStarted {
+                id: m.id.clone(),
+                step: i + 1,
+                description: s.description().to_string(),
+            });
+            let (c, f) = match s {
+                PythonStep::Bulk { run, .. } => {
+                    let run = run.clone();
+                    let db = self.target.db().name().to_string();
+                    tokio::task::spawn_blocking(move || run.run(&db))
+                        .await
+                        .map_err(|e| MigrateError::Python {
+                            migration: m.id.clone(),
+                            message: format!("the Python runtime panicked: {e}"),
+                        })?
+                        .map_err(|message| MigrateError::Python {
+                            migration: m.id.clone(),
+                            message,
+                        })?;
+                    (Counts::default(), 0)
+                }
+                PythonStep::Iterative {
+                    collection,
+                    filter,
+                    batch_size,
+                    threads,
+                    transform,
+                    ..
+                } => {
+                    let cp = pipeline::run(pipeline::Job {
+                        target: &self.target,
+                        migration: &m.id,
+                        collection,
+                        filter: filter.clone(),
+                        direction,
+                        module: Transformer::Custom(transform.clone()),
+                        options: PipelineOptions::new(*batch_size, *threads),
+                        total,
+                        progress: &self.progress,
+                        resume: entry.checkpoint.clone(),
+                        write: WriteOptions {
+                            tx,
+                            fence: lease.token(),
+                            pre_images: entry.pre_images.clone(),
+                            quarantine: self.on_error == OnError::Quarantine,
+                            max_attempts: 30,
+                            destination: crate::writer::Destination::InPlace {
+                                form: crate::writer::UpdateForm::default(),
+                                reread: true,
+                            },
+                            filter: filter.clone(),
+                        },
+                        dry_run: None,
+                        limit: None,
+                        session: session.take(),
+                        schema: None,
+                    })
+                    .await?;
+                    (
+                        Counts {
+                            matched: cp.read as u64,
+                            modified: (cp.replaced + cp.deleted) as u64,
+                        },
+                        cp.failed,
+                    )
+                }
+            };
+            self.progress.event(&Event::StepFinished {
+                id: m.id.clone(),
+                step: i + 1,
+                matched: c.matched,
+                modified: c.modified,
+            });
+            counts.matched += c.matched;
+            counts.modified += c.modified;
+            failed += f;
+        }
+        Ok((counts, failed))
+    }
+
+    pub(super) fn dry_run_python(&self, m: &Migration) -> DryRunMigration {
+        DryRunMigration {
+            id: m.id.clone(),
+            kind: m.manifest.kind.to_string(),
+            total: 0,
+            sampled: 0,
+            kept: 0,
+            replaced: 0,
+            deleted: 0,
+            failed: 0,
+            diffs: Vec::new(),
+            docs_per_sec: None,
+            estimated_seconds: None,
+            note: Some(
+                "python migration: not sampled by --dry-run; `mongoshift plan` shows its steps and the documents they match".into(),
+            ),
+        }
+    }
+}
