@@ -453,14 +453,26 @@ impl Fresh {
 
 /// The documents with these `_id`s that still match the filter, as they are
 /// now (inside the batch's transaction when there is one), by `id_key`.
+/// Which documents `read_current` reads.
+enum Ids {
+    List(Vec<Bson>),
+    Range(Bson, Bson),
+}
+
 async fn read_current(
     target: &Target,
     collection: &str,
     filter: &Document,
-    ids: Vec<Bson>,
+    ids: Ids,
     session: &mut Option<&mut ClientSession>,
 ) -> Result<HashMap<Vec<u8>, RawDocumentBuf>> {
-    let by_id = doc! { "_id": { "$in": ids } };
+    let by_id = match ids {
+        Ids::List(ids) => doc! { "_id": { "$in": ids } },
+        // A whole batch is a run of consecutive `_id`s: one range scan is
+        // much cheaper than a lookup per document. Documents inserted in the
+        // range since are returned too and ignored.
+        Ids::Range(first, last) => doc! { "_id": { "$gte": first, "$lte": last } },
+    };
     let q = if filter.is_empty() {
         by_id
     } else {
@@ -519,10 +531,17 @@ async fn reread<'s>(
     seen: &dyn Fn(usize) -> Vec<Option<&'s [u8]>>,
     session: &mut Option<&mut ClientSession>,
 ) -> Result<Fresh> {
-    let ids = wanted
-        .iter()
-        .map(|&i| Bson::try_from(b.id(i)).unwrap_or(Bson::Null))
-        .collect();
+    let id = |i: usize| Bson::try_from(b.id(i)).unwrap_or(Bson::Null);
+    let contiguous = wanted.windows(2).all(|w| w[1] == w[0] + 1);
+    // A range only between two `_id`s of the same type: every `_id` sorted
+    // between them is then in the same comparison bracket and matched.
+    let same_type = |lo: usize, hi: usize| b.id(lo).element_type() == b.id(hi).element_type();
+    let ids = match (wanted.first(), wanted.last()) {
+        (Some(&lo), Some(&hi)) if contiguous && wanted.len() > 1 && same_type(lo, hi) => {
+            Ids::Range(id(lo), id(hi))
+        }
+        _ => Ids::List(wanted.iter().map(|&i| id(i)).collect()),
+    };
     let mut current = read_current(target, collection, filter, ids, session).await?;
     let mut fresh = Fresh::default();
     let mut changed = Vec::new();

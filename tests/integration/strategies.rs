@@ -537,3 +537,22 @@ fn a_rewrite_killed_at_many_points_resumes_and_applies_exactly_once() {
     );
     assert_eq!(t.ledger()[0].get_str("state"), Ok("applied"));
 }
+
+#[test]
+fn in_place_handles_a_batch_spanning_several_id_types() {
+    let t = TestDb::new("inplace_mixed_ids");
+    let docs: Vec<Document> = (0..3_000)
+        .map(|i| {
+            let id = match i % 3 {
+                0 => bson::Bson::Int32(i),
+                1 => bson::Bson::String(format!("user-{i:05}")),
+                _ => bson::Bson::ObjectId(bson::oid::ObjectId::new()),
+            };
+            doc! { "_id": id, "name": format!("P{i} Q"), "n": 0 }
+        })
+        .collect();
+    block_on(t.db().collection::<Document>("users").insert_many(docs)).expect("seed");
+    counting(&t, "strategy = \"in-place\"\n");
+    t.cmd().arg("up").assert().success();
+    assert_eq!(t.count("users", doc! { "n": 1 }), 3_000, "every document, whatever its _id type");
+}
