@@ -96,9 +96,11 @@ enum Command {
         #[arg(long, default_value = "users")]
         collection: String,
     },
-    /// Compile the guest crates of wasm migrations into their modules.
+    /// Compile the guests of wasm migrations (Rust, C, AssemblyScript,
+    /// JavaScript or Python, told by their files) into their modules.
     Build {
-        /// Only this migration.
+        /// Only this migration, or a directory holding one `migration.toml`
+        /// (such as examples/guests/c/split_name).
         id: Option<String>,
     },
     /// Show every migration and where it stands.
@@ -232,15 +234,23 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         return Ok(exit::ok());
     }
     if let Command::Build { id } = &cli.command {
-        let built = mongoshift::build::build_all(&MigrationSource::new(&r.path), id.as_deref())?;
+        let one_dir = id
+            .as_deref()
+            .map(std::path::Path::new)
+            .filter(|p| p.join(mongoshift::source::MANIFEST_FILE).is_file());
+        let built = match one_dir {
+            Some(dir) => vec![mongoshift::build::build_dir(dir)?],
+            None => mongoshift::build::build_all(&MigrationSource::new(&r.path), id.as_deref())?,
+        };
         if built.is_empty() {
-            println!("nothing to build: no wasm migration with a `build` crate");
+            println!("nothing to build: no wasm migration with a `build` folder");
         }
         for b in built {
             println!(
-                "built {} ({} bytes) for {}",
+                "built {} ({} bytes, {}) for {}",
                 b.module.display(),
                 b.bytes,
+                b.language,
                 b.id
             );
         }
