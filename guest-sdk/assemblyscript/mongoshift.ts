@@ -263,8 +263,10 @@ export function quote(s: string): string {
 
 // ---- dates -------------------------------------------------------------------
 
+// Floor division (b > 0), without overflow at i64.MIN_VALUE.
 @inline function floorDiv(a: i64, b: i64): i64 {
-  return (a >= 0 ? a : a - (b - 1)) / b;
+  const q = a / b;
+  return a % b != 0 && a < 0 ? q - 1 : q;
 }
 
 function isLeap(y: i64): bool {

@@ -364,7 +364,11 @@ static void ms_text_add_quoted(ms_text *t, const char *s, uint32_t n) {
 
 /* ---- dates ------------------------------------------------------------- */
 
-static inline int64_t ms__div(int64_t a, int64_t b) { return (a >= 0 ? a : a - (b - 1)) / b; }
+/* Floor division (b > 0), without overflow at INT64_MIN. */
+static inline int64_t ms__div(int64_t a, int64_t b) {
+    int64_t q = a / b;
+    return (a % b != 0 && a < 0) ? q - 1 : q;
+}
 
 static inline int ms__leap(int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
 

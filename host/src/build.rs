@@ -10,7 +10,7 @@ use std::process::Command;
 use crate::manifest::Body;
 use crate::source::MigrationSource;
 
-mod languages;
+pub(crate) mod languages;
 
 pub use languages::{guest_tools_dir, Language};
 

@@ -95,6 +95,10 @@ enum Command {
         /// The collection it changes.
         #[arg(long, default_value = "users")]
         collection: String,
+        /// The language of a wasm migration's guest: rust, c, assemblyscript,
+        /// js or python.
+        #[arg(long, default_value = "rust")]
+        lang: String,
     },
     /// Compile the guests of wasm migrations (Rust, C, AssemblyScript,
     /// JavaScript or Python, told by their files) into their modules.
@@ -214,11 +218,19 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         name,
         kind,
         collection,
+        lang,
     } = &cli.command
     {
+        let language: mongoshift::build::Language =
+            lang.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+        if kind != "wasm" && language != mongoshift::build::Language::Rust {
+            anyhow::bail!("--lang applies to --kind wasm only");
+        }
         let path = match kind.as_str() {
             "update" => mongoshift::scaffold::new_update_migration(&r.path, name, collection)?,
-            "wasm" => mongoshift::scaffold::new_wasm_migration(&r.path, name, collection)?,
+            "wasm" => {
+                mongoshift::scaffold::new_wasm_migration_in(&r.path, name, collection, language)?
+            }
             other => anyhow::bail!(
                 "unknown migration kind `{other}`; known kinds: {}",
                 mongoshift::manifest::KNOWN_KINDS.join(", ")
@@ -226,8 +238,15 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         };
         println!("created {}", path.display());
         if kind == "wasm" {
+            let file = match language {
+                mongoshift::build::Language::C => "transform.c",
+                mongoshift::build::Language::AssemblyScript => "index.ts",
+                mongoshift::build::Language::JavaScript => "index.js",
+                mongoshift::build::Language::Python => "app.py",
+                _ => "src/lib.rs",
+            };
             println!(
-                "edit {}/guest/src/lib.rs, then run `mongoshift build`",
+                "edit {}/guest/{file}, then run `mongoshift build`",
                 path.display()
             );
         }
