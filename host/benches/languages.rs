@@ -192,11 +192,16 @@ fn main() {
     for r in &rows {
         let opt =
             |d: Option<Duration>| d.map_or("—".into(), |d| format!("{:.1} s", d.as_secs_f64()));
+        let ratio = r.docs_per_sec / native;
         println!(
-            "| {} | {:.0} | {:.2}× | {} | {} | {} |",
+            "| {} | {:.0} | {} | {} | {} | {} |",
             r.name,
             r.docs_per_sec,
-            r.docs_per_sec / native,
+            if ratio < 0.1 {
+                format!("{ratio:.3}×")
+            } else {
+                format!("{ratio:.2}×")
+            },
             opt(r.build),
             r.size.map_or("—".into(), |s| if s >= 1 << 20 {
                 format!("{:.1} MiB", s as f64 / f64::from(1 << 20))

@@ -126,7 +126,12 @@ pub fn build_dir(dir: &Path) -> Result<Built, BuildError> {
             ),
         });
     };
-    build_guest(&id, &dir.join(guest), &dir.join(&spec.module))
+    let guest_dir = if guest.as_os_str() == "." {
+        dir.to_path_buf()
+    } else {
+        dir.join(guest)
+    };
+    build_guest(&id, &guest_dir, &dir.join(&spec.module))
 }
 
 /// Builds the guest in `guest_dir` (any supported language) into `module`.

@@ -264,6 +264,10 @@ fn missing(id: &str, guest: &Path, tool: &str, language: Language, direct: &str)
 }
 
 fn run(id: &str, guest: &Path, what: &str, mut cmd: Command) -> Result<(), BuildError> {
+    // componentize-py is a Rust program: its own backtrace would bury the
+    // guest's error.
+    cmd.env("RUST_BACKTRACE", "0")
+        .env("RUST_LIB_BACKTRACE", "0");
     let out: Output = cmd.output().map_err(|e| BuildError::Io {
         id: id.into(),
         message: format!("cannot run {what}: {e}"),
@@ -273,6 +277,9 @@ fn run(id: &str, guest: &Path, what: &str, mut cmd: Command) -> Result<(), Build
     }
     let mut text = out.stderr;
     text.extend_from_slice(&out.stdout);
+    if let Some(at) = text.windows(16).position(|w| w == b"Stack backtrace:") {
+        text.truncate(at);
+    }
     Err(BuildError::Failed {
         id: id.into(),
         crate_dir: guest.to_path_buf(),
