@@ -1,11 +1,18 @@
-//! `mongoshift build`: compiling the guest crates of `wasm` migrations into the
-//! modules their manifests name.
+//! `mongoshift build`: compiling the guests of `wasm` migrations into the
+//! modules their manifests name. The language of a guest is told by its files
+//! (see [`Language::detect`]): Rust crates through cargo, C through zig,
+//! AssemblyScript through asc, JavaScript through esbuild and componentize-js,
+//! Python through componentize-py.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::manifest::Body;
 use crate::source::MigrationSource;
+
+pub(crate) mod languages;
+
+pub use languages::{guest_tools_dir, Language};
 
 /// The Rust target guest crates are built for: the result is a component.
 pub const RUST_GUEST_TARGET: &str = "wasm32-wasip2";
@@ -28,6 +35,14 @@ pub enum BuildError {
         tool: String,
         /// How to install it.
         hint: String,
+    },
+    /// The guest's language cannot be told from its files.
+    #[error("migration {id}: cannot tell which language {dir} is written in: expected Cargo.toml (Rust), *.c (C), asconfig.json or a package.json using assemblyscript (AssemblyScript), index.js (JavaScript) or app.py (Python)")]
+    UnknownLanguage {
+        /// The migration.
+        id: String,
+        /// The guest's directory.
+        dir: PathBuf,
     },
     /// The build ran and failed.
     #[error("migration {id}: building {crate_dir} failed:\n{output}")]
@@ -58,6 +73,8 @@ pub struct Built {
     pub module: PathBuf,
     /// Its size in bytes.
     pub bytes: u64,
+    /// The language it was written in.
+    pub language: Language,
 }
 
 /// Builds every `wasm` migration that has a `build` crate (or only `only`).
@@ -75,27 +92,78 @@ pub fn build_all(source: &MigrationSource, only: Option<&str>) -> Result<Vec<Bui
         };
         let crate_dir = m.base_dir.join(crate_rel);
         let module = m.base_dir.join(&spec.module);
-        let wasm = build_rust_guest(&m.id, &crate_dir)?;
-        let io = |e: std::io::Error, what: &str| BuildError::Io {
-            id: m.id.clone(),
-            message: format!("{what}: {e}"),
-        };
-        std::fs::copy(&wasm, &module).map_err(|e| {
+        built.push(build_guest(&m.id, &crate_dir, &module)?);
+    }
+    Ok(built)
+}
+
+/// Builds the guest of the one migration in `dir` (a directory holding
+/// `migration.toml`, such as `examples/guests/c/split_name`), whatever its
+/// name. The migration's id in messages is the directory's name.
+pub fn build_dir(dir: &Path) -> Result<Built, BuildError> {
+    let id = dir.file_name().map_or_else(
+        || dir.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let manifest_path = dir.join(crate::source::MANIFEST_FILE);
+    let text = std::fs::read_to_string(&manifest_path).map_err(|e| BuildError::Io {
+        id: id.clone(),
+        message: format!("cannot read {}: {e}", manifest_path.display()),
+    })?;
+    let manifest = crate::manifest::parse(&manifest_path, &text)?;
+    let Body::Wasm(spec) = &manifest.body else {
+        return Err(BuildError::Io {
+            id,
+            message: format!("{} is not a `wasm` migration", manifest_path.display()),
+        });
+    };
+    let Some(guest) = &spec.build else {
+        return Err(BuildError::Io {
+            id,
+            message: format!(
+                "{} names no `build` folder to compile",
+                manifest_path.display()
+            ),
+        });
+    };
+    let guest_dir = if guest.as_os_str() == "." {
+        dir.to_path_buf()
+    } else {
+        dir.join(guest)
+    };
+    build_guest(&id, &guest_dir, &dir.join(&spec.module))
+}
+
+/// Builds the guest in `guest_dir` (any supported language) into `module`.
+pub fn build_guest(id: &str, guest_dir: &Path, module: &Path) -> Result<Built, BuildError> {
+    let language = Language::detect(guest_dir).ok_or_else(|| BuildError::UnknownLanguage {
+        id: id.into(),
+        dir: guest_dir.to_path_buf(),
+    })?;
+    let io = |e: std::io::Error, what: &str| BuildError::Io {
+        id: id.into(),
+        message: format!("{what}: {e}"),
+    };
+    if language == Language::Rust {
+        let wasm = build_rust_guest(id, guest_dir)?;
+        std::fs::copy(&wasm, module).map_err(|e| {
             io(
                 e,
                 &format!("cannot copy {} to {}", wasm.display(), module.display()),
             )
         })?;
-        let bytes = std::fs::metadata(&module)
-            .map_err(|e| io(e, "cannot stat the module"))?
-            .len();
-        built.push(Built {
-            id: m.id.clone(),
-            module,
-            bytes,
-        });
+    } else {
+        languages::build(language, id, guest_dir, module)?;
     }
-    Ok(built)
+    let bytes = std::fs::metadata(module)
+        .map_err(|e| io(e, "cannot stat the module"))?
+        .len();
+    Ok(Built {
+        id: id.into(),
+        module: module.to_path_buf(),
+        bytes,
+        language,
+    })
 }
 
 /// Builds one Rust guest crate for [`RUST_GUEST_TARGET`] in release mode and

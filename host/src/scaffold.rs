@@ -2,8 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::build::Language;
 use crate::error::SourceError;
 use crate::source::parse_id;
+
+mod guests;
 
 fn new_id(name: &str) -> String {
     let stamp = chrono::Utc::now().format("%Y%m%d%H%M%S");
@@ -28,6 +31,18 @@ pub fn new_wasm_migration(
     name: &str,
     collection: &str,
 ) -> Result<PathBuf, SourceError> {
+    new_wasm_migration_in(dir, name, collection, Language::Rust)
+}
+
+/// Writes a new `wasm` migration with its guest in `guest/` written in
+/// `language`: the transform, the language's helper, a build file and a
+/// README line. `mongoshift build` compiles it as it is. Returns the directory.
+pub fn new_wasm_migration_in(
+    dir: &Path,
+    name: &str,
+    collection: &str,
+    language: Language,
+) -> Result<PathBuf, SourceError> {
     let id = new_id(name);
     let entry = dir.join(&id);
     parse_id(&id).map_err(|reason| SourceError::InvalidId {
@@ -44,28 +59,28 @@ pub fn new_wasm_migration(
         let path = path.to_path_buf();
         move |source| SourceError::Io { path, source }
     };
-    std::fs::create_dir_all(entry.join("guest/src")).map_err(io(&entry))?;
     let crate_name = id
         .split_once('_')
         .map_or(id.as_str(), |(_, n)| n)
         .replace('_', "-");
     let wasm_name = crate_name.replace('-', "_");
+    if language != Language::Rust {
+        std::fs::create_dir_all(entry.join("guest")).map_err(io(&entry))?;
+        std::fs::write(
+            entry.join("migration.toml"),
+            manifest(&id, name, collection, &wasm_name, language),
+        )
+        .map_err(io(&entry))?;
+        for (file, text) in guests::files(language, &format!("{wasm_name}.wasm")) {
+            let path = entry.join("guest").join(file);
+            std::fs::write(&path, text).map_err(io(&path))?;
+        }
+        return Ok(entry);
+    }
+    std::fs::create_dir_all(entry.join("guest/src")).map_err(io(&entry))?;
     std::fs::write(
         entry.join("migration.toml"),
-        format!(
-            r#"# {id}: a sandboxed WebAssembly transform run on every matching document.
-description = "{name}"
-kind = "wasm"
-collection = "{collection}"
-# filter = {{ status = {{ "$exists" = false }} }}   # which documents (default: all)
-module = "{wasm_name}.wasm"                   # what runs; `mongoshift build` writes it
-build = "guest"                               # the Rust crate it is built from
-# batch_size = 1000        # documents per call
-# threads = 0              # worker threads (0: one per core)
-# deadline_ms = 30000      # CPU deadline per batch
-# memory_limit_mb = 512    # memory cap per instance
-"#
-        ),
+        manifest(&id, name, collection, &wasm_name, language),
     )
     .map_err(io(&entry))?;
     let workspace = dir.join("Cargo.toml");
@@ -141,6 +156,30 @@ fn backward(mut doc: Document) -> Outcome {
         }
     }
     Ok(entry)
+}
+
+fn manifest(id: &str, name: &str, collection: &str, wasm_name: &str, language: Language) -> String {
+    let from = match language {
+        Language::Rust => "the Rust crate it is built from",
+        Language::C => "the C sources it is built from (zig)",
+        Language::AssemblyScript => "the AssemblyScript it is built from (asc)",
+        Language::JavaScript => "the JavaScript it is built from (componentize-js)",
+        Language::Python => "the Python it is built from (componentize-py)",
+    };
+    format!(
+        r#"# {id}: a sandboxed WebAssembly transform run on every matching document.
+description = "{name}"
+kind = "wasm"
+collection = "{collection}"
+# filter = {{ status = {{ "$exists" = false }} }}   # which documents (default: all)
+module = "{wasm_name}.wasm"                   # what runs; `mongoshift build` writes it
+build = "guest"                               # {from}
+# batch_size = 1000        # documents per call
+# threads = 0              # worker threads (0: one per core)
+# deadline_ms = 30000      # CPU deadline per batch
+# memory_limit_mb = 512    # memory cap per instance
+"#
+    )
 }
 
 /// The guest SDK of this checkout, relative to `dir/<id>/guest`, if there is one.

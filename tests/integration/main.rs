@@ -8,6 +8,7 @@ mod util;
 mod bad_input;
 mod commands;
 mod guests;
+mod languages;
 mod locking;
 mod safety;
 mod strategies;

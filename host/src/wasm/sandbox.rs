@@ -2,9 +2,9 @@
 //!
 //! A transform gets no ambient capability. Language runtimes that import WASI
 //! get deterministic stand-ins: no arguments, an empty environment, no
-//! preopened directories, no sockets, a clock fixed at 2000-01-01T00:00:00Z that
-//! does not move, a fixed-seed random generator, and stdout/stderr that go
-//! nowhere. Every import is checked when the module is loaded; anything else is
+//! preopened directories, a network on which every socket call is refused, a
+//! clock fixed at 2000-01-01T00:00:00Z that does not move, a fixed-seed random
+//! generator, and stdout/stderr that go nowhere. Every import is checked when the module is loaded; anything else is
 //! refused by name.
 
 use std::time::Duration;
@@ -87,7 +87,9 @@ fn wasi_builder() -> WasiCtxBuilder {
         .insecure_random_seed(0)
         .allow_tcp(false)
         .allow_udp(false)
-        .allow_ip_name_lookup(false);
+        .allow_ip_name_lookup(false)
+        // No address may be bound or connected to (the default, said here).
+        .socket_addr_check(|_, _| Box::pin(async { false }));
     b
 }
 
@@ -146,6 +148,16 @@ const COMPONENT_ALLOWED: &[&str] = &[
     // directory there is nothing to open.
     "wasi:filesystem/types",
     "wasi:filesystem/preopens",
+    // Imported by Python's runtime (componentize-py) whether it is used or
+    // not. A network with nothing on it: TCP, UDP and name lookups are off
+    // and no address may be used, so every socket call returns an error.
+    "wasi:sockets/network",
+    "wasi:sockets/instance-network",
+    "wasi:sockets/tcp",
+    "wasi:sockets/tcp-create-socket",
+    "wasi:sockets/udp",
+    "wasi:sockets/udp-create-socket",
+    "wasi:sockets/ip-name-lookup",
 ];
 
 /// Why a component import is refused, or `None` when it is allowed.
@@ -157,6 +169,7 @@ pub(crate) fn check_component_import(name: &str) -> Option<String> {
     }
     Some(
         if unversioned.starts_with("wasi:sockets") || unversioned.starts_with("wasi:http") {
+            // wasi:http, or a sockets interface beyond the stand-ins above.
             "no network".into()
         } else {
             "not one of the deterministic WASI stand-ins".into()
@@ -196,5 +209,37 @@ pub(crate) fn check_core_import(module: &str, name: &str) -> Option<String> {
         }),
         "env" if name == "abort" => None,
         _ => Some("unknown import module".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn language_runtimes_get_their_wasi_interfaces_and_nothing_else() {
+        for allowed in [
+            "wasi:cli/environment@0.2.9",
+            "wasi:clocks/wall-clock@0.2.0",
+            "wasi:random/random@0.2.9",
+            "wasi:filesystem/preopens@0.2.9",
+            "wasi:sockets/tcp@0.2.9",
+            "wasi:sockets/ip-name-lookup@0.2.0",
+            "mongoshift:transform/types@1.0.0",
+        ] {
+            assert_eq!(check_component_import(allowed), None, "{allowed}");
+        }
+        assert_eq!(
+            check_component_import("wasi:http/outgoing-handler@0.2.0").as_deref(),
+            Some("no network")
+        );
+        assert_eq!(
+            check_component_import("wasi:sockets/raw@0.3.0").as_deref(),
+            Some("no network")
+        );
+        assert_eq!(
+            check_component_import("wasi:keyvalue/store@0.2.0").as_deref(),
+            Some("not one of the deterministic WASI stand-ins")
+        );
     }
 }

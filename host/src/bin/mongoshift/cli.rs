@@ -123,10 +123,16 @@ enum Command {
         /// The collection it changes.
         #[arg(long, default_value = "users")]
         collection: String,
+        /// The language of a wasm migration's guest: rust, c, assemblyscript,
+        /// js or python.
+        #[arg(long, default_value = "rust")]
+        lang: String,
     },
-    /// Compile the guest crates of wasm migrations into their modules.
+    /// Compile the guests of wasm migrations (Rust, C, AssemblyScript,
+    /// JavaScript or Python, told by their files) into their modules.
     Build {
-        /// Only this migration.
+        /// Only this migration, or a directory holding one `migration.toml`
+        /// (such as examples/guests/c/split_name).
         id: Option<String>,
     },
     /// Show every migration and where it stands.
@@ -252,11 +258,19 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         name,
         kind,
         collection,
+        lang,
     } = &cli.command
     {
+        let language: mongoshift::build::Language =
+            lang.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+        if kind != "wasm" && language != mongoshift::build::Language::Rust {
+            anyhow::bail!("--lang applies to --kind wasm only");
+        }
         let path = match kind.as_str() {
             "update" => mongoshift::scaffold::new_update_migration(&r.path, name, collection)?,
-            "wasm" => mongoshift::scaffold::new_wasm_migration(&r.path, name, collection)?,
+            "wasm" => {
+                mongoshift::scaffold::new_wasm_migration_in(&r.path, name, collection, language)?
+            }
             other => anyhow::bail!(
                 "unknown migration kind `{other}`; known kinds: {}",
                 mongoshift::manifest::KNOWN_KINDS.join(", ")
@@ -264,23 +278,38 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         };
         println!("created {}", path.display());
         if kind == "wasm" {
+            let file = match language {
+                mongoshift::build::Language::C => "transform.c",
+                mongoshift::build::Language::AssemblyScript => "index.ts",
+                mongoshift::build::Language::JavaScript => "index.js",
+                mongoshift::build::Language::Python => "app.py",
+                _ => "src/lib.rs",
+            };
             println!(
-                "edit {}/guest/src/lib.rs, then run `mongoshift build`",
+                "edit {}/guest/{file}, then run `mongoshift build`",
                 path.display()
             );
         }
         return Ok(exit::ok());
     }
     if let Command::Build { id } = &cli.command {
-        let built = mongoshift::build::build_all(&MigrationSource::new(&r.path), id.as_deref())?;
+        let one_dir = id
+            .as_deref()
+            .map(std::path::Path::new)
+            .filter(|p| p.join(mongoshift::source::MANIFEST_FILE).is_file());
+        let built = match one_dir {
+            Some(dir) => vec![mongoshift::build::build_dir(dir)?],
+            None => mongoshift::build::build_all(&MigrationSource::new(&r.path), id.as_deref())?,
+        };
         if built.is_empty() {
-            println!("nothing to build: no wasm migration with a `build` crate");
+            println!("nothing to build: no wasm migration with a `build` folder");
         }
         for b in built {
             println!(
-                "built {} ({} bytes) for {}",
+                "built {} ({} bytes, {}) for {}",
                 b.module.display(),
                 b.bytes,
+                b.language,
                 b.id
             );
         }
