@@ -554,5 +554,9 @@ fn in_place_handles_a_batch_spanning_several_id_types() {
     block_on(t.db().collection::<Document>("users").insert_many(docs)).expect("seed");
     counting(&t, "strategy = \"in-place\"\n");
     t.cmd().arg("up").assert().success();
-    assert_eq!(t.count("users", doc! { "n": 1 }), 3_000, "every document, whatever its _id type");
+    assert_eq!(
+        t.count("users", doc! { "n": 1 }),
+        3_000,
+        "every document, whatever its _id type"
+    );
 }

@@ -125,11 +125,53 @@ pub(crate) fn store_artifact(path: &Path, bytes: &[u8]) -> Result<(), WasmError>
     std::fs::write(&tmp, bytes).map_err(err)?;
     std::fs::write(sum_path(path), hex::encode(Sha256::digest(bytes))).map_err(err)?;
     std::fs::rename(&tmp, path).map_err(err)?;
+    if let Some(dir) = path.parent() {
+        evict(dir, cache_limit());
+    }
     Ok(())
+}
+
+/// The cache's size cap in bytes: `MONGOSHIFT_WASM_CACHE_MB` (default 1024).
+fn cache_limit() -> u64 {
+    std::env::var("MONGOSHIFT_WASM_CACHE_MB")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(1024)
+        << 20
+}
+
+/// Deletes the least recently used artifacts until the cache fits `limit`
+/// (loading an artifact marks it used).
+pub(crate) fn evict(dir: &Path, limit: u64) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut files: Vec<(std::time::SystemTime, u64, PathBuf)> = entries
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "cwasm"))
+        .filter_map(|e| {
+            let m = e.metadata().ok()?;
+            Some((m.modified().ok()?, m.len(), e.path()))
+        })
+        .collect();
+    let mut total: u64 = files.iter().map(|f| f.1).sum();
+    files.sort();
+    for (_, len, path) in files {
+        if total <= limit {
+            break;
+        }
+        let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_file(sum_path(&path));
+        total = total.saturating_sub(len);
+    }
 }
 
 /// Reads an artifact if present and intact.
 pub(crate) fn load_artifact(path: &Path) -> Option<Vec<u8>> {
+    // Mark it used for the eviction order.
+    if let Ok(f) = std::fs::File::options().append(true).open(path) {
+        let _ = f.set_modified(std::time::SystemTime::now());
+    }
     let bytes = std::fs::read(path).ok()?;
     let sum = std::fs::read_to_string(sum_path(path)).ok()?;
     (hex::encode(Sha256::digest(&bytes)) == sum.trim()).then_some(bytes)
@@ -141,6 +183,25 @@ fn sum_path(path: &Path) -> PathBuf {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_cache_keeps_the_most_recently_used_artifacts_under_its_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        for (i, name) in ["a", "b", "c"].iter().enumerate() {
+            let p = dir.path().join(format!("{name}.cwasm"));
+            super::store_artifact(&p, &vec![i as u8; 1000]).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        // Using `a` makes `b` the oldest.
+        assert!(super::load_artifact(&dir.path().join("a.cwasm")).is_some());
+        super::evict(dir.path(), 2000);
+        let left: Vec<bool> = ["a", "b", "c"]
+            .iter()
+            .map(|n| dir.path().join(format!("{n}.cwasm")).exists())
+            .collect();
+        assert_eq!(left, [true, false, true]);
+        assert!(!dir.path().join("b.cwasm.sha256").exists());
+    }
+
     #[test]
     fn version_in_key_matches_the_dependency() {
         let manifest = include_str!("../../../Cargo.toml");
