@@ -1114,6 +1114,17 @@ impl Migrator {
             }
         };
         let copying = rewrite.as_ref().is_none_or(|r| r.phase == "copy");
+        let copy_started = Instant::now();
+        if let Some(r) = rewrite.as_ref().filter(|r| r.phase == "copy") {
+            self.progress.event(&Event::StepStarted {
+                id: m.id.clone(),
+                step: 1,
+                description: format!(
+                    "rewrite: copying {} through the transform into {}",
+                    spec.collection, r.shadow
+                ),
+            });
+        }
         let mut cp = if copying {
             pipeline::run(pipeline::Job {
                 target: &self.target,
@@ -1144,8 +1155,23 @@ impl Migrator {
         } else {
             entry.checkpoint.clone().unwrap_or_default()
         };
+        let step = |step: usize, description: String| {
+            self.progress.event(&Event::StepStarted {
+                id: m.id.clone(),
+                step,
+                description,
+            })
+        };
         if let Some(mut state) = rewrite {
             if state.phase == "copy" {
+                step(
+                    2,
+                    format!(
+                        "rewrite: building the indexes of {} on the copy (copy took {:.1} s)",
+                        spec.collection,
+                        copy_started.elapsed().as_secs_f64()
+                    ),
+                );
                 crate::rewrite::copy_indexes(&self.target, &state).await?;
                 state.phase = "catch-up".into();
                 crate::rewrite::save(&self.target, &m.id, lease.token(), &state).await?;
@@ -1158,6 +1184,7 @@ impl Migrator {
                     fence: lease.token(),
                     quarantine: self.on_error == OnError::Quarantine,
                     retransform: &mut again,
+                    progress: &self.progress,
                 },
                 &mut state,
             )

@@ -275,6 +275,18 @@ pub(crate) struct Follow<'a> {
     pub fence: i64,
     pub quarantine: bool,
     pub retransform: &'a mut dyn Retransform,
+    pub progress: &'a crate::progress::Progress,
+}
+
+impl Follow<'_> {
+    /// Reports a phase of the rewrite as a step of the migration.
+    pub(crate) fn phase(&self, step: usize, description: String) {
+        self.progress.event(&crate::progress::Event::StepStarted {
+            id: self.migration.to_string(),
+            step,
+            description,
+        });
+    }
 }
 
 /// Reads the stream and applies what it reports to the shadow (or, after the
@@ -617,7 +629,12 @@ pub(crate) async fn finish(f: &mut Follow<'_>, state: &mut RewriteState) -> Resu
         state.backup.clone(),
     );
     let mut stream = open_stream(target, state).await?;
+    let started = std::time::Instant::now();
     if state.phase == "catch-up" {
+        f.phase(
+            3,
+            "rewrite: applying the changes made during the copy".into(),
+        );
         // Catch up in rounds, each up to a marker written when it starts,
         // until a round is short: the fenced window then has little to do.
         for _round in 0..20 {
@@ -647,6 +664,14 @@ pub(crate) async fn finish(f: &mut Follow<'_>, state: &mut RewriteState) -> Resu
     let validation = state.validation.clone().unwrap_or_default();
     if exists(target, &shadow).await? && !exists(target, &backup).await? {
         // The window: writes to the source are refused from here to the swap.
+        f.phase(
+            4,
+            format!(
+                "rewrite: swap (writes to {source} refused until it is done; catch-up took {:.1} s, {} changes)",
+                started.elapsed().as_secs_f64(),
+                cp.changed
+            ),
+        );
         fence_writes(target, &source).await?;
         let res: Result<()> = async {
             let marker = write_marker(target, f.migration).await?;
@@ -703,6 +728,13 @@ pub(crate) async fn finish(f: &mut Follow<'_>, state: &mut RewriteState) -> Resu
     // the source was renamed.
     cp.changed += follow(f, state, &mut stream, Until::Renamed, &source, &backup).await?;
     unfence(target, &backup, &validation).await?;
+    f.phase(
+        5,
+        format!(
+            "rewrite: done ({:.1} s after the copy; the original is kept as {backup})",
+            started.elapsed().as_secs_f64()
+        ),
+    );
     state.phase = "done".into();
     save(target, f.migration, f.fence, state).await?;
     Ok(cp)
