@@ -182,6 +182,7 @@ fn sum_path(path: &Path) -> PathBuf {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     #[test]
     fn the_cache_keeps_the_most_recently_used_artifacts_under_its_cap() {
