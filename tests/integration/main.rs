@@ -9,6 +9,7 @@ mod bad_input;
 mod commands;
 mod guests;
 mod locking;
+mod python;
 mod safety;
 mod wasm;
 mod wat;
