@@ -142,11 +142,23 @@ impl TransformWorker for Worker {
                 )?;
                 let out = out.bind(py).cast::<PyList>()?;
                 let mut outcomes = Vec::with_capacity(out.len());
+                let mut at = 0usize;
                 for o in out.iter() {
+                    // The input document this outcome is for.
+                    let input = batch
+                        .get(at..at + 4)
+                        .map(|l| i32::from_le_bytes([l[0], l[1], l[2], l[3]]) as usize)
+                        .and_then(|n| batch.get(at..at + n));
+                    at += input.map_or(0, <[u8]>::len);
                     outcomes.push(if o.is_none() {
                         Outcome::Keep
                     } else if let Ok(b) = o.cast::<PyBytes>() {
-                        Outcome::Replace(b.as_bytes().to_vec())
+                        // Returned unchanged (equal bytes): nothing to write.
+                        if input == Some(b.as_bytes()) {
+                            Outcome::Keep
+                        } else {
+                            Outcome::Replace(b.as_bytes().to_vec())
+                        }
                     } else if let Ok(s) = o.cast::<PyString>() {
                         Outcome::Fail(s.to_string())
                     } else {

@@ -38,7 +38,7 @@ def test_iterative_split_name_up_status_and_down(project: Project) -> None:
 
     rows = mongoshift.status(project.uri, path=project.dir).run()
     assert [(r["id"], r["kind"], r["status"]) for r in rows] == [
-        ("20260110090000_split_name", "python", "applied")
+        ("20260110090000_split_name", "python", {"recorded": "applied"})
     ]
     assert project.ledger("20260110090000_split_name")["matched"] == 2500
 

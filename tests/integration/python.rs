@@ -90,7 +90,7 @@ fn up_runs_update_wasm_and_python_in_order_in_one_ledger() {
             (
                 r["id"].as_str().unwrap_or_default().to_string(),
                 r["kind"].as_str().unwrap_or_default().to_string(),
-                r["status"].as_str().unwrap_or_default().to_string(),
+                r["status"]["recorded"].as_str().unwrap_or_default().to_string(),
             )
         })
         .collect();
