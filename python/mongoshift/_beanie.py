@@ -94,13 +94,13 @@ def _worker(where: str, ctrl: Any) -> Worker:
 
     async def one(raw: dict[str, Any]) -> dict[str, Any]:
         input_document = parse_obj(inp_model, raw)
-        output = DummyOutput()
+        output = DummyOutput()  # type: ignore[no-untyped-call]
         kwargs: dict[str, Any] = {"input_document": input_document, "output_document": output}
         if with_self:
             kwargs["self"] = None
         await ctrl.function(**kwargs)
         output_dict = input_document.model_dump()
-        update_dict(output_dict, output.dict())
+        update_dict(output_dict, output.dict())  # type: ignore[no-untyped-call]
         output_document = parse_model(out_model, output_dict)
         encoded: dict[str, Any] = get_dict(output_document, to_db=True, keep_nulls=keep_nulls)
         return encoded

@@ -2,6 +2,22 @@
 
 from collections.abc import Callable
 
+__all__ = [
+    "ChecksumMismatch",
+    "ConnectError",
+    "LockError",
+    "MigrationError",
+    "SourceError",
+    "TransformError",
+    "__version__",
+    "down",
+    "main",
+    "plan",
+    "status",
+    "up",
+    "verify",
+]
+
 __version__: str
 
 class MigrationError(Exception):
