@@ -98,9 +98,9 @@ fn to_py(py: Python<'_>, err: MigrateError) -> PyErr {
     };
     let msg = err.to_string();
     let e = match err.root() {
-        MigrateError::LockHeld { .. } | MigrateError::LockAlive { .. } | MigrateError::LockLost { .. } => {
-            LockError::new_err(msg)
-        }
+        MigrateError::LockHeld { .. }
+        | MigrateError::LockAlive { .. }
+        | MigrateError::LockLost { .. } => LockError::new_err(msg),
         MigrateError::ChecksumMismatch { .. } | MigrateError::MissingOnDisk { .. } => {
             ChecksumMismatch::new_err(msg)
         }
@@ -285,7 +285,9 @@ fn main(py: Python<'_>, argv: Vec<String>) -> PyResult<u8> {
             exit::code_for(&err)
         }
     });
-    Ok((0u8..=255).find(|k| ExitCode::from(*k) == code).unwrap_or(1))
+    Ok((0u8..=255)
+        .find(|k| ExitCode::from(*k) == code)
+        .unwrap_or(1))
 }
 
 #[pymodule]

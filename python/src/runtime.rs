@@ -78,12 +78,11 @@ impl PythonRuntime for Runtime {
                         continue;
                     }
                     let filter_bytes = item(s, "filter")?;
-                    let filter = bson::Document::from_reader(
-                        filter_bytes.cast::<PyBytes>()?.as_bytes(),
-                    )
-                    .map_err(|e| {
-                        pyo3::exceptions::PyValueError::new_err(format!("bad filter: {e}"))
-                    })?;
+                    let filter =
+                        bson::Document::from_reader(filter_bytes.cast::<PyBytes>()?.as_bytes())
+                            .map_err(|e| {
+                                pyo3::exceptions::PyValueError::new_err(format!("bad filter: {e}"))
+                            })?;
                     steps.push(PythonStep::Iterative {
                         description,
                         collection: item(s, "collection")?.extract()?,

@@ -32,7 +32,7 @@ fn venv() -> &'static PathBuf {
     })
 }
 
-const PY: &str = r#"""multiply n by 10, after the update and wasm migrations ran"""
+const PY: &str = r#""""multiply n by 10, after the wasm and update migrations ran"""
 from mongoshift import Migration, iterative_migration
 
 
@@ -48,15 +48,16 @@ class Times10(Migration):
         return batch
 "#;
 
+/// n += 1 (wasm; it changes the last field, `n`), then flag = 1 (update), then n *= 10 (python).
 fn mixed(t: &TestDb) {
     t.seed_users(40);
     t.write(
-        "20260101000000_flag.toml",
+        "20260102000000_flag.toml",
         "kind = \"update\"\ncollection = \"users\"\n[[forward]]\nop = \"update_many\"\nfilter = {}\nupdate = { \"$set\" = { flag = 1 } }\n",
     );
-    t.write("20260102000000_count/guest.wat", &counter(true, None));
+    t.write("20260101000000_count/guest.wat", &counter(true, None));
     t.write(
-        "20260102000000_count/migration.toml",
+        "20260101000000_count/migration.toml",
         "kind = \"wasm\"\ncollection = \"users\"\nmodule = \"guest.wat\"\nbatch_size = 8\n",
     );
     t.write("20260103000000_times10.py", PY);
@@ -90,15 +91,18 @@ fn up_runs_update_wasm_and_python_in_order_in_one_ledger() {
             (
                 r["id"].as_str().unwrap_or_default().to_string(),
                 r["kind"].as_str().unwrap_or_default().to_string(),
-                r["status"]["recorded"].as_str().unwrap_or_default().to_string(),
+                r["status"]["recorded"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
             )
         })
         .collect();
     assert_eq!(
         rows,
         [
-            ("20260101000000_flag", "update", "applied"),
-            ("20260102000000_count", "wasm", "applied"),
+            ("20260101000000_count", "wasm", "applied"),
+            ("20260102000000_flag", "update", "applied"),
             ("20260103000000_times10", "python", "applied"),
         ]
         .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))

@@ -45,10 +45,7 @@ pub(crate) fn hook(migrations: &[Migration], needed: bool, _uri: &str) -> anyhow
         .stderr(Stdio::null())
         .status();
     if !probe.is_ok_and(|s| s.success()) {
-        let why = format!(
-            "{} cannot import the mongoshift package",
-            python.display()
-        );
+        let why = format!("{} cannot import the mongoshift package", python.display());
         return Ok(Hook::Attach(Box::new(move |m| m.python_unavailable(why))));
     }
     let status = Command::new(&python)
