@@ -103,6 +103,10 @@ def _worker(where: str, ctrl: Any) -> Worker:
         update_dict(output_dict, output.dict())  # type: ignore[no-untyped-call]
         output_document = parse_model(out_model, output_dict)
         encoded: dict[str, Any] = get_dict(output_document, to_db=True, keep_nulls=keep_nulls)
+        # The model may hold an int64 `_id` as a Python int, which encodes as
+        # int32 when small: keep the stored `_id` itself (same value, same type).
+        if "_id" in raw and encoded.get("_id") == raw["_id"]:
+            encoded["_id"] = raw["_id"]
         return encoded
 
     async def batch(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:

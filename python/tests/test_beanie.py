@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import mongoshift
+from bson import Int64
 from conftest import ROOT, Project, users
 
 SPLIT = ROOT / "bench/python/beanie_migrations/20260110090000_split_name.py"
@@ -49,6 +50,7 @@ def seed(project: Project, n: int) -> None:
     docs = users(n)
     for d in docs:
         d["address"]["street"] = f"{d['_id']} Main Street"
+        d["_id"] = Int64(d["_id"])  # as host/src/sample.rs stores them
     project.db.users.insert_many(docs)
 
 
@@ -62,6 +64,7 @@ def beanie_migrate(uri: str, db: str, path: Path, *extra: str) -> None:
 
 def test_beanie_iterative_file_runs_unchanged_like_beanie(project: Project, server_uri: str) -> None:
     seed(project, 1200)
+    project.client[project.name + "_seed"].users.insert_many(list(project.db.users.find()))
     shutil.copy(SPLIT, project.dir / SPLIT.name)
     (project.dir / "__init__.py").write_text("")
     report = mongoshift.up(project.uri, path=project.dir).run()
@@ -71,18 +74,18 @@ def test_beanie_iterative_file_runs_unchanged_like_beanie(project: Project, serv
     # The same file run by Beanie on a copy of the same data.
     other = project.client[project.name + "_b"]
     try:
-        seed_other = users(1200)
-        for d in seed_other:
-            d["address"]["street"] = f"{d['_id']} Main Street"
-        other.users.insert_many(seed_other)
+        other.users.insert_many(list(project.client[project.name + "_seed"].users.find()))
         beanie_migrate(server_uri, other.name, project.dir)
         ours = list(project.db.users.find(sort=[("_id", 1)]))
         theirs = list(other.users.find(sort=[("_id", 1)]))
         assert ours == theirs
         assert list(ours[0]) == list(theirs[0])
         assert ours[7]["first_name"] == "Linus" and ours[7]["status"] == "active"
+        # `_id` keeps its type (int64) through the models.
+        assert project.db.users.count_documents({"_id": {"$type": "long"}}) == 1200
     finally:
         project.client.drop_database(other.name)
+        project.client.drop_database(project.name + "_seed")
 
     # down runs Backward.
     mongoshift.down(project.uri, path=project.dir).run()
