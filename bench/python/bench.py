@@ -61,7 +61,8 @@ def measure(cmd: list[str]) -> tuple[float, int]:
     secs = time.monotonic() - started
     if status != 0:
         err = proc.stderr.read().decode() if proc.stderr else ""
-        raise SystemExit(f"{cmd[:3]} failed: {err[-2000:]}")
+        last = [line for line in err.strip().splitlines() if line.strip()][-1:] or ["?"]
+        raise RuntimeError(f"failed after {secs:.1f} s: {last[0][:300]}")
     return secs, usage.ru_maxrss // 1024
 
 
@@ -88,12 +89,19 @@ def main(uri: str, counts: list[int]) -> None:
         for label, cmd in runs.items():
             db = f"bench_py_{n}"
             seed(client, db, n)
-            secs, rss = measure(cmd(db))
+            try:
+                secs, rss = measure(cmd(db))
+            except RuntimeError as e:
+                print(f"{n:>9} docs  {label:<50} {e}", flush=True)
+                base = base or -1.0
+                client.drop_database(db)
+                continue
             assert client[db]["users"].count_documents({"status": "active"}) == n, label
             rate = n / secs
             base = base or rate
+            vs = f"x{rate / base:4.1f}" if base > 0 else "  -  "
             print(f"{n:>9} docs  {label:<50} {secs:7.1f} s  {rate:9.0f} docs/s  "
-                  f"x{rate / base:4.1f}  peak RSS {rss:5d} MiB", flush=True)
+                  f"{vs}  peak RSS {rss:5d} MiB", flush=True)
             client.drop_database(db)
 
 
