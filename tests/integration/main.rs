@@ -10,6 +10,7 @@ mod commands;
 mod guests;
 mod languages;
 mod locking;
+mod python;
 mod safety;
 mod strategies;
 mod wasm;

@@ -326,12 +326,23 @@ async fn run_async(command: Command, r: Resolved) -> anyhow::Result<ExitCode> {
     // Load the directory before connecting: a bad manifest is reported even
     // when the server is down.
     let source = MigrationSource::new(&r.path);
-    source.load()?;
+    let migrations = source.load()?;
+    // Python migrations need the Python package (see python.rs).
+    let needs_python = matches!(
+        command,
+        Command::Plan { .. } | Command::Up { .. } | Command::Down { .. }
+    );
+    let python = match crate::python::hook(&migrations, needs_python, &r.connect.uri)? {
+        crate::python::Hook::Exited(code) => return Ok(code),
+        crate::python::Hook::Attach(attach) => attach,
+    };
     let target = Target::connect(&r.connect).await?;
     let renderer = Arc::new(render::ProgressRenderer::new(r.progress));
-    let migrator = Migrator::new(&source, target)?
-        .lock_options(r.lock)
-        .progress(renderer.clone());
+    let migrator = python(
+        Migrator::new(&source, target)?
+            .lock_options(r.lock)
+            .progress(renderer.clone()),
+    );
     match command {
         Command::New { .. } | Command::Build { .. } => unreachable!("handled before connecting"),
         Command::Status { json } => {

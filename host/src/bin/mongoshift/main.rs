@@ -4,6 +4,7 @@
 mod cli;
 mod config;
 mod exit;
+mod python;
 mod render;
 
 use std::process::ExitCode;

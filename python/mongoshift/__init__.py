@@ -1,0 +1,69 @@
+"""mongoshift: fast, safe MongoDB data migrations.
+
+Write migrations as Python classes (or keep your Beanie migration files); the
+Rust engine reads, batches, writes, checkpoints and reports, and only your
+function runs in Python::
+
+    from mongoshift import Migration, iterative_migration
+
+    class SplitName(Migration):
+        collection = "users"
+
+        @iterative_migration(batch_size=1000, parallel=True)
+        def forward(self, batch: list[dict]) -> list[dict | None]:
+            return [split(doc) for doc in batch]
+
+Run them with ``await mongoshift.up(uri, path="migrations")`` (or
+``mongoshift.up(...).run()`` without asyncio), ``python -m mongoshift up``, or
+the ``mongoshift`` binary.
+"""
+
+from mongoshift._api import (
+    Migration,
+    bulk_migration,
+    document_migration,
+    iterative_migration,
+    rust_optimized_migration,
+)
+from mongoshift._commands import (
+    Operation,
+    ProgressCallback,
+    down,
+    plan,
+    print_progress,
+    status,
+    up,
+    verify,
+)
+from mongoshift._native import (
+    ChecksumMismatch,
+    ConnectError,
+    LockError,
+    MigrationError,
+    SourceError,
+    TransformError,
+    __version__,
+)
+
+__all__ = [
+    "ChecksumMismatch",
+    "ConnectError",
+    "LockError",
+    "Migration",
+    "MigrationError",
+    "Operation",
+    "ProgressCallback",
+    "SourceError",
+    "TransformError",
+    "__version__",
+    "bulk_migration",
+    "document_migration",
+    "down",
+    "iterative_migration",
+    "plan",
+    "print_progress",
+    "rust_optimized_migration",
+    "status",
+    "up",
+    "verify",
+]

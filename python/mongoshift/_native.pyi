@@ -1,0 +1,68 @@
+"""The compiled part of mongoshift (private: use the ``mongoshift`` package)."""
+
+from collections.abc import Callable
+
+__all__ = [
+    "ChecksumMismatch",
+    "ConnectError",
+    "LockError",
+    "MigrationError",
+    "SourceError",
+    "TransformError",
+    "__version__",
+    "down",
+    "main",
+    "plan",
+    "status",
+    "up",
+    "verify",
+]
+
+__version__: str
+
+class MigrationError(Exception):
+    """A migration command failed."""
+
+    applied: list[str]
+
+class LockError(MigrationError):
+    """Another run holds the migration lock, or this run lost it."""
+
+class ChecksumMismatch(MigrationError):
+    """An applied migration's file changed, or is missing on disk."""
+
+class SourceError(MigrationError):
+    """The migrations directory holds something invalid."""
+
+class ConnectError(MigrationError):
+    """The server cannot be reached, or the URI is invalid."""
+
+class TransformError(MigrationError):
+    """A transform failed on a batch, or a Python migration failed."""
+
+def status(uri: str, path: str, db: str | None = None) -> str: ...
+def verify(uri: str, path: str, db: str | None = None) -> str: ...
+def plan(
+    uri: str,
+    path: str,
+    db: str | None = None,
+    to: str | None = None,
+    down_steps: int | None = None,
+) -> str: ...
+def up(
+    uri: str,
+    path: str,
+    db: str | None = None,
+    to: str | None = None,
+    quarantine: bool = False,
+    on_progress: Callable[[str], object] | None = None,
+) -> str: ...
+def down(
+    uri: str,
+    path: str,
+    db: str | None = None,
+    steps: int | None = None,
+    to: str | None = None,
+    on_progress: Callable[[str], object] | None = None,
+) -> str: ...
+def main(argv: list[str]) -> int: ...

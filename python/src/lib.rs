@@ -1,0 +1,310 @@
+//! `mongoshift._native`: the private extension module of the Python package
+//! `mongoshift`. A thin layer over the `mongoshift` crate: the commands
+//! (`status`, `plan`, `up`, `down`, `verify`, the whole CLI), progress events
+//! to a Python callback, and the runtime that runs Python migrations
+//! ([`runtime`]). The GIL is released while the engine works and taken back
+//! only to call Python.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use mongoshift::{
+    ConnectOptions, DownTarget, Event, MigrateError, MigrationSource, Migrator, OnError,
+    ProgressSink, Target, UpOptions,
+};
+use pyo3::create_exception;
+use pyo3::exceptions::PyException;
+use pyo3::prelude::*;
+
+mod runtime;
+
+// The CLI is the Rust binary's own code, so `python -m mongoshift` offers
+// exactly the same commands and options.
+#[allow(clippy::print_stdout, clippy::print_stderr, unreachable_pub, dead_code)]
+#[path = "../../host/src/bin/mongoshift/cli.rs"]
+mod cli;
+#[allow(clippy::print_stdout, clippy::print_stderr, unreachable_pub, dead_code)]
+#[path = "../../host/src/bin/mongoshift/config.rs"]
+mod config;
+#[allow(clippy::print_stdout, clippy::print_stderr, unreachable_pub, dead_code)]
+#[path = "../../host/src/bin/mongoshift/exit.rs"]
+mod exit;
+#[allow(clippy::print_stdout, clippy::print_stderr, unreachable_pub, dead_code)]
+#[path = "../../host/src/bin/mongoshift/render.rs"]
+mod render;
+
+/// What the CLI code calls to run Python migrations: here, this package's runtime.
+mod python {
+    use std::process::ExitCode;
+
+    use mongoshift::{Migration, Migrator};
+
+    #[allow(dead_code)]
+    pub(crate) enum Hook {
+        Exited(ExitCode),
+        Attach(Box<dyn FnOnce(Migrator) -> Migrator>),
+    }
+
+    pub(crate) fn hook(_: &[Migration], _needed: bool, uri: &str) -> anyhow::Result<Hook> {
+        let uri = uri.to_string();
+        Ok(Hook::Attach(Box::new(move |m| {
+            let rt = crate::runtime::Runtime::new(&uri, m.target().db().name());
+            m.python_runtime(rt)
+        })))
+    }
+}
+
+create_exception!(
+    _native,
+    MigrationError,
+    PyException,
+    "A migration command failed."
+);
+create_exception!(
+    _native,
+    LockError,
+    MigrationError,
+    "Another run holds the migration lock, or this run lost it."
+);
+create_exception!(
+    _native,
+    ChecksumMismatch,
+    MigrationError,
+    "An applied migration's file changed, or is missing on disk."
+);
+create_exception!(
+    _native,
+    SourceError,
+    MigrationError,
+    "The migrations directory holds something invalid."
+);
+create_exception!(
+    _native,
+    ConnectError,
+    MigrationError,
+    "The server cannot be reached, or the URI is invalid."
+);
+create_exception!(
+    _native,
+    TransformError,
+    MigrationError,
+    "A transform failed on a batch, or a Python migration failed."
+);
+
+fn to_py(py: Python<'_>, err: MigrateError) -> PyErr {
+    let applied: Vec<String> = match &err {
+        MigrateError::Run { report, .. } => report.ids().iter().map(|s| s.to_string()).collect(),
+        _ => Vec::new(),
+    };
+    let msg = err.to_string();
+    let e = match err.root() {
+        MigrateError::LockHeld { .. }
+        | MigrateError::LockAlive { .. }
+        | MigrateError::LockLost { .. } => LockError::new_err(msg),
+        MigrateError::ChecksumMismatch { .. } | MigrateError::MissingOnDisk { .. } => {
+            ChecksumMismatch::new_err(msg)
+        }
+        MigrateError::Source(_) => SourceError::new_err(msg),
+        MigrateError::Unreachable { .. }
+        | MigrateError::Auth { .. }
+        | MigrateError::InvalidUri { .. }
+        | MigrateError::NoDatabase => ConnectError::new_err(msg),
+        MigrateError::Transform { .. }
+        | MigrateError::DocumentFailed { .. }
+        | MigrateError::Python { .. } => TransformError::new_err(msg),
+        _ => MigrationError::new_err(msg),
+    };
+    let _ = e.value(py).setattr("applied", applied);
+    e
+}
+
+/// Progress events as JSON text to a Python callable.
+struct Callback(Py<PyAny>);
+
+impl ProgressSink for Callback {
+    fn event(&self, event: &Event) {
+        let Ok(json) = serde_json::to_string(event) else {
+            return;
+        };
+        Python::attach(|py| {
+            // A failing callback must not stop the run: Python prints it.
+            if let Err(e) = self.0.call1(py, (json,)) {
+                e.write_unraisable(py, None);
+            }
+        });
+    }
+}
+
+fn runtime() -> PyResult<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| MigrationError::new_err(format!("cannot start the async runtime: {e}")))
+}
+
+/// Runs one command with a connected migrator, without the GIL.
+macro_rules! command {
+    ($py:expr, $uri:expr, $path:expr, $db:expr, $progress:expr, |$m:ident| $body:expr) => {{
+        let uri: String = $uri;
+        let path: String = $path;
+        let db: Option<String> = $db;
+        let progress: Option<Py<PyAny>> = $progress;
+        let rt = runtime()?;
+        let res = $py.detach(move || {
+            rt.block_on(async move {
+                let source = MigrationSource::new(&path);
+                source.load()?;
+                let mut opts = ConnectOptions::new(uri.clone());
+                if let Some(db) = db {
+                    opts = opts.database(db);
+                }
+                let target = Target::connect(&opts).await?;
+                let rt = runtime::Runtime::new(&uri, target.db().name());
+                let mut $m = Migrator::new(&source, target)?.python_runtime(rt);
+                if let Some(cb) = progress {
+                    $m = $m.progress(Arc::new(Callback(cb)));
+                }
+                $body
+            })
+        });
+        res.map_err(|e| to_py($py, e))
+    }};
+}
+
+fn json<T: serde::Serialize>(v: &T) -> PyResult<String> {
+    serde_json::to_string(v).map_err(|e| MigrationError::new_err(e.to_string()))
+}
+
+/// Every migration and where it stands, as JSON.
+#[pyfunction]
+#[pyo3(signature = (uri, path, db=None))]
+fn status(py: Python<'_>, uri: String, path: String, db: Option<String>) -> PyResult<String> {
+    let rows = command!(py, uri, path, db, None, |m| m.status().await)?;
+    json(&rows)
+}
+
+/// Checksums of applied migrations against disk, as JSON.
+#[pyfunction]
+#[pyo3(signature = (uri, path, db=None))]
+fn verify(py: Python<'_>, uri: String, path: String, db: Option<String>) -> PyResult<String> {
+    let rows = command!(py, uri, path, db, None, |m| m.verify().await)?;
+    json(&rows)
+}
+
+/// What `up` (or, with `down_steps`, `down`) would do, as JSON.
+#[pyfunction]
+#[pyo3(signature = (uri, path, db=None, to=None, down_steps=None))]
+fn plan(
+    py: Python<'_>,
+    uri: String,
+    path: String,
+    db: Option<String>,
+    to: Option<String>,
+    down_steps: Option<usize>,
+) -> PyResult<String> {
+    let plan = command!(py, uri, path, db, None, |m| match down_steps {
+        Some(n) => m.plan_down(&DownTarget::Steps(n)).await,
+        None => {
+            m.plan_up(&UpOptions {
+                to,
+                ..UpOptions::default()
+            })
+            .await
+        }
+    })?;
+    json(&plan)
+}
+
+/// Applies pending migrations; returns the report as JSON.
+#[pyfunction]
+#[pyo3(signature = (uri, path, db=None, to=None, quarantine=false, on_progress=None))]
+fn up(
+    py: Python<'_>,
+    uri: String,
+    path: String,
+    db: Option<String>,
+    to: Option<String>,
+    quarantine: bool,
+    on_progress: Option<Py<PyAny>>,
+) -> PyResult<String> {
+    let report = command!(py, uri, path, db, on_progress, |m| {
+        m.up(&UpOptions {
+            to,
+            on_error: if quarantine {
+                OnError::Quarantine
+            } else {
+                OnError::Abort
+            },
+            ..UpOptions::default()
+        })
+        .await
+    })?;
+    json(&report)
+}
+
+/// Rolls back `steps` migrations, or every one after `to`; returns the report as JSON.
+#[pyfunction]
+#[pyo3(signature = (uri, path, db=None, steps=None, to=None, on_progress=None))]
+fn down(
+    py: Python<'_>,
+    uri: String,
+    path: String,
+    db: Option<String>,
+    steps: Option<usize>,
+    to: Option<String>,
+    on_progress: Option<Py<PyAny>>,
+) -> PyResult<String> {
+    let target = match to {
+        Some(id) => DownTarget::To(id),
+        None => DownTarget::Steps(steps.unwrap_or(1)),
+    };
+    let report = command!(py, uri, path, db, on_progress, |m| m.down(&target).await)?;
+    json(&report)
+}
+
+/// The `mongoshift` command line (`python -m mongoshift`); returns the exit code.
+#[pyfunction]
+fn main(py: Python<'_>, argv: Vec<String>) -> PyResult<u8> {
+    use clap::Parser;
+    let args = std::iter::once("mongoshift".to_string()).chain(argv);
+    let parsed = match cli::Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let code = e.exit_code();
+            let _ = e.print();
+            return Ok(code as u8);
+        }
+    };
+    let code = py.detach(move || match cli::run(parsed) {
+        Ok(code) => code,
+        Err(err) => {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("error: {err}");
+            }
+            exit::code_for(&err)
+        }
+    });
+    Ok((0u8..=255)
+        .find(|k| ExitCode::from(*k) == code)
+        .unwrap_or(1))
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add_function(wrap_pyfunction!(status, m)?)?;
+    m.add_function(wrap_pyfunction!(verify, m)?)?;
+    m.add_function(wrap_pyfunction!(plan, m)?)?;
+    m.add_function(wrap_pyfunction!(up, m)?)?;
+    m.add_function(wrap_pyfunction!(down, m)?)?;
+    m.add_function(wrap_pyfunction!(main, m)?)?;
+    m.add("MigrationError", py.get_type::<MigrationError>())?;
+    m.add("LockError", py.get_type::<LockError>())?;
+    m.add("ChecksumMismatch", py.get_type::<ChecksumMismatch>())?;
+    m.add("SourceError", py.get_type::<SourceError>())?;
+    m.add("ConnectError", py.get_type::<ConnectError>())?;
+    m.add("TransformError", py.get_type::<TransformError>())?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

@@ -1,0 +1,188 @@
+//! The [`PythonRuntime`] this package registers: Python migration files are
+//! read by `mongoshift._runtime.load`, and their functions are called from the
+//! engine's worker threads, holding the GIL only for the call.
+
+use std::sync::Arc;
+
+use mongoshift::pipeline::{BatchTransform, TransformError, TransformWorker};
+use mongoshift::python::{BulkStep, PythonPlan, PythonRuntime, PythonStep};
+use mongoshift::wasm::Outcome;
+use mongoshift::{Direction, Migration};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyString};
+
+/// Reads migration files with `mongoshift._runtime.load`.
+pub(crate) struct Runtime {
+    /// The connection string Python code connects with (bulk steps, Beanie).
+    uri: String,
+    /// The target database.
+    database: String,
+}
+
+impl Runtime {
+    pub(crate) fn new(uri: &str, database: &str) -> Arc<Runtime> {
+        Arc::new(Runtime {
+            uri: uri.into(),
+            database: database.into(),
+        })
+    }
+}
+
+fn direction_name(d: Direction) -> &'static str {
+    match d {
+        Direction::Up => "up",
+        Direction::Down => "down",
+    }
+}
+
+/// The message of a Python exception with its traceback.
+pub(crate) fn traceback(py: Python<'_>, err: &PyErr) -> String {
+    let formatted = py.import("traceback").and_then(|tb| {
+        tb.call_method1("format_exception", (err.value(py),))?
+            .extract::<Vec<String>>()
+    });
+    match formatted {
+        Ok(lines) => lines.concat().trim_end().to_string(),
+        Err(_) => err.to_string(),
+    }
+}
+
+impl PythonRuntime for Runtime {
+    fn load(&self, m: &Migration, direction: Direction) -> Result<PythonPlan, String> {
+        Python::attach(|py| {
+            let res: PyResult<PythonPlan> = (|| {
+                let plan = py.import("mongoshift._runtime")?.call_method1(
+                    "load",
+                    (
+                        m.path.to_string_lossy().to_string(),
+                        &m.id,
+                        direction_name(direction),
+                        &self.uri,
+                        &self.database,
+                    ),
+                )?;
+                let plan = plan.cast::<PyDict>()?;
+                let reversible: bool = item(plan, "reversible")?.extract()?;
+                let mut steps = Vec::new();
+                for s in item(plan, "steps")?.cast::<PyList>()?.iter() {
+                    let s = s.cast::<PyDict>()?;
+                    let kind: String = item(s, "kind")?.extract()?;
+                    let description: String = item(s, "description")?.extract()?;
+                    if kind == "bulk" {
+                        steps.push(PythonStep::Bulk {
+                            description,
+                            run: Arc::new(Bulk {
+                                call: item(s, "run")?.unbind(),
+                            }),
+                        });
+                        continue;
+                    }
+                    let filter_bytes = item(s, "filter")?;
+                    let filter =
+                        bson::Document::from_reader(filter_bytes.cast::<PyBytes>()?.as_bytes())
+                            .map_err(|e| {
+                                pyo3::exceptions::PyValueError::new_err(format!("bad filter: {e}"))
+                            })?;
+                    steps.push(PythonStep::Iterative {
+                        description,
+                        collection: item(s, "collection")?.extract()?,
+                        filter,
+                        batch_size: item(s, "batch_size")?.extract()?,
+                        threads: item(s, "threads")?.extract()?,
+                        transform: Arc::new(Transform {
+                            factory: item(s, "worker")?.unbind(),
+                        }),
+                    });
+                }
+                Ok(PythonPlan { steps, reversible })
+            })();
+            res.map_err(|e| traceback(py, &e))
+        })
+    }
+}
+
+fn item<'py>(d: &Bound<'py, PyDict>, key: &str) -> PyResult<Bound<'py, PyAny>> {
+    d.get_item(key)?
+        .ok_or_else(|| pyo3::exceptions::PyKeyError::new_err(key.to_string()))
+}
+
+/// An iterative step: `factory()` gives each worker thread its own callable.
+struct Transform {
+    factory: Py<PyAny>,
+}
+
+impl BatchTransform for Transform {
+    fn worker(&self) -> Result<Box<dyn TransformWorker>, TransformError> {
+        Python::attach(|py| match self.factory.call0(py) {
+            Ok(f) => Ok(Box::new(Worker { call: f }) as Box<dyn TransformWorker>),
+            Err(e) => Err(traceback(py, &e).into()),
+        })
+    }
+}
+
+/// One worker's callable: `call(direction, batch_bytes, count)` returns one
+/// item per document: `None` keep, `bytes` replace, `False` delete, `str` fail.
+struct Worker {
+    call: Py<PyAny>,
+}
+
+impl TransformWorker for Worker {
+    fn transform(
+        &mut self,
+        direction: Direction,
+        batch: &[u8],
+        count: usize,
+    ) -> Result<Vec<Outcome>, TransformError> {
+        Python::attach(|py| {
+            let res: PyResult<Vec<Outcome>> = (|| {
+                let out = self.call.call1(
+                    py,
+                    (direction_name(direction), PyBytes::new(py, batch), count),
+                )?;
+                let out = out.bind(py).cast::<PyList>()?;
+                let mut outcomes = Vec::with_capacity(out.len());
+                let mut at = 0usize;
+                for o in out.iter() {
+                    // The input document this outcome is for.
+                    let input = batch
+                        .get(at..at + 4)
+                        .map(|l| i32::from_le_bytes([l[0], l[1], l[2], l[3]]) as usize)
+                        .and_then(|n| batch.get(at..at + n));
+                    at += input.map_or(0, <[u8]>::len);
+                    outcomes.push(if o.is_none() {
+                        Outcome::Keep
+                    } else if let Ok(b) = o.cast::<PyBytes>() {
+                        // Returned unchanged (equal bytes): nothing to write.
+                        if input == Some(b.as_bytes()) {
+                            Outcome::Keep
+                        } else {
+                            Outcome::Replace(b.as_bytes().to_vec())
+                        }
+                    } else if let Ok(s) = o.cast::<PyString>() {
+                        Outcome::Fail(s.to_string())
+                    } else {
+                        Outcome::Delete
+                    });
+                }
+                Ok(outcomes)
+            })();
+            res.map_err(|e| traceback(py, &e).into())
+        })
+    }
+}
+
+/// A bulk step: `call(database)`.
+struct Bulk {
+    call: Py<PyAny>,
+}
+
+impl BulkStep for Bulk {
+    fn run(&self, database: &str) -> Result<(), String> {
+        Python::attach(|py| {
+            self.call
+                .call1(py, (database,))
+                .map(drop)
+                .map_err(|e| traceback(py, &e))
+        })
+    }
+}
