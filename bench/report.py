@@ -30,6 +30,8 @@ def main(results: str, out: str, date: str, machine: str, server: str) -> None:
     by = {r["row"]: r for r in rows}
     n = rows[0]["n"]
     beanie = by.get("beanie")
+    if beanie and "failed" in beanie:
+        beanie = None
     lines = [
         f"# split_name over {n:,} users — {date}",
         "",
@@ -40,6 +42,11 @@ def main(results: str, out: str, date: str, machine: str, server: str) -> None:
         "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in rows:
+        if "failed" in r:
+            lines.append(
+                f"| {LABELS.get(r['row'], r['row'])} | failed after {r['seconds']:.0f} s | – | – | – | – |"
+            )
+            continue
         vs_beanie = f"{r['rate'] / beanie['rate']:.1f}×" if beanie else "–"
         floor = by.get(FLOOR.get(r["row"], ""))
         vs_floor = f"{r['rate'] / floor['rate']:.2f}×" if floor else "–"
@@ -47,6 +54,10 @@ def main(results: str, out: str, date: str, machine: str, server: str) -> None:
             f"| {LABELS.get(r['row'], r['row'])} | {r['seconds']:.1f} | {r['rate']:,.0f} "
             f"| {vs_beanie} | {vs_floor} | {r['rss_mib']:.0f} |"
         )
+    for r in rows:
+        if "failed" in r:
+            lines.append("")
+            lines.append(f"{LABELS.get(r['row'], r['row'])} failed: `{r['failed']}`")
     text = "\n".join(lines) + "\n"
     with open(out + ".md", "w") as f:
         f.write(text)
@@ -57,8 +68,10 @@ def main(results: str, out: str, date: str, machine: str, server: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    rows = [r for r in rows if "failed" not in r]
     fig, ax = plt.subplots(figsize=(10, 0.5 * len(rows) + 1.5))
-    names = [LABELS.get(r["row"], r["row"]) for r in rows][::-1]
+    # A "$" would start matplotlib's math mode.
+    names = [LABELS.get(r["row"], r["row"]).replace("$", r"\$") for r in rows][::-1]
     rates = [r["rate"] for r in rows][::-1]
     colors = [
         "#999999" if r["row"].startswith("floor") else "#2a7ab0" if r["row"] in FLOOR else "#d08030"
