@@ -997,40 +997,9 @@ impl Migrator {
         if direction == Direction::Down {
             entry.pre_images = None;
         }
-        // Create the side collections now: creating them implicitly inside a
-        // batch's transaction is restricted on some servers.
-        for coll in entry.pre_images.iter().map(String::as_str).chain(
-            (self.on_error == OnError::Quarantine).then_some(crate::writer::QUARANTINE_COLLECTION),
-        ) {
-            match self.target.db().create_collection(coll).await {
-                Ok(()) => {}
-                Err(e) if matches!(&*e.kind, mongodb::error::ErrorKind::Command(c) if c.code == 48) =>
-                    {}
-                Err(e) => return Err(MigrateError::db(format!("cannot create {coll}"), e)),
-            }
-        }
-        // A run that died inside a transaction leaves it open, holding its
-        // documents until the server times it out: end it now.
-        if let Some(lsid) = entry.session.take() {
-            let _ = self
-                .target
-                .client()
-                .database("admin")
-                .run_command(bson::doc! { "killSessions": [lsid] })
-                .await;
-        }
-        let session = if tx == TxMode::None {
-            None
-        } else {
-            let s = self
-                .target
-                .client()
-                .start_session()
-                .await
-                .map_err(|e| MigrateError::db("cannot start a session", e))?;
-            entry.session = Some(s.id().clone());
-            Some(s)
-        };
+        let session = self
+            .prepare_writes(entry, tx, self.on_error == OnError::Quarantine)
+            .await?;
         Ok(Prepared {
             module: Transformer::Wasm(module),
             tx,
@@ -1064,6 +1033,53 @@ impl Migrator {
                 format!("auto: in place because {reason}"),
             ),
         })
+    }
+
+    /// What a document-by-document run needs before its first batch: its side
+    /// collections (pre-images, quarantine) created, the session of a dead
+    /// earlier run ended, and its own session (recorded in `entry`).
+    async fn prepare_writes(
+        &self,
+        entry: &mut LedgerEntry,
+        tx: TxMode,
+        quarantine: bool,
+    ) -> Result<Option<mongodb::ClientSession>> {
+        // Create the side collections now: creating them implicitly inside a
+        // batch's transaction is restricted on some servers.
+        for coll in entry
+            .pre_images
+            .iter()
+            .map(String::as_str)
+            .chain(quarantine.then_some(crate::writer::QUARANTINE_COLLECTION))
+        {
+            match self.target.db().create_collection(coll).await {
+                Ok(()) => {}
+                Err(e) if matches!(&*e.kind, mongodb::error::ErrorKind::Command(c) if c.code == 48) =>
+                    {}
+                Err(e) => return Err(MigrateError::db(format!("cannot create {coll}"), e)),
+            }
+        }
+        // A run that died inside a transaction leaves it open, holding its
+        // documents until the server times it out: end it now.
+        if let Some(lsid) = entry.session.take() {
+            let _ = self
+                .target
+                .client()
+                .database("admin")
+                .run_command(bson::doc! { "killSessions": [lsid] })
+                .await;
+        }
+        if tx == TxMode::None {
+            return Ok(None);
+        }
+        let s = self
+            .target
+            .client()
+            .start_session()
+            .await
+            .map_err(|e| MigrateError::db("cannot start a session", e))?;
+        entry.session = Some(s.id().clone());
+        Ok(Some(s))
     }
 
     /// The transaction mode a run gets on this deployment.

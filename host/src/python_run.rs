@@ -194,39 +194,9 @@ impl Migrator {
         if direction == Direction::Down {
             entry.pre_images = None;
         }
-        // Create the side collections now: creating them implicitly inside a
-        // batch's transaction is restricted on some servers.
-        for coll in entry.pre_images.iter().map(String::as_str).chain(
-            (iterative && self.on_error == OnError::Quarantine)
-                .then_some(crate::writer::QUARANTINE_COLLECTION),
-        ) {
-            match self.target.db().create_collection(coll).await {
-                Ok(()) => {}
-                Err(e) if matches!(&*e.kind, mongodb::error::ErrorKind::Command(c) if c.code == 48) =>
-                    {}
-                Err(e) => return Err(MigrateError::db(format!("cannot create {coll}"), e)),
-            }
-        }
-        if let Some(lsid) = entry.session.take() {
-            let _ = self
-                .target
-                .client()
-                .database("admin")
-                .run_command(bson::doc! { "killSessions": [lsid] })
-                .await;
-        }
-        let session = if tx == TxMode::None {
-            None
-        } else {
-            let s = self
-                .target
-                .client()
-                .start_session()
-                .await
-                .map_err(|e| MigrateError::db("cannot start a session", e))?;
-            entry.session = Some(s.id().clone());
-            Some(s)
-        };
+        let session = self
+            .prepare_writes(entry, tx, iterative && self.on_error == OnError::Quarantine)
+            .await?;
         Ok(PyPrepared { plan, tx, session })
     }
 

@@ -284,73 +284,47 @@ impl<'a> BatchWriter<'a> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let res = match self.opts.tx {
-                TxMode::None => {
-                    apply(
-                        self.target,
-                        &self.collection,
-                        &self.migration,
-                        &self.opts,
-                        &mut self.retransform,
-                        &self.cp,
-                        t,
-                        lo,
-                        hi,
-                        None,
-                    )
-                    .await
-                }
-                TxMode::Migration => {
-                    let s = self
-                        .session
+            let tx = self.opts.tx;
+            let mut session = match tx {
+                TxMode::None => None,
+                _ => Some(
+                    self.session
                         .as_mut()
-                        .expect("a session in transaction modes");
-                    // No retry inside the migration's transaction: it is aborted as a whole.
-                    let next = apply(
-                        self.target,
-                        &self.collection,
-                        &self.migration,
-                        &self.opts,
-                        &mut self.retransform,
-                        &self.cp,
-                        t,
-                        lo,
-                        hi,
-                        Some(s),
-                    )
-                    .await?;
-                    self.cp = next;
+                        .expect("a session in transaction modes"),
+                ),
+            };
+            if let (TxMode::Batch, Some(s)) = (tx, session.as_mut()) {
+                s.start_transaction()
+                    .await
+                    .map_err(|e| MigrateError::db("cannot start a transaction", e))?;
+            }
+            let res = apply(
+                self.target,
+                &self.collection,
+                &self.migration,
+                &self.opts,
+                &mut self.retransform,
+                &self.cp,
+                t,
+                lo,
+                hi,
+                session.as_deref_mut(),
+            )
+            .await;
+            let res = match (tx, session) {
+                (TxMode::Batch, Some(s)) => match res {
+                    Ok(next) => commit(s).await.map(|()| next),
+                    Err(e) => {
+                        let _ = s.abort_transaction().await;
+                        Err(e)
+                    }
+                },
+                // No retry inside the migration's transaction: it is aborted as a whole.
+                (TxMode::Migration, _) => {
+                    self.cp = res?;
                     return Ok(());
                 }
-                TxMode::Batch => {
-                    let s = self
-                        .session
-                        .as_mut()
-                        .expect("a session in transaction modes");
-                    s.start_transaction()
-                        .await
-                        .map_err(|e| MigrateError::db("cannot start a transaction", e))?;
-                    match apply(
-                        self.target,
-                        &self.collection,
-                        &self.migration,
-                        &self.opts,
-                        &mut self.retransform,
-                        &self.cp,
-                        t,
-                        lo,
-                        hi,
-                        Some(s),
-                    )
-                    .await
-                    {
-                        Ok(next) => commit(s).await.map(|()| next),
-                        Err(e) => {
-                            let _ = s.abort_transaction().await;
-                            Err(e)
-                        }
-                    }
-                }
+                _ => res,
             };
             match res {
                 Ok(next) => {

@@ -40,24 +40,10 @@ fn killed_at_many_points_the_run_resumes_exactly_once() {
     let delays_ms = [
         300, 450, 550, 600, 650, 700, 750, 800, 850, 900, 950, 1000, 1050,
     ];
-    let mut kills = 0;
     let mut progress = Vec::new();
-    for d in delays_ms {
-        let mut child = t
-            .std_cmd()
-            .arg("up")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn");
-        std::thread::sleep(Duration::from_millis(d));
-        if child.try_wait().expect("wait").is_none() {
-            child.kill().expect("SIGKILL");
-            kills += 1;
-        }
-        child.wait().expect("reap");
-        progress.push(t.count("users", doc! { "n": 1 }));
-    }
+    let kills = t.up_killed_after(&delays_ms, || {
+        progress.push(t.count("users", doc! { "n": 1 }))
+    });
     let out = t.cmd().arg("up").assert().success().get_output().clone();
     let (stdout, stderr) = text(&out);
     assert!(

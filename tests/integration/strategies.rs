@@ -507,22 +507,10 @@ fn a_rewrite_killed_at_many_points_resumes_and_applies_exactly_once() {
     let t = TestDb::new("rewrite_kill");
     t.seed_users(100_000);
     counting(&t, "strategy = \"rewrite\"\n");
-    let mut kills = 0;
-    for d in [400, 700, 900, 1100, 1300, 1500, 1700, 2000, 2400, 2800] {
-        let mut child = t
-            .std_cmd()
-            .arg("up")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn");
-        std::thread::sleep(Duration::from_millis(d));
-        if child.try_wait().expect("wait").is_none() {
-            child.kill().expect("SIGKILL");
-            kills += 1;
-        }
-        child.wait().expect("reap");
-    }
+    let kills = t.up_killed_after(
+        &[400, 700, 900, 1100, 1300, 1500, 1700, 2000, 2400, 2800],
+        || {},
+    );
     let out = t.cmd().arg("up").assert().success().get_output().clone();
     let (stdout, stderr) = text(&out);
     assert!(

@@ -290,6 +290,30 @@ impl TestDb {
         c
     }
 
+    /// Starts `up` once per delay and SIGKILLs it after that many
+    /// milliseconds if it is still running; calls `after` after each run.
+    /// Returns how many runs were killed.
+    pub fn up_killed_after(&self, delays_ms: &[u64], mut after: impl FnMut()) -> usize {
+        let mut kills = 0;
+        for &d in delays_ms {
+            let mut child = self
+                .std_cmd()
+                .arg("up")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("spawn");
+            std::thread::sleep(std::time::Duration::from_millis(d));
+            if child.try_wait().expect("wait").is_none() {
+                child.kill().expect("SIGKILL");
+                kills += 1;
+            }
+            child.wait().expect("reap");
+            after();
+        }
+        kills
+    }
+
     /// Inserts `n` user documents `{_id: i, name, email, age, n: 0}`.
     pub fn seed_users(&self, n: i32) {
         let coll = self.db().collection::<Document>("users");
