@@ -227,3 +227,38 @@ fn no_database_named() {
         .code(5)
         .stderr(predicate::str::contains("no target database"));
 }
+
+#[test]
+fn a_wrong_write_strategy_or_in_place_form_names_the_file_line_and_field() {
+    let t = TestDb::new("bad_strategy");
+    t.seed_users(3);
+    t.write("20260101000000_ok.toml", OK);
+    let wasm = "kind = \"wasm\"\ncollection = \"users\"\nmodule = \"guest.wat\"\n";
+    t.write("20260102000000_w/guest.wat", "(module)");
+    t.write(
+        "20260102000000_w/migration.toml",
+        &format!("{wasm}strategy = \"sideways\"\n"),
+    );
+    refused_without_writing(
+        &t,
+        6,
+        &[
+            "20260102000000_w",
+            "line 4",
+            "field `strategy` must be \"in-place\", \"rewrite\" or \"auto\", not \"sideways\"",
+        ],
+    );
+    t.write(
+        "20260102000000_w/migration.toml",
+        &format!("{wasm}in_place_writes = \"patch\"\n"),
+    );
+    refused_without_writing(
+        &t,
+        6,
+        &[
+            "20260102000000_w",
+            "line 4",
+            "field `in_place_writes` must be \"set\" or \"replace\", not \"patch\"",
+        ],
+    );
+}
