@@ -31,7 +31,10 @@ pub(crate) fn encode_outcomes(f: &TransformFn, batch: &[u8], out: &mut Vec<u8>) 
             Outcome::Keep => record(out, KEEP, &[]),
             Outcome::Delete => record(out, DELETE, &[]),
             Outcome::Fail(message) => record(out, FAIL, message.as_bytes()),
-            Outcome::ReplaceRaw(raw) => record(out, REPLACE, raw.as_bytes()),
+            Outcome::ReplaceRaw(raw) => {
+                record(out, REPLACE, raw.as_bytes());
+                crate::writer::recycle(raw.into_bytes());
+            }
             Outcome::Replace(doc) => {
                 // Encoded straight into the result buffer, its length patched after.
                 let at = out.len();

@@ -2,7 +2,26 @@
 
 use bson::{RawBson, RawBsonRef, RawDocument, RawDocumentBuf};
 
+use crate::fields::{fields, Field};
 use crate::{DocWriter, Outcome};
+
+/// A field of the result: one of the source's, copied as bytes, or a value
+/// an edit set.
+#[derive(Debug)]
+enum Slot<'a> {
+    Source(Field<'a>),
+    Value(RawBsonRef<'a>),
+}
+
+impl<'a> Slot<'a> {
+    /// The value, decoded (for comparing with a `set`).
+    fn value(&self) -> Option<RawBsonRef<'a>> {
+        match self {
+            Slot::Source(f) => f.value().ok(),
+            Slot::Value(v) => Some(*v),
+        }
+    }
+}
 
 #[derive(Debug)]
 enum Op {
@@ -73,29 +92,26 @@ impl<'a> Edit<'a> {
 
     /// The fields of the result, in order, and whether they differ from the
     /// source. Fields borrow from the source or from the edits: nothing is
-    /// decoded or copied yet.
-    fn plan(&self) -> (Vec<(&str, RawBsonRef<'_>)>, bool) {
-        let mut fields: Vec<(&str, RawBsonRef<'_>)> = self
-            .src
-            .iter()
-            .map(|el| el.expect("the host sends valid BSON documents"))
+    /// decoded or copied yet (only the values a `set` compares against).
+    fn plan(&self) -> (Vec<(&str, Slot<'_>)>, bool) {
+        let mut fields: Vec<(&str, Slot<'_>)> = fields(self.src)
+            .map(|f| (f.key(), Slot::Source(f)))
             .collect();
-        let position = |fields: &[(&str, RawBsonRef<'_>)], key: &str| {
-            fields.iter().position(|(k, _)| *k == key)
-        };
+        let position =
+            |fields: &[(&str, Slot<'_>)], key: &str| fields.iter().position(|(k, _)| *k == key);
         let mut changed = false;
         for op in &self.ops {
             match op {
                 Op::Set(key, value) => {
                     let value = value.as_raw_bson_ref();
                     match position(&fields, key) {
-                        Some(i) if fields[i].1 == value => {}
+                        Some(i) if fields[i].1.value() == Some(value) => {}
                         Some(i) => {
-                            fields[i].1 = value;
+                            fields[i].1 = Slot::Value(value);
                             changed = true;
                         }
                         None => {
-                            fields.push((key, value));
+                            fields.push((key, Slot::Value(value)));
                             changed = true;
                         }
                     }
@@ -126,10 +142,14 @@ impl<'a> Edit<'a> {
         (fields, changed)
     }
 
-    fn write(fields: &[(&str, RawBsonRef<'_>)], capacity: usize) -> RawDocumentBuf {
+    fn write(fields: &[(&str, Slot<'_>)], capacity: usize) -> RawDocumentBuf {
         let mut out = DocWriter::with_capacity(capacity);
-        for (key, value) in fields {
-            out.append(key, *value);
+        for (key, slot) in fields {
+            match slot {
+                Slot::Source(f) if f.key() == *key => out.append_field(f),
+                Slot::Source(f) => out.append_field_as(key, f),
+                Slot::Value(v) => out.append(key, *v),
+            }
         }
         out.finish()
     }

@@ -110,13 +110,16 @@
 mod abi;
 mod batch;
 mod edit;
+mod fields;
 pub mod helpers;
 pub mod native;
+mod scan;
 mod writer;
 
 pub use bson;
 pub use bson::{doc, Bson, Document, RawBson, RawDocument, RawDocumentBuf};
 pub use edit::Edit;
+pub use fields::{fields, Field, Fields};
 pub use mongoshift_guest_macro::transform;
 pub use writer::DocWriter;
 

@@ -1,7 +1,29 @@
 //! Writing a BSON document element by element, copying raw values as bytes.
 
+use std::cell::RefCell;
+
 use bson::spec::ElementType;
 use bson::{RawBsonRef, RawDocumentBuf};
+
+use crate::fields::Field;
+
+std::thread_local! {
+    /// Buffers of replacements the batch loop has passed on, for the next
+    /// [`DocWriter`]s.
+    static SPARE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Hands a replacement's buffer back for reuse once its bytes have been
+/// copied out (the batch loop does this).
+pub(crate) fn recycle(mut buf: Vec<u8>) {
+    SPARE.with_borrow_mut(|spare| {
+        // A few are enough (one is in use at a time); a huge one is let go.
+        if spare.len() < 4 && buf.capacity() <= 1 << 20 {
+            buf.clear();
+            spare.push(buf);
+        }
+    });
+}
 
 /// Builds a document from raw values without decoding or allocating per
 /// field: the fastest way to produce a replacement that keeps most fields.
@@ -30,16 +52,50 @@ impl Default for DocWriter {
 
 impl DocWriter {
     /// An empty document with room for `n` bytes.
+    ///
+    /// Inside a batch, the memory of replacements already handed to the host
+    /// is reused: a transform writing one document per call allocates only
+    /// until its buffers have grown to the batch's largest document.
     pub fn with_capacity(n: usize) -> Self {
-        let mut buf = Vec::with_capacity(n.max(5));
+        let mut buf = SPARE.with_borrow_mut(Vec::pop).unwrap_or_default();
+        buf.clear();
+        buf.reserve(n.max(5));
         buf.extend_from_slice(&[0; 4]);
         DocWriter { buf }
     }
 
+    /// Appends a field of another document as it is, in one copy.
+    ///
+    /// ```
+    /// use mongoshift_guest::{doc, fields, DocWriter, RawDocumentBuf};
+    /// let src = RawDocumentBuf::from_document(&doc! { "_id": 1, "a": [1, 2] }).unwrap();
+    /// let mut w = DocWriter::default();
+    /// for f in fields(&src) {
+    ///     w.append_field(&f);
+    /// }
+    /// assert_eq!(w.finish(), src);
+    /// ```
+    #[inline]
+    pub fn append_field(&mut self, field: &Field<'_>) {
+        self.buf.extend_from_slice(field.as_bytes());
+    }
+
+    /// Appends another document's field under a new name, copying its value
+    /// as bytes.
+    ///
+    /// # Panics
+    ///
+    /// If `key` contains a NUL byte.
+    pub fn append_field_as(&mut self, key: &str, field: &Field<'_>) {
+        self.key(field.element_type(), key);
+        self.buf.extend_from_slice(field.value_bytes());
+    }
+
+    #[inline]
     fn key(&mut self, t: ElementType, key: &str) {
         // BSON keys end at the first NUL: such a key would corrupt the document.
         assert!(
-            !key.as_bytes().contains(&0),
+            !crate::scan::has_nul(key.as_bytes()),
             "field name {key:?} contains a NUL byte, which BSON cannot store"
         );
         self.buf.push(t as u8);
@@ -108,6 +164,7 @@ impl DocWriter {
     }
 
     /// Appends a string.
+    #[inline]
     pub fn append_str(&mut self, key: &str, s: &str) {
         self.key(ElementType::String, key);
         self.buf
@@ -117,6 +174,7 @@ impl DocWriter {
     }
 
     /// Appends a UTC datetime.
+    #[inline]
     pub fn append_datetime(&mut self, key: &str, d: bson::DateTime) {
         self.key(ElementType::DateTime, key);
         self.buf

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! scripts/bench-engine            # builds the guests, then runs this
-//! cargo bench -p mongoshift --bench engine -- [--docs N] [--batch N]
+//! cargo bench -p mongoshift --bench engine -- [--docs N] [--batch N] [--only core]
 //! ```
 #![allow(clippy::print_stdout, clippy::print_stderr, clippy::unwrap_used)]
 
@@ -75,6 +75,12 @@ fn main() {
     let n_docs = arg("--docs", 200_000);
     let batch = arg("--batch", 1000);
     let rounds = arg("--rounds", 5);
+    // `--only core` (or `component`): one Wasm row, e.g. under `perf record`.
+    let args: Vec<String> = std::env::args().collect();
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1).cloned());
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let component = root.join("migrations/20260110090000_split_name/split_name.wasm");
     let core = root.join("target/bench-guests/split_name_core.wasm");
@@ -128,6 +134,9 @@ fn main() {
         ("Wasm component (wasm32-wasip2)", &component),
         ("Wasm core module (wasm32-wasip1)", &core),
     ] {
+        if only.as_ref().is_some_and(|o| !label.contains(o.as_str())) {
+            continue;
+        }
         if !path.is_file() {
             eprintln!(
                 "skipping {label}: {} not built (run scripts/bench-engine)",

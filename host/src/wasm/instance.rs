@@ -225,12 +225,12 @@ fn bad(msg: impl Into<String>) -> wasmtime::Error {
 }
 
 /// Reads a result buffer (`u32 length`, then the payload) at `ptr`.
-fn read_result(
-    store: &mut Store<StoreState>,
+fn read_result<'a>(
+    store: &'a Store<StoreState>,
     memory: &Memory,
     ptr: i32,
-) -> wasmtime::Result<Vec<u8>> {
-    let data = memory.data(&store);
+) -> wasmtime::Result<&'a [u8]> {
+    let data = memory.data(store);
     let start = ptr as u32 as usize;
     let header = data.get(start..start + 4).ok_or_else(|| {
         bad(format!(
@@ -244,14 +244,14 @@ fn read_result(
             "result buffer at {start:#x} claims {len} bytes, past the end of memory"
         ))
     })?;
-    Ok(payload.to_vec())
+    Ok(payload)
 }
 
 fn core_describe(store: &mut Store<StoreState>, c: &CoreExports) -> wasmtime::Result<ModuleInfo> {
     let version = c.version.call(&mut *store, ())?;
     let ptr = c.describe.call(&mut *store, ())?;
     let payload = read_result(store, &c.memory, ptr)?;
-    let doc = bson::Document::from_reader(&payload[..])
+    let doc = bson::Document::from_reader(payload)
         .map_err(|e| bad(format!("describe did not return a BSON document: {e}")))?;
     let strings = |key: &str| -> Vec<String> {
         doc.get_array(key)
@@ -305,8 +305,8 @@ fn core_transform(
         Direction::Down => 1,
     };
     let res = c.transform.call(&mut *store, (dir, ptr, len))?;
-    let payload = read_result(store, &c.memory, res)?;
-    parse_outcomes(&payload)
+    // Parsed where the guest left it: each replacement is copied once.
+    parse_outcomes(read_result(store, &c.memory, res)?)
 }
 
 /// Parses the outcomes payload of ABI.md.

@@ -5,35 +5,40 @@
 //! Every change is top-level, so both directions use the raw path: untouched
 //! fields are copied as bytes, never decoded.
 
-use mongoshift_guest::bson::RawBsonRef;
+use mongoshift_guest::bson::spec::ElementType;
 use mongoshift_guest::helpers::{format_ymd, parse_ymd};
-use mongoshift_guest::{transform, DocWriter, Outcome, RawDocument};
+use mongoshift_guest::{fields, transform, DocWriter, Outcome, RawDocument};
 
 #[transform(name = "split_name", backward = join_name)]
 pub fn split_name(doc: &RawDocument) -> Outcome {
     // One pass over the document: it is the hot loop of the whole migration.
+    // Untouched fields are copied whole, never decoded.
     let mut out = DocWriter::with_capacity(doc.as_bytes().len() + 48);
     let mut named = false;
     let mut status_seen = false;
     let mut bad_signup = None;
-    for el in doc.iter() {
-        let (key, value) = el.expect("valid BSON from the host");
-        match (key, value) {
-            ("name", RawBsonRef::String(name)) => {
-                let (first, last) = name.split_once(' ').unwrap_or((name, ""));
-                out.append_str("first_name", first);
-                out.append_str("last_name", last);
-                named = true;
-            }
-            ("signup", RawBsonRef::String(s)) => match parse_ymd(s) {
-                Some(d) => out.append_datetime("signup", d),
-                None => bad_signup = Some(s),
+    for f in fields(doc) {
+        // Only the fields the transform reads are decoded.
+        match f.key() {
+            "name" => match f.as_str() {
+                Some(name) => {
+                    let (first, last) = name.split_once(' ').unwrap_or((name, ""));
+                    out.append_str("first_name", first);
+                    out.append_str("last_name", last);
+                    named = true;
+                }
+                None => out.append_field(&f),
             },
-            ("status", _) => {
+            "signup" => match f.as_str().map(|s| (s, parse_ymd(s))) {
+                Some((_, Some(d))) => out.append_datetime("signup", d),
+                Some((s, None)) => bad_signup = Some(s),
+                None => out.append_field(&f),
+            },
+            "status" => {
                 out.append_str("status", "active");
                 status_seen = true;
             }
-            _ => out.append(key, value),
+            _ => out.append_field(&f),
         }
     }
     if !named {
@@ -56,7 +61,15 @@ pub fn split_name(doc: &RawDocument) -> Outcome {
 /// where `first_name` was, `first_name`/`last_name`/`status` removed, `signup`
 /// back to "YYYY-MM-DD" in place.
 pub fn join_name(doc: &RawDocument) -> Outcome {
-    let (Ok(first), Ok(last)) = (doc.get_str("first_name"), doc.get_str("last_name")) else {
+    let (mut first, mut last) = (None, None);
+    for f in fields(doc) {
+        match f.key() {
+            "first_name" => first = f.as_str(),
+            "last_name" => last = f.as_str(),
+            _ => {}
+        }
+    }
+    let (Some(first), Some(last)) = (first, last) else {
         return Outcome::Keep;
     };
     let name = if last.is_empty() {
@@ -65,13 +78,15 @@ pub fn join_name(doc: &RawDocument) -> Outcome {
         format!("{first} {last}")
     };
     let mut out = DocWriter::with_capacity(doc.as_bytes().len());
-    for el in doc.iter() {
-        let (key, value) = el.expect("valid BSON from the host");
-        match (key, value) {
-            ("first_name", _) => out.append_str("name", &name),
-            ("last_name" | "status", _) => {}
-            ("signup", RawBsonRef::DateTime(d)) => out.append_str("signup", &format_ymd(d)),
-            _ => out.append(key, value),
+    for f in fields(doc) {
+        match f.key() {
+            "first_name" => out.append_str("name", &name),
+            "last_name" | "status" => {}
+            "signup" if f.element_type() == ElementType::DateTime => {
+                let d = f.value().expect("a date is 8 bytes");
+                out.append_str("signup", &format_ymd(d.as_datetime().expect("a date")));
+            }
+            _ => out.append_field(&f),
         }
     }
     Outcome::ReplaceRaw(out.finish())
