@@ -109,12 +109,7 @@ impl Migrator {
     }
 
     async fn count_in(&self, collection: &str, filter: &bson::Document) -> Result<u64> {
-        self.target
-            .db()
-            .collection::<bson::Document>(collection)
-            .count_documents(filter.clone())
-            .await
-            .map_err(|e| MigrateError::db(format!("cannot count documents in {collection}"), e))
+        super::count_matching(&self.target, collection, filter).await
     }
 
     /// How `down` undoes a Python migration: its pre-images when kept (they

@@ -1,22 +1,27 @@
 //! Copy and swap (`strategy = "rewrite"`).
 //!
-//! 1. A change stream on the database is opened *before* the copy starts and
-//!    its resume token kept in the ledger.
+//! 1. A change stream on the source collection is opened *before* the copy
+//!    starts and its resume token kept in the ledger. It is scoped to the
+//!    collection so the server skips the copy's own inserts cheaply, and shows
+//!    `collMod` as `modify` events (`showExpandedEvents`), which are the
+//!    markers below.
 //! 2. Every document is transformed into a shadow collection created with the
 //!    source's options (validator, collation), in unordered inserts, each
 //!    batch committing with its checkpoint (the usual pipeline). The source's
 //!    indexes are then built on the shadow.
 //! 3. Catch-up: the `_id`s the stream reports changed are read again from the
 //!    source, transformed again and written to the shadow (or deleted from
-//!    it), until the stream is idle. The resume token moves with each group.
+//!    it), in rounds up to a marker (an empty `collMod`, which changes
+//!    nothing) until a round is short. The resume token moves with each group.
 //! 4. Swap window: the source is fenced (a validator that rejects every
 //!    insert and update, so writes fail fast with `DocumentValidationFailure`
-//!    and applications retry), a marker written after the fence is awaited on
-//!    the stream so everything before it is in the shadow, then the source is
-//!    renamed to the backup and the shadow to the source. A collection an
-//!    insert re-created between the two renames is carried over and dropped.
-//!    Deletes (which a validator does not stop) that landed in the window are
-//!    applied right after the swap. The backup gets its own options back.
+//!    and applications retry); the fence's own `modify` event (its validator
+//!    carries a unique tag) is awaited on the stream, so everything written
+//!    before it is in the shadow; then the source is renamed to the backup and
+//!    the shadow to the source. A collection an insert re-created between the
+//!    two renames is carried over and dropped. Deletes (which a validator does
+//!    not stop) that landed in the window are applied right after the swap.
+//!    The backup gets its own options back.
 //!
 //! `down` renames the backup back over the collection. Each phase is recorded
 //! in the ledger, so a run that dies anywhere resumes where it was.
@@ -25,7 +30,7 @@ use std::collections::HashSet;
 
 use bson::{doc, rawdoc, Bson, Document, RawArrayBuf, RawDocumentBuf};
 use futures_util::TryStreamExt;
-use mongodb::change_stream::event::{ChangeStreamEvent, OperationType, ResumeToken};
+use mongodb::change_stream::event::ResumeToken;
 use mongodb::change_stream::ChangeStream;
 use serde::{Deserialize, Serialize};
 
@@ -35,8 +40,22 @@ use crate::target::{Target, Topology};
 use crate::wasm::Outcome;
 use crate::writer::{Retransform, QUARANTINE_COLLECTION};
 
-/// Where markers written after the fence go (they are removed at once).
-pub const MARKER_COLLECTION: &str = "mongoshift_markers";
+/// The parts of a change event a rewrite reads.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Change {
+    operation_type: String,
+    ns: Option<Namespace>,
+    to: Option<Namespace>,
+    document_key: Option<Document>,
+    /// What a `collMod` (`modify`) set.
+    operation_description: Option<Document>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Namespace {
+    coll: Option<String>,
+}
 
 /// The state of a rewrite, kept in the migration's ledger entry.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -94,6 +113,13 @@ pub async fn refusal(
         }
         Topology::ReplicaSet => {}
     }
+    if target.wire_version() < 17 {
+        return Ok(Some(
+            "the server is older than MongoDB 6.0: its change streams do not report collMod \
+             (showExpandedEvents), which the swap uses to know it has seen every write"
+                .into(),
+        ));
+    }
     let Some(info) = collection_info(target, collection).await? else {
         return Ok(Some(format!("collection {collection} does not exist")));
     };
@@ -143,20 +169,18 @@ fn db_err(context: String) -> impl FnOnce(mongodb::error::Error) -> MigrateError
     move |e| MigrateError::db(context, e)
 }
 
-/// Opens the database change stream a rewrite follows: the source and the
-/// marker collection.
+/// Opens the change stream a rewrite follows: the source collection alone
+/// (the server skips the copy's own inserts without building events for
+/// them), with `modify` events, which serve as markers.
 pub(crate) async fn open_stream(
     target: &Target,
     state: &RewriteState,
-) -> Result<ChangeStream<ChangeStreamEvent<Document>>> {
-    let pipeline = [
-        doc! { "$match": { "ns.coll": { "$in": [ &state.collection, &state.backup, MARKER_COLLECTION ] } } },
-    ];
+) -> Result<ChangeStream<Change>> {
     // Short waits: an empty answer means "nothing more for now".
-    let mut watch = target
-        .db()
+    let source = target.db().collection::<Document>(&state.collection);
+    let mut watch = source
         .watch()
-        .pipeline(pipeline)
+        .show_expanded_events(true)
         .max_await_time(std::time::Duration::from_millis(20));
     if let Some(t) = &state.token {
         let token: ResumeToken =
@@ -167,7 +191,7 @@ pub(crate) async fn open_stream(
             })?;
         watch = watch.resume_after(token);
     }
-    watch.await.map_err(|e| {
+    watch.await.map(ChangeStream::with_type).map_err(|e| {
         if matches!(&*e.kind, mongodb::error::ErrorKind::Command(c) if c.code == 286) {
             MigrateError::Refused {
                 reason: format!(
@@ -190,7 +214,7 @@ pub(crate) async fn open_stream(
     })
 }
 
-pub(crate) fn token_of(stream: &ChangeStream<ChangeStreamEvent<Document>>) -> Option<Bson> {
+pub(crate) fn token_of(stream: &ChangeStream<Change>) -> Option<Bson> {
     stream.resume_token().and_then(|t| bson::to_bson(&t).ok())
 }
 
@@ -296,7 +320,7 @@ impl Follow<'_> {
 pub(crate) async fn follow(
     f: &mut Follow<'_>,
     state: &mut RewriteState,
-    stream: &mut ChangeStream<ChangeStreamEvent<Document>>,
+    stream: &mut ChangeStream<Change>,
     until: Until,
     into: &str,
     from: &str,
@@ -304,6 +328,7 @@ pub(crate) async fn follow(
     let mut done = 0;
     let mut ids: Vec<Bson> = Vec::new();
     let mut seen = HashSet::new();
+    let mut idle_at = None;
     loop {
         let ev = stream.next_if_any().await.map_err(db_err(format!(
             "cannot follow changes to {}",
@@ -311,59 +336,65 @@ pub(crate) async fn follow(
         )))?;
         let mut stop = false;
         match &ev {
-            None => {}
+            None => {
+                // At the end of the history: the position did not move
+                // between two empty answers.
+                let token = token_of(stream);
+                if matches!(until, Until::MarkerOrIdle(_)) && idle_at.is_some() && idle_at == token
+                {
+                    stop = true;
+                }
+                idle_at = token;
+            }
             Some(ev) => {
-                let coll = ev
-                    .ns
-                    .as_ref()
-                    .and_then(|n| n.coll.clone())
-                    .unwrap_or_default();
-                if coll == MARKER_COLLECTION {
-                    if let Until::Marker(m) = &until {
-                        let id = ev.document_key.as_ref().and_then(|k| k.get_str("_id").ok());
-                        stop = ev.operation_type == OperationType::Insert && id == Some(m.as_str());
+                idle_at = None;
+                let ours =
+                    ev.ns.as_ref().and_then(|n| n.coll.as_deref()) == Some(&state.collection);
+                match ev.operation_type.as_str() {
+                    "modify" if ours => {
+                        let described = ev.operation_description.clone().unwrap_or_default();
+                        stop = match &until {
+                            Until::Marker(m) | Until::MarkerOrIdle(m) => described == *m,
+                            Until::Renamed => false,
+                        };
                     }
-                } else if coll == state.collection {
-                    match &ev.operation_type {
-                        OperationType::Insert
-                        | OperationType::Update
-                        | OperationType::Replace
-                        | OperationType::Delete => {
-                            if let Some(id) = ev.document_key.as_ref().and_then(|k| k.get("_id")) {
-                                let key =
-                                    bson::to_vec(&doc! { "k": id.clone() }).unwrap_or_default();
-                                if seen.insert(key) {
-                                    ids.push(id.clone());
-                                }
+                    "insert" | "update" | "replace" | "delete" if ours => {
+                        if let Some(id) = ev.document_key.as_ref().and_then(|k| k.get("_id")) {
+                            let key = bson::to_vec(&doc! { "k": id.clone() }).unwrap_or_default();
+                            if seen.insert(key) {
+                                ids.push(id.clone());
                             }
                         }
-                        OperationType::Rename => {
-                            let to = ev.to.as_ref().and_then(|n| n.coll.clone());
-                            if matches!(until, Until::Renamed)
-                                && to.as_deref() == Some(&state.backup)
-                            {
-                                stop = true;
-                            } else {
-                                return Err(MigrateError::Refused {
-                                    reason: format!(
-                                        "{} was renamed during the rewrite",
-                                        state.collection
-                                    ),
-                                });
-                            }
-                        }
-                        OperationType::Drop
-                        | OperationType::DropDatabase
-                        | OperationType::Invalidate => {
+                    }
+                    // A rename *to* the source (the swap's second rename) is
+                    // not a rename of the source.
+                    "rename" if ours => {
+                        let to = ev.to.as_ref().and_then(|n| n.coll.as_deref());
+                        if matches!(until, Until::Renamed) && to == Some(state.backup.as_str()) {
+                            stop = true;
+                        } else {
                             return Err(MigrateError::Refused {
                                 reason: format!(
-                                    "{} was dropped during the rewrite",
+                                    "{} was renamed during the rewrite",
                                     state.collection
                                 ),
                             });
                         }
-                        _ => {}
                     }
+                    "drop" if ours => {
+                        return Err(MigrateError::Refused {
+                            reason: format!("{} was dropped during the rewrite", state.collection),
+                        });
+                    }
+                    "dropDatabase" | "invalidate" => {
+                        return Err(MigrateError::Refused {
+                            reason: format!(
+                                "{} was dropped during the rewrite ({})",
+                                state.collection, ev.operation_type
+                            ),
+                        });
+                    }
+                    _ => {}
                 }
             }
         }
@@ -382,8 +413,12 @@ pub(crate) async fn follow(
 
 /// When `follow` stops.
 pub(crate) enum Until {
-    /// This marker was inserted.
-    Marker(String),
+    /// A `collMod` of the source with these options was seen (a marker, see
+    /// [`mark`]).
+    Marker(Document),
+    /// The same, or the end of the history reached (a catch-up round: it
+    /// only needs to get close; the fenced window makes it exact).
+    MarkerOrIdle(Document),
     /// The source was renamed to the backup.
     Renamed,
 }
@@ -574,21 +609,23 @@ async fn validation_of(target: &Target, collection: &str) -> Result<Document> {
     Ok(v)
 }
 
-/// Rejects every insert and update into `collection` until unfenced.
-async fn fence_writes(target: &Target, collection: &str) -> Result<()> {
-    target
-        .db()
-        .run_command(doc! {
-            "collMod": collection,
-            "validator": { "$expr": false },
-            "validationLevel": "strict",
-            "validationAction": "error",
-        })
-        .await
-        .map_err(db_err(format!(
-            "cannot hold off writes to {collection} for the swap (collMod)"
-        )))?;
-    Ok(())
+/// Rejects every insert and update into `collection` until unfenced. The
+/// validator (always false) names this fence, so its `modify` event on the
+/// stream is a marker no other `collMod` can be mistaken for; returns what
+/// that event describes.
+async fn fence_writes(target: &Target, collection: &str) -> Result<Document> {
+    let tag = format!("mongoshift fence {}", bson::oid::ObjectId::new().to_hex());
+    let options = doc! {
+        "validator": { "$expr": { "$eq": [ tag, "writes are held off for a mongoshift rewrite" ] } },
+        "validationLevel": "strict",
+        "validationAction": "error",
+    };
+    let mut cmd = doc! { "collMod": collection };
+    cmd.extend(options.clone());
+    target.db().run_command(cmd).await.map_err(db_err(format!(
+        "cannot hold off writes to {collection} for the swap (collMod)"
+    )))?;
+    Ok(options)
 }
 
 /// Puts back the validator settings `v` (as `validation_of` returned them).
@@ -628,6 +665,7 @@ pub(crate) async fn finish(f: &mut Follow<'_>, state: &mut RewriteState) -> Resu
         state.shadow.clone(),
         state.backup.clone(),
     );
+    settle(target).await;
     let mut stream = open_stream(target, state).await?;
     let started = std::time::Instant::now();
     if state.phase == "catch-up" {
@@ -639,17 +677,16 @@ pub(crate) async fn finish(f: &mut Follow<'_>, state: &mut RewriteState) -> Resu
         // until a round is short: the fenced window then has little to do.
         for _round in 0..20 {
             let started = std::time::Instant::now();
-            let marker = write_marker(target, f.migration).await?;
+            let marker = mark(target, &source).await?;
             let n = follow(
                 f,
                 state,
                 &mut stream,
-                Until::Marker(marker.clone()),
+                Until::MarkerOrIdle(marker),
                 &shadow,
                 &source,
             )
             .await?;
-            drop_marker(target, &marker).await;
             cp.changed += n;
             if n < 1000 || started.elapsed() < std::time::Duration::from_millis(500) {
                 break;
@@ -662,6 +699,8 @@ pub(crate) async fn finish(f: &mut Follow<'_>, state: &mut RewriteState) -> Resu
         save(target, f.migration, f.fence, state).await?;
     }
     let validation = state.validation.clone().unwrap_or_default();
+    // When the fence went up (not known to a run resumed inside the window).
+    let mut window = None;
     if exists(target, &shadow).await? && !exists(target, &backup).await? {
         // The window: writes to the source are refused from here to the swap.
         f.phase(
@@ -672,24 +711,27 @@ pub(crate) async fn finish(f: &mut Follow<'_>, state: &mut RewriteState) -> Resu
                 cp.changed
             ),
         );
-        fence_writes(target, &source).await?;
+        window = Some(std::time::Instant::now());
         let res: Result<()> = async {
-            let marker = write_marker(target, f.migration).await?;
+            let marker = fence_writes(target, &source).await?;
             cp.changed += follow(
                 f,
                 state,
                 &mut stream,
-                Until::Marker(marker.clone()),
+                Until::Marker(marker),
                 &shadow,
                 &source,
             )
             .await?;
-            drop_marker(target, &marker).await;
-            rename(target, &source, &backup, false).await
+            rename(target, &source, &backup, false).await?;
+            Ok(())
         }
         .await;
         if let Err(e) = res {
-            let _ = unfence(target, &source, &validation).await;
+            // (Not on a collection that is gone: `collMod` would create it.)
+            if exists(target, &source).await.unwrap_or(false) {
+                let _ = unfence(target, &source, &validation).await;
+            }
             return Err(e);
         }
     }
@@ -724,14 +766,22 @@ pub(crate) async fn finish(f: &mut Follow<'_>, state: &mut RewriteState) -> Resu
             rename(target, &shadow, &source, true).await?;
         }
     }
+    // Writes to the collection work again from here: it is the shadow now.
+    let window = window.map(|w| w.elapsed());
     // Deletes are not stopped by the fence: apply those that landed before
     // the source was renamed.
     cp.changed += follow(f, state, &mut stream, Until::Renamed, &source, &backup).await?;
     unfence(target, &backup, &validation).await?;
+    let refused = window.map_or(String::new(), |w| {
+        format!(
+            "; writes to {source} were refused for {:.1} s",
+            w.as_secs_f64()
+        )
+    });
     f.phase(
         5,
         format!(
-            "rewrite: done ({:.1} s after the copy; the original is kept as {backup})",
+            "rewrite: done ({:.1} s after the copy{refused}; the original is kept as {backup})",
             started.elapsed().as_secs_f64()
         ),
     );
@@ -740,25 +790,30 @@ pub(crate) async fn finish(f: &mut Follow<'_>, state: &mut RewriteState) -> Resu
     Ok(cp)
 }
 
-/// Writes a marker the change stream will report after every change made
-/// before it.
-async fn write_marker(target: &Target, migration: &str) -> Result<String> {
-    let marker = format!("{migration}-{}", bson::oid::ObjectId::new().to_hex());
-    target
-        .db()
-        .collection::<Document>(MARKER_COLLECTION)
-        .insert_one(doc! { "_id": &marker })
-        .await
-        .map_err(db_err("cannot write a change stream marker".into()))?;
-    Ok(marker)
-}
-
-async fn drop_marker(target: &Target, marker: &str) {
+/// Waits for DDL a killed earlier run may have left running on the server:
+/// a rename of a large collection copies it on some servers (secantusd-rs)
+/// and goes on after its client is gone. An empty `collMod` of the ledger
+/// (which changes nothing) queues behind it there; the checks of what
+/// exists then see where that rename ended.
+async fn settle(target: &Target) {
     let _ = target
         .db()
-        .collection::<Document>(MARKER_COLLECTION)
-        .delete_one(doc! { "_id": marker })
+        .run_command(doc! { "collMod": LEDGER_COLLECTION })
         .await;
+}
+
+/// Marks the current end of the source's history: an empty `collMod`
+/// (it changes nothing) shows on the stream as a `modify` event after every
+/// change made before it. Returns what the event describes.
+async fn mark(target: &Target, collection: &str) -> Result<Document> {
+    target
+        .db()
+        .run_command(doc! { "collMod": collection })
+        .await
+        .map_err(db_err(format!(
+            "cannot mark the change stream of {collection} (collMod)"
+        )))?;
+    Ok(Document::new())
 }
 
 async fn rename(target: &Target, from: &str, to: &str, drop_target: bool) -> Result<()> {
@@ -780,6 +835,7 @@ async fn rename(target: &Target, from: &str, to: &str, drop_target: bool) -> Res
 /// made to the rewritten collection since are dropped with it). A rewrite
 /// that never swapped just loses its shadow.
 pub(crate) async fn swap_back(target: &Target, state: &RewriteState) -> Result<u64> {
+    settle(target).await;
     if state.phase == "done" || exists(target, &state.backup).await? {
         if exists(target, &state.shadow).await? {
             // Died between the renames: the shadow is the new version.

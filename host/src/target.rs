@@ -63,6 +63,8 @@ pub struct Target {
     db: Database,
     hosts: String,
     topology: Topology,
+    /// `hello.maxWireVersion`: 17 is MongoDB 6.0.
+    wire_version: i32,
 }
 
 impl Target {
@@ -107,11 +109,17 @@ impl Target {
         } else {
             Topology::Standalone
         };
+        let wire_version = match hello.get("maxWireVersion") {
+            Some(bson::Bson::Int32(v)) => *v,
+            Some(bson::Bson::Int64(v)) => i32::try_from(*v).unwrap_or(i32::MAX),
+            _ => 0,
+        };
         Ok(Target {
             client,
             db,
             hosts,
             topology,
+            wire_version,
         })
     }
 
@@ -131,6 +139,13 @@ impl Target {
     }
 
     /// The deployment's topology.
+    /// The server's newest wire protocol version (`hello.maxWireVersion`;
+    /// 17 is MongoDB 6.0).
+    pub fn wire_version(&self) -> i32 {
+        self.wire_version
+    }
+
+    /// The server's topology.
     pub fn topology(&self) -> Topology {
         self.topology
     }
