@@ -241,6 +241,27 @@ pub struct DryRunMigration {
     pub note: Option<String>,
 }
 
+impl DryRunMigration {
+    /// The entry of a migration the dry run does not sample (server-side
+    /// steps, Python): only a total and a note.
+    fn unsampled(m: &Migration, total: u64, note: String) -> Self {
+        DryRunMigration {
+            id: m.id.clone(),
+            kind: m.manifest.kind.to_string(),
+            total,
+            sampled: 0,
+            kept: 0,
+            replaced: 0,
+            deleted: 0,
+            failed: 0,
+            diffs: Vec::new(),
+            docs_per_sec: None,
+            estimated_seconds: None,
+            note: Some(note),
+        }
+    }
+}
+
 /// One example of a dry run.
 #[derive(Debug, Clone, Serialize)]
 pub struct DryRunDiff {
@@ -1223,19 +1244,10 @@ impl Migrator {
             match &m.manifest.body {
                 Body::Update(b) => {
                     let counts = update::count_steps(&self.target, &b.forward).await?;
-                    report.migrations.push(DryRunMigration {
-                        id: m.id.clone(),
-                        kind: m.manifest.kind.to_string(),
-                        total: counts.iter().flatten().copied().max().unwrap_or(0),
-                        sampled: 0,
-                        kept: 0,
-                        replaced: 0,
-                        deleted: 0,
-                        failed: 0,
-                        diffs: Vec::new(),
-                        docs_per_sec: None,
-                        estimated_seconds: None,
-                        note: Some(format!(
+                    report.migrations.push(DryRunMigration::unsampled(
+                        m,
+                        counts.iter().flatten().copied().max().unwrap_or(0),
+                        format!(
                             "server-side steps; documents matching now: {}",
                             b.forward
                                 .iter()
@@ -1247,8 +1259,8 @@ impl Migrator {
                                 ))
                                 .collect::<Vec<_>>()
                                 .join("; ")
-                        )),
-                    });
+                        ),
+                    ));
                 }
                 Body::Python(_) => report.migrations.push(self.dry_run_python(m)),
                 Body::Wasm(spec) => {

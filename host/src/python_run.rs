@@ -302,21 +302,10 @@ impl Migrator {
     }
 
     pub(super) fn dry_run_python(&self, m: &Migration) -> DryRunMigration {
-        DryRunMigration {
-            id: m.id.clone(),
-            kind: m.manifest.kind.to_string(),
-            total: 0,
-            sampled: 0,
-            kept: 0,
-            replaced: 0,
-            deleted: 0,
-            failed: 0,
-            diffs: Vec::new(),
-            docs_per_sec: None,
-            estimated_seconds: None,
-            note: Some(
-                "python migration: not sampled by --dry-run; `mongoshift plan` shows its steps and the documents they match".into(),
-            ),
-        }
+        DryRunMigration::unsampled(
+            m,
+            0,
+            "python migration: not sampled by --dry-run; `mongoshift plan` shows its steps and the documents they match".into(),
+        )
     }
 }
