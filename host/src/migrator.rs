@@ -1121,18 +1121,22 @@ impl Migrator {
         let opts = PipelineOptions::new(spec.batch_size, spec.threads);
         let schema = compile_schema(spec);
         let mut rewrite = None;
+        let mut drain = None;
         let destination = if prepared.strategy == Strategy::Rewrite {
             let mut state = entry
                 .rewrite
                 .clone()
                 .unwrap_or_else(|| crate::rewrite::names(&m.id, &spec.collection));
-            if state.token.is_none() {
-                // Follow changes from before the first document is copied.
+            if state.phase == "copy" {
+                // Follow changes from before the first document is copied,
+                // reading them while the copy runs.
                 let stream = crate::rewrite::open_stream(&self.target, &state).await?;
-                state.token = crate::rewrite::token_of(&stream);
-                drop(stream);
-                crate::rewrite::create_shadow(&self.target, &state).await?;
-                crate::rewrite::save(&self.target, &m.id, lease.token(), &state).await?;
+                if state.token.is_none() {
+                    state.token = crate::rewrite::token_of(&stream);
+                    crate::rewrite::create_shadow(&self.target, &state).await?;
+                    crate::rewrite::save(&self.target, &m.id, lease.token(), &state).await?;
+                }
+                drain = Some(crate::rewrite::Drain::start(stream, &state));
             }
             let d = Destination::Shadow(state.shadow.clone());
             rewrite = Some(state);
@@ -1206,6 +1210,10 @@ impl Migrator {
                 state.phase = "catch-up".into();
                 crate::rewrite::save(&self.target, &m.id, lease.token(), &state).await?;
             }
+            let drained = match drain {
+                Some(d) => d.stop().await,
+                None => None,
+            };
             let mut again = pipeline::again(prepared.module, &m.id, direction, schema);
             let done = crate::rewrite::finish(
                 &mut crate::rewrite::Follow {
@@ -1217,6 +1225,7 @@ impl Migrator {
                     progress: &self.progress,
                 },
                 &mut state,
+                drained,
             )
             .await?;
             cp.changed += done.changed;

@@ -9,9 +9,10 @@
 //!    source's options (validator, collation), in unordered inserts, each
 //!    batch committing with its checkpoint (the usual pipeline). The source's
 //!    indexes are then built on the shadow.
-//! 3. Catch-up: the `_id`s the stream reports changed are read again from the
-//!    source, transformed again and written to the shadow (or deleted from
-//!    it), in rounds up to a marker (an empty `collMod`, which changes
+//! 3. Catch-up: the stream is read in the background during the copy (a
+//!    [`Drain`] holds the changed `_id`s); after it, those documents are read
+//!    again from the source, transformed again and written to the shadow (or
+//!    deleted from it), then the stream is followed in rounds up to a marker (an empty `collMod`, which changes
 //!    nothing) until a round is short. The resume token moves with each group.
 //! 4. Swap window: the source is fenced (a validator that rejects every
 //!    insert and update, so writes fail fast with `DocumentValidationFailure`
@@ -348,53 +349,23 @@ pub(crate) async fn follow(
             }
             Some(ev) => {
                 idle_at = None;
-                let ours =
-                    ev.ns.as_ref().and_then(|n| n.coll.as_deref()) == Some(&state.collection);
-                match ev.operation_type.as_str() {
-                    "modify" if ours => {
-                        let described = ev.operation_description.clone().unwrap_or_default();
+                match classify(ev, state) {
+                    Seen::Modify(described) => {
                         stop = match &until {
                             Until::Marker(m) | Until::MarkerOrIdle(m) => described == *m,
                             Until::Renamed => false,
                         };
                     }
-                    "insert" | "update" | "replace" | "delete" if ours => {
-                        if let Some(id) = ev.document_key.as_ref().and_then(|k| k.get("_id")) {
-                            let key = bson::to_vec(&doc! { "k": id.clone() }).unwrap_or_default();
-                            if seen.insert(key) {
-                                ids.push(id.clone());
-                            }
+                    Seen::Changed(id) => {
+                        let key = bson::to_vec(&doc! { "k": id.clone() }).unwrap_or_default();
+                        if seen.insert(key) {
+                            ids.push(id);
                         }
                     }
-                    // A rename *to* the source (the swap's second rename) is
-                    // not a rename of the source.
-                    "rename" if ours => {
-                        let to = ev.to.as_ref().and_then(|n| n.coll.as_deref());
-                        if matches!(until, Until::Renamed) && to == Some(state.backup.as_str()) {
-                            stop = true;
-                        } else {
-                            return Err(MigrateError::Refused {
-                                reason: format!(
-                                    "{} was renamed during the rewrite",
-                                    state.collection
-                                ),
-                            });
-                        }
-                    }
-                    "drop" if ours => {
-                        return Err(MigrateError::Refused {
-                            reason: format!("{} was dropped during the rewrite", state.collection),
-                        });
-                    }
-                    "dropDatabase" | "invalidate" => {
-                        return Err(MigrateError::Refused {
-                            reason: format!(
-                                "{} was dropped during the rewrite ({})",
-                                state.collection, ev.operation_type
-                            ),
-                        });
-                    }
-                    _ => {}
+                    Seen::RenamedToBackup if matches!(until, Until::Renamed) => stop = true,
+                    Seen::RenamedToBackup => return Err(renamed(state)),
+                    Seen::Gone(e) => return Err(e),
+                    Seen::Other => {}
                 }
             }
         }
@@ -407,6 +378,149 @@ pub(crate) async fn follow(
         if stop {
             state.token = token_of(stream);
             return Ok(done);
+        }
+    }
+}
+
+/// What an event means to a rewrite of `state.collection`.
+enum Seen {
+    /// A `collMod` of the source, with what it set (a marker, or the fence).
+    Modify(Document),
+    /// The document with this `_id` was inserted, updated, replaced or deleted.
+    Changed(Bson),
+    /// The source was renamed to the rewrite's backup (the swap).
+    RenamedToBackup,
+    /// The source was renamed elsewhere, dropped, or its database dropped.
+    Gone(MigrateError),
+    /// Nothing to do (another collection, an index build…).
+    Other,
+}
+
+fn classify(ev: &Change, state: &RewriteState) -> Seen {
+    let ours = ev.ns.as_ref().and_then(|n| n.coll.as_deref()) == Some(&state.collection);
+    match ev.operation_type.as_str() {
+        "modify" if ours => Seen::Modify(ev.operation_description.clone().unwrap_or_default()),
+        "insert" | "update" | "replace" | "delete" if ours => ev
+            .document_key
+            .as_ref()
+            .and_then(|k| k.get("_id"))
+            .map_or(Seen::Other, |id| Seen::Changed(id.clone())),
+        // A rename *to* the source (the swap's second rename) is not a rename
+        // of the source.
+        "rename" if ours => {
+            if ev.to.as_ref().and_then(|n| n.coll.as_deref()) == Some(state.backup.as_str()) {
+                Seen::RenamedToBackup
+            } else {
+                Seen::Gone(renamed(state))
+            }
+        }
+        "drop" if ours => Seen::Gone(MigrateError::Refused {
+            reason: format!("{} was dropped during the rewrite", state.collection),
+        }),
+        "dropDatabase" | "invalidate" => Seen::Gone(MigrateError::Refused {
+            reason: format!(
+                "{} was dropped during the rewrite ({})",
+                state.collection, ev.operation_type
+            ),
+        }),
+        _ => Seen::Other,
+    }
+}
+
+fn renamed(state: &RewriteState) -> MigrateError {
+    MigrateError::Refused {
+        reason: format!("{} was renamed during the rewrite", state.collection),
+    }
+}
+
+/// The most changed `_id`s a [`Drain`] holds; past it, the rest wait in the
+/// stream (memory stays bounded whatever the application writes).
+const BACKLOG_MAX: usize = 100_000;
+
+/// Changes read from the stream while the copy ran, not yet applied to the
+/// shadow.
+pub(crate) struct Backlog {
+    /// The `_id`s changed, each once, in the order first seen.
+    ids: Vec<Bson>,
+    /// The stream position just after the last event read.
+    token: Option<Bson>,
+    /// The source was renamed or dropped during the copy.
+    gone: Option<MigrateError>,
+    /// Reading the stream failed: the backlog is dropped and the catch-up
+    /// reads again from the position in the ledger.
+    broken: bool,
+}
+
+/// Reads the change stream in the background while the copy runs, so the
+/// catch-up does not start by reading (on the server: scanning) the whole
+/// copy's history. Nothing is applied and nothing recorded until
+/// [`finish`]: the ledger keeps the position from before the copy, so a run
+/// that dies loses only the backlog.
+pub(crate) struct Drain {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    task: Option<tokio::task::JoinHandle<(ChangeStream<Change>, Backlog)>>,
+}
+
+impl Drain {
+    pub(crate) fn start(mut stream: ChangeStream<Change>, state: &RewriteState) -> Drain {
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        let state = state.clone();
+        let task = tokio::spawn(async move {
+            let mut backlog = Backlog {
+                ids: Vec::new(),
+                token: token_of(&stream),
+                gone: None,
+                broken: false,
+            };
+            let mut seen = HashSet::new();
+            while !stopped.load(Ordering::Relaxed) {
+                if backlog.ids.len() >= BACKLOG_MAX || backlog.gone.is_some() || backlog.broken {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    continue;
+                }
+                match stream.next_if_any().await {
+                    Err(_) => backlog.broken = true,
+                    Ok(ev) => {
+                        if let Some(ev) = ev {
+                            match classify(&ev, &state) {
+                                Seen::Changed(id) => {
+                                    let key =
+                                        bson::to_vec(&doc! { "k": id.clone() }).unwrap_or_default();
+                                    if seen.insert(key) {
+                                        backlog.ids.push(id);
+                                    }
+                                }
+                                Seen::RenamedToBackup => backlog.gone = Some(renamed(&state)),
+                                Seen::Gone(e) => backlog.gone = Some(e),
+                                Seen::Modify(_) | Seen::Other => {}
+                            }
+                        }
+                        backlog.token = token_of(&stream);
+                    }
+                }
+            }
+            (stream, backlog)
+        });
+        Drain {
+            stop,
+            task: Some(task),
+        }
+    }
+
+    /// Stops reading; returns the stream where it stands and what it read.
+    pub(crate) async fn stop(mut self) -> Option<(ChangeStream<Change>, Backlog)> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.task.take()?.await.ok()
+    }
+}
+
+impl Drop for Drain {
+    fn drop(&mut self) {
+        // The copy failed: stop reading.
+        if let Some(task) = self.task.take() {
+            task.abort();
         }
     }
 }
@@ -657,7 +771,11 @@ pub(crate) async fn unfence(target: &Target, collection: &str, v: &Document) -> 
 
 /// Catch-up, the fenced window and the swap. `state.phase` is `catch-up` or
 /// `swap` (a resumed run); on return it is `done`.
-pub(crate) async fn finish(f: &mut Follow<'_>, state: &mut RewriteState) -> Result<Checkpoint> {
+pub(crate) async fn finish(
+    f: &mut Follow<'_>,
+    state: &mut RewriteState,
+    drained: Option<(ChangeStream<Change>, Backlog)>,
+) -> Result<Checkpoint> {
     let target = f.target;
     let mut cp = Checkpoint::default();
     let (source, shadow, backup) = (
@@ -666,13 +784,37 @@ pub(crate) async fn finish(f: &mut Follow<'_>, state: &mut RewriteState) -> Resu
         state.backup.clone(),
     );
     settle(target).await;
-    let mut stream = open_stream(target, state).await?;
     let started = std::time::Instant::now();
+    let mut stream = match drained {
+        Some((stream, backlog)) if !backlog.broken && state.phase == "catch-up" => {
+            if let Some(e) = backlog.gone {
+                return Err(e);
+            }
+            f.phase(
+                3,
+                format!(
+                    "rewrite: applying the changes made during the copy ({} changed documents read while it ran)",
+                    backlog.ids.len()
+                ),
+            );
+            for chunk in backlog.ids.chunks(1000) {
+                cp.changed += apply_changes(f, state, chunk.to_vec(), &shadow, &source).await?;
+            }
+            state.token = backlog.token;
+            save(target, f.migration, f.fence, state).await?;
+            stream
+        }
+        _ => {
+            if state.phase == "catch-up" {
+                f.phase(
+                    3,
+                    "rewrite: applying the changes made during the copy".into(),
+                );
+            }
+            open_stream(target, state).await?
+        }
+    };
     if state.phase == "catch-up" {
-        f.phase(
-            3,
-            "rewrite: applying the changes made during the copy".into(),
-        );
         // Catch up in rounds, each up to a marker written when it starts,
         // until a round is short: the fenced window then has little to do.
         for _round in 0..20 {

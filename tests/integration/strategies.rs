@@ -344,6 +344,14 @@ fn a_rewrite_under_concurrent_inserts_updates_and_deletes_loses_nothing() {
     let st = churn.finish();
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}{stderr}");
+    // The stream was read while the copy ran, not all at once after it.
+    let read_during_copy: usize = stderr
+        .split("applying the changes made during the copy (")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count of changes read during the copy in:\n{stderr}"));
+    assert!(read_during_copy > 0, "{stderr}");
     assert!(
         during > 1000,
         "only {during} application writes during the run"
