@@ -1127,6 +1127,7 @@ impl Migrator {
                 .rewrite
                 .clone()
                 .unwrap_or_else(|| crate::rewrite::names(&m.id, &spec.collection));
+            crate::rewrite::check_source(&self.target, &state).await?;
             if state.phase == "copy" {
                 // Follow changes from before the first document is copied,
                 // reading them while the copy runs.

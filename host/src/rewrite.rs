@@ -147,6 +147,22 @@ pub async fn refusal(
     Ok(None)
 }
 
+/// A rewrite resumed before its swap needs its source still there.
+pub(crate) async fn check_source(target: &Target, state: &RewriteState) -> Result<()> {
+    if matches!(state.phase.as_str(), "copy" | "catch-up")
+        && !exists(target, &state.collection).await?
+    {
+        return Err(MigrateError::Refused {
+            reason: format!(
+                "{} no longer exists (renamed or dropped since this rewrite started): \
+                 `mongoshift down` drops the partial copy {}",
+                state.collection, state.shadow
+            ),
+        });
+    }
+    Ok(())
+}
+
 async fn collection_info(target: &Target, collection: &str) -> Result<Option<Document>> {
     let reply = target
         .db()

@@ -558,3 +558,104 @@ fn in_place_handles_a_batch_spanning_several_id_types() {
         "every document, whatever its _id type"
     );
 }
+
+#[test]
+fn a_collection_renamed_during_a_rewrite_stops_it_with_the_reason_and_down_drops_the_copy() {
+    use std::io::BufRead;
+    let t = TestDb::new("rewrite_renamed");
+    t.seed_users(60_000);
+    counting(&t, "strategy = \"rewrite\"\n");
+    let mut child = t
+        .std_cmd()
+        .env("MONGOSHIFT_PROGRESS", "json")
+        .arg("up")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // Once the copy has written its first documents, an operator renames
+    // the collection.
+    let events = std::io::BufReader::new(child.stdout.take().unwrap());
+    let (copying_tx, copying) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        for line in events.lines() {
+            let line = line.unwrap();
+            if line.contains("\"event\":\"documents\"") {
+                let _ = copying_tx.send(());
+            }
+            seen.push(line);
+        }
+        seen
+    });
+    copying
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the copy starts");
+    let admin = t.client.database("admin");
+    let db = t.name.clone();
+    block_on(admin.run_command(doc! {
+        "renameCollection": format!("{db}.users"),
+        "to": format!("{db}.users_moved"),
+    }))
+    .expect("rename");
+    let out = child.wait_with_output().expect("wait");
+    let (_, stderr) = text(&out);
+    let all = format!("{}\n{stderr}", reader.join().unwrap().join("\n"));
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(
+        stderr.contains("while applying migration 20260401000000_count")
+            && stderr.contains(&format!(
+                "collection renamed from '{db}.users' to '{db}.users_moved'"
+            )),
+        "{all}"
+    );
+    // The original, under its new name, was not touched.
+    assert_eq!(t.count("users_moved", doc! { "n": 0 }), 60_000);
+    assert_eq!(t.ledger()[0].get_str("state"), Ok("failed"));
+    // Running it again says why it cannot go on, and what to do.
+    t.cmd()
+        .arg("up")
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains(format!(
+            "users no longer exists (renamed or dropped since this rewrite started): \
+             `mongoshift down` drops the partial copy mongoshift_shadow_{MIG}"
+        )));
+    t.cmd().arg("down").assert().success();
+    let mut names = block_on(t.db().list_collection_names()).unwrap();
+    names.sort();
+    assert_eq!(
+        names,
+        ["mongoshift_ledger", "mongoshift_lock", "users_moved"],
+        "the partial copy is gone"
+    );
+    assert_eq!(t.count("users_moved", doc! { "n": 0 }), 60_000);
+    assert_eq!(t.ledger()[0].get_str("state"), Ok("rolled_back"));
+}
+
+#[test]
+fn a_progress_reader_that_goes_away_does_not_stop_the_migration() {
+    use std::io::BufRead;
+    let t = TestDb::new("progress_gone");
+    t.seed_users(20_000);
+    counting(&t, "strategy = \"in-place\"\n");
+    let mut child = t
+        .std_cmd()
+        .env("MONGOSHIFT_PROGRESS", "json")
+        .arg("up")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // `mongoshift up --progress json | head -1`.
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.contains("\"event\":\"lock_acquired\""), "{first}");
+    let out = child.wait_with_output().expect("wait");
+    let (_, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(t.count("users", doc! { "n": 1 }), 20_000);
+    assert_eq!(t.ledger()[0].get_str("state"), Ok("applied"));
+}

@@ -1,7 +1,7 @@
 //! Rendering: progress bars, plain progress lines, JSON events, tables.
 
 use std::collections::HashMap;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -161,7 +161,9 @@ impl ProgressSink for ProgressRenderer {
             }
             ProgressMode::Json => {
                 if let Ok(line) = serde_json::to_string(e) {
-                    println!("{line}");
+                    // A reader that went away (`| head`) does not stop the
+                    // migration: progress is only reported.
+                    let _ = writeln!(std::io::stdout().lock(), "{line}");
                 }
             }
             ProgressMode::None | ProgressMode::Auto => {}
@@ -176,27 +178,35 @@ fn arrow(d: Direction) -> &'static str {
     }
 }
 
+/// `eprintln!` that ignores a closed stderr: progress is only reported, and a
+/// reader that went away must not stop a migration half-way.
+macro_rules! say {
+    ($($t:tt)*) => {{
+        let _ = writeln!(std::io::stderr().lock(), $($t)*);
+    }};
+}
+
 fn plain(e: &Event) {
     match e {
-        Event::LockWaiting { owner } => eprintln!("waiting for the migration lock held by {owner}"),
+        Event::LockWaiting { owner } => say!("waiting for the migration lock held by {owner}"),
         Event::MigrationStarted {
             id,
             kind,
             direction,
             ..
-        } => eprintln!("{} {id} ({kind}) ...", arrow(*direction)),
+        } => say!("{} {id} ({kind}) ...", arrow(*direction)),
         Event::StepStarted {
             id,
             step,
             description,
-        } => eprintln!("  {id} step {step}: {description}"),
+        } => say!("  {id} step {step}: {description}"),
         Event::StepFinished {
             id,
             step,
             matched,
             modified,
         } => {
-            eprintln!("  {id} step {step}: {modified} modified of {matched} matched")
+            say!("  {id} step {step}: {modified} modified of {matched} matched")
         }
         Event::Documents {
             id,
@@ -205,7 +215,7 @@ fn plain(e: &Event) {
             replaced,
             deleted,
             failed,
-        } => eprintln!(
+        } => say!(
             "  {id}: {done}/{} docs, replaced {replaced} deleted {deleted} failed {failed}",
             total.map_or("?".into(), |t| t.to_string())
         ),
@@ -215,7 +225,7 @@ fn plain(e: &Event) {
             matched,
             modified,
             duration_ms,
-        } => eprintln!(
+        } => say!(
             "{} {id}: done, {modified} modified of {matched} matched in {}",
             arrow(*direction),
             ms(*duration_ms)
@@ -224,7 +234,7 @@ fn plain(e: &Event) {
             id,
             direction,
             error,
-        } => eprintln!("{} {id}: FAILED: {error}", arrow(*direction)),
+        } => say!("{} {id}: FAILED: {error}", arrow(*direction)),
         _ => {}
     }
 }
