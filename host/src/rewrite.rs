@@ -451,7 +451,13 @@ fn renamed(state: &RewriteState) -> MigrateError {
 
 /// The most changed `_id`s a [`Drain`] holds; past it, the rest wait in the
 /// stream (memory stays bounded whatever the application writes).
-const BACKLOG_MAX: usize = 100_000;
+/// `MONGOSHIFT_REWRITE_BACKLOG` sets another limit.
+fn backlog_max() -> usize {
+    std::env::var("MONGOSHIFT_REWRITE_BACKLOG")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000)
+}
 
 /// Changes read from the stream while the copy ran, not yet applied to the
 /// shadow.
@@ -483,6 +489,7 @@ impl Drain {
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stopped = stop.clone();
         let state = state.clone();
+        let max = backlog_max();
         let task = tokio::spawn(async move {
             let mut backlog = Backlog {
                 ids: Vec::new(),
@@ -492,7 +499,7 @@ impl Drain {
             };
             let mut seen = HashSet::new();
             while !stopped.load(Ordering::Relaxed) {
-                if backlog.ids.len() >= BACKLOG_MAX || backlog.gone.is_some() || backlog.broken {
+                if backlog.ids.len() >= max || backlog.gone.is_some() || backlog.broken {
                     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
                     continue;
                 }

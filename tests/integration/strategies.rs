@@ -324,7 +324,18 @@ impl Churn {
 
 #[test]
 fn a_rewrite_under_concurrent_inserts_updates_and_deletes_loses_nothing() {
-    let t = TestDb::new("rewrite_churn");
+    rewrite_under_churn("rewrite_churn", None);
+}
+
+/// The same with room for only 50 changed documents while the copy runs: the
+/// rest wait in the change stream.
+#[test]
+fn a_rewrite_whose_backlog_fills_during_the_copy_loses_nothing() {
+    rewrite_under_churn("rewrite_churn_backlog", Some(50));
+}
+
+fn rewrite_under_churn(name: &str, backlog: Option<usize>) {
+    let t = TestDb::new(name);
     let n = 30_000;
     users_with_options(&t, n);
     let before = options_of(&t, "users");
@@ -338,7 +349,11 @@ fn a_rewrite_under_concurrent_inserts_updates_and_deletes_loses_nothing() {
     while churn.ops() < 300 {
         std::thread::sleep(Duration::from_millis(10));
     }
-    let out = t.std_cmd().arg("up").output().expect("run up");
+    let mut up = t.std_cmd();
+    if let Some(n) = backlog {
+        up.env("MONGOSHIFT_REWRITE_BACKLOG", n.to_string());
+    }
+    let out = up.arg("up").output().expect("run up");
     std::thread::sleep(Duration::from_millis(300));
     let during = churn.ops();
     let st = churn.finish();
@@ -352,6 +367,10 @@ fn a_rewrite_under_concurrent_inserts_updates_and_deletes_loses_nothing() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no count of changes read during the copy in:\n{stderr}"));
     assert!(read_during_copy > 0, "{stderr}");
+    if let Some(n) = backlog {
+        // Full: the rest waited in the stream.
+        assert_eq!(read_during_copy, n, "{stderr}");
+    }
     assert!(
         during > 1000,
         "only {during} application writes during the run"
