@@ -444,3 +444,27 @@ fn a_standalone_server_without_transactions_works_and_plan_says_so() {
     t.cmd().arg("down").assert().success();
     assert_eq!(t.count("users", doc! { "status": { "$exists": true } }), 0);
 }
+
+#[test]
+fn a_report_piped_into_a_reader_that_went_away_ends_quietly() {
+    let t = TestDb::new("report_pipe");
+    t.write("20260101000000_add_status.toml", ADD_STATUS);
+    for args in [&["status"][..], &["plan"], &["verify"]] {
+        let mut child = t
+            .std_cmd()
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        // `mongoshift status | true`: the reader is gone before the report.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("wait");
+        let (_, stderr) = text(&out);
+        assert!(
+            !stderr.contains("panicked") && out.status.code() != Some(101),
+            "{args:?}: {:?}\n{stderr}",
+            out.status
+        );
+    }
+}

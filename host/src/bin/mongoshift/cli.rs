@@ -25,6 +25,16 @@ pub(crate) struct Cli {
     command: Command,
 }
 
+impl Cli {
+    /// Whether the command only reports (and changes nothing).
+    pub(crate) fn only_reports(&self) -> bool {
+        matches!(
+            self.command,
+            Command::Status { .. } | Command::Plan { .. } | Command::Verify
+        )
+    }
+}
+
 #[derive(Debug, Args)]
 struct Global {
     /// Connection string [default: mongodb://localhost:27017]
