@@ -578,20 +578,24 @@ fn in_place_handles_a_batch_spanning_several_id_types() {
     );
 }
 
+/// `mongoshift up --progress json`, its output piped.
+fn up_with_json_progress(t: &TestDb) -> std::process::Child {
+    t.std_cmd()
+        .env("MONGOSHIFT_PROGRESS", "json")
+        .arg("up")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn")
+}
+
 #[test]
 fn a_collection_renamed_during_a_rewrite_stops_it_with_the_reason_and_down_drops_the_copy() {
     use std::io::BufRead;
     let t = TestDb::new("rewrite_renamed");
     t.seed_users(60_000);
     counting(&t, "strategy = \"rewrite\"\n");
-    let mut child = t
-        .std_cmd()
-        .env("MONGOSHIFT_PROGRESS", "json")
-        .arg("up")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let mut child = up_with_json_progress(&t);
     // Once the copy has written its first documents, an operator renames
     // the collection.
     let events = std::io::BufReader::new(child.stdout.take().unwrap());
@@ -658,14 +662,7 @@ fn a_progress_reader_that_goes_away_does_not_stop_the_migration() {
     let t = TestDb::new("progress_gone");
     t.seed_users(20_000);
     counting(&t, "strategy = \"in-place\"\n");
-    let mut child = t
-        .std_cmd()
-        .env("MONGOSHIFT_PROGRESS", "json")
-        .arg("up")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let mut child = up_with_json_progress(&t);
     // `mongoshift up --progress json | head -1`.
     let mut first = String::new();
     std::io::BufReader::new(child.stdout.take().unwrap())
