@@ -262,6 +262,17 @@ impl DryRunMigration {
     }
 }
 
+/// What [`Migrator::sample`] runs.
+pub(super) struct Sampled<'a> {
+    pub collection: &'a str,
+    pub filter: &'a bson::Document,
+    pub module: Transformer,
+    pub options: PipelineOptions,
+    pub schema: Option<Arc<jsonschema::Validator>>,
+    /// Documents the migration would touch.
+    pub total: u64,
+}
+
 /// One example of a dry run.
 #[derive(Debug, Clone, Serialize)]
 pub struct DryRunDiff {
@@ -1272,104 +1283,150 @@ impl Migrator {
                         ),
                     ));
                 }
-                Body::Python(_) => report.migrations.push(self.dry_run_python(m)),
+                Body::Python(_) => report
+                    .migrations
+                    .push(self.dry_run_python(m, sample).await?),
                 Body::Wasm(spec) => {
                     let mut entry = LedgerEntry::new(&m.id, "", "wasm", &m.checksum);
                     let prepared = self
                         .prepare_wasm(m, spec, Direction::Up, opts, &mut entry)
                         .await?;
                     let total = self.count(spec).await?;
-                    let mut diffs: Vec<DryRunDiff> = Vec::new();
-                    let mut collect = |before: &bson::RawDocument, o: &crate::wasm::Outcome| {
-                        if diffs.len() >= 3 || matches!(o, crate::wasm::Outcome::Keep) {
-                            return;
-                        }
-                        let json = |r: &bson::RawDocument| {
-                            bson::Document::try_from(r)
-                                .map(|d| bson::Bson::Document(d).into_relaxed_extjson())
-                                .unwrap_or_default()
-                        };
-                        let id = before
-                            .get("_id")
-                            .ok()
-                            .flatten()
-                            .map(|v| crate::wasm::show_raw(v))
-                            .unwrap_or_default();
-                        diffs.push(match o {
-                            crate::wasm::Outcome::Replace(b) => DryRunDiff {
-                                id,
-                                outcome: "replace".into(),
-                                before: json(before),
-                                after: bson::RawDocument::from_bytes(b).ok().map(json),
-                                error: None,
+                    report.migrations.push(
+                        self.sample(
+                            m,
+                            Sampled {
+                                collection: &spec.collection,
+                                filter: &spec.filter,
+                                module: prepared.module,
+                                options: PipelineOptions::new(spec.batch_size, spec.threads),
+                                schema: compile_schema(spec),
+                                total,
                             },
-                            crate::wasm::Outcome::Delete => DryRunDiff {
-                                id,
-                                outcome: "delete".into(),
-                                before: json(before),
-                                after: None,
-                                error: None,
-                            },
-                            crate::wasm::Outcome::Fail(e) => DryRunDiff {
-                                id,
-                                outcome: "fail".into(),
-                                before: json(before),
-                                after: None,
-                                error: Some(e.clone()),
-                            },
-                            crate::wasm::Outcome::Keep => unreachable!("skipped above"),
-                        });
-                    };
-                    let started = Instant::now();
-                    let cp = pipeline::run(pipeline::Job {
-                        target: &self.target,
-                        migration: &m.id,
-                        collection: &spec.collection,
-                        filter: spec.filter.clone(),
-                        direction: Direction::Up,
-                        module: prepared.module,
-                        options: PipelineOptions::new(spec.batch_size, spec.threads),
-                        total: Some(sample.map_or(total, |s| s.min(total))),
-                        progress: &self.progress,
-                        resume: None,
-                        write: WriteOptions {
-                            tx: TxMode::None,
-                            fence: 0,
-                            pre_images: None,
-                            quarantine: true,
-                            max_attempts: 1,
-                            destination: Destination::InPlace {
-                                form: UpdateForm::Set,
-                                reread: false,
-                            },
-                            filter: spec.filter.clone(),
-                        },
-                        dry_run: Some(&mut collect),
-                        limit: sample,
-                        session: None,
-                        schema: compile_schema(spec),
-                    })
-                    .await?;
-                    let secs = started.elapsed().as_secs_f64().max(1e-6);
-                    let rate = cp.read as f64 / secs;
-                    report.migrations.push(DryRunMigration {
-                        id: m.id.clone(),
-                        kind: m.manifest.kind.to_string(),
-                        total,
-                        sampled: cp.read as u64,
-                        kept: cp.kept as u64,
-                        replaced: cp.replaced as u64,
-                        deleted: cp.deleted as u64,
-                        failed: cp.failed as u64,
-                        diffs,
-                        docs_per_sec: Some(rate),
-                        estimated_seconds: (rate > 0.0).then(|| total as f64 / rate),
-                        note: Some("the estimate counts reading and transforming; writing usually dominates a real run".into()),
-                    });
+                            sample,
+                        )
+                        .await?,
+                    );
                 }
             }
         }
         Ok(report)
+    }
+
+    /// Runs a migration's transform over the first `sample` documents (or
+    /// all) without writing, and reports what would change.
+    pub(super) async fn sample(
+        &self,
+        m: &Migration,
+        what: Sampled<'_>,
+        sample: Option<u64>,
+    ) -> Result<DryRunMigration> {
+        let Sampled {
+            collection,
+            filter,
+            module,
+            options,
+            schema,
+            total,
+        } = what;
+        // The first three examples of each outcome (a failure after many
+        // replacements is what the dry run is for).
+        let mut diffs: Vec<DryRunDiff> = Vec::new();
+        let mut collect = |before: &bson::RawDocument, o: &crate::wasm::Outcome| {
+            let kind = match o {
+                crate::wasm::Outcome::Keep => return,
+                crate::wasm::Outcome::Replace(_) => "replace",
+                crate::wasm::Outcome::Delete => "delete",
+                crate::wasm::Outcome::Fail(_) => "fail",
+            };
+            if diffs.iter().filter(|d| d.outcome == kind).count() >= 3 {
+                return;
+            }
+            let json = |r: &bson::RawDocument| {
+                bson::Document::try_from(r)
+                    .map(|d| bson::Bson::Document(d).into_relaxed_extjson())
+                    .unwrap_or_default()
+            };
+            let id = before
+                .get("_id")
+                .ok()
+                .flatten()
+                .map(|v| crate::wasm::show_raw(v))
+                .unwrap_or_default();
+            diffs.push(match o {
+                crate::wasm::Outcome::Replace(b) => DryRunDiff {
+                    id,
+                    outcome: "replace".into(),
+                    before: json(before),
+                    after: bson::RawDocument::from_bytes(b).ok().map(json),
+                    error: None,
+                },
+                crate::wasm::Outcome::Delete => DryRunDiff {
+                    id,
+                    outcome: "delete".into(),
+                    before: json(before),
+                    after: None,
+                    error: None,
+                },
+                crate::wasm::Outcome::Fail(e) => DryRunDiff {
+                    id,
+                    outcome: "fail".into(),
+                    before: json(before),
+                    after: None,
+                    error: Some(e.clone()),
+                },
+                crate::wasm::Outcome::Keep => unreachable!("skipped above"),
+            });
+        };
+        let started = Instant::now();
+        let cp = pipeline::run(pipeline::Job {
+            target: &self.target,
+            migration: &m.id,
+            collection,
+            filter: filter.clone(),
+            direction: Direction::Up,
+            module,
+            options,
+            total: Some(sample.map_or(total, |s| s.min(total))),
+            progress: &self.progress,
+            resume: None,
+            write: WriteOptions {
+                tx: TxMode::None,
+                fence: 0,
+                pre_images: None,
+                quarantine: true,
+                max_attempts: 1,
+                destination: Destination::InPlace {
+                    form: UpdateForm::Set,
+                    reread: false,
+                },
+                filter: filter.clone(),
+            },
+            dry_run: Some(&mut collect),
+            limit: sample,
+            session: None,
+            schema,
+        })
+        .await?;
+        let secs = started.elapsed().as_secs_f64().max(1e-6);
+        let rate = cp.read as f64 / secs;
+        Ok(DryRunMigration {
+            id: m.id.clone(),
+            kind: m.manifest.kind.to_string(),
+            total,
+            sampled: cp.read as u64,
+            kept: cp.kept as u64,
+            replaced: cp.replaced as u64,
+            deleted: cp.deleted as u64,
+            failed: cp.failed as u64,
+            diffs,
+            docs_per_sec: Some(rate),
+            estimated_seconds: (rate > 0.0).then(|| total as f64 / rate),
+            note: Some(
+                "the estimate counts reading and transforming; writing usually dominates a real run"
+                    .into(),
+            ),
+        })
     }
 
     /// Drops pre-images of applied migrations (all, or `only`), of migrations

@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
-use super::{DryRunMigration, Migrator, OnError, PlannedStep, UpOptions, Work, PRE_IMAGE_PREFIX};
+use super::{
+    DryRunMigration, Migrator, OnError, PlannedStep, Sampled, UpOptions, Work, PRE_IMAGE_PREFIX,
+};
 use crate::error::{MigrateError, Result};
 use crate::ledger::LedgerEntry;
 use crate::lock::Lease;
@@ -301,11 +303,68 @@ impl Migrator {
         Ok((counts, failed))
     }
 
-    pub(super) fn dry_run_python(&self, m: &Migration) -> DryRunMigration {
-        DryRunMigration::unsampled(
-            m,
-            0,
-            "python migration: not sampled by --dry-run; `mongoshift plan` shows its steps and the documents they match".into(),
-        )
+    /// A dry run of a Python migration: its iterative step runs over the
+    /// sample like a Wasm transform (nothing written); bulk steps, which do
+    /// their own writes, are not run.
+    pub(super) async fn dry_run_python(
+        &self,
+        m: &Migration,
+        sample: Option<u64>,
+    ) -> Result<DryRunMigration> {
+        if self.python.is_none() {
+            return Ok(DryRunMigration::unsampled(
+                m,
+                0,
+                format!("not sampled: {}", self.no_python(m)),
+            ));
+        }
+        let plan = self.load_python(m, Direction::Up).await?;
+        let bulk = plan
+            .steps
+            .iter()
+            .filter(|s| matches!(s, PythonStep::Bulk { .. }))
+            .count();
+        let skipped = (bulk > 0)
+            .then(|| format!("{bulk} bulk step(s) not run: they write to the database themselves"));
+        let Some(PythonStep::Iterative {
+            collection,
+            filter,
+            batch_size,
+            threads,
+            transform,
+            ..
+        }) = plan
+            .steps
+            .iter()
+            .find(|s| matches!(s, PythonStep::Iterative { .. }))
+        else {
+            return Ok(DryRunMigration::unsampled(
+                m,
+                0,
+                skipped.unwrap_or_else(|| "nothing to run".into()),
+            ));
+        };
+        let total = self.count_in(collection, filter).await?;
+        let mut report = self
+            .sample(
+                m,
+                Sampled {
+                    collection,
+                    filter,
+                    module: Transformer::Custom(transform.clone()),
+                    options: PipelineOptions::new(*batch_size, *threads),
+                    schema: None,
+                    total,
+                },
+                sample,
+            )
+            .await?;
+        if let Some(s) = skipped {
+            report.note = Some(match report.note {
+                Some(n) => format!("{n}; {s}"),
+                None => s,
+            });
+        }
+        Ok(report)
     }
 }

@@ -162,3 +162,58 @@ fn a_python_without_the_package_is_named() {
             bare.path().join("bin/python").display()
         )));
 }
+
+#[test]
+fn a_dry_run_samples_the_python_transform_without_writing() {
+    let t = TestDb::new("py_dry_run");
+    t.seed_users(40);
+    let original = t.raw_users();
+    t.write(
+        "20260101000000_tag.py",
+        r#""""tag every user (not user 3), and mark the collection"""
+from mongoshift import Migration, bulk_migration, iterative_migration
+
+
+class Tag(Migration):
+    collection = "users"
+
+    @iterative_migration(batch_size=4)
+    def forward(self, batch):
+        for d in batch:
+            if d["_id"] == 3:
+                raise ValueError("user 3 cannot be tagged")
+            d["tag"] = "x"
+        return batch
+
+
+class Mark(Migration):
+    @bulk_migration
+    async def forward(self):
+        await self.db["marks"].insert_one({"_id": "tagged"})
+"#,
+    );
+    let out = t
+        .cmd()
+        .env("VIRTUAL_ENV", venv())
+        .args(["up", "--dry-run", "--sample", "10"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let (stdout, stderr) = crate::util::text(&out);
+    assert!(
+        stdout.contains("10 of 40 documents transformed: keep 0, replace 9, delete 0, fail 1"),
+        "{stdout}{stderr}"
+    );
+    assert!(
+        stdout.contains("-> replace")
+            && stdout.contains(r#""tag":"x""#)
+            && stdout.contains("_id 3 -> fail")
+            && stdout.contains("ValueError: user 3 cannot be tagged")
+            && stdout.contains("1 bulk step(s) not run: they write to the database themselves"),
+        "{stdout}"
+    );
+    assert!(t.raw_users() == original, "nothing written");
+    assert_eq!(t.count("marks", doc! {}), 0, "the bulk step did not run");
+    assert!(t.ledger().is_empty());
+}

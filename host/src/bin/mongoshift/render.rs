@@ -364,7 +364,7 @@ pub(crate) fn dry_run(report: &mongoshift::DryRunReport) {
     println!("dry run: nothing was written");
     for m in &report.migrations {
         println!("  {} ({})", m.id, m.kind);
-        if m.kind == "wasm" {
+        if m.docs_per_sec.is_some() {
             println!(
                 "    {} of {} documents transformed: keep {}, replace {}, delete {}, fail {}",
                 m.sampled, m.total, m.kept, m.replaced, m.deleted, m.failed
