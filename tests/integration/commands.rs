@@ -449,7 +449,12 @@ fn a_standalone_server_without_transactions_works_and_plan_says_so() {
 fn a_report_piped_into_a_reader_that_went_away_ends_quietly() {
     let t = TestDb::new("report_pipe");
     t.write("20260101000000_add_status.toml", ADD_STATUS);
-    for args in [&["status"][..], &["plan"], &["verify"]] {
+    for args in [
+        &["status"][..],
+        &["plan"],
+        &["verify"],
+        &["up", "--dry-run"],
+    ] {
         let mut child = t
             .std_cmd()
             .args(args)

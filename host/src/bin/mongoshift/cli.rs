@@ -30,7 +30,10 @@ impl Cli {
     pub(crate) fn only_reports(&self) -> bool {
         matches!(
             self.command,
-            Command::Status { .. } | Command::Plan { .. } | Command::Verify
+            Command::Status { .. }
+                | Command::Plan { .. }
+                | Command::Verify
+                | Command::Up { dry_run: true, .. }
         )
     }
 }
