@@ -1139,6 +1139,7 @@ impl Migrator {
                 .clone()
                 .unwrap_or_else(|| crate::rewrite::names(&m.id, &spec.collection));
             crate::rewrite::check_source(&self.target, &state).await?;
+            let backlog = crate::rewrite::backlog_max()?;
             if state.phase == "copy" {
                 // Follow changes from before the first document is copied,
                 // reading them while the copy runs.
@@ -1148,7 +1149,7 @@ impl Migrator {
                     crate::rewrite::create_shadow(&self.target, &state).await?;
                     crate::rewrite::save(&self.target, &m.id, lease.token(), &state).await?;
                 }
-                drain = Some(crate::rewrite::Drain::start(stream, &state));
+                drain = Some(crate::rewrite::Drain::start(stream, &state, backlog));
             }
             let d = Destination::Shadow(state.shadow.clone());
             rewrite = Some(state);

@@ -373,8 +373,7 @@ pub(crate) async fn follow(
                         };
                     }
                     Seen::Changed(id) => {
-                        let key = bson::to_vec(&doc! { "k": id.clone() }).unwrap_or_default();
-                        if seen.insert(key) {
+                        if seen.insert(id_key(&id)) {
                             ids.push(id);
                         }
                     }
@@ -452,11 +451,20 @@ fn renamed(state: &RewriteState) -> MigrateError {
 /// The most changed `_id`s a [`Drain`] holds; past it, the rest wait in the
 /// stream (memory stays bounded whatever the application writes).
 /// `MONGOSHIFT_REWRITE_BACKLOG` sets another limit.
-fn backlog_max() -> usize {
-    std::env::var("MONGOSHIFT_REWRITE_BACKLOG")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000)
+pub(crate) fn backlog_max() -> Result<usize> {
+    match std::env::var("MONGOSHIFT_REWRITE_BACKLOG") {
+        Err(_) => Ok(100_000),
+        Ok(v) => v.trim().parse().map_err(|_| MigrateError::Refused {
+            reason: format!(
+                "MONGOSHIFT_REWRITE_BACKLOG={v:?} is not a number of documents (e.g. 100000)"
+            ),
+        }),
+    }
+}
+
+/// The key a changed `_id` is deduplicated by.
+fn id_key(id: &Bson) -> Vec<u8> {
+    bson::to_vec(&doc! { "k": id.clone() }).unwrap_or_default()
 }
 
 /// Changes read from the stream while the copy ran, not yet applied to the
@@ -484,12 +492,16 @@ pub(crate) struct Drain {
 }
 
 impl Drain {
-    pub(crate) fn start(mut stream: ChangeStream<Change>, state: &RewriteState) -> Drain {
+    /// Starts reading `stream`, holding at most `max` changed `_id`s.
+    pub(crate) fn start(
+        mut stream: ChangeStream<Change>,
+        state: &RewriteState,
+        max: usize,
+    ) -> Drain {
         use std::sync::atomic::Ordering;
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stopped = stop.clone();
         let state = state.clone();
-        let max = backlog_max();
         let task = tokio::spawn(async move {
             let mut backlog = Backlog {
                 ids: Vec::new(),
@@ -509,9 +521,7 @@ impl Drain {
                         if let Some(ev) = ev {
                             match classify(&ev, &state) {
                                 Seen::Changed(id) => {
-                                    let key =
-                                        bson::to_vec(&doc! { "k": id.clone() }).unwrap_or_default();
-                                    if seen.insert(key) {
+                                    if seen.insert(id_key(&id)) {
                                         backlog.ids.push(id);
                                     }
                                 }
@@ -603,10 +613,7 @@ async fn apply_changes(
             .flatten()
             .map(|v| v.to_raw_bson())
             .unwrap_or(bson::RawBson::Null);
-        present.insert(
-            bson::to_vec(&doc! { "k": Bson::try_from(id.clone()).unwrap_or(Bson::Null) })
-                .unwrap_or_default(),
-        );
+        present.insert(id_key(&Bson::try_from(id.clone()).unwrap_or(Bson::Null)));
         match o {
             Outcome::Keep => {
                 upserts.push(rawdoc! { "q": { "_id": id }, "u": doc.clone(), "upsert": true });
@@ -646,8 +653,7 @@ async fn apply_changes(
     }
     // Gone from the source: gone from the copy.
     for id in &ids {
-        let key = bson::to_vec(&doc! { "k": id.clone() }).unwrap_or_default();
-        if !present.contains(&key) {
+        if !present.contains(&id_key(id)) {
             let raw = bson::RawBson::try_from(id.clone()).unwrap_or(bson::RawBson::Null);
             deletes.push(rawdoc! { "q": { "_id": raw }, "limit": 1 });
             nd += 1;

@@ -675,3 +675,28 @@ fn a_progress_reader_that_goes_away_does_not_stop_the_migration() {
     assert_eq!(t.count("users", doc! { "n": 1 }), 20_000);
     assert_eq!(t.ledger()[0].get_str("state"), Ok("applied"));
 }
+
+#[test]
+fn a_bad_rewrite_backlog_setting_is_refused_before_anything_is_written() {
+    let t = TestDb::new("rewrite_bad_backlog");
+    t.seed_users(500);
+    let original = t.raw_users();
+    counting(&t, "strategy = \"rewrite\"\n");
+    t.cmd()
+        .env("MONGOSHIFT_REWRITE_BACKLOG", "lots")
+        .arg("up")
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains(format!(
+            "while applying migration {MIG}: a rewrite cannot be done: \
+             MONGOSHIFT_REWRITE_BACKLOG=\"lots\" is not a number of documents (e.g. 100000)"
+        )));
+    assert!(t.raw_users() == original, "nothing written");
+    let mut names = block_on(t.db().list_collection_names()).unwrap();
+    names.sort();
+    assert_eq!(
+        names,
+        ["mongoshift_ledger", "mongoshift_lock", "users"],
+        "no shadow collection"
+    );
+}
