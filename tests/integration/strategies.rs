@@ -578,6 +578,13 @@ fn in_place_handles_a_batch_spanning_several_id_types() {
     );
 }
 
+/// The collections of the test's database, sorted.
+fn collections(t: &TestDb) -> Vec<String> {
+    let mut names = block_on(t.db().list_collection_names()).unwrap();
+    names.sort();
+    names
+}
+
 /// `mongoshift up --progress json`, its output piped.
 fn up_with_json_progress(t: &TestDb) -> std::process::Child {
     t.std_cmd()
@@ -645,10 +652,8 @@ fn a_collection_renamed_during_a_rewrite_stops_it_with_the_reason_and_down_drops
              `mongoshift down` drops the partial copy mongoshift_shadow_{MIG}"
         )));
     t.cmd().arg("down").assert().success();
-    let mut names = block_on(t.db().list_collection_names()).unwrap();
-    names.sort();
     assert_eq!(
-        names,
+        collections(&t),
         ["mongoshift_ledger", "mongoshift_lock", "users_moved"],
         "the partial copy is gone"
     );
@@ -692,10 +697,8 @@ fn a_bad_rewrite_backlog_setting_is_refused_before_anything_is_written() {
              MONGOSHIFT_REWRITE_BACKLOG=\"lots\" is not a number of documents (e.g. 100000)"
         )));
     assert!(t.raw_users() == original, "nothing written");
-    let mut names = block_on(t.db().list_collection_names()).unwrap();
-    names.sort();
     assert_eq!(
-        names,
+        collections(&t),
         ["mongoshift_ledger", "mongoshift_lock", "users"],
         "no shadow collection"
     );
