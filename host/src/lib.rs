@@ -35,6 +35,7 @@
 
 pub mod build;
 pub mod error;
+pub mod failpoint;
 pub mod ledger;
 pub mod lock;
 pub mod manifest;

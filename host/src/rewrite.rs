@@ -885,6 +885,7 @@ pub(crate) async fn finish(
         window = Some(std::time::Instant::now());
         let res: Result<()> = async {
             let marker = fence_writes(target, &source).await?;
+            crate::failpoint::hit(crate::failpoint::SWAP_AFTER_FENCE);
             cp.changed += follow(
                 f,
                 state,
@@ -895,6 +896,7 @@ pub(crate) async fn finish(
             )
             .await?;
             rename(target, &source, &backup, false).await?;
+            crate::failpoint::hit(crate::failpoint::SWAP_BEFORE_RENAME);
             Ok(())
         }
         .await;
@@ -937,6 +939,7 @@ pub(crate) async fn finish(
             rename(target, &shadow, &source, true).await?;
         }
     }
+    crate::failpoint::hit(crate::failpoint::SWAP_AFTER_RENAME);
     // Writes to the collection work again from here: it is the shadow now.
     let window = window.map(|w| w.elapsed());
     // Deletes are not stopped by the fence: apply those that landed before

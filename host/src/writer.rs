@@ -313,7 +313,10 @@ impl<'a> BatchWriter<'a> {
             .await;
             let res = match (tx, session) {
                 (TxMode::Batch, Some(s)) => match res {
-                    Ok(next) => commit(s).await.map(|()| next),
+                    Ok(next) => {
+                        crate::failpoint::hit(crate::failpoint::BATCH_BEFORE_COMMIT);
+                        commit(s).await.map(|()| next)
+                    }
                     Err(e) => {
                         let _ = s.abort_transaction().await;
                         Err(e)
@@ -329,6 +332,7 @@ impl<'a> BatchWriter<'a> {
             match res {
                 Ok(next) => {
                     self.cp = next;
+                    crate::failpoint::hit(crate::failpoint::BATCH_AFTER_COMMIT);
                     return Ok(());
                 }
                 Err(e) if is_transient(&e) && attempt < self.opts.max_attempts => {
@@ -751,6 +755,9 @@ async fn apply(
                 missed = write_conditionally(target, collection, *form, &again, b).await?;
             }
         }
+    }
+    if at_least_once {
+        crate::failpoint::hit(crate::failpoint::BATCH_BEFORE_CHECKPOINT);
     }
     // The checkpoint, fenced: only this run's lease may move it.
     let cpb = bson::to_bson(&next).map_err(|e| MigrateError::Database {
