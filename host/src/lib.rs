@@ -61,7 +61,7 @@ pub use manifest::{
     Body, Kind, Manifest, PythonSpec, UpdateBody, UpdateSpec, UpdateStep, WasmSpec,
 };
 pub use migrator::{
-    DownTarget, DryRunDiff, DryRunMigration, DryRunReport, Migrator, OnError, Plan,
+    DownOptions, DownTarget, DryRunDiff, DryRunMigration, DryRunReport, Migrator, OnError, Plan,
     PlannedMigration, PlannedStep, Status, StatusRow, UpOptions, VerifyRow,
 };
 pub use progress::{Direction, Event, NoProgress, Progress, ProgressSink};

@@ -183,8 +183,13 @@ enum Work {
         collection: String,
         backup: String,
     },
-    /// Rename the original kept by a rewrite back over the collection.
-    SwapBack(Box<crate::rewrite::RewriteState>),
+    /// Undo a rewrite: drop an unfinished one, or go back from a finished
+    /// one by the backward transform (in place) or to the originals it kept.
+    SwapBack {
+        state: Box<crate::rewrite::RewriteState>,
+        /// The migration's spec when its module has a backward transform.
+        backward: Option<Box<WasmSpec>>,
+    },
 }
 
 impl Work {
@@ -200,7 +205,7 @@ impl Work {
         match self {
             Work::Steps(s) => s.len(),
             Work::Python(Some(p)) => p.steps.len(),
-            Work::Wasm(_) | Work::Restore { .. } | Work::SwapBack(_) | Work::Python(None) => 1,
+            Work::Wasm(_) | Work::Restore { .. } | Work::SwapBack { .. } | Work::Python(None) => 1,
         }
     }
 }
@@ -296,6 +301,8 @@ struct Prepared {
     tx: TxMode,
     form: UpdateForm,
     strategy: Strategy,
+    /// A rewrite keeps the originals in its backup.
+    keep: bool,
     session: Option<mongodb::ClientSession>,
 }
 
@@ -309,6 +316,8 @@ pub struct Migrator {
     lock: LockOptions,
     progress: Progress,
     on_error: OnError,
+    /// `down --set-aside-writes-since-swap`.
+    set_aside: bool,
     /// Runs Python migrations; see [`crate::python`].
     python: Option<Arc<dyn PythonRuntime>>,
     /// Why there is no Python runtime, when known.
@@ -336,6 +345,7 @@ impl Migrator {
             lock: LockOptions::default(),
             progress: Arc::new(NoProgress),
             on_error: OnError::Abort,
+            set_aside: false,
             python: None,
             python_missing: None,
         })
@@ -491,11 +501,8 @@ impl Migrator {
                     ),
                     matching: Some(self.count(spec).await?),
                 }],
-                Work::SwapBack(r) => vec![PlannedStep {
-                    description: format!(
-                        "rename {} (the original kept by the rewrite) back to {}, dropping the rewritten collection",
-                        r.backup, r.collection
-                    ),
+                Work::SwapBack { state, backward } => vec![PlannedStep {
+                    description: swap_back_plan(&m.id, state, backward.is_some()),
                     matching: None,
                 }],
                 Work::Python(_) => self.plan_python(m, direction, &work).await?,
@@ -527,7 +534,7 @@ impl Migrator {
                     }
                     Work::Wasm(spec) => self.tx_mode(spec.transactions).guarantee().to_string(),
                     Work::Restore { .. } => "idempotent: restoring pre-images can be repeated until it completes".to_string(),
-                    Work::SwapBack(_) => "one atomic rename".to_string(),
+                    Work::SwapBack { .. } => "each step recorded before it is taken; a run killed anywhere is finished by `down` and undone by `up`; the collection's name always stands for a complete collection".to_string(),
                     Work::Steps(_) => "server-side steps, each atomic per document; a run that dies between steps reruns them".to_string(),
                     Work::Python(_) => self.python_guarantee(),
                 },
@@ -650,8 +657,8 @@ impl Migrator {
                     Body::Update(b) => Work::Steps(
                         b.backward.clone().map_err(|reason| MigrateError::Irreversible { id: m.id.clone(), reason })?,
                     ),
-                    Body::Wasm(_) if e.rewrite.is_some() => {
-                        Work::SwapBack(Box::new(e.rewrite.clone().expect("checked")))
+                    Body::Wasm(spec) if e.rewrite.is_some() => {
+                        self.swap_back_work(m, spec, e.rewrite.clone().expect("checked"))?
                     }
                     Body::Wasm(spec) => {
                         let module = self.load_module(m, spec)?;
@@ -690,7 +697,10 @@ impl Migrator {
     }
 
     async fn up_locked(&self, lease: &Lease, opts: &UpOptions) -> Result<Report> {
-        let entries = self.ledger.entries().await?;
+        let mut entries = self.ledger.entries().await?;
+        if self.settle_rollbacks(lease, &entries).await? {
+            entries = self.ledger.entries().await?;
+        }
         let todo = self.pending(&entries, opts)?;
         // Accepted changes: record the new checksum so later runs agree.
         for id in &opts.dangerously_allow_changed {
@@ -730,8 +740,15 @@ impl Migrator {
     /// Rolls back applied migrations, newest first, under the lock. Every
     /// chosen migration is checked for a way back before anything runs.
     pub async fn down(&self, target: &DownTarget) -> Result<Report> {
+        self.down_with(target, &DownOptions::default()).await
+    }
+
+    /// [`Migrator::down`] with options.
+    pub async fn down_with(&self, target: &DownTarget, opts: &DownOptions) -> Result<Report> {
         let lease = Lease::acquire(&self.target, &self.lock, &self.progress).await?;
-        let res = self.down_locked(&lease, target).await;
+        let mut this = self.clone();
+        this.set_aside = opts.set_aside_writes_since_swap;
+        let res = this.down_locked(&lease, target).await;
         let released = lease.release().await;
         let report = res?;
         released?;
@@ -814,7 +831,11 @@ impl Migrator {
             .filter(|p| p.state == State::Running || p.state == State::Failed)
             .and_then(|p| p.session.clone());
         let prepared = match work {
-            Work::Wasm(spec) => Some(
+            Work::Wasm(spec)
+            | Work::SwapBack {
+                backward: Some(spec),
+                ..
+            } => Some(
                 self.prepare_wasm(m, spec, direction, opts, &mut entry)
                     .await?,
             ),
@@ -855,19 +876,9 @@ impl Migrator {
                         )
                     })
             }
-            (Work::SwapBack(state), _) => {
-                self.started(m, direction, work, None);
-                crate::rewrite::swap_back(&self.target, state)
+            (Work::SwapBack { state, backward }, p) => {
+                self.swap_back(m, work, state, backward.as_deref(), p, &entry, lease)
                     .await
-                    .map(|n| {
-                        (
-                            update::Counts {
-                                matched: n,
-                                modified: n,
-                            },
-                            0,
-                        )
-                    })
             }
             (Work::Python(_), _) => match python.take().expect("prepared above") {
                 Ok(p) => self.run_python(m, direction, p, &entry, lease).await,
@@ -901,7 +912,7 @@ impl Migrator {
                         if matches!(work, Work::Restore { .. }) {
                             entry.pre_images = None;
                         }
-                        if matches!(work, Work::SwapBack(_)) {
+                        if matches!(work, Work::SwapBack { .. }) {
                             entry.rewrite = None;
                         }
                     }
@@ -921,6 +932,18 @@ impl Migrator {
                     modified: counts.modified,
                     duration_ms: elapsed.as_millis() as u64,
                 })
+            }
+            // Refused before anything changed: the entry stays as it was.
+            Err(err @ MigrateError::WritesSinceSwap { .. }) => {
+                self.progress.event(&Event::MigrationFailed {
+                    id: m.id.clone(),
+                    direction,
+                    error: err.to_string(),
+                });
+                if let Some(p) = previous {
+                    self.ledger.write(p, lease).await?;
+                }
+                Err(err)
             }
             Err(err) => {
                 entry.state = State::Failed;
@@ -1007,8 +1030,16 @@ impl Migrator {
             } else {
                 tx
             };
+        // A rewrite keeps the originals (in its backup) by the rule of
+        // pre-images; one already started keeps what it chose.
+        let keep = match &entry.rewrite {
+            Some(r) => r.keep,
+            None => opts
+                .pre_images
+                .or(spec.pre_images)
+                .unwrap_or(!module.info().backward),
+        };
         if strategy == Strategy::Rewrite {
-            // The original collection itself is kept.
             entry.pre_images = None;
         } else if direction == Direction::Up
             && entry.pre_images.is_none()
@@ -1033,6 +1064,7 @@ impl Migrator {
                 .or(spec.in_place_writes)
                 .unwrap_or_default(),
             strategy,
+            keep,
             session,
         })
     }
@@ -1132,27 +1164,22 @@ impl Migrator {
         let opts = PipelineOptions::new(spec.batch_size, spec.threads);
         let schema = compile_schema(spec);
         let mut rewrite = None;
-        let mut drain = None;
         let destination = if prepared.strategy == Strategy::Rewrite {
-            let mut state = entry
-                .rewrite
-                .clone()
-                .unwrap_or_else(|| crate::rewrite::names(&m.id, &spec.collection));
-            crate::rewrite::check_source(&self.target, &state).await?;
-            let backlog = crate::rewrite::backlog_max()?;
-            if state.phase == "copy" {
-                // Follow changes from before the first document is copied,
-                // reading them while the copy runs.
-                let stream = crate::rewrite::open_stream(&self.target, &state).await?;
-                if state.token.is_none() {
-                    state.token = crate::rewrite::token_of(&stream);
-                    crate::rewrite::create_shadow(&self.target, &state).await?;
-                    crate::rewrite::save(&self.target, &m.id, lease.token(), &state).await?;
-                }
-                drain = Some(crate::rewrite::Drain::start(stream, &state, backlog));
-            }
-            let d = Destination::Shadow(state.shadow.clone());
-            rewrite = Some(state);
+            let run = crate::rewrite::Run {
+                target: &self.target,
+                migration: &m.id,
+                fence: lease.token(),
+                progress: &self.progress,
+            };
+            let r = crate::rewrite::Rewrite::start(
+                run,
+                &spec.collection,
+                prepared.keep,
+                entry.rewrite.clone(),
+            )
+            .await?;
+            let d = r.destination();
+            rewrite = Some(r);
             d
         } else {
             Destination::InPlace {
@@ -1160,18 +1187,8 @@ impl Migrator {
                 reread: true,
             }
         };
-        let copying = rewrite.as_ref().is_none_or(|r| r.phase == "copy");
+        let copying = rewrite.as_ref().is_none_or(|r| r.copying());
         let copy_started = Instant::now();
-        if let Some(r) = rewrite.as_ref().filter(|r| r.phase == "copy") {
-            self.progress.event(&Event::StepStarted {
-                id: m.id.clone(),
-                step: 1,
-                description: format!(
-                    "rewrite: copying {} through the transform into {}",
-                    spec.collection, r.shadow
-                ),
-            });
-        }
         let mut cp = if copying {
             pipeline::run(pipeline::Job {
                 target: &self.target,
@@ -1202,46 +1219,17 @@ impl Migrator {
         } else {
             entry.checkpoint.clone().unwrap_or_default()
         };
-        let step = |step: usize, description: String| {
-            self.progress.event(&Event::StepStarted {
-                id: m.id.clone(),
-                step,
-                description,
-            })
-        };
-        if let Some(mut state) = rewrite {
-            if state.phase == "copy" {
-                step(
-                    2,
-                    format!(
-                        "rewrite: building the indexes of {} on the copy (copy took {:.1} s)",
-                        spec.collection,
-                        copy_started.elapsed().as_secs_f64()
-                    ),
-                );
-                crate::rewrite::copy_indexes(&self.target, &state).await?;
-                state.phase = "catch-up".into();
-                crate::rewrite::save(&self.target, &m.id, lease.token(), &state).await?;
-            }
-            let drained = match drain {
-                Some(d) => d.stop().await,
-                None => None,
-            };
+        if let Some(r) = rewrite {
             let mut again = pipeline::again(prepared.module, &m.id, direction, schema);
-            let done = crate::rewrite::finish(
-                &mut crate::rewrite::Follow {
-                    target: &self.target,
-                    migration: &m.id,
-                    fence: lease.token(),
-                    quarantine: self.on_error == OnError::Quarantine,
-                    retransform: &mut again,
-                    progress: &self.progress,
-                },
-                &mut state,
-                drained,
-            )
-            .await?;
-            cp.changed += done.changed;
+            let mut follow = crate::rewrite::Follow {
+                target: &self.target,
+                migration: &m.id,
+                fence: lease.token(),
+                quarantine: self.on_error == OnError::Quarantine,
+                retransform: &mut again,
+                progress: &self.progress,
+            };
+            cp.changed += r.finish(&mut follow, copy_started.elapsed()).await?.changed;
         }
         Ok((
             update::Counts {
@@ -1446,7 +1434,7 @@ impl Migrator {
                 let rewritten = e
                     .rewrite
                     .as_ref()
-                    .filter(|r| r.phase == "done")
+                    .filter(|r| r.phase == crate::rewrite::Phase::Done && r.keep)
                     .map(|r| r.backup.clone());
                 let Some(backup) = e.pre_images.clone().or(rewritten) else {
                     continue;
@@ -1485,6 +1473,11 @@ impl Migrator {
 
 #[path = "python_run.rs"]
 mod python_run;
+
+#[path = "swap_back.rs"]
+mod swap_back;
+use swap_back::swap_back_plan;
+pub use swap_back::DownOptions;
 
 fn compile_schema(spec: &WasmSpec) -> Option<Arc<jsonschema::Validator>> {
     // Checked when the manifest was parsed.

@@ -93,8 +93,13 @@ pub enum Destination {
         /// and benchmarks of the raw write path.
         reread: bool,
     },
-    /// Into this shadow collection, which later replaces the source.
-    Shadow(String),
+    /// Into a shadow collection, which later replaces the source.
+    Shadow {
+        /// The shadow.
+        shadow: String,
+        /// Where each original goes as it is, when the originals are kept.
+        backup: Option<String>,
+    },
 }
 
 /// How a document-by-document migration writes its results.
@@ -611,7 +616,7 @@ pub(crate) fn diff_update(old: &RawDocument, new: &RawDocument) -> Option<Option
 
 /// The query matching `doc` only while it is as the transform saw it (runs
 /// without transactions): its `_id` and the value of every top-level field.
-fn unchanged_query(doc: &RawDocument) -> RawDocumentBuf {
+pub(crate) fn unchanged_query(doc: &RawDocument) -> RawDocumentBuf {
     let mut q = RawDocumentBuf::new();
     for (k, v) in doc.iter().flatten() {
         if k.contains('.') || k.starts_with('$') {
@@ -675,8 +680,25 @@ async fn apply(
 
     quarantine(target, collection, migration, opts, &items, b, &mut session).await?;
     match &opts.destination {
-        Destination::Shadow(shadow) => {
-            write_shadow(target, shadow, &items, b, at_least_once, &mut session).await?;
+        Destination::Shadow { shadow, backup } => {
+            let copies = items.iter().filter_map(|it| {
+                let doc = match it.outcome {
+                    // A document set aside stays as it is, as in place.
+                    Outcome::Keep | Outcome::Fail(_) => it.doc,
+                    Outcome::Replace(r) => {
+                        RawDocument::from_bytes(r).expect("checked by the worker")
+                    }
+                    Outcome::Delete => return None,
+                };
+                Some((it.i, doc))
+            });
+            let copies: Vec<(usize, &RawDocument)> = copies.collect();
+            insert_all(target, shadow, &copies, b, at_least_once, &mut session).await?;
+            if let Some(backup) = backup {
+                let originals: Vec<(usize, &RawDocument)> =
+                    items.iter().map(|it| (it.i, it.doc)).collect();
+                insert_all(target, backup, &originals, b, at_least_once, &mut session).await?;
+            }
         }
         Destination::InPlace { form, .. } => {
             pre_images(opts, &items, b, at_least_once, target, &mut session).await?;
@@ -995,14 +1017,14 @@ async fn write_conditionally(
     Ok(missed)
 }
 
-/// Copy-and-swap: what the batch becomes goes into the shadow collection
-/// (kept documents as they are, replacements, nothing for deletions), in
-/// unordered inserts. Without transactions a redone batch finds its documents
-/// already there, which is fine.
-async fn write_shadow(
+/// Copy-and-swap: documents of a batch (what each becomes, into the
+/// shadow; each original, into the backup) in unordered inserts, in chunks
+/// well under the 16 MiB command limit. Without transactions a redone batch
+/// finds its documents already there, which is fine.
+async fn insert_all(
     target: &Target,
-    shadow: &str,
-    items: &[Item<'_>],
+    into: &str,
+    docs: &[(usize, &RawDocument)],
     b: &Batch,
     at_least_once: bool,
     session: &mut Option<&mut ClientSession>,
@@ -1011,15 +1033,9 @@ async fn write_shadow(
     let mut chunk = RawArrayBuf::new();
     let mut idx = Vec::new();
     let mut bytes = 0;
-    for it in items {
-        let doc: &RawDocument = match it.outcome {
-            // A document set aside stays as it is, as in place.
-            Outcome::Keep | Outcome::Fail(_) => it.doc,
-            Outcome::Replace(r) => RawDocument::from_bytes(r).expect("checked by the worker"),
-            Outcome::Delete => continue,
-        };
+    for &(i, doc) in docs {
         if bytes + doc.as_bytes().len() > CHUNK_BYTES && !idx.is_empty() {
-            let cmd = rawdoc! { "insert": shadow, "documents": std::mem::take(&mut chunk), "ordered": false };
+            let cmd = rawdoc! { "insert": into, "documents": std::mem::take(&mut chunk), "ordered": false };
             let reply = run_cmd(target, cmd, session).await?;
             check_errors(&reply, b, &idx, at_least_once)?;
             idx.clear();
@@ -1027,10 +1043,10 @@ async fn write_shadow(
         }
         bytes += doc.as_bytes().len();
         chunk.push(doc.to_raw_document_buf());
-        idx.push(it.i);
+        idx.push(i);
     }
     if !idx.is_empty() {
-        let cmd = rawdoc! { "insert": shadow, "documents": chunk, "ordered": false };
+        let cmd = rawdoc! { "insert": into, "documents": chunk, "ordered": false };
         let reply = run_cmd(target, cmd, session).await?;
         check_errors(&reply, b, &idx, at_least_once)?;
     }

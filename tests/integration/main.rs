@@ -13,5 +13,6 @@ mod locking;
 mod python;
 mod safety;
 mod strategies;
+mod swap;
 mod wasm;
 mod wat;

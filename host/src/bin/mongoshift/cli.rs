@@ -9,8 +9,8 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use mongoshift::writer::{Strategy, TxMode, UpdateForm};
 use mongoshift::{
-    ConnectOptions, DownTarget, LockOptions, MigrationSource, Migrator, OnError, Target,
-    UnlockOutcome, UpOptions,
+    ConnectOptions, DownOptions, DownTarget, LockOptions, MigrationSource, Migrator, OnError,
+    Target, UnlockOutcome, UpOptions,
 };
 
 use crate::{config, exit, render};
@@ -216,6 +216,12 @@ enum Command {
         /// Roll back this many migrations.
         #[arg(long)]
         steps: Option<usize>,
+        /// A rewrite rolled back to the originals it kept: restore them even
+        /// though the application wrote to the collection since the swap,
+        /// keeping its versions (and a tombstone per delete) in
+        /// mongoshift_conflicts_<id>
+        #[arg(long)]
+        set_aside_writes_since_swap: bool,
     },
     /// Check the checksums of applied migrations against the files on disk.
     Verify,
@@ -356,6 +362,13 @@ async fn run_async(command: Command, r: Resolved) -> anyhow::Result<ExitCode> {
             .lock_options(r.lock)
             .progress(renderer.clone()),
     );
+    // A swap a dead run left half-way comes first: what happened to the
+    // collection, and what to run.
+    if !matches!(command, Command::Prune { .. } | Command::Unlock { .. }) {
+        for i in migrator.interrupted().await? {
+            eprintln!("warning: {i}");
+        }
+    }
     match command {
         Command::New { .. } | Command::Build { .. } => unreachable!("handled before connecting"),
         Command::Status { json } => {
@@ -441,12 +454,19 @@ async fn run_async(command: Command, r: Resolved) -> anyhow::Result<ExitCode> {
             let report = res?;
             render::report(&report, "applied", r.progress);
         }
-        Command::Down { to, steps } => {
+        Command::Down {
+            to,
+            steps,
+            set_aside_writes_since_swap,
+        } => {
             let target = match to {
                 Some(id) => DownTarget::To(id),
                 None => DownTarget::Steps(steps.unwrap_or(1)),
             };
-            let res = migrator.down(&target).await;
+            let opts = DownOptions {
+                set_aside_writes_since_swap,
+            };
+            let res = migrator.down_with(&target, &opts).await;
             renderer.finish();
             let report = res?;
             render::report(&report, "rolled back", r.progress);
