@@ -196,6 +196,9 @@ fn is_transient(e: &MigrateError) -> bool {
         "Connection refused",
         "connection pool",
         "Server selection timeout",
+        // The driver gave up on a server that stopped answering its
+        // monitor (a stall, not a refusal): the pool is reset, try again.
+        "interrupted due to server monitor timeout",
         "WriteConflict",
         "NotWritablePrimary",
         "PrimarySteppedDown",
@@ -1060,7 +1063,15 @@ fn check_errors(reply: &Document, b: &Batch, idx: &[usize], ignore_duplicates: b
     for e in errors {
         let Bson::Document(e) = e else { continue };
         let code = e.get_i32("code").unwrap_or_default();
-        if ignore_duplicates && code == 11000 {
+        // A document written again (a redone batch) is already there; a
+        // duplicate on another unique index is a real refusal.
+        let again = match e.get_document("keyPattern") {
+            Ok(k) => k.keys().eq(["_id"]),
+            Err(_) => e
+                .get_str("errmsg")
+                .is_ok_and(|m| m.contains(" index: _id_ ")),
+        };
+        if ignore_duplicates && code == 11000 && again {
             continue;
         }
         let at = e.get_i32("index").map_or(0, |i| i as usize);

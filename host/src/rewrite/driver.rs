@@ -72,6 +72,22 @@ impl Rewrite {
             }
             save(t, run.migration, run.fence, &state).await?;
             fp::hit(fp::REWRITE_AFTER_CREATE);
+            // Indexes before the copy, kept up batch by batch: a document
+            // that breaks a unique index fails its batch with its `_id`
+            // (not a whole index build at the end), and no server has to
+            // build an index over the whole copy in one go (secantusd-rs
+            // does so in one storage transaction, which does not finish
+            // past a few hundred thousand documents).
+            run.progress.event(&Event::StepStarted {
+                id: run.migration.to_string(),
+                step: 1,
+                description: format!(
+                    "rewrite: creating {} with the options and indexes of {collection}",
+                    state.shadow
+                ),
+            });
+            catalog::build_indexes(t, &state.shadow, &state.indexes, collection).await?;
+            fp::hit(fp::REWRITE_AFTER_INDEXES);
             let kept = if state.keep {
                 format!(", the originals into {}", state.backup)
             } else {
@@ -79,7 +95,7 @@ impl Rewrite {
             };
             run.progress.event(&Event::StepStarted {
                 id: run.migration.to_string(),
-                step: 1,
+                step: 2,
                 description: format!(
                     "rewrite: copying {collection} through the transform into {}{kept}",
                     state.shadow
@@ -103,28 +119,18 @@ impl Rewrite {
         self.state.phase == Phase::Copy
     }
 
-    /// After the copy: the indexes, the catch-up, the window, the swap.
+    /// After the copy (`copy`: how long this run's part of it took): the
+    /// catch-up, the window, the swap.
     pub(crate) async fn finish(mut self, f: &mut Follow<'_>, copy: Duration) -> Result<Checkpoint> {
         if self.state.phase == Phase::Copy {
             fp::hit(fp::REWRITE_AFTER_COPY);
-            f.phase(
-                2,
-                format!(
-                    "rewrite: building the indexes of {} on the copy (copy took {:.1} s)",
-                    self.state.collection,
-                    copy.as_secs_f64()
-                ),
-            );
-            let s = &self.state;
-            catalog::build_indexes(f.target, &s.shadow, &s.indexes, &s.collection).await?;
             self.state.phase = Phase::CatchUp;
             f.save(&self.state).await?;
-            fp::hit(fp::REWRITE_AFTER_INDEXES);
         }
         let drained = match self.drain.take() {
             Some(d) => d.stop().await,
             None => None,
         };
-        super::swap::finish(f, &mut self.state, drained).await
+        super::swap::finish(f, &mut self.state, drained, copy).await
     }
 }

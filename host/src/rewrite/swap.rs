@@ -25,6 +25,7 @@ pub(crate) async fn finish(
     f: &mut Follow<'_>,
     state: &mut RewriteState,
     drained: Option<(ChangeStream<Change>, Backlog)>,
+    copy: Duration,
 ) -> Result<Checkpoint> {
     fence::settle(f.target).await;
     let started = Instant::now();
@@ -34,7 +35,7 @@ pub(crate) async fn finish(
     }
     let mut stream = None;
     if state.phase == Phase::CatchUp {
-        stream = Some(catch_up(f, state, drained, &mut cp).await?);
+        stream = Some(catch_up(f, state, drained, &mut cp, copy).await?);
     }
     let mut refused = None;
     if state.phase == Phase::Fenced {
@@ -98,6 +99,7 @@ async fn catch_up(
     state: &mut RewriteState,
     drained: Option<(ChangeStream<Change>, Backlog)>,
     cp: &mut Checkpoint,
+    copy: Duration,
 ) -> Result<ChangeStream<Change>> {
     let mut stream = match drained {
         Some((stream, backlog)) if !backlog.broken => {
@@ -107,8 +109,9 @@ async fn catch_up(
             f.phase(
                 3,
                 format!(
-                    "rewrite: applying the changes made during the copy ({} changed documents read while it ran)",
-                    backlog.ids.len()
+                    "rewrite: applying the changes made during the copy ({} changed documents read while it ran; the copy took {:.1} s)",
+                    backlog.ids.len(),
+                    copy.as_secs_f64()
                 ),
             );
             for chunk in backlog.ids.chunks(1000) {

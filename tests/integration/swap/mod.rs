@@ -3,3 +3,4 @@
 
 mod app;
 mod findings;
+mod unique;
