@@ -850,6 +850,19 @@ impl Migrator {
             ),
             _ => None,
         };
+        // A dead run's open transaction holds the entry (its checkpoint):
+        // end it before writing the entry (document runs do so when they
+        // prepare their writes).
+        if prepared.is_none() && python.is_none() {
+            if let Some(lsid) = entry.session.take() {
+                let _ = self
+                    .target
+                    .client()
+                    .database("admin")
+                    .run_command(bson::doc! { "killSessions": [lsid] })
+                    .await;
+            }
+        }
         self.ledger.write(&entry, lease).await?;
         let res = match (work, prepared) {
             (Work::Steps(steps), _) => {
