@@ -3,9 +3,12 @@
 //! `MONGOSHIFT_FAILPOINT=swap.after_fence` makes the process SIGKILL itself
 //! (as `kill -9` would: no destructor, no flush, no lease release) the first
 //! time it reaches the step of that name; `NAME:N` waits for the `N`th time
-//! (`batch.after_commit:3`: after the third batch committed). Compiled into
-//! every build so tests exercise the binary users run; inert unless the
-//! variable is set, and then one string comparison per step.
+//! (`batch.after_commit:3`: after the third batch committed); several steps
+//! are separated by commas. With `MONGOSHIFT_FAILPOINT_PAUSE_MS=M` the
+//! process sleeps M ms there instead and goes on: a test widens a race
+//! window to act inside it. Compiled into every build so tests exercise the
+//! binary users run; inert unless the variable is set, and then a few
+//! string comparisons per step.
 //!
 //! A test stops a run at each step and checks that `up` finishes it and
 //! `down` undoes it (`tests/integration/swap/`); random kills find what the
@@ -14,8 +17,10 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
-/// The environment variable naming the step to stop at.
+/// The environment variable naming the steps to stop at.
 pub const ENV: &str = "MONGOSHIFT_FAILPOINT";
+/// The environment variable making them pause instead (milliseconds).
+pub const PAUSE_ENV: &str = "MONGOSHIFT_FAILPOINT_PAUSE_MS";
 
 /// Every named step, in the order a run reaches them.
 pub const STEPS: &[&str] = &[
@@ -89,35 +94,56 @@ struct Armed {
     hits: AtomicUsize,
 }
 
-fn armed() -> Option<&'static Armed> {
-    static ARMED: OnceLock<Option<Armed>> = OnceLock::new();
-    ARMED
+struct Points {
+    armed: Vec<Armed>,
+    pause: Option<std::time::Duration>,
+}
+
+fn points() -> Option<&'static Points> {
+    static POINTS: OnceLock<Option<Points>> = OnceLock::new();
+    POINTS
         .get_or_init(|| {
             let v = std::env::var(ENV).ok()?;
-            let (step, nth) = match v.rsplit_once(':') {
-                Some((s, n)) => (s.to_string(), n.parse().unwrap_or(1)),
-                None => (v, 1),
-            };
-            Some(Armed {
-                step,
-                nth,
-                hits: AtomicUsize::new(0),
-            })
+            let armed = v
+                .split(',')
+                .map(|one| {
+                    let (step, nth) = match one.trim().rsplit_once(':') {
+                        Some((s, n)) => (s.to_string(), n.parse().unwrap_or(1)),
+                        None => (one.trim().to_string(), 1),
+                    };
+                    Armed {
+                        step,
+                        nth,
+                        hits: AtomicUsize::new(0),
+                    }
+                })
+                .collect();
+            let pause = std::env::var(PAUSE_ENV)
+                .ok()
+                .and_then(|ms| ms.trim().parse().ok())
+                .map(std::time::Duration::from_millis);
+            Some(Points { armed, pause })
         })
         .as_ref()
 }
 
-/// Stops the process here if the fail point `step` is armed (and this is
-/// its `N`th hit).
+/// Stops (or pauses) the process here if the fail point `step` is armed
+/// (and this is its `N`th hit).
 pub(crate) fn hit(step: &str) {
-    let Some(a) = armed() else {
+    let Some(p) = points() else {
         return;
     };
-    if a.step == step && a.hits.fetch_add(1, Ordering::SeqCst) + 1 >= a.nth {
-        // SAFETY: signalling our own process; SIGKILL cannot be caught, so
-        // nothing runs after it (that is the point).
-        unsafe {
-            libc::kill(libc::getpid(), libc::SIGKILL);
+    for a in &p.armed {
+        if a.step == step && a.hits.fetch_add(1, Ordering::SeqCst) + 1 == a.nth {
+            if let Some(d) = p.pause {
+                std::thread::sleep(d);
+                return;
+            }
+            // SAFETY: signalling our own process; SIGKILL cannot be caught,
+            // so nothing runs after it (that is the point).
+            unsafe {
+                libc::kill(libc::getpid(), libc::SIGKILL);
+            }
         }
     }
 }

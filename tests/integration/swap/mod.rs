@@ -3,4 +3,7 @@
 
 mod app;
 mod findings;
+mod kills;
+mod matrix;
 mod unique;
+mod window;
