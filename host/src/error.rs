@@ -214,7 +214,7 @@ pub enum MigrateError {
          `mongoshift down --set-aside-writes-since-swap` to restore the originals exactly and keep \
          the application's versions (and a tombstone for each delete) in {conflicts}",
         count.map_or_else(
-            || "an unknown number of documents (the change stream no longer reaches back to the swap)".to_string(),
+            || "an unknown number of documents (the swap's position in the change stream is not recorded or no longer in the oplog)".to_string(),
             |n| format!("{n} document{}", if n == 1 { "" } else { "s" })
         )
     )]

@@ -24,6 +24,9 @@ pub struct Interrupted {
     /// Whether the collection refuses inserts and updates now (a fence left
     /// on it that does not expire, or has not yet).
     pub writes_refused: bool,
+    /// Whether no collection has the name now (only between the two renames
+    /// of an earlier version's swap).
+    pub missing: bool,
     /// Whether it was `down` that stopped.
     pub rolling_back: bool,
 }
@@ -31,7 +34,9 @@ pub struct Interrupted {
 impl std::fmt::Display for Interrupted {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let c = &self.collection;
-        let writes = if self.writes_refused {
+        let writes = if self.missing {
+            format!("{c} does not exist until then (its original is in the backup)")
+        } else if self.writes_refused {
             format!("writes to {c} are refused until then")
         } else {
             format!("{c} takes writes and holds every document")
@@ -70,12 +75,14 @@ pub async fn find(target: &Target, entries: &[LedgerEntry]) -> Result<Vec<Interr
         if !matches!(e.state, State::Running | State::Failed) || !r.phase.in_window() {
             continue;
         }
+        let missing = !catalog::exists(target, &r.collection).await?;
         let validation = catalog::validation(target, &r.collection).await?;
         found.push(Interrupted {
             id: e.id.clone(),
             collection: r.collection.clone(),
             phase: r.phase,
             writes_refused: fence::refuses_writes(&validation),
+            missing,
             rolling_back: e.direction == Some(Direction::Down),
         });
     }

@@ -121,6 +121,18 @@ fn killed_in_the_swap_window_the_collection_keeps_its_documents() {
                     .contains("run `mongoshift up` to finish it or `mongoshift down` to undo it"),
             "after a kill at {step}:\n{stdout}{stderr}"
         );
+        // Every command says it first.
+        for args in [&["plan"][..], &["verify"], &["plan", "--down-steps", "1"]] {
+            let out = t.cmd().args(args).output().unwrap();
+            let (_, stderr) = text(&out);
+            assert!(
+                stderr.starts_with(&format!(
+                    "warning: migration {MIG} was interrupted in its swap of users"
+                )),
+                "`{}` after a kill at {step}: {stderr}",
+                args.join(" ")
+            );
+        }
         let app = retrying(&t, vec![(5, doc! { "x": 1 })]);
         if refused {
             std::thread::sleep(Duration::from_millis(300));

@@ -4,6 +4,7 @@
 mod app;
 mod findings;
 mod kills;
+mod legacy;
 mod matrix;
 mod unique;
 mod window;
