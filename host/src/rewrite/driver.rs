@@ -43,6 +43,8 @@ impl Rewrite {
             recorded.unwrap_or_else(|| RewriteState::new(run.migration, collection, keep));
         catalog::check_source(t, &state).await?;
         let backlog = backlog_max()?;
+        // Checked now, not when the window opens after the copy.
+        super::fence::fence_seconds()?;
         if state.run.is_none() && matches!(state.phase, Phase::Copy | Phase::CatchUp) {
             super::legacy::adopt(t, &mut state).await?;
             save(t, run.migration, run.fence, &state).await?;

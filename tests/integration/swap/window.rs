@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use bson::{doc, Document};
 use mongoshift::failpoint as fp;
 
-use super::app::{backup, collections, rewrite, seed, users};
+use super::app::{backup, collections, rewrite, seed, users, MIG};
 use crate::util::{block_on, text, TestDb};
 
 fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
@@ -84,4 +84,36 @@ fn deletes_that_land_in_the_swap_window_are_applied_after_the_rename() {
         "the originals as they were at the swap"
     );
     assert_eq!(t.count(&backup(), doc! {}), n as u64 - 2);
+}
+
+#[test]
+fn a_bad_fence_length_is_refused_before_anything_is_written() {
+    let t = TestDb::new("fence_seconds_bad");
+    seed(&t, 500);
+    let original = t.raw_users();
+    rewrite(&t, false, "");
+    for bad in ["soon", "1"] {
+        let out = t
+            .cmd()
+            .env("MONGOSHIFT_FENCE_SECONDS", bad)
+            .arg("up")
+            .output()
+            .unwrap();
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "while applying migration {MIG}: a rewrite cannot be done: \
+                 MONGOSHIFT_FENCE_SECONDS=\"{bad}\" is not a number of seconds of at least 2 (e.g. 30)"
+            )),
+            "{stderr}"
+        );
+        assert!(t.raw_users() == original, "nothing written");
+        assert!(
+            !collections(&t)
+                .iter()
+                .any(|c| c.starts_with("mongoshift_shadow_")),
+            "no copy started"
+        );
+    }
 }
