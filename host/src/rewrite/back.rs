@@ -196,8 +196,15 @@ async fn hold_and_count(
 ) -> Result<()> {
     let c = state.collection.clone();
     for _ in 0..5 {
-        let conflicts = match since_swap(d.target, state, &fence.marker).await? {
-            Some(ids) => Some(classify(d.target, state, &ids).await?),
+        let since = since_swap(d.target, state, &fence.marker).await?;
+        to_marker(here, &fence.marker, &c).await?;
+        let (late, at) = late_writes(d.target, state, here).await?;
+        state.token = Some(at);
+        let conflicts = match since {
+            Some(mut ids) => {
+                ids.extend(late);
+                Some(classify(d.target, state, &ids).await?)
+            }
             None => None,
         };
         let count = conflicts.as_ref().map(|v| v.len() as u64);
@@ -212,7 +219,6 @@ async fn hold_and_count(
             }
             set_aside_writes(d, state, conflicts).await?;
         }
-        state.token = Some(to_marker(here, &fence.marker, &c).await?);
         if fence.safe_to_rename() {
             return d.save(state).await;
         }
@@ -225,6 +231,29 @@ async fn hold_and_count(
              again, or set a longer MONGOSHIFT_FENCE_SECONDS"
         ),
     })
+}
+
+/// Writes that passed the validator just before the fence and committed
+/// after its event (see `swap::stragglers`): rounds up to fresh markers
+/// until one brings no insert or update. Returns their `_id`s and the
+/// position after the last round.
+async fn late_writes(
+    target: &Target,
+    state: &RewriteState,
+    here: &mut mongodb::change_stream::ChangeStream<Change>,
+) -> Result<(Vec<Bson>, Bson)> {
+    let mut all = Vec::new();
+    for _ in 0..20 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let marker = fence::mark(target, &state.collection).await?;
+        let (ids, written) = super::swap::read_round(state, here, &marker).await?;
+        all.extend(ids);
+        if !written {
+            break;
+        }
+    }
+    let at = token_of(here).ok_or_else(|| lost(&state.collection))?;
+    Ok((all, at))
 }
 
 /// Reads `stream` to `marker`; returns the position there.
@@ -259,7 +288,7 @@ async fn since_swap(
     let Some(mut history) = Crossing::open(target, &state.collection, from, old, new).await? else {
         return Ok(None);
     };
-    history.old_deletes().await?;
+    history.old_history().await?;
     Ok(Some(history.new_changes(marker, 1).await?.0))
 }
 

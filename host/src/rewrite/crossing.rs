@@ -126,26 +126,31 @@ impl<'a> Crossing<'a> {
         }
     }
 
-    /// The `_id`s deleted from the old collection, up to the end of its
-    /// history. The caller marks the new collection first, so an end comes.
-    pub(crate) async fn old_deletes(&mut self) -> Result<Vec<Bson>> {
+    /// What happened to the old collection up to the end of its history:
+    /// the `_id`s deleted, and those inserted or updated (writes that
+    /// reached it after the last check before the rename, lost with it).
+    /// The caller marks the new collection first, so an end comes.
+    pub(crate) async fn old_history(&mut self) -> Result<(Vec<Bson>, Vec<Bson>)> {
         let name = self.collection.clone();
-        let mut ids = Vec::new();
+        let (mut deleted, mut written) = (Vec::new(), Vec::new());
         loop {
             let ev = self.next().await?;
             let ours = ev.coll() == Some(name.as_str());
             match ev.operation_type.as_str() {
                 "invalidate" => {
                     self.invalidated = true;
-                    return Ok(ids);
+                    return Ok((deleted, written));
                 }
-                "rename" if ours || ev.to_coll() == Some(name.as_str()) => return Ok(ids),
-                "drop" if ours => return Ok(ids),
+                "rename" if ours || ev.to_coll() == Some(name.as_str()) => {
+                    return Ok((deleted, written))
+                }
+                "drop" if ours => return Ok((deleted, written)),
                 _ if self.is_new(&ev) => {
                     self.pending = Some(ev);
-                    return Ok(ids);
+                    return Ok((deleted, written));
                 }
-                "delete" if ours && self.is_old(&ev) => ids.extend(ev.id().cloned()),
+                "delete" if ours && self.is_old(&ev) => deleted.extend(ev.id().cloned()),
+                _ if ours && self.is_old(&ev) => written.extend(ev.id().cloned()),
                 _ => {}
             }
         }
@@ -154,7 +159,7 @@ impl<'a> Crossing<'a> {
     /// The `_id`s the application inserted, changed or deleted in the new
     /// collection, up to the `nth` `marker` placed on it after the rename
     /// (empty markers cannot be told apart, so they are counted); and the
-    /// stream position there. Call after [`Crossing::old_deletes`].
+    /// stream position there. Call after [`Crossing::old_history`].
     pub(crate) async fn new_changes(
         &mut self,
         marker: &Marker,

@@ -135,7 +135,7 @@ async fn back_to_catch_up(t: &Target, state: &mut RewriteState) -> Result<()> {
 async fn finish_old_swap(t: &Target, state: &mut RewriteState) -> Result<()> {
     if let Some(from) = state.token.clone() {
         if let Some(mut history) = Crossing::open(t, &state.collection, &from, None, None).await? {
-            let deleted = history.old_deletes().await?;
+            let (deleted, _) = history.old_history().await?;
             if !deleted.is_empty() {
                 t.db()
                     .collection::<bson::Document>(&state.collection)

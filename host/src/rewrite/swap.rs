@@ -38,6 +38,7 @@ pub(crate) async fn finish(
         stream = Some(catch_up(f, state, drained, &mut cp, copy).await?);
     }
     let mut refused = None;
+    let mut lost = Vec::new();
     if state.phase == Phase::Fenced {
         f.phase(
             4,
@@ -54,18 +55,24 @@ pub(crate) async fn finish(
         let (old, new) = (state.source_uuid.clone(), state.shadow_uuid.clone());
         let backup = state.keep.then(|| state.backup.clone());
         if let Some(from) = state.swap_token.clone() {
-            cp.changed += window_deletes(
-                f.target,
-                &state.collection,
-                &from,
-                old,
-                new,
-                backup.as_deref(),
-            )
-            .await? as i64;
+            let c = &state.collection;
+            lost = window_deletes(f.target, c, &from, old, new, backup.as_deref()).await?;
         }
         fp::hit(fp::SWAP_AFTER_WINDOW_DELETES);
     }
+    // Never silent: writes that got past every check before the rename.
+    let lost = if lost.is_empty() {
+        String::new()
+    } else {
+        let shown: Vec<String> = lost.iter().take(5).map(ToString::to_string).collect();
+        format!(
+            "; WARNING: {} write(s) reached {} after the last check before the rename and are \
+             not in it (_id {})",
+            lost.len(),
+            state.collection,
+            shown.join(", ")
+        )
+    };
     let refused = refused.map_or(String::new(), |w: Duration| {
         format!(
             "; writes to {} were refused for {:.1} s",
@@ -81,7 +88,7 @@ pub(crate) async fn finish(
     f.phase(
         5,
         format!(
-            "rewrite: done ({:.1} s after the copy{refused}{kept})",
+            "rewrite: done ({:.1} s after the copy{refused}{kept}{lost})",
             started.elapsed().as_secs_f64()
         ),
     );
@@ -212,6 +219,7 @@ async fn drain_and_rename(
         fp::SWAP_MID_DRAIN,
     )
     .await?;
+    n += stragglers(f, state, stream).await?;
     // An expiring fence: set a fresh deadline, drain what its lapse may
     // have let in, and rename only well inside the new deadline.
     let mut attempts = 0;
@@ -247,11 +255,70 @@ async fn drain_and_rename(
     Ok(n)
 }
 
+/// A write that passed the validator just before the fence may commit just
+/// after the fence's event: secantusd-rs does not order `collMod` with the
+/// writes in flight (seen with a few concurrent writers, and once as a lost
+/// update in the churn test), while MongoDB's `collMod` waits for them. So
+/// rounds follow, each up to a fresh
+/// marker, until one brings no insert or update (deletes pass any fence and
+/// are applied either way). Returns the documents done again.
+async fn stragglers(
+    f: &mut Follow<'_>,
+    state: &mut RewriteState,
+    stream: &mut ChangeStream<Change>,
+) -> Result<i64> {
+    let mut n = 0;
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let marker = mark(f.target, &state.collection).await?;
+        let (ids, written) = read_round(state, stream, &marker).await?;
+        if !ids.is_empty() {
+            n += apply_changes(f, state, ids).await?;
+        }
+        state.token = super::stream::token_of(stream);
+        if !written {
+            break;
+        }
+    }
+    f.save(state).await?;
+    Ok(n)
+}
+
+/// The `_id`s changed up to `marker`, and whether any was inserted or
+/// updated (not only deleted).
+pub(crate) async fn read_round(
+    state: &RewriteState,
+    stream: &mut ChangeStream<Change>,
+    marker: &Marker,
+) -> Result<(Vec<Bson>, bool)> {
+    use super::stream::{classify, Seen};
+    let (mut ids, mut written) = (Vec::new(), false);
+    loop {
+        let ev = stream.next_if_any().await.map_err(db_err(format!(
+            "cannot follow changes to {}",
+            state.collection
+        )))?;
+        let Some(ev) = ev else { continue };
+        match classify(&ev, state) {
+            Seen::Modify(m) if m.is_marker(marker) => return Ok((ids, written)),
+            Seen::Changed(id) => {
+                written |= ev.operation_type != "delete";
+                ids.push(id);
+            }
+            Seen::Gone(e) => return Err(e),
+            Seen::Modify(_) | Seen::Other => {}
+        }
+    }
+}
+
 /// Applies to `collection` the deletes that landed in its window (a
 /// validator does not stop them) after the collection read from `from`
 /// was renamed over: each only where the document is still exactly what
 /// the rename put there (a newer application write wins); and to `backup`,
-/// which holds the originals as they were at the swap. Returns how many.
+/// which holds the originals as they were at the swap. Returns the `_id`s
+/// of inserts and updates that reached the old collection after the last
+/// check before the rename (lost with it; only a server that lets writes
+/// straddle the fence can have any).
 pub(crate) async fn window_deletes(
     target: &Target,
     collection: &str,
@@ -259,7 +326,7 @@ pub(crate) async fn window_deletes(
     old: Option<Binary>,
     new: Option<Binary>,
     backup: Option<&str>,
-) -> Result<usize> {
+) -> Result<Vec<Bson>> {
     // An end for the old history on servers that show no event for it.
     let first = mark(target, collection).await?;
     let Some(mut history) = Crossing::open(target, collection, from, old, new).await? else {
@@ -270,9 +337,9 @@ pub(crate) async fn window_deletes(
             ),
         });
     };
-    let deleted = history.old_deletes().await?;
+    let (deleted, lost) = history.old_history().await?;
     if deleted.is_empty() {
-        return Ok(0);
+        return Ok(lost);
     }
     let now = read(target, collection, &deleted).await?;
     let second = mark(target, collection).await?;
@@ -307,5 +374,5 @@ pub(crate) async fn window_deletes(
             .await
             .map_err(db_err(format!("cannot apply the window's deletes to {b}")))?;
     }
-    Ok(deleted.len())
+    Ok(lost)
 }
