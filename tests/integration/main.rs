@@ -7,6 +7,7 @@ mod util;
 
 mod bad_input;
 mod commands;
+mod compile_limits;
 mod guests;
 mod languages;
 mod locking;

@@ -3,6 +3,8 @@
 //!
 //! - [`engine`]: the one process-wide [`wasmtime::Engine`] (pooling allocator,
 //!   epoch interruption) and the on-disk cache of compiled artifacts.
+//! - [`CompileLimits`]: what compiling a module may cost, checked before
+//!   compiling it.
 //! - [`Sandbox`](sandbox::Sandbox): the limits of one run (deadline per batch,
 //!   memory cap) and the deterministic stand-ins a language runtime may import.
 //! - [`TransformModule`]: a loaded, checked module (a component implementing
@@ -15,12 +17,14 @@ mod bindings;
 pub mod engine;
 mod error;
 mod instance;
+mod limits;
 mod module;
 pub mod sandbox;
 mod validate;
 
 pub use error::WasmError;
 pub use instance::{Outcome, TransformInstance};
+pub use limits::CompileLimits;
 pub use module::{ModuleFlavor, ModuleInfo, TransformModule};
 pub use sandbox::SandboxLimits;
 pub use validate::{check_replacement, show as show_raw, MAX_DOCUMENT_BYTES};

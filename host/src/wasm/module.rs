@@ -1,6 +1,6 @@
-//! Loading a transform module: detect its flavour, check its imports and
-//! exports, compile it once (or load the cached artifact), pre-link it, and ask
-//! it to describe itself.
+//! Loading a transform module: detect its flavour, check what it would cost to
+//! compile, compile it once (or load the cached artifact), check its imports
+//! and exports, pre-link it, and ask it to describe itself.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -73,17 +73,22 @@ impl std::fmt::Debug for TransformModule {
 }
 
 impl TransformModule {
-    /// Loads the module at `path` with these limits.
+    /// Loads the module at `path` with these limits. A file larger than the
+    /// compile limits allow is refused before it is read.
     pub fn load(path: &Path, limits: SandboxLimits) -> Result<TransformModule, WasmError> {
-        let bytes = std::fs::read(path).map_err(|source| WasmError::Read {
+        let read = |source| WasmError::Read {
             path: path.to_path_buf(),
             source,
-        })?;
+        };
+        let len = std::fs::metadata(path).map_err(read)?.len();
+        limits.compile.check_size(path, len)?;
+        let bytes = std::fs::read(path).map_err(read)?;
         Self::from_bytes(path, &bytes, limits)
     }
 
     /// Loads a module from bytes; `path` names it in messages. WAT text is
-    /// accepted too (for tests and the smallest examples).
+    /// accepted too (for tests and the smallest examples). A module beyond
+    /// `limits.compile` is refused before it is compiled.
     pub fn from_bytes(
         path: &Path,
         bytes: &[u8],
@@ -116,6 +121,7 @@ impl TransformModule {
         } else {
             ModuleFlavor::Core
         };
+        limits.compile.check(path, &binary)?;
         let sha256 = hex::encode(Sha256::digest(&binary));
         let engine = engine();
         let (pre, info) = match flavor {
