@@ -959,10 +959,17 @@ impl Migrator {
                 .compile(compile);
             TransformModule::load(&path, limits)
         });
-        module.map_err(|source| MigrateError::Module {
+        let module = module.map_err(|source| MigrateError::Module {
             migration: m.id.clone(),
             source: Box::new(source),
-        })
+        })?;
+        if let Some(message) = module.cache_warning() {
+            self.progress.event(&Event::Warning {
+                id: m.id.clone(),
+                message,
+            });
+        }
+        Ok(module)
     }
 
     async fn count(&self, spec: &WasmSpec) -> Result<u64> {

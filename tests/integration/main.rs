@@ -6,6 +6,7 @@
 mod util;
 
 mod bad_input;
+mod cache;
 mod commands;
 mod compile_limits;
 mod guests;
