@@ -20,7 +20,7 @@ use crate::report::{Completed, Report};
 use crate::source::{Migration, MigrationSource};
 use crate::target::Target;
 use crate::update;
-use crate::wasm::{SandboxLimits, TransformModule};
+use crate::wasm::{CompileLimits, SandboxLimits, TransformModule};
 use crate::writer::{Destination, Strategy, TxMode, UpdateForm, WriteOptions};
 
 /// Where `down` stops.
@@ -952,13 +952,24 @@ impl Migrator {
 
     fn load_module(&self, m: &Migration, spec: &WasmSpec) -> Result<TransformModule> {
         let path = m.base_dir.join(&spec.module);
-        let limits = SandboxLimits::default()
-            .deadline(std::time::Duration::from_millis(spec.deadline_ms))
-            .memory_bytes(spec.memory_limit_mb << 20);
-        TransformModule::load(&path, limits).map_err(|source| MigrateError::Module {
+        let module = CompileLimits::from_env().and_then(|compile| {
+            let limits = SandboxLimits::default()
+                .deadline(std::time::Duration::from_millis(spec.deadline_ms))
+                .memory_bytes(spec.memory_limit_mb << 20)
+                .compile(compile);
+            TransformModule::load(&path, limits)
+        });
+        let module = module.map_err(|source| MigrateError::Module {
             migration: m.id.clone(),
             source: Box::new(source),
-        })
+        })?;
+        if let Some(message) = module.cache_warning() {
+            self.progress.event(&Event::Warning {
+                id: m.id.clone(),
+                message,
+            });
+        }
+        Ok(module)
     }
 
     async fn count(&self, spec: &WasmSpec) -> Result<u64> {

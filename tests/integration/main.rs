@@ -6,7 +6,9 @@
 mod util;
 
 mod bad_input;
+mod cache;
 mod commands;
+mod compile_limits;
 mod guests;
 mod languages;
 mod locking;

@@ -79,6 +79,32 @@ pub enum WasmError {
         /// What is wrong.
         message: String,
     },
+    /// The module would cost more to compile than a limit allows.
+    #[error("module {path} is refused before compiling: {what}, {over}{unit} over the limit of {limit}{unit} (compiling it could take minutes and gigabytes); check that it is the module you meant to ship, or if you trust it and it needs this, raise the limit with {var}={setting}")]
+    TooCostly {
+        /// The file.
+        path: PathBuf,
+        /// What was measured.
+        what: String,
+        /// The limit.
+        limit: u64,
+        /// By how much the module exceeds it.
+        over: u64,
+        /// The unit of `limit` and `over` in the message (" bytes" or "").
+        unit: &'static str,
+        /// The environment variable that sets the limit.
+        var: &'static str,
+        /// The smallest setting of `var` that admits the module.
+        setting: u64,
+    },
+    /// A compile limit's environment variable does not hold a limit.
+    #[error("{var}=`{value}` is not a positive whole number; set it to the limit you want or unset it for the default")]
+    LimitSetting {
+        /// The variable.
+        var: &'static str,
+        /// What it holds.
+        value: String,
+    },
     /// The compiled-artifact cache failed in a way that matters.
     #[error("module cache: {message}")]
     Cache {

@@ -2,7 +2,12 @@
 //! sandbox.
 //!
 //! - [`engine`]: the one process-wide [`wasmtime::Engine`] (pooling allocator,
-//!   epoch interruption) and the on-disk cache of compiled artifacts.
+//!   epoch interruption).
+//! - [`CompileLimits`]: what compiling a module may cost, checked before
+//!   compiling it.
+//! - The on-disk cache of compiled artifacts: native code, so an artifact runs
+//!   only if it authenticates under this user's key for exactly this module
+//!   and engine ([`CacheOutcome`] says what happened).
 //! - [`Sandbox`](sandbox::Sandbox): the limits of one run (deadline per batch,
 //!   memory cap) and the deterministic stand-ins a language runtime may import.
 //! - [`TransformModule`]: a loaded, checked module (a component implementing
@@ -12,15 +17,20 @@
 //!   by one worker thread.
 
 mod bindings;
+mod cache;
+mod cache_key;
 pub mod engine;
 mod error;
 mod instance;
+mod limits;
 mod module;
 pub mod sandbox;
 mod validate;
 
+pub use cache::CacheOutcome;
 pub use error::WasmError;
 pub use instance::{Outcome, TransformInstance};
+pub use limits::CompileLimits;
 pub use module::{ModuleFlavor, ModuleInfo, TransformModule};
 pub use sandbox::SandboxLimits;
 pub use validate::{check_replacement, show as show_raw, MAX_DOCUMENT_BYTES};

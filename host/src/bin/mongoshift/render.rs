@@ -132,6 +132,9 @@ impl ProgressRenderer {
                     .multi
                     .println(format!("waiting for the migration lock held by {owner}"));
             }
+            Event::Warning { id, message } => {
+                let _ = self.multi.println(format!("warning: {id}: {message}"));
+            }
             _ => {}
         }
     }
@@ -235,6 +238,7 @@ fn plain(e: &Event) {
             direction,
             error,
         } => say!("{} {id}: FAILED: {error}", arrow(*direction)),
+        Event::Warning { id, message } => say!("warning: {id}: {message}"),
         _ => {}
     }
 }
