@@ -555,8 +555,9 @@ fn id_key(id: Option<bson::RawBsonRef<'_>>) -> Vec<u8> {
 
 /// The `$set`/`$unset` update turning `old` into `new`, when applying it gives
 /// exactly `new` (same fields in the same order): fields `new` keeps stay where
-/// they are and fields it adds come last. `None` when only a replacement can
-/// produce `new`; `Some(None)` when nothing changes.
+/// they are and fields it adds come last, in the order the server appends
+/// them. `None` when only a replacement can produce `new`; `Some(None)` when
+/// nothing changes.
 pub(crate) fn diff_update(old: &RawDocument, new: &RawDocument) -> Option<Option<RawDocumentBuf>> {
     let mut set = RawDocumentBuf::new();
     let mut unset = RawDocumentBuf::new();
@@ -585,11 +586,20 @@ pub(crate) fn diff_update(old: &RawDocument, new: &RawDocument) -> Option<Option
             }
         }
     }
+    // MongoDB (5.0 and later) and secantusd-rs apply a `$set`'s fields in
+    // lexicographic order of their names (numeric names in numeric order), so
+    // added fields land in that order whatever order the update lists them in.
+    let mut last_added: Option<&str> = None;
     for n in new_iter {
         let (key, value) = n.ok()?;
         if key.contains('.') || key.starts_with('$') || old.get(key).ok()?.is_some() {
             return None;
         }
+        let numeric = !key.is_empty() && key.bytes().all(|b| b.is_ascii_digit());
+        if numeric || last_added.is_some_and(|prev| prev.as_bytes() >= key.as_bytes()) {
+            return None;
+        }
+        last_added = Some(key);
         set.append(key, value.to_raw_bson());
     }
     if set.is_empty() && unset.is_empty() {

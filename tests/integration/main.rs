@@ -8,6 +8,7 @@ mod util;
 mod bad_input;
 mod commands;
 mod guests;
+mod in_place_writes;
 mod languages;
 mod locking;
 mod python;
