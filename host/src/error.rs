@@ -276,6 +276,22 @@ pub enum MigrateError {
         code: i32,
     },
 
+    /// The server refused to write a document inside a transaction: one
+    /// transaction cannot hold it on this deployment (its cache is too small
+    /// for a document this large). Nothing of its batch was written.
+    #[error("document _id {document} in batch {batch} ({bytes} bytes) cannot be written inside a transaction: the server refused it ({message}), as servers do when a transaction's writes do not fit their cache; run this migration without transactions (`transactions = \"none\"` in its manifest, or `mongoshift up --transactions none`; resume is then at-least-once), or as a copy (`strategy = \"rewrite\"`, which copies without transactions)")]
+    TooLargeForTransaction {
+        /// 1-based batch number.
+        batch: u64,
+        /// The document's `_id`.
+        document: String,
+        /// The size of the largest thing written for it (the new document,
+        /// or its original kept as a pre-image).
+        bytes: usize,
+        /// The server's error.
+        message: String,
+    },
+
     /// A migration failed part-way through a run. The report says what the run
     /// applied before it.
     #[error("while {verb} migration {id}: {source}")]

@@ -23,6 +23,8 @@ use crate::pipeline::{Batch, Transformed};
 use crate::target::Target;
 use crate::wasm::Outcome;
 
+mod too_large;
+
 /// The collection holding documents a run set aside.
 pub const QUARANTINE_COLLECTION: &str = "mongoshift_quarantine";
 
@@ -267,7 +269,12 @@ impl<'a> BatchWriter<'a> {
         while let Some((lo, hi)) = stack.pop() {
             match self.commit_range(t, lo, hi).await {
                 Ok(()) => {}
-                Err(e) if is_too_large(&e) && hi - lo > 1 && self.opts.tx != TxMode::Migration => {
+                Err(e)
+                    if (is_too_large(&e)
+                        || matches!(e, MigrateError::TooLargeForTransaction { .. }))
+                        && hi - lo > 1
+                        && self.opts.tx != TxMode::Migration =>
+                {
                     let mid = lo + (hi - lo) / 2;
                     stack.push((mid, hi));
                     stack.push((lo, mid));
@@ -321,7 +328,9 @@ impl<'a> BatchWriter<'a> {
                 },
                 // No retry inside the migration's transaction: it is aborted as a whole.
                 (TxMode::Migration, _) => {
-                    self.cp = res?;
+                    self.cp = res.map_err(|e| {
+                        too_large::refusal(&e, t, &self.opts, (lo, hi), attempt, true).unwrap_or(e)
+                    })?;
                     return Ok(());
                 }
                 _ => res,
@@ -330,6 +339,19 @@ impl<'a> BatchWriter<'a> {
                 Ok(next) => {
                     self.cp = next;
                     return Ok(());
+                }
+                Err(e) if tx != TxMode::None => {
+                    let last = !is_transient(&e) || attempt >= self.opts.max_attempts;
+                    if let Some(refused) =
+                        too_large::refusal(&e, t, &self.opts, (lo, hi), attempt, last)
+                    {
+                        return Err(refused);
+                    }
+                    if last {
+                        return Err(e);
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
                 }
                 Err(e) if is_transient(&e) && attempt < self.opts.max_attempts => {
                     tokio::time::sleep(backoff).await;
@@ -679,6 +701,13 @@ async fn apply(
     next.changed += fresh.changed.len() as i64;
     next.gone += fresh.gone.len() as i64;
 
+    // In a transaction the checkpoint goes first: a document the server
+    // cannot take inside a transaction is then refused by its own write,
+    // instead of leaving a later statement waiting until the transaction
+    // expires (secantusd-rs does that).
+    if !at_least_once {
+        write_checkpoint(target, migration, opts.fence, &next, b, &mut session).await?;
+    }
     quarantine(target, collection, migration, opts, &items, b, &mut session).await?;
     match &opts.destination {
         Destination::Shadow(shadow) => {
@@ -762,8 +791,22 @@ async fn apply(
             }
         }
     }
-    // The checkpoint, fenced: only this run's lease may move it.
-    let cpb = bson::to_bson(&next).map_err(|e| MigrateError::Database {
+    if at_least_once {
+        write_checkpoint(target, migration, opts.fence, &next, b, &mut session).await?;
+    }
+    Ok(next)
+}
+
+/// The checkpoint, fenced: only this run's lease may move it.
+async fn write_checkpoint(
+    target: &Target,
+    migration: &str,
+    fence: i64,
+    next: &Checkpoint,
+    b: &Batch,
+    session: &mut Option<&mut ClientSession>,
+) -> Result<()> {
+    let cpb = bson::to_bson(next).map_err(|e| MigrateError::Database {
         context: "cannot encode the checkpoint".into(),
         message: e.to_string(),
         labels: vec![],
@@ -771,7 +814,7 @@ async fn apply(
     let cmd = bson::RawDocumentBuf::from_document(&doc! {
         "update": LEDGER_COLLECTION,
         "updates": [ {
-            "q": { "_id": migration, "fence": opts.fence },
+            "q": { "_id": migration, "fence": fence },
             "u": { "$set": {
                 "checkpoint": cpb,
                 "matched": next.read,
@@ -785,13 +828,13 @@ async fn apply(
         message: e.to_string(),
         labels: vec![],
     })?;
-    let reply = run_cmd(target, cmd, &mut session).await?;
+    let reply = run_cmd(target, cmd, session).await?;
     if reply.get_i32("n").unwrap_or(0) != 1 {
         return Err(MigrateError::LockLost {
             what: format!("the checkpoint of batch {}", b.seq() + 1),
         });
     }
-    Ok(next)
+    Ok(())
 }
 
 fn count(cp: &mut Checkpoint, o: &Outcome, delta: i64) {
