@@ -159,12 +159,19 @@ macro_rules! command {
                     opts = opts.database(db);
                 }
                 let target = Target::connect(&opts).await?;
-                let rt = runtime::Runtime::new(&uri, target.db().name());
-                let mut $m = Migrator::new(&source, target)?.python_runtime(rt);
-                if let Some(cb) = progress {
-                    $m = $m.progress(Arc::new(Callback(cb)));
+                let closing = target.clone();
+                let res = async {
+                    let rt = runtime::Runtime::new(&uri, target.db().name());
+                    let mut $m = Migrator::new(&source, target)?.python_runtime(rt);
+                    if let Some(cb) = progress {
+                        $m = $m.progress(Arc::new(Callback(cb)));
+                    }
+                    $body
                 }
-                $body
+                .await;
+                // Before the runtime stops (see `Target::close`).
+                closing.close().await;
+                res
             })
         });
         res.map_err(|e| to_py($py, e))

@@ -6,6 +6,7 @@
 mod util;
 
 mod bad_input;
+mod clean_exit;
 mod commands;
 mod guests;
 mod in_place_writes;

@@ -351,11 +351,26 @@ async fn run_async(command: Command, r: Resolved) -> anyhow::Result<ExitCode> {
     };
     let target = Target::connect(&r.connect).await?;
     let renderer = Arc::new(render::ProgressRenderer::new(r.progress));
-    let migrator = python(
-        Migrator::new(&source, target)?
-            .lock_options(r.lock)
-            .progress(renderer.clone()),
-    );
+    let res = match Migrator::new(&source, target.clone()) {
+        Ok(m) => {
+            let migrator = python(m.lock_options(r.lock).progress(renderer.clone()));
+            run_command(command, migrator, &renderer, r.progress).await
+        }
+        Err(e) => Err(e.into()),
+    };
+    // Before the runtime stops: a client left to its drop ends its sessions
+    // in a background task that can race the runtime's shutdown.
+    target.close().await;
+    res
+}
+
+/// Runs a command that needs the database.
+async fn run_command(
+    command: Command,
+    migrator: Migrator,
+    renderer: &render::ProgressRenderer,
+    progress: ProgressMode,
+) -> anyhow::Result<ExitCode> {
     match command {
         Command::New { .. } | Command::Build { .. } => unreachable!("handled before connecting"),
         Command::Status { json } => {
@@ -429,7 +444,7 @@ async fn run_async(command: Command, r: Resolved) -> anyhow::Result<ExitCode> {
             };
             if dry_run {
                 let report = migrator.dry_run(&opts, sample).await?;
-                if r.progress == ProgressMode::Json {
+                if progress == ProgressMode::Json {
                     println!("{}", serde_json::to_string(&report)?);
                 } else {
                     render::dry_run(&report);
@@ -439,7 +454,7 @@ async fn run_async(command: Command, r: Resolved) -> anyhow::Result<ExitCode> {
             let res = migrator.up(&opts).await;
             renderer.finish();
             let report = res?;
-            render::report(&report, "applied", r.progress);
+            render::report(&report, "applied", progress);
         }
         Command::Down { to, steps } => {
             let target = match to {
@@ -449,7 +464,7 @@ async fn run_async(command: Command, r: Resolved) -> anyhow::Result<ExitCode> {
             let res = migrator.down(&target).await;
             renderer.finish();
             let report = res?;
-            render::report(&report, "rolled back", r.progress);
+            render::report(&report, "rolled back", progress);
         }
         Command::Verify => {
             let rows = migrator.verify().await?;
