@@ -23,6 +23,7 @@ use crate::pipeline::{Batch, Transformed};
 use crate::target::Target;
 use crate::wasm::Outcome;
 
+mod pre_images;
 mod too_large;
 
 /// The collection holding documents a run set aside.
@@ -178,6 +179,8 @@ pub(crate) struct BatchWriter<'a> {
     session: Option<ClientSession>,
     cp: Checkpoint,
     retransform: Option<Box<dyn Retransform>>,
+    /// The pre-image collection held something as the run started.
+    pre_images_kept: bool,
 }
 
 fn is_transient(e: &MigrateError) -> bool {
@@ -246,6 +249,7 @@ impl<'a> BatchWriter<'a> {
                     .map_err(|e| MigrateError::db("cannot start a transaction", e))?;
             }
         }
+        let pre_images_kept = pre_images::any_kept(target, &opts).await?;
         Ok(BatchWriter {
             target,
             collection: collection.into(),
@@ -254,6 +258,7 @@ impl<'a> BatchWriter<'a> {
             session,
             cp,
             retransform,
+            pre_images_kept,
         })
     }
 
@@ -313,8 +318,8 @@ impl<'a> BatchWriter<'a> {
                 &mut self.retransform,
                 &self.cp,
                 t,
-                lo,
-                hi,
+                (lo, hi),
+                self.pre_images_kept,
                 session.as_deref_mut(),
             )
             .await;
@@ -661,8 +666,8 @@ async fn apply(
     retransform: &mut Option<Box<dyn Retransform>>,
     cp: &Checkpoint,
     t: &Transformed,
-    lo: usize,
-    hi: usize,
+    (lo, hi): (usize, usize),
+    pre_images_kept: bool,
     session: Option<&mut ClientSession>,
 ) -> Result<Checkpoint> {
     let mut session = session;
@@ -714,7 +719,8 @@ async fn apply(
             write_shadow(target, shadow, &items, b, at_least_once, &mut session).await?;
         }
         Destination::InPlace { form, .. } => {
-            pre_images(opts, &items, b, at_least_once, target, &mut session).await?;
+            let kept = pre_images_kept;
+            pre_images::write(opts, &items, b, at_least_once, kept, target, &mut session).await?;
             let mut missed = if at_least_once {
                 write_conditionally(target, collection, *form, &items, b).await?
             } else {
@@ -786,7 +792,8 @@ async fn apply(
                     .filter(|it| f.gone.iter().all(|g| *g != it.i))
                     .collect();
                 quarantine(target, collection, migration, opts, &again, b, &mut session).await?;
-                pre_images(opts, &again, b, at_least_once, target, &mut session).await?;
+                pre_images::write(opts, &again, b, at_least_once, kept, target, &mut session)
+                    .await?;
                 missed = write_conditionally(target, collection, *form, &again, b).await?;
             }
         }
@@ -883,37 +890,6 @@ async fn quarantine(
         let cmd = rawdoc! { "insert": QUARANTINE_COLLECTION, "documents": docs, "ordered": false };
         let reply = run_cmd(target, cmd, session).await?;
         check_errors(&reply, b, &[], opts.tx == TxMode::None)?;
-    }
-    Ok(())
-}
-
-/// Pre-images of everything changed or deleted, when kept.
-async fn pre_images(
-    opts: &WriteOptions,
-    items: &[Item<'_>],
-    b: &Batch,
-    at_least_once: bool,
-    target: &Target,
-    session: &mut Option<&mut ClientSession>,
-) -> Result<()> {
-    let Some(backup) = &opts.pre_images else {
-        return Ok(());
-    };
-    let mut docs = RawArrayBuf::new();
-    let mut n = 0;
-    for it in items {
-        let op = match it.outcome {
-            Outcome::Replace(_) => "replace",
-            Outcome::Delete => "delete",
-            _ => continue,
-        };
-        docs.push(rawdoc! { "_id": b.id(it.i), "op": op, "doc": it.doc.to_raw_document_buf() });
-        n += 1;
-    }
-    if n > 0 {
-        let cmd = rawdoc! { "insert": backup.as_str(), "documents": docs, "ordered": false };
-        let reply = run_cmd(target, cmd, session).await?;
-        check_errors(&reply, b, &[], at_least_once)?;
     }
     Ok(())
 }

@@ -13,6 +13,7 @@ mod in_place_writes;
 mod languages;
 mod locking;
 mod python;
+mod resume;
 mod safety;
 mod strategies;
 mod wasm;
