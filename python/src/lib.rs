@@ -101,9 +101,10 @@ fn to_py(py: Python<'_>, err: MigrateError) -> PyErr {
         MigrateError::LockHeld { .. }
         | MigrateError::LockAlive { .. }
         | MigrateError::LockLost { .. } => LockError::new_err(msg),
-        MigrateError::ChecksumMismatch { .. } | MigrateError::MissingOnDisk { .. } => {
-            ChecksumMismatch::new_err(msg)
-        }
+        MigrateError::ChecksumMismatch { .. }
+        | MigrateError::ChangedPartWay { .. }
+        | MigrateError::ChangedWayBack { .. }
+        | MigrateError::MissingOnDisk { .. } => ChecksumMismatch::new_err(msg),
         MigrateError::Source(_) => SourceError::new_err(msg),
         MigrateError::Unreachable { .. }
         | MigrateError::Auth { .. }

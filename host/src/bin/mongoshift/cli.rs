@@ -9,8 +9,8 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use mongoshift::writer::{Strategy, TxMode, UpdateForm};
 use mongoshift::{
-    ConnectOptions, DownTarget, LockOptions, MigrationSource, Migrator, OnError, Target,
-    UnlockOutcome, UpOptions,
+    ConnectOptions, DownOptions, DownTarget, LockOptions, MigrationSource, Migrator, OnError,
+    Target, UnlockOutcome, UpOptions,
 };
 
 use crate::{config, exit, render};
@@ -178,6 +178,11 @@ enum Command {
         /// checksum (the database keeps what the old file did). Repeatable.
         #[arg(long, value_name = "ID")]
         dangerously_allow_changed: Vec<String>,
+        /// Go on from the checkpoint of this migration, which stopped
+        /// part-way, with its changed files (both checksums are recorded; the
+        /// documents done keep what the earlier files did). Repeatable.
+        #[arg(long, value_name = "ID")]
+        dangerously_resume_changed: Vec<String>,
         /// How document writes are grouped into transactions [default: batch,
         /// or none on a standalone server]
         #[arg(long, value_enum)]
@@ -216,6 +221,11 @@ enum Command {
         /// Roll back this many migrations.
         #[arg(long)]
         steps: Option<usize>,
+        /// Roll back this migration, whose files changed since it ran, by the
+        /// backward transform or steps of the files on disk (they may not undo
+        /// what the earlier files did). Repeatable.
+        #[arg(long, value_name = "ID")]
+        dangerously_allow_changed: Vec<String>,
     },
     /// Check the checksums of applied migrations against the files on disk.
     Verify,
@@ -408,6 +418,7 @@ async fn run_command(
         Command::Up {
             to,
             dangerously_allow_changed,
+            dangerously_resume_changed,
             transactions,
             on_error,
             pre_images,
@@ -425,6 +436,7 @@ async fn run_command(
                     FormArg::Replace => UpdateForm::Replace,
                 }),
                 dangerously_allow_changed,
+                dangerously_resume_changed,
                 transactions: transactions.map(|t| match t {
                     TxArg::Batch => TxMode::Batch,
                     TxArg::Migration => TxMode::Migration,
@@ -456,12 +468,19 @@ async fn run_command(
             let report = res?;
             render::report(&report, "applied", progress);
         }
-        Command::Down { to, steps } => {
+        Command::Down {
+            to,
+            steps,
+            dangerously_allow_changed,
+        } => {
             let target = match to {
                 Some(id) => DownTarget::To(id),
                 None => DownTarget::Steps(steps.unwrap_or(1)),
             };
-            let res = migrator.down(&target).await;
+            let opts = DownOptions {
+                dangerously_allow_changed,
+            };
+            let res = migrator.down_with(&target, &opts).await;
             renderer.finish();
             let report = res?;
             render::report(&report, "rolled back", progress);
