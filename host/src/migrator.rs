@@ -596,6 +596,11 @@ impl Migrator {
                 None => {}
             }
         }
+        resume::check_named(
+            &opts.dangerously_resume_changed,
+            &self.migrations,
+            &self.dir,
+        )?;
         let end = match &opts.to {
             Some(to) => self
                 .migrations
@@ -627,6 +632,7 @@ impl Migrator {
         target: &DownTarget,
         allowed: &[String],
     ) -> Result<Vec<(&'a Migration, Work)>> {
+        resume::check_named(allowed, &self.migrations, &self.dir)?;
         let done: Vec<&LedgerEntry> = {
             let mut v: Vec<&LedgerEntry> = entries
                 .iter()

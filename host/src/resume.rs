@@ -13,6 +13,8 @@
 //! `--dangerously-allow-changed` before using it; pre-images and a rewrite's
 //! backup do not depend on the files and need no consent.
 
+use std::path::Path;
+
 use bson::{doc, Bson, DateTime, Document};
 
 use super::UpOptions;
@@ -89,6 +91,21 @@ pub(super) fn check_up(e: &LedgerEntry, m: &Migration, opts: &UpOptions) -> Resu
             way_back,
         }),
     })
+}
+
+/// Refuses consent (`--dangerously-…`) given for a migration that is not in
+/// `dir`: a mistyped id would otherwise be ignored.
+pub(super) fn check_named(ids: &[String], migrations: &[Migration], dir: &Path) -> Result<()> {
+    match ids
+        .iter()
+        .find(|id| !migrations.iter().any(|m| &m.id == *id))
+    {
+        Some(id) => Err(MigrateError::UnknownMigration {
+            id: id.clone(),
+            path: dir.to_path_buf(),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Refuses to roll `m` back by a way that lives in its files (`how`) when

@@ -396,3 +396,25 @@ fn a_changed_python_migration_is_refused_and_its_partial_run_undone_or_resumed()
     );
     assert_eq!(state(&t), "applied");
 }
+
+#[test]
+fn consent_for_a_migration_that_does_not_exist_is_refused() {
+    let t = TestDb::new("consent_unknown");
+    t.seed_users(100);
+    let original = t.raw_users();
+    migration(&t, &counter_with(true, None, None));
+    for args in [
+        &["up", "--dangerously-resume-changed", "20990101000000_nope"][..],
+        &["down", "--dangerously-allow-changed", "20990101000000_nope"],
+    ] {
+        t.cmd()
+            .args(args)
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains(
+                "no migration 20990101000000_nope in",
+            ));
+    }
+    assert!(t.raw_users() == original, "nothing written");
+    assert!(t.ledger().is_empty());
+}
