@@ -53,14 +53,14 @@ mod update;
 pub mod wasm;
 pub mod writer;
 
-pub use error::{MigrateError, Result, SourceError};
+pub use error::{MigrateError, PartWay, Result, SourceError};
 pub use ledger::{Ledger, LedgerEntry, State, LEDGER_COLLECTION};
 pub use lock::{Lease, LockOptions, LockState, Owner, UnlockOutcome, LOCK_COLLECTION};
 pub use manifest::{
     Body, Kind, Manifest, PythonSpec, UpdateBody, UpdateSpec, UpdateStep, WasmSpec,
 };
 pub use migrator::{
-    DownTarget, DryRunDiff, DryRunMigration, DryRunReport, Migrator, OnError, Plan,
+    DownOptions, DownTarget, DryRunDiff, DryRunMigration, DryRunReport, Migrator, OnError, Plan,
     PlannedMigration, PlannedStep, Status, StatusRow, UpOptions, VerifyRow,
 };
 pub use progress::{Direction, Event, NoProgress, Progress, ProgressSink};

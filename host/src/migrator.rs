@@ -32,6 +32,16 @@ pub enum DownTarget {
     To(String),
 }
 
+/// How `down` runs, besides where it stops.
+#[derive(Debug, Clone, Default)]
+pub struct DownOptions {
+    /// Migrations whose files changed since they ran, to roll back anyway by
+    /// the way back in the files on disk (a backward transform, backward
+    /// steps), which may not undo what the earlier files did. Pre-images and
+    /// a rewrite's backup need no such consent.
+    pub dangerously_allow_changed: Vec<String>,
+}
+
 /// How `up` runs.
 #[derive(Debug, Clone, Default)]
 pub struct UpOptions {
@@ -44,6 +54,10 @@ pub struct UpOptions {
     /// Applied migrations whose changed files are accepted; their new checksum
     /// is recorded. Dangerous: the database keeps what the old file did.
     pub dangerously_allow_changed: Vec<String>,
+    /// Migrations that stopped part-way and whose files changed since: go on
+    /// from the checkpoint with the changed files (both checksums recorded).
+    /// Dangerous: the documents done keep what the earlier files did.
+    pub dangerously_resume_changed: Vec<String>,
     /// Override every migration's transaction mode.
     pub transactions: Option<TxMode>,
     /// What to do with documents a transform fails.
@@ -444,7 +458,7 @@ impl Migrator {
     /// What `down` would do now.
     pub async fn plan_down(&self, target: &DownTarget) -> Result<Plan> {
         let entries = self.ledger.entries().await?;
-        let todo = self.to_roll_back(&entries, target)?;
+        let todo = self.to_roll_back(&entries, target, &[])?;
         self.plan(Direction::Down, &entries, todo, None).await
     }
 
@@ -578,9 +592,15 @@ impl Migrator {
                         on_disk: m.checksum.clone(),
                     })
                 }
-                _ => {}
+                Some(m) => resume::check_up(e, m, opts)?,
+                None => {}
             }
         }
+        resume::check_named(
+            &opts.dangerously_resume_changed,
+            &self.migrations,
+            &self.dir,
+        )?;
         let end = match &opts.to {
             Some(to) => self
                 .migrations
@@ -610,7 +630,9 @@ impl Migrator {
         &'a self,
         entries: &[LedgerEntry],
         target: &DownTarget,
+        allowed: &[String],
     ) -> Result<Vec<(&'a Migration, Work)>> {
+        resume::check_named(allowed, &self.migrations, &self.dir)?;
         let done: Vec<&LedgerEntry> = {
             let mut v: Vec<&LedgerEntry> = entries
                 .iter()
@@ -643,34 +665,40 @@ impl Migrator {
                     state: e.state.to_string(),
                     path: self.dir.clone(),
                 })?;
-                if m.checksum != e.checksum {
-                    return Err(MigrateError::ChecksumMismatch { id: e.id.clone(), recorded: e.checksum.clone(), on_disk: m.checksum.clone() });
-                }
                 let work = match &m.manifest.body {
-                    Body::Update(b) => Work::Steps(
-                        b.backward.clone().map_err(|reason| MigrateError::Irreversible { id: m.id.clone(), reason })?,
-                    ),
+                    Body::Update(b) => {
+                        let steps = b.backward.clone().map_err(|reason| MigrateError::Irreversible { id: m.id.clone(), reason })?;
+                        resume::check_way_back(e, m, "its backward steps", allowed)?;
+                        Work::Steps(steps)
+                    }
                     Body::Wasm(_) if e.rewrite.is_some() => {
                         Work::SwapBack(Box::new(e.rewrite.clone().expect("checked")))
                     }
+                    // The exact originals beat recomputing them, and need no module.
+                    Body::Wasm(spec) if e.pre_images.is_some() => Work::Restore {
+                        collection: e.collection.clone().unwrap_or_else(|| spec.collection.clone()),
+                        backup: e.pre_images.clone().expect("checked"),
+                    },
                     Body::Wasm(spec) => {
                         let module = self.load_module(m, spec)?;
-                        match (&e.pre_images, module.info().backward) {
-                            // The exact originals beat recomputing them.
-                            (Some(backup), _) => Work::Restore { collection: spec.collection.clone(), backup: backup.clone() },
-                            (None, true) => Work::Wasm(spec.clone()),
-                            (None, false) => {
-                                return Err(MigrateError::Irreversible {
-                                    id: m.id.clone(),
-                                    reason: format!(
-                                        "its module {} has no backward transform and no pre-images were kept (pre_images = false, or pruned)",
-                                        spec.module.display()
-                                    ),
-                                })
-                            }
+                        if !module.info().backward {
+                            return Err(MigrateError::Irreversible {
+                                id: m.id.clone(),
+                                reason: format!(
+                                    "its module {} has no backward transform and no pre-images were kept (pre_images = false, or pruned)",
+                                    spec.module.display()
+                                ),
+                            });
                         }
+                        resume::check_way_back(e, m, "its module's backward transform", allowed)?;
+                        Work::Wasm(spec.clone())
                     }
-                    Body::Python(_) => self.python_down(m, e)?,
+                    Body::Python(_) => {
+                        if e.pre_images.is_none() {
+                            resume::check_way_back(e, m, "its backward migration", allowed)?;
+                        }
+                        self.python_down(m, e)?
+                    }
                 };
                 Ok((m, work))
             })
@@ -730,17 +758,31 @@ impl Migrator {
     /// Rolls back applied migrations, newest first, under the lock. Every
     /// chosen migration is checked for a way back before anything runs.
     pub async fn down(&self, target: &DownTarget) -> Result<Report> {
+        self.down_with(target, &DownOptions::default()).await
+    }
+
+    /// [`Migrator::down`], with options.
+    pub async fn down_with(&self, target: &DownTarget, opts: &DownOptions) -> Result<Report> {
         let lease = Lease::acquire(&self.target, &self.lock, &self.progress).await?;
-        let res = self.down_locked(&lease, target).await;
+        let res = self.down_locked(&lease, target, opts).await;
         let released = lease.release().await;
         let report = res?;
         released?;
         Ok(report)
     }
 
-    async fn down_locked(&self, lease: &Lease, target: &DownTarget) -> Result<Report> {
+    async fn down_locked(
+        &self,
+        lease: &Lease,
+        target: &DownTarget,
+        opts: &DownOptions,
+    ) -> Result<Report> {
         let entries = self.ledger.entries().await?;
-        let todo = self.to_roll_back(&entries, target)?;
+        let todo = self.to_roll_back(&entries, target, &opts.dangerously_allow_changed)?;
+        let run_opts = UpOptions {
+            dangerously_allow_changed: opts.dangerously_allow_changed.clone(),
+            ..UpOptions::default()
+        };
         self.progress.event(&Event::RunStarted {
             direction: Direction::Down,
             migrations: todo.iter().map(|(m, _)| m.id.clone()).collect(),
@@ -749,14 +791,7 @@ impl Migrator {
         for (m, work) in &todo {
             let previous = entries.iter().find(|e| e.id == m.id);
             match self
-                .run_one(
-                    lease,
-                    m,
-                    Direction::Down,
-                    work,
-                    previous,
-                    &UpOptions::default(),
-                )
+                .run_one(lease, m, Direction::Down, work, previous, &run_opts)
                 .await
             {
                 Ok(c) => report.completed.push(c),
@@ -790,26 +825,10 @@ impl Migrator {
         entry.started_at = Some(DateTime::now());
         entry.applied_at = previous.and_then(|p| p.applied_at);
         entry.direction = Some(direction);
-        // A run of the same files in the same direction that stopped part-way
-        // resumes from its checkpoint, with its pre-images.
-        let resume = previous.filter(|p| {
-            matches!(p.state, State::Running | State::Failed)
-                && p.direction == Some(direction)
-                && p.checksum == m.checksum
-        });
-        if let Some(p) = resume {
-            entry.checkpoint = p.checkpoint.clone();
-            entry.pre_images = p.pre_images.clone();
-            entry.rewrite = p.rewrite.clone();
-            if let Some(cp) = &p.checkpoint {
-                entry.matched = cp.read;
-                entry.modified = cp.replaced + cp.deleted;
-                entry.quarantined = cp.failed;
-            }
-        } else if direction == Direction::Down {
-            entry.pre_images = previous.and_then(|p| p.pre_images.clone());
-            entry.rewrite = previous.and_then(|p| p.rewrite.clone());
-        }
+        // A run that stopped part-way resumes from its checkpoint, with its
+        // pre-images; a rollback undoes what the forward run committed.
+        let uses_files = !matches!(work, Work::Restore { .. } | Work::SwapBack(_));
+        resume::carry_over(&mut entry, previous, m, direction, opts, uses_files);
         entry.session = previous
             .filter(|p| p.state == State::Running || p.state == State::Failed)
             .and_then(|p| p.session.clone());
@@ -1023,6 +1042,7 @@ impl Migrator {
             entry.pre_images = None;
         } else if direction == Direction::Up
             && entry.pre_images.is_none()
+            && !resume::resumes(entry)
             && opts
                 .pre_images
                 .or(spec.pre_images)
@@ -1033,6 +1053,9 @@ impl Migrator {
         if direction == Direction::Down {
             entry.pre_images = None;
         }
+        entry
+            .collection
+            .get_or_insert_with(|| spec.collection.clone());
         let session = self
             .prepare_writes(entry, tx, self.on_error == OnError::Quarantine)
             .await?;
@@ -1142,6 +1165,11 @@ impl Migrator {
         self.started(m, direction, work, Some(total));
         let opts = PipelineOptions::new(spec.batch_size, spec.threads);
         let schema = compile_schema(spec);
+        let undo_through = entry
+            .undo_through
+            .as_ref()
+            .filter(|_| direction == Direction::Down);
+        let filter = resume::bounded(&spec.filter, undo_through);
         let mut rewrite = None;
         let mut drain = None;
         let destination = if prepared.strategy == Strategy::Rewrite {
@@ -1188,7 +1216,7 @@ impl Migrator {
                 target: &self.target,
                 migration: &m.id,
                 collection: &spec.collection,
-                filter: spec.filter.clone(),
+                filter: filter.clone(),
                 direction,
                 module: prepared.module.clone(),
                 options: opts,
@@ -1202,7 +1230,7 @@ impl Migrator {
                     quarantine: self.on_error == OnError::Quarantine,
                     max_attempts: 30,
                     destination,
-                    filter: spec.filter.clone(),
+                    filter,
                 },
                 dry_run: None,
                 limit: None,
@@ -1496,6 +1524,8 @@ impl Migrator {
 
 #[path = "python_run.rs"]
 mod python_run;
+#[path = "resume.rs"]
+mod resume;
 
 fn compile_schema(spec: &WasmSpec) -> Option<Arc<jsonschema::Validator>> {
     // Checked when the manifest was parsed.

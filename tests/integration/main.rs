@@ -7,12 +7,15 @@ mod util;
 
 mod bad_input;
 mod cache;
+mod clean_exit;
 mod commands;
 mod compile_limits;
 mod guests;
+mod in_place_writes;
 mod languages;
 mod locking;
 mod python;
+mod resume;
 mod safety;
 mod strategies;
 mod wasm;
