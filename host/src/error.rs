@@ -278,7 +278,7 @@ pub enum MigrateError {
 
     /// A migration failed part-way through a run. The report says what the run
     /// applied before it.
-    #[error("while {verb} migration {id}: {source}")]
+    #[error("{}", run_message(verb, id, source))]
     Run {
         /// The migration.
         id: String,
@@ -289,6 +289,20 @@ pub enum MigrateError {
         /// What the run did before the failure.
         report: Box<Report>,
     },
+}
+
+/// The message of a failed run, naming the migration once (the cause may
+/// start with it too).
+fn run_message(verb: &str, id: &str, source: &MigrateError) -> String {
+    match source {
+        MigrateError::Python { migration, message } if migration == id => {
+            format!("while {verb} python migration {id}: {message}")
+        }
+        MigrateError::Module { migration, source } if migration == id => {
+            format!("while {verb} migration {id}: {source}")
+        }
+        other => format!("while {verb} migration {id}: {other}"),
+    }
 }
 
 impl MigrateError {

@@ -39,6 +39,7 @@ pub mod ledger;
 pub mod lock;
 pub mod manifest;
 pub mod migrator;
+mod outputs;
 pub mod pipeline;
 pub mod progress;
 pub mod python;

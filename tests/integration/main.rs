@@ -10,6 +10,7 @@ mod commands;
 mod guests;
 mod languages;
 mod locking;
+mod outputs;
 mod python;
 mod safety;
 mod strategies;

@@ -10,20 +10,28 @@
 //!   `guest-sdk/ABI.md`), pre-linked so instances are cheap.
 //! - [`TransformInstance`]: one instance with its own store, reused across batches
 //!   by one worker thread.
+//! - [`Outcome`]: what a transform decides for a document; a core module's
+//!   outcomes are parsed strictly (every record, nothing after the last).
+//! - [`ReplacementChecker`]: the checks every replacement passes, whoever made
+//!   it (valid BSON, no key twice at any depth, the input's `_id` unchanged in
+//!   type and value, at most 16 MiB).
 
 mod bindings;
+mod describe;
 pub mod engine;
 mod error;
 mod instance;
 mod module;
+mod outcome;
 pub mod sandbox;
 mod validate;
 
 pub use error::WasmError;
-pub use instance::{Outcome, TransformInstance};
+pub use instance::TransformInstance;
 pub use module::{ModuleFlavor, ModuleInfo, TransformModule};
+pub use outcome::{Outcome, OutcomeError};
 pub use sandbox::SandboxLimits;
-pub use validate::{check_replacement, show as show_raw, MAX_DOCUMENT_BYTES};
+pub use validate::{check_replacement, show as show_raw, ReplacementChecker, MAX_DOCUMENT_BYTES};
 
 /// The contract version this host implements (`guest-sdk/wit/transform.wit`).
 pub const CONTRACT_VERSION: u32 = 1;
