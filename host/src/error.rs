@@ -289,6 +289,16 @@ pub enum MigrateError {
         /// What the run did before the failure.
         report: Box<Report>,
     },
+
+    /// A migration failed and the ledger could not record it either (even
+    /// with its error cut short): the ledger may still say `running`.
+    #[error("{source}; this failure could not be recorded in the ledger ({record}), which may still show the migration as running: check `mongoshift status` once the server is reachable")]
+    Unrecorded {
+        /// Why the migration failed.
+        source: Box<MigrateError>,
+        /// Why the ledger write failed.
+        record: Box<MigrateError>,
+    },
 }
 
 /// The message of a failed run, naming the migration once (the cause may
@@ -315,10 +325,13 @@ impl MigrateError {
         }
     }
 
-    /// The innermost cause, looking through [`MigrateError::Run`].
+    /// The innermost cause, looking through [`MigrateError::Run`] and
+    /// [`MigrateError::Unrecorded`].
     pub fn root(&self) -> &MigrateError {
         match self {
-            MigrateError::Run { source, .. } => source.root(),
+            MigrateError::Run { source, .. } | MigrateError::Unrecorded { source, .. } => {
+                source.root()
+            }
             other => other,
         }
     }

@@ -50,6 +50,7 @@ pub mod sample;
 pub mod scaffold;
 pub mod source;
 pub mod target;
+pub mod text;
 mod update;
 pub mod wasm;
 pub mod writer;

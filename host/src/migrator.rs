@@ -933,11 +933,26 @@ impl Migrator {
                     direction,
                     error: err.to_string(),
                 });
-                // Record the failure; if even that fails, the original error matters more.
-                let _ = self.ledger.write(&entry, lease).await;
-                Err(err)
+                match self.record_failure(&mut entry, lease).await {
+                    None => Err(err),
+                    Some(record) => Err(MigrateError::Unrecorded {
+                        source: Box::new(err),
+                        record: Box::new(record),
+                    }),
+                }
             }
         }
+    }
+
+    /// Writes a failed run's entry. A write that fails (an entry over the
+    /// server's 16 MiB, say) is tried again with the error cut short; what
+    /// stops even that is returned, to be reported with the failure.
+    async fn record_failure(&self, entry: &mut LedgerEntry, lease: &Lease) -> Option<MigrateError> {
+        if self.ledger.write(entry, lease).await.is_ok() {
+            return None;
+        }
+        entry.error = entry.error.as_deref().map(crate::text::message);
+        self.ledger.write(entry, lease).await.err()
     }
 
     fn started(&self, m: &Migration, direction: Direction, work: &Work, total: Option<u64>) {

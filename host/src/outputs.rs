@@ -6,6 +6,7 @@
 
 use bson::{Bson, RawBson, RawDocument};
 
+use crate::text;
 use crate::wasm::{Outcome, ReplacementChecker, WasmError};
 
 /// Checks and settles every outcome of a batch, in place:
@@ -15,7 +16,8 @@ use crate::wasm::{Outcome, ReplacementChecker, WasmError};
 /// - any other replacement passes the [`ReplacementChecker`], or the batch
 ///   fails with the index of its document;
 /// - a replacement that breaks the manifest's schema fails its document like
-///   a `fail` outcome (abort or quarantine).
+///   a `fail` outcome (abort or quarantine);
+/// - every `fail` message is cut and escaped ([`text`]).
 pub(crate) fn check_outcomes<'d>(
     doc: impl Fn(usize) -> &'d RawDocument,
     outcomes: &mut [Outcome],
@@ -32,12 +34,13 @@ pub(crate) fn check_outcomes<'d>(
                     return Err((i, WasmError::InvalidOutput { message }));
                 }
                 if let Some(problem) = schema.and_then(|v| schema_problem(v, bytes)) {
-                    *o = Outcome::Fail(format!(
+                    *o = Outcome::Fail(text::message(format!(
                         "the output does not match the manifest's schema: {problem}"
-                    ));
+                    )));
                 }
             }
-            Outcome::Keep | Outcome::Delete | Outcome::Fail(_) => {}
+            Outcome::Fail(message) => *message = text::message(&*message),
+            Outcome::Keep | Outcome::Delete => {}
         }
     }
     Ok(())
@@ -53,10 +56,10 @@ fn schema_problem(v: &jsonschema::Validator, bytes: &[u8]) -> Option<String> {
     problem
 }
 
-/// An `_id` for messages.
+/// An `_id` for messages: a document's `_id` can be megabytes of anything.
 pub(crate) fn show_id(id: &RawBson) -> String {
     match Bson::try_from(id.clone()) {
-        Ok(b) => b.to_string(),
+        Ok(b) => text::bounded(b.to_string().as_bytes(), text::MAX_ID_BYTES),
         Err(_) => "(unprintable _id)".into(),
     }
 }

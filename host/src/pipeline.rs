@@ -23,12 +23,14 @@ use crate::ledger::Checkpoint;
 use crate::outputs::check_outcomes;
 use crate::progress::{Direction, Event, Progress};
 use crate::target::Target;
+use crate::text;
 use crate::wasm::{Outcome, OutcomeError, TransformInstance, TransformModule, WasmError};
 use crate::writer::{BatchWriter, Retransform, WriteOptions};
 
-/// An error of a [`BatchTransform`]: its message is shown as is, after the
-/// migration, the batch and its `_id` range. An [`OutcomeError`] with an index
-/// names its document.
+/// An error of a [`BatchTransform`]: its message is shown after the migration,
+/// the batch and its `_id` range, cut to
+/// [`MAX_MESSAGE_BYTES`](crate::text::MAX_MESSAGE_BYTES) with control
+/// characters escaped. An [`OutcomeError`] with an index names its document.
 pub type TransformError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A batch transform other than a Wasm module (a Python function, say). The
@@ -454,7 +456,10 @@ fn run_checked<'d>(
             Transformer::Wasm(m) => {
                 Worker::Wasm(m.instantiate().map_err(|e| (None, Box::new(e) as _))?)
             }
-            Transformer::Custom(t) => Worker::Custom(t.worker().map_err(|e| (None, e))?),
+            Transformer::Custom(t) => Worker::Custom(
+                t.worker()
+                    .map_err(|e| (None, TransformError::from(text::message(e.to_string()))))?,
+            ),
         });
     }
     let res = match worker.as_mut().expect("just set") {
@@ -481,7 +486,8 @@ fn run_checked<'d>(
                 Some(o) => o.index,
                 None => (count == 1).then_some(0),
             };
-            return Err((index, e));
+            // Python exception text: any size, any characters.
+            return Err((index, TransformError::from(text::message(e.to_string()))));
         }
         Err(CustomOrWasm::Wasm(e)) => {
             *worker = None;

@@ -12,6 +12,9 @@ use bson::{doc, RawDocumentBuf};
 use crate::util::{text, TestDb};
 use crate::wat::{echo_all, for_each, guest, keep_all, ID};
 
+/// Bounded, escaped messages: the text a transform sends back.
+mod messages;
+
 pub const MIGRATION: &str = "20260301000000_outputs";
 
 /// Where [`with_data`] puts its bytes in a guest's memory.

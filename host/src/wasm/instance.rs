@@ -11,6 +11,7 @@ use super::module::{Inner, ModuleInfo, Pre};
 use super::outcome::{parse_outcomes, Outcome};
 use super::sandbox::StoreState;
 use crate::progress::Direction;
+use crate::text;
 
 enum Bound {
     Component(Transform),
@@ -179,7 +180,7 @@ fn component_outcomes(
             bindings::Outcome::Keep => Outcome::Keep,
             bindings::Outcome::Replace(b) => Outcome::Replace(b),
             bindings::Outcome::Delete => Outcome::Delete,
-            bindings::Outcome::Fail(m) => Outcome::Fail(m),
+            bindings::Outcome::Fail(m) => Outcome::Fail(text::message(&m)),
         })
         .collect())
 }
@@ -198,8 +199,10 @@ fn map_error(module: &Inner, e: wasmtime::Error) -> WasmError {
             limit_mb: module.limits.memory_bytes >> 20,
         };
     }
+    // The guest shapes this text (its function names are in the backtrace,
+    // and a deep recursion makes a long one): one bounded line.
     WasmError::Trap {
-        message: text.replace('\n', " | "),
+        message: text::message(&text),
     }
 }
 

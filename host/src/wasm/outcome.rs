@@ -5,6 +5,8 @@
 //! length, and the end of the payload are all checked, and an error names the
 //! record (so the pipeline can name its document's `_id`).
 
+use crate::text;
+
 /// What the transform decided for one document.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -14,7 +16,9 @@ pub enum Outcome {
     Replace(Vec<u8>),
     /// Delete it.
     Delete,
-    /// It cannot be transformed.
+    /// It cannot be transformed: the transform's message, cut to
+    /// [`MAX_MESSAGE_BYTES`](crate::text::MAX_MESSAGE_BYTES) with its control
+    /// characters escaped.
     Fail(String),
 }
 
@@ -92,7 +96,8 @@ pub(crate) fn parse_outcomes(p: &[u8], expected: usize) -> Result<Vec<Outcome>, 
             0 => Outcome::Keep,
             1 => Outcome::Replace(body.to_vec()),
             2 => Outcome::Delete,
-            3 => Outcome::Fail(String::from_utf8_lossy(body).into_owned()),
+            // Cut before it is copied: a guest may send a message of any size.
+            3 => Outcome::Fail(text::message(body)),
             t => {
                 return Err(OutcomeError::at(
                     i,

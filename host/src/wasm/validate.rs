@@ -9,6 +9,8 @@
 
 use bson::{RawBsonRef, RawDocument};
 
+use crate::text;
+
 /// The largest document MongoDB stores.
 pub const MAX_DOCUMENT_BYTES: usize = 16 * 1024 * 1024;
 
@@ -69,7 +71,9 @@ impl ReplacementChecker {
 fn changed_id(input: &RawDocument, output: &[u8], before: u8, after: u8) -> String {
     let shown = |doc: Option<&RawDocument>| {
         doc.and_then(|d| d.get("_id").ok().flatten())
-            .map_or("?".into(), show)
+            .map_or("?".into(), |v| {
+                text::bounded(show(v).as_bytes(), text::MAX_ID_BYTES)
+            })
     };
     let (b, a) = (
         shown(Some(input)),
@@ -135,14 +139,11 @@ impl Problem {
 
     #[cold]
     fn twice(key: &[u8]) -> Problem {
-        Problem(Box::new((
-            What::Twice(String::from_utf8_lossy(key).into_owned()),
-            Vec::new(),
-        )))
+        Problem(Box::new((What::Twice(text::bounded(key, 200)), Vec::new())))
     }
 
     fn within(mut self, key: &[u8]) -> Problem {
-        self.0 .1.push(String::from_utf8_lossy(key).into_owned());
+        self.0 .1.push(text::bounded(key, 200));
         self
     }
 
