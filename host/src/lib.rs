@@ -35,6 +35,8 @@
 
 pub mod build;
 pub mod error;
+#[cfg(test)]
+mod fuzz;
 pub mod ledger;
 pub mod lock;
 pub mod manifest;

@@ -33,5 +33,10 @@ pub use outcome::{Outcome, OutcomeError};
 pub use sandbox::SandboxLimits;
 pub use validate::{check_replacement, show as show_raw, ReplacementChecker, MAX_DOCUMENT_BYTES};
 
+#[cfg(test)]
+pub(crate) use describe::parse_info;
+#[cfg(test)]
+pub(crate) use outcome::parse_outcomes;
+
 /// The contract version this host implements (`guest-sdk/wit/transform.wit`).
 pub const CONTRACT_VERSION: u32 = 1;

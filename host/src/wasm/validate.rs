@@ -51,8 +51,15 @@ impl ReplacementChecker {
             keys: &mut self.keys,
             id: None,
         };
-        walk.document(0, output.len(), 0, false)
+        let len = walk
+            .document(0, output.len(), 0, false)
             .map_err(|p| p.describe())?;
+        if len != output.len() {
+            return Err(format!(
+                "the replacement is not valid BSON: {} bytes follow the document's {len}",
+                output.len() - len
+            ));
+        }
         let after = walk.id.map(|(t, s, e)| (t, &output[s..e]));
         // The input came from the server: it is not validated again, only
         // searched for its `_id` (usually its first field).
