@@ -292,7 +292,7 @@ pub enum MigrateError {
 
     /// A migration failed and the ledger could not record it either (even
     /// with its error cut short): the ledger may still say `running`.
-    #[error("{source}; this failure could not be recorded in the ledger ({record}), which may still show the migration as running: check `mongoshift status` once the server is reachable")]
+    #[error("{source}; this failure could not be recorded in the ledger ({record}), so `mongoshift status` may still show the migration as running")]
     Unrecorded {
         /// Why the migration failed.
         source: Box<MigrateError>,
