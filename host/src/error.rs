@@ -318,7 +318,7 @@ pub enum MigrateError {
 
     /// A migration failed part-way through a run. The report says what the run
     /// applied before it.
-    #[error("while {verb} migration {id}: {source}")]
+    #[error("{}", run_message(verb, id, source))]
     Run {
         /// The migration.
         id: String,
@@ -329,6 +329,30 @@ pub enum MigrateError {
         /// What the run did before the failure.
         report: Box<Report>,
     },
+
+    /// A migration failed and the ledger could not record it either (even
+    /// with its error cut short): the ledger may still say `running`.
+    #[error("{source}; this failure could not be recorded in the ledger ({record}), so `mongoshift status` may still show the migration as running")]
+    Unrecorded {
+        /// Why the migration failed.
+        source: Box<MigrateError>,
+        /// Why the ledger write failed.
+        record: Box<MigrateError>,
+    },
+}
+
+/// The message of a failed run, naming the migration once (the cause may
+/// start with it too).
+fn run_message(verb: &str, id: &str, source: &MigrateError) -> String {
+    match source {
+        MigrateError::Python { migration, message } if migration == id => {
+            format!("while {verb} python migration {id}: {message}")
+        }
+        MigrateError::Module { migration, source } if migration == id => {
+            format!("while {verb} migration {id}: {source}")
+        }
+        other => format!("while {verb} migration {id}: {other}"),
+    }
 }
 
 impl MigrateError {
@@ -341,10 +365,13 @@ impl MigrateError {
         }
     }
 
-    /// The innermost cause, looking through [`MigrateError::Run`].
+    /// The innermost cause, looking through [`MigrateError::Run`] and
+    /// [`MigrateError::Unrecorded`].
     pub fn root(&self) -> &MigrateError {
         match self {
-            MigrateError::Run { source, .. } => source.root(),
+            MigrateError::Run { source, .. } | MigrateError::Unrecorded { source, .. } => {
+                source.root()
+            }
             other => other,
         }
     }

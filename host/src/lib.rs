@@ -35,10 +35,13 @@
 
 pub mod build;
 pub mod error;
+#[cfg(test)]
+mod fuzz;
 pub mod ledger;
 pub mod lock;
 pub mod manifest;
 pub mod migrator;
+mod outputs;
 pub mod pipeline;
 pub mod progress;
 pub mod python;
@@ -49,6 +52,7 @@ pub mod sample;
 pub mod scaffold;
 pub mod source;
 pub mod target;
+pub mod text;
 mod update;
 pub mod wasm;
 pub mod writer;

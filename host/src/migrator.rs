@@ -952,11 +952,26 @@ impl Migrator {
                     direction,
                     error: err.to_string(),
                 });
-                // Record the failure; if even that fails, the original error matters more.
-                let _ = self.ledger.write(&entry, lease).await;
-                Err(err)
+                match self.record_failure(&mut entry, lease).await {
+                    None => Err(err),
+                    Some(record) => Err(MigrateError::Unrecorded {
+                        source: Box::new(err),
+                        record: Box::new(record),
+                    }),
+                }
             }
         }
+    }
+
+    /// Writes a failed run's entry. A write that fails (an entry over the
+    /// server's 16 MiB, say) is tried again with the error cut short; what
+    /// stops even that is returned, to be reported with the failure.
+    async fn record_failure(&self, entry: &mut LedgerEntry, lease: &Lease) -> Option<MigrateError> {
+        if self.ledger.write(entry, lease).await.is_ok() {
+            return None;
+        }
+        entry.error = entry.error.as_deref().map(crate::text::message);
+        self.ledger.write(entry, lease).await.err()
     }
 
     fn started(&self, m: &Migration, direction: Direction, work: &Work, total: Option<u64>) {
@@ -1302,55 +1317,64 @@ impl Migrator {
             migrations: Vec::new(),
         };
         for m in todo {
-            match &m.manifest.body {
-                Body::Update(b) => {
-                    let counts = update::count_steps(&self.target, &b.forward).await?;
-                    report.migrations.push(DryRunMigration::unsampled(
-                        m,
-                        counts.iter().flatten().copied().max().unwrap_or(0),
-                        format!(
-                            "server-side steps; documents matching now: {}",
-                            b.forward
-                                .iter()
-                                .zip(&counts)
-                                .map(|(s, n)| format!(
-                                    "{} ({})",
-                                    s.describe(),
-                                    n.map_or("-".into(), |n| n.to_string())
-                                ))
-                                .collect::<Vec<_>>()
-                                .join("; ")
-                        ),
-                    ));
-                }
-                Body::Python(_) => report
-                    .migrations
-                    .push(self.dry_run_python(m, sample).await?),
-                Body::Wasm(spec) => {
-                    let mut entry = LedgerEntry::new(&m.id, "", "wasm", &m.checksum);
-                    let prepared = self
-                        .prepare_wasm(m, spec, Direction::Up, opts, &mut entry)
-                        .await?;
-                    let total = self.count(spec).await?;
-                    report.migrations.push(
-                        self.sample(
-                            m,
-                            Sampled {
-                                collection: &spec.collection,
-                                filter: &spec.filter,
-                                module: prepared.module,
-                                options: PipelineOptions::new(spec.batch_size, spec.threads),
-                                schema: compile_schema(spec),
-                                total,
-                            },
-                            sample,
-                        )
-                        .await?,
-                    );
-                }
-            }
+            let one = self
+                .dry_run_one(m, opts, sample)
+                .await
+                .map_err(|e| run_error(&m.id, "sampling", e, Report::default()))?;
+            report.migrations.push(one);
         }
         Ok(report)
+    }
+
+    async fn dry_run_one(
+        &self,
+        m: &Migration,
+        opts: &UpOptions,
+        sample: Option<u64>,
+    ) -> Result<DryRunMigration> {
+        Ok(match &m.manifest.body {
+            Body::Update(b) => {
+                let counts = update::count_steps(&self.target, &b.forward).await?;
+                DryRunMigration::unsampled(
+                    m,
+                    counts.iter().flatten().copied().max().unwrap_or(0),
+                    format!(
+                        "server-side steps; documents matching now: {}",
+                        b.forward
+                            .iter()
+                            .zip(&counts)
+                            .map(|(s, n)| format!(
+                                "{} ({})",
+                                s.describe(),
+                                n.map_or("-".into(), |n| n.to_string())
+                            ))
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    ),
+                )
+            }
+            Body::Python(_) => self.dry_run_python(m, sample).await?,
+            Body::Wasm(spec) => {
+                let mut entry = LedgerEntry::new(&m.id, "", "wasm", &m.checksum);
+                let prepared = self
+                    .prepare_wasm(m, spec, Direction::Up, opts, &mut entry)
+                    .await?;
+                let total = self.count(spec).await?;
+                self.sample(
+                    m,
+                    Sampled {
+                        collection: &spec.collection,
+                        filter: &spec.filter,
+                        module: prepared.module,
+                        options: PipelineOptions::new(spec.batch_size, spec.threads),
+                        schema: compile_schema(spec),
+                        total,
+                    },
+                    sample,
+                )
+                .await?
+            }
+        })
     }
 
     /// Runs a migration's transform over the first `sample` documents (or
@@ -1391,7 +1415,7 @@ impl Migrator {
                 .get("_id")
                 .ok()
                 .flatten()
-                .map(|v| crate::wasm::show_raw(v))
+                .map(|v| crate::pipeline::show_id(&v.to_raw_bson()))
                 .unwrap_or_default();
             diffs.push(match o {
                 crate::wasm::Outcome::Replace(b) => DryRunDiff {

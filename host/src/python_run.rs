@@ -43,7 +43,7 @@ impl Migrator {
             })?
             .map_err(|message| MigrateError::Python {
                 migration: m.id.clone(),
-                message,
+                message: crate::text::message(message),
             })?;
         let iterative = plan
             .steps
@@ -139,7 +139,7 @@ impl Migrator {
             .load(m, Direction::Down)
             .map_err(|message| MigrateError::Python {
                 migration: m.id.clone(),
-                message,
+                message: crate::text::message(message),
             })?;
         if plan.steps.is_empty() {
             return Err(MigrateError::Irreversible {
@@ -248,7 +248,7 @@ impl Migrator {
                         })?
                         .map_err(|message| MigrateError::Python {
                             migration: m.id.clone(),
-                            message,
+                            message: crate::text::message(message),
                         })?;
                     (Counts::default(), 0)
                 }

@@ -14,6 +14,7 @@ mod guests;
 mod in_place_writes;
 mod languages;
 mod locking;
+mod outputs;
 mod python;
 mod resume;
 mod safety;

@@ -1,5 +1,7 @@
 use std::path::PathBuf;
 
+use super::outcome::OutcomeError;
+
 /// Loading or running a Wasm transform went wrong. Messages name the module;
 /// the pipeline adds the migration, the batch and the document.
 #[derive(Debug, thiserror::Error)]
@@ -105,10 +107,34 @@ pub enum WasmError {
         /// What it holds.
         value: String,
     },
+    /// An outcome breaks the contract (a malformed record, a payload on a keep
+    /// or delete); the pipeline names its document.
+    #[error("the transform returned invalid output: {0}")]
+    InvalidOutcome(OutcomeError),
+    /// A core module's `mongoshift_alloc` failed. It sees only the batch's
+    /// size, so no document is to blame.
+    #[error("the module's mongoshift_alloc failed for a batch of {bytes} bytes, before any document was transformed: {reason}")]
+    Alloc {
+        /// The size asked for.
+        bytes: usize,
+        /// Why (a trap, the deadline, no memory).
+        reason: String,
+    },
     /// The compiled-artifact cache failed in a way that matters.
     #[error("module cache: {message}")]
     Cache {
         /// What went wrong.
         message: String,
     },
+}
+
+impl WasmError {
+    /// The place in its batch of the document this error is about, when the
+    /// error itself says (an invalid outcome record).
+    pub fn document_index(&self) -> Option<usize> {
+        match self {
+            WasmError::InvalidOutcome(e) => e.index,
+            _ => None,
+        }
+    }
 }
