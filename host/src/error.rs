@@ -141,6 +141,30 @@ pub enum MigrateError {
         on_disk: String,
     },
 
+    /// A migration stopped part-way with files that have changed since: run
+    /// from the start, the changed files would do the committed documents a
+    /// second time.
+    #[error("migration {id} stopped part-way ({}) with checksum {}, and its files on disk now have checksum {}: {} document(s) up to _id {} were done by the earlier version ({} of them changed), and running the changed files from the start would do them a second time. Either undo them with `mongoshift down` ({}) and run `mongoshift up` again, or go on after _id {} with the changed files: `mongoshift up --dangerously-resume-changed {id}` (the documents done keep what the earlier version did)", .part.state, .part.recorded, .part.on_disk, .part.done, .part.last_id, .part.changed, .part.way_back, .part.last_id)]
+    ChangedPartWay {
+        /// The migration.
+        id: String,
+        /// What its partial run did.
+        part: Box<PartWay>,
+    },
+
+    /// `down` would undo a migration with files that changed since it ran.
+    #[error("migration {id} ran with checksum {recorded}, but its files on disk now have checksum {on_disk} and its way back is in them ({how}), which may not undo what the earlier version did; restore the files that ran and run `mongoshift down` again, or undo it with the files on disk: `mongoshift down --dangerously-allow-changed {id}`")]
+    ChangedWayBack {
+        /// The migration.
+        id: String,
+        /// The checksum it ran with.
+        recorded: String,
+        /// The checksum of the files now.
+        on_disk: String,
+        /// What the way back is.
+        how: String,
+    },
+
     /// The ledger records a migration that is not on disk.
     #[error("migration {id} is recorded in the ledger as {state} but is missing from {path}; restore its file (it may come from a newer branch of the code)")]
     MissingOnDisk {
@@ -299,9 +323,25 @@ pub enum MigrateError {
         code: i32,
     },
 
+    /// The server refused to write a document inside a transaction: one
+    /// transaction cannot hold it on this deployment (its cache is too small
+    /// for a document this large). Nothing of its batch was written.
+    #[error("document _id {document} in batch {batch} ({bytes} bytes) cannot be written inside a transaction: the server refused it ({message}), as servers do when a transaction's writes do not fit their cache; run this migration without transactions (`transactions = \"none\"` in its manifest, or `mongoshift up --transactions none`; resume is then at-least-once), or as a copy (`strategy = \"rewrite\"`, which copies without transactions)")]
+    TooLargeForTransaction {
+        /// 1-based batch number.
+        batch: u64,
+        /// The document's `_id`.
+        document: String,
+        /// The size of the largest thing written for it (the new document,
+        /// or its original kept as a pre-image).
+        bytes: usize,
+        /// The server's error.
+        message: String,
+    },
+
     /// A migration failed part-way through a run. The report says what the run
     /// applied before it.
-    #[error("while {verb} migration {id}: {source}")]
+    #[error("{}", run_message(verb, id, source))]
     Run {
         /// The migration.
         id: String,
@@ -312,6 +352,30 @@ pub enum MigrateError {
         /// What the run did before the failure.
         report: Box<Report>,
     },
+
+    /// A migration failed and the ledger could not record it either (even
+    /// with its error cut short): the ledger may still say `running`.
+    #[error("{source}; this failure could not be recorded in the ledger ({record}), so `mongoshift status` may still show the migration as running")]
+    Unrecorded {
+        /// Why the migration failed.
+        source: Box<MigrateError>,
+        /// Why the ledger write failed.
+        record: Box<MigrateError>,
+    },
+}
+
+/// The message of a failed run, naming the migration once (the cause may
+/// start with it too).
+fn run_message(verb: &str, id: &str, source: &MigrateError) -> String {
+    match source {
+        MigrateError::Python { migration, message } if migration == id => {
+            format!("while {verb} python migration {id}: {message}")
+        }
+        MigrateError::Module { migration, source } if migration == id => {
+            format!("while {verb} migration {id}: {source}")
+        }
+        other => format!("while {verb} migration {id}: {other}"),
+    }
 }
 
 impl MigrateError {
@@ -324,10 +388,13 @@ impl MigrateError {
         }
     }
 
-    /// The innermost cause, looking through [`MigrateError::Run`].
+    /// The innermost cause, looking through [`MigrateError::Run`] and
+    /// [`MigrateError::Unrecorded`].
     pub fn root(&self) -> &MigrateError {
         match self {
-            MigrateError::Run { source, .. } => source.root(),
+            MigrateError::Run { source, .. } | MigrateError::Unrecorded { source, .. } => {
+                source.root()
+            }
             other => other,
         }
     }
@@ -364,6 +431,26 @@ impl MigrateError {
             labels: err.labels().iter().cloned().collect(),
         }
     }
+}
+
+/// What a run that stopped part-way had done, for
+/// [`MigrateError::ChangedPartWay`].
+#[derive(Debug, Clone)]
+pub struct PartWay {
+    /// Its ledger state.
+    pub state: String,
+    /// The checksum it ran with.
+    pub recorded: String,
+    /// The checksum of the files now.
+    pub on_disk: String,
+    /// Documents it did (read and decided).
+    pub done: i64,
+    /// Of those, changed or deleted.
+    pub changed: i64,
+    /// The last `_id` it did.
+    pub last_id: String,
+    /// What `down` would do.
+    pub way_back: String,
 }
 
 /// Shorthand for results in this crate.

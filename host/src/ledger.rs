@@ -117,6 +117,38 @@ pub struct LedgerEntry {
     /// backup collections (kept after it is applied, for `down`).
     #[serde(default)]
     pub rewrite: Option<crate::rewrite::RewriteState>,
+    /// The collection a document-by-document run changed (its pre-images go
+    /// back there, whatever its files say now).
+    #[serde(default)]
+    pub collection: Option<String>,
+    /// A rollback by a backward transform of a forward run that stopped
+    /// part-way goes no further than this `_id`, the last one that run
+    /// committed (`MinKey`: it committed nothing).
+    #[serde(default)]
+    pub undo_through: Option<bson::Bson>,
+    /// Changed files a run was told to go on with, oldest first.
+    #[serde(default)]
+    pub accepted_changes: Vec<AcceptedChange>,
+}
+
+/// A run that went on with changed files, because it was told to:
+/// `up --dangerously-resume-changed` (the documents up to `last_id` keep what
+/// the earlier files did) or `down --dangerously-allow-changed` (the backward
+/// way of the files on disk undid what the earlier files did).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AcceptedChange {
+    /// The run's direction.
+    pub direction: crate::progress::Direction,
+    /// The checksum of the files that ran before.
+    pub from: String,
+    /// The checksum of the files that ran then.
+    pub to: String,
+    /// The last `_id` the earlier files had done, when known.
+    pub last_id: Option<bson::Bson>,
+    /// Documents the earlier files had done.
+    pub done: i64,
+    /// When.
+    pub at: DateTime,
 }
 
 /// Where a document-by-document run stands: everything up to and including
@@ -173,6 +205,9 @@ impl LedgerEntry {
             quarantined: 0,
             session: None,
             rewrite: None,
+            collection: None,
+            undo_through: None,
+            accepted_changes: Vec::new(),
         }
     }
 }

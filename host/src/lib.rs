@@ -36,10 +36,13 @@
 pub mod build;
 pub mod error;
 pub mod failpoint;
+#[cfg(test)]
+mod fuzz;
 pub mod ledger;
 pub mod lock;
 pub mod manifest;
 pub mod migrator;
+mod outputs;
 pub mod pipeline;
 pub mod progress;
 pub mod python;
@@ -50,11 +53,12 @@ pub mod sample;
 pub mod scaffold;
 pub mod source;
 pub mod target;
+pub mod text;
 mod update;
 pub mod wasm;
 pub mod writer;
 
-pub use error::{MigrateError, Result, SourceError};
+pub use error::{MigrateError, PartWay, Result, SourceError};
 pub use ledger::{Ledger, LedgerEntry, State, LEDGER_COLLECTION};
 pub use lock::{Lease, LockOptions, LockState, Owner, UnlockOutcome, LOCK_COLLECTION};
 pub use manifest::{

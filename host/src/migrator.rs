@@ -20,7 +20,7 @@ use crate::report::{Completed, Report};
 use crate::source::{Migration, MigrationSource};
 use crate::target::Target;
 use crate::update;
-use crate::wasm::{SandboxLimits, TransformModule};
+use crate::wasm::{CompileLimits, SandboxLimits, TransformModule};
 use crate::writer::{Destination, Strategy, TxMode, UpdateForm, WriteOptions};
 
 /// Where `down` stops.
@@ -30,6 +30,21 @@ pub enum DownTarget {
     Steps(usize),
     /// Roll back every applied migration after this one (it stays applied).
     To(String),
+}
+
+/// How `down` runs, besides where it stops.
+#[derive(Debug, Clone, Default)]
+pub struct DownOptions {
+    /// Migrations whose files changed since they ran, to roll back anyway by
+    /// the way back in the files on disk (a backward transform, backward
+    /// steps), which may not undo what the earlier files did. Pre-images and
+    /// a rewrite's backup need no such consent.
+    pub dangerously_allow_changed: Vec<String>,
+    /// A rewrite rolled back to its originals: restore them even though the
+    /// application wrote to the rewritten collection since the swap, keeping
+    /// the application's versions (and tombstones of its deletes) in
+    /// `mongoshift_conflicts_<id>`. Without it such a rollback is refused.
+    pub set_aside_writes_since_swap: bool,
 }
 
 /// How `up` runs.
@@ -44,6 +59,10 @@ pub struct UpOptions {
     /// Applied migrations whose changed files are accepted; their new checksum
     /// is recorded. Dangerous: the database keeps what the old file did.
     pub dangerously_allow_changed: Vec<String>,
+    /// Migrations that stopped part-way and whose files changed since: go on
+    /// from the checkpoint with the changed files (both checksums recorded).
+    /// Dangerous: the documents done keep what the earlier files did.
+    pub dangerously_resume_changed: Vec<String>,
     /// Override every migration's transaction mode.
     pub transactions: Option<TxMode>,
     /// What to do with documents a transform fails.
@@ -454,7 +473,7 @@ impl Migrator {
     /// What `down` would do now.
     pub async fn plan_down(&self, target: &DownTarget) -> Result<Plan> {
         let entries = self.ledger.entries().await?;
-        let todo = self.to_roll_back(&entries, target)?;
+        let todo = self.to_roll_back(&entries, target, &[])?;
         self.plan(Direction::Down, &entries, todo, None).await
     }
 
@@ -585,9 +604,15 @@ impl Migrator {
                         on_disk: m.checksum.clone(),
                     })
                 }
-                _ => {}
+                Some(m) => resume::check_up(e, m, opts)?,
+                None => {}
             }
         }
+        resume::check_named(
+            &opts.dangerously_resume_changed,
+            &self.migrations,
+            &self.dir,
+        )?;
         let end = match &opts.to {
             Some(to) => self
                 .migrations
@@ -617,7 +642,9 @@ impl Migrator {
         &'a self,
         entries: &[LedgerEntry],
         target: &DownTarget,
+        allowed: &[String],
     ) -> Result<Vec<(&'a Migration, Work)>> {
+        resume::check_named(allowed, &self.migrations, &self.dir)?;
         let done: Vec<&LedgerEntry> = {
             let mut v: Vec<&LedgerEntry> = entries
                 .iter()
@@ -650,34 +677,44 @@ impl Migrator {
                     state: e.state.to_string(),
                     path: self.dir.clone(),
                 })?;
-                if m.checksum != e.checksum {
-                    return Err(MigrateError::ChecksumMismatch { id: e.id.clone(), recorded: e.checksum.clone(), on_disk: m.checksum.clone() });
-                }
                 let work = match &m.manifest.body {
-                    Body::Update(b) => Work::Steps(
-                        b.backward.clone().map_err(|reason| MigrateError::Irreversible { id: m.id.clone(), reason })?,
-                    ),
-                    Body::Wasm(spec) if e.rewrite.is_some() => {
-                        self.swap_back_work(m, spec, e.rewrite.clone().expect("checked"))?
+                    Body::Update(b) => {
+                        let steps = b.backward.clone().map_err(|reason| MigrateError::Irreversible { id: m.id.clone(), reason })?;
+                        resume::check_way_back(e, m, "its backward steps", allowed)?;
+                        Work::Steps(steps)
                     }
+                    Body::Wasm(spec) if e.rewrite.is_some() => {
+                        let state = e.rewrite.clone().expect("checked");
+                        // A changed module's backward transform is used only
+                        // with consent; kept originals need none.
+                        let way_back = resume::check_way_back(e, m, "its module's backward transform", allowed);
+                        self.swap_back_work(m, spec, state, way_back)?
+                    }
+                    // The exact originals beat recomputing them, and need no module.
+                    Body::Wasm(spec) if e.pre_images.is_some() => Work::Restore {
+                        collection: e.collection.clone().unwrap_or_else(|| spec.collection.clone()),
+                        backup: e.pre_images.clone().expect("checked"),
+                    },
                     Body::Wasm(spec) => {
                         let module = self.load_module(m, spec)?;
-                        match (&e.pre_images, module.info().backward) {
-                            // The exact originals beat recomputing them.
-                            (Some(backup), _) => Work::Restore { collection: spec.collection.clone(), backup: backup.clone() },
-                            (None, true) => Work::Wasm(spec.clone()),
-                            (None, false) => {
-                                return Err(MigrateError::Irreversible {
-                                    id: m.id.clone(),
-                                    reason: format!(
-                                        "its module {} has no backward transform and no pre-images were kept (pre_images = false, or pruned)",
-                                        spec.module.display()
-                                    ),
-                                })
-                            }
+                        if !module.info().backward {
+                            return Err(MigrateError::Irreversible {
+                                id: m.id.clone(),
+                                reason: format!(
+                                    "its module {} has no backward transform and no pre-images were kept (pre_images = false, or pruned)",
+                                    spec.module.display()
+                                ),
+                            });
                         }
+                        resume::check_way_back(e, m, "its module's backward transform", allowed)?;
+                        Work::Wasm(spec.clone())
                     }
-                    Body::Python(_) => self.python_down(m, e)?,
+                    Body::Python(_) => {
+                        if e.pre_images.is_none() {
+                            resume::check_way_back(e, m, "its backward migration", allowed)?;
+                        }
+                        self.python_down(m, e)?
+                    }
                 };
                 Ok((m, work))
             })
@@ -743,21 +780,30 @@ impl Migrator {
         self.down_with(target, &DownOptions::default()).await
     }
 
-    /// [`Migrator::down`] with options.
+    /// [`Migrator::down`], with options.
     pub async fn down_with(&self, target: &DownTarget, opts: &DownOptions) -> Result<Report> {
         let lease = Lease::acquire(&self.target, &self.lock, &self.progress).await?;
         let mut this = self.clone();
         this.set_aside = opts.set_aside_writes_since_swap;
-        let res = this.down_locked(&lease, target).await;
+        let res = this.down_locked(&lease, target, opts).await;
         let released = lease.release().await;
         let report = res?;
         released?;
         Ok(report)
     }
 
-    async fn down_locked(&self, lease: &Lease, target: &DownTarget) -> Result<Report> {
+    async fn down_locked(
+        &self,
+        lease: &Lease,
+        target: &DownTarget,
+        opts: &DownOptions,
+    ) -> Result<Report> {
         let entries = self.ledger.entries().await?;
-        let todo = self.to_roll_back(&entries, target)?;
+        let todo = self.to_roll_back(&entries, target, &opts.dangerously_allow_changed)?;
+        let run_opts = UpOptions {
+            dangerously_allow_changed: opts.dangerously_allow_changed.clone(),
+            ..UpOptions::default()
+        };
         self.progress.event(&Event::RunStarted {
             direction: Direction::Down,
             migrations: todo.iter().map(|(m, _)| m.id.clone()).collect(),
@@ -766,14 +812,7 @@ impl Migrator {
         for (m, work) in &todo {
             let previous = entries.iter().find(|e| e.id == m.id);
             match self
-                .run_one(
-                    lease,
-                    m,
-                    Direction::Down,
-                    work,
-                    previous,
-                    &UpOptions::default(),
-                )
+                .run_one(lease, m, Direction::Down, work, previous, &run_opts)
                 .await
             {
                 Ok(c) => report.completed.push(c),
@@ -807,26 +846,10 @@ impl Migrator {
         entry.started_at = Some(DateTime::now());
         entry.applied_at = previous.and_then(|p| p.applied_at);
         entry.direction = Some(direction);
-        // A run of the same files in the same direction that stopped part-way
-        // resumes from its checkpoint, with its pre-images.
-        let resume = previous.filter(|p| {
-            matches!(p.state, State::Running | State::Failed)
-                && p.direction == Some(direction)
-                && p.checksum == m.checksum
-        });
-        if let Some(p) = resume {
-            entry.checkpoint = p.checkpoint.clone();
-            entry.pre_images = p.pre_images.clone();
-            entry.rewrite = p.rewrite.clone();
-            if let Some(cp) = &p.checkpoint {
-                entry.matched = cp.read;
-                entry.modified = cp.replaced + cp.deleted;
-                entry.quarantined = cp.failed;
-            }
-        } else if direction == Direction::Down {
-            entry.pre_images = previous.and_then(|p| p.pre_images.clone());
-            entry.rewrite = previous.and_then(|p| p.rewrite.clone());
-        }
+        // A run that stopped part-way resumes from its checkpoint, with its
+        // pre-images; a rollback undoes what the forward run committed.
+        let uses_files = !matches!(work, Work::Restore { .. } | Work::SwapBack { backward: None, .. });
+        resume::carry_over(&mut entry, previous, m, direction, opts, uses_files);
         entry.session = previous
             .filter(|p| p.state == State::Running || p.state == State::Failed)
             .and_then(|p| p.session.clone());
@@ -969,11 +992,26 @@ impl Migrator {
                     direction,
                     error: err.to_string(),
                 });
-                // Record the failure; if even that fails, the original error matters more.
-                let _ = self.ledger.write(&entry, lease).await;
-                Err(err)
+                match self.record_failure(&mut entry, lease).await {
+                    None => Err(err),
+                    Some(record) => Err(MigrateError::Unrecorded {
+                        source: Box::new(err),
+                        record: Box::new(record),
+                    }),
+                }
             }
         }
+    }
+
+    /// Writes a failed run's entry. A write that fails (an entry over the
+    /// server's 16 MiB, say) is tried again with the error cut short; what
+    /// stops even that is returned, to be reported with the failure.
+    async fn record_failure(&self, entry: &mut LedgerEntry, lease: &Lease) -> Option<MigrateError> {
+        if self.ledger.write(entry, lease).await.is_ok() {
+            return None;
+        }
+        entry.error = entry.error.as_deref().map(crate::text::message);
+        self.ledger.write(entry, lease).await.err()
     }
 
     fn started(&self, m: &Migration, direction: Direction, work: &Work, total: Option<u64>) {
@@ -988,13 +1026,24 @@ impl Migrator {
 
     fn load_module(&self, m: &Migration, spec: &WasmSpec) -> Result<TransformModule> {
         let path = m.base_dir.join(&spec.module);
-        let limits = SandboxLimits::default()
-            .deadline(std::time::Duration::from_millis(spec.deadline_ms))
-            .memory_bytes(spec.memory_limit_mb << 20);
-        TransformModule::load(&path, limits).map_err(|source| MigrateError::Module {
+        let module = CompileLimits::from_env().and_then(|compile| {
+            let limits = SandboxLimits::default()
+                .deadline(std::time::Duration::from_millis(spec.deadline_ms))
+                .memory_bytes(spec.memory_limit_mb << 20)
+                .compile(compile);
+            TransformModule::load(&path, limits)
+        });
+        let module = module.map_err(|source| MigrateError::Module {
             migration: m.id.clone(),
             source: Box::new(source),
-        })
+        })?;
+        if let Some(message) = module.cache_warning() {
+            self.progress.event(&Event::Warning {
+                id: m.id.clone(),
+                message,
+            });
+        }
+        Ok(module)
     }
 
     async fn count(&self, spec: &WasmSpec) -> Result<u64> {
@@ -1056,6 +1105,7 @@ impl Migrator {
             entry.pre_images = None;
         } else if direction == Direction::Up
             && entry.pre_images.is_none()
+            && !resume::resumes(entry)
             && opts
                 .pre_images
                 .or(spec.pre_images)
@@ -1066,6 +1116,9 @@ impl Migrator {
         if direction == Direction::Down {
             entry.pre_images = None;
         }
+        entry
+            .collection
+            .get_or_insert_with(|| spec.collection.clone());
         let session = self
             .prepare_writes(entry, tx, self.on_error == OnError::Quarantine)
             .await?;
@@ -1176,6 +1229,11 @@ impl Migrator {
         self.started(m, direction, work, Some(total));
         let opts = PipelineOptions::new(spec.batch_size, spec.threads);
         let schema = compile_schema(spec);
+        let undo_through = entry
+            .undo_through
+            .as_ref()
+            .filter(|_| direction == Direction::Down);
+        let filter = resume::bounded(&spec.filter, undo_through);
         let mut rewrite = None;
         let destination = if prepared.strategy == Strategy::Rewrite {
             let run = crate::rewrite::Run {
@@ -1207,7 +1265,7 @@ impl Migrator {
                 target: &self.target,
                 migration: &m.id,
                 collection: &spec.collection,
-                filter: spec.filter.clone(),
+                filter: filter.clone(),
                 direction,
                 module: prepared.module.clone(),
                 options: opts,
@@ -1221,7 +1279,7 @@ impl Migrator {
                     quarantine: self.on_error == OnError::Quarantine,
                     max_attempts: 30,
                     destination,
-                    filter: spec.filter.clone(),
+                    filter,
                 },
                 dry_run: None,
                 limit: None,
@@ -1264,55 +1322,64 @@ impl Migrator {
             migrations: Vec::new(),
         };
         for m in todo {
-            match &m.manifest.body {
-                Body::Update(b) => {
-                    let counts = update::count_steps(&self.target, &b.forward).await?;
-                    report.migrations.push(DryRunMigration::unsampled(
-                        m,
-                        counts.iter().flatten().copied().max().unwrap_or(0),
-                        format!(
-                            "server-side steps; documents matching now: {}",
-                            b.forward
-                                .iter()
-                                .zip(&counts)
-                                .map(|(s, n)| format!(
-                                    "{} ({})",
-                                    s.describe(),
-                                    n.map_or("-".into(), |n| n.to_string())
-                                ))
-                                .collect::<Vec<_>>()
-                                .join("; ")
-                        ),
-                    ));
-                }
-                Body::Python(_) => report
-                    .migrations
-                    .push(self.dry_run_python(m, sample).await?),
-                Body::Wasm(spec) => {
-                    let mut entry = LedgerEntry::new(&m.id, "", "wasm", &m.checksum);
-                    let prepared = self
-                        .prepare_wasm(m, spec, Direction::Up, opts, &mut entry)
-                        .await?;
-                    let total = self.count(spec).await?;
-                    report.migrations.push(
-                        self.sample(
-                            m,
-                            Sampled {
-                                collection: &spec.collection,
-                                filter: &spec.filter,
-                                module: prepared.module,
-                                options: PipelineOptions::new(spec.batch_size, spec.threads),
-                                schema: compile_schema(spec),
-                                total,
-                            },
-                            sample,
-                        )
-                        .await?,
-                    );
-                }
-            }
+            let one = self
+                .dry_run_one(m, opts, sample)
+                .await
+                .map_err(|e| run_error(&m.id, "sampling", e, Report::default()))?;
+            report.migrations.push(one);
         }
         Ok(report)
+    }
+
+    async fn dry_run_one(
+        &self,
+        m: &Migration,
+        opts: &UpOptions,
+        sample: Option<u64>,
+    ) -> Result<DryRunMigration> {
+        Ok(match &m.manifest.body {
+            Body::Update(b) => {
+                let counts = update::count_steps(&self.target, &b.forward).await?;
+                DryRunMigration::unsampled(
+                    m,
+                    counts.iter().flatten().copied().max().unwrap_or(0),
+                    format!(
+                        "server-side steps; documents matching now: {}",
+                        b.forward
+                            .iter()
+                            .zip(&counts)
+                            .map(|(s, n)| format!(
+                                "{} ({})",
+                                s.describe(),
+                                n.map_or("-".into(), |n| n.to_string())
+                            ))
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    ),
+                )
+            }
+            Body::Python(_) => self.dry_run_python(m, sample).await?,
+            Body::Wasm(spec) => {
+                let mut entry = LedgerEntry::new(&m.id, "", "wasm", &m.checksum);
+                let prepared = self
+                    .prepare_wasm(m, spec, Direction::Up, opts, &mut entry)
+                    .await?;
+                let total = self.count(spec).await?;
+                self.sample(
+                    m,
+                    Sampled {
+                        collection: &spec.collection,
+                        filter: &spec.filter,
+                        module: prepared.module,
+                        options: PipelineOptions::new(spec.batch_size, spec.threads),
+                        schema: compile_schema(spec),
+                        total,
+                    },
+                    sample,
+                )
+                .await?
+            }
+        })
     }
 
     /// Runs a migration's transform over the first `sample` documents (or
@@ -1353,7 +1420,7 @@ impl Migrator {
                 .get("_id")
                 .ok()
                 .flatten()
-                .map(|v| crate::wasm::show_raw(v))
+                .map(|v| crate::pipeline::show_id(&v.to_raw_bson()))
                 .unwrap_or_default();
             diffs.push(match o {
                 crate::wasm::Outcome::Replace(b) => DryRunDiff {
@@ -1486,11 +1553,12 @@ impl Migrator {
 
 #[path = "python_run.rs"]
 mod python_run;
+#[path = "resume.rs"]
+mod resume;
 
 #[path = "swap_back.rs"]
 mod swap_back;
 use swap_back::swap_back_plan;
-pub use swap_back::DownOptions;
 
 fn compile_schema(spec: &WasmSpec) -> Option<Arc<jsonschema::Validator>> {
     // Checked when the manifest was parsed.

@@ -20,13 +20,17 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 use crate::error::{MigrateError, Result};
 use crate::ledger::Checkpoint;
+use crate::outputs::check_outcomes;
 use crate::progress::{Direction, Event, Progress};
 use crate::target::Target;
-use crate::wasm::{check_replacement, Outcome, TransformInstance, TransformModule, WasmError};
+use crate::text;
+use crate::wasm::{Outcome, OutcomeError, TransformInstance, TransformModule, WasmError};
 use crate::writer::{BatchWriter, Retransform, WriteOptions};
 
-/// An error of a [`BatchTransform`]: its message is shown as is, after the
-/// migration, the batch and its `_id` range.
+/// An error of a [`BatchTransform`]: its message is shown after the migration,
+/// the batch and its `_id` range, cut to
+/// [`MAX_MESSAGE_BYTES`](crate::text::MAX_MESSAGE_BYTES) with control
+/// characters escaped. An [`OutcomeError`] with an index names its document.
 pub type TransformError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A batch transform other than a Wasm module (a Python function, say). The
@@ -406,116 +410,126 @@ fn transform_batch(
     batch: Batch,
     schema: Option<&jsonschema::Validator>,
 ) -> std::result::Result<Transformed, MigrateError> {
-    let fail =
-        |batch: &Batch, doc: Option<usize>, source: TransformError| MigrateError::Transform {
+    let count = batch.docs.len();
+    let res = run_checked(
+        module,
+        instance,
+        direction,
+        &batch.bytes,
+        |i| batch.doc(i),
+        count,
+        schema,
+    );
+    match res {
+        Ok(outcomes) => Ok(Transformed { batch, outcomes }),
+        Err((doc, source)) => Err(MigrateError::Transform {
             migration: migration.to_string(),
             batch: batch.seq + 1,
             first_id: batch.id_text(0),
-            last_id: batch.id_text(batch.docs.len() - 1),
+            last_id: batch.id_text(count - 1),
             document: doc.map(|i| batch.id_text(i)),
             source,
-        };
-    let stale = match instance.as_ref() {
+        }),
+    }
+}
+
+/// Runs the transform over `count` documents (`bytes`; each is also
+/// `doc(i)`) and checks what it returns (see [`check_outcomes`]). An error
+/// comes with the place of the document it is about, where one is; after an
+/// error the worker is dropped and the next call makes a new one.
+fn run_checked<'d>(
+    module: &Transformer,
+    worker: &mut Option<Worker>,
+    direction: Direction,
+    bytes: &[u8],
+    doc: impl Fn(usize) -> &'d RawDocument,
+    count: usize,
+    schema: Option<&jsonschema::Validator>,
+) -> std::result::Result<Vec<Outcome>, (Option<usize>, TransformError)> {
+    let stale = match worker.as_ref() {
         None => true,
         Some(Worker::Wasm(i)) => i.is_poisoned(),
         Some(Worker::Custom(_)) => false,
     };
     if stale {
-        *instance = Some(match module {
-            Transformer::Wasm(m) => Worker::Wasm(
-                m.instantiate()
-                    .map_err(|e| fail(&batch, None, Box::new(e)))?,
-            ),
-            Transformer::Custom(t) => {
-                Worker::Custom(t.worker().map_err(|e| fail(&batch, None, e))?)
+        *worker = Some(match module {
+            Transformer::Wasm(m) => {
+                Worker::Wasm(m.instantiate().map_err(|e| (None, Box::new(e) as _))?)
             }
+            Transformer::Custom(t) => Worker::Custom(
+                t.worker()
+                    .map_err(|e| (None, TransformError::from(text::message(e.to_string()))))?,
+            ),
         });
     }
-    let res = match instance.as_mut().expect("just set") {
+    let res = match worker.as_mut().expect("just set") {
         Worker::Wasm(inst) => inst
-            .transform(direction, &batch.bytes, batch.docs.len())
+            .transform(direction, bytes, count)
             .map_err(CustomOrWasm::Wasm),
         Worker::Custom(w) => w
-            .transform(direction, &batch.bytes, batch.docs.len())
+            .transform(direction, bytes, count)
             .map_err(CustomOrWasm::Custom),
     };
-    match res {
-        Ok(mut outcomes) => {
-            if outcomes.len() != batch.docs.len() {
-                *instance = None;
-                return Err(fail(
-                    &batch,
-                    None,
-                    Box::new(WasmError::InvalidOutput {
-                        message: format!(
-                            "{} outcomes for a batch of {} documents (there must be one per document)",
-                            outcomes.len(),
-                            batch.docs.len()
-                        ),
-                    }),
-                ));
-            }
-            check_outcomes(|i| batch.doc(i), &mut outcomes, schema)
-                .map_err(|(i, e)| fail(&batch, Some(i), Box::new(e)))?;
-            Ok(Transformed { batch, outcomes })
+    let mut outcomes = match res {
+        Ok(o) if o.len() == count => o,
+        Ok(o) => {
+            *worker = None;
+            let message = format!(
+                "{} outcomes for a batch of {count} documents (there must be one per document)",
+                o.len()
+            );
+            return Err((None, Box::new(WasmError::InvalidOutput { message })));
         }
         Err(CustomOrWasm::Custom(e)) => {
-            *instance = None;
-            Err(fail(&batch, None, e))
+            *worker = None;
+            let index = match e.downcast_ref::<OutcomeError>() {
+                Some(o) => o.index,
+                None => (count == 1).then_some(0),
+            };
+            // Python exception text: any size, any characters.
+            return Err((index, TransformError::from(text::message(e.to_string()))));
         }
         Err(CustomOrWasm::Wasm(e)) => {
-            *instance = None;
-            let Transformer::Wasm(module) = module else {
-                unreachable!("a wasm error comes from a wasm module")
-            };
-            // Find the document that trips it: each alone, on fresh instances.
-            let culprit = if batch.docs.len() > 1
-                && matches!(
-                    e,
-                    WasmError::Trap { .. } | WasmError::Deadline { .. } | WasmError::Memory { .. }
-                ) {
-                (0..batch.docs.len()).find(|&i| {
-                    let Ok(mut single) = module.instantiate() else {
-                        return false;
-                    };
-                    single
-                        .transform(direction, batch.doc(i).as_bytes(), 1)
-                        .is_err()
-                })
-            } else if batch.docs.len() == 1 {
-                Some(0)
-            } else {
-                None
-            };
-            Err(fail(&batch, culprit, Box::new(e)))
+            *worker = None;
+            let index = e
+                .document_index()
+                .or_else(|| culprit(module, direction, &e, count, &doc));
+            return Err((index, Box::new(e)));
         }
-    }
+    };
+    check_outcomes(&doc, &mut outcomes, schema).map_err(|(i, e)| (Some(i), Box::new(e) as _))?;
+    Ok(outcomes)
 }
 
-/// Checks every replacement: valid BSON, same `_id`, at most 16 MiB (an error
-/// naming the document's index), and the manifest's schema (a failed outcome).
-fn check_outcomes<'d>(
-    doc: impl Fn(usize) -> &'d RawDocument,
-    outcomes: &mut [Outcome],
-    schema: Option<&jsonschema::Validator>,
-) -> std::result::Result<(), (usize, WasmError)> {
-    for (i, o) in outcomes.iter_mut().enumerate() {
-        if let Outcome::Replace(bytes) = o {
-            if let Err(message) = check_replacement(doc(i), bytes) {
-                return Err((i, WasmError::InvalidOutput { message }));
-            }
-            // A replacement that breaks the manifest's schema fails like
-            // a document the transform failed (abort or quarantine).
-            if let Some(v) = schema {
-                if let Some(problem) = schema_problem(v, bytes) {
-                    *o = Outcome::Fail(format!(
-                        "the output does not match the manifest's schema: {problem}"
-                    ));
-                }
-            }
+/// The document a Wasm error is down to, found by running each alone on a
+/// fresh instance, when one is.
+fn culprit<'d>(
+    module: &Transformer,
+    direction: Direction,
+    e: &WasmError,
+    count: usize,
+    doc: &impl Fn(usize) -> &'d RawDocument,
+) -> Option<usize> {
+    let Transformer::Wasm(module) = module else {
+        return None;
+    };
+    match e {
+        // The allocator sees only the batch's size.
+        WasmError::Alloc { .. } => None,
+        _ if count == 1 => Some(0),
+        WasmError::Trap { .. } | WasmError::Deadline { .. } | WasmError::Memory { .. } => {
+            let fails = |i: usize| {
+                module.instantiate().is_ok_and(|mut single| {
+                    single.transform(direction, doc(i).as_bytes(), 1).is_err()
+                })
+            };
+            let first = (0..count).find(|&i| fails(i))?;
+            // A document is to blame only if another goes through alone: when
+            // the first two both fail, the fault is the module's, not theirs.
+            (first > 0 || !fails(1)).then_some(first)
         }
+        _ => None,
     }
-    Ok(())
 }
 
 /// Transforms again, on the writer's side, documents that changed while their
@@ -530,60 +544,27 @@ pub(crate) struct Again {
 
 impl Retransform for Again {
     fn retransform(&mut self, batch: u64, docs: &[RawDocumentBuf]) -> Result<Vec<Outcome>> {
-        let fail = |doc: Option<usize>, source: TransformError| MigrateError::Transform {
+        let mut bytes = Vec::new();
+        for d in docs {
+            bytes.extend_from_slice(d.as_bytes());
+        }
+        run_checked(
+            &self.module,
+            &mut self.instance,
+            self.direction,
+            &bytes,
+            |i| &docs[i],
+            docs.len(),
+            self.schema.as_deref(),
+        )
+        .map_err(|(doc, source)| MigrateError::Transform {
             migration: self.migration.clone(),
             batch: batch + 1,
             first_id: id_of(&docs[0]),
             last_id: id_of(&docs[docs.len() - 1]),
             document: doc.map(|i| id_of(&docs[i])),
             source,
-        };
-        let stale = match self.instance.as_ref() {
-            None => true,
-            Some(Worker::Wasm(i)) => i.is_poisoned(),
-            Some(Worker::Custom(_)) => false,
-        };
-        if stale {
-            self.instance = Some(match &self.module {
-                Transformer::Wasm(m) => {
-                    Worker::Wasm(m.instantiate().map_err(|e| fail(None, Box::new(e)))?)
-                }
-                Transformer::Custom(t) => Worker::Custom(t.worker().map_err(|e| fail(None, e))?),
-            });
-        }
-        let mut bytes = Vec::new();
-        for d in docs {
-            bytes.extend_from_slice(d.as_bytes());
-        }
-        let res = match self.instance.as_mut().expect("just set") {
-            Worker::Wasm(inst) => inst
-                .transform(self.direction, &bytes, docs.len())
-                .map_err(|e| -> TransformError { Box::new(e) }),
-            Worker::Custom(w) => w.transform(self.direction, &bytes, docs.len()),
-        };
-        let mut outcomes = match res {
-            Ok(o) if o.len() == docs.len() => o,
-            Ok(o) => {
-                self.instance = None;
-                return Err(fail(
-                    None,
-                    Box::new(WasmError::InvalidOutput {
-                        message: format!(
-                            "{} outcomes for a batch of {} documents (there must be one per document)",
-                            o.len(),
-                            docs.len()
-                        ),
-                    }),
-                ));
-            }
-            Err(e) => {
-                self.instance = None;
-                return Err(fail(if docs.len() == 1 { Some(0) } else { None }, e));
-            }
-        };
-        check_outcomes(|i| &docs[i], &mut outcomes, self.schema.as_deref())
-            .map_err(|(i, e)| fail(Some(i), Box::new(e)))?;
-        Ok(outcomes)
+        })
     }
 }
 
@@ -613,19 +594,7 @@ fn id_of(doc: &RawDocument) -> String {
     )
 }
 
-fn schema_problem(v: &jsonschema::Validator, bytes: &[u8]) -> Option<String> {
-    let doc = bson::Document::try_from(RawDocument::from_bytes(bytes).ok()?).ok()?;
-    let json = Bson::Document(doc).into_relaxed_extjson();
-    let problem = v.iter_errors(&json).next().map(|e| {
-        let at = e.instance_path().to_string();
-        format!("{} (at {})", e, if at.is_empty() { "/" } else { &at })
-    });
-    problem
-}
-
+/// An `_id` for messages, bounded and escaped.
 pub(crate) fn show_id(id: &RawBson) -> String {
-    match Bson::try_from(id.clone()) {
-        Ok(b) => b.to_string(),
-        Err(_) => "(unprintable _id)".into(),
-    }
+    crate::outputs::show_id(id)
 }

@@ -107,6 +107,14 @@ pub enum Event {
         /// The error.
         error: String,
     },
+    /// Something the user should know that does not stop the run (e.g. a
+    /// cached compiled module that was not run and was compiled again).
+    Warning {
+        /// The migration it concerns.
+        id: String,
+        /// What happened and what to do.
+        message: String,
+    },
     /// The run ended.
     RunFinished {
         /// Up or down.

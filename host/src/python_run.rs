@@ -43,7 +43,7 @@ impl Migrator {
             })?
             .map_err(|message| MigrateError::Python {
                 migration: m.id.clone(),
-                message,
+                message: crate::text::message(message),
             })?;
         let iterative = plan
             .steps
@@ -118,10 +118,11 @@ impl Migrator {
     /// need no Python), else its backward steps.
     pub(super) fn python_down(&self, m: &Migration, e: &LedgerEntry) -> Result<Work> {
         if let Some(backup) = &e.pre_images {
-            // The runtime knows the collection: the file names it.
-            let collection = match &self.python {
-                None => return Err(self.no_python(m)),
-                Some(_) => self.python_collection(m).ok_or_else(|| MigrateError::Python {
+            // Where the run recorded it, else the file names it.
+            let collection = match (&e.collection, &self.python) {
+                (Some(c), _) => c.clone(),
+                (None, None) => return Err(self.no_python(m)),
+                (None, Some(_)) => self.python_collection(m).ok_or_else(|| MigrateError::Python {
                     migration: m.id.clone(),
                     message: "pre-images were kept, but its file no longer names the collection of an iterative step".into(),
                 })?,
@@ -138,7 +139,7 @@ impl Migrator {
             .load(m, Direction::Down)
             .map_err(|message| MigrateError::Python {
                 migration: m.id.clone(),
-                message,
+                message: crate::text::message(message),
             })?;
         if plan.steps.is_empty() {
             return Err(MigrateError::Irreversible {
@@ -184,12 +185,19 @@ impl Migrator {
         if direction == Direction::Up
             && iterative
             && entry.pre_images.is_none()
+            && !super::resume::resumes(entry)
             && opts.pre_images.unwrap_or(!plan.reversible)
         {
             entry.pre_images = Some(format!("{PRE_IMAGE_PREFIX}{}", m.id));
         }
         if direction == Direction::Down {
             entry.pre_images = None;
+        }
+        if entry.collection.is_none() {
+            entry.collection = plan.steps.iter().find_map(|s| match s {
+                PythonStep::Iterative { collection, .. } => Some(collection.clone()),
+                PythonStep::Bulk { .. } => None,
+            });
         }
         let session = self
             .prepare_writes(entry, tx, iterative && self.on_error == OnError::Quarantine)
@@ -240,7 +248,7 @@ impl Migrator {
                         })?
                         .map_err(|message| MigrateError::Python {
                             migration: m.id.clone(),
-                            message,
+                            message: crate::text::message(message),
                         })?;
                     (Counts::default(), 0)
                 }
@@ -252,6 +260,12 @@ impl Migrator {
                     transform,
                     ..
                 } => {
+                    // A rollback of a run that stopped part-way undoes what it committed.
+                    let undo_through = entry
+                        .undo_through
+                        .as_ref()
+                        .filter(|_| direction == Direction::Down);
+                    let filter = super::resume::bounded(filter, undo_through);
                     let cp = pipeline::run(pipeline::Job {
                         target: &self.target,
                         migration: &m.id,
@@ -273,7 +287,7 @@ impl Migrator {
                                 form: crate::writer::UpdateForm::default(),
                                 reread: true,
                             },
-                            filter: filter.clone(),
+                            filter,
                         },
                         dry_run: None,
                         limit: None,

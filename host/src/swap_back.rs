@@ -13,16 +13,6 @@ use crate::rewrite::{Down, Interrupted, Phase, RewriteState, Settled};
 use crate::source::Migration;
 use crate::update::Counts;
 
-/// Options of `down`.
-#[derive(Debug, Clone, Default)]
-pub struct DownOptions {
-    /// A rewrite rolled back to its originals: restore them even though the
-    /// application wrote to the rewritten collection since the swap, keeping
-    /// the application's versions (and tombstones of its deletes) in
-    /// `mongoshift_conflicts_<id>`. Without it such a rollback is refused.
-    pub set_aside_writes_since_swap: bool,
-}
-
 impl Migrator {
     /// Rewrites whose run stopped inside the swap window, with no run
     /// working on them now: what happened and what to run.
@@ -37,10 +27,19 @@ impl Migrator {
         m: &Migration,
         spec: &WasmSpec,
         state: RewriteState,
+        way_back: Result<()>,
     ) -> Result<Work> {
         let module = self.load_module(m, spec)?;
-        let backward = module.info().backward.then(|| Box::new(spec.clone()));
         let swapped = matches!(state.phase, Phase::Swapped | Phase::Done);
+        let backward = match way_back {
+            Ok(()) => module.info().backward.then(|| Box::new(spec.clone())),
+            // A module changed since the run: its backward transform only
+            // with consent; the kept originals (or an unswapped rewrite's
+            // source) need none.
+            Err(_) if state.keep || !swapped => None,
+            Err(e) if module.info().backward => return Err(e),
+            Err(_) => None,
+        };
         if swapped && backward.is_none() && !state.keep {
             return Err(MigrateError::Irreversible {
                 id: m.id.clone(),
@@ -142,7 +141,8 @@ impl Migrator {
             let crate::manifest::Body::Wasm(spec) = &m.manifest.body else {
                 continue;
             };
-            let work = self.swap_back_work(m, spec, r.clone())?;
+            let way_back = super::resume::check_way_back(e, m, "its module's backward transform", &[]);
+            let work = self.swap_back_work(m, spec, r.clone(), way_back)?;
             self.run_one(
                 lease,
                 m,

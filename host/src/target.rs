@@ -98,10 +98,13 @@ impl Target {
             message: redact_message(&e.to_string()),
         })?;
         let db = client.database(&db_name);
-        let hello = db
-            .run_command(doc! { "hello": 1 })
-            .await
-            .map_err(|e| classify_connect_error(&hosts, opts.connect_timeout, e))?;
+        let hello = match db.run_command(doc! { "hello": 1 }).await {
+            Ok(hello) => hello,
+            Err(e) => {
+                close(client).await;
+                return Err(classify_connect_error(&hosts, opts.connect_timeout, e));
+            }
+        };
         let topology = if hello.get_str("msg").is_ok_and(|m| m == "isdbgrid") {
             Topology::Sharded
         } else if hello.get_str("setName").is_ok() {
@@ -121,6 +124,15 @@ impl Target {
             topology,
             wire_version,
         })
+    }
+
+    /// Ends this client's server sessions and closes its connections; the
+    /// target (and every clone of it) is unusable afterwards. Call it before
+    /// the async runtime stops: a client that is only dropped leaves this to a
+    /// background task, which can race the runtime's shutdown (the driver then
+    /// panics in a worker thread after the work is done).
+    pub async fn close(self) {
+        close(self.client).await;
     }
 
     /// The driver client.
@@ -153,6 +165,15 @@ impl Target {
     /// Whether multi-document transactions are available.
     pub fn supports_transactions(&self) -> bool {
         self.topology != Topology::Standalone
+    }
+}
+
+/// Shuts `client` down, waiting a few seconds at most for the clean-up of
+/// handles dropped just before (a cursor, a session in a transaction).
+async fn close(client: Client) {
+    let waited = tokio::time::timeout(Duration::from_secs(5), client.clone().shutdown()).await;
+    if waited.is_err() {
+        client.shutdown().immediate(true).await;
     }
 }
 

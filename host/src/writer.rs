@@ -23,6 +23,9 @@ use crate::pipeline::{Batch, Transformed};
 use crate::target::Target;
 use crate::wasm::Outcome;
 
+mod pre_images;
+mod too_large;
+
 /// The collection holding documents a run set aside.
 pub const QUARANTINE_COLLECTION: &str = "mongoshift_quarantine";
 
@@ -181,6 +184,8 @@ pub(crate) struct BatchWriter<'a> {
     session: Option<ClientSession>,
     cp: Checkpoint,
     retransform: Option<Box<dyn Retransform>>,
+    /// The pre-image collection held something as the run started.
+    pre_images_kept: bool,
 }
 
 fn is_transient(e: &MigrateError) -> bool {
@@ -252,6 +257,7 @@ impl<'a> BatchWriter<'a> {
                     .map_err(|e| MigrateError::db("cannot start a transaction", e))?;
             }
         }
+        let pre_images_kept = pre_images::any_kept(target, &opts).await?;
         Ok(BatchWriter {
             target,
             collection: collection.into(),
@@ -260,6 +266,7 @@ impl<'a> BatchWriter<'a> {
             session,
             cp,
             retransform,
+            pre_images_kept,
         })
     }
 
@@ -275,7 +282,12 @@ impl<'a> BatchWriter<'a> {
         while let Some((lo, hi)) = stack.pop() {
             match self.commit_range(t, lo, hi).await {
                 Ok(()) => {}
-                Err(e) if is_too_large(&e) && hi - lo > 1 && self.opts.tx != TxMode::Migration => {
+                Err(e)
+                    if (is_too_large(&e)
+                        || matches!(e, MigrateError::TooLargeForTransaction { .. }))
+                        && hi - lo > 1
+                        && self.opts.tx != TxMode::Migration =>
+                {
                     let mid = lo + (hi - lo) / 2;
                     stack.push((mid, hi));
                     stack.push((lo, mid));
@@ -314,8 +326,8 @@ impl<'a> BatchWriter<'a> {
                 &mut self.retransform,
                 &self.cp,
                 t,
-                lo,
-                hi,
+                (lo, hi),
+                self.pre_images_kept,
                 session.as_deref_mut(),
             )
             .await;
@@ -332,7 +344,9 @@ impl<'a> BatchWriter<'a> {
                 },
                 // No retry inside the migration's transaction: it is aborted as a whole.
                 (TxMode::Migration, _) => {
-                    self.cp = res?;
+                    self.cp = res.map_err(|e| {
+                        too_large::refusal(&e, t, &self.opts, (lo, hi), attempt, true).unwrap_or(e)
+                    })?;
                     return Ok(());
                 }
                 _ => res,
@@ -342,6 +356,19 @@ impl<'a> BatchWriter<'a> {
                     self.cp = next;
                     crate::failpoint::hit(crate::failpoint::BATCH_AFTER_COMMIT);
                     return Ok(());
+                }
+                Err(e) if tx != TxMode::None => {
+                    let last = !is_transient(&e) || attempt >= self.opts.max_attempts;
+                    if let Some(refused) =
+                        too_large::refusal(&e, t, &self.opts, (lo, hi), attempt, last)
+                    {
+                        return Err(refused);
+                    }
+                    if last {
+                        return Err(e);
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
                 }
                 Err(e) if is_transient(&e) && attempt < self.opts.max_attempts => {
                     tokio::time::sleep(backoff).await;
@@ -567,8 +594,9 @@ fn id_key(id: Option<bson::RawBsonRef<'_>>) -> Vec<u8> {
 
 /// The `$set`/`$unset` update turning `old` into `new`, when applying it gives
 /// exactly `new` (same fields in the same order): fields `new` keeps stay where
-/// they are and fields it adds come last. `None` when only a replacement can
-/// produce `new`; `Some(None)` when nothing changes.
+/// they are and fields it adds come last, in the order the server appends
+/// them. `None` when only a replacement can produce `new`; `Some(None)` when
+/// nothing changes.
 pub(crate) fn diff_update(old: &RawDocument, new: &RawDocument) -> Option<Option<RawDocumentBuf>> {
     let mut set = RawDocumentBuf::new();
     let mut unset = RawDocumentBuf::new();
@@ -597,11 +625,20 @@ pub(crate) fn diff_update(old: &RawDocument, new: &RawDocument) -> Option<Option
             }
         }
     }
+    // MongoDB (5.0 and later) and secantusd-rs apply a `$set`'s fields in
+    // lexicographic order of their names (numeric names in numeric order), so
+    // added fields land in that order whatever order the update lists them in.
+    let mut last_added: Option<&str> = None;
     for n in new_iter {
         let (key, value) = n.ok()?;
         if key.contains('.') || key.starts_with('$') || old.get(key).ok()?.is_some() {
             return None;
         }
+        let numeric = !key.is_empty() && key.bytes().all(|b| b.is_ascii_digit());
+        if numeric || last_added.is_some_and(|prev| prev.as_bytes() >= key.as_bytes()) {
+            return None;
+        }
+        last_added = Some(key);
         set.append(key, value.to_raw_bson());
     }
     if set.is_empty() && unset.is_empty() {
@@ -641,8 +678,8 @@ async fn apply(
     retransform: &mut Option<Box<dyn Retransform>>,
     cp: &Checkpoint,
     t: &Transformed,
-    lo: usize,
-    hi: usize,
+    (lo, hi): (usize, usize),
+    pre_images_kept: bool,
     session: Option<&mut ClientSession>,
 ) -> Result<Checkpoint> {
     let mut session = session;
@@ -681,6 +718,13 @@ async fn apply(
     next.changed += fresh.changed.len() as i64;
     next.gone += fresh.gone.len() as i64;
 
+    // In a transaction the checkpoint goes first: a document the server
+    // cannot take inside a transaction is then refused by its own write,
+    // instead of leaving a later statement waiting until the transaction
+    // expires (secantusd-rs does that).
+    if !at_least_once {
+        write_checkpoint(target, migration, opts.fence, &next, b, &mut session).await?;
+    }
     quarantine(target, collection, migration, opts, &items, b, &mut session).await?;
     match &opts.destination {
         Destination::Shadow { shadow, backup } => {
@@ -704,7 +748,8 @@ async fn apply(
             }
         }
         Destination::InPlace { form, .. } => {
-            pre_images(opts, &items, b, at_least_once, target, &mut session).await?;
+            let kept = pre_images_kept;
+            pre_images::write(opts, &items, b, at_least_once, kept, target, &mut session).await?;
             let mut missed = if at_least_once {
                 write_conditionally(target, collection, *form, &items, b).await?
             } else {
@@ -776,16 +821,29 @@ async fn apply(
                     .filter(|it| f.gone.iter().all(|g| *g != it.i))
                     .collect();
                 quarantine(target, collection, migration, opts, &again, b, &mut session).await?;
-                pre_images(opts, &again, b, at_least_once, target, &mut session).await?;
+                pre_images::write(opts, &again, b, at_least_once, kept, target, &mut session)
+                    .await?;
                 missed = write_conditionally(target, collection, *form, &again, b).await?;
             }
         }
     }
     if at_least_once {
         crate::failpoint::hit(crate::failpoint::BATCH_BEFORE_CHECKPOINT);
+        write_checkpoint(target, migration, opts.fence, &next, b, &mut session).await?;
     }
-    // The checkpoint, fenced: only this run's lease may move it.
-    let cpb = bson::to_bson(&next).map_err(|e| MigrateError::Database {
+    Ok(next)
+}
+
+/// The checkpoint, fenced: only this run's lease may move it.
+async fn write_checkpoint(
+    target: &Target,
+    migration: &str,
+    fence: i64,
+    next: &Checkpoint,
+    b: &Batch,
+    session: &mut Option<&mut ClientSession>,
+) -> Result<()> {
+    let cpb = bson::to_bson(next).map_err(|e| MigrateError::Database {
         context: "cannot encode the checkpoint".into(),
         message: e.to_string(),
         labels: vec![],
@@ -793,7 +851,7 @@ async fn apply(
     let cmd = bson::RawDocumentBuf::from_document(&doc! {
         "update": LEDGER_COLLECTION,
         "updates": [ {
-            "q": { "_id": migration, "fence": opts.fence },
+            "q": { "_id": migration, "fence": fence },
             "u": { "$set": {
                 "checkpoint": cpb,
                 "matched": next.read,
@@ -807,13 +865,13 @@ async fn apply(
         message: e.to_string(),
         labels: vec![],
     })?;
-    let reply = run_cmd(target, cmd, &mut session).await?;
+    let reply = run_cmd(target, cmd, session).await?;
     if reply.get_i32("n").unwrap_or(0) != 1 {
         return Err(MigrateError::LockLost {
             what: format!("the checkpoint of batch {}", b.seq() + 1),
         });
     }
-    Ok(next)
+    Ok(())
 }
 
 fn count(cp: &mut Checkpoint, o: &Outcome, delta: i64) {
@@ -862,37 +920,6 @@ async fn quarantine(
         let cmd = rawdoc! { "insert": QUARANTINE_COLLECTION, "documents": docs, "ordered": false };
         let reply = run_cmd(target, cmd, session).await?;
         check_errors(&reply, b, &[], opts.tx == TxMode::None)?;
-    }
-    Ok(())
-}
-
-/// Pre-images of everything changed or deleted, when kept.
-async fn pre_images(
-    opts: &WriteOptions,
-    items: &[Item<'_>],
-    b: &Batch,
-    at_least_once: bool,
-    target: &Target,
-    session: &mut Option<&mut ClientSession>,
-) -> Result<()> {
-    let Some(backup) = &opts.pre_images else {
-        return Ok(());
-    };
-    let mut docs = RawArrayBuf::new();
-    let mut n = 0;
-    for it in items {
-        let op = match it.outcome {
-            Outcome::Replace(_) => "replace",
-            Outcome::Delete => "delete",
-            _ => continue,
-        };
-        docs.push(rawdoc! { "_id": b.id(it.i), "op": op, "doc": it.doc.to_raw_document_buf() });
-        n += 1;
-    }
-    if n > 0 {
-        let cmd = rawdoc! { "insert": backup.as_str(), "documents": docs, "ordered": false };
-        let reply = run_cmd(target, cmd, session).await?;
-        check_errors(&reply, b, &[], at_least_once)?;
     }
     Ok(())
 }

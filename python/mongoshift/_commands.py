@@ -124,3 +124,5 @@ def print_progress(event: dict[str, Any], file: TextIO | None = None) -> None:
         print(f"  done {event['id']} in {event['duration_ms']} ms", file=out)
     elif kind == "migration_failed":
         print(f"  FAILED {event['id']}: {event['error']}", file=out)
+    elif kind == "warning":
+        print(f"warning: {event['id']}: {event['message']}", file=out)

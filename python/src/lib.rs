@@ -101,9 +101,10 @@ fn to_py(py: Python<'_>, err: MigrateError) -> PyErr {
         MigrateError::LockHeld { .. }
         | MigrateError::LockAlive { .. }
         | MigrateError::LockLost { .. } => LockError::new_err(msg),
-        MigrateError::ChecksumMismatch { .. } | MigrateError::MissingOnDisk { .. } => {
-            ChecksumMismatch::new_err(msg)
-        }
+        MigrateError::ChecksumMismatch { .. }
+        | MigrateError::ChangedPartWay { .. }
+        | MigrateError::ChangedWayBack { .. }
+        | MigrateError::MissingOnDisk { .. } => ChecksumMismatch::new_err(msg),
         MigrateError::Source(_) => SourceError::new_err(msg),
         MigrateError::Unreachable { .. }
         | MigrateError::Auth { .. }
@@ -159,12 +160,19 @@ macro_rules! command {
                     opts = opts.database(db);
                 }
                 let target = Target::connect(&opts).await?;
-                let rt = runtime::Runtime::new(&uri, target.db().name());
-                let mut $m = Migrator::new(&source, target)?.python_runtime(rt);
-                if let Some(cb) = progress {
-                    $m = $m.progress(Arc::new(Callback(cb)));
+                let closing = target.clone();
+                let res = async {
+                    let rt = runtime::Runtime::new(&uri, target.db().name());
+                    let mut $m = Migrator::new(&source, target)?.python_runtime(rt);
+                    if let Some(cb) = progress {
+                        $m = $m.progress(Arc::new(Callback(cb)));
+                    }
+                    $body
                 }
-                $body
+                .await;
+                // Before the runtime stops (see `Target::close`).
+                closing.close().await;
+                res
             })
         });
         res.map_err(|e| to_py($py, e))

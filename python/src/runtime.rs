@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use mongoshift::pipeline::{BatchTransform, TransformError, TransformWorker};
 use mongoshift::python::{BulkStep, PythonPlan, PythonRuntime, PythonStep};
-use mongoshift::wasm::Outcome;
+use mongoshift::wasm::{Outcome, OutcomeError};
 use mongoshift::{Direction, Migration};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyString};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyList, PyString};
 
 /// Reads migration files with `mongoshift._runtime.load`.
 pub(crate) struct Runtime {
@@ -134,40 +134,49 @@ impl TransformWorker for Worker {
         count: usize,
     ) -> Result<Vec<Outcome>, TransformError> {
         Python::attach(|py| {
-            let res: PyResult<Vec<Outcome>> = (|| {
-                let out = self.call.call1(
+            let out = self
+                .call
+                .call1(
                     py,
                     (direction_name(direction), PyBytes::new(py, batch), count),
-                )?;
-                let out = out.bind(py).cast::<PyList>()?;
-                let mut outcomes = Vec::with_capacity(out.len());
-                let mut at = 0usize;
-                for o in out.iter() {
-                    // The input document this outcome is for.
-                    let input = batch
-                        .get(at..at + 4)
-                        .map(|l| i32::from_le_bytes([l[0], l[1], l[2], l[3]]) as usize)
-                        .and_then(|n| batch.get(at..at + n));
-                    at += input.map_or(0, <[u8]>::len);
-                    outcomes.push(if o.is_none() {
-                        Outcome::Keep
-                    } else if let Ok(b) = o.cast::<PyBytes>() {
-                        // Returned unchanged (equal bytes): nothing to write.
-                        if input == Some(b.as_bytes()) {
-                            Outcome::Keep
-                        } else {
-                            Outcome::Replace(b.as_bytes().to_vec())
-                        }
-                    } else if let Ok(s) = o.cast::<PyString>() {
-                        Outcome::Fail(s.to_string())
-                    } else {
-                        Outcome::Delete
-                    });
-                }
-                Ok(outcomes)
-            })();
-            res.map_err(|e| traceback(py, &e).into())
+                )
+                .map_err(|e| -> TransformError { traceback(py, &e).into() })?;
+            let out = out
+                .bind(py)
+                .cast::<PyList>()
+                .map_err(|e| -> TransformError { e.to_string().into() })?;
+            // The engine checks the count, and every replacement (a copy of
+            // its input is a keep).
+            out.iter()
+                .enumerate()
+                .map(|(i, o)| outcome(i, &o))
+                .collect()
         })
+    }
+}
+
+/// One item of a worker's list; anything but the four kinds is refused, so
+/// a slip in the runtime can never read as a deletion.
+fn outcome(i: usize, o: &Bound<'_, PyAny>) -> Result<Outcome, TransformError> {
+    if o.is_none() {
+        Ok(Outcome::Keep)
+    } else if let Ok(b) = o.cast::<PyBytes>() {
+        Ok(Outcome::Replace(b.as_bytes().to_vec()))
+    } else if let Ok(s) = o.cast::<PyString>() {
+        Ok(Outcome::Fail(s.to_string_lossy().into_owned()))
+    } else if o.cast::<PyBool>().is_ok_and(|b| !b.is_true()) {
+        Ok(Outcome::Delete)
+    } else {
+        let kind = o
+            .get_type()
+            .name()
+            .map_or_else(|_| "an object".to_string(), |n| n.to_string());
+        Err(Box::new(OutcomeError {
+            index: Some(i),
+            message: format!(
+                "the Python worker returned {kind} for it; an outcome is None (keep), bytes (replace), False (delete) or str (fail)"
+            ),
+        }))
     }
 }
 

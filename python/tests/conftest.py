@@ -23,13 +23,10 @@ def server_uri() -> Iterator[str]:
     if os.environ.get("MONGODB_URI"):
         yield os.environ["MONGODB_URI"]
         return
-    binary = subprocess.run(
-        [str(ROOT / "scripts/install-server")], check=True, capture_output=True, text=True
-    ).stdout.strip()
     storage = tempfile.mkdtemp(prefix="mongoshift-pytest-")
+    # scripts/server holds the flags every local server gets; `run` execs it.
     proc = subprocess.Popen(
-        [binary, "--host", "127.0.0.1", "--port", "0", "--cache-size", "256M",
-         "--log-level", "WARNING", "--storage-path", storage],
+        [str(ROOT / "scripts/server"), "run", "--storage", storage, "--cache", "256M"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True,
     )
     assert proc.stdout is not None

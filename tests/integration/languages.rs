@@ -109,7 +109,7 @@ fn example(lang: &str) -> PathBuf {
 
 /// Builds a language's example with `mongoshift build <dir>` once per test
 /// binary and returns its module.
-fn built_example(lang: &str) -> PathBuf {
+pub fn built_example(lang: &str) -> PathBuf {
     static BUILT: OnceLock<Mutex<Vec<(String, PathBuf)>>> = OnceLock::new();
     let cell = BUILT.get_or_init(|| Mutex::new(Vec::new()));
     let mut done = cell.lock().unwrap_or_else(|p| p.into_inner());

@@ -6,11 +6,17 @@
 mod util;
 
 mod bad_input;
+mod cache;
+mod clean_exit;
 mod commands;
+mod compile_limits;
 mod guests;
+mod in_place_writes;
 mod languages;
 mod locking;
+mod outputs;
 mod python;
+mod resume;
 mod safety;
 mod strategies;
 mod swap;

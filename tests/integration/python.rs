@@ -15,7 +15,7 @@ use crate::wat::counter;
 
 /// The test virtual environment with the package built into it
 /// (`scripts/python-env`, cached after the first call).
-fn venv() -> &'static PathBuf {
+pub fn venv() -> &'static PathBuf {
     static VENV: OnceLock<PathBuf> = OnceLock::new();
     VENV.get_or_init(|| {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");

@@ -11,7 +11,6 @@ use assert_cmd::Command;
 use bson::{doc, Document};
 use mongodb::{Client, Database};
 
-const SECANTUS_VERSION: &str = include_str!("../../scripts/secantus-version");
 
 /// The shared runtime the tests' driver calls run on.
 pub fn rt() -> &'static tokio::runtime::Runtime {
@@ -28,27 +27,6 @@ pub fn rt() -> &'static tokio::runtime::Runtime {
 /// Runs a future on the shared runtime.
 pub fn block_on<F: std::future::IntoFuture>(f: F) -> F::Output {
     rt().block_on(f.into_future())
-}
-
-/// The path of the local server binary installed by `scripts/install-server`.
-pub fn server_binary() -> PathBuf {
-    if let Ok(p) = std::env::var("SECANTUSD_BIN") {
-        return PathBuf::from(p);
-    }
-    let cache = std::env::var("MONGOSHIFT_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache/mongoshift")
-        });
-    let bin = cache
-        .join(format!("secantus-{}", SECANTUS_VERSION.trim()))
-        .join("bin/secantusd-rs");
-    assert!(
-        bin.is_file(),
-        "local server not installed at {}; run scripts/install-server (or set MONGODB_URI)",
-        bin.display()
-    );
-    bin
 }
 
 /// A throwaway server process with its own storage, stopped and deleted when
@@ -82,32 +60,20 @@ impl LocalServer {
     }
 
     fn spawn(storage: PathBuf, port: u16, extra: &[&str]) -> LocalServer {
-        let bin = server_binary();
-        let mut cmd = StdCommand::new(bin);
-        cmd.args([
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--cache-size",
-            "256M",
-            "--log-file-max",
-            "16MB",
-            "--log-level",
-            "WARNING",
-            // A rewrite follows changes from before its copy: the oplog must
-            // keep every write of the copy (the default keeps 100,000).
-            "--oplog-max-entries",
-            "10000000",
-        ])
-        .arg("--storage-path")
-        .arg(&storage)
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .stdin(Stdio::null());
+        // `scripts/server run` holds the flags every local server gets and
+        // execs the server, so this child is the server itself.
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/server");
+        let mut cmd = StdCommand::new(script);
+        cmd.arg("run")
+            .arg("--storage")
+            .arg(&storage)
+            .args(["--cache", "256M", "--port", &port.to_string(), "--"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .stdin(Stdio::null());
         die_with_parent(&mut cmd);
-        let mut child = cmd.spawn().expect("start secantusd-rs");
+        let mut child = cmd.spawn().expect("start scripts/server run");
         let stdout = child.stdout.take().expect("stdout");
         let mut reader = std::io::BufReader::new(stdout);
         let mut line = String::new();

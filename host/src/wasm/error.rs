@@ -1,5 +1,7 @@
 use std::path::PathBuf;
 
+use super::outcome::OutcomeError;
+
 /// Loading or running a Wasm transform went wrong. Messages name the module;
 /// the pipeline adds the migration, the batch and the document.
 #[derive(Debug, thiserror::Error)]
@@ -79,10 +81,60 @@ pub enum WasmError {
         /// What is wrong.
         message: String,
     },
+    /// The module would cost more to compile than a limit allows.
+    #[error("module {path} is refused before compiling: {what}, {over}{unit} over the limit of {limit}{unit} (compiling it could take minutes and gigabytes); check that it is the module you meant to ship, or if you trust it and it needs this, raise the limit with {var}={setting}")]
+    TooCostly {
+        /// The file.
+        path: PathBuf,
+        /// What was measured.
+        what: String,
+        /// The limit.
+        limit: u64,
+        /// By how much the module exceeds it.
+        over: u64,
+        /// The unit of `limit` and `over` in the message (" bytes" or "").
+        unit: &'static str,
+        /// The environment variable that sets the limit.
+        var: &'static str,
+        /// The smallest setting of `var` that admits the module.
+        setting: u64,
+    },
+    /// A compile limit's environment variable does not hold a limit.
+    #[error("{var}=`{value}` is not a positive whole number; set it to the limit you want or unset it for the default")]
+    LimitSetting {
+        /// The variable.
+        var: &'static str,
+        /// What it holds.
+        value: String,
+    },
+    /// An outcome breaks the contract (a malformed record, a payload on a keep
+    /// or delete); the pipeline names its document.
+    #[error("the transform returned invalid output: {0}")]
+    InvalidOutcome(OutcomeError),
+    /// A core module's `mongoshift_alloc` failed. It sees only the batch's
+    /// size, so no document is to blame.
+    #[error("the module's mongoshift_alloc failed for a batch of {bytes} bytes, before any document was transformed: {reason}")]
+    Alloc {
+        /// The size asked for.
+        bytes: usize,
+        /// Why (a trap, the deadline, no memory).
+        reason: String,
+    },
     /// The compiled-artifact cache failed in a way that matters.
     #[error("module cache: {message}")]
     Cache {
         /// What went wrong.
         message: String,
     },
+}
+
+impl WasmError {
+    /// The place in its batch of the document this error is about, when the
+    /// error itself says (an invalid outcome record).
+    pub fn document_index(&self) -> Option<usize> {
+        match self {
+            WasmError::InvalidOutcome(e) => e.index,
+            _ => None,
+        }
+    }
 }

@@ -8,21 +8,10 @@ use wasmtime::{Instance, Memory, Store, Trap, TypedFunc};
 use super::bindings::{self, Transform};
 use super::error::WasmError;
 use super::module::{Inner, ModuleInfo, Pre};
+use super::outcome::{parse_outcomes, Outcome};
 use super::sandbox::StoreState;
 use crate::progress::Direction;
-
-/// What the transform decided for one document.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    /// Leave it.
-    Keep,
-    /// Replace it with these BSON bytes.
-    Replace(Vec<u8>),
-    /// Delete it.
-    Delete,
-    /// It cannot be transformed.
-    Fail(String),
-}
+use crate::text;
 
 enum Bound {
     Component(Transform),
@@ -122,24 +111,28 @@ impl TransformInstance {
         self.store
             .set_epoch_deadline(self.module.limits.deadline_ticks());
         let res = match &self.bound {
-            Bound::Component(t) => t.call_describe(&mut self.store).map(|i| ModuleInfo {
-                name: i.name,
-                contract_version: i.contract_version,
-                backward: i.backward,
-                reads: i.reads,
-                writes: i.writes,
-            }),
-            Bound::Core(c) => core_describe(&mut self.store, c),
+            Bound::Component(t) => t
+                .call_describe(&mut self.store)
+                .map(|i| ModuleInfo {
+                    name: i.name,
+                    contract_version: i.contract_version,
+                    backward: i.backward,
+                    reads: i.reads,
+                    writes: i.writes,
+                })
+                .map_err(|e| map_error(&self.module, e)),
+            Bound::Core(c) => core_describe(&mut self.store, c, &self.module),
         };
-        res.map_err(|e| {
+        if res.is_err() {
             self.poisoned = true;
-            map_error(&self.module, e)
-        })
+        }
+        res
     }
 
     /// Transforms one batch of concatenated BSON documents (`count` of them)
     /// and returns one outcome per document. Outcomes are checked for shape
-    /// (count, tags); the caller checks replacements against their inputs.
+    /// (count, records, tags); the caller checks replacements against their
+    /// inputs.
     pub fn transform(
         &mut self,
         direction: Direction,
@@ -154,34 +147,42 @@ impl TransformInstance {
                     Direction::Up => bindings::Direction::Forward,
                     Direction::Down => bindings::Direction::Backward,
                 };
-                t.call_transform(&mut self.store, dir, batch).map(|outs| {
-                    outs.into_iter()
-                        .map(|o| match o {
-                            bindings::Outcome::Keep => Outcome::Keep,
-                            bindings::Outcome::Replace(b) => Outcome::Replace(b),
-                            bindings::Outcome::Delete => Outcome::Delete,
-                            bindings::Outcome::Fail(m) => Outcome::Fail(m),
-                        })
-                        .collect::<Vec<_>>()
-                })
+                t.call_transform(&mut self.store, dir, batch)
+                    .map_err(|e| map_error(&self.module, e))
+                    .and_then(|outs| component_outcomes(outs, count))
             }
-            Bound::Core(c) => core_transform(&mut self.store, c, direction, batch),
+            Bound::Core(c) => {
+                core_transform(&mut self.store, c, &self.module, direction, batch, count)
+            }
         };
-        let outcomes = res.map_err(|e| {
+        if res.is_err() {
             self.poisoned = true;
-            map_error(&self.module, e)
-        })?;
-        if outcomes.len() != count {
-            self.poisoned = true;
-            return Err(WasmError::InvalidOutput {
-                message: format!(
-                    "{} outcomes for a batch of {count} documents (there must be one per document)",
-                    outcomes.len()
-                ),
-            });
         }
-        Ok(outcomes)
+        res
     }
+}
+
+fn component_outcomes(
+    outs: Vec<bindings::Outcome>,
+    count: usize,
+) -> Result<Vec<Outcome>, WasmError> {
+    if outs.len() != count {
+        return Err(WasmError::InvalidOutput {
+            message: format!(
+                "{} outcomes for a batch of {count} documents (there must be one per document)",
+                outs.len()
+            ),
+        });
+    }
+    Ok(outs
+        .into_iter()
+        .map(|o| match o {
+            bindings::Outcome::Keep => Outcome::Keep,
+            bindings::Outcome::Replace(b) => Outcome::Replace(b),
+            bindings::Outcome::Delete => Outcome::Delete,
+            bindings::Outcome::Fail(m) => Outcome::Fail(text::message(&m)),
+        })
+        .collect())
 }
 
 fn map_error(module: &Inner, e: wasmtime::Error) -> WasmError {
@@ -198,30 +199,11 @@ fn map_error(module: &Inner, e: wasmtime::Error) -> WasmError {
             limit_mb: module.limits.memory_bytes >> 20,
         };
     }
-    if let Some(inv) = e.downcast_ref::<InvalidOutput>() {
-        return WasmError::InvalidOutput {
-            message: inv.0.clone(),
-        };
-    }
+    // The guest shapes this text (its function names are in the backtrace,
+    // and a deep recursion makes a long one): one bounded line.
     WasmError::Trap {
-        message: text.replace('\n', " | "),
+        message: text::message(&text),
     }
-}
-
-/// A core module's result buffer broke the ABI.
-#[derive(Debug)]
-struct InvalidOutput(String);
-
-impl std::fmt::Display for InvalidOutput {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for InvalidOutput {}
-
-fn bad(msg: impl Into<String>) -> wasmtime::Error {
-    wasmtime::Error::new(InvalidOutput(msg.into()))
 }
 
 /// Reads a result buffer (`u32 length`, then the payload) at `ptr`.
@@ -229,7 +211,8 @@ fn read_result<'a>(
     store: &'a Store<StoreState>,
     memory: &Memory,
     ptr: i32,
-) -> wasmtime::Result<&'a [u8]> {
+) -> Result<&'a [u8], WasmError> {
+    let bad = |message: String| WasmError::InvalidOutput { message };
     let data = memory.data(store);
     let start = ptr as u32 as usize;
     let header = data.get(start..start + 4).ok_or_else(|| {
@@ -238,107 +221,63 @@ fn read_result<'a>(
             data.len()
         ))
     })?;
-    let len = u32::from_le_bytes(header.try_into().expect("4 bytes")) as usize;
-    let payload = data.get(start + 4..start + 4 + len).ok_or_else(|| {
+    let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
+    data.get(start + 4..start + 4 + len).ok_or_else(|| {
         bad(format!(
             "result buffer at {start:#x} claims {len} bytes, past the end of memory"
         ))
-    })?;
-    Ok(payload)
+    })
 }
 
-fn core_describe(store: &mut Store<StoreState>, c: &CoreExports) -> wasmtime::Result<ModuleInfo> {
-    let version = c.version.call(&mut *store, ())?;
-    let ptr = c.describe.call(&mut *store, ())?;
+fn core_describe(
+    store: &mut Store<StoreState>,
+    c: &CoreExports,
+    module: &Inner,
+) -> Result<ModuleInfo, WasmError> {
+    let version = c
+        .version
+        .call(&mut *store, ())
+        .map_err(|e| map_error(module, e))?;
+    let ptr = c
+        .describe
+        .call(&mut *store, ())
+        .map_err(|e| map_error(module, e))?;
     let payload = read_result(store, &c.memory, ptr)?;
-    let doc = bson::Document::from_reader(payload)
-        .map_err(|e| bad(format!("describe did not return a BSON document: {e}")))?;
-    let strings = |key: &str| -> Vec<String> {
-        doc.get_array(key)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let contract_version = match doc.get("contract_version") {
-        Some(bson::Bson::Int32(v)) => *v as u32,
-        Some(bson::Bson::Int64(v)) => *v as u32,
-        _ => version as u32,
-    };
-    Ok(ModuleInfo {
-        name: doc.get_str("name").unwrap_or_default().to_string(),
-        contract_version: if version as u32 != contract_version {
-            version as u32
-        } else {
-            contract_version
-        },
-        backward: doc.get_bool("backward").unwrap_or(false),
-        reads: strings("reads"),
-        writes: strings("writes"),
-    })
+    super::describe::parse_info(&module.path, version, payload)
 }
 
 fn core_transform(
     store: &mut Store<StoreState>,
     c: &CoreExports,
+    module: &Inner,
     direction: Direction,
     batch: &[u8],
-) -> wasmtime::Result<Vec<Outcome>> {
-    let len = i32::try_from(batch.len()).map_err(|_| bad("batch larger than 2 GiB"))?;
-    let ptr = c.alloc.call(&mut *store, len)?;
+    count: usize,
+) -> Result<Vec<Outcome>, WasmError> {
+    let alloc_failed = |reason: String| WasmError::Alloc {
+        bytes: batch.len(),
+        reason,
+    };
+    let len = i32::try_from(batch.len())
+        .map_err(|_| alloc_failed("a batch must be under 2 GiB; lower batch_size".into()))?;
+    let ptr = c
+        .alloc
+        .call(&mut *store, len)
+        .map_err(|e| alloc_failed(map_error(module, e).to_string()))?;
     if ptr == 0 {
-        return Err(bad(format!(
-            "mongoshift_alloc could not allocate {len} bytes"
-        )));
+        return Err(alloc_failed("it returned 0 (no memory for them)".into()));
     }
     c.memory
         .write(&mut *store, ptr as u32 as usize, batch)
-        .map_err(|_| {
-            bad(format!(
-                "mongoshift_alloc returned {ptr:#x}, which has no room for {len} bytes"
-            ))
-        })?;
+        .map_err(|_| alloc_failed(format!("it returned {ptr:#x}, which has no room for them")))?;
     let dir = match direction {
         Direction::Up => 0,
         Direction::Down => 1,
     };
-    let res = c.transform.call(&mut *store, (dir, ptr, len))?;
+    let res = c
+        .transform
+        .call(&mut *store, (dir, ptr, len))
+        .map_err(|e| map_error(module, e))?;
     // Parsed where the guest left it: each replacement is copied once.
-    parse_outcomes(read_result(store, &c.memory, res)?)
-}
-
-/// Parses the outcomes payload of ABI.md.
-fn parse_outcomes(p: &[u8]) -> wasmtime::Result<Vec<Outcome>> {
-    let u32_at = |at: usize| -> wasmtime::Result<u32> {
-        p.get(at..at + 4)
-            .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
-            .ok_or_else(|| bad(format!("outcomes end early at byte {at}")))
-    };
-    let count = u32_at(0)? as usize;
-    let mut out = Vec::with_capacity(count.min(1 << 20));
-    let mut at = 4;
-    for i in 0..count {
-        let tag = *p
-            .get(at)
-            .ok_or_else(|| bad(format!("outcomes end early at outcome {i}")))?;
-        let n = u32_at(at + 1)? as usize;
-        let body = p
-            .get(at + 5..at + 5 + n)
-            .ok_or_else(|| bad(format!("outcome {i} claims {n} bytes past the end")))?;
-        out.push(match tag {
-            0 => Outcome::Keep,
-            1 => Outcome::Replace(body.to_vec()),
-            2 => Outcome::Delete,
-            3 => Outcome::Fail(String::from_utf8_lossy(body).into_owned()),
-            t => {
-                return Err(bad(format!(
-                    "outcome {i} has unknown tag {t} (0 keep, 1 replace, 2 delete, 3 fail)"
-                )))
-            }
-        });
-        at += 5 + n;
-    }
-    Ok(out)
+    parse_outcomes(read_result(store, &c.memory, res)?, count).map_err(WasmError::InvalidOutcome)
 }

@@ -2,7 +2,12 @@
 //! sandbox.
 //!
 //! - [`engine`]: the one process-wide [`wasmtime::Engine`] (pooling allocator,
-//!   epoch interruption) and the on-disk cache of compiled artifacts.
+//!   epoch interruption).
+//! - [`CompileLimits`]: what compiling a module may cost, checked before
+//!   compiling it.
+//! - The on-disk cache of compiled artifacts: native code, so an artifact runs
+//!   only if it authenticates under this user's key for exactly this module
+//!   and engine ([`CacheOutcome`] says what happened).
 //! - [`Sandbox`](sandbox::Sandbox): the limits of one run (deadline per batch,
 //!   memory cap) and the deterministic stand-ins a language runtime may import.
 //! - [`TransformModule`]: a loaded, checked module (a component implementing
@@ -10,20 +15,38 @@
 //!   `guest-sdk/ABI.md`), pre-linked so instances are cheap.
 //! - [`TransformInstance`]: one instance with its own store, reused across batches
 //!   by one worker thread.
+//! - [`Outcome`]: what a transform decides for a document; a core module's
+//!   outcomes are parsed strictly (every record, nothing after the last).
+//! - [`ReplacementChecker`]: the checks every replacement passes, whoever made
+//!   it (valid BSON, no key twice at any depth, the input's `_id` unchanged in
+//!   type and value, at most 16 MiB).
 
 mod bindings;
+mod cache;
+mod cache_key;
+mod describe;
 pub mod engine;
 mod error;
 mod instance;
+mod limits;
 mod module;
+mod outcome;
 pub mod sandbox;
 mod validate;
 
+pub use cache::CacheOutcome;
 pub use error::WasmError;
-pub use instance::{Outcome, TransformInstance};
+pub use instance::TransformInstance;
+pub use limits::CompileLimits;
 pub use module::{ModuleFlavor, ModuleInfo, TransformModule};
+pub use outcome::{Outcome, OutcomeError};
 pub use sandbox::SandboxLimits;
-pub use validate::{check_replacement, show as show_raw, MAX_DOCUMENT_BYTES};
+pub use validate::{check_replacement, show as show_raw, ReplacementChecker, MAX_DOCUMENT_BYTES};
+
+#[cfg(test)]
+pub(crate) use describe::parse_info;
+#[cfg(test)]
+pub(crate) use outcome::parse_outcomes;
 
 /// The contract version this host implements (`guest-sdk/wit/transform.wit`).
 pub const CONTRACT_VERSION: u32 = 1;

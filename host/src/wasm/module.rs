@@ -1,6 +1,6 @@
-//! Loading a transform module: detect its flavour, check its imports and
-//! exports, compile it once (or load the cached artifact), pre-link it, and ask
-//! it to describe itself.
+//! Loading a transform module: detect its flavour, check what it would cost to
+//! compile, compile it once (or load its authenticated cached artifact), check
+//! its imports and exports, pre-link it, and ask it to describe itself.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -10,7 +10,8 @@ use wasmtime::component::{Component, Linker as ComponentLinker};
 use wasmtime::{Engine, ExternType, InstancePre, Linker, Module};
 
 use super::bindings::TransformPre;
-use super::engine::{self, engine};
+use super::cache::{Cache, CacheOutcome};
+use super::engine::engine;
 use super::error::WasmError;
 use super::instance::TransformInstance;
 use super::sandbox::{check_component_import, check_core_import, SandboxLimits, StoreState};
@@ -60,6 +61,7 @@ pub(crate) struct Inner {
     pub(crate) info: ModuleInfo,
     pub(crate) pre: Pre,
     pub(crate) sha256: String,
+    pub(crate) cache: CacheOutcome,
 }
 
 impl std::fmt::Debug for TransformModule {
@@ -73,33 +75,33 @@ impl std::fmt::Debug for TransformModule {
 }
 
 impl TransformModule {
-    /// Loads the module at `path` with these limits.
+    /// Loads the module at `path` with these limits. A file larger than the
+    /// compile limits allow is refused before it is read.
     pub fn load(path: &Path, limits: SandboxLimits) -> Result<TransformModule, WasmError> {
-        let bytes = std::fs::read(path).map_err(|source| WasmError::Read {
+        let read = |source| WasmError::Read {
             path: path.to_path_buf(),
             source,
-        })?;
+        };
+        let len = std::fs::metadata(path).map_err(read)?.len();
+        limits.compile.check_size(path, len)?;
+        let bytes = std::fs::read(path).map_err(read)?;
         Self::from_bytes(path, &bytes, limits)
     }
 
     /// Loads a module from bytes; `path` names it in messages. WAT text is
-    /// accepted too (for tests and the smallest examples).
+    /// accepted too (for tests and the smallest examples). A module beyond
+    /// `limits.compile` is refused before it is compiled.
     pub fn from_bytes(
         path: &Path,
         bytes: &[u8],
         limits: SandboxLimits,
     ) -> Result<TransformModule, WasmError> {
-        let path_buf = path.to_path_buf();
-        let invalid = |e: wasmtime::Error| WasmError::Invalid {
-            path: path_buf.clone(),
-            message: format!("{e:#}"),
-        };
         let is_wat = path.extension().is_some_and(|e| e == "wat");
         let binary: std::borrow::Cow<'_, [u8]> = if is_wat {
             std::borrow::Cow::Owned(
                 wat::parse_bytes(bytes)
                     .map_err(|e| WasmError::Invalid {
-                        path: path_buf.clone(),
+                        path: path.to_path_buf(),
                         message: e.to_string(),
                     })?
                     .into_owned(),
@@ -108,7 +110,9 @@ impl TransformModule {
             std::borrow::Cow::Borrowed(bytes)
         };
         if binary.len() < 8 || &binary[..4] != b"\0asm" {
-            return Err(WasmError::NotWasm { path: path_buf });
+            return Err(WasmError::NotWasm {
+                path: path.to_path_buf(),
+            });
         }
         // Bytes 4..8: version 1 + layer 0 for a core module, layer 1 for a component.
         let flavor = if binary[6..8] == [1, 0] {
@@ -116,52 +120,12 @@ impl TransformModule {
         } else {
             ModuleFlavor::Core
         };
+        limits.compile.check(path, &binary)?;
         let sha256 = hex::encode(Sha256::digest(&binary));
-        let engine = engine();
-        let (pre, info) = match flavor {
-            ModuleFlavor::Component => {
-                let component = compile_component(engine, &binary, &sha256).map_err(invalid)?;
-                check_component(path, engine, &component)?;
-                let mut linker = ComponentLinker::<StoreState>::new(engine);
-                wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(invalid)?;
-                let pre = linker.instantiate_pre(&component).map_err(invalid)?;
-                let pre = TransformPre::new(pre).map_err(|e| {
-                    let msg = format!("{e:#}");
-                    let export = if msg.contains("transform") {
-                        "transform"
-                    } else {
-                        "describe"
-                    };
-                    WasmError::MissingExport {
-                        path: path_buf.clone(),
-                        export: export.into(),
-                    }
-                })?;
-                (Pre::Component(pre), None)
-            }
-            ModuleFlavor::Core => {
-                let module = compile_core(engine, &binary, &sha256).map_err(invalid)?;
-                check_core(path, &module)?;
-                let mut linker = Linker::<StoreState>::new(engine);
-                wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut StoreState| {
-                    s.p1.as_mut()
-                        .expect("core-module stores carry a preview1 context")
-                })
-                .map_err(invalid)?;
-                linker
-                    .func_wrap(
-                        "env",
-                        "abort",
-                        |_: i32, _: i32, line: i32, col: i32| -> wasmtime::Result<()> {
-                            Err(wasmtime::Error::msg(format!(
-                                "the guest called abort (line {line}, column {col})"
-                            )))
-                        },
-                    )
-                    .map_err(invalid)?;
-                let pre = linker.instantiate_pre(&module).map_err(invalid)?;
-                (Pre::Core(pre), None::<ModuleInfo>)
-            }
+        let cache = Cache::open()?;
+        let (pre, cached) = match flavor {
+            ModuleFlavor::Component => link_component(path, &cache, &binary, &sha256)?,
+            ModuleFlavor::Core => link_core(path, &cache, &binary, &sha256)?,
         };
         let placeholder = ModuleInfo {
             name: String::new(),
@@ -175,9 +139,10 @@ impl TransformModule {
                 path: path.to_path_buf(),
                 flavor,
                 limits,
-                info: info.unwrap_or(placeholder),
+                info: placeholder,
                 pre,
                 sha256,
+                cache: cached,
             }),
         };
         // Describe once, on a throwaway instance, and check the contract version.
@@ -221,40 +186,95 @@ impl TransformModule {
     pub fn sha256(&self) -> &str {
         &self.inner.sha256
     }
+
+    /// What the compiled-module cache did when this module was loaded.
+    pub fn cache(&self) -> &CacheOutcome {
+        &self.inner.cache
+    }
+
+    /// What to tell the user about the cache, when there is something: a
+    /// cached artifact that was not run, or a cache that was not used.
+    pub fn cache_warning(&self) -> Option<String> {
+        self.inner.cache.warning(&self.inner.path)
+    }
 }
 
-/// Compiles once per module hash and engine: loads the cached artifact when
-/// there is an intact one, otherwise compiles and stores it.
-fn compile_cached<T>(
+fn invalid(path: &Path) -> impl Fn(wasmtime::Error) -> WasmError + '_ {
+    |e| WasmError::Invalid {
+        path: path.to_path_buf(),
+        message: format!("{e:#}"),
+    }
+}
+
+/// Compiles (or loads) a component, checks it and pre-links it with WASI.
+fn link_component(
+    path: &Path,
+    cache: &Cache,
+    binary: &[u8],
+    sha: &str,
+) -> Result<(Pre, CacheOutcome), WasmError> {
+    let engine = engine();
+    let (component, cached) =
+        compile_component(cache, engine, binary, sha).map_err(invalid(path))?;
+    check_component(path, engine, &component)?;
+    let mut linker = ComponentLinker::<StoreState>::new(engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(invalid(path))?;
+    let pre = linker.instantiate_pre(&component).map_err(invalid(path))?;
+    let pre = TransformPre::new(pre).map_err(|e| {
+        let msg = format!("{e:#}");
+        let export = if msg.contains("transform") {
+            "transform"
+        } else {
+            "describe"
+        };
+        WasmError::MissingExport {
+            path: path.to_path_buf(),
+            export: export.into(),
+        }
+    })?;
+    Ok((Pre::Component(pre), cached))
+}
+
+/// Compiles (or loads) a core module, checks it and pre-links it with WASI
+/// preview 1 and AssemblyScript's `env.abort`.
+fn link_core(
+    path: &Path,
+    cache: &Cache,
+    binary: &[u8],
+    sha: &str,
+) -> Result<(Pre, CacheOutcome), WasmError> {
+    let engine = engine();
+    let (module, cached) = compile_core(cache, engine, binary, sha).map_err(invalid(path))?;
+    check_core(path, &module)?;
+    let mut linker = Linker::<StoreState>::new(engine);
+    wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut StoreState| {
+        s.p1.as_mut()
+            .expect("core-module stores carry a preview1 context")
+    })
+    .map_err(invalid(path))?;
+    linker
+        .func_wrap(
+            "env",
+            "abort",
+            |_: i32, _: i32, line: i32, col: i32| -> wasmtime::Result<()> {
+                Err(wasmtime::Error::msg(format!(
+                    "the guest called abort (line {line}, column {col})"
+                )))
+            },
+        )
+        .map_err(invalid(path))?;
+    let pre = linker.instantiate_pre(&module).map_err(invalid(path))?;
+    Ok((Pre::Core(pre), cached))
+}
+
+fn compile_component(
+    cache: &Cache,
     engine: &Engine,
     binary: &[u8],
     sha: &str,
-    compile: impl Fn(&Engine, &[u8]) -> wasmtime::Result<T>,
-    // SAFETY contract: only called on artifacts this program wrote for this
-    // module hash and engine fingerprint (checked by their SHA-256 trailer);
-    // wasmtime checks the engine compatibility again.
-    deserialize: impl Fn(&Engine, &[u8]) -> wasmtime::Result<T>,
-    serialize: impl Fn(&T) -> wasmtime::Result<Vec<u8>>,
-) -> wasmtime::Result<T> {
-    let Some(dir) = engine::cache_dir() else {
-        return compile(engine, binary);
-    };
-    let path = engine::cache_path(&dir, sha, engine);
-    if let Some(artifact) = engine::load_artifact(&path) {
-        if let Ok(c) = deserialize(engine, &artifact) {
-            return Ok(c);
-        }
-    }
-    let c = compile(engine, binary)?;
-    if let Ok(bytes) = serialize(&c) {
-        let _ = engine::store_artifact(&path, &bytes);
-    }
-    Ok(c)
-}
-
-fn compile_component(engine: &Engine, binary: &[u8], sha: &str) -> wasmtime::Result<Component> {
-    // SAFETY: see `compile_cached`.
-    compile_cached(
+) -> wasmtime::Result<(Component, CacheOutcome)> {
+    // SAFETY: see `Cache::compile`: only authenticated artifacts.
+    cache.compile(
         engine,
         binary,
         sha,
@@ -264,9 +284,14 @@ fn compile_component(engine: &Engine, binary: &[u8], sha: &str) -> wasmtime::Res
     )
 }
 
-fn compile_core(engine: &Engine, binary: &[u8], sha: &str) -> wasmtime::Result<Module> {
-    // SAFETY: see `compile_cached`.
-    compile_cached(
+fn compile_core(
+    cache: &Cache,
+    engine: &Engine,
+    binary: &[u8],
+    sha: &str,
+) -> wasmtime::Result<(Module, CacheOutcome)> {
+    // SAFETY: see `Cache::compile`: only authenticated artifacts.
+    cache.compile(
         engine,
         binary,
         sha,

@@ -13,26 +13,32 @@ use rand::SeedableRng;
 use wasmtime::component::ResourceTable;
 use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::p1::WasiP1Ctx;
+
+use super::limits::CompileLimits;
 use wasmtime_wasi::{
     HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView,
 };
 
-/// Limits of one run, per instance.
+/// Limits of one run: what loading the module may cost, and per instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SandboxLimits {
     /// CPU deadline for one batch call.
     pub deadline: Duration,
     /// Largest linear memory (bytes).
     pub memory_bytes: u64,
+    /// What compiling the module may cost.
+    pub compile: CompileLimits,
 }
 
 impl Default for SandboxLimits {
     /// 30 s per batch; 512 MiB of memory, room for a batch holding 16 MiB
-    /// documents and their replacements.
+    /// documents and their replacements; the default compile limits (not
+    /// the environment's: see [`CompileLimits::from_env`]).
     fn default() -> Self {
         SandboxLimits {
             deadline: Duration::from_secs(30),
             memory_bytes: 512 << 20,
+            compile: CompileLimits::default(),
         }
     }
 }
@@ -47,6 +53,12 @@ impl SandboxLimits {
     /// Sets the memory cap in bytes (at most 4 GiB).
     pub fn memory_bytes(mut self, bytes: u64) -> Self {
         self.memory_bytes = bytes.min(super::engine::MAX_MEMORY_BYTES);
+        self
+    }
+
+    /// Sets what compiling the module may cost.
+    pub fn compile(mut self, limits: CompileLimits) -> Self {
+        self.compile = limits;
         self
     }
 

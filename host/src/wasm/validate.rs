@@ -2,163 +2,413 @@
 //!
 //! The walk over the bytes is hand-written: it runs on every replacement, and
 //! a full decode (or the bson crate's element iterator) costs several times as
-//! much.
+//! much. It checks, at every depth, what the server would not: BSON that is
+//! valid, and no key twice. A document with `_id` twice passes a check that
+//! reads the first one, while the server keeps the last, so a transform could
+//! overwrite a document it was never given.
 
 use bson::{RawBsonRef, RawDocument};
+
+use crate::text;
 
 /// The largest document MongoDB stores.
 pub const MAX_DOCUMENT_BYTES: usize = 16 * 1024 * 1024;
 
-/// Checks a replacement: valid BSON all the way down, at most 16 MiB, and the
-/// same `_id` (type and value) as the input document.
+/// How deep documents may nest.
+const MAX_DEPTH: usize = 100;
+
+/// The first this many keys of a document are checked for repeats as they
+/// are read; a document with more has all its keys sorted and compared.
+const INLINE_KEYS: usize = 16;
+
+/// Checks a replacement: valid BSON all the way down, no key twice in any
+/// document or array, at most 16 MiB, and the same `_id` (type and value) as
+/// the input document.
 pub fn check_replacement(input: &RawDocument, output: &[u8]) -> Result<(), String> {
-    if output.len() > MAX_DOCUMENT_BYTES {
-        return Err(format!(
-            "the replacement is {} bytes, over MongoDB's 16 MiB document limit",
-            output.len()
-        ));
-    }
-    validate_document(output, 0).map_err(|e| format!("the replacement is not valid BSON: {e}"))?;
-    // Valid now, so a lookup is a short scan (`_id` usually comes first). The
-    // input came from the server and is not validated again.
-    let doc = RawDocument::from_bytes(output)
-        .map_err(|e| format!("the replacement is not valid BSON: {e}"))?;
-    let before = input.get("_id").ok().flatten();
-    let after = doc
-        .get("_id")
-        .map_err(|e| format!("the replacement is not valid BSON: {e}"))?;
-    match (before, after) {
-        (Some(b), Some(a)) if b == a => Ok(()),
-        (Some(b), Some(a)) => Err(format!(
-            "the replacement changes _id from {} to {}",
-            show(b),
-            show(a)
-        )),
-        (Some(_), None) => Err("the replacement has no _id (it must keep the input's _id)".into()),
-        (None, _) => Err("the input document has no _id".into()),
+    ReplacementChecker::default().check(input, output)
+}
+
+/// The checks of [`check_replacement`], keeping its scratch space from one
+/// document to the next: make one per batch.
+#[derive(Debug, Default)]
+pub struct ReplacementChecker {
+    /// Where each key of the documents being walked starts and ends.
+    keys: Vec<(usize, usize)>,
+}
+
+impl ReplacementChecker {
+    /// Checks `output`, the replacement of `input` (see [`check_replacement`]).
+    pub fn check(&mut self, input: &RawDocument, output: &[u8]) -> Result<(), String> {
+        if output.len() > MAX_DOCUMENT_BYTES {
+            return Err(format!(
+                "the replacement is {} bytes, over MongoDB's 16 MiB document limit",
+                output.len()
+            ));
+        }
+        self.keys.clear();
+        let mut walk = Walk {
+            b: output,
+            keys: &mut self.keys,
+            id: None,
+        };
+        let len = walk
+            .document(0, output.len(), 0, false)
+            .map_err(|p| p.describe())?;
+        if len != output.len() {
+            return Err(format!(
+                "the replacement is not valid BSON: {} bytes follow the document's {len}",
+                output.len() - len
+            ));
+        }
+        let after = walk.id.map(|(t, s, e)| (t, &output[s..e]));
+        // The input came from the server: it is not validated again, only
+        // searched for its `_id` (usually its first field).
+        let before = find_id(input.as_bytes());
+        match (before, after) {
+            (Some(b), Some(a)) if b == a => Ok(()),
+            (Some(b), Some(a)) => Err(changed_id(input, output, b.0, a.0)),
+            (Some(_), None) => {
+                Err("the replacement has no _id (it must keep the input's _id)".into())
+            }
+            (None, _) => Err("the input document has no _id".into()),
+        }
     }
 }
 
-/// Validates the document at the start of `bytes` and returns its length.
-fn validate_document(bytes: &[u8], depth: usize) -> Result<usize, String> {
-    if depth > 100 {
-        return Err("documents nested more than 100 deep".into());
+fn changed_id(input: &RawDocument, output: &[u8], before: u8, after: u8) -> String {
+    let shown = |doc: Option<&RawDocument>| {
+        doc.and_then(|d| d.get("_id").ok().flatten())
+            .map_or("?".into(), |v| {
+                text::bounded(show(v).as_bytes(), text::MAX_ID_BYTES)
+            })
+    };
+    let (b, a) = (
+        shown(Some(input)),
+        shown(RawDocument::from_bytes(output).ok()),
+    );
+    if before != after {
+        format!(
+            "the replacement changes _id from {b} ({}) to {a} ({})",
+            type_name(before),
+            type_name(after)
+        )
+    } else if a == b {
+        format!(
+            "the replacement changes the bytes of _id {b} ({}); it must keep them as they are",
+            type_name(before)
+        )
+    } else {
+        format!("the replacement changes _id from {b} to {a}")
     }
-    let len = read_i32(bytes, 0)?;
-    if len < 5 || len as usize > bytes.len() {
-        return Err(format!(
-            "a document claims {len} bytes but {} are there",
-            bytes.len()
-        ));
-    }
-    let len = len as usize;
-    if bytes[len - 1] != 0 {
-        return Err("a document does not end with a 0 byte".into());
-    }
-    // Values may not run into the final 0 byte.
-    let body = &bytes[..len - 1];
-    let mut at = 4;
-    while at < body.len() {
-        let t = body[at];
-        let key = at + 1;
-        let key_end = key
-            + body[key..]
-                .iter()
-                .position(|b| *b == 0)
-                .ok_or("an unterminated key")?;
-        std::str::from_utf8(&body[key..key_end])
-            .map_err(|_| "a key that is not UTF-8".to_string())?;
+}
+
+/// The type and value bytes of the top-level `_id` of a valid document.
+fn find_id(doc: &[u8]) -> Option<(u8, &[u8])> {
+    let end = doc.len().checked_sub(1)?;
+    let mut scalars = Walk {
+        b: doc,
+        keys: &mut Vec::new(),
+        id: None,
+    };
+    let mut p = 4;
+    while p < end {
+        let t = doc[p];
+        let key_end = p + 1 + doc[p + 1..end].iter().position(|b| *b == 0)?;
         let v = key_end + 1;
-        let size = value_size(t, body, v, depth)?;
-        at = v + size;
+        let size = match t {
+            // Skipped by their length, not walked: only the `_id` matters here.
+            0x03 | 0x04 | 0x0F => usize::try_from(read_i32(doc, v, end).ok()?).ok()?,
+            _ => scalars.value(t, v, end, 1).ok()?,
+        };
+        if &doc[p + 1..key_end] == b"_id" {
+            return doc.get(v..v + size).map(|value| (t, value));
+        }
+        p = v + size;
     }
-    if at != body.len() {
-        return Err("an element runs past the end of its document".into());
-    }
-    Ok(len)
+    None
 }
 
-fn read_i32(b: &[u8], at: usize) -> Result<i32, String> {
+/// What is wrong with a replacement, and where (keys from the innermost out).
+/// Boxed: it is the error of every step of the walk, and a pointer-sized
+/// error keeps the steps' results in registers.
+struct Problem(Box<(What, Vec<String>)>);
+
+enum What {
+    Invalid(String),
+    Twice(String),
+}
+
+impl Problem {
+    #[cold]
+    fn invalid(message: impl Into<String>) -> Problem {
+        Problem(Box::new((What::Invalid(message.into()), Vec::new())))
+    }
+
+    #[cold]
+    fn twice(key: &[u8]) -> Problem {
+        Problem(Box::new((What::Twice(text::bounded(key, 200)), Vec::new())))
+    }
+
+    fn within(mut self, key: &[u8]) -> Problem {
+        self.0 .1.push(text::bounded(key, 200));
+        self
+    }
+
+    fn describe(self) -> String {
+        let (what, path) = *self.0;
+        let at = if path.is_empty() {
+            String::new()
+        } else {
+            let path: Vec<&str> = path.iter().rev().map(String::as_str).collect();
+            format!(" (in `{}`)", path.join("."))
+        };
+        match what {
+            What::Invalid(m) => format!("the replacement is not valid BSON: {m}{at}"),
+            What::Twice(k) => format!("the replacement has the key `{k}` twice{at}"),
+        }
+    }
+}
+
+/// A walk over one replacement; offsets are into `b`.
+struct Walk<'a, 'k> {
+    b: &'a [u8],
+    keys: &'k mut Vec<(usize, usize)>,
+    /// Type, start and end of the first top-level `_id` value.
+    id: Option<(u8, usize, usize)>,
+}
+
+impl Walk<'_, '_> {
+    /// Validates the document (or array) at `at`, which must end by `limit`,
+    /// and returns its length.
+    fn document(
+        &mut self,
+        at: usize,
+        limit: usize,
+        depth: usize,
+        array: bool,
+    ) -> Result<usize, Problem> {
+        if depth > MAX_DEPTH {
+            return Err(Problem::invalid(format!(
+                "documents nested more than {MAX_DEPTH} deep"
+            )));
+        }
+        let b = self.b;
+        let len = read_i32(b, at, limit)?;
+        if len < 5 || len as usize > limit - at {
+            return Err(Problem::invalid(format!(
+                "a document claims {len} bytes but {} are there",
+                limit - at
+            )));
+        }
+        let end = at + len as usize;
+        if b[end - 1] != 0 {
+            return Err(Problem::invalid("a document does not end with a 0 byte"));
+        }
+        // Values may not run into the final 0 byte.
+        let body_end = end - 1;
+        let mark = self.keys.len();
+        // Arrays have the keys 0, 1, 2, …: no two alike, nothing to compare.
+        let mut sequential = array;
+        // The keys read so far as a 64-bit Bloom filter: a key is compared
+        // with the ones before it only when its bit is already set.
+        let mut seen = 0u64;
+        let mut p = at + 4;
+        while p < body_end {
+            let t = b[p];
+            let key = p + 1;
+            let key_end = key
+                + b[key..body_end]
+                    .iter()
+                    .position(|c| *c == 0)
+                    .ok_or_else(|| Problem::invalid("an unterminated key"))?;
+            let k = &b[key..key_end];
+            if !k.is_ascii() && std::str::from_utf8(k).is_err() {
+                return Err(Problem::invalid("a key that is not UTF-8"));
+            }
+            let n = self.keys.len() - mark;
+            if sequential {
+                sequential = is_index(k, n);
+            } else if !array && n < INLINE_KEYS {
+                let bit = 1u64 << (fingerprint(k) >> 58);
+                if seen & bit != 0 && self.keys[mark..].iter().any(|&(s, e)| &b[s..e] == k) {
+                    return Err(Problem::twice(k));
+                }
+                seen |= bit;
+            }
+            self.keys.push((key, key_end));
+            let v = key_end + 1;
+            let size = self.value(t, v, body_end, depth).map_err(|e| e.within(k))?;
+            if depth == 0 && self.id.is_none() && k == b"_id" {
+                self.id = Some((t, v, v + size));
+            }
+            p = v + size;
+        }
+        if p != body_end {
+            return Err(Problem::invalid(
+                "an element runs past the end of its document",
+            ));
+        }
+        let n = self.keys.len() - mark;
+        if (array && !sequential) || n > INLINE_KEYS {
+            twice(b, &mut self.keys[mark..])?;
+        }
+        self.keys.truncate(mark);
+        Ok(len as usize)
+    }
+
+    /// The size of the value of type `t` at `v`, which must end by `limit`.
+    fn value(&mut self, t: u8, v: usize, limit: usize, depth: usize) -> Result<usize, Problem> {
+        let fixed = |n: usize| {
+            if v + n <= limit {
+                Ok(n)
+            } else {
+                Err(Problem::invalid(format!(
+                    "a value of type {t:#04x} runs past the end"
+                )))
+            }
+        };
+        let b = self.b;
+        match t {
+            0x01 | 0x09 | 0x11 | 0x12 => fixed(8),
+            0x02 | 0x0D | 0x0E => string_size(b, v, limit),
+            0x03 | 0x04 => self.document(v, limit, depth + 1, t == 0x04),
+            0x05 => {
+                let n = read_i32(b, v, limit)?;
+                if n < 0 {
+                    return Err(Problem::invalid("a binary with a negative length"));
+                }
+                fixed(5 + n as usize)
+            }
+            0x06 | 0x0A | 0x7F | 0xFF => Ok(0),
+            0x07 => fixed(12),
+            0x08 => match b.get(v).filter(|_| v < limit) {
+                Some(0 | 1) => Ok(1),
+                _ => Err(Problem::invalid("a boolean that is neither 0 nor 1")),
+            },
+            0x0B => {
+                let pattern = cstring_size(b, v, limit)?;
+                Ok(pattern + cstring_size(b, v + pattern, limit)?)
+            }
+            0x0C => {
+                let s = string_size(b, v, limit)?;
+                if v + s + 12 > limit {
+                    return Err(Problem::invalid("a DBPointer runs past the end"));
+                }
+                Ok(s + 12)
+            }
+            0x0F => {
+                let total = read_i32(b, v, limit)?;
+                let s = string_size(b, v + 4, limit)?;
+                let d = self.document(v + 4 + s, limit, depth + 1, false)?;
+                if total < 0 || 4 + s + d != total as usize {
+                    return Err(Problem::invalid(
+                        "a code-with-scope whose parts do not add up",
+                    ));
+                }
+                Ok(total as usize)
+            }
+            0x10 => fixed(4),
+            0x13 => fixed(16),
+            other => Err(Problem::invalid(format!(
+                "unknown element type {other:#04x}"
+            ))),
+        }
+    }
+}
+
+/// Refuses a key that appears twice among `keys` (one document's).
+fn twice(b: &[u8], keys: &mut [(usize, usize)]) -> Result<(), Problem> {
+    let key = |k: &(usize, usize)| &b[k.0..k.1];
+    keys.sort_unstable_by(|x, y| key(x).cmp(key(y)));
+    match keys.windows(2).find(|w| key(&w[0]) == key(&w[1])) {
+        Some(w) => Err(Problem::twice(key(&w[0]))),
+        None => Ok(()),
+    }
+}
+
+/// A hash of a key for the Bloom filter of [`Walk::document`]: its length
+/// and its first two and last bytes, mixed by one multiplication (the top
+/// bits pick the filter's bit).
+fn fingerprint(key: &[u8]) -> u64 {
+    let byte = |i: usize| u64::from(key.get(i).copied().unwrap_or(0));
+    let last = key.len().saturating_sub(1);
+    (key.len() as u64 | byte(0) << 16 | byte(1) << 24 | byte(last) << 32)
+        .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+/// Whether `key` is the decimal `index`, as array keys must be.
+fn is_index(key: &[u8], mut index: usize) -> bool {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (index % 10) as u8;
+        index /= 10;
+        if index == 0 {
+            break;
+        }
+    }
+    key == &digits[at..]
+}
+
+fn read_i32(b: &[u8], at: usize, limit: usize) -> Result<i32, Problem> {
     b.get(at..at + 4)
+        .filter(|_| at + 4 <= limit)
         .map(|x| i32::from_le_bytes([x[0], x[1], x[2], x[3]]))
-        .ok_or_else(|| "a length runs past the end".to_string())
+        .ok_or_else(|| Problem::invalid("a length runs past the end"))
 }
 
-fn string_size(doc: &[u8], v: usize) -> Result<usize, String> {
-    let n = read_i32(doc, v)?;
-    if n < 1 || v + 4 + n as usize > doc.len() {
-        return Err("a string runs past the end of its document".into());
+fn string_size(b: &[u8], v: usize, limit: usize) -> Result<usize, Problem> {
+    let n = read_i32(b, v, limit)?;
+    if n < 1 || v + 4 + n as usize > limit {
+        return Err(Problem::invalid(
+            "a string runs past the end of its document",
+        ));
     }
-    let s = &doc[v + 4..v + 4 + n as usize];
+    let s = &b[v + 4..v + 4 + n as usize];
     if s[s.len() - 1] != 0 {
-        return Err("a string does not end with a 0 byte".into());
+        return Err(Problem::invalid("a string does not end with a 0 byte"));
     }
-    std::str::from_utf8(&s[..s.len() - 1]).map_err(|_| "a string that is not UTF-8".to_string())?;
+    std::str::from_utf8(&s[..s.len() - 1])
+        .map_err(|_| Problem::invalid("a string that is not UTF-8"))?;
     Ok(4 + n as usize)
 }
 
-fn cstring_size(doc: &[u8], v: usize) -> Result<usize, String> {
-    let n = doc
-        .get(v..)
-        .and_then(|r| r.iter().position(|b| *b == 0))
-        .ok_or("an unterminated string")?;
-    std::str::from_utf8(&doc[v..v + n]).map_err(|_| "a string that is not UTF-8".to_string())?;
+fn cstring_size(b: &[u8], v: usize, limit: usize) -> Result<usize, Problem> {
+    let n = b
+        .get(v..limit)
+        .and_then(|r| r.iter().position(|c| *c == 0))
+        .ok_or_else(|| Problem::invalid("an unterminated string"))?;
+    std::str::from_utf8(&b[v..v + n])
+        .map_err(|_| Problem::invalid("a string that is not UTF-8"))?;
     Ok(n + 1)
 }
 
-/// The size of the value of type `t` at `v`.
-fn value_size(t: u8, doc: &[u8], v: usize, depth: usize) -> Result<usize, String> {
-    let fixed = |n: usize| {
-        if v + n <= doc.len() {
-            Ok(n)
-        } else {
-            Err(format!("a value of type {t:#04x} runs past the end"))
-        }
-    };
+/// MongoDB's name of a BSON element type (as `$type` spells it).
+pub(crate) fn type_name(t: u8) -> &'static str {
     match t {
-        0x01 | 0x09 | 0x11 | 0x12 => fixed(8),
-        0x02 | 0x0D | 0x0E => string_size(doc, v),
-        0x03 | 0x04 => validate_document(&doc[v..], depth + 1),
-        0x05 => {
-            let n = read_i32(doc, v)?;
-            if n < 0 {
-                return Err("a binary with a negative length".into());
-            }
-            fixed(5 + n as usize)
-        }
-        0x06 | 0x0A | 0x7F | 0xFF => Ok(0),
-        0x07 => fixed(12),
-        0x08 => match doc.get(v) {
-            Some(0 | 1) => Ok(1),
-            _ => Err("a boolean that is neither 0 nor 1".into()),
-        },
-        0x0B => {
-            let pattern = cstring_size(doc, v)?;
-            Ok(pattern + cstring_size(doc, v + pattern)?)
-        }
-        0x0C => {
-            let s = string_size(doc, v)?;
-            if v + s + 12 > doc.len() {
-                return Err("a DBPointer runs past the end".into());
-            }
-            Ok(s + 12)
-        }
-        0x0F => {
-            let total = read_i32(doc, v)?;
-            let s = string_size(doc, v + 4)?;
-            let d = validate_document(
-                doc.get(v + 4 + s..)
-                    .ok_or("a code-with-scope runs past the end")?,
-                depth + 1,
-            )?;
-            if total < 0 || 4 + s + d != total as usize {
-                return Err("a code-with-scope whose parts do not add up".into());
-            }
-            Ok(total as usize)
-        }
-        0x10 => fixed(4),
-        0x13 => fixed(16),
-        other => Err(format!("unknown element type {other:#04x}")),
+        0x01 => "double",
+        0x02 => "string",
+        0x03 => "object",
+        0x04 => "array",
+        0x05 => "binData",
+        0x06 => "undefined",
+        0x07 => "objectId",
+        0x08 => "bool",
+        0x09 => "date",
+        0x0A => "null",
+        0x0B => "regex",
+        0x0C => "dbPointer",
+        0x0D => "javascript",
+        0x0E => "symbol",
+        0x0F => "javascriptWithScope",
+        0x10 => "int",
+        0x11 => "timestamp",
+        0x12 => "long",
+        0x13 => "decimal",
+        0x7F => "maxKey",
+        0xFF => "minKey",
+        _ => "unknown type",
     }
 }
 

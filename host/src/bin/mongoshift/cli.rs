@@ -178,6 +178,11 @@ enum Command {
         /// checksum (the database keeps what the old file did). Repeatable.
         #[arg(long, value_name = "ID")]
         dangerously_allow_changed: Vec<String>,
+        /// Go on from the checkpoint of this migration, which stopped
+        /// part-way, with its changed files (both checksums are recorded; the
+        /// documents done keep what the earlier files did). Repeatable.
+        #[arg(long, value_name = "ID")]
+        dangerously_resume_changed: Vec<String>,
         /// How document writes are grouped into transactions [default: batch,
         /// or none on a standalone server]
         #[arg(long, value_enum)]
@@ -222,6 +227,11 @@ enum Command {
         /// mongoshift_conflicts_<id>
         #[arg(long)]
         set_aside_writes_since_swap: bool,
+        /// Roll back this migration, whose files changed since it ran, by the
+        /// backward transform or steps of the files on disk (they may not undo
+        /// what the earlier files did). Repeatable.
+        #[arg(long, value_name = "ID")]
+        dangerously_allow_changed: Vec<String>,
     },
     /// Check the checksums of applied migrations against the files on disk.
     Verify,
@@ -357,11 +367,26 @@ async fn run_async(command: Command, r: Resolved) -> anyhow::Result<ExitCode> {
     };
     let target = Target::connect(&r.connect).await?;
     let renderer = Arc::new(render::ProgressRenderer::new(r.progress));
-    let migrator = python(
-        Migrator::new(&source, target)?
-            .lock_options(r.lock)
-            .progress(renderer.clone()),
-    );
+    let res = match Migrator::new(&source, target.clone()) {
+        Ok(m) => {
+            let migrator = python(m.lock_options(r.lock).progress(renderer.clone()));
+            run_command(command, migrator, &renderer, r.progress).await
+        }
+        Err(e) => Err(e.into()),
+    };
+    // Before the runtime stops: a client left to its drop ends its sessions
+    // in a background task that can race the runtime's shutdown.
+    target.close().await;
+    res
+}
+
+/// Runs a command that needs the database.
+async fn run_command(
+    command: Command,
+    migrator: Migrator,
+    renderer: &render::ProgressRenderer,
+    progress: ProgressMode,
+) -> anyhow::Result<ExitCode> {
     // A swap a dead run left half-way comes first: what happened to the
     // collection, and what to run.
     if !matches!(command, Command::Prune { .. } | Command::Unlock { .. }) {
@@ -406,6 +431,7 @@ async fn run_async(command: Command, r: Resolved) -> anyhow::Result<ExitCode> {
         Command::Up {
             to,
             dangerously_allow_changed,
+            dangerously_resume_changed,
             transactions,
             on_error,
             pre_images,
@@ -423,6 +449,7 @@ async fn run_async(command: Command, r: Resolved) -> anyhow::Result<ExitCode> {
                     FormArg::Replace => UpdateForm::Replace,
                 }),
                 dangerously_allow_changed,
+                dangerously_resume_changed,
                 transactions: transactions.map(|t| match t {
                     TxArg::Batch => TxMode::Batch,
                     TxArg::Migration => TxMode::Migration,
@@ -442,7 +469,7 @@ async fn run_async(command: Command, r: Resolved) -> anyhow::Result<ExitCode> {
             };
             if dry_run {
                 let report = migrator.dry_run(&opts, sample).await?;
-                if r.progress == ProgressMode::Json {
+                if progress == ProgressMode::Json {
                     println!("{}", serde_json::to_string(&report)?);
                 } else {
                     render::dry_run(&report);
@@ -452,12 +479,13 @@ async fn run_async(command: Command, r: Resolved) -> anyhow::Result<ExitCode> {
             let res = migrator.up(&opts).await;
             renderer.finish();
             let report = res?;
-            render::report(&report, "applied", r.progress);
+            render::report(&report, "applied", progress);
         }
         Command::Down {
             to,
             steps,
             set_aside_writes_since_swap,
+            dangerously_allow_changed,
         } => {
             let target = match to {
                 Some(id) => DownTarget::To(id),
@@ -465,11 +493,12 @@ async fn run_async(command: Command, r: Resolved) -> anyhow::Result<ExitCode> {
             };
             let opts = DownOptions {
                 set_aside_writes_since_swap,
+                dangerously_allow_changed,
             };
             let res = migrator.down_with(&target, &opts).await;
             renderer.finish();
             let report = res?;
-            render::report(&report, "rolled back", r.progress);
+            render::report(&report, "rolled back", progress);
         }
         Command::Verify => {
             let rows = migrator.verify().await?;

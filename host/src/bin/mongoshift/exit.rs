@@ -26,9 +26,12 @@ pub(crate) const HELP: &str =
 
 pub(crate) fn code_for(err: &anyhow::Error) -> ExitCode {
     let code = match err.downcast_ref::<MigrateError>().map(MigrateError::root) {
-        Some(MigrateError::ChecksumMismatch { .. } | MigrateError::MissingOnDisk { .. }) => {
-            MISMATCH
-        }
+        Some(
+            MigrateError::ChecksumMismatch { .. }
+            | MigrateError::ChangedPartWay { .. }
+            | MigrateError::ChangedWayBack { .. }
+            | MigrateError::MissingOnDisk { .. },
+        ) => MISMATCH,
         Some(
             MigrateError::LockHeld { .. }
             | MigrateError::LockAlive { .. }

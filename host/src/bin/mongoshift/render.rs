@@ -132,6 +132,9 @@ impl ProgressRenderer {
                     .multi
                     .println(format!("waiting for the migration lock held by {owner}"));
             }
+            Event::Warning { id, message } => {
+                let _ = self.multi.println(format!("warning: {id}: {message}"));
+            }
             _ => {}
         }
     }
@@ -230,11 +233,11 @@ fn plain(e: &Event) {
             arrow(*direction),
             ms(*duration_ms)
         ),
-        Event::MigrationFailed {
-            id,
-            direction,
-            error,
-        } => say!("{} {id}: FAILED: {error}", arrow(*direction)),
+        // The error itself is printed once, at the end of the run.
+        Event::MigrationFailed { id, direction, .. } => {
+            say!("{} {id}: FAILED (the error follows)", arrow(*direction))
+        }
+        Event::Warning { id, message } => say!("warning: {id}: {message}"),
         _ => {}
     }
 }

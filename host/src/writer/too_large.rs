@@ -1,0 +1,111 @@
+//! Documents too large for a transaction.
+//!
+//! A transaction's writes stay in the server's cache until it commits, so a
+//! document near the 16 MiB limit can be more than one transaction may hold:
+//! MongoDB answers `TransactionTooLargeForCache` (313) or, below 6.2 and when
+//! it might fit later, a `WriteConflict` labelled `TransientTransactionError`;
+//! secantusd-rs answers "Transaction is too large and will not fit in the
+//! storage engine cache" when its cache is small, else a `WriteConflict` too,
+//! or ends the transaction (`transaction already closed`). Retried, the same batch meets the same
+//! wall, so such an error on a batch that writes a large document is taken
+//! for what it is: the batch is split until that document is alone, and then
+//! fails with its `_id`, its size and what to do.
+
+use crate::error::MigrateError;
+use crate::pipeline::Transformed;
+use crate::wasm::{Outcome, MAX_DOCUMENT_BYTES};
+
+use super::WriteOptions;
+
+/// Documents at least this large are suspects; smaller ones fit any
+/// deployment's transactions and their conflicts are retried as usual.
+const LARGE: usize = MAX_DOCUMENT_BYTES / 2;
+
+/// Attempts at a batch of one large document before its refusal is final:
+/// a real write conflict with another client passes within a few.
+const ATTEMPTS_ALONE: u32 = 3;
+
+/// The refusal of documents `lo..hi` of a batch as too large for a
+/// transaction, if `e` is one: `Some` at once when the range holds more than
+/// one document (the caller splits it), after [`ATTEMPTS_ALONE`] (or when
+/// `last`) for a single document.
+pub(super) fn refusal(
+    e: &MigrateError,
+    t: &Transformed,
+    opts: &WriteOptions,
+    (lo, hi): (usize, usize),
+    attempt: u32,
+    last: bool,
+) -> Option<MigrateError> {
+    if !refused(e) {
+        return None;
+    }
+    let (i, bytes) = largest_write(t, opts, lo, hi)?;
+    if hi - lo == 1 && attempt < ATTEMPTS_ALONE && !last {
+        return None;
+    }
+    Some(MigrateError::TooLargeForTransaction {
+        batch: t.batch.seq() + 1,
+        document: t.batch.id_text(i),
+        bytes,
+        message: match e {
+            MigrateError::Database { message, .. } => message.clone(),
+            other => other.to_string(),
+        },
+    })
+}
+
+/// How the server turns away a transaction that does not fit its cache.
+fn refused(e: &MigrateError) -> bool {
+    if let MigrateError::WriteRejected { code, .. } = e {
+        return matches!(code, 112 | 313);
+    }
+    let MigrateError::Database { message, .. } = e else {
+        return false;
+    };
+    // A connection that broke says nothing about the document.
+    if ["I/O error", "Server selection", "connection"]
+        .iter()
+        .any(|m| message.contains(m))
+    {
+        return false;
+    }
+    if e.has_label(mongodb::error::TRANSIENT_TRANSACTION_ERROR) {
+        return true;
+    }
+    [
+        "WriteConflict",
+        "TransactionTooLargeForCache",
+        "TransactionTooLarge",
+        "will not fit in the storage engine cache",
+        "NoSuchTransaction",
+        "transaction already closed",
+    ]
+    .iter()
+    .any(|m| message.contains(m))
+}
+
+/// The document of `lo..hi` with the largest write, and its size: its
+/// replacement, or its original when that is kept (pre-image, quarantine).
+/// `None` when nothing written is [`LARGE`].
+fn largest_write(
+    t: &Transformed,
+    opts: &WriteOptions,
+    lo: usize,
+    hi: usize,
+) -> Option<(usize, usize)> {
+    (lo..hi)
+        .map(|i| {
+            let original = t.batch.doc(i).as_bytes().len();
+            let bytes = match &t.outcomes[i] {
+                Outcome::Replace(r) if opts.pre_images.is_some() => r.len().max(original),
+                Outcome::Replace(r) => r.len(),
+                Outcome::Delete if opts.pre_images.is_some() => original,
+                Outcome::Fail(_) if opts.quarantine => original,
+                _ => 0,
+            };
+            (i, bytes)
+        })
+        .max_by_key(|&(_, bytes)| bytes)
+        .filter(|&(_, bytes)| bytes >= LARGE)
+}
