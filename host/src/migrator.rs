@@ -148,6 +148,9 @@ pub struct PlannedMigration {
     pub steps: Vec<PlannedStep>,
     /// What a run of it guarantees on this deployment.
     pub guarantee: String,
+    /// What may go wrong on this deployment (e.g. an oplog too short for a
+    /// rewrite's copy).
+    pub warnings: Vec<String>,
 }
 
 /// One step in a plan.
@@ -537,6 +540,15 @@ impl Migrator {
                     ),
                 }],
             };
+            let warnings = match &work {
+                Work::Wasm(spec)
+                    if direction == Direction::Up
+                        && self.strategy_for(spec, strategy).await?.0 == Strategy::Rewrite =>
+                {
+                    self.rewrite_warnings(m, spec).await?
+                }
+                _ => Vec::new(),
+            };
             migrations.push(PlannedMigration {
                 id: m.id.clone(),
                 kind: m.manifest.kind.to_string(),
@@ -557,6 +569,7 @@ impl Migrator {
                     Work::Steps(_) => "server-side steps, each atomic per document; a run that dies between steps reruns them".to_string(),
                     Work::Python(_) => self.python_guarantee(),
                 },
+                warnings,
             });
         }
         Ok(Plan {
@@ -564,6 +577,40 @@ impl Migrator {
             guarantee: self.guarantee(),
             migrations,
         })
+    }
+
+    /// Whether the oplog looks too short for a rewrite's copy.
+    async fn rewrite_warnings(&self, m: &Migration, spec: &WasmSpec) -> Result<Vec<String>> {
+        let Some(reach) = crate::rewrite::oplog_reach(&self.target).await else {
+            return Ok(Vec::new());
+        };
+        let documents = self.count(spec).await?;
+        let average = self
+            .target
+            .db()
+            .run_command(bson::doc! { "collStats": &spec.collection })
+            .await
+            .ok()
+            .and_then(|s| match s.get("avgObjSize") {
+                Some(bson::Bson::Int32(n)) => Some(i64::from(*n)),
+                Some(bson::Bson::Int64(n)) => Some(*n),
+                Some(bson::Bson::Double(n)) => Some(*n as i64),
+                _ => None,
+            })
+            .filter(|n| *n > 0);
+        let bytes = average.map(|a| a * documents as i64);
+        // The originals are copied too unless the module can recompute them.
+        let keep = match spec.pre_images {
+            Some(k) => k,
+            None => self
+                .load_module(m, spec)
+                .map_or(true, |module| !module.info().backward),
+        };
+        Ok(
+            crate::rewrite::oplog_too_short(&reach, documents, bytes, keep)
+                .into_iter()
+                .collect(),
+        )
     }
 
     fn guarantee(&self) -> String {
@@ -848,7 +895,10 @@ impl Migrator {
         entry.direction = Some(direction);
         // A run that stopped part-way resumes from its checkpoint, with its
         // pre-images; a rollback undoes what the forward run committed.
-        let uses_files = !matches!(work, Work::Restore { .. } | Work::SwapBack { backward: None, .. });
+        let uses_files = !matches!(
+            work,
+            Work::Restore { .. } | Work::SwapBack { backward: None, .. }
+        );
         resume::carry_over(&mut entry, previous, m, direction, opts, uses_files);
         entry.session = previous
             .filter(|p| p.state == State::Running || p.state == State::Failed)
@@ -1259,6 +1309,10 @@ impl Migrator {
             }
         };
         let copying = rewrite.as_ref().is_none_or(|r| r.copying());
+        let resume_from = match &rewrite {
+            Some(r) if r.restarted() => None,
+            _ => entry.checkpoint.clone(),
+        };
         let copy_started = Instant::now();
         let mut cp = if copying {
             pipeline::run(pipeline::Job {
@@ -1271,7 +1325,7 @@ impl Migrator {
                 options: opts,
                 total: Some(total),
                 progress: &self.progress,
-                resume: entry.checkpoint.clone(),
+                resume: resume_from,
                 write: WriteOptions {
                     tx: prepared.tx,
                     fence: lease.token(),

@@ -141,7 +141,8 @@ impl Migrator {
             let crate::manifest::Body::Wasm(spec) = &m.manifest.body else {
                 continue;
             };
-            let way_back = super::resume::check_way_back(e, m, "its module's backward transform", &[]);
+            let way_back =
+                super::resume::check_way_back(e, m, "its module's backward transform", &[]);
             let work = self.swap_back_work(m, spec, r.clone(), way_back)?;
             self.run_one(
                 lease,

@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::apply::{save, Follow};
 use super::catalog;
 use super::state::{Phase, RewriteState};
-use super::stream::{backlog_max, open_stream, token_of, Drain};
+use super::stream::{backlog_max, open_stream, token_of, watch, Drain, Start};
 use crate::error::Result;
 use crate::failpoint as fp;
 use crate::ledger::Checkpoint;
@@ -18,6 +18,8 @@ use crate::writer::Destination;
 pub(crate) struct Rewrite {
     state: RewriteState,
     drain: Option<Drain>,
+    /// The copy starts over from the first document (see [`Rewrite::start`]).
+    restarted: bool,
 }
 
 /// Who runs the rewrite.
@@ -48,6 +50,10 @@ impl Rewrite {
         if state.run.is_none() && matches!(state.phase, Phase::Copy | Phase::CatchUp) {
             super::legacy::adopt(t, &mut state).await?;
             save(t, run.migration, run.fence, &state).await?;
+        }
+        let restarted = history_lost(t, &state).await?;
+        if restarted {
+            start_over(&run, &mut state).await?;
         }
         let mut drain = None;
         if state.phase == Phase::Copy {
@@ -105,7 +111,17 @@ impl Rewrite {
             });
             drain = Some(Drain::start(stream, &state, backlog));
         }
-        Ok(Rewrite { state, drain })
+        Ok(Rewrite {
+            state,
+            drain,
+            restarted,
+        })
+    }
+
+    /// Whether the copy starts over from the first document, whatever the
+    /// checkpoint says.
+    pub(crate) fn restarted(&self) -> bool {
+        self.restarted
     }
 
     /// Where the copy writes.
@@ -135,4 +151,44 @@ impl Rewrite {
         };
         super::swap::finish(f, &mut self.state, drained, copy).await
     }
+}
+
+/// Whether a rewrite stopped before its swap can no longer follow changes
+/// from its recorded position: the oplog has rolled past it.
+async fn history_lost(t: &Target, state: &RewriteState) -> Result<bool> {
+    let Some(token) = &state.token else {
+        return Ok(false);
+    };
+    if !matches!(state.phase, Phase::Copy | Phase::CatchUp) {
+        return Ok(false);
+    }
+    Ok(watch(t, &state.collection, Start::After(token))
+        .await?
+        .is_none())
+}
+
+/// Nothing is swapped before the window, so a copy whose change history is
+/// gone is started over: the partial copies are dropped (the source was
+/// never touched) and the rewrite begins again, saying why.
+async fn start_over(run: &Run<'_>, state: &mut RewriteState) -> Result<()> {
+    let t = run.target;
+    let reach = super::oplog::reach(t).await.map_or_else(
+        || "the oplog could not be read".to_string(),
+        |r| r.describe(),
+    );
+    run.progress.event(&Event::Warning {
+        id: run.migration.to_string(),
+        message: format!(
+            "the oplog no longer reaches back to where the copy of {} started ({reach}): \
+             the copy starts over from the first document; a larger oplog lets a stopped \
+             copy resume",
+            state.collection
+        ),
+    });
+    catalog::drop(t, &state.shadow).await?;
+    if state.keep {
+        catalog::drop(t, &state.backup).await?;
+    }
+    *state = RewriteState::new(run.migration, &state.collection, state.keep);
+    save(t, run.migration, run.fence, state).await
 }

@@ -135,17 +135,22 @@ pub(crate) async fn open_stream(
     state: &RewriteState,
 ) -> Result<ChangeStream<Change>> {
     let start = state.token.as_ref().map_or(Start::Now, Start::After);
-    watch(target, &state.collection, start)
-        .await?
-        .ok_or_else(|| MigrateError::Refused {
-            reason: format!(
-                "the change stream can no longer resume from where the copy of {} started \
-             (ChangeStreamHistoryLost): the oplog did not keep every write made since. \
-             Run `mongoshift down` to drop the partial copy, then retry with a larger \
-             oplog, or use --strategy in-place",
-                state.collection
-            ),
-        })
+    if let Some(stream) = watch(target, &state.collection, start).await? {
+        return Ok(stream);
+    }
+    let reach = super::oplog::reach(target).await.map_or_else(
+        || "the oplog could not be read".to_string(),
+        |r| r.describe(),
+    );
+    Err(MigrateError::Refused {
+        reason: format!(
+            "the change stream can no longer resume from where the copy of {} started \
+             (ChangeStreamHistoryLost; {reach}): the oplog did not keep every write made \
+             since. Nothing was swapped: `mongoshift up` starts the copy over (a larger oplog \
+             lets it finish), `mongoshift down` drops the partial copy",
+            state.collection
+        ),
+    })
 }
 
 pub(crate) fn token_of(stream: &ChangeStream<Change>) -> Option<Bson> {

@@ -6,5 +6,6 @@ mod findings;
 mod kills;
 mod legacy;
 mod matrix;
+mod oplog;
 mod unique;
 mod window;
