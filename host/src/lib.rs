@@ -35,6 +35,7 @@
 
 pub mod build;
 pub mod error;
+pub mod failpoint;
 #[cfg(test)]
 mod fuzz;
 pub mod ledger;

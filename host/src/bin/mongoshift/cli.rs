@@ -221,6 +221,12 @@ enum Command {
         /// Roll back this many migrations.
         #[arg(long)]
         steps: Option<usize>,
+        /// A rewrite rolled back to the originals it kept: restore them even
+        /// though the application wrote to the collection since the swap,
+        /// keeping its versions (and a tombstone per delete) in
+        /// mongoshift_conflicts_<id>
+        #[arg(long)]
+        set_aside_writes_since_swap: bool,
         /// Roll back this migration, whose files changed since it ran, by the
         /// backward transform or steps of the files on disk (they may not undo
         /// what the earlier files did). Repeatable.
@@ -381,6 +387,13 @@ async fn run_command(
     renderer: &render::ProgressRenderer,
     progress: ProgressMode,
 ) -> anyhow::Result<ExitCode> {
+    // A swap a dead run left half-way comes first: what happened to the
+    // collection, and what to run.
+    if !matches!(command, Command::Prune { .. } | Command::Unlock { .. }) {
+        for i in migrator.interrupted().await? {
+            eprintln!("warning: {i}");
+        }
+    }
     match command {
         Command::New { .. } | Command::Build { .. } => unreachable!("handled before connecting"),
         Command::Status { json } => {
@@ -471,6 +484,7 @@ async fn run_command(
         Command::Down {
             to,
             steps,
+            set_aside_writes_since_swap,
             dangerously_allow_changed,
         } => {
             let target = match to {
@@ -478,6 +492,7 @@ async fn run_command(
                 None => DownTarget::Steps(steps.unwrap_or(1)),
             };
             let opts = DownOptions {
+                set_aside_writes_since_swap,
                 dangerously_allow_changed,
             };
             let res = migrator.down_with(&target, &opts).await;
