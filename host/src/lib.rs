@@ -33,6 +33,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod batch;
 pub mod build;
 pub mod error;
 pub mod failpoint;
@@ -41,8 +42,8 @@ mod fuzz;
 pub mod ledger;
 pub mod lock;
 pub mod manifest;
-pub mod migrator;
-mod outputs;
+pub mod migrate;
+pub mod options;
 pub mod pipeline;
 pub mod progress;
 pub mod python;
@@ -54,22 +55,25 @@ pub mod scaffold;
 pub mod source;
 pub mod target;
 pub mod text;
+pub mod transform;
 mod update;
 pub mod wasm;
 pub mod writer;
 
-pub use error::{MigrateError, PartWay, Result, SourceError};
-pub use ledger::{Ledger, LedgerEntry, State, LEDGER_COLLECTION};
+pub use batch::Outcome;
+pub use error::{redact_uri, MigrateError, PartWay, Result, SourceError};
+pub use ledger::{Checkpoint, Ledger, LedgerEntry, Phase, RewriteState, State, LEDGER_COLLECTION};
 pub use lock::{Lease, LockOptions, LockState, Owner, UnlockOutcome, LOCK_COLLECTION};
 pub use manifest::{
     Body, Kind, Manifest, PythonSpec, UpdateBody, UpdateSpec, UpdateStep, WasmSpec,
 };
-pub use migrator::{
-    DownOptions, DownTarget, DryRunDiff, DryRunMigration, DryRunReport, Migrator, OnError, Plan,
+pub use migrate::{
+    DownOptions, DownTarget, DryRunDiff, DryRunMigration, DryRunReport, Migrator, Plan,
     PlannedMigration, PlannedStep, Status, StatusRow, UpOptions, VerifyRow,
 };
+pub use options::{OnError, Strategy, TxMode, UpdateForm};
 pub use progress::{Direction, Event, NoProgress, Progress, ProgressSink};
 pub use report::{Completed, Report};
 pub use source::{Migration, MigrationSource};
-pub use target::{redact_uri, ConnectOptions, Target, Topology};
+pub use target::{ConnectOptions, Target, Topology};
 pub use update::Counts;

@@ -10,9 +10,9 @@ use std::path::Path;
 
 use bson::{Bson, Document, RawDocument};
 
-use super::error::WasmError;
-use super::module::ModuleInfo;
+use super::linked::ModuleInfo;
 use super::CONTRACT_VERSION;
+use crate::error::WasmError;
 
 /// The module's info from its `describe` payload; `exported` is what its
 /// `mongoshift_contract_version` returned. A version other than this host's

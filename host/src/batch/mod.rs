@@ -1,0 +1,20 @@
+//! The ground floor of a document-by-document run: what flows between its
+//! stages.
+//!
+//! - [`Batch`](documents::Batch): documents as read, end to end, in `_id`
+//!   order, with the permit that bounds memory; `Transformed`: a batch and
+//!   its outcomes.
+//! - [`Outcome`]: what a transform decides for one document, and
+//!   [`OutcomeError`] for outcomes that break the contract.
+//! - The `_id` helpers, the only ones: show an `_id` in a message (bounded and
+//!   escaped), and the key an `_id` is deduplicated by.
+//!
+//! Nothing here imports any other module of the crate but [`crate::text`].
+
+mod documents;
+mod id;
+mod outcome;
+
+pub(crate) use documents::{Batch, Transformed};
+pub(crate) use id::{id_key, raw_id_key, show_id, show_id_of};
+pub use outcome::{Outcome, OutcomeError};
