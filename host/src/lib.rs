@@ -33,7 +33,6 @@
 //! # Ok(()) }
 //! ```
 
-pub mod build;
 pub mod error;
 #[cfg(test)]
 mod fuzz;
@@ -49,7 +48,6 @@ pub mod report;
 mod restore;
 pub mod rewrite;
 pub mod sample;
-pub mod scaffold;
 pub mod source;
 pub mod target;
 pub mod text;

@@ -21,16 +21,16 @@ mod runtime;
 // The CLI is the Rust binary's own code, so `python -m mongoshift` offers
 // exactly the same commands and options.
 #[allow(clippy::print_stdout, clippy::print_stderr, unreachable_pub, dead_code)]
-#[path = "../../host/src/bin/mongoshift/cli.rs"]
+#[path = "../../cli/src/bin/mongoshift/cli.rs"]
 mod cli;
 #[allow(clippy::print_stdout, clippy::print_stderr, unreachable_pub, dead_code)]
-#[path = "../../host/src/bin/mongoshift/config.rs"]
+#[path = "../../cli/src/bin/mongoshift/config.rs"]
 mod config;
 #[allow(clippy::print_stdout, clippy::print_stderr, unreachable_pub, dead_code)]
-#[path = "../../host/src/bin/mongoshift/exit.rs"]
+#[path = "../../cli/src/bin/mongoshift/exit.rs"]
 mod exit;
 #[allow(clippy::print_stdout, clippy::print_stderr, unreachable_pub, dead_code)]
-#[path = "../../host/src/bin/mongoshift/render.rs"]
+#[path = "../../cli/src/bin/mongoshift/render.rs"]
 mod render;
 
 /// What the CLI code calls to run Python migrations: here, this package's runtime.

@@ -46,8 +46,8 @@ pub(crate) fn code_for(err: &anyhow::Error) -> ExitCode {
         Some(MigrateError::Source(_)) => INVALID,
         _ if err.downcast_ref::<mongoshift::SourceError>().is_some() => INVALID,
         _ if matches!(
-            err.downcast_ref::<mongoshift::build::BuildError>(),
-            Some(mongoshift::build::BuildError::Source(_))
+            err.downcast_ref::<mongoshift_cli::build::BuildError>(),
+            Some(mongoshift_cli::build::BuildError::Source(_))
         ) =>
         {
             INVALID

@@ -284,16 +284,16 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         lang,
     } = &cli.command
     {
-        let language: mongoshift::build::Language =
+        let language: mongoshift_cli::build::Language =
             lang.parse().map_err(|e: String| anyhow::anyhow!(e))?;
-        if kind != "wasm" && language != mongoshift::build::Language::Rust {
+        if kind != "wasm" && language != mongoshift_cli::build::Language::Rust {
             anyhow::bail!("--lang applies to --kind wasm only");
         }
         let path = match kind.as_str() {
-            "update" => mongoshift::scaffold::new_update_migration(&r.path, name, collection)?,
-            "wasm" => {
-                mongoshift::scaffold::new_wasm_migration_in(&r.path, name, collection, language)?
-            }
+            "update" => mongoshift_cli::scaffold::new_update_migration(&r.path, name, collection)?,
+            "wasm" => mongoshift_cli::scaffold::new_wasm_migration_in(
+                &r.path, name, collection, language,
+            )?,
             other => anyhow::bail!(
                 "unknown migration kind `{other}`; known kinds: {}",
                 mongoshift::manifest::KNOWN_KINDS.join(", ")
@@ -302,10 +302,10 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         println!("created {}", path.display());
         if kind == "wasm" {
             let file = match language {
-                mongoshift::build::Language::C => "transform.c",
-                mongoshift::build::Language::AssemblyScript => "index.ts",
-                mongoshift::build::Language::JavaScript => "index.js",
-                mongoshift::build::Language::Python => "app.py",
+                mongoshift_cli::build::Language::C => "transform.c",
+                mongoshift_cli::build::Language::AssemblyScript => "index.ts",
+                mongoshift_cli::build::Language::JavaScript => "index.js",
+                mongoshift_cli::build::Language::Python => "app.py",
                 _ => "src/lib.rs",
             };
             println!(
@@ -321,8 +321,10 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             .map(std::path::Path::new)
             .filter(|p| p.join(mongoshift::source::MANIFEST_FILE).is_file());
         let built = match one_dir {
-            Some(dir) => vec![mongoshift::build::build_dir(dir)?],
-            None => mongoshift::build::build_all(&MigrationSource::new(&r.path), id.as_deref())?,
+            Some(dir) => vec![mongoshift_cli::build::build_dir(dir)?],
+            None => {
+                mongoshift_cli::build::build_all(&MigrationSource::new(&r.path), id.as_deref())?
+            }
         };
         if built.is_empty() {
             println!("nothing to build: no wasm migration with a `build` folder");
