@@ -5,54 +5,19 @@
 //! ([`runtime`]). The GIL is released while the engine works and taken back
 //! only to call Python.
 
-use std::process::ExitCode;
 use std::sync::Arc;
 
+use mongoshift::python::PythonRuntime;
 use mongoshift::{
     ConnectOptions, DownTarget, Event, MigrateError, MigrationSource, Migrator, OnError,
     ProgressSink, Target, UpOptions,
 };
+use mongoshift_cli::{exit, PythonHook};
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 
 mod runtime;
-
-// The CLI is the Rust binary's own code, so `python -m mongoshift` offers
-// exactly the same commands and options.
-#[allow(clippy::print_stdout, clippy::print_stderr, unreachable_pub, dead_code)]
-#[path = "../../cli/src/bin/mongoshift/cli.rs"]
-mod cli;
-#[allow(clippy::print_stdout, clippy::print_stderr, unreachable_pub, dead_code)]
-#[path = "../../cli/src/bin/mongoshift/config.rs"]
-mod config;
-#[allow(clippy::print_stdout, clippy::print_stderr, unreachable_pub, dead_code)]
-#[path = "../../cli/src/bin/mongoshift/exit.rs"]
-mod exit;
-#[allow(clippy::print_stdout, clippy::print_stderr, unreachable_pub, dead_code)]
-#[path = "../../cli/src/bin/mongoshift/render.rs"]
-mod render;
-
-/// What the CLI code calls to run Python migrations: here, this package's runtime.
-mod python {
-    use std::process::ExitCode;
-
-    use mongoshift::{Migration, Migrator};
-
-    #[allow(dead_code)]
-    pub(crate) enum Hook {
-        Exited(ExitCode),
-        Attach(Box<dyn FnOnce(Migrator) -> Migrator>),
-    }
-
-    pub(crate) fn hook(_: &[Migration], _needed: bool, uri: &str) -> anyhow::Result<Hook> {
-        let uri = uri.to_string();
-        Ok(Hook::Attach(Box::new(move |m| {
-            let rt = crate::runtime::Runtime::new(&uri, m.target().db().name());
-            m.python_runtime(rt)
-        })))
-    }
-}
 
 create_exception!(
     _native,
@@ -97,23 +62,19 @@ fn to_py(py: Python<'_>, err: MigrateError) -> PyErr {
         _ => Vec::new(),
     };
     let msg = err.to_string();
-    let e = match err.root() {
-        MigrateError::LockHeld { .. }
-        | MigrateError::LockAlive { .. }
-        | MigrateError::LockLost { .. } => LockError::new_err(msg),
-        MigrateError::ChecksumMismatch { .. }
-        | MigrateError::ChangedPartWay { .. }
-        | MigrateError::ChangedWayBack { .. }
-        | MigrateError::MissingOnDisk { .. } => ChecksumMismatch::new_err(msg),
-        MigrateError::Source(_) => SourceError::new_err(msg),
-        MigrateError::Unreachable { .. }
-        | MigrateError::Auth { .. }
-        | MigrateError::InvalidUri { .. }
-        | MigrateError::NoDatabase => ConnectError::new_err(msg),
-        MigrateError::Transform { .. }
-        | MigrateError::DocumentFailed { .. }
-        | MigrateError::Python { .. } => TransformError::new_err(msg),
-        _ => MigrationError::new_err(msg),
+    // The classes follow the command line's exit codes; a failed transform
+    // is told apart among the rest.
+    let e = match exit::code_of(&err) {
+        exit::LOCKED => LockError::new_err(msg),
+        exit::MISMATCH => ChecksumMismatch::new_err(msg),
+        exit::INVALID => SourceError::new_err(msg),
+        exit::CONNECTION => ConnectError::new_err(msg),
+        _ => match err.root() {
+            MigrateError::Transform { .. }
+            | MigrateError::DocumentFailed { .. }
+            | MigrateError::Python { .. } => TransformError::new_err(msg),
+            _ => MigrationError::new_err(msg),
+        },
     };
     let _ = e.value(py).setattr("applied", applied);
     e
@@ -273,29 +234,11 @@ fn down(
 /// The `mongoshift` command line (`python -m mongoshift`); returns the exit code.
 #[pyfunction]
 fn main(py: Python<'_>, argv: Vec<String>) -> PyResult<u8> {
-    use clap::Parser;
-    let args = std::iter::once("mongoshift".to_string()).chain(argv);
-    let parsed = match cli::Cli::try_parse_from(args) {
-        Ok(c) => c,
-        Err(e) => {
-            let code = e.exit_code();
-            let _ = e.print();
-            return Ok(code as u8);
-        }
-    };
-    let code = py.detach(move || match cli::run(parsed) {
-        Ok(code) => code,
-        Err(err) => {
-            #[allow(clippy::print_stderr)]
-            {
-                eprintln!("error: {err}");
-            }
-            exit::code_for(&err)
-        }
-    });
-    Ok((0u8..=255)
-        .find(|k| ExitCode::from(*k) == code)
-        .unwrap_or(1))
+    // Python migrations run in this process, with this package's runtime.
+    let hook = PythonHook::InProcess(Box::new(|uri: &str, database: &str| {
+        runtime::Runtime::new(uri, database) as Arc<dyn PythonRuntime>
+    }));
+    Ok(py.detach(move || mongoshift_cli::main_from(argv, &hook)))
 }
 
 #[pymodule]

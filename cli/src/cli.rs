@@ -1,7 +1,6 @@
 //! Arguments and dispatch.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,12 +12,13 @@ use mongoshift::{
     Target, UnlockOutcome, UpOptions,
 };
 
+use crate::python::{Prepared, PythonHook};
 use crate::{config, exit, render};
 
 /// Fast, safe MongoDB data migrations.
 #[derive(Debug, Parser)]
 #[command(name = "mongoshift", version, about, after_help = exit::HELP)]
-pub(crate) struct Cli {
+pub struct Cli {
     #[command(flatten)]
     global: Global,
     #[command(subcommand)]
@@ -27,7 +27,7 @@ pub(crate) struct Cli {
 
 impl Cli {
     /// Whether the command only reports (and changes nothing).
-    pub(crate) fn only_reports(&self) -> bool {
+    pub fn only_reports(&self) -> bool {
         matches!(
             self.command,
             Command::Status { .. }
@@ -275,7 +275,9 @@ fn resolve(g: Global) -> anyhow::Result<Resolved> {
     })
 }
 
-pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+/// Runs a parsed command line; prints what the command reports and returns
+/// the exit code (see [`exit`]), or the error of a failed command.
+pub fn run(cli: Cli, python: &PythonHook) -> anyhow::Result<u8> {
     let r = resolve(cli.global)?;
     if let Command::New {
         name,
@@ -284,16 +286,14 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         lang,
     } = &cli.command
     {
-        let language: mongoshift_cli::build::Language =
+        let language: crate::build::Language =
             lang.parse().map_err(|e: String| anyhow::anyhow!(e))?;
-        if kind != "wasm" && language != mongoshift_cli::build::Language::Rust {
+        if kind != "wasm" && language != crate::build::Language::Rust {
             anyhow::bail!("--lang applies to --kind wasm only");
         }
         let path = match kind.as_str() {
-            "update" => mongoshift_cli::scaffold::new_update_migration(&r.path, name, collection)?,
-            "wasm" => mongoshift_cli::scaffold::new_wasm_migration_in(
-                &r.path, name, collection, language,
-            )?,
+            "update" => crate::scaffold::new_update_migration(&r.path, name, collection)?,
+            "wasm" => crate::scaffold::new_wasm_migration_in(&r.path, name, collection, language)?,
             other => anyhow::bail!(
                 "unknown migration kind `{other}`; known kinds: {}",
                 mongoshift::manifest::KNOWN_KINDS.join(", ")
@@ -302,10 +302,10 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         println!("created {}", path.display());
         if kind == "wasm" {
             let file = match language {
-                mongoshift_cli::build::Language::C => "transform.c",
-                mongoshift_cli::build::Language::AssemblyScript => "index.ts",
-                mongoshift_cli::build::Language::JavaScript => "index.js",
-                mongoshift_cli::build::Language::Python => "app.py",
+                crate::build::Language::C => "transform.c",
+                crate::build::Language::AssemblyScript => "index.ts",
+                crate::build::Language::JavaScript => "index.js",
+                crate::build::Language::Python => "app.py",
                 _ => "src/lib.rs",
             };
             println!(
@@ -313,7 +313,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 path.display()
             );
         }
-        return Ok(exit::ok());
+        return Ok(exit::OK);
     }
     if let Command::Build { id } = &cli.command {
         let one_dir = id
@@ -321,10 +321,8 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             .map(std::path::Path::new)
             .filter(|p| p.join(mongoshift::source::MANIFEST_FILE).is_file());
         let built = match one_dir {
-            Some(dir) => vec![mongoshift_cli::build::build_dir(dir)?],
-            None => {
-                mongoshift_cli::build::build_all(&MigrationSource::new(&r.path), id.as_deref())?
-            }
+            Some(dir) => vec![crate::build::build_dir(dir)?],
+            None => crate::build::build_all(&MigrationSource::new(&r.path), id.as_deref())?,
         };
         if built.is_empty() {
             println!("nothing to build: no wasm migration with a `build` folder");
@@ -338,16 +336,16 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 b.id
             );
         }
-        return Ok(exit::ok());
+        return Ok(exit::OK);
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    rt.block_on(run_async(cli.command, r))
+    rt.block_on(run_async(cli.command, r, python))
 }
 
-async fn run_async(command: Command, r: Resolved) -> anyhow::Result<ExitCode> {
+async fn run_async(command: Command, r: Resolved, python: &PythonHook) -> anyhow::Result<u8> {
     // Load the directory before connecting: a bad manifest is reported even
     // when the server is down.
     let source = MigrationSource::new(&r.path);
@@ -357,9 +355,9 @@ async fn run_async(command: Command, r: Resolved) -> anyhow::Result<ExitCode> {
         command,
         Command::Plan { .. } | Command::Up { .. } | Command::Down { .. }
     );
-    let python = match crate::python::hook(&migrations, needs_python, &r.connect.uri)? {
-        crate::python::Hook::Exited(code) => return Ok(code),
-        crate::python::Hook::Attach(attach) => attach,
+    let python = match python.prepare(&migrations, needs_python, &r.connect.uri)? {
+        Prepared::Exited(code) => return Ok(code),
+        Prepared::Attach(attach) => attach,
     };
     let target = Target::connect(&r.connect).await?;
     let renderer = Arc::new(render::ProgressRenderer::new(r.progress));
@@ -382,7 +380,7 @@ async fn run_command(
     migrator: Migrator,
     renderer: &render::ProgressRenderer,
     progress: ProgressMode,
-) -> anyhow::Result<ExitCode> {
+) -> anyhow::Result<u8> {
     match command {
         Command::New { .. } | Command::Build { .. } => unreachable!("handled before connecting"),
         Command::Status { json } => {
@@ -463,7 +461,7 @@ async fn run_command(
                 } else {
                     render::dry_run(&report);
                 }
-                return Ok(exit::ok());
+                return Ok(exit::OK);
             }
             let res = migrator.up(&opts).await;
             renderer.finish();
@@ -492,7 +490,7 @@ async fn run_command(
             let bad = render::verify(&rows);
             if bad > 0 {
                 eprintln!("error: {bad} applied migration(s) differ from the files on disk");
-                return Ok(ExitCode::from(exit::MISMATCH));
+                return Ok(exit::MISMATCH);
             }
         }
         Command::Prune {
@@ -519,5 +517,37 @@ async fn run_command(
             }
         },
     }
-    Ok(exit::ok())
+    Ok(exit::OK)
+}
+
+/// Runs a parsed command line as the `mongoshift` command does: what the
+/// command reports goes to stdout, an error to stderr; returns the exit code.
+pub fn main(cli: Cli, python: &PythonHook) -> u8 {
+    match run(cli, python) {
+        Ok(code) => code,
+        Err(err) => {
+            // Every message already carries its causes; `{:#}` would repeat them.
+            eprintln!("error: {err}");
+            exit::code_for(&err)
+        }
+    }
+}
+
+/// Parses `args` (the arguments after the program's name) and runs them as
+/// [`main`] does; `--help`, `--version` and usage errors print as they do in
+/// the binary, with the same codes.
+pub fn main_from<I, T>(args: I, python: &PythonHook) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let args = std::iter::once(std::ffi::OsString::from("mongoshift"))
+        .chain(args.into_iter().map(Into::into));
+    match Cli::try_parse_from(args) {
+        Ok(cli) => main(cli, python),
+        Err(e) => {
+            let _ = e.print();
+            u8::try_from(e.exit_code()).unwrap_or(exit::USAGE)
+        }
+    }
 }
