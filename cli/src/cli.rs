@@ -6,14 +6,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use mongoshift::writer::{Strategy, TxMode, UpdateForm};
 use mongoshift::{
     ConnectOptions, DownOptions, DownTarget, LockOptions, MigrationSource, Migrator, OnError,
-    Target, UnlockOutcome, UpOptions,
+    Strategy, Target, TxMode, UnlockOutcome, UpOptions, UpdateForm,
 };
 
 use crate::python::{Prepared, PythonHook};
-use crate::{config, exit, render};
+use crate::{config, exit, render, values};
 
 /// Fast, safe MongoDB data migrations.
 #[derive(Debug, Parser)]
@@ -78,52 +77,6 @@ pub(crate) enum ProgressMode {
     None,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum StrategyArg {
-    /// Write each batch's results back into the collection
-    InPlace,
-    /// Copy into a shadow collection, follow changes, swap by rename
-    Rewrite,
-    /// Rewrite for whole-collection migrations where allowed, else in place
-    Auto,
-}
-
-impl From<StrategyArg> for Strategy {
-    fn from(s: StrategyArg) -> Strategy {
-        match s {
-            StrategyArg::InPlace => Strategy::InPlace,
-            StrategyArg::Rewrite => Strategy::Rewrite,
-            StrategyArg::Auto => Strategy::Auto,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum FormArg {
-    /// $set/$unset of what changed (a replacement when field order changes)
-    Set,
-    /// The whole new document
-    Replace,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum TxArg {
-    /// One transaction per batch with its checkpoint (exactly-once resume).
-    Batch,
-    /// One transaction for the whole migration (small collections).
-    Migration,
-    /// No transactions (at-least-once resume).
-    None,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum OnErrorArg {
-    /// Stop at the first failing document.
-    Abort,
-    /// Set failing documents aside in mongoshift_quarantine and go on.
-    Quarantine,
-}
-
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Write a new migration from a template.
@@ -166,8 +119,8 @@ enum Command {
         #[arg(long, conflicts_with = "to")]
         down_steps: Option<usize>,
         /// Plan with this write strategy (as `up --strategy`)
-        #[arg(long, value_enum)]
-        strategy: Option<StrategyArg>,
+        #[arg(long, value_parser = values::strategy())]
+        strategy: Option<Strategy>,
     },
     /// Apply pending migrations in order.
     Up {
@@ -185,11 +138,11 @@ enum Command {
         dangerously_resume_changed: Vec<String>,
         /// How document writes are grouped into transactions [default: batch,
         /// or none on a standalone server]
-        #[arg(long, value_enum)]
-        transactions: Option<TxArg>,
+        #[arg(long, value_parser = values::tx_mode())]
+        transactions: Option<TxMode>,
         /// What to do with a document the transform fails
-        #[arg(long, value_enum, default_value_t = OnErrorArg::Abort)]
-        on_error: OnErrorArg,
+        #[arg(long, value_parser = values::on_error(), default_value = "abort")]
+        on_error: OnError,
         /// Keep pre-images of changed documents for `down` [default: when the
         /// module has no backward transform]
         #[arg(long, overrides_with = "no_pre_images")]
@@ -200,12 +153,12 @@ enum Command {
         /// Where document-by-document migrations write: back in place, or
         /// into a copy that replaces the collection [default: the manifest's,
         /// else auto]
-        #[arg(long, value_enum)]
-        strategy: Option<StrategyArg>,
+        #[arg(long, value_parser = values::strategy())]
+        strategy: Option<Strategy>,
         /// How in-place runs write a changed document [default: the
         /// manifest's, else set]
-        #[arg(long, value_enum)]
-        in_place_writes: Option<FormArg>,
+        #[arg(long, value_parser = values::update_form())]
+        in_place_writes: Option<UpdateForm>,
         /// Run the transforms without writing; report what would change
         #[arg(long)]
         dry_run: bool,
@@ -403,7 +356,7 @@ async fn run_command(
                     migrator
                         .plan_up(&UpOptions {
                             to,
-                            strategy: strategy.map(StrategyArg::into),
+                            strategy,
                             ..UpOptions::default()
                         })
                         .await?
@@ -430,22 +383,12 @@ async fn run_command(
         } => {
             let opts = UpOptions {
                 to,
-                strategy: strategy.map(StrategyArg::into),
-                in_place_writes: in_place_writes.map(|f| match f {
-                    FormArg::Set => UpdateForm::Set,
-                    FormArg::Replace => UpdateForm::Replace,
-                }),
+                strategy,
+                in_place_writes,
                 dangerously_allow_changed,
                 dangerously_resume_changed,
-                transactions: transactions.map(|t| match t {
-                    TxArg::Batch => TxMode::Batch,
-                    TxArg::Migration => TxMode::Migration,
-                    TxArg::None => TxMode::None,
-                }),
-                on_error: match on_error {
-                    OnErrorArg::Abort => OnError::Abort,
-                    OnErrorArg::Quarantine => OnError::Quarantine,
-                },
+                transactions,
+                on_error,
                 pre_images: if no_pre_images {
                     Some(false)
                 } else if pre_images {

@@ -27,6 +27,7 @@ pub mod exit;
 mod python;
 mod render;
 pub mod scaffold;
+pub mod values;
 
 pub use cli::{main, main_from, run, Cli};
 pub use python::{PythonHook, RuntimeFactory};

@@ -70,3 +70,4 @@ pub use report::{Completed, Report};
 pub use source::{Migration, MigrationSource};
 pub use target::{redact_uri, ConnectOptions, Target, Topology};
 pub use update::Counts;
+pub use writer::{Strategy, TxMode, UpdateForm};
