@@ -198,6 +198,12 @@ pub(crate) struct DownArgs {
     /// Roll back this many migrations.
     #[arg(long)]
     pub(crate) steps: Option<usize>,
+    /// A rewrite rolled back to the originals it kept: restore them even
+    /// though the application wrote to the collection since the swap,
+    /// keeping its versions (and a tombstone per delete) in
+    /// mongoshift_conflicts_<id>
+    #[arg(long)]
+    pub(crate) set_aside_writes_since_swap: bool,
     /// Roll back this migration, whose files changed since it ran, by the
     /// backward transform or steps of the files on disk (they may not undo
     /// what the earlier files did). Repeatable.
@@ -239,6 +245,7 @@ impl DownArgs {
     /// What the flags ask of the engine besides the target.
     pub(crate) fn options(&self) -> DownOptions {
         DownOptions {
+            set_aside_writes_since_swap: self.set_aside_writes_since_swap,
             dangerously_allow_changed: self.dangerously_allow_changed.clone(),
         }
     }

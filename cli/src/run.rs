@@ -103,6 +103,13 @@ async fn dispatch(
     migrator: &Migrator,
     renderer: &ProgressRenderer,
 ) -> anyhow::Result<u8> {
+    // A swap a dead run left half-way comes first: what happened to the
+    // collection, and what to run.
+    if !matches!(command, Command::Prune { .. } | Command::Unlock { .. }) {
+        for i in migrator.interrupted().await? {
+            eprintln!("warning: {i}");
+        }
+    }
     match command {
         Command::New { .. } | Command::Build { .. } => unreachable!("run before connecting"),
         Command::Status { json } => commands::status(migrator, json).await,

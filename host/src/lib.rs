@@ -34,6 +34,7 @@
 //! ```
 
 pub mod error;
+pub mod failpoint;
 #[cfg(test)]
 mod fuzz;
 pub mod ledger;

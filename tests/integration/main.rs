@@ -19,5 +19,6 @@ mod python;
 mod resume;
 mod safety;
 mod strategies;
+mod swap;
 mod wasm;
 mod wat;

@@ -95,6 +95,9 @@ pub(crate) fn plan(plan: &Plan) {
             }
         }
         println!("    guarantee: {}", m.guarantee);
+        for w in &m.warnings {
+            println!("    warning: {w}");
+        }
     }
     println!("guarantee: {}", plan.guarantee);
 }
