@@ -9,14 +9,15 @@ use std::sync::Arc;
 
 use mongoshift::python::PythonRuntime;
 use mongoshift::{
-    ConnectOptions, DownTarget, Event, MigrateError, MigrationSource, Migrator, OnError,
-    ProgressSink, Target, UpOptions,
+    ConnectOptions, DownTarget, Event, MigrateError, MigrationSource, Migrator, ProgressSink,
+    Target,
 };
 use mongoshift_cli::{exit, PythonHook};
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 
+mod requests;
 mod runtime;
 
 create_exception!(
@@ -160,74 +161,69 @@ fn verify(py: Python<'_>, uri: String, path: String, db: Option<String>) -> PyRe
     json(&rows)
 }
 
-/// What `up` (or, with `down_steps`, `down`) would do, as JSON.
+/// What `up` (or, with `down_steps`, `down`) would do, as JSON. `options`:
+/// those of `up`, as a JSON object (see `requests`).
 #[pyfunction]
-#[pyo3(signature = (uri, path, db=None, to=None, down_steps=None))]
+#[pyo3(signature = (uri, path, db=None, options=None, down_steps=None))]
 fn plan(
     py: Python<'_>,
     uri: String,
     path: String,
     db: Option<String>,
-    to: Option<String>,
+    options: Option<String>,
     down_steps: Option<usize>,
 ) -> PyResult<String> {
+    let request: requests::UpRequest = requests::parse("plan", options.as_deref())?;
     let plan = command!(py, uri, path, db, None, |m| match down_steps {
         Some(n) => m.plan_down(&DownTarget::Steps(n)).await,
-        None => {
-            m.plan_up(&UpOptions {
-                to,
-                ..UpOptions::default()
-            })
-            .await
-        }
+        None => m.plan_up(&request.options()).await,
     })?;
     json(&plan)
 }
 
-/// Applies pending migrations; returns the report as JSON.
+/// Applies pending migrations (with `dry_run`, reports what would change);
+/// returns the report as JSON. `options`: a JSON object (see `requests`).
 #[pyfunction]
-#[pyo3(signature = (uri, path, db=None, to=None, quarantine=false, on_progress=None))]
+#[pyo3(signature = (uri, path, db=None, options=None, on_progress=None))]
 fn up(
     py: Python<'_>,
     uri: String,
     path: String,
     db: Option<String>,
-    to: Option<String>,
-    quarantine: bool,
+    options: Option<String>,
     on_progress: Option<Py<PyAny>>,
 ) -> PyResult<String> {
-    let report = command!(py, uri, path, db, on_progress, |m| {
-        m.up(&UpOptions {
-            to,
-            on_error: if quarantine {
-                OnError::Quarantine
-            } else {
-                OnError::Abort
-            },
-            ..UpOptions::default()
-        })
-        .await
-    })?;
+    let request: requests::UpRequest = requests::parse("up", options.as_deref())?;
+    let opts = request.options();
+    if request.dry_run {
+        let sample = request.sample;
+        let report = command!(py, uri, path, db, on_progress, |m| m
+            .dry_run(&opts, sample)
+            .await)?;
+        return json(&report);
+    }
+    let report = command!(py, uri, path, db, on_progress, |m| m.up(&opts).await)?;
     json(&report)
 }
 
-/// Rolls back `steps` migrations, or every one after `to`; returns the report as JSON.
+/// Rolls back the last `steps` migrations (one by default), or every one
+/// after `to`; returns the report as JSON. `options`: a JSON object (see
+/// `requests`).
 #[pyfunction]
-#[pyo3(signature = (uri, path, db=None, steps=None, to=None, on_progress=None))]
+#[pyo3(signature = (uri, path, db=None, options=None, on_progress=None))]
 fn down(
     py: Python<'_>,
     uri: String,
     path: String,
     db: Option<String>,
-    steps: Option<usize>,
-    to: Option<String>,
+    options: Option<String>,
     on_progress: Option<Py<PyAny>>,
 ) -> PyResult<String> {
-    let target = match to {
-        Some(id) => DownTarget::To(id),
-        None => DownTarget::Steps(steps.unwrap_or(1)),
-    };
-    let report = command!(py, uri, path, db, on_progress, |m| m.down(&target).await)?;
+    let request: requests::DownRequest = requests::parse("down", options.as_deref())?;
+    let (target, opts) = (request.target(), request.options());
+    let report = command!(py, uri, path, db, on_progress, |m| m
+        .down_with(&target, &opts)
+        .await)?;
     json(&report)
 }
 
