@@ -1283,7 +1283,7 @@ impl Migrator {
             .undo_through
             .as_ref()
             .filter(|_| direction == Direction::Down);
-        let filter = resume::bounded(&spec.filter, undo_through);
+        let filter = crate::id_order::bounded(&spec.filter, undo_through);
         let mut rewrite = None;
         let destination = if prepared.strategy == Strategy::Rewrite {
             let run = crate::rewrite::Run {
