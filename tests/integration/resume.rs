@@ -429,8 +429,16 @@ fn a_resumed_run_reaches_every_id_type_after_the_checkpoint() {
     let mut docs: Vec<bson::Document> = (0..30).map(|i| doc! { "_id": i, "n": 0 }).collect();
     docs.extend((0..30).map(|i| doc! { "_id": format!("s{i:02}"), "n": 0 }));
     docs.extend((0..30).map(|_| doc! { "_id": bson::oid::ObjectId::new(), "n": 0 }));
-    block_on(t.db().collection::<bson::Document>("users").insert_many(docs)).expect("seed");
-    t.write(&format!("{MIG}/guest.wat"), &counter_with(false, None, None));
+    block_on(
+        t.db()
+            .collection::<bson::Document>("users")
+            .insert_many(docs),
+    )
+    .expect("seed");
+    t.write(
+        &format!("{MIG}/guest.wat"),
+        &counter_with(false, None, None),
+    );
     t.write(
         &format!("{MIG}/migration.toml"),
         "kind = \"wasm\"\ncollection = \"users\"\nmodule = \"guest.wat\"\nbatch_size = 10\nthreads = 1\nstrategy = \"in-place\"\npre_images = false\n",
@@ -444,7 +452,11 @@ fn a_resumed_run_reaches_every_id_type_after_the_checkpoint() {
     assert!(!out.status.success(), "the fail point stopped the run");
     assert_eq!(t.count("users", doc! { "n": 1 }), 20);
     t.cmd().arg("up").assert().success();
-    assert_eq!(t.count("users", doc! { "n": 1 }), 90, "every type reached once");
+    assert_eq!(
+        t.count("users", doc! { "n": 1 }),
+        90,
+        "every type reached once"
+    );
     assert_eq!(t.count("users", doc! { "n": { "$ne": 1 } }), 0);
     assert_eq!(state(&t), "applied");
 }
