@@ -37,6 +37,7 @@ pub mod error;
 pub mod failpoint;
 #[cfg(test)]
 mod fuzz;
+mod id_order;
 pub mod ledger;
 pub mod lock;
 pub mod manifest;

@@ -581,7 +581,9 @@ impl Migrator {
 
     /// Whether the oplog looks too short for a rewrite's copy.
     async fn rewrite_warnings(&self, m: &Migration, spec: &WasmSpec) -> Result<Vec<String>> {
-        let Some(reach) = crate::rewrite::oplog_reach(&self.target).await else {
+        let Some(reach) =
+            crate::rewrite::oplog_reach(&self.target, std::time::Duration::from_secs(2)).await
+        else {
             return Ok(Vec::new());
         };
         let documents = self.count(spec).await?;
@@ -1283,7 +1285,7 @@ impl Migrator {
             .undo_through
             .as_ref()
             .filter(|_| direction == Direction::Down);
-        let filter = resume::bounded(&spec.filter, undo_through);
+        let filter = crate::id_order::bounded(&spec.filter, undo_through);
         let mut rewrite = None;
         let destination = if prepared.strategy == Strategy::Rewrite {
             let run = crate::rewrite::Run {
