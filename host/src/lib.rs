@@ -34,7 +34,6 @@
 //! ```
 
 pub mod batch;
-pub mod build;
 pub mod error;
 pub mod failpoint;
 #[cfg(test)]
@@ -51,7 +50,6 @@ pub mod report;
 mod restore;
 pub mod rewrite;
 pub mod sample;
-pub mod scaffold;
 pub mod source;
 pub mod target;
 pub mod text;

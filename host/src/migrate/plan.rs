@@ -185,7 +185,9 @@ impl Migrator {
         m: &Migration,
         spec: &WasmSpec,
     ) -> Result<Vec<String>> {
-        let Some(reach) = crate::rewrite::oplog_reach(&self.target).await else {
+        let Some(reach) =
+            crate::rewrite::oplog_reach(&self.target, std::time::Duration::from_secs(2)).await
+        else {
             return Ok(Vec::new());
         };
         let documents = self.count(spec).await?;

@@ -286,7 +286,7 @@ impl Migrator {
             .undo_through
             .as_ref()
             .filter(|_| one.direction == Direction::Down);
-        let filter = super::resume::bounded(filter, undo_through);
+        let filter = crate::batch::bounded(filter, undo_through);
         pipeline::Job {
             target: &self.target,
             migration: &one.m.id,

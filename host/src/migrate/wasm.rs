@@ -3,7 +3,6 @@
 
 use super::migrator::{count_matching, Migrator};
 use super::options::UpOptions;
-use super::resume;
 use super::settings::{choose_pre_images, Asked};
 use super::work::One;
 use std::sync::Arc;
@@ -275,7 +274,7 @@ impl Migrator {
             .undo_through
             .as_ref()
             .filter(|_| direction == Direction::Down);
-        let filter = resume::bounded(&spec.filter, undo_through);
+        let filter = crate::batch::bounded(&spec.filter, undo_through);
         let destination = match rewrite {
             Some(r) => r.destination(),
             None => Destination::InPlace {

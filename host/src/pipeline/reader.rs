@@ -86,7 +86,7 @@ impl Reader {
 /// The reader's filter: the migration's, after `last_id` when resuming.
 pub(crate) fn resume_filter(filter: &Document, last_id: Option<bson::Bson>) -> Document {
     match last_id {
-        Some(last) => doc! { "$and": [ filter.clone(), { "_id": { "$gt": last } } ] },
+        Some(last) => crate::batch::after(filter, &last),
         None => filter.clone(),
     }
 }

@@ -172,10 +172,12 @@ async fn history_lost(t: &Target, state: &RewriteState) -> Result<bool> {
 /// never touched) and the rewrite begins again, saying why.
 async fn start_over(run: &Run<'_>, state: &mut RewriteState) -> Result<()> {
     let t = run.target;
-    let reach = super::oplog::reach(t).await.map_or_else(
-        || "the oplog could not be read".to_string(),
-        |r| r.describe(),
-    );
+    let reach = super::oplog::reach(t, Duration::from_secs(5))
+        .await
+        .map_or_else(
+            || "how far the oplog reaches could not be read".to_string(),
+            |r| r.describe(),
+        );
     run.progress.event(&Event::Warning {
         id: run.migration.to_string(),
         message: format!(

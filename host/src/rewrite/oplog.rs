@@ -3,7 +3,9 @@
 //! of a given size fits in it.
 
 use bson::{doc, Bson, Document};
-use mongodb::options::FindOneOptions;
+use std::time::Duration;
+
+use mongodb::options::Hint;
 
 use crate::target::Target;
 
@@ -52,26 +54,49 @@ fn span(secs: u32) -> String {
 }
 
 /// What the oplog holds, or `None` when it cannot be read (no replica set,
-/// or a user not allowed to read `local`).
-pub(crate) async fn reach(target: &Target) -> Option<Reach> {
-    let oplog = target
-        .client()
-        .database("local")
-        .collection::<Document>("oplog.rs");
-    // `$natural` order is insertion order on MongoDB (and cheap there: no
-    // sort over the oplog); the `ts` query then makes the answer exact on
-    // servers that do not keep it (secantusd-rs), reading only entries up to
-    // (from) the one found.
-    let first = end(&oplog, 1).await?;
-    let oldest = first.get_timestamp("ts").ok()?.time;
-    let newest = end(&oplog, -1).await?.get_timestamp("ts").ok()?.time;
-    let entries = oplog.estimated_document_count().await.ok()?;
-    let stats = target
-        .client()
-        .database("local")
-        .run_command(doc! { "collStats": "oplog.rs" })
+/// a user not allowed to read `local`) or not within `within`: servers that
+/// do not keep the oplog in natural order (secantusd-rs) answer even the
+/// cheapest query about a large oplog slowly, and a plan must not wait.
+pub(crate) async fn reach(target: &Target, within: Duration) -> Option<Reach> {
+    tokio::time::timeout(within, read(target))
         .await
-        .ok();
+        .ok()
+        .flatten()
+}
+
+async fn read(target: &Target) -> Option<Reach> {
+    let local = target.client().database("local");
+    let oplog = local.collection::<Document>("oplog.rs");
+    // The first entry in natural order is the oldest, read without a sort
+    // (a sort over the oplog is a full scan held in memory on servers
+    // without natural order); the newest is the server's last write.
+    let first = oplog
+        .find_one(doc! {})
+        .hint(Hint::Keys(doc! { "$natural": 1 }))
+        .projection(doc! { "ts": 1, "op": 1, "ns": 1, "o.msg": 1, "o.create": 1 })
+        .await
+        .ok()
+        .flatten()?;
+    let oldest = first.get_timestamp("ts").ok()?.time;
+    let admin = target.client().database("admin");
+    let hello = admin.run_command(doc! { "hello": 1 });
+    let (hello, entries, stats) = tokio::join!(
+        hello,
+        oplog.estimated_document_count(),
+        local.run_command(doc! { "collStats": "oplog.rs" })
+    );
+    let newest = hello
+        .ok()
+        .and_then(|h| {
+            h.get_document("lastWrite")
+                .ok()?
+                .get_document("opTime")
+                .ok()?
+                .get_timestamp("ts")
+                .ok()
+        })
+        .map_or_else(|| chrono::Utc::now().timestamp() as u32, |t| t.time);
+    let stats = stats.ok();
     let number = |d: &Document, k: &str| match d.get(k) {
         Some(Bson::Int32(n)) => Some(i64::from(*n)),
         Some(Bson::Int64(n)) => Some(*n),
@@ -86,8 +111,8 @@ pub(crate) async fn reach(target: &Target) -> Option<Reach> {
     let at_limit = matches!((bytes, max_bytes), (Some(b), Some(m)) if b * 10 >= m * 9);
     Some(Reach {
         oldest,
-        newest,
-        entries,
+        newest: newest.max(oldest),
+        entries: entries.ok()?,
         full: !is_first_ever(&first) || at_limit,
         max_bytes,
     })
@@ -107,31 +132,6 @@ fn is_first_ever(entry: &Document) -> bool {
     (entry.get_str("op") == Ok("n") && o("msg").as_deref() == Some("initiating set"))
         || (entry.get_str("ns") == Ok("admin.$cmd")
             && o("create").as_deref() == Some("system.version"))
-}
-
-/// The first (`order` 1) or last (-1) entry, without its payload beyond
-/// what [`is_first_ever`] reads.
-async fn end(oplog: &mongodb::Collection<Document>, order: i32) -> Option<Document> {
-    let one = |sort: Document, filter: Document| {
-        let opts = FindOneOptions::builder()
-            .sort(sort)
-            .projection(doc! { "ts": 1, "op": 1, "ns": 1, "o.msg": 1, "o.create": 1 })
-            .build();
-        async move {
-            oplog
-                .find_one(filter)
-                .with_options(opts)
-                .await
-                .ok()
-                .flatten()
-        }
-    };
-    let guess = one(doc! { "$natural": order }, doc! {})
-        .await?
-        .get_timestamp("ts")
-        .ok()?;
-    let op = if order > 0 { "$lte" } else { "$gte" };
-    one(doc! { "ts": order }, doc! { "ts": { op: guess } }).await
 }
 
 /// A warning for `plan` when a rewrite's copy of `documents` documents

@@ -137,10 +137,12 @@ pub(crate) async fn open_stream(
     if let Some(stream) = watch(target, &state.collection, start).await? {
         return Ok(stream);
     }
-    let reach = super::oplog::reach(target).await.map_or_else(
-        || "the oplog could not be read".to_string(),
-        |r| r.describe(),
-    );
+    let reach = super::oplog::reach(target, std::time::Duration::from_secs(5))
+        .await
+        .map_or_else(
+            || "how far the oplog reaches could not be read".to_string(),
+            |r| r.describe(),
+        );
     Err(MigrateError::Refused {
         reason: format!(
             "the change stream can no longer resume from where the copy of {} started \
