@@ -20,6 +20,25 @@
 //!   registers a [`python::PythonRuntime`]; see [`python`].
 //! - Runs emit progress [`Event`]s to a [`ProgressSink`]; the library never prints.
 //!
+//! ## Where each step of a run lives
+//!
+//! From the bottom up; a module imports only modules of its own step or
+//! of the steps before it, never one after (`scripts/check-structure`
+//! refuses an import cycle):
+//!
+//! 1. Ground floor: [`batch`] (what flows: batches, outcomes, `_id`s),
+//!    [`options`] (transactions, strategy, update form, on-error),
+//!    [`error`], [`progress`], [`report`], [`text`], [`failpoint`].
+//! 2. [`target`] (the connection), [`wasm`] (the sandbox), [`source`] and
+//!    [`manifest`] (migrations on disk).
+//! 3. [`lock`], then [`ledger`] (every ledger write: entries, checkpoints,
+//!    a rewrite's phase).
+//! 4. [`transform`] (what decides each document and the checks on what it
+//!    returns; [`python`]: the Python runtime's contract), then [`writer`]
+//!    (commits), then [`pipeline`] (reader → workers → in-order reassembly
+//!    → writer) and [`rewrite`] (copy, catch-up, swap).
+//! 5. [`migrate`]: planning, running, dry runs and status, under the lock.
+//!
 //! ## Example
 //!
 //! ```no_run

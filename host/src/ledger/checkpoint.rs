@@ -5,7 +5,7 @@ use bson::doc;
 use mongodb::ClientSession;
 use serde::{Deserialize, Serialize};
 
-use super::LEDGER_COLLECTION;
+use super::collection::LEDGER_COLLECTION;
 use crate::batch::Outcome;
 use crate::error::{MigrateError, Result};
 use crate::target::Target;

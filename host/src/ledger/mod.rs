@@ -14,15 +14,14 @@
 //! - [`Ledger`]: reads entries and writes one.
 
 mod checkpoint;
+mod collection;
 mod entry;
 mod rewrite;
 mod store;
 
-/// The collection holding the ledger.
-pub const LEDGER_COLLECTION: &str = "mongoshift_ledger";
-
 pub(crate) use checkpoint::save_checkpoint;
 pub use checkpoint::Checkpoint;
+pub use collection::LEDGER_COLLECTION;
 pub use entry::{AcceptedChange, LedgerEntry, State};
 pub(crate) use rewrite::save_rewrite_state;
 pub use rewrite::{conflicts_collection, Phase, RewriteState};

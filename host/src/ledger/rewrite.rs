@@ -6,7 +6,7 @@ use bson::oid::ObjectId;
 use bson::{doc, Binary, Bson, DateTime, Document};
 use serde::{Deserialize, Serialize};
 
-use super::LEDGER_COLLECTION;
+use super::collection::LEDGER_COLLECTION;
 use crate::error::{MigrateError, Result};
 use crate::target::Target;
 

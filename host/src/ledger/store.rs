@@ -11,8 +11,8 @@ use crate::error::{is_duplicate_key, MigrateError, Result};
 use crate::lock::Lease;
 use crate::target::Target;
 
+use super::collection::LEDGER_COLLECTION;
 use super::entry::LedgerEntry;
-use super::LEDGER_COLLECTION;
 
 /// Reads and writes the ledger.
 #[derive(Debug, Clone)]

@@ -5,8 +5,10 @@ use std::time::Duration;
 use bson::{DateTime, Document};
 use mongodb::Collection;
 
-use super::LOCK_COLLECTION;
 use crate::target::Target;
+
+/// The collection holding the lease document.
+pub const LOCK_COLLECTION: &str = "mongoshift_lock";
 
 /// The `_id` of the one lease document.
 pub(super) const LOCK_ID: &str = "migrations";

@@ -18,9 +18,7 @@ mod owner;
 mod state;
 mod unlock;
 
-/// The collection holding the lease document.
-pub const LOCK_COLLECTION: &str = "mongoshift_lock";
-
+pub use document::LOCK_COLLECTION;
 pub use lease::Lease;
 pub use options::LockOptions;
 pub use owner::Owner;

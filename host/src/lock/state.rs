@@ -3,9 +3,8 @@
 use bson::{doc, DateTime};
 use serde::{Deserialize, Serialize};
 
-use super::document::{coll, LOCK_ID};
+use super::document::{coll, LOCK_COLLECTION, LOCK_ID};
 use super::owner::{hostname, process_alive, Owner};
-use super::LOCK_COLLECTION;
 use crate::error::{MigrateError, Result};
 use crate::target::Target;
 

@@ -1,10 +1,6 @@
 //! `up --dry-run`: what each migration would do, from a sample, writing
 //! nothing.
 
-use super::migrator::{run_error, Migrator};
-use super::options::UpOptions;
-use super::pending::pending;
-use super::wasm::compile_schema;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -21,6 +17,11 @@ use crate::report::Report;
 use crate::source::Migration;
 use crate::update;
 use crate::writer::{Destination, WriteOptions};
+
+use super::migrator::{run_error, Migrator};
+use super::options::UpOptions;
+use super::pending::pending;
+use super::wasm::compile_schema;
 
 /// What `up --dry-run` found.
 #[derive(Debug, Clone, Serialize)]

@@ -2,12 +2,6 @@
 //! is read by the registered runtime; iterative steps go through the pipeline
 //! exactly like Wasm transforms, bulk steps are calls.
 
-use super::dry_run::{DryRunMigration, Sampled};
-use super::migrator::{count_matching, Migrator};
-use super::options::UpOptions;
-use super::plan::PlannedStep;
-use super::settings::{choose_pre_images, Asked};
-use super::work::{One, Work};
 use std::sync::Arc;
 
 use crate::error::{MigrateError, Result};
@@ -19,6 +13,13 @@ use crate::python::{BulkStep, PythonPlan, PythonStep, NO_RUNTIME};
 use crate::source::Migration;
 use crate::update::Counts;
 use crate::writer::WriteOptions;
+
+use super::dry_run::{DryRunMigration, Sampled};
+use super::migrator::{count_matching, Migrator};
+use super::options::UpOptions;
+use super::plan::PlannedStep;
+use super::settings::{choose_pre_images, Asked};
+use super::work::{One, Work};
 
 pub(super) struct PyPrepared {
     pub(super) plan: Arc<PythonPlan>,

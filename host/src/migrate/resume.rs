@@ -13,7 +13,6 @@
 //! `--dangerously-allow-changed` before using it; pre-images and a rewrite's
 //! backup do not depend on the files and need no consent.
 
-use super::options::UpOptions;
 use std::path::Path;
 
 use bson::{Bson, DateTime};
@@ -23,6 +22,8 @@ use crate::ledger::{AcceptedChange, Checkpoint, LedgerEntry, State};
 use crate::manifest::Kind;
 use crate::progress::Direction;
 use crate::source::Migration;
+
+use super::options::UpOptions;
 
 pub(super) fn part_way(e: &LedgerEntry) -> bool {
     matches!(e.state, State::Running | State::Failed)

@@ -1,14 +1,6 @@
 //! `up` and `down`: taking the lock, running each migration in order and
 //! recording it in the ledger.
 
-use super::migrator::run_error;
-use super::migrator::Migrator;
-use super::options::{DownOptions, DownTarget, UpOptions};
-use super::pending::pending;
-use super::python::PyPrepared;
-use super::resume;
-use super::wasm::Prepared;
-use super::work::{One, Work};
 use std::time::Instant;
 
 use bson::DateTime;
@@ -20,6 +12,14 @@ use crate::progress::{Direction, Event};
 use crate::report::{Completed, Report};
 use crate::source::Migration;
 use crate::update;
+
+use super::migrator::{run_error, Migrator};
+use super::options::{DownOptions, DownTarget, UpOptions};
+use super::pending::pending;
+use super::python::PyPrepared;
+use super::resume;
+use super::wasm::Prepared;
+use super::work::{One, Work};
 
 impl Migrator {
     /// Applies pending migrations in order, under the lock.

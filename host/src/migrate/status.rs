@@ -1,13 +1,14 @@
 //! `status` and `verify`: what the ledger says of each migration on disk.
 
-use super::migrator::Migrator;
-use super::pending::order_key;
 use std::collections::HashMap;
 
 use serde::Serialize;
 
 use crate::error::Result;
 use crate::ledger::{LedgerEntry, State};
+
+use super::migrator::Migrator;
+use super::pending::order_key;
 
 /// A migration's place in `status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

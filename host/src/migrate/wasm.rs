@@ -1,10 +1,6 @@
 //! Running a Wasm migration: loading its module, choosing its strategy and
 //! transaction mode, and driving the pipeline (in place) or the rewrite.
 
-use super::migrator::{count_matching, Migrator};
-use super::options::UpOptions;
-use super::settings::{choose_pre_images, Asked};
-use super::work::One;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -18,6 +14,11 @@ use crate::source::Migration;
 use crate::update;
 use crate::wasm::{CompileLimits, SandboxLimits, TransformModule};
 use crate::writer::{Destination, WriteOptions};
+
+use super::migrator::{count_matching, Migrator};
+use super::options::UpOptions;
+use super::settings::{choose_pre_images, Asked};
+use super::work::One;
 
 pub(super) struct Prepared {
     pub(super) module: Transformer,

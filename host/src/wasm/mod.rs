@@ -37,6 +37,7 @@ mod validate;
 pub use crate::batch::{Outcome, OutcomeError};
 pub use crate::error::WasmError;
 pub use cache::CacheOutcome;
+pub use describe::CONTRACT_VERSION;
 pub use instance::TransformInstance;
 pub use limits::CompileLimits;
 pub use linked::{ModuleFlavor, ModuleInfo};
@@ -48,6 +49,3 @@ pub use validate::{check_replacement, show as show_raw, ReplacementChecker, MAX_
 pub(crate) use describe::parse_info;
 #[cfg(test)]
 pub(crate) use outcome::parse_outcomes;
-
-/// The contract version this host implements (`guest-sdk/wit/transform.wit`).
-pub const CONTRACT_VERSION: u32 = 1;

@@ -11,11 +11,11 @@ use wasmtime::{Engine, ExternType, Linker, Module};
 
 use super::bindings::TransformPre;
 use super::cache::{Cache, CacheOutcome};
+use super::describe::CONTRACT_VERSION;
 use super::engine::engine;
 use super::instance::TransformInstance;
 use super::linked::{Inner, ModuleFlavor, ModuleInfo, Pre};
 use super::sandbox::{check_component_import, check_core_import, SandboxLimits, StoreState};
-use super::CONTRACT_VERSION;
 use crate::error::WasmError;
 
 /// A loaded, checked and pre-linked transform. Cheap to clone; create one
