@@ -194,6 +194,17 @@ impl TestDb {
         Self::on(shared_uri(), test)
     }
 
+    /// A fresh database on a server of its own, for the heaviest tests
+    /// (hundreds of thousands of documents, runs killed while an application
+    /// writes): on the shared server, which by then holds the whole suite's
+    /// databases and history, secantusd-rs's memory grew past what the CI
+    /// machine has. Keep the server alive as long as the database.
+    pub fn alone(test: &str) -> (LocalServer, TestDb) {
+        let server = LocalServer::start(&[]);
+        let t = Self::on(&server.uri, test);
+        (server, t)
+    }
+
     /// A fresh database on the server at `uri`.
     pub fn on(uri: &str, test: &str) -> TestDb {
         static N: AtomicUsize = AtomicUsize::new(0);

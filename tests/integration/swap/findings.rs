@@ -48,7 +48,7 @@ fn new_user(id: i32) -> (i32, Document) {
 /// works again.
 #[test]
 fn down_after_a_kill_in_the_swap_window_keeps_every_original() {
-    let t = TestDb::new("f1_window_down");
+    let (_server, t) = TestDb::alone("f1_window_down");
     let n = 3_000;
     seed(&t, n);
     let original = t.raw_users();
@@ -94,7 +94,7 @@ fn down_after_a_kill_in_the_swap_window_keeps_every_original() {
 #[test]
 fn killed_in_the_swap_window_the_collection_keeps_its_documents() {
     for step in [SWAP_AFTER_FENCE, SWAP_BEFORE_RENAME, SWAP_AFTER_RENAME] {
-        let t = TestDb::new("f2_window_gap");
+        let (_server, t) = TestDb::alone("f2_window_gap");
         let n = 3_000;
         seed(&t, n);
         let original = users(&t);
@@ -163,7 +163,7 @@ fn killed_in_the_swap_window_the_collection_keeps_its_documents() {
 /// it restores the originals exactly and keeps the application's versions.
 #[test]
 fn down_after_a_rewrite_refuses_to_drop_writes_made_since_the_swap() {
-    let t = TestDb::new("f15_since_swap");
+    let (_server, t) = TestDb::alone("f15_since_swap");
     let n = 3_000;
     seed(&t, n);
     let original = t.raw_users();
@@ -267,7 +267,7 @@ fn down_after_a_rewrite_refuses_to_drop_writes_made_since_the_swap() {
 /// collection and keeps what the application wrote since the swap.
 #[test]
 fn down_after_a_rewrite_with_a_backward_transform_keeps_writes_made_since_the_swap() {
-    let t = TestDb::new("f15_backward");
+    let (_server, t) = TestDb::alone("f15_backward");
     let n = 3_000;
     seed(&t, n);
     let original = users(&t);

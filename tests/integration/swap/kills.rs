@@ -69,12 +69,12 @@ fn killed_and_resumed(t: &TestDb, strategy: &str, lo: u64, hi: u64) {
 
 #[test]
 fn a_rewrite_killed_at_random_moments_under_application_writes_is_exact() {
-    let t = TestDb::new("kills_rewrite");
+    let (_server, t) = TestDb::alone("kills_rewrite");
     killed_and_resumed(&t, "rewrite", 400, 7_000);
 }
 
 #[test]
 fn an_in_place_run_killed_at_random_moments_under_application_writes_is_exact() {
-    let t = TestDb::new("kills_in_place");
+    let (_server, t) = TestDb::alone("kills_in_place");
     killed_and_resumed(&t, "in-place", 300, 3_000);
 }
