@@ -74,6 +74,77 @@ fn check_all<'a>(batch: &[u8], replacements: impl Iterator<Item = Option<&'a [u8
     replaced
 }
 
+/// The rows of the Wasm component and core module (`paths`, in that order),
+/// each alone and through the host's output checks; `only` keeps one.
+fn wasm_rows(
+    paths: &[&PathBuf],
+    only: Option<&str>,
+    batches: &[(Vec<u8>, usize)],
+    rounds: usize,
+    native_checked: f64,
+) -> Vec<Row> {
+    let mut rows = Vec::new();
+    let limits = SandboxLimits::default().deadline(Duration::from_secs(30));
+    let labels = [
+        "Wasm component (wasm32-wasip2)",
+        "Wasm core module (wasm32-wasip1)",
+    ];
+    for (label, path) in labels.into_iter().zip(paths) {
+        if only.is_some_and(|o| !label.contains(o)) {
+            continue;
+        }
+        if !path.is_file() {
+            eprintln!(
+                "skipping {label}: {} not built (run scripts/bench-engine)",
+                path.display()
+            );
+            continue;
+        }
+        let t0 = Instant::now();
+        std::env::set_var("MONGOSHIFT_WASM_CACHE", "off");
+        let module = TransformModule::load(path, limits).unwrap();
+        let compile = t0.elapsed();
+        let size = std::fs::metadata(path).unwrap().len();
+        let mut inst = module.instantiate().unwrap();
+        let rate = measure(batches, rounds, |b, n| {
+            inst.transform(Direction::Up, b, n)
+                .unwrap()
+                .iter()
+                .filter(|o| matches!(o, Outcome::Replace(_)))
+                .count()
+        });
+        rows.push(Row {
+            name: label.into(),
+            docs_per_sec: rate,
+            note: format!(
+                "{} KiB, compiled in {:.2} s, deadline 30 s/batch",
+                size / 1024,
+                compile.as_secs_f64()
+            ),
+        });
+        let mut inst = module.instantiate().unwrap();
+        let rate = measure(batches, rounds, |b, n| {
+            let outs = inst.transform(Direction::Up, b, n).unwrap();
+            check_all(
+                b,
+                outs.iter().map(|o| match o {
+                    Outcome::Replace(r) => Some(r.as_slice()),
+                    _ => None,
+                }),
+            )
+        });
+        rows.push(Row {
+            name: format!("{label} + host output checks"),
+            docs_per_sec: rate,
+            note: format!(
+                "valid BSON, no key twice, same _id, ≤ 16 MiB; {:.2}× the native closure with the same checks",
+                rate / native_checked
+            ),
+        });
+    }
+    rows
+}
+
 fn main() {
     let n_docs = arg("--docs", 200_000);
     let batch = arg("--batch", 1000);
@@ -134,72 +205,15 @@ fn main() {
                 .into(),
     });
 
-    let limits = SandboxLimits::default().deadline(Duration::from_secs(30));
-    for (label, path) in [
-        ("Wasm component (wasm32-wasip2)", &component),
-        ("Wasm core module (wasm32-wasip1)", &core),
-    ] {
-        if only.as_ref().is_some_and(|o| !label.contains(o.as_str())) {
-            continue;
-        }
-        if !path.is_file() {
-            eprintln!(
-                "skipping {label}: {} not built (run scripts/bench-engine)",
-                path.display()
-            );
-            continue;
-        }
-        let t0 = Instant::now();
-        std::env::set_var("MONGOSHIFT_WASM_CACHE", "off");
-        let module = TransformModule::load(path, limits).unwrap();
-        let compile = t0.elapsed();
-        let size = std::fs::metadata(path).unwrap().len();
-        let mut inst = module.instantiate().unwrap();
-        let rate = measure(&batches, rounds, |b, n| {
-            inst.transform(Direction::Up, b, n)
-                .unwrap()
-                .iter()
-                .filter(|o| matches!(o, Outcome::Replace(_)))
-                .count()
-        });
-        rows.push(Row {
-            name: label.into(),
-            docs_per_sec: rate,
-            note: format!(
-                "{} KiB, compiled in {:.2} s, deadline 30 s/batch",
-                size / 1024,
-                compile.as_secs_f64()
-            ),
-        });
-        let mut inst = module.instantiate().unwrap();
-        let rate = measure(&batches, rounds, |b, n| {
-            let outs = inst.transform(Direction::Up, b, n).unwrap();
-            check_all(
-                b,
-                outs.iter().map(|o| match o {
-                    Outcome::Replace(r) => Some(r.as_slice()),
-                    _ => None,
-                }),
-            )
-        });
-        rows.push(Row {
-            name: format!("{label} + host output checks"),
-            docs_per_sec: rate,
-            note: format!(
-                "valid BSON, no key twice, same _id, ≤ 16 MiB; {:.2}× the native closure with the same checks",
-                rate / native_checked
-            ),
-        });
-    }
+    rows.extend(wasm_rows(
+        &[&component, &core],
+        only.as_deref(),
+        &batches,
+        rounds,
+        native_checked,
+    ));
 
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
+    let cpu = cpu_model();
     println!(
         "split_name, {n_docs} documents ({:.0} bytes each) in batches of {batch}, one thread, best of {rounds}; {} cores, {cpu}",
         bytes as f64 / n_docs as f64,
@@ -218,4 +232,16 @@ fn main() {
         );
     }
     let _: PathBuf = core;
+}
+
+/// The machine's CPU, for the figures' heading.
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
 }

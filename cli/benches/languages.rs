@@ -172,14 +172,7 @@ fn main() {
         });
     }
 
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
+    let cpu = cpu_model();
     println!(
         "split_name, {n_docs} documents ({:.0} bytes each) in batches of {batch}, one thread, best round of {seconds} s; {} cores, {cpu}",
         bytes as f64 / n_docs as f64,
@@ -211,4 +204,16 @@ fn main() {
             opt(r.load)
         );
     }
+}
+
+/// The machine's CPU, for the figures' heading.
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
 }

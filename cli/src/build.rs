@@ -184,27 +184,7 @@ pub fn build_rust_guest(id: &str, crate_dir: &Path) -> Result<PathBuf, BuildErro
         });
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    if Command::new(&cargo).arg("--version").output().is_err() {
-        return Err(missing(
-            "cargo",
-            "install Rust with rustup (https://rustup.rs)",
-        ));
-    }
-    if let Ok(out) = Command::new("rustup")
-        .args(["target", "list", "--installed"])
-        .output()
-    {
-        if out.status.success()
-            && !String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .any(|l| l.trim() == RUST_GUEST_TARGET)
-        {
-            return Err(missing(
-                &format!("the Rust target {RUST_GUEST_TARGET}"),
-                &format!("run `rustup target add {RUST_GUEST_TARGET}`"),
-            ));
-        }
-    }
+    check_tools(&cargo, &missing)?;
     let meta = Command::new(&cargo)
         .args([
             "metadata",
@@ -232,49 +212,9 @@ pub fn build_rust_guest(id: &str, crate_dir: &Path) -> Result<PathBuf, BuildErro
             message: format!("cannot read cargo metadata: {e}"),
         })?;
     let target_dir = PathBuf::from(meta["target_directory"].as_str().unwrap_or("target"));
-    let canonical = manifest.canonicalize().unwrap_or(manifest.clone());
-    let package = meta["packages"]
-        .as_array()
-        .and_then(|ps| {
-            ps.iter().find(|p| {
-                p["manifest_path"].as_str().map(PathBuf::from).as_deref()
-                    == Some(canonical.as_path())
-            })
-        })
-        .and_then(|p| p["targets"].as_array())
-        .and_then(|ts| {
-            ts.iter().find(|t| {
-                t["kind"]
-                    .as_array()
-                    .is_some_and(|k| k.iter().any(|k| k == "cdylib"))
-            })
-        })
-        .and_then(|t| t["name"].as_str())
-        .map(|n| n.replace('-', "_"))
-        .ok_or_else(|| BuildError::Io {
-            id: id.into(),
-            message: format!(
-                "{} has no cdylib target (add crate-type = [\"cdylib\"])",
-                manifest.display()
-            ),
-        })?;
+    let package = cdylib_name(&meta, &manifest, id)?;
 
-    let mut remap = Vec::new();
-    // The project around the guest workspace (its path dependencies, such as
-    // mongoshift-guest, usually live there too).
-    if let Some(root) = meta["workspace_root"]
-        .as_str()
-        .map(Path::new)
-        .and_then(Path::parent)
-    {
-        remap.push(format!("--remap-path-prefix={}=/project", root.display()));
-    }
-    if let Some(home) = std::env::var_os("CARGO_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
-    {
-        remap.push(format!("--remap-path-prefix={}=/cargo", home.display()));
-    }
+    let remap = remap_flags(&meta);
     let out = Command::new(&cargo)
         .args([
             "build",
@@ -309,6 +249,85 @@ pub fn build_rust_guest(id: &str, crate_dir: &Path) -> Result<PathBuf, BuildErro
         });
     }
     Ok(wasm)
+}
+
+/// Cargo and the guest target are installed.
+fn check_tools(cargo: &str, missing: &dyn Fn(&str, &str) -> BuildError) -> Result<(), BuildError> {
+    if Command::new(cargo).arg("--version").output().is_err() {
+        return Err(missing(
+            "cargo",
+            "install Rust with rustup (https://rustup.rs)",
+        ));
+    }
+    if let Ok(out) = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+    {
+        if out.status.success()
+            && !String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .any(|l| l.trim() == RUST_GUEST_TARGET)
+        {
+            return Err(missing(
+                &format!("the Rust target {RUST_GUEST_TARGET}"),
+                &format!("run `rustup target add {RUST_GUEST_TARGET}`"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The library name (`a_b` for package `a-b`) of the cdylib target of the
+/// package at `manifest`, from `cargo metadata`.
+fn cdylib_name(meta: &serde_json::Value, manifest: &Path, id: &str) -> Result<String, BuildError> {
+    let canonical = manifest.canonicalize().unwrap_or(manifest.to_path_buf());
+    meta["packages"]
+        .as_array()
+        .and_then(|ps| {
+            ps.iter().find(|p| {
+                p["manifest_path"].as_str().map(PathBuf::from).as_deref()
+                    == Some(canonical.as_path())
+            })
+        })
+        .and_then(|p| p["targets"].as_array())
+        .and_then(|ts| {
+            ts.iter().find(|t| {
+                t["kind"]
+                    .as_array()
+                    .is_some_and(|k| k.iter().any(|k| k == "cdylib"))
+            })
+        })
+        .and_then(|t| t["name"].as_str())
+        .map(|n| n.replace('-', "_"))
+        .ok_or_else(|| BuildError::Io {
+            id: id.into(),
+            message: format!(
+                "{} has no cdylib target (add crate-type = [\"cdylib\"])",
+                manifest.display()
+            ),
+        })
+}
+
+/// Rustflags that remap the project's and cargo's paths, so the module's
+/// bytes (and so its checksum) do not depend on where the checkout lives.
+fn remap_flags(meta: &serde_json::Value) -> Vec<String> {
+    let mut remap = Vec::new();
+    // The project around the guest workspace (its path dependencies, such as
+    // mongoshift-guest, usually live there too).
+    if let Some(root) = meta["workspace_root"]
+        .as_str()
+        .map(Path::new)
+        .and_then(Path::parent)
+    {
+        remap.push(format!("--remap-path-prefix={}=/project", root.display()));
+    }
+    if let Some(home) = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+    {
+        remap.push(format!("--remap-path-prefix={}=/cargo", home.display()));
+    }
+    remap
 }
 
 fn tail(bytes: &[u8]) -> String {

@@ -34,6 +34,60 @@ pub fn new_wasm_migration(
     new_wasm_migration_in(dir, name, collection, Language::Rust)
 }
 
+/// The transform a new Rust guest starts with.
+const RUST_GUEST_LIB: &str = r#"//! The transform of this migration. `mongoshift build` compiles it to Wasm.
+use mongoshift_guest::{transform, Document, Outcome};
+
+/// Called once per document; return Keep, Replace(new document), Delete or Fail(message).
+#[transform(backward = backward)]
+fn forward(mut doc: Document) -> Outcome {
+    if doc.contains_key("status") {
+        return Outcome::Keep;
+    }
+    doc.insert("status", "active");
+    Outcome::Replace(doc)
+}
+
+/// What `mongoshift down` runs.
+fn backward(mut doc: Document) -> Outcome {
+    match doc.remove("status") {
+        Some(_) => Outcome::Replace(doc),
+        None => Outcome::Keep,
+    }
+}
+"#;
+
+/// The `Cargo.toml` of a new Rust guest: its own workspace with a release
+/// profile for small, fast modules, unless the migrations directory is one.
+fn rust_guest_manifest(crate_name: &str, sdk: &str, in_workspace: bool) -> String {
+    format!(
+        r#"[package]
+name = "{crate_name}"
+version = "0.1.0"
+edition = "2021"
+publish = false
+
+[lib]
+crate-type = ["cdylib", "rlib"]
+
+[dependencies]
+{sdk}
+{}"#,
+        if in_workspace {
+            ""
+        } else {
+            "
+[workspace]
+
+[profile.release]
+lto = true
+codegen-units = 1
+opt-level = 3
+"
+        }
+    )
+}
+
 /// Writes a new `wasm` migration with its guest in `guest/` written in
 /// `language`: the transform, the language's helper, a build file and a
 /// README line. `mongoshift build` compiles it as it is. Returns the directory.
@@ -91,59 +145,10 @@ pub fn new_wasm_migration_in(
     );
     std::fs::write(
         entry.join("guest/Cargo.toml"),
-        format!(
-            r#"[package]
-name = "{crate_name}"
-version = "0.1.0"
-edition = "2021"
-publish = false
-
-[lib]
-crate-type = ["cdylib", "rlib"]
-
-[dependencies]
-{sdk}
-{}"#,
-            if in_workspace {
-                ""
-            } else {
-                "
-[workspace]
-
-[profile.release]
-lto = true
-codegen-units = 1
-opt-level = 3
-"
-            }
-        ),
+        rust_guest_manifest(&crate_name, &sdk, in_workspace),
     )
     .map_err(io(&entry))?;
-    std::fs::write(
-        entry.join("guest/src/lib.rs"),
-        r#"//! The transform of this migration. `mongoshift build` compiles it to Wasm.
-use mongoshift_guest::{transform, Document, Outcome};
-
-/// Called once per document; return Keep, Replace(new document), Delete or Fail(message).
-#[transform(backward = backward)]
-fn forward(mut doc: Document) -> Outcome {
-    if doc.contains_key("status") {
-        return Outcome::Keep;
-    }
-    doc.insert("status", "active");
-    Outcome::Replace(doc)
-}
-
-/// What `mongoshift down` runs.
-fn backward(mut doc: Document) -> Outcome {
-    match doc.remove("status") {
-        Some(_) => Outcome::Replace(doc),
-        None => Outcome::Keep,
-    }
-}
-"#,
-    )
-    .map_err(io(&entry))?;
+    std::fs::write(entry.join("guest/src/lib.rs"), RUST_GUEST_LIB).map_err(io(&entry))?;
     if in_workspace {
         if let Ok(text) = std::fs::read_to_string(&workspace) {
             let member = format!("members = [\n    \"{id}/guest\",");

@@ -20,6 +20,25 @@
 //!   registers a [`python::PythonRuntime`]; see [`python`].
 //! - Runs emit progress [`Event`]s to a [`ProgressSink`]; the library never prints.
 //!
+//! ## Where each step of a run lives
+//!
+//! From the bottom up; a module imports only modules of its own step or
+//! of the steps before it, never one after (`scripts/check-structure`
+//! refuses an import cycle):
+//!
+//! 1. Ground floor: [`batch`] (what flows: batches, outcomes, `_id`s),
+//!    [`options`] (transactions, strategy, update form, on-error),
+//!    [`error`], [`progress`], [`report`], [`text`], [`failpoint`].
+//! 2. [`target`] (the connection), [`wasm`] (the sandbox), [`source`] and
+//!    [`manifest`] (migrations on disk).
+//! 3. [`lock`], then [`ledger`] (every ledger write: entries, checkpoints,
+//!    a rewrite's phase).
+//! 4. [`transform`] (what decides each document and the checks on what it
+//!    returns; [`python`]: the Python runtime's contract), then [`writer`]
+//!    (commits), then [`pipeline`] (reader → workers → in-order reassembly
+//!    → writer) and [`rewrite`] (copy, catch-up, swap).
+//! 5. [`migrate`]: planning, running, dry runs and status, under the lock.
+//!
 //! ## Example
 //!
 //! ```no_run
@@ -33,16 +52,16 @@
 //! # Ok(()) }
 //! ```
 
+pub mod batch;
 pub mod error;
 pub mod failpoint;
 #[cfg(test)]
 mod fuzz;
-mod id_order;
 pub mod ledger;
 pub mod lock;
 pub mod manifest;
-pub mod migrator;
-mod outputs;
+pub mod migrate;
+pub mod options;
 pub mod pipeline;
 pub mod progress;
 pub mod python;
@@ -53,23 +72,25 @@ pub mod sample;
 pub mod source;
 pub mod target;
 pub mod text;
+pub mod transform;
 mod update;
 pub mod wasm;
 pub mod writer;
 
-pub use error::{MigrateError, PartWay, Result, SourceError};
-pub use ledger::{Ledger, LedgerEntry, State, LEDGER_COLLECTION};
+pub use batch::Outcome;
+pub use error::{redact_uri, MigrateError, PartWay, Result, SourceError};
+pub use ledger::{Checkpoint, Ledger, LedgerEntry, Phase, RewriteState, State, LEDGER_COLLECTION};
 pub use lock::{Lease, LockOptions, LockState, Owner, UnlockOutcome, LOCK_COLLECTION};
 pub use manifest::{
     Body, Kind, Manifest, PythonSpec, UpdateBody, UpdateSpec, UpdateStep, WasmSpec,
 };
-pub use migrator::{
-    DownOptions, DownTarget, DryRunDiff, DryRunMigration, DryRunReport, Migrator, OnError, Plan,
+pub use migrate::{
+    DownOptions, DownTarget, DryRunDiff, DryRunMigration, DryRunReport, Migrator, Plan,
     PlannedMigration, PlannedStep, Status, StatusRow, UpOptions, VerifyRow,
 };
+pub use options::{OnError, Strategy, TxMode, UpdateForm};
 pub use progress::{Direction, Event, NoProgress, Progress, ProgressSink};
 pub use report::{Completed, Report};
 pub use source::{Migration, MigrationSource};
-pub use target::{redact_uri, ConnectOptions, Target, Topology};
+pub use target::{ConnectOptions, Target, Topology};
 pub use update::Counts;
-pub use writer::{Strategy, TxMode, UpdateForm};

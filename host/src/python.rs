@@ -18,9 +18,9 @@ use std::sync::Arc;
 
 use bson::Document;
 
-use crate::pipeline::BatchTransform;
 use crate::progress::Direction;
 use crate::source::Migration;
+use crate::transform::BatchTransform;
 
 /// What a Python migration does in one direction.
 #[derive(Clone)]

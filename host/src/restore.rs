@@ -100,9 +100,8 @@ pub(crate) async fn restore(
 }
 
 fn invalid(backup: &str, what: &str) -> MigrateError {
-    MigrateError::Database {
+    MigrateError::Encoding {
         context: format!("the pre-images in {backup} are damaged"),
         message: what.into(),
-        labels: vec![],
     }
 }

@@ -101,29 +101,14 @@ impl MigrationSource {
             {
                 continue;
             }
-            let is_dir = path.is_dir();
-            let is_python = !is_dir && name.ends_with(".py");
-            let (id, manifest_path) = if is_dir {
-                let manifest_path = path.join(MANIFEST_FILE);
-                if !manifest_path.is_file() {
-                    if parse_id(&name).is_ok() {
-                        return Err(SourceError::InvalidId {
-                            path,
-                            reason: format!("the directory has no {MANIFEST_FILE}"),
-                        });
-                    }
-                    continue; // a helper directory (shared code, build output)
-                }
-                (name, manifest_path)
-            } else if let Some(stem) = name.strip_suffix(".toml") {
-                (stem.to_string(), path.clone())
-            } else if let Some(stem) = name.strip_suffix(".py") {
-                if parse_id(stem).is_err() {
-                    continue; // a helper module the migrations import
-                }
-                (stem.to_string(), path.clone())
-            } else {
-                continue; // READMEs, modules referred to by manifests, …
+            let Some(Entry {
+                id,
+                manifest_path,
+                is_dir,
+                is_python,
+            }) = entry_of(&path, name)?
+            else {
+                continue;
             };
             let version = parse_id(&id).map_err(|reason| SourceError::InvalidId {
                 path: path.clone(),
@@ -175,24 +160,7 @@ impl MigrationSource {
             };
             let checksum = match &module_path {
                 None => checksum(&[&bytes]),
-                Some(module) => match std::fs::read(module) {
-                    Ok(module_bytes) => checksum(&[&bytes, &module_bytes]),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound && !strict => {
-                        checksum(&[&bytes])
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                        return Err(SourceError::ModuleMissing {
-                            id,
-                            path: module.clone(),
-                        })
-                    }
-                    Err(source) => {
-                        return Err(SourceError::Io {
-                            path: module.clone(),
-                            source,
-                        })
-                    }
-                },
+                Some(module) => module_checksum(&bytes, module, &id, strict)?,
             };
             migrations.push(Migration {
                 id,
@@ -207,6 +175,72 @@ impl MigrationSource {
         }
         migrations.sort_by(|a, b| version_key(&a.version).cmp(&version_key(&b.version)));
         Ok(migrations)
+    }
+}
+
+/// What a directory entry is, when it is a migration.
+struct Entry {
+    id: String,
+    manifest_path: PathBuf,
+    is_dir: bool,
+    is_python: bool,
+}
+
+/// The migration entry `name` at `path` is, or `None` for what lives beside
+/// migrations (helper directories and modules, READMEs, modules referred to
+/// by manifests).
+fn entry_of(path: &Path, name: String) -> Result<Option<Entry>, SourceError> {
+    let is_dir = path.is_dir();
+    let is_python = !is_dir && name.ends_with(".py");
+    let (id, manifest_path) = if is_dir {
+        let manifest_path = path.join(MANIFEST_FILE);
+        if !manifest_path.is_file() {
+            if parse_id(&name).is_ok() {
+                return Err(SourceError::InvalidId {
+                    path: path.to_path_buf(),
+                    reason: format!("the directory has no {MANIFEST_FILE}"),
+                });
+            }
+            return Ok(None); // a helper directory (shared code, build output)
+        }
+        (name, manifest_path)
+    } else if let Some(stem) = name.strip_suffix(".toml") {
+        (stem.to_string(), path.to_path_buf())
+    } else if let Some(stem) = name.strip_suffix(".py") {
+        if parse_id(stem).is_err() {
+            return Ok(None); // a helper module the migrations import
+        }
+        (stem.to_string(), path.to_path_buf())
+    } else {
+        return Ok(None); // READMEs, modules referred to by manifests, …
+    };
+    Ok(Some(Entry {
+        id,
+        manifest_path,
+        is_dir,
+        is_python,
+    }))
+}
+
+/// The checksum of a manifest (`bytes`) and its module. A module not built
+/// yet counts as absent unless `strict`.
+fn module_checksum(
+    bytes: &[u8],
+    module: &Path,
+    id: &str,
+    strict: bool,
+) -> Result<String, SourceError> {
+    match std::fs::read(module) {
+        Ok(module_bytes) => Ok(checksum(&[bytes, &module_bytes])),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !strict => Ok(checksum(&[bytes])),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(SourceError::ModuleMissing {
+            id: id.to_string(),
+            path: module.to_path_buf(),
+        }),
+        Err(source) => Err(SourceError::Io {
+            path: module.to_path_buf(),
+            source,
+        }),
     }
 }
 

@@ -375,7 +375,6 @@ fn rewrite_under_churn(name: &str, backlog: Option<usize>) {
         during > 1000,
         "only {during} application writes during the run"
     );
-    let deleted: std::collections::HashSet<i32> = st.deleted.iter().copied().collect();
     // Documents inserted well before the run finished are transformed like
     // the rest; those inserted around or after the swap may be as the
     // application wrote them.
@@ -387,6 +386,46 @@ fn rewrite_under_churn(name: &str, backlog: Option<usize>) {
         .map(|(id, _)| *id)
         .collect();
     let checked_inserts = st.inserted.len() - late.len();
+    let wrong = wrong_after_churn(&t, n, &ages, &st, &late);
+    assert!(
+        wrong.is_empty(),
+        "{} wrong documents after the swap, e.g. {:?}",
+        wrong.len(),
+        &wrong[..wrong.len().min(5)]
+    );
+    assert!(
+        checked_inserts > 10 && !st.deleted.is_empty(),
+        "{checked_inserts} inserts checked"
+    );
+    assert_eq!(
+        options_of(&t, "users"),
+        before,
+        "indexes and validator as before"
+    );
+    let entry = &t.ledger()[0];
+    assert_eq!(entry.get_str("state"), Ok("applied"), "{entry}");
+    assert_eq!(
+        entry.get_document("rewrite").unwrap().get_str("phase"),
+        Ok("done")
+    );
+    eprintln!(
+        "{during} application writes during the run, {} refused in the swap window and retried",
+        st.refused
+    );
+}
+
+/// What is wrong with the collection after a rewrite under churn: each
+/// document must be transformed once after its `k` application updates,
+/// nothing deleted may be back and nothing inserted or original missing
+/// (`late`: inserts around the swap, which may be as written).
+fn wrong_after_churn(
+    t: &TestDb,
+    n: i32,
+    ages: &HashMap<i32, i32>,
+    st: &ChurnState,
+    late: &std::collections::HashSet<i32>,
+) -> Vec<String> {
+    let deleted: std::collections::HashSet<i32> = st.deleted.iter().copied().collect();
     let mut wrong = Vec::new();
     let docs = t.find("users", doc! {});
     let present: std::collections::HashSet<i32> =
@@ -418,31 +457,7 @@ fn rewrite_under_churn(name: &str, backlog: Option<usize>) {
             wrong.push(format!("_id {id} is missing"));
         }
     }
-    assert!(
-        wrong.is_empty(),
-        "{} wrong documents after the swap, e.g. {:?}",
-        wrong.len(),
-        &wrong[..wrong.len().min(5)]
-    );
-    assert!(
-        checked_inserts > 10 && !st.deleted.is_empty(),
-        "{checked_inserts} inserts checked"
-    );
-    assert_eq!(
-        options_of(&t, "users"),
-        before,
-        "indexes and validator as before"
-    );
-    let entry = &t.ledger()[0];
-    assert_eq!(entry.get_str("state"), Ok("applied"), "{entry}");
-    assert_eq!(
-        entry.get_document("rewrite").unwrap().get_str("phase"),
-        Ok("done")
-    );
-    eprintln!(
-        "{during} application writes during the run, {} refused in the swap window and retried",
-        st.refused
-    );
+    wrong
 }
 
 /// A module without a backward transform: the rewrite keeps the originals.

@@ -297,134 +297,145 @@ pub(crate) fn build(
     let module = std::path::absolute(module).unwrap_or_else(|_| module.to_path_buf());
     match language {
         Language::Rust => unreachable!("Rust guests are built by cargo"),
-        Language::C => {
-            let zig = find_zig().ok_or_else(|| {
-                missing(
-                    id,
-                    guest,
-                    "zig",
-                    language,
-                    "`pip install ziglang` (PyPI) to get `python3 -m ziglang`",
-                )
-            })?;
-            let stage = stage(id, guest, ("mongoshift.h", C_HEADER))?;
-            let mut sources: Vec<PathBuf> = std::fs::read_dir(&stage.0)
-                .map_err(|e| BuildError::Io {
-                    id: id.into(),
-                    message: format!("cannot list the C sources: {e}"),
-                })?
-                .flatten()
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|x| x == "c"))
-                .collect();
-            sources.sort();
-            let mut cmd = zig.command();
-            cmd.current_dir(&stage.0)
-                .args([
-                    "cc",
-                    "-target",
-                    "wasm32-freestanding",
-                    "-O2",
-                    "-s",
-                    "-Wl,--no-entry",
-                    "-I.",
-                    "-o",
-                ])
-                .arg(&module)
-                .args(&sources);
-            run(id, guest, "zig cc", cmd)
-        }
-        Language::AssemblyScript => {
-            let asc = find_npm_tool(guest, "asc").ok_or_else(|| {
-                missing(
-                    id,
-                    guest,
-                    "asc",
-                    language,
-                    "`npm install assemblyscript` in the guest's folder",
-                )
-            })?;
-            let stage = stage(id, guest, ("mongoshift.ts", AS_LIBRARY))?;
-            let mut cmd = asc.command();
-            cmd.current_dir(&stage.0)
-                .args([
-                    "index.ts",
-                    "--optimizeLevel",
-                    "3",
-                    "--shrinkLevel",
-                    "0",
-                    "--noAssert",
-                    "--runtime",
-                    "incremental",
-                    "--outFile",
-                ])
-                .arg(&module);
-            run(id, guest, "asc", cmd)
-        }
-        Language::JavaScript => {
-            let hint =
-                "`npm install @bytecodealliance/componentize-js esbuild` in the guest's folder";
-            let esbuild = find_npm_tool(guest, "esbuild")
-                .ok_or_else(|| missing(id, guest, "esbuild", language, hint))?;
-            let componentize = find_npm_tool(guest, "componentize-js")
-                .ok_or_else(|| missing(id, guest, "componentize-js", language, hint))?;
-            let stage = stage(id, guest, ("mongoshift.js", JS_LIBRARY))?;
-            let mut bundle = esbuild.command();
-            bundle.current_dir(&stage.0).args([
-                "index.js",
-                "--bundle",
-                "--format=esm",
-                "--platform=neutral",
-                "--log-level=warning",
-                "--outfile=bundle.js",
-            ]);
-            run(id, guest, "esbuild", bundle)?;
-            let mut cmd = componentize.command();
-            // No WASI feature the sandbox would only stub anyway.
-            cmd.current_dir(&stage.0)
-                .args([
-                    "bundle.js",
-                    "--wit",
-                    "wit/transform.wit",
-                    "--world-name",
-                    "transform",
-                    "--disable",
-                    "stdio",
-                    "random",
-                    "clocks",
-                    "http",
-                    "fetch-event",
-                    "--out",
-                ])
-                .arg(&module);
-            run(id, guest, "componentize-js", cmd)
-        }
-        Language::Python => {
-            let cpy = find_componentize_py().ok_or_else(|| {
-                missing(
-                    id,
-                    guest,
-                    "componentize-py",
-                    language,
-                    "`pip install componentize-py` (PyPI)",
-                )
-            })?;
-            let stage = stage(id, guest, ("mongoshift.py", PY_LIBRARY))?;
-            let mut cmd = cpy.command();
-            cmd.current_dir(&stage.0)
-                .args([
-                    "-d",
-                    "wit",
-                    "-w",
-                    "transform",
-                    "componentize",
-                    "app",
-                    "-p",
-                    ".",
-                ])
-                .arg("-o")
-                .arg(&module);
-            run(id, guest, "componentize-py", cmd)
-        }
+        Language::C => build_c(id, guest, &module),
+        Language::AssemblyScript => build_assemblyscript(id, guest, &module),
+        Language::JavaScript => build_javascript(id, guest, &module),
+        Language::Python => build_python(id, guest, &module),
     }
+}
+
+/// Builds a C (zig cc) guest.
+fn build_c(id: &str, guest: &Path, module: &Path) -> Result<(), BuildError> {
+    let zig = find_zig().ok_or_else(|| {
+        missing(
+            id,
+            guest,
+            "zig",
+            Language::C,
+            "`pip install ziglang` (PyPI) to get `python3 -m ziglang`",
+        )
+    })?;
+    let stage = stage(id, guest, ("mongoshift.h", C_HEADER))?;
+    let mut sources: Vec<PathBuf> = std::fs::read_dir(&stage.0)
+        .map_err(|e| BuildError::Io {
+            id: id.into(),
+            message: format!("cannot list the C sources: {e}"),
+        })?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "c"))
+        .collect();
+    sources.sort();
+    let mut cmd = zig.command();
+    cmd.current_dir(&stage.0)
+        .args([
+            "cc",
+            "-target",
+            "wasm32-freestanding",
+            "-O2",
+            "-s",
+            "-Wl,--no-entry",
+            "-I.",
+            "-o",
+        ])
+        .arg(module)
+        .args(&sources);
+    run(id, guest, "zig cc", cmd)
+}
+
+/// Builds a AssemblyScript (asc) guest.
+fn build_assemblyscript(id: &str, guest: &Path, module: &Path) -> Result<(), BuildError> {
+    let asc = find_npm_tool(guest, "asc").ok_or_else(|| {
+        missing(
+            id,
+            guest,
+            "asc",
+            Language::AssemblyScript,
+            "`npm install assemblyscript` in the guest's folder",
+        )
+    })?;
+    let stage = stage(id, guest, ("mongoshift.ts", AS_LIBRARY))?;
+    let mut cmd = asc.command();
+    cmd.current_dir(&stage.0)
+        .args([
+            "index.ts",
+            "--optimizeLevel",
+            "3",
+            "--shrinkLevel",
+            "0",
+            "--noAssert",
+            "--runtime",
+            "incremental",
+            "--outFile",
+        ])
+        .arg(module);
+    run(id, guest, "asc", cmd)
+}
+
+/// Builds a JavaScript (esbuild, componentize-js) guest.
+fn build_javascript(id: &str, guest: &Path, module: &Path) -> Result<(), BuildError> {
+    let hint = "`npm install @bytecodealliance/componentize-js esbuild` in the guest's folder";
+    let esbuild = find_npm_tool(guest, "esbuild")
+        .ok_or_else(|| missing(id, guest, "esbuild", Language::JavaScript, hint))?;
+    let componentize = find_npm_tool(guest, "componentize-js")
+        .ok_or_else(|| missing(id, guest, "componentize-js", Language::JavaScript, hint))?;
+    let stage = stage(id, guest, ("mongoshift.js", JS_LIBRARY))?;
+    let mut bundle = esbuild.command();
+    bundle.current_dir(&stage.0).args([
+        "index.js",
+        "--bundle",
+        "--format=esm",
+        "--platform=neutral",
+        "--log-level=warning",
+        "--outfile=bundle.js",
+    ]);
+    run(id, guest, "esbuild", bundle)?;
+    let mut cmd = componentize.command();
+    // No WASI feature the sandbox would only stub anyway.
+    cmd.current_dir(&stage.0)
+        .args([
+            "bundle.js",
+            "--wit",
+            "wit/transform.wit",
+            "--world-name",
+            "transform",
+            "--disable",
+            "stdio",
+            "random",
+            "clocks",
+            "http",
+            "fetch-event",
+            "--out",
+        ])
+        .arg(module);
+    run(id, guest, "componentize-js", cmd)
+}
+
+/// Builds a Python (componentize-py) guest.
+fn build_python(id: &str, guest: &Path, module: &Path) -> Result<(), BuildError> {
+    let cpy = find_componentize_py().ok_or_else(|| {
+        missing(
+            id,
+            guest,
+            "componentize-py",
+            Language::Python,
+            "`pip install componentize-py` (PyPI)",
+        )
+    })?;
+    let stage = stage(id, guest, ("mongoshift.py", PY_LIBRARY))?;
+    let mut cmd = cpy.command();
+    cmd.current_dir(&stage.0)
+        .args([
+            "-d",
+            "wit",
+            "-w",
+            "transform",
+            "componentize",
+            "app",
+            "-p",
+            ".",
+        ])
+        .arg("-o")
+        .arg(module);
+    run(id, guest, "componentize-py", cmd)
 }

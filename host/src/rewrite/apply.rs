@@ -10,13 +10,13 @@ use futures_util::TryStreamExt;
 use mongodb::change_stream::ChangeStream;
 
 use super::catalog::db_err;
-use super::state::RewriteState;
-use super::stream::{classify, id_key, token_of, Change, Marker, Seen};
+use super::stream::{classify, token_of, Change, Marker, Seen};
+use crate::batch::{id_key, Outcome};
 use crate::error::{MigrateError, Result};
-use crate::ledger::LEDGER_COLLECTION;
+use crate::ledger::RewriteState;
 use crate::target::Target;
-use crate::wasm::Outcome;
-use crate::writer::{Retransform, QUARANTINE_COLLECTION};
+use crate::transform::Retransform;
+use crate::writer::QUARANTINE_COLLECTION;
 
 /// What following the stream needs.
 pub(crate) struct Follow<'a> {
@@ -40,37 +40,8 @@ impl Follow<'_> {
 
     /// Records `state` in the ledger, fenced by the run's token.
     pub(crate) async fn save(&self, state: &RewriteState) -> Result<()> {
-        save(self.target, self.migration, self.fence, state).await
+        crate::ledger::save_rewrite_state(self.target, self.migration, self.fence, state).await
     }
-}
-
-/// Records the rewrite's state in the ledger, fenced by the run's token.
-pub(crate) async fn save(
-    target: &Target,
-    migration: &str,
-    fence: i64,
-    state: &RewriteState,
-) -> Result<()> {
-    let s = bson::to_bson(state).map_err(|e| MigrateError::Database {
-        context: "cannot encode the rewrite state".into(),
-        message: e.to_string(),
-        labels: vec![],
-    })?;
-    let r = target
-        .db()
-        .collection::<Document>(LEDGER_COLLECTION)
-        .update_one(
-            doc! { "_id": migration, "fence": fence },
-            doc! { "$set": { "rewrite": s } },
-        )
-        .await
-        .map_err(db_err(format!("cannot record the rewrite of {migration}")))?;
-    if r.matched_count != 1 {
-        return Err(MigrateError::LockLost {
-            what: format!("the rewrite state of {migration}"),
-        });
-    }
-    Ok(())
 }
 
 /// When `follow` stops.
@@ -209,6 +180,7 @@ fn check(reply: &Document, context: String, ignore_duplicates: bool) -> Result<(
             context,
             message: e.get_str("errmsg").unwrap_or("write error").to_string(),
             labels: vec![],
+            cause: crate::error::DbCause::Other,
         }),
     }
 }
@@ -269,7 +241,7 @@ pub(crate) async fn apply_changes(
                 if !f.quarantine {
                     return Err(MigrateError::DocumentFailed {
                         batch: 0,
-                        document: crate::pipeline::show_id(&id),
+                        document: crate::batch::show_id(&id),
                         message: msg.clone(),
                     });
                 }

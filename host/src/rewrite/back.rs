@@ -8,14 +8,15 @@
 
 use bson::{doc, Bson, RawDocumentBuf};
 
-use super::apply::{read, save};
+use super::apply::read;
 use super::catalog::{self, db_err};
 use super::crossing::Crossing;
 use super::fence::{self, Fence, FENCE_TAG};
-use super::state::{conflicts_collection, Phase, RewriteState};
-use super::stream::{id_key, token_of, watch, Change, Marker, Start};
+use super::stream::{token_of, watch, Change, Marker, Start};
+use crate::batch::id_key;
 use crate::error::{MigrateError, Result};
 use crate::failpoint as fp;
+use crate::ledger::{conflicts_collection, save_rewrite_state, Phase, RewriteState};
 use crate::target::Target;
 
 /// Where a rewrite stands once `down` has settled it.
@@ -37,7 +38,7 @@ pub(crate) struct Down<'a> {
 
 impl Down<'_> {
     async fn save(&self, state: &RewriteState) -> Result<()> {
-        save(self.target, self.migration, self.fence, state).await
+        save_rewrite_state(self.target, self.migration, self.fence, state).await
     }
 }
 
@@ -180,6 +181,7 @@ fn lost(c: &str) -> MigrateError {
         context: format!("cannot follow changes to {c}"),
         message: "the change stream cannot start".into(),
         labels: vec![],
+        cause: crate::error::DbCause::Other,
     }
 }
 

@@ -4,8 +4,8 @@
 use bson::{doc, Binary, Bson, Document};
 use futures_util::TryStreamExt;
 
-use super::state::RewriteState;
 use crate::error::{MigrateError, Result};
+use crate::ledger::RewriteState;
 use crate::target::{Target, Topology};
 
 pub(crate) fn db_err(context: String) -> impl FnOnce(mongodb::error::Error) -> MigrateError {
@@ -107,10 +107,9 @@ pub(crate) async fn index_specs(target: &Target, collection: &str) -> Result<Vec
         .map_err(db_err(context()))?;
     let mut specs = Vec::new();
     while let Some(ix) = cursor.try_next().await.map_err(db_err(context()))? {
-        let mut spec = bson::to_document(&ix).map_err(|e| MigrateError::Database {
+        let mut spec = bson::to_document(&ix).map_err(|e| MigrateError::Encoding {
             context: "cannot encode an index".into(),
             message: e.to_string(),
-            labels: vec![],
         })?;
         if spec.get_str("name") == Ok("_id_") {
             continue;
@@ -227,7 +226,7 @@ pub async fn refusal(
 
 /// A rewrite resumed before its window needs its source still there.
 pub(crate) async fn check_source(target: &Target, state: &RewriteState) -> Result<()> {
-    use super::state::Phase;
+    use crate::ledger::Phase;
     if matches!(state.phase, Phase::Copy | Phase::CatchUp)
         && !is(target, &state.collection, state.source_uuid.as_ref()).await?
     {

@@ -18,7 +18,8 @@ use bson::{Binary, Bson};
 use mongodb::change_stream::ChangeStream;
 
 use super::catalog::db_err;
-use super::stream::{id_key, token_of, watch, Change, Marker, Start};
+use super::stream::{token_of, watch, Change, Marker, Start};
+use crate::batch::id_key;
 use crate::error::{MigrateError, Result};
 use crate::target::Target;
 
@@ -111,6 +112,7 @@ impl<'a> Crossing<'a> {
                             PATIENCE.as_secs()
                         ),
                         labels: vec![],
+                        cause: crate::error::DbCause::Other,
                     })
                 }
                 None => {}
@@ -123,6 +125,7 @@ impl<'a> Crossing<'a> {
             context: format!("cannot follow changes to {}", self.collection),
             message: "the change stream cannot go on after the rename".into(),
             labels: vec![],
+            cause: crate::error::DbCause::Other,
         }
     }
 

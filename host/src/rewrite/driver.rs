@@ -3,13 +3,13 @@
 
 use std::time::Duration;
 
-use super::apply::{save, Follow};
+use super::apply::Follow;
 use super::catalog;
-use super::state::{Phase, RewriteState};
 use super::stream::{backlog_max, open_stream, token_of, watch, Drain, Start};
 use crate::error::Result;
 use crate::failpoint as fp;
 use crate::ledger::Checkpoint;
+use crate::ledger::{save_rewrite_state, Phase, RewriteState};
 use crate::progress::{Event, Progress};
 use crate::target::Target;
 use crate::writer::Destination;
@@ -49,7 +49,7 @@ impl Rewrite {
         super::fence::fence_seconds()?;
         if state.run.is_none() && matches!(state.phase, Phase::Copy | Phase::CatchUp) {
             super::legacy::adopt(t, &mut state).await?;
-            save(t, run.migration, run.fence, &state).await?;
+            save_rewrite_state(t, run.migration, run.fence, &state).await?;
         }
         let restarted = history_lost(t, &state).await?;
         if restarted {
@@ -71,14 +71,14 @@ impl Rewrite {
                 state.validation = Some(catalog::validation(t, collection).await?);
                 state.indexes = catalog::index_specs(t, collection).await?;
                 state.source_uuid = catalog::uuid(t, collection).await?;
-                save(t, run.migration, run.fence, &state).await?;
+                save_rewrite_state(t, run.migration, run.fence, &state).await?;
             }
             let options = catalog::options(t, collection).await?;
             state.shadow_uuid = catalog::create_like(t, &state.shadow, &options, true).await?;
             if state.keep {
                 state.backup_uuid = catalog::create_like(t, &state.backup, &options, false).await?;
             }
-            save(t, run.migration, run.fence, &state).await?;
+            save_rewrite_state(t, run.migration, run.fence, &state).await?;
             fp::hit(fp::REWRITE_AFTER_CREATE);
             // Indexes before the copy, kept up batch by batch: a document
             // that breaks a unique index fails its batch with its `_id`
@@ -192,5 +192,5 @@ async fn start_over(run: &Run<'_>, state: &mut RewriteState) -> Result<()> {
         catalog::drop(t, &state.backup).await?;
     }
     *state = RewriteState::new(run.migration, &state.collection, state.keep);
-    save(t, run.migration, run.fence, state).await
+    save_rewrite_state(t, run.migration, run.fence, state).await
 }

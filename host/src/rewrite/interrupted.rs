@@ -5,8 +5,8 @@ use serde::Serialize;
 
 use super::catalog;
 use super::fence;
-use super::state::Phase;
 use crate::error::Result;
+use crate::ledger::Phase;
 use crate::ledger::{LedgerEntry, State};
 use crate::progress::Direction;
 use crate::target::Target;

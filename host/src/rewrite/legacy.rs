@@ -13,8 +13,8 @@ use super::apply::{apply_changes, Follow};
 use super::catalog::{self, db_err};
 use super::crossing::Crossing;
 use super::fence::{self, Fence, FENCE_TAG};
-use super::state::{Phase, RewriteState};
 use crate::error::{MigrateError, Result};
+use crate::ledger::{Phase, RewriteState};
 use crate::target::Target;
 
 /// `up` of a `swap` recorded by an earlier version. Returns the documents
@@ -196,6 +196,7 @@ async fn copy_all(t: &Target, from: &str, to: &str) -> Result<()> {
                     context: format!("cannot copy {from} into {to}"),
                     message: format!("{reply}"),
                     labels: vec![],
+                    cause: crate::error::DbCause::Other,
                 });
             }
             n = 0;

@@ -36,13 +36,12 @@ mod fence;
 mod interrupted;
 mod legacy;
 mod oplog;
-mod state;
 mod stream;
 mod swap;
 
+pub use crate::ledger::{conflicts_collection, Phase, RewriteState};
 pub use catalog::refusal;
 pub use interrupted::{find as interrupted, Interrupted};
-pub use state::{conflicts_collection, Phase, RewriteState};
 
 pub(crate) use apply::Follow;
 pub(crate) use back::{cancel_restore, drop_backup, restore, settle, Down, Settled};

@@ -8,8 +8,8 @@ use mongodb::change_stream::event::ResumeToken;
 use mongodb::change_stream::ChangeStream;
 use serde::Deserialize;
 
-use super::state::RewriteState;
 use crate::error::{MigrateError, Result};
+use crate::ledger::RewriteState;
 use crate::target::Target;
 
 /// The parts of a change event a rewrite reads.
@@ -105,10 +105,9 @@ pub(crate) async fn watch(
         .show_expanded_events(true)
         .max_await_time(std::time::Duration::from_millis(20));
     let token = |t: &Bson| -> Result<ResumeToken> {
-        bson::from_bson(t.clone()).map_err(|e| MigrateError::Database {
+        bson::from_bson(t.clone()).map_err(|e| MigrateError::Encoding {
             context: "cannot read the change stream position from the ledger".into(),
             message: e.to_string(),
-            labels: vec![],
         })
     };
     watch = match start {
@@ -217,11 +216,6 @@ pub(crate) fn backlog_max() -> Result<usize> {
     }
 }
 
-/// The key a changed `_id` is deduplicated by.
-pub(crate) fn id_key(id: &Bson) -> Vec<u8> {
-    bson::to_vec(&doc! { "k": id.clone() }).unwrap_or_default()
-}
-
 /// Changes read from the stream while the copy ran, not yet applied to the
 /// copies.
 pub(crate) struct Backlog {
@@ -276,7 +270,7 @@ impl Drain {
                         if let Some(ev) = ev {
                             match classify(&ev, &state) {
                                 Seen::Changed(id) => {
-                                    if seen.insert(id_key(&id)) {
+                                    if seen.insert(crate::batch::id_key(&id)) {
                                         backlog.ids.push(id);
                                     }
                                 }
@@ -309,5 +303,71 @@ impl Drop for Drain {
         if let Some(task) = self.task.take() {
             task.abort();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bson::doc;
+
+    use super::*;
+
+    fn event(op: &str, coll: &str, extra: Document) -> Change {
+        let mut d = doc! { "operationType": op, "ns": { "db": "app", "coll": coll } };
+        d.extend(extra);
+        bson::from_document(d).expect("a change event")
+    }
+
+    fn state() -> RewriteState {
+        RewriteState::new("1_m", "users", true)
+    }
+
+    #[test]
+    fn writes_to_the_source_name_their_document() {
+        for op in ["insert", "update", "replace", "delete"] {
+            let ev = event(op, "users", doc! { "documentKey": { "_id": 5 } });
+            assert!(
+                matches!(classify(&ev, &state()), Seen::Changed(Bson::Int32(5))),
+                "{op}"
+            );
+        }
+        // Another collection's writes, and events without a key, are nothing.
+        let other = event("insert", "orders", doc! { "documentKey": { "_id": 5 } });
+        assert!(matches!(classify(&other, &state()), Seen::Other));
+        let keyless = event("insert", "users", doc! {});
+        assert!(matches!(classify(&keyless, &state()), Seen::Other));
+    }
+
+    #[test]
+    fn a_collmod_of_the_source_is_a_marker() {
+        let ev = event("modify", "users", doc! { "operationDescription": {} });
+        assert!(matches!(classify(&ev, &state()), Seen::Modify(_)));
+        let elsewhere = event("modify", "orders", doc! {});
+        assert!(matches!(classify(&elsewhere, &state()), Seen::Other));
+    }
+
+    #[test]
+    fn losing_the_source_stops_the_rewrite() {
+        for (op, extra) in [
+            (
+                "rename",
+                doc! { "to": { "db": "app", "coll": "old_users" } },
+            ),
+            ("drop", doc! {}),
+            ("dropDatabase", doc! {}),
+            ("invalidate", doc! {}),
+        ] {
+            let ev = event(op, "users", extra);
+            assert!(matches!(classify(&ev, &state()), Seen::Gone(_)), "{op}");
+        }
+        // Something renamed over the source drops it too.
+        let over = event(
+            "rename",
+            "tmp",
+            doc! { "to": { "db": "app", "coll": "users" } },
+        );
+        assert!(matches!(classify(&over, &state()), Seen::Gone(_)));
+        let unrelated = event("rename", "a", doc! { "to": { "db": "app", "coll": "b" } });
+        assert!(matches!(classify(&unrelated, &state()), Seen::Other));
     }
 }

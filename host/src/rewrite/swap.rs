@@ -11,11 +11,11 @@ use super::apply::{apply_changes, follow, read, Follow, Until};
 use super::catalog::{self, db_err};
 use super::crossing::Crossing;
 use super::fence::{self, mark, Fence};
-use super::state::{Phase, RewriteState};
 use super::stream::{open_stream, Backlog, Change, Marker};
 use crate::error::{MigrateError, Result};
 use crate::failpoint as fp;
 use crate::ledger::Checkpoint;
+use crate::ledger::{Phase, RewriteState};
 use crate::target::Target;
 
 /// Takes a rewrite whose copy is done (`CatchUp`) or that stopped later
@@ -346,13 +346,13 @@ pub(crate) async fn window_deletes(
     debug_assert_eq!(first, second);
     let (touched, _) = history.new_changes(&Marker::Empty, 2).await?;
     let touched: std::collections::HashSet<Vec<u8>> =
-        touched.iter().map(super::stream::id_key).collect();
+        touched.iter().map(crate::batch::id_key).collect();
     let mut deletes = RawArrayBuf::new();
     for d in &now {
         let id = d.get("_id").ok().flatten().map(|v| v.to_raw_bson());
         let key = id
             .and_then(|i| Bson::try_from(i).ok())
-            .map(|i| super::stream::id_key(&i));
+            .map(|i| crate::batch::id_key(&i));
         if key.is_some_and(|k| !touched.contains(&k)) {
             deletes.push(rawdoc! { "q": crate::writer::unchanged_query(d), "limit": 1 });
         }

@@ -23,7 +23,7 @@ use wasmtime::Engine;
 
 use super::cache_key::{self, CacheKey};
 use super::engine::engine_fingerprint;
-use super::error::WasmError;
+use crate::error::WasmError;
 
 /// What the compiled-module cache did when a module was loaded.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,9 +10,11 @@ use std::path::Path;
 
 use bson::{Bson, Document, RawDocument};
 
-use super::error::WasmError;
-use super::module::ModuleInfo;
-use super::CONTRACT_VERSION;
+use super::linked::ModuleInfo;
+use crate::error::WasmError;
+
+/// The contract version this host implements (`guest-sdk/wit/transform.wit`).
+pub const CONTRACT_VERSION: u32 = 1;
 
 /// The module's info from its `describe` payload; `exported` is what its
 /// `mongoshift_contract_version` returned. A version other than this host's

@@ -6,10 +6,11 @@ use std::sync::Arc;
 use wasmtime::{Instance, Memory, Store, Trap, TypedFunc};
 
 use super::bindings::{self, Transform};
-use super::error::WasmError;
-use super::module::{Inner, ModuleInfo, Pre};
-use super::outcome::{parse_outcomes, Outcome};
+use super::linked::{Inner, ModuleInfo, Pre};
+use super::outcome::parse_outcomes;
 use super::sandbox::StoreState;
+use crate::batch::Outcome;
+use crate::error::WasmError;
 use crate::progress::Direction;
 use crate::text;
 

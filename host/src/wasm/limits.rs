@@ -14,7 +14,7 @@ use std::path::Path;
 
 use wasmparser::{FunctionBody, Operator, Parser, Payload};
 
-use super::error::WasmError;
+use crate::error::WasmError;
 
 /// How much a module may cost to compile. [`Default`] gives the built-in
 /// limits; [`CompileLimits::from_env`] applies the `MONGOSHIFT_WASM_MAX_*`

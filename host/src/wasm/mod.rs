@@ -15,8 +15,8 @@
 //!   `guest-sdk/ABI.md`), pre-linked so instances are cheap.
 //! - [`TransformInstance`]: one instance with its own store, reused across batches
 //!   by one worker thread.
-//! - [`Outcome`]: what a transform decides for a document; a core module's
-//!   outcomes are parsed strictly (every record, nothing after the last).
+//! - A core module's [`Outcome`]s are parsed strictly (every record, nothing
+//!   after the last); the outcome itself lives in [`crate::batch`].
 //! - [`ReplacementChecker`]: the checks every replacement passes, whoever made
 //!   it (valid BSON, no key twice at any depth, the input's `_id` unchanged in
 //!   type and value, at most 16 MiB).
@@ -26,20 +26,22 @@ mod cache;
 mod cache_key;
 mod describe;
 pub mod engine;
-mod error;
 mod instance;
 mod limits;
+mod linked;
 mod module;
 mod outcome;
 pub mod sandbox;
 mod validate;
 
+pub use crate::batch::{Outcome, OutcomeError};
+pub use crate::error::WasmError;
 pub use cache::CacheOutcome;
-pub use error::WasmError;
+pub use describe::CONTRACT_VERSION;
 pub use instance::TransformInstance;
 pub use limits::CompileLimits;
-pub use module::{ModuleFlavor, ModuleInfo, TransformModule};
-pub use outcome::{Outcome, OutcomeError};
+pub use linked::{ModuleFlavor, ModuleInfo};
+pub use module::TransformModule;
 pub use sandbox::SandboxLimits;
 pub use validate::{check_replacement, show as show_raw, ReplacementChecker, MAX_DOCUMENT_BYTES};
 
@@ -47,6 +49,3 @@ pub use validate::{check_replacement, show as show_raw, ReplacementChecker, MAX_
 pub(crate) use describe::parse_info;
 #[cfg(test)]
 pub(crate) use outcome::parse_outcomes;
-
-/// The contract version this host implements (`guest-sdk/wit/transform.wit`).
-pub const CONTRACT_VERSION: u32 = 1;

@@ -2,66 +2,27 @@
 //! compile, compile it once (or load its authenticated cached artifact), check
 //! its imports and exports, pre-link it, and ask it to describe itself.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker as ComponentLinker};
-use wasmtime::{Engine, ExternType, InstancePre, Linker, Module};
+use wasmtime::{Engine, ExternType, Linker, Module};
 
 use super::bindings::TransformPre;
 use super::cache::{Cache, CacheOutcome};
+use super::describe::CONTRACT_VERSION;
 use super::engine::engine;
-use super::error::WasmError;
 use super::instance::TransformInstance;
+use super::linked::{Inner, ModuleFlavor, ModuleInfo, Pre};
 use super::sandbox::{check_component_import, check_core_import, SandboxLimits, StoreState};
-use super::CONTRACT_VERSION;
-
-/// Which of the two forms of the contract a module uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ModuleFlavor {
-    /// A component implementing `guest-sdk/wit/transform.wit`.
-    Component,
-    /// A core module following `guest-sdk/ABI.md`.
-    Core,
-}
-
-/// What a module says about itself (`describe`).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct ModuleInfo {
-    /// Its name.
-    pub name: String,
-    /// The contract version it implements.
-    pub contract_version: u32,
-    /// Whether it has a backward transform.
-    pub backward: bool,
-    /// Top-level fields it reads.
-    pub reads: Vec<String>,
-    /// Top-level fields it writes.
-    pub writes: Vec<String>,
-}
-
-pub(crate) enum Pre {
-    Component(TransformPre<StoreState>),
-    Core(InstancePre<StoreState>),
-}
+use crate::error::WasmError;
 
 /// A loaded, checked and pre-linked transform. Cheap to clone; create one
 /// [`TransformInstance`] per worker thread with [`TransformModule::instantiate`].
 #[derive(Clone)]
 pub struct TransformModule {
     inner: Arc<Inner>,
-}
-
-pub(crate) struct Inner {
-    pub(crate) path: PathBuf,
-    pub(crate) flavor: ModuleFlavor,
-    pub(crate) limits: SandboxLimits,
-    pub(crate) info: ModuleInfo,
-    pub(crate) pre: Pre,
-    pub(crate) sha256: String,
-    pub(crate) cache: CacheOutcome,
 }
 
 impl std::fmt::Debug for TransformModule {

@@ -1,47 +1,11 @@
-//! What a transform decides for each document, and the byte layout a core
-//! module returns it in (`guest-sdk/ABI.md`).
+//! The byte layout a core module returns its outcomes in (`guest-sdk/ABI.md`).
 //!
 //! The parser takes nothing on trust: the record count, each record's tag and
 //! length, and the end of the payload are all checked, and an error names the
 //! record (so the pipeline can name its document's `_id`).
 
+use crate::batch::{Outcome, OutcomeError};
 use crate::text;
-
-/// What the transform decided for one document.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    /// Leave it.
-    Keep,
-    /// Replace it with these BSON bytes.
-    Replace(Vec<u8>),
-    /// Delete it.
-    Delete,
-    /// It cannot be transformed: the transform's message, cut to
-    /// [`MAX_MESSAGE_BYTES`](crate::text::MAX_MESSAGE_BYTES) with its control
-    /// characters escaped.
-    Fail(String),
-}
-
-/// Outcomes that break the contract. `index` is the place in the batch of the
-/// document whose outcome is wrong, when there is one: the pipeline shows that
-/// document's `_id`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct OutcomeError {
-    /// The document's place in its batch (0-based), when one outcome is at fault.
-    pub index: Option<usize>,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl OutcomeError {
-    fn at(index: usize, message: String) -> OutcomeError {
-        OutcomeError {
-            index: Some(index),
-            message,
-        }
-    }
-}
 
 /// Parses the outcomes payload of ABI.md for a batch of `expected` documents.
 pub(crate) fn parse_outcomes(p: &[u8], expected: usize) -> Result<Vec<Outcome>, OutcomeError> {

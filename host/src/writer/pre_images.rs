@@ -15,11 +15,14 @@ use bson::{doc, rawdoc, Bson, Document, RawArrayBuf, RawDocumentBuf};
 use futures_util::TryStreamExt;
 use mongodb::ClientSession;
 
-use super::{check_errors, id_key, run_cmd, Item, WriteOptions};
+use super::options::WriteOptions;
+use super::reply::{check_errors, run_cmd};
+use super::reread::Item;
+use crate::batch::raw_id_key;
+use crate::batch::Batch;
+use crate::batch::Outcome;
 use crate::error::{MigrateError, Result};
-use crate::pipeline::Batch;
 use crate::target::Target;
-use crate::wasm::Outcome;
 
 /// Whether the pre-image collection of `opts` holds anything yet.
 pub(super) async fn any_kept(target: &Target, opts: &WriteOptions) -> Result<bool> {
@@ -66,7 +69,7 @@ pub(super) async fn write(
     let mut idx = Vec::new();
     for it in changed {
         let id = b.id(it.i);
-        if kept.contains(&id_key(Some(id.as_raw_bson_ref()))) {
+        if kept.contains(&raw_id_key(Some(id.as_raw_bson_ref()))) {
             continue;
         }
         let op = if matches!(it.outcome, Outcome::Delete) {
@@ -107,13 +110,13 @@ async fn kept_among(
         Some(s) => {
             let mut cursor = find.session(&mut **s).await.map_err(fail)?;
             while let Some(d) = cursor.next(s).await.transpose().map_err(fail)? {
-                kept.insert(id_key(d.get("_id").ok().flatten()));
+                kept.insert(raw_id_key(d.get("_id").ok().flatten()));
             }
         }
         None => {
             let mut cursor = find.await.map_err(fail)?;
             while let Some(d) = cursor.try_next().await.map_err(fail)? {
-                kept.insert(id_key(d.get("_id").ok().flatten()));
+                kept.insert(raw_id_key(d.get("_id").ok().flatten()));
             }
         }
     }

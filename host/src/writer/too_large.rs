@@ -11,11 +11,12 @@
 //! for what it is: the batch is split until that document is alone, and then
 //! fails with its `_id`, its size and what to do.
 
+use crate::batch::Outcome;
+use crate::batch::Transformed;
 use crate::error::MigrateError;
-use crate::pipeline::Transformed;
-use crate::wasm::{Outcome, MAX_DOCUMENT_BYTES};
+use crate::wasm::MAX_DOCUMENT_BYTES;
 
-use super::WriteOptions;
+use super::options::WriteOptions;
 
 /// Documents at least this large are suspects; smaller ones fit any
 /// deployment's transactions and their conflicts are retried as usual.

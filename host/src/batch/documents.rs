@@ -1,0 +1,69 @@
+//! One batch of documents as read, and what its transform made of it.
+
+use bson::{RawBson, RawDocument};
+use tokio::sync::OwnedSemaphorePermit;
+
+use super::id::{id_of, show_id};
+use super::outcome::Outcome;
+
+/// One batch as read: the documents' bytes end to end, in `_id` order.
+pub(crate) struct Batch {
+    seq: u64,
+    bytes: Vec<u8>,
+    /// Start and end of each document in `bytes`.
+    docs: Vec<(usize, usize)>,
+    /// Held from the moment the batch is read until it is written: memory
+    /// stays bounded by the number of permits.
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Batch {
+    /// Batch number `seq` (0-based) of the documents in `bytes`, each at its
+    /// span in `docs`.
+    pub(crate) fn new(
+        seq: u64,
+        bytes: Vec<u8>,
+        docs: Vec<(usize, usize)>,
+        permit: OwnedSemaphorePermit,
+    ) -> Batch {
+        Batch {
+            seq,
+            bytes,
+            docs,
+            _permit: permit,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.docs.len()
+    }
+
+    pub(crate) fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// The documents end to end, as a transform takes them.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    pub(crate) fn doc(&self, i: usize) -> &RawDocument {
+        let (s, e) = self.docs[i];
+        RawDocument::from_bytes(&self.bytes[s..e])
+            .expect("documents from the server are valid BSON")
+    }
+
+    pub(crate) fn id(&self, i: usize) -> RawBson {
+        id_of(self.doc(i))
+    }
+
+    pub(crate) fn id_text(&self, i: usize) -> String {
+        show_id(&self.id(i))
+    }
+}
+
+/// A batch and the outcome its transform decided for each document.
+pub(crate) struct Transformed {
+    pub(crate) batch: Batch,
+    pub(crate) outcomes: Vec<Outcome>,
+}

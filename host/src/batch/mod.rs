@@ -1,0 +1,24 @@
+//! The ground floor of a document-by-document run: what flows between its
+//! stages.
+//!
+//! - [`Batch`](documents::Batch): documents as read, end to end, in `_id`
+//!   order, with the permit that bounds memory; `Transformed`: a batch and
+//!   its outcomes.
+//! - [`Outcome`]: what a transform decides for one document, and
+//!   [`OutcomeError`] for outcomes that break the contract.
+//! - The `_id` helpers, the only ones: show an `_id` in a message (bounded and
+//!   escaped), the key an `_id` is deduplicated by, and `_id` ranges in BSON
+//!   order across types (where a stopped run goes on, how far a rollback
+//!   goes).
+//!
+//! Nothing here imports any other module of the crate but [`crate::text`].
+
+mod documents;
+mod id;
+mod id_order;
+mod outcome;
+
+pub(crate) use documents::{Batch, Transformed};
+pub(crate) use id::{id_key, raw_id_key, show_id, show_id_of};
+pub(crate) use id_order::{after, bounded};
+pub use outcome::{Outcome, OutcomeError};

@@ -1,0 +1,443 @@
+//! [`MigrateError`]: running migrations against a database went wrong.
+
+use std::path::PathBuf;
+
+use super::codes::DbCause;
+use super::source::SourceError;
+use super::transform::TransformError;
+use super::wasm::WasmError;
+use crate::report::Report;
+
+/// Running migrations against a database went wrong.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MigrateError {
+    /// The migrations on disk could not be loaded.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+
+    /// The connection string is not valid.
+    #[error("invalid connection string {uri}: {message}")]
+    InvalidUri {
+        /// The connection string with its password masked.
+        uri: String,
+        /// What is wrong.
+        message: String,
+    },
+
+    /// No database name was given and the URI names none.
+    #[error("no target database: pass --db or put one in the connection string (mongodb://host/DATABASE)")]
+    NoDatabase,
+
+    /// The server could not be reached in time.
+    #[error("cannot reach MongoDB at {hosts} within {seconds}s: {message}; check that the server is running and the host and port are right")]
+    Unreachable {
+        /// The hosts tried.
+        hosts: String,
+        /// The time allowed.
+        seconds: u64,
+        /// The driver's reason, password masked.
+        message: String,
+    },
+
+    /// The server refused the credentials.
+    #[error("authentication failed at {hosts}: {message}; check the user name, password and authSource in the connection string")]
+    Auth {
+        /// The hosts tried.
+        hosts: String,
+        /// The driver's reason, password masked.
+        message: String,
+    },
+
+    /// A database operation failed.
+    #[error("{context}: {message}")]
+    Database {
+        /// What was being done.
+        context: String,
+        /// The driver's message, password masked.
+        message: String,
+        /// Driver error labels such as `TransientTransactionError`.
+        labels: Vec<String>,
+        /// What it is down to: the server (and its code), the connection.
+        cause: DbCause,
+    },
+
+    /// The worker threads of a run could not be started (the operating
+    /// system refused a thread).
+    #[error("cannot start worker threads: {message}")]
+    Threads {
+        /// Why.
+        message: String,
+    },
+
+    /// A background task of a run (the reader, a change-stream follower)
+    /// panicked or was cancelled.
+    #[error("{task} failed: {message}")]
+    Task {
+        /// Which task.
+        task: String,
+        /// Why.
+        message: String,
+    },
+
+    /// A value could not be turned into BSON or back (a document the driver
+    /// returned, a ledger entry): not the database's failure.
+    #[error("{context}: {message}")]
+    Encoding {
+        /// What was being done.
+        context: String,
+        /// Why.
+        message: String,
+    },
+
+    /// An applied migration's checksum differs from the file on disk.
+    #[error("migration {id} was applied with checksum {recorded} but the file on disk now has checksum {on_disk}; restore the original file, or rerun with --dangerously-allow-changed {id} if the change is intended")]
+    ChecksumMismatch {
+        /// The migration.
+        id: String,
+        /// The checksum in the ledger.
+        recorded: String,
+        /// The checksum of the files now.
+        on_disk: String,
+    },
+
+    /// A migration stopped part-way with files that have changed since: run
+    /// from the start, the changed files would do the committed documents a
+    /// second time.
+    #[error("migration {id} stopped part-way ({}) with checksum {}, and its files on disk now have checksum {}: {} document(s) up to _id {} were done by the earlier version ({} of them changed), and running the changed files from the start would do them a second time. Either undo them with `mongoshift down` ({}) and run `mongoshift up` again, or go on after _id {} with the changed files: `mongoshift up --dangerously-resume-changed {id}` (the documents done keep what the earlier version did)", .part.state, .part.recorded, .part.on_disk, .part.done, .part.last_id, .part.changed, .part.way_back, .part.last_id)]
+    ChangedPartWay {
+        /// The migration.
+        id: String,
+        /// What its partial run did.
+        part: Box<PartWay>,
+    },
+
+    /// `down` would undo a migration with files that changed since it ran.
+    #[error("migration {id} ran with checksum {recorded}, but its files on disk now have checksum {on_disk} and its way back is in them ({how}), which may not undo what the earlier version did; restore the files that ran and run `mongoshift down` again, or undo it with the files on disk: `mongoshift down --dangerously-allow-changed {id}`")]
+    ChangedWayBack {
+        /// The migration.
+        id: String,
+        /// The checksum it ran with.
+        recorded: String,
+        /// The checksum of the files now.
+        on_disk: String,
+        /// What the way back is.
+        how: String,
+    },
+
+    /// The ledger records a migration that is not on disk.
+    #[error("migration {id} is recorded in the ledger as {state} but is missing from {path}; restore its file (it may come from a newer branch of the code)")]
+    MissingOnDisk {
+        /// The migration.
+        id: String,
+        /// Its ledger state.
+        state: String,
+        /// The migrations directory.
+        path: PathBuf,
+    },
+
+    /// A migration was left partly applied by a run that did not finish.
+    #[error("migration {id} is {state} from an earlier run that did not finish: {detail}")]
+    Dirty {
+        /// The migration.
+        id: String,
+        /// Its ledger state.
+        state: String,
+        /// What to do.
+        detail: String,
+    },
+
+    /// Another run holds the migration lock.
+    #[error("the migration lock is held by {owner} (lease expires {expires}); waited {waited_secs}s. If no other run is active, run `mongoshift unlock`")]
+    LockHeld {
+        /// Who holds it.
+        owner: String,
+        /// When its lease expires unless renewed.
+        expires: String,
+        /// How long this run waited.
+        waited_secs: u64,
+    },
+
+    /// `unlock` refused to clear a lease whose holder looks alive.
+    #[error("the migration lock is held by {owner}, which looks alive ({reason}); stop that run first, or use `mongoshift unlock --force` if you are sure it is gone")]
+    LockAlive {
+        /// Who holds it.
+        owner: String,
+        /// Why it looks alive.
+        reason: String,
+    },
+
+    /// This run lost its lease (it expired and another run took it over).
+    #[error("this run lost the migration lock (another run took it over after the lease expired); stopped before writing {what}")]
+    LockLost {
+        /// What was about to be written.
+        what: String,
+    },
+
+    /// `--to` names no known migration.
+    #[error("no migration {id} in {path} or in the ledger")]
+    UnknownMigration {
+        /// The id given.
+        id: String,
+        /// The migrations directory.
+        path: PathBuf,
+    },
+
+    /// The strategy asked for cannot be used here.
+    #[error("a rewrite cannot be done: {reason}")]
+    Refused {
+        /// Why.
+        reason: String,
+    },
+
+    /// Rolling a rewrite back to its originals would discard what the
+    /// application wrote since the swap; nothing was changed.
+    #[error(
+        "{collection} has {} inserted, changed or deleted by the application since the swap{examples}: \
+         restoring the original collection would discard them, so nothing was changed. Run \
+         `mongoshift down --set-aside-writes-since-swap` to restore the originals exactly and keep \
+         the application's versions (and a tombstone for each delete) in {conflicts}",
+        count.map_or_else(
+            || "an unknown number of documents (the swap's position in the change stream is not recorded or no longer in the oplog)".to_string(),
+            |n| format!("{n} document{}", if n == 1 { "" } else { "s" })
+        )
+    )]
+    WritesSinceSwap {
+        /// The collection.
+        collection: String,
+        /// How many documents, when the change stream still knows.
+        count: Option<u64>,
+        /// A few of them, ` (_id 5 changed, …)`.
+        examples: String,
+        /// Where the flag keeps them.
+        conflicts: String,
+    },
+
+    /// The migration has no way back.
+    #[error("migration {id} cannot be rolled back: {reason}")]
+    Irreversible {
+        /// The migration.
+        id: String,
+        /// Why.
+        reason: String,
+    },
+
+    /// A Wasm module could not be loaded or does not fit the contract.
+    #[error("migration {migration}: {source}")]
+    Module {
+        /// The migration.
+        migration: String,
+        /// The cause.
+        source: Box<WasmError>,
+    },
+
+    /// A Python migration cannot be read or a bulk step of it failed (the
+    /// message holds the Python traceback).
+    #[error("python migration {migration}: {message}")]
+    Python {
+        /// The migration.
+        migration: String,
+        /// Why, with the traceback when there is one.
+        message: String,
+    },
+
+    /// A transform failed on a batch. Nothing of the batch was written.
+    #[error("batch {batch} (documents _id {first_id} to {last_id}){}: {source}", document.as_ref().map(|d| format!(", document _id {d}")).unwrap_or_default())]
+    Transform {
+        /// The migration.
+        migration: String,
+        /// 1-based batch number.
+        batch: u64,
+        /// `_id` of the batch's first document.
+        first_id: String,
+        /// `_id` of the batch's last document.
+        last_id: String,
+        /// `_id` of the document that caused it, where known.
+        document: Option<String>,
+        /// The cause: a [`WasmError`](WasmError), or the error of
+        /// another [`BatchTransform`](crate::transform::BatchTransform).
+        source: TransformError,
+    },
+
+    /// The transform returned `fail` for a document. Nothing of its batch was written.
+    #[error("document _id {document} in batch {batch} failed: {message}")]
+    DocumentFailed {
+        /// 1-based batch number.
+        batch: u64,
+        /// The document's `_id`.
+        document: String,
+        /// The transform's message.
+        message: String,
+    },
+
+    /// The server refused to write a document (a validator, a unique index, …).
+    #[error("the server refused to write document _id {document} in batch {batch}: {message} (code {code})")]
+    WriteRejected {
+        /// 1-based batch number.
+        batch: u64,
+        /// The document's `_id`.
+        document: String,
+        /// The server's message.
+        message: String,
+        /// The server's error code.
+        code: i32,
+    },
+
+    /// The server refused to write a document inside a transaction: one
+    /// transaction cannot hold it on this deployment (its cache is too small
+    /// for a document this large). Nothing of its batch was written.
+    #[error("document _id {document} in batch {batch} ({bytes} bytes) cannot be written inside a transaction: the server refused it ({message}), as servers do when a transaction's writes do not fit their cache; run this migration without transactions (`transactions = \"none\"` in its manifest, or `mongoshift up --transactions none`; resume is then at-least-once), or as a copy (`strategy = \"rewrite\"`, which copies without transactions)")]
+    TooLargeForTransaction {
+        /// 1-based batch number.
+        batch: u64,
+        /// The document's `_id`.
+        document: String,
+        /// The size of the largest thing written for it (the new document,
+        /// or its original kept as a pre-image).
+        bytes: usize,
+        /// The server's error.
+        message: String,
+    },
+
+    /// A migration failed part-way through a run. The report says what the run
+    /// applied before it.
+    #[error("{}", run_message(verb, id, source))]
+    Run {
+        /// The migration.
+        id: String,
+        /// `applying` or `rolling back`.
+        verb: &'static str,
+        /// The cause.
+        source: Box<MigrateError>,
+        /// What the run did before the failure.
+        report: Box<Report>,
+    },
+
+    /// A migration failed and the ledger could not record it either (even
+    /// with its error cut short): the ledger may still say `running`.
+    #[error("{source}; this failure could not be recorded in the ledger ({record}), so `mongoshift status` may still show the migration as running")]
+    Unrecorded {
+        /// Why the migration failed.
+        source: Box<MigrateError>,
+        /// Why the ledger write failed.
+        record: Box<MigrateError>,
+    },
+}
+
+/// The message of a failed run, naming the migration once (the cause may
+/// start with it too).
+fn run_message(verb: &str, id: &str, source: &MigrateError) -> String {
+    match source {
+        MigrateError::Python { migration, message } if migration == id => {
+            format!("while {verb} python migration {id}: {message}")
+        }
+        MigrateError::Module { migration, source } if migration == id => {
+            format!("while {verb} migration {id}: {source}")
+        }
+        other => format!("while {verb} migration {id}: {other}"),
+    }
+}
+
+impl MigrateError {
+    /// The report of what a failed run applied before failing, if this error
+    /// comes from a run.
+    pub fn report(&self) -> Option<&Report> {
+        match self {
+            MigrateError::Run { report, .. } => Some(report),
+            _ => None,
+        }
+    }
+
+    /// The innermost cause, looking through [`MigrateError::Run`] and
+    /// [`MigrateError::Unrecorded`].
+    pub fn root(&self) -> &MigrateError {
+        match self {
+            MigrateError::Run { source, .. } | MigrateError::Unrecorded { source, .. } => {
+                source.root()
+            }
+            other => other,
+        }
+    }
+
+    /// Whether the driver marked this error with `label`.
+    pub fn has_label(&self, label: &str) -> bool {
+        match self.root() {
+            MigrateError::Database { labels, .. } => labels.iter().any(|l| l == label),
+            _ => false,
+        }
+    }
+
+    /// The server's error code behind this error, if the server refused
+    /// something (looking through [`MigrateError::Run`] and
+    /// [`MigrateError::Unrecorded`]).
+    pub fn code(&self) -> Option<i32> {
+        match self.root() {
+            MigrateError::Database {
+                cause: DbCause::Server { code },
+                ..
+            } => Some(*code),
+            MigrateError::WriteRejected { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    /// Whether this error is the connection's (the server may be fine).
+    pub fn is_connection(&self) -> bool {
+        matches!(
+            self.root(),
+            MigrateError::Database {
+                cause: DbCause::Connection,
+                ..
+            }
+        )
+    }
+
+    /// Wraps a driver error with what was being done.
+    pub(crate) fn db(context: impl Into<String>, err: mongodb::error::Error) -> Self {
+        use mongodb::error::{ErrorKind, WriteFailure};
+        let message = match &*err.kind {
+            ErrorKind::Command(c) => format!("{} ({}): {}", c.code_name, c.code, c.message),
+            ErrorKind::Write(WriteFailure::WriteError(w)) => format!(
+                "{} ({}): {}",
+                w.code_name.as_deref().unwrap_or("WriteError"),
+                w.code,
+                w.message
+            ),
+            ErrorKind::Io(io) => format!("I/O error: {io}"),
+            ErrorKind::ServerSelection { message, .. } => format!(
+                "Server selection timeout: {}",
+                message.split(", Servers").next().unwrap_or(message)
+            ),
+            _ => err.to_string(),
+        };
+        MigrateError::Database {
+            context: context.into(),
+            message: super::redact_message(&message),
+            labels: err.labels().iter().cloned().collect(),
+            cause: DbCause::of(&err),
+        }
+    }
+}
+
+/// What a run that stopped part-way had done, for
+/// [`MigrateError::ChangedPartWay`].
+#[derive(Debug, Clone)]
+pub struct PartWay {
+    /// Its ledger state.
+    pub state: String,
+    /// The checksum it ran with.
+    pub recorded: String,
+    /// The checksum of the files now.
+    pub on_disk: String,
+    /// Documents it did (read and decided).
+    pub done: i64,
+    /// Of those, changed or deleted.
+    pub changed: i64,
+    /// The last `_id` it did.
+    pub last_id: String,
+    /// What `down` would do.
+    pub way_back: String,
+}
+
+/// Shorthand for results in this crate.
+pub type Result<T, E = MigrateError> = std::result::Result<T, E>;

@@ -1,0 +1,95 @@
+//! [`Checkpoint`]: where a document-by-document run stands, and its write,
+//! which commits inside the batch's own transaction.
+
+use bson::doc;
+use mongodb::ClientSession;
+use serde::{Deserialize, Serialize};
+
+use super::collection::LEDGER_COLLECTION;
+use crate::batch::Outcome;
+use crate::error::{MigrateError, Result};
+use crate::target::Target;
+
+/// Where a document-by-document run stands: everything up to and including
+/// `last_id` (in `_id` order) is done. Committed in the same transaction as the
+/// batch it follows.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// `_id` of the last document done.
+    pub last_id: Option<bson::Bson>,
+    /// Documents read and decided.
+    pub read: i64,
+    /// Kept unchanged.
+    pub kept: i64,
+    /// Replaced.
+    pub replaced: i64,
+    /// Deleted.
+    pub deleted: i64,
+    /// Failed (quarantined).
+    pub failed: i64,
+    /// Batches committed.
+    pub batches: i64,
+    /// Documents changed by another client while their batch was in flight,
+    /// read and transformed again.
+    #[serde(default)]
+    pub changed: i64,
+    /// Documents deleted by another client (or changed to no longer match the
+    /// filter) while their batch was in flight, left alone.
+    #[serde(default)]
+    pub gone: i64,
+}
+
+impl Checkpoint {
+    /// Counts one document's outcome (`delta` -1 takes one back, when a
+    /// document changed in flight got another outcome).
+    pub(crate) fn count(&mut self, o: &Outcome, delta: i64) {
+        match o {
+            Outcome::Keep => self.kept += delta,
+            Outcome::Replace(_) => self.replaced += delta,
+            Outcome::Delete => self.deleted += delta,
+            Outcome::Fail(_) => self.failed += delta,
+        }
+    }
+}
+
+/// Records `next` as the checkpoint of `migration` (with its counters),
+/// fenced: only the run holding lease token `fence` may move it. In
+/// `session`, when given: inside the transaction of the batch it follows.
+/// `batch` (1-based) names the batch if the lease was lost.
+pub(crate) async fn save_checkpoint(
+    target: &Target,
+    migration: &str,
+    fence: i64,
+    next: &Checkpoint,
+    batch: u64,
+    session: Option<&mut ClientSession>,
+) -> Result<()> {
+    let encoding = |e: &dyn std::fmt::Display| MigrateError::Encoding {
+        context: "cannot encode the checkpoint".into(),
+        message: e.to_string(),
+    };
+    let cpb = bson::to_bson(next).map_err(|e| encoding(&e))?;
+    let cmd = bson::RawDocumentBuf::from_document(&doc! {
+        "update": LEDGER_COLLECTION,
+        "updates": [ {
+            "q": { "_id": migration, "fence": fence },
+            "u": { "$set": {
+                "checkpoint": cpb,
+                "matched": next.read,
+                "modified": next.replaced + next.deleted,
+                "quarantined": next.failed,
+            } },
+        } ],
+    })
+    .map_err(|e| encoding(&e))?;
+    let reply = target
+        .run_raw(cmd, session)
+        .await
+        .map_err(|e| MigrateError::db("cannot write the batch", e))?;
+    if reply.get_i32("n").unwrap_or(0) != 1 {
+        return Err(MigrateError::LockLost {
+            what: format!("the checkpoint of batch {batch}"),
+        });
+    }
+    Ok(())
+}

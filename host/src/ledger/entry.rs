@@ -1,0 +1,170 @@
+//! [`LedgerEntry`]: what the ledger records about one migration.
+
+use bson::DateTime;
+use serde::{Deserialize, Serialize};
+
+use super::checkpoint::Checkpoint;
+use super::rewrite::RewriteState;
+
+/// Where a migration stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum State {
+    /// A run is applying it, or died while applying it.
+    Running,
+    /// Applied.
+    Applied,
+    /// Applied, with some documents set aside in the quarantine collection.
+    AppliedWithErrors,
+    /// The last attempt failed; `error` says why.
+    Failed,
+    /// Applied, then rolled back.
+    RolledBack,
+}
+
+impl State {
+    /// The name used in the ledger and in output.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            State::Running => "running",
+            State::Applied => "applied",
+            State::AppliedWithErrors => "applied_with_errors",
+            State::Failed => "failed",
+            State::RolledBack => "rolled_back",
+        }
+    }
+}
+
+impl std::fmt::Display for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One ledger document.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LedgerEntry {
+    /// The migration id.
+    #[serde(rename = "_id")]
+    pub id: String,
+    /// Its description.
+    #[serde(default)]
+    pub description: String,
+    /// Its kind.
+    pub kind: String,
+    /// The checksum of its files when last run.
+    pub checksum: String,
+    /// Where it stands.
+    pub state: State,
+    /// When the last run of it started.
+    pub started_at: Option<DateTime>,
+    /// When the last run of it ended.
+    pub finished_at: Option<DateTime>,
+    /// When it was last applied.
+    pub applied_at: Option<DateTime>,
+    /// Documents matched by the last run.
+    #[serde(default)]
+    pub matched: i64,
+    /// Documents modified by the last run.
+    #[serde(default)]
+    pub modified: i64,
+    /// Wall time of the last run in milliseconds.
+    #[serde(default)]
+    pub duration_ms: i64,
+    /// Why the last run failed.
+    pub error: Option<String>,
+    /// The fencing token of the last writer.
+    #[serde(default)]
+    pub fence: i64,
+    /// Host and pid of the last writer.
+    #[serde(default)]
+    pub run_by: String,
+    /// mongoshift version of the last writer.
+    #[serde(default)]
+    pub tool_version: String,
+    /// Which way the last run went (`up` or `down`).
+    #[serde(default)]
+    pub direction: Option<crate::progress::Direction>,
+    /// Progress of a document-by-document run, committed with each batch.
+    #[serde(default)]
+    pub checkpoint: Option<Checkpoint>,
+    /// The collection holding pre-images of changed documents, when kept.
+    #[serde(default)]
+    pub pre_images: Option<String>,
+    /// Documents set aside in the quarantine collection.
+    #[serde(default)]
+    pub quarantined: i64,
+    /// The server session (`lsid`) the last run wrote its batches in, so a
+    /// later run can end that session's open transaction if the run died.
+    #[serde(default)]
+    pub session: Option<bson::Document>,
+    /// Where a copy-and-swap run stands, and the names of its shadow and
+    /// backup collections (kept after it is applied, for `down`).
+    #[serde(default)]
+    pub rewrite: Option<RewriteState>,
+    /// The collection a document-by-document run changed (its pre-images go
+    /// back there, whatever its files say now).
+    #[serde(default)]
+    pub collection: Option<String>,
+    /// A rollback by a backward transform of a forward run that stopped
+    /// part-way goes no further than this `_id`, the last one that run
+    /// committed (`MinKey`: it committed nothing).
+    #[serde(default)]
+    pub undo_through: Option<bson::Bson>,
+    /// Changed files a run was told to go on with, oldest first.
+    #[serde(default)]
+    pub accepted_changes: Vec<AcceptedChange>,
+}
+
+/// A run that went on with changed files, because it was told to:
+/// `up --dangerously-resume-changed` (the documents up to `last_id` keep what
+/// the earlier files did) or `down --dangerously-allow-changed` (the backward
+/// way of the files on disk undid what the earlier files did).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AcceptedChange {
+    /// The run's direction.
+    pub direction: crate::progress::Direction,
+    /// The checksum of the files that ran before.
+    pub from: String,
+    /// The checksum of the files that ran then.
+    pub to: String,
+    /// The last `_id` the earlier files had done, when known.
+    pub last_id: Option<bson::Bson>,
+    /// Documents the earlier files had done.
+    pub done: i64,
+    /// When.
+    pub at: DateTime,
+}
+
+impl LedgerEntry {
+    /// A fresh entry for a migration about to run.
+    pub fn new(id: &str, description: &str, kind: &str, checksum: &str) -> LedgerEntry {
+        LedgerEntry {
+            id: id.into(),
+            description: description.into(),
+            kind: kind.into(),
+            checksum: checksum.into(),
+            state: State::Running,
+            started_at: None,
+            finished_at: None,
+            applied_at: None,
+            matched: 0,
+            modified: 0,
+            duration_ms: 0,
+            error: None,
+            fence: 0,
+            run_by: String::new(),
+            tool_version: String::new(),
+            direction: None,
+            checkpoint: None,
+            pre_images: None,
+            quarantined: 0,
+            session: None,
+            rewrite: None,
+            collection: None,
+            undo_through: None,
+            accepted_changes: Vec::new(),
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! [`Ledger`]: reading the entries and writing one, fenced by the run's lease.
+
+use std::time::Duration;
+
+use bson::doc;
+use futures_util::TryStreamExt;
+use mongodb::error::{TRANSIENT_TRANSACTION_ERROR, UNKNOWN_TRANSACTION_COMMIT_RESULT};
+use mongodb::Collection;
+
+use crate::error::{is_duplicate_key, MigrateError, Result};
+use crate::lock::Lease;
+use crate::target::Target;
+
+use super::collection::LEDGER_COLLECTION;
+use super::entry::LedgerEntry;
+
+/// Reads and writes the ledger.
+#[derive(Debug, Clone)]
+pub struct Ledger {
+    target: Target,
+    coll: Collection<LedgerEntry>,
+}
+
+impl Ledger {
+    /// The ledger of `target`'s database.
+    pub fn new(target: &Target) -> Ledger {
+        Ledger {
+            target: target.clone(),
+            coll: target.db().collection(LEDGER_COLLECTION),
+        }
+    }
+
+    /// The ledger collection.
+    pub fn collection(&self) -> &Collection<LedgerEntry> {
+        &self.coll
+    }
+
+    /// One entry.
+    pub async fn get(&self, id: &str) -> Result<Option<LedgerEntry>> {
+        self.coll.find_one(doc! { "_id": id }).await.map_err(|e| {
+            MigrateError::db(format!("cannot read the ledger ({LEDGER_COLLECTION})"), e)
+        })
+    }
+
+    /// Every entry, sorted by id.
+    pub async fn entries(&self) -> Result<Vec<LedgerEntry>> {
+        self.coll
+            .find(doc! {})
+            .sort(doc! { "_id": 1 })
+            .await
+            .map_err(|e| {
+                MigrateError::db(format!("cannot read the ledger ({LEDGER_COLLECTION})"), e)
+            })?
+            .try_collect()
+            .await
+            .map_err(|e| {
+                MigrateError::db(format!("cannot read the ledger ({LEDGER_COLLECTION})"), e)
+            })
+    }
+
+    /// Writes `entry`, fenced by `lease` (see the module docs).
+    pub async fn write(&self, entry: &LedgerEntry, lease: &Lease) -> Result<()> {
+        let mut entry = entry.clone();
+        entry.fence = lease.token();
+        entry.run_by = lease.owner().to_string();
+        entry.tool_version = env!("CARGO_PKG_VERSION").to_string();
+        let what = format!("the ledger entry of {}", entry.id);
+        let filter = doc! { "_id": &entry.id, "fence": { "$lte": lease.token() } };
+        if !self.target.supports_transactions() {
+            lease.fence(None, &what).await?;
+            return self
+                .replace(&entry, &filter, None)
+                .await
+                .map_err(|e| self.fenced(e, &what));
+        }
+        let mut session = self
+            .target
+            .client()
+            .start_session()
+            .await
+            .map_err(|e| MigrateError::db("cannot start a session", e))?;
+        let mut backoff = Duration::from_millis(10);
+        for attempt in 0.. {
+            session
+                .start_transaction()
+                .await
+                .map_err(|e| MigrateError::db("cannot start a transaction", e))?;
+            let res = async {
+                lease.fence(Some(&mut session), &what).await?;
+                self.replace(&entry, &filter, Some(&mut session))
+                    .await
+                    .map_err(|e| self.fenced(e, &what))
+            }
+            .await;
+            let res = match res {
+                Ok(()) => commit(&mut session).await,
+                Err(e) => {
+                    let _ = session.abort_transaction().await;
+                    Err(e)
+                }
+            };
+            match res {
+                Err(e) if e.has_label(TRANSIENT_TRANSACTION_ERROR) && attempt < 20 => {
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_millis(500));
+                }
+                other => return other,
+            }
+        }
+        unreachable!("the retry loop returns")
+    }
+
+    async fn replace(
+        &self,
+        entry: &LedgerEntry,
+        filter: &bson::Document,
+        session: Option<&mut mongodb::ClientSession>,
+    ) -> Result<(), mongodb::error::Error> {
+        let op = self.coll.replace_one(filter.clone(), entry).upsert(true);
+        match session {
+            Some(s) => op.session(s).await.map(drop),
+            None => op.await.map(drop),
+        }
+    }
+
+    fn fenced(&self, e: mongodb::error::Error, what: &str) -> MigrateError {
+        if is_duplicate_key(&e) {
+            // The entry exists with a newer fence: a newer lease wrote it.
+            MigrateError::LockLost { what: what.into() }
+        } else {
+            MigrateError::db(format!("cannot write {what}"), e)
+        }
+    }
+}
+
+async fn commit(session: &mut mongodb::ClientSession) -> Result<()> {
+    for _ in 0..5 {
+        match session.commit_transaction().await {
+            Ok(()) => return Ok(()),
+            Err(e) if e.contains_label(UNKNOWN_TRANSACTION_COMMIT_RESULT) => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => return Err(MigrateError::db("cannot commit the ledger write", e)),
+        }
+    }
+    Err(MigrateError::Database {
+        context: "cannot commit the ledger write".into(),
+        message: "the commit result stayed unknown after 5 tries".into(),
+        labels: vec![],
+        cause: crate::error::DbCause::Other,
+    })
+}

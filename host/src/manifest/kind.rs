@@ -1,0 +1,34 @@
+//! The kinds of migration a manifest names.
+
+/// The kinds of migration this version can run.
+pub const KNOWN_KINDS: &[&str] = &["update", "wasm"];
+
+/// What a migration does to the documents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Kind {
+    /// Operations the server executes; documents never leave it.
+    Update,
+    /// A sandboxed WebAssembly transform run on every document.
+    Wasm,
+    /// A `.py` file run by the Python package (see [`crate::python`]).
+    Python,
+}
+
+impl Kind {
+    /// The name used in manifests and in the ledger.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Kind::Update => "update",
+            Kind::Wasm => "wasm",
+            Kind::Python => "python",
+        }
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

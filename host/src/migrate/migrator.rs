@@ -1,0 +1,146 @@
+//! [`Migrator`]: the migrations on disk, the target, and how runs report.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::error::{MigrateError, Result};
+use crate::ledger::{Ledger, LedgerEntry};
+use crate::lock::{self, LockOptions, UnlockOutcome};
+use crate::options::OnError;
+use crate::progress::{NoProgress, Progress};
+use crate::python::PythonRuntime;
+use crate::report::Report;
+use crate::source::{Migration, MigrationSource};
+use crate::target::Target;
+
+/// Runs migrations from a source against a target.
+#[derive(Clone)]
+pub struct Migrator {
+    pub(super) dir: PathBuf,
+    pub(super) migrations: Vec<Migration>,
+    pub(super) target: Target,
+    pub(super) ledger: Ledger,
+    pub(super) lock: LockOptions,
+    pub(super) progress: Progress,
+    pub(super) on_error: OnError,
+    /// `down --set-aside-writes-since-swap`.
+    pub(super) set_aside: bool,
+    /// Runs Python migrations; see [`crate::python`].
+    pub(super) python: Option<Arc<dyn PythonRuntime>>,
+    /// Why there is no Python runtime, when known.
+    pub(super) python_missing: Option<String>,
+}
+
+impl std::fmt::Debug for Migrator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Migrator")
+            .field("dir", &self.dir)
+            .field("migrations", &self.migrations.len())
+            .finish()
+    }
+}
+
+impl Migrator {
+    /// Loads the migrations of `source` for `target`.
+    pub fn new(source: &MigrationSource, target: Target) -> Result<Migrator> {
+        let migrations = source.load()?;
+        Ok(Migrator {
+            dir: source.dir().to_path_buf(),
+            migrations,
+            ledger: Ledger::new(&target),
+            target,
+            lock: LockOptions::default(),
+            progress: Arc::new(NoProgress),
+            on_error: OnError::Abort,
+            set_aside: false,
+            python: None,
+            python_missing: None,
+        })
+    }
+
+    /// Runs Python migrations with `runtime` (registered by the Python package).
+    pub fn python_runtime(mut self, runtime: Arc<dyn PythonRuntime>) -> Self {
+        self.python = Some(runtime);
+        self
+    }
+
+    /// Without a runtime, Python migrations fail with this reason (why no
+    /// Python could be found, say) before the general advice.
+    pub fn python_unavailable(mut self, reason: impl Into<String>) -> Self {
+        self.python_missing = Some(reason.into());
+        self
+    }
+
+    /// Sends progress events to `progress`.
+    pub fn progress(mut self, progress: Progress) -> Self {
+        self.progress = progress;
+        self
+    }
+
+    /// Sets how the lock is taken.
+    pub fn lock_options(mut self, lock: LockOptions) -> Self {
+        self.lock = lock;
+        self
+    }
+
+    /// The migrations on disk, in order.
+    pub fn migrations(&self) -> &[Migration] {
+        &self.migrations
+    }
+
+    /// The target.
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// Clears a lease left by a dead run (see [`lock::unlock`]).
+    pub async fn unlock(&self, force: bool) -> Result<UnlockOutcome> {
+        lock::unlock(&self.target, force).await
+    }
+
+    /// A run that died inside a transaction leaves it open, holding its
+    /// documents (and the entry's checkpoint) until the server times it
+    /// out: ends the session the entry recorded, if there is one.
+    pub(super) async fn end_dead_session(&self, entry: &mut LedgerEntry) {
+        if let Some(lsid) = entry.session.take() {
+            let _ = self
+                .target
+                .client()
+                .database("admin")
+                .run_command(bson::doc! { "killSessions": [lsid] })
+                .await;
+        }
+    }
+}
+
+/// How many documents of `collection` match `filter`, for progress totals and
+/// plans. Without a filter, the collection's metadata count: counting by
+/// filter scans the collection (over a second per million documents on the
+/// local server).
+pub(crate) async fn count_matching(
+    target: &Target,
+    collection: &str,
+    filter: &bson::Document,
+) -> Result<u64> {
+    let coll = target.db().collection::<bson::Document>(collection);
+    let counted = if filter.is_empty() {
+        coll.estimated_document_count().await
+    } else {
+        coll.count_documents(filter.clone()).await
+    };
+    counted.map_err(|e| MigrateError::db(format!("cannot count documents in {collection}"), e))
+}
+
+pub(super) fn run_error(
+    id: &str,
+    verb: &'static str,
+    e: MigrateError,
+    report: Report,
+) -> MigrateError {
+    MigrateError::Run {
+        id: id.into(),
+        verb,
+        source: Box::new(e),
+        report: Box::new(report),
+    }
+}

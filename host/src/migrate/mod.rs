@@ -1,0 +1,39 @@
+//! The migrator: compares the migrations on disk with the ledger and runs them
+//! under the lock.
+//!
+//! - [`Migrator`] (`migrator`): the migrations on disk, the target, how runs
+//!   report; `unlock`.
+//! - `status`: `status` and `verify`. `plan`: `plan_up` / `plan_down`, and the
+//!   pure choice of what is pending and what rolls back, in which order.
+//! - `run`: `up` and `down` under the lock, one migration at a time
+//!   (`work`: what one takes); `resume`: what a run carries over from the one
+//!   before, and what it refuses when files changed.
+//! - `wasm`: loading a module, choosing strategy and transactions, driving
+//!   the pipeline or the rewrite; `python`: the same for Python migrations;
+//!   `swap_back`: rolling a rewrite back; `settings`: how a run writes,
+//!   resolved once for both.
+//! - `dry_run`: what a run would do, from a sample; `prune`: dropping what
+//!   finished rewrites and pre-images keep.
+
+mod dry_run;
+mod migrator;
+mod options;
+mod pending;
+mod plan;
+mod prune;
+mod python;
+mod resume;
+mod run;
+mod settings;
+mod status;
+mod swap_back;
+mod wasm;
+mod work;
+
+pub use crate::options::OnError;
+pub use dry_run::{DryRunDiff, DryRunMigration, DryRunReport};
+pub use migrator::Migrator;
+pub use options::{DownOptions, DownTarget, UpOptions};
+pub use plan::{Plan, PlannedMigration, PlannedStep};
+pub use settings::PRE_IMAGE_PREFIX;
+pub use status::{Status, StatusRow, VerifyRow};

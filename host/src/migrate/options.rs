@@ -1,0 +1,52 @@
+//! How `up` and `down` run: [`UpOptions`], [`DownOptions`], [`DownTarget`].
+
+use crate::options::{OnError, Strategy, TxMode, UpdateForm};
+
+/// Where `down` stops.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DownTarget {
+    /// Roll back the last `n` applied migrations.
+    Steps(usize),
+    /// Roll back every applied migration after this one (it stays applied).
+    To(String),
+}
+
+/// How `down` runs, besides where it stops.
+#[derive(Debug, Clone, Default)]
+pub struct DownOptions {
+    /// Migrations whose files changed since they ran, to roll back anyway by
+    /// the way back in the files on disk (a backward transform, backward
+    /// steps), which may not undo what the earlier files did. Pre-images and
+    /// a rewrite's backup need no such consent.
+    pub dangerously_allow_changed: Vec<String>,
+    /// A rewrite rolled back to its originals: restore them even though the
+    /// application wrote to the rewritten collection since the swap, keeping
+    /// the application's versions (and tombstones of its deletes) in
+    /// `mongoshift_conflicts_<id>`. Without it such a rollback is refused.
+    pub set_aside_writes_since_swap: bool,
+}
+
+/// How `up` runs.
+#[derive(Debug, Clone, Default)]
+pub struct UpOptions {
+    /// Stop after this migration (inclusive).
+    pub to: Option<String>,
+    /// Overrides the manifests' write strategy.
+    pub strategy: Option<Strategy>,
+    /// Overrides how in-place runs write changed documents.
+    pub in_place_writes: Option<UpdateForm>,
+    /// Applied migrations whose changed files are accepted; their new checksum
+    /// is recorded. Dangerous: the database keeps what the old file did.
+    pub dangerously_allow_changed: Vec<String>,
+    /// Migrations that stopped part-way and whose files changed since: go on
+    /// from the checkpoint with the changed files (both checksums recorded).
+    /// Dangerous: the documents done keep what the earlier files did.
+    pub dangerously_resume_changed: Vec<String>,
+    /// Override every migration's transaction mode.
+    pub transactions: Option<TxMode>,
+    /// What to do with documents a transform fails.
+    pub on_error: OnError,
+    /// Override whether pre-images are kept (default: for migrations without a
+    /// backward transform).
+    pub pre_images: Option<bool>,
+}

@@ -1,0 +1,139 @@
+//! One document-by-document run: the job and the loop that ties the reader,
+//! the workers, in-order reassembly and the sink together.
+
+use std::sync::Arc;
+
+use bson::{Document, RawDocumentBuf};
+use tokio::sync::{mpsc, Semaphore};
+
+use super::batch_size::BatchSize;
+use super::dry_run::DryRunSink;
+use super::in_order::{Finished, InOrder};
+use super::options::PipelineOptions;
+use super::reader::{resume_filter, Reader};
+use super::sink::Sink;
+use super::workers;
+use crate::batch::Batch;
+use crate::error::{MigrateError, Result};
+use crate::ledger::Checkpoint;
+use crate::progress::{Direction, Event, Progress};
+use crate::target::Target;
+use crate::transform::{Transformer, WorkerSlot};
+use crate::writer::{BatchWriter, WriteOptions, WriterContext};
+
+/// The document-by-document work of one migration.
+pub(crate) struct Job<'a> {
+    pub(crate) target: &'a Target,
+    pub(crate) migration: &'a str,
+    pub(crate) collection: &'a str,
+    pub(crate) filter: Document,
+    pub(crate) direction: Direction,
+    pub(crate) module: Transformer,
+    pub(crate) options: PipelineOptions,
+    pub(crate) total: Option<u64>,
+    pub(crate) progress: &'a Progress,
+    /// Where an earlier run stopped: resume after `last_id`, counters carried on.
+    pub(crate) resume: Option<Checkpoint>,
+    /// How batches are committed.
+    pub(crate) write: WriteOptions,
+    /// Transform only; write nothing (dry run): outcomes go to this callback.
+    pub(crate) dry_run: Option<&'a mut DryRunSink<'a>>,
+    /// Stop after this many documents (dry-run samples).
+    pub(crate) limit: Option<u64>,
+    /// The session to write in (its id is in the ledger).
+    pub(crate) session: Option<mongodb::ClientSession>,
+    /// Every replacement must satisfy this schema.
+    pub(crate) schema: Option<Arc<jsonschema::Validator>>,
+}
+
+impl Job<'_> {
+    /// A worker slot for this job's transform.
+    fn slot(&self) -> WorkerSlot {
+        WorkerSlot::new(
+            self.module.clone(),
+            self.migration,
+            self.direction,
+            self.schema.clone(),
+        )
+    }
+}
+
+/// Runs the job to the end or to the first error. Batches before the failed one
+/// are written; nothing of the failed batch is.
+pub(crate) async fn run(mut job: Job<'_>) -> Result<Checkpoint> {
+    let opts = job.options;
+    let size = BatchSize::new(opts.batch_size);
+    let permits = Arc::new(Semaphore::new(opts.max_in_flight));
+    let (batch_tx, batch_rx) = crossbeam_channel::bounded::<Batch>(opts.max_in_flight);
+    let (result_tx, result_rx) = mpsc::unbounded_channel::<Finished>();
+    let _pool = workers::start(opts.threads, &batch_rx, &result_tx, || job.slot())?;
+    drop(batch_rx);
+    drop(result_tx);
+    let reader = Reader {
+        collection: job.target.db().collection::<RawDocumentBuf>(job.collection),
+        filter: resume_filter(
+            &job.filter,
+            job.resume.as_ref().and_then(|c| c.last_id.clone()),
+        ),
+        limit: job.limit,
+        size: size.clone(),
+        permits: permits.clone(),
+        batches: batch_tx,
+    }
+    .spawn();
+    let mut sink = sink(&mut job).await?;
+    let outcome = drain(&job, result_rx, &mut sink, &size).await;
+    permits.close();
+    let read = reader.await.map_err(|e| MigrateError::Task {
+        task: "the reader task".into(),
+        message: e.to_string(),
+    })?;
+    let cp = sink.finish(outcome).await?;
+    read?;
+    Ok(cp)
+}
+
+/// The writer, or a dry run's counter.
+async fn sink<'a>(job: &mut Job<'a>) -> Result<Sink<'a>> {
+    let resume = job.resume.clone().unwrap_or_default();
+    if let Some(f) = job.dry_run.take() {
+        return Ok(Sink::DryRun {
+            counted: resume,
+            sink: f,
+        });
+    }
+    let context = WriterContext {
+        target: job.target,
+        collection: job.collection.to_string(),
+        migration: job.migration.to_string(),
+        options: job.write.clone(),
+    };
+    let writer = BatchWriter::start(context, resume, job.session.take(), Box::new(job.slot()));
+    Ok(Sink::Write(Box::new(writer.await?)))
+}
+
+/// Takes the workers' results until they are all in, handing each batch to
+/// the sink in read order and reporting progress after each.
+async fn drain(
+    job: &Job<'_>,
+    mut results: mpsc::UnboundedReceiver<Finished>,
+    sink: &mut Sink<'_>,
+    size: &BatchSize,
+) -> Result<()> {
+    let mut in_order = InOrder::default();
+    while let Some(finished) = results.recv().await {
+        in_order.insert(finished);
+        while let Some(t) = in_order.pop_next() {
+            let cp = sink.take(t?, size).await?;
+            job.progress.event(&Event::Documents {
+                id: job.migration.to_string(),
+                done: cp.read as u64,
+                total: job.total,
+                replaced: cp.replaced as u64,
+                deleted: cp.deleted as u64,
+                failed: cp.failed as u64,
+            });
+        }
+    }
+    in_order.into_error()
+}

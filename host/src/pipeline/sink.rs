@@ -1,0 +1,54 @@
+//! Where transformed batches go, in read order: the writer, or a dry run's
+//! counter.
+
+use std::time::Instant;
+
+use super::batch_size::BatchSize;
+use super::dry_run::{self, DryRunSink};
+use crate::batch::Transformed;
+use crate::error::Result;
+use crate::ledger::Checkpoint;
+use crate::writer::BatchWriter;
+
+/// The end of the pipeline.
+pub(crate) enum Sink<'a> {
+    /// Commit each batch.
+    Write(Box<BatchWriter<'a>>),
+    /// Count each batch and show it to the caller; write nothing.
+    DryRun {
+        counted: Checkpoint,
+        sink: &'a mut DryRunSink<'a>,
+    },
+}
+
+impl Sink<'_> {
+    /// Takes the next batch in read order; the checkpoint after it.
+    pub(crate) async fn take(&mut self, t: Transformed, size: &BatchSize) -> Result<Checkpoint> {
+        match self {
+            Sink::Write(w) => {
+                let started = Instant::now();
+                let shrunk = w.write(&t).await?;
+                size.after_write(shrunk, started.elapsed());
+                Ok(w.checkpoint().clone())
+            }
+            Sink::DryRun { counted, sink } => {
+                dry_run::count(counted, &t, &mut **sink);
+                Ok(counted.clone())
+            }
+        }
+    }
+
+    /// After the last batch (`outcome`: how the run went): the final
+    /// checkpoint, or the run's error once the writer let go.
+    pub(crate) async fn finish(self, outcome: Result<()>) -> Result<Checkpoint> {
+        match (outcome, self) {
+            (Ok(()), Sink::Write(w)) => w.finish().await,
+            (Ok(()), Sink::DryRun { counted, .. }) => Ok(counted),
+            (Err(e), Sink::Write(w)) => {
+                w.abandon().await;
+                Err(e)
+            }
+            (Err(e), Sink::DryRun { .. }) => Err(e),
+        }
+    }
+}

@@ -1,0 +1,25 @@
+//! The contract of a transform other than a Wasm module (a Python function,
+//! say): the pipeline asks it for one worker per thread.
+
+use crate::batch::Outcome;
+use crate::error::TransformError;
+use crate::progress::Direction;
+
+/// A batch transform other than a Wasm module (a Python function, say). The
+/// pipeline asks it for one [`TransformWorker`] per worker thread.
+pub trait BatchTransform: Send + Sync {
+    /// A new worker, used by one thread for every batch it takes.
+    fn worker(&self) -> std::result::Result<Box<dyn TransformWorker>, TransformError>;
+}
+
+/// One worker of a [`BatchTransform`].
+pub trait TransformWorker: Send {
+    /// Transforms `count` concatenated BSON documents and returns one outcome
+    /// per document. After an error the worker is dropped and a new one made.
+    fn transform(
+        &mut self,
+        direction: Direction,
+        batch: &[u8],
+        count: usize,
+    ) -> std::result::Result<Vec<Outcome>, TransformError>;
+}

@@ -1,0 +1,119 @@
+//! The writes of one commit: re-read what changed, count, checkpoint,
+//! quarantine, then the writes to where the results go.
+
+use bson::Bson;
+use mongodb::ClientSession;
+
+use super::conditional::{settle, write_conditionally};
+use super::in_place::write_in_place;
+use super::options::Destination;
+use super::pre_images;
+use super::quarantine::quarantine;
+use super::reread::{reread, Fresh};
+use super::scope::Scope;
+use super::shadow::insert_all;
+use crate::batch::Outcome;
+use crate::error::Result;
+use crate::ledger::{save_checkpoint, Checkpoint};
+use crate::transform::Retransform;
+
+/// The writes of documents `lo..hi` of a batch, then the checkpoint. Returns
+/// the checkpoint written.
+pub(super) async fn apply(
+    scope: Scope<'_>,
+    retransform: &mut Option<Box<dyn Retransform>>,
+    cp: &Checkpoint,
+    (lo, hi): (usize, usize),
+    pre_images_kept: bool,
+    session: Option<&mut ClientSession>,
+) -> Result<Checkpoint> {
+    let mut session = session;
+    let (opts, b) = (scope.opts, scope.batch());
+    let at_least_once = scope.at_least_once();
+    // In place, inside a transaction: first read the batch again, so documents
+    // an application changed since the reader saw them are transformed again
+    // from what they are now. The read fixes the transaction's snapshot: a
+    // write committed after it conflicts with ours and the batch is retried.
+    let fresh = match &opts.destination {
+        Destination::InPlace { reread: true, .. } if !at_least_once => {
+            let wanted: Vec<usize> = (lo..hi).collect();
+            let as_read = |i: usize| vec![Some(b.doc(i).as_bytes())];
+            reread(scope, retransform, &wanted, &as_read, &mut session).await?
+        }
+        _ => Fresh::default(),
+    };
+    let items = fresh.items(scope.t, lo..hi);
+    let mut next = cp.clone();
+    for it in &items {
+        next.count(it.outcome, 1);
+    }
+    next.read += (hi - lo) as i64;
+    next.batches += 1;
+    next.last_id = Some(Bson::try_from(b.id(hi - 1)).unwrap_or(Bson::Null));
+    next.changed += fresh.changed.len() as i64;
+    next.gone += fresh.gone.len() as i64;
+
+    // In a transaction the checkpoint goes first: a document the server
+    // cannot take inside a transaction is then refused by its own write,
+    // instead of leaving a later statement waiting until the transaction
+    // expires (secantusd-rs does that).
+    let (target, migration, fence) = (scope.target, scope.migration, opts.fence);
+    if !at_least_once {
+        save_checkpoint(
+            target,
+            migration,
+            fence,
+            &next,
+            b.seq() + 1,
+            session.as_deref_mut(),
+        )
+        .await?;
+    }
+    quarantine(scope, &items, &mut session).await?;
+    match &opts.destination {
+        Destination::Shadow { shadow, backup } => {
+            let copies = items.iter().filter_map(|it| {
+                let doc = match it.outcome {
+                    // A document set aside stays as it is, as in place.
+                    Outcome::Keep | Outcome::Fail(_) => it.doc,
+                    Outcome::Replace(r) => {
+                        bson::RawDocument::from_bytes(r).expect("checked by the worker")
+                    }
+                    Outcome::Delete => return None,
+                };
+                Some((it.i, doc))
+            });
+            let copies: Vec<(usize, &bson::RawDocument)> = copies.collect();
+            insert_all(scope, shadow, &copies, &mut session).await?;
+            if let Some(backup) = backup {
+                let originals: Vec<(usize, &bson::RawDocument)> =
+                    items.iter().map(|it| (it.i, it.doc)).collect();
+                insert_all(scope, backup, &originals, &mut session).await?;
+            }
+        }
+        Destination::InPlace { form, .. } => {
+            let kept = pre_images_kept;
+            pre_images::write(
+                opts,
+                &items,
+                b,
+                at_least_once,
+                kept,
+                scope.target,
+                &mut session,
+            )
+            .await?;
+            if at_least_once {
+                let missed = write_conditionally(scope, *form, &items).await?;
+                settle(scope, *form, retransform, &items, missed, &mut next, kept).await?;
+            } else {
+                write_in_place(scope, *form, &items, &mut session).await?;
+            }
+        }
+    }
+    if at_least_once {
+        crate::failpoint::hit(crate::failpoint::BATCH_BEFORE_CHECKPOINT);
+        save_checkpoint(target, migration, fence, &next, b.seq() + 1, session).await?;
+    }
+    Ok(next)
+}

@@ -1,0 +1,240 @@
+//! Committing one batch (or part of one): one transaction per attempt in
+//! batch mode, attempts again after a transient failure, and halves a batch
+//! the server refuses as too large or too slow.
+
+use std::time::Duration;
+
+use mongodb::error::{TRANSIENT_TRANSACTION_ERROR, UNKNOWN_TRANSACTION_COMMIT_RESULT};
+use mongodb::ClientSession;
+
+use super::apply::apply;
+use super::options::WriteOptions;
+use super::retry::{is_too_large, is_transient};
+use super::scope::Scope;
+use super::{pre_images, too_large};
+use crate::batch::Transformed;
+use crate::error::{MigrateError, Result};
+use crate::ledger::Checkpoint;
+use crate::options::TxMode;
+use crate::target::Target;
+use crate::transform::Retransform;
+
+/// What a writer writes for: the migration, its collection and how.
+pub(crate) struct WriterContext<'a> {
+    pub(crate) target: &'a Target,
+    pub(crate) collection: String,
+    pub(crate) migration: String,
+    pub(crate) options: WriteOptions,
+}
+
+/// Commits a migration's batches in order, keeping its checkpoint.
+pub(crate) struct BatchWriter<'a> {
+    target: &'a Target,
+    collection: String,
+    migration: String,
+    opts: WriteOptions,
+    session: Option<ClientSession>,
+    cp: Checkpoint,
+    retransform: Option<Box<dyn Retransform>>,
+    /// The pre-image collection held something as the run started.
+    pre_images_kept: bool,
+}
+
+impl<'a> BatchWriter<'a> {
+    /// A writer resuming from `cp`, in `session` when given (a new one
+    /// otherwise, in transaction modes); `retransform` transforms again the
+    /// documents that changed while their batch was in flight.
+    pub(crate) async fn start(
+        context: WriterContext<'a>,
+        cp: Checkpoint,
+        session: Option<ClientSession>,
+        retransform: Box<dyn Retransform>,
+    ) -> Result<BatchWriter<'a>> {
+        let WriterContext {
+            target,
+            collection,
+            migration,
+            options: opts,
+        } = context;
+        let session = match (opts.tx, session) {
+            (TxMode::None, _) => None,
+            (_, Some(s)) => Some(s),
+            (_, None) => Some(
+                target
+                    .client()
+                    .start_session()
+                    .await
+                    .map_err(|e| MigrateError::db("cannot start a session", e))?,
+            ),
+        };
+        let mut session = session;
+        if opts.tx == TxMode::Migration {
+            if let Some(s) = session.as_mut() {
+                s.start_transaction()
+                    .await
+                    .map_err(|e| MigrateError::db("cannot start a transaction", e))?;
+            }
+        }
+        let pre_images_kept = pre_images::any_kept(target, &opts).await?;
+        Ok(BatchWriter {
+            target,
+            collection,
+            migration,
+            opts,
+            session,
+            cp,
+            retransform: Some(retransform),
+            pre_images_kept,
+        })
+    }
+
+    pub(crate) fn checkpoint(&self) -> &Checkpoint {
+        &self.cp
+    }
+
+    /// Commits a batch. Returns the smaller batch size it had to use when the
+    /// server refused the whole batch as too large or too slow.
+    pub(crate) async fn write(&mut self, t: &Transformed) -> Result<Option<usize>> {
+        let mut stack = vec![(0, t.batch.len())];
+        let mut shrunk = None;
+        while let Some((lo, hi)) = stack.pop() {
+            match self.commit_range(t, lo, hi).await {
+                Ok(()) => {}
+                Err(e)
+                    if (is_too_large(&e)
+                        || matches!(e, MigrateError::TooLargeForTransaction { .. }))
+                        && hi - lo > 1
+                        && self.opts.tx != TxMode::Migration =>
+                {
+                    let mid = lo + (hi - lo) / 2;
+                    stack.push((mid, hi));
+                    stack.push((lo, mid));
+                    shrunk = Some(mid - lo);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(shrunk)
+    }
+
+    async fn commit_range(&mut self, t: &Transformed, lo: usize, hi: usize) -> Result<()> {
+        let mut backoff = Duration::from_millis(20);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let tx = self.opts.tx;
+            let mut session = match tx {
+                TxMode::None => None,
+                _ => Some(
+                    self.session
+                        .as_mut()
+                        .expect("a session in transaction modes"),
+                ),
+            };
+            if let (TxMode::Batch, Some(s)) = (tx, session.as_mut()) {
+                s.start_transaction()
+                    .await
+                    .map_err(|e| MigrateError::db("cannot start a transaction", e))?;
+            }
+            let scope = Scope {
+                target: self.target,
+                collection: &self.collection,
+                migration: &self.migration,
+                opts: &self.opts,
+                t,
+            };
+            let res = apply(
+                scope,
+                &mut self.retransform,
+                &self.cp,
+                (lo, hi),
+                self.pre_images_kept,
+                session.as_deref_mut(),
+            )
+            .await;
+            let res = match (tx, session) {
+                (TxMode::Batch, Some(s)) => match res {
+                    Ok(next) => {
+                        crate::failpoint::hit(crate::failpoint::BATCH_BEFORE_COMMIT);
+                        commit(s).await.map(|()| next)
+                    }
+                    Err(e) => {
+                        let _ = s.abort_transaction().await;
+                        Err(e)
+                    }
+                },
+                // No retry inside the migration's transaction: it is aborted as a whole.
+                (TxMode::Migration, _) => {
+                    self.cp = res.map_err(|e| {
+                        too_large::refusal(&e, t, &self.opts, (lo, hi), attempt, true).unwrap_or(e)
+                    })?;
+                    return Ok(());
+                }
+                _ => res,
+            };
+            match res {
+                Ok(next) => {
+                    self.cp = next;
+                    crate::failpoint::hit(crate::failpoint::BATCH_AFTER_COMMIT);
+                    return Ok(());
+                }
+                Err(e) if tx != TxMode::None => {
+                    let last = !is_transient(&e) || attempt >= self.opts.max_attempts;
+                    if let Some(refused) =
+                        too_large::refusal(&e, t, &self.opts, (lo, hi), attempt, last)
+                    {
+                        return Err(refused);
+                    }
+                    if last {
+                        return Err(e);
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                }
+                Err(e) if is_transient(&e) && attempt < self.opts.max_attempts => {
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Commits the migration's transaction (in that mode) and returns the final
+    /// checkpoint.
+    pub(crate) async fn finish(mut self) -> Result<Checkpoint> {
+        if self.opts.tx == TxMode::Migration {
+            if let Some(s) = self.session.as_mut() {
+                commit(s).await?;
+            }
+        }
+        Ok(self.cp)
+    }
+
+    /// Aborts an open transaction after an error.
+    pub(crate) async fn abandon(mut self) {
+        if let Some(s) = self.session.as_mut() {
+            if self.opts.tx == TxMode::Migration {
+                let _ = s.abort_transaction().await;
+            }
+        }
+    }
+}
+
+async fn commit(s: &mut ClientSession) -> Result<()> {
+    for _ in 0..5 {
+        match s.commit_transaction().await {
+            Ok(()) => return Ok(()),
+            Err(e) if e.contains_label(UNKNOWN_TRANSACTION_COMMIT_RESULT) => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            Err(e) => return Err(MigrateError::db("cannot commit the batch", e)),
+        }
+    }
+    Err(MigrateError::Database {
+        context: "cannot commit the batch".into(),
+        message: "the commit result stayed unknown after 5 tries".into(),
+        labels: vec![TRANSIENT_TRANSACTION_ERROR.into()],
+        cause: crate::error::DbCause::Other,
+    })
+}

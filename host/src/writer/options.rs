@@ -1,0 +1,47 @@
+//! [`WriteOptions`] and [`Destination`]: how and where a run writes.
+
+use bson::Document;
+
+use crate::options::{TxMode, UpdateForm};
+
+/// What the writer does besides writing.
+#[derive(Debug, Clone)]
+pub struct WriteOptions {
+    /// Transactions.
+    pub tx: TxMode,
+    /// The fencing token the ledger entry carries for this run.
+    pub fence: i64,
+    /// Keep the original of every changed or deleted document in this collection.
+    pub pre_images: Option<String>,
+    /// Set failing documents aside instead of stopping.
+    pub quarantine: bool,
+    /// Attempts per batch for transient errors.
+    pub max_attempts: u32,
+    /// Where the results go.
+    pub destination: Destination,
+    /// The migration's filter: a document changed so that it no longer
+    /// matches is left alone.
+    pub filter: Document,
+}
+
+/// Where a document-by-document run writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// Back into the collection, document by document.
+    InPlace {
+        /// Replacements or `$set`/`$unset` updates.
+        form: UpdateForm,
+        /// Read each batch again inside its transaction and transform again
+        /// what changed since the reader saw it (never lose a concurrent
+        /// application write). Always on for migrations; off only for tests
+        /// and benchmarks of the raw write path.
+        reread: bool,
+    },
+    /// Into a shadow collection, which later replaces the source.
+    Shadow {
+        /// The shadow.
+        shadow: String,
+        /// Where each original goes as it is, when the originals are kept.
+        backup: Option<String>,
+    },
+}
