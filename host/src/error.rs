@@ -230,6 +230,29 @@ pub enum MigrateError {
         reason: String,
     },
 
+    /// Rolling a rewrite back to its originals would discard what the
+    /// application wrote since the swap; nothing was changed.
+    #[error(
+        "{collection} has {} inserted, changed or deleted by the application since the swap{examples}: \
+         restoring the original collection would discard them, so nothing was changed. Run \
+         `mongoshift down --set-aside-writes-since-swap` to restore the originals exactly and keep \
+         the application's versions (and a tombstone for each delete) in {conflicts}",
+        count.map_or_else(
+            || "an unknown number of documents (the swap's position in the change stream is not recorded or no longer in the oplog)".to_string(),
+            |n| format!("{n} document{}", if n == 1 { "" } else { "s" })
+        )
+    )]
+    WritesSinceSwap {
+        /// The collection.
+        collection: String,
+        /// How many documents, when the change stream still knows.
+        count: Option<u64>,
+        /// A few of them, ` (_id 5 changed, …)`.
+        examples: String,
+        /// Where the flag keeps them.
+        conflicts: String,
+    },
+
     /// The migration has no way back.
     #[error("migration {id} cannot be rolled back: {reason}")]
     Irreversible {

@@ -33,10 +33,11 @@
 //! # Ok(()) }
 //! ```
 
-pub mod build;
 pub mod error;
+pub mod failpoint;
 #[cfg(test)]
 mod fuzz;
+mod id_order;
 pub mod ledger;
 pub mod lock;
 pub mod manifest;
@@ -49,7 +50,6 @@ pub mod report;
 mod restore;
 pub mod rewrite;
 pub mod sample;
-pub mod scaffold;
 pub mod source;
 pub mod target;
 pub mod text;
@@ -72,3 +72,4 @@ pub use report::{Completed, Report};
 pub use source::{Migration, MigrationSource};
 pub use target::{redact_uri, ConnectOptions, Target, Topology};
 pub use update::Counts;
+pub use writer::{Strategy, TxMode, UpdateForm};

@@ -378,6 +378,15 @@ pub async fn unlock(target: &Target, force: bool) -> Result<UnlockOutcome> {
     })
 }
 
+/// Whether no run is behind the lease `s`: released, lapsed, or held by a
+/// process that no longer exists on this host.
+pub(crate) fn holder_gone(s: &LockState) -> bool {
+    !s.is_live()
+        || s.owner
+            .as_ref()
+            .is_some_and(|o| o.host == hostname() && !process_alive(o.pid))
+}
+
 fn process_alive(pid: u32) -> bool {
     let Ok(pid) = libc::pid_t::try_from(pid) else {
         return false;

@@ -40,6 +40,11 @@ pub struct DownOptions {
     /// steps), which may not undo what the earlier files did. Pre-images and
     /// a rewrite's backup need no such consent.
     pub dangerously_allow_changed: Vec<String>,
+    /// A rewrite rolled back to its originals: restore them even though the
+    /// application wrote to the rewritten collection since the swap, keeping
+    /// the application's versions (and tombstones of its deletes) in
+    /// `mongoshift_conflicts_<id>`. Without it such a rollback is refused.
+    pub set_aside_writes_since_swap: bool,
 }
 
 /// How `up` runs.
@@ -143,6 +148,9 @@ pub struct PlannedMigration {
     pub steps: Vec<PlannedStep>,
     /// What a run of it guarantees on this deployment.
     pub guarantee: String,
+    /// What may go wrong on this deployment (e.g. an oplog too short for a
+    /// rewrite's copy).
+    pub warnings: Vec<String>,
 }
 
 /// One step in a plan.
@@ -197,8 +205,13 @@ enum Work {
         collection: String,
         backup: String,
     },
-    /// Rename the original kept by a rewrite back over the collection.
-    SwapBack(Box<crate::rewrite::RewriteState>),
+    /// Undo a rewrite: drop an unfinished one, or go back from a finished
+    /// one by the backward transform (in place) or to the originals it kept.
+    SwapBack {
+        state: Box<crate::rewrite::RewriteState>,
+        /// The migration's spec when its module has a backward transform.
+        backward: Option<Box<WasmSpec>>,
+    },
 }
 
 impl Work {
@@ -214,7 +227,7 @@ impl Work {
         match self {
             Work::Steps(s) => s.len(),
             Work::Python(Some(p)) => p.steps.len(),
-            Work::Wasm(_) | Work::Restore { .. } | Work::SwapBack(_) | Work::Python(None) => 1,
+            Work::Wasm(_) | Work::Restore { .. } | Work::SwapBack { .. } | Work::Python(None) => 1,
         }
     }
 }
@@ -310,6 +323,8 @@ struct Prepared {
     tx: TxMode,
     form: UpdateForm,
     strategy: Strategy,
+    /// A rewrite keeps the originals in its backup.
+    keep: bool,
     session: Option<mongodb::ClientSession>,
 }
 
@@ -323,6 +338,8 @@ pub struct Migrator {
     lock: LockOptions,
     progress: Progress,
     on_error: OnError,
+    /// `down --set-aside-writes-since-swap`.
+    set_aside: bool,
     /// Runs Python migrations; see [`crate::python`].
     python: Option<Arc<dyn PythonRuntime>>,
     /// Why there is no Python runtime, when known.
@@ -350,6 +367,7 @@ impl Migrator {
             lock: LockOptions::default(),
             progress: Arc::new(NoProgress),
             on_error: OnError::Abort,
+            set_aside: false,
             python: None,
             python_missing: None,
         })
@@ -505,11 +523,8 @@ impl Migrator {
                     ),
                     matching: Some(self.count(spec).await?),
                 }],
-                Work::SwapBack(r) => vec![PlannedStep {
-                    description: format!(
-                        "rename {} (the original kept by the rewrite) back to {}, dropping the rewritten collection",
-                        r.backup, r.collection
-                    ),
+                Work::SwapBack { state, backward } => vec![PlannedStep {
+                    description: swap_back_plan(&m.id, state, backward.is_some()),
                     matching: None,
                 }],
                 Work::Python(_) => self.plan_python(m, direction, &work).await?,
@@ -524,6 +539,15 @@ impl Migrator {
                             .map_err(|e| MigrateError::db("cannot count pre-images", e))?,
                     ),
                 }],
+            };
+            let warnings = match &work {
+                Work::Wasm(spec)
+                    if direction == Direction::Up
+                        && self.strategy_for(spec, strategy).await?.0 == Strategy::Rewrite =>
+                {
+                    self.rewrite_warnings(m, spec).await?
+                }
+                _ => Vec::new(),
             };
             migrations.push(PlannedMigration {
                 id: m.id.clone(),
@@ -541,10 +565,11 @@ impl Migrator {
                     }
                     Work::Wasm(spec) => self.tx_mode(spec.transactions).guarantee().to_string(),
                     Work::Restore { .. } => "idempotent: restoring pre-images can be repeated until it completes".to_string(),
-                    Work::SwapBack(_) => "one atomic rename".to_string(),
+                    Work::SwapBack { .. } => "each step recorded before it is taken; a run killed anywhere is finished by `down` and undone by `up`; the collection's name always stands for a complete collection".to_string(),
                     Work::Steps(_) => "server-side steps, each atomic per document; a run that dies between steps reruns them".to_string(),
                     Work::Python(_) => self.python_guarantee(),
                 },
+                warnings,
             });
         }
         Ok(Plan {
@@ -552,6 +577,42 @@ impl Migrator {
             guarantee: self.guarantee(),
             migrations,
         })
+    }
+
+    /// Whether the oplog looks too short for a rewrite's copy.
+    async fn rewrite_warnings(&self, m: &Migration, spec: &WasmSpec) -> Result<Vec<String>> {
+        let Some(reach) =
+            crate::rewrite::oplog_reach(&self.target, std::time::Duration::from_secs(2)).await
+        else {
+            return Ok(Vec::new());
+        };
+        let documents = self.count(spec).await?;
+        let average = self
+            .target
+            .db()
+            .run_command(bson::doc! { "collStats": &spec.collection })
+            .await
+            .ok()
+            .and_then(|s| match s.get("avgObjSize") {
+                Some(bson::Bson::Int32(n)) => Some(i64::from(*n)),
+                Some(bson::Bson::Int64(n)) => Some(*n),
+                Some(bson::Bson::Double(n)) => Some(*n as i64),
+                _ => None,
+            })
+            .filter(|n| *n > 0);
+        let bytes = average.map(|a| a * documents as i64);
+        // The originals are copied too unless the module can recompute them.
+        let keep = match spec.pre_images {
+            Some(k) => k,
+            None => self
+                .load_module(m, spec)
+                .map_or(true, |module| !module.info().backward),
+        };
+        Ok(
+            crate::rewrite::oplog_too_short(&reach, documents, bytes, keep)
+                .into_iter()
+                .collect(),
+        )
     }
 
     fn guarantee(&self) -> String {
@@ -671,8 +732,12 @@ impl Migrator {
                         resume::check_way_back(e, m, "its backward steps", allowed)?;
                         Work::Steps(steps)
                     }
-                    Body::Wasm(_) if e.rewrite.is_some() => {
-                        Work::SwapBack(Box::new(e.rewrite.clone().expect("checked")))
+                    Body::Wasm(spec) if e.rewrite.is_some() => {
+                        let state = e.rewrite.clone().expect("checked");
+                        // A changed module's backward transform is used only
+                        // with consent; kept originals need none.
+                        let way_back = resume::check_way_back(e, m, "its module's backward transform", allowed);
+                        self.swap_back_work(m, spec, state, way_back)?
                     }
                     // The exact originals beat recomputing them, and need no module.
                     Body::Wasm(spec) if e.pre_images.is_some() => Work::Restore {
@@ -718,7 +783,10 @@ impl Migrator {
     }
 
     async fn up_locked(&self, lease: &Lease, opts: &UpOptions) -> Result<Report> {
-        let entries = self.ledger.entries().await?;
+        let mut entries = self.ledger.entries().await?;
+        if self.settle_rollbacks(lease, &entries).await? {
+            entries = self.ledger.entries().await?;
+        }
         let todo = self.pending(&entries, opts)?;
         // Accepted changes: record the new checksum so later runs agree.
         for id in &opts.dangerously_allow_changed {
@@ -764,7 +832,9 @@ impl Migrator {
     /// [`Migrator::down`], with options.
     pub async fn down_with(&self, target: &DownTarget, opts: &DownOptions) -> Result<Report> {
         let lease = Lease::acquire(&self.target, &self.lock, &self.progress).await?;
-        let res = self.down_locked(&lease, target, opts).await;
+        let mut this = self.clone();
+        this.set_aside = opts.set_aside_writes_since_swap;
+        let res = this.down_locked(&lease, target, opts).await;
         let released = lease.release().await;
         let report = res?;
         released?;
@@ -827,13 +897,20 @@ impl Migrator {
         entry.direction = Some(direction);
         // A run that stopped part-way resumes from its checkpoint, with its
         // pre-images; a rollback undoes what the forward run committed.
-        let uses_files = !matches!(work, Work::Restore { .. } | Work::SwapBack(_));
+        let uses_files = !matches!(
+            work,
+            Work::Restore { .. } | Work::SwapBack { backward: None, .. }
+        );
         resume::carry_over(&mut entry, previous, m, direction, opts, uses_files);
         entry.session = previous
             .filter(|p| p.state == State::Running || p.state == State::Failed)
             .and_then(|p| p.session.clone());
         let prepared = match work {
-            Work::Wasm(spec) => Some(
+            Work::Wasm(spec)
+            | Work::SwapBack {
+                backward: Some(spec),
+                ..
+            } => Some(
                 self.prepare_wasm(m, spec, direction, opts, &mut entry)
                     .await?,
             ),
@@ -848,6 +925,19 @@ impl Migrator {
             ),
             _ => None,
         };
+        // A dead run's open transaction holds the entry (its checkpoint):
+        // end it before writing the entry (document runs do so when they
+        // prepare their writes).
+        if prepared.is_none() && python.is_none() {
+            if let Some(lsid) = entry.session.take() {
+                let _ = self
+                    .target
+                    .client()
+                    .database("admin")
+                    .run_command(bson::doc! { "killSessions": [lsid] })
+                    .await;
+            }
+        }
         self.ledger.write(&entry, lease).await?;
         let res = match (work, prepared) {
             (Work::Steps(steps), _) => {
@@ -874,19 +964,9 @@ impl Migrator {
                         )
                     })
             }
-            (Work::SwapBack(state), _) => {
-                self.started(m, direction, work, None);
-                crate::rewrite::swap_back(&self.target, state)
+            (Work::SwapBack { state, backward }, p) => {
+                self.swap_back(m, work, state, backward.as_deref(), p, &entry, lease)
                     .await
-                    .map(|n| {
-                        (
-                            update::Counts {
-                                matched: n,
-                                modified: n,
-                            },
-                            0,
-                        )
-                    })
             }
             (Work::Python(_), _) => match python.take().expect("prepared above") {
                 Ok(p) => self.run_python(m, direction, p, &entry, lease).await,
@@ -920,7 +1000,7 @@ impl Migrator {
                         if matches!(work, Work::Restore { .. }) {
                             entry.pre_images = None;
                         }
-                        if matches!(work, Work::SwapBack(_)) {
+                        if matches!(work, Work::SwapBack { .. }) {
                             entry.rewrite = None;
                         }
                     }
@@ -940,6 +1020,18 @@ impl Migrator {
                     modified: counts.modified,
                     duration_ms: elapsed.as_millis() as u64,
                 })
+            }
+            // Refused before anything changed: the entry stays as it was.
+            Err(err @ MigrateError::WritesSinceSwap { .. }) => {
+                self.progress.event(&Event::MigrationFailed {
+                    id: m.id.clone(),
+                    direction,
+                    error: err.to_string(),
+                });
+                if let Some(p) = previous {
+                    self.ledger.write(p, lease).await?;
+                }
+                Err(err)
             }
             Err(err) => {
                 entry.state = State::Failed;
@@ -1052,8 +1144,16 @@ impl Migrator {
             } else {
                 tx
             };
+        // A rewrite keeps the originals (in its backup) by the rule of
+        // pre-images; one already started keeps what it chose.
+        let keep = match &entry.rewrite {
+            Some(r) => r.keep,
+            None => opts
+                .pre_images
+                .or(spec.pre_images)
+                .unwrap_or(!module.info().backward),
+        };
         if strategy == Strategy::Rewrite {
-            // The original collection itself is kept.
             entry.pre_images = None;
         } else if direction == Direction::Up
             && entry.pre_images.is_none()
@@ -1082,6 +1182,7 @@ impl Migrator {
                 .or(spec.in_place_writes)
                 .unwrap_or_default(),
             strategy,
+            keep,
             session,
         })
     }
@@ -1184,29 +1285,24 @@ impl Migrator {
             .undo_through
             .as_ref()
             .filter(|_| direction == Direction::Down);
-        let filter = resume::bounded(&spec.filter, undo_through);
+        let filter = crate::id_order::bounded(&spec.filter, undo_through);
         let mut rewrite = None;
-        let mut drain = None;
         let destination = if prepared.strategy == Strategy::Rewrite {
-            let mut state = entry
-                .rewrite
-                .clone()
-                .unwrap_or_else(|| crate::rewrite::names(&m.id, &spec.collection));
-            crate::rewrite::check_source(&self.target, &state).await?;
-            let backlog = crate::rewrite::backlog_max()?;
-            if state.phase == "copy" {
-                // Follow changes from before the first document is copied,
-                // reading them while the copy runs.
-                let stream = crate::rewrite::open_stream(&self.target, &state).await?;
-                if state.token.is_none() {
-                    state.token = crate::rewrite::token_of(&stream);
-                    crate::rewrite::create_shadow(&self.target, &state).await?;
-                    crate::rewrite::save(&self.target, &m.id, lease.token(), &state).await?;
-                }
-                drain = Some(crate::rewrite::Drain::start(stream, &state, backlog));
-            }
-            let d = Destination::Shadow(state.shadow.clone());
-            rewrite = Some(state);
+            let run = crate::rewrite::Run {
+                target: &self.target,
+                migration: &m.id,
+                fence: lease.token(),
+                progress: &self.progress,
+            };
+            let r = crate::rewrite::Rewrite::start(
+                run,
+                &spec.collection,
+                prepared.keep,
+                entry.rewrite.clone(),
+            )
+            .await?;
+            let d = r.destination();
+            rewrite = Some(r);
             d
         } else {
             Destination::InPlace {
@@ -1214,18 +1310,12 @@ impl Migrator {
                 reread: true,
             }
         };
-        let copying = rewrite.as_ref().is_none_or(|r| r.phase == "copy");
+        let copying = rewrite.as_ref().is_none_or(|r| r.copying());
+        let resume_from = match &rewrite {
+            Some(r) if r.restarted() => None,
+            _ => entry.checkpoint.clone(),
+        };
         let copy_started = Instant::now();
-        if let Some(r) = rewrite.as_ref().filter(|r| r.phase == "copy") {
-            self.progress.event(&Event::StepStarted {
-                id: m.id.clone(),
-                step: 1,
-                description: format!(
-                    "rewrite: copying {} through the transform into {}",
-                    spec.collection, r.shadow
-                ),
-            });
-        }
         let mut cp = if copying {
             pipeline::run(pipeline::Job {
                 target: &self.target,
@@ -1237,7 +1327,7 @@ impl Migrator {
                 options: opts,
                 total: Some(total),
                 progress: &self.progress,
-                resume: entry.checkpoint.clone(),
+                resume: resume_from,
                 write: WriteOptions {
                     tx: prepared.tx,
                     fence: lease.token(),
@@ -1256,46 +1346,17 @@ impl Migrator {
         } else {
             entry.checkpoint.clone().unwrap_or_default()
         };
-        let step = |step: usize, description: String| {
-            self.progress.event(&Event::StepStarted {
-                id: m.id.clone(),
-                step,
-                description,
-            })
-        };
-        if let Some(mut state) = rewrite {
-            if state.phase == "copy" {
-                step(
-                    2,
-                    format!(
-                        "rewrite: building the indexes of {} on the copy (copy took {:.1} s)",
-                        spec.collection,
-                        copy_started.elapsed().as_secs_f64()
-                    ),
-                );
-                crate::rewrite::copy_indexes(&self.target, &state).await?;
-                state.phase = "catch-up".into();
-                crate::rewrite::save(&self.target, &m.id, lease.token(), &state).await?;
-            }
-            let drained = match drain {
-                Some(d) => d.stop().await,
-                None => None,
-            };
+        if let Some(r) = rewrite {
             let mut again = pipeline::again(prepared.module, &m.id, direction, schema);
-            let done = crate::rewrite::finish(
-                &mut crate::rewrite::Follow {
-                    target: &self.target,
-                    migration: &m.id,
-                    fence: lease.token(),
-                    quarantine: self.on_error == OnError::Quarantine,
-                    retransform: &mut again,
-                    progress: &self.progress,
-                },
-                &mut state,
-                drained,
-            )
-            .await?;
-            cp.changed += done.changed;
+            let mut follow = crate::rewrite::Follow {
+                target: &self.target,
+                migration: &m.id,
+                fence: lease.token(),
+                quarantine: self.on_error == OnError::Quarantine,
+                retransform: &mut again,
+                progress: &self.progress,
+            };
+            cp.changed += r.finish(&mut follow, copy_started.elapsed()).await?.changed;
         }
         Ok((
             update::Counts {
@@ -1509,7 +1570,7 @@ impl Migrator {
                 let rewritten = e
                     .rewrite
                     .as_ref()
-                    .filter(|r| r.phase == "done")
+                    .filter(|r| r.phase == crate::rewrite::Phase::Done && r.keep)
                     .map(|r| r.backup.clone());
                 let Some(backup) = e.pre_images.clone().or(rewritten) else {
                     continue;
@@ -1550,6 +1611,10 @@ impl Migrator {
 mod python_run;
 #[path = "resume.rs"]
 mod resume;
+
+#[path = "swap_back.rs"]
+mod swap_back;
+use swap_back::swap_back_plan;
 
 fn compile_schema(spec: &WasmSpec) -> Option<Arc<jsonschema::Validator>> {
     // Checked when the manifest was parsed.

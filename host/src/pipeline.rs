@@ -202,7 +202,7 @@ pub(crate) async fn run(mut job: Job<'_>) -> Result<Checkpoint> {
     let reader = {
         let coll = job.target.db().collection::<RawDocumentBuf>(job.collection);
         let filter = match job.resume.as_ref().and_then(|c| c.last_id.clone()) {
-            Some(last) => doc! { "$and": [ job.filter.clone(), { "_id": { "$gt": last } } ] },
+            Some(last) => crate::id_order::after(&job.filter, &last),
             None => job.filter.clone(),
         };
         let permits = permits.clone();

@@ -265,7 +265,7 @@ impl Migrator {
                         .undo_through
                         .as_ref()
                         .filter(|_| direction == Direction::Down);
-                    let filter = super::resume::bounded(filter, undo_through);
+                    let filter = crate::id_order::bounded(filter, undo_through);
                     let cp = pipeline::run(pipeline::Job {
                         target: &self.target,
                         migration: &m.id,

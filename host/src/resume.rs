@@ -15,7 +15,7 @@
 
 use std::path::Path;
 
-use bson::{doc, Bson, DateTime, Document};
+use bson::{Bson, DateTime};
 
 use super::UpOptions;
 use crate::error::{MigrateError, PartWay, Result};
@@ -192,61 +192,4 @@ pub(super) fn carry_over(
             record(entry, entry.undo_through.clone(), done);
         }
     }
-}
-
-/// `filter`, limited (when `through` is given) to the `_id`s up to and
-/// including `through` in BSON order. A query's `$lte` compares within one
-/// type only, so the types that sort below `through`'s are added by `$type`.
-pub(crate) fn bounded(filter: &Document, through: Option<&Bson>) -> Document {
-    let Some(last) = through else {
-        return filter.clone();
-    };
-    let lower = lower_types(last);
-    let ids = if lower.is_empty() {
-        doc! { "_id": { "$lte": last } }
-    } else {
-        doc! { "$or": [ { "_id": { "$lte": last } }, { "_id": { "$type": lower } } ] }
-    };
-    if filter.is_empty() {
-        ids
-    } else {
-        doc! { "$and": [ filter.clone(), ids ] }
-    }
-}
-
-/// The `$type` names of the types that sort before `v`'s in BSON order (the
-/// ones an `_id` can have).
-fn lower_types(v: &Bson) -> Vec<&'static str> {
-    const ORDER: &[&[&str]] = &[
-        &["minKey"],
-        &["null"],
-        &["double", "int", "long", "decimal"],
-        &["string", "symbol"],
-        &["object"],
-        &["binData"],
-        &["objectId"],
-        &["bool"],
-        &["date"],
-        &["timestamp"],
-        &["maxKey"],
-    ];
-    let bracket = match v {
-        Bson::MinKey => 0,
-        Bson::Null | Bson::Undefined => 1,
-        Bson::Double(_) | Bson::Int32(_) | Bson::Int64(_) | Bson::Decimal128(_) => 2,
-        Bson::String(_) | Bson::Symbol(_) => 3,
-        Bson::Document(_) => 4,
-        Bson::Binary(_) => 5,
-        Bson::ObjectId(_) => 6,
-        Bson::Boolean(_) => 7,
-        Bson::DateTime(_) => 8,
-        Bson::Timestamp(_) => 9,
-        Bson::MaxKey => 10,
-        // Not an `_id` a collection can hold in practice: compare by value only.
-        _ => 0,
-    };
-    ORDER[..bracket]
-        .iter()
-        .flat_map(|b| b.iter().copied())
-        .collect()
 }

@@ -96,8 +96,13 @@ pub enum Destination {
         /// and benchmarks of the raw write path.
         reread: bool,
     },
-    /// Into this shadow collection, which later replaces the source.
-    Shadow(String),
+    /// Into a shadow collection, which later replaces the source.
+    Shadow {
+        /// The shadow.
+        shadow: String,
+        /// Where each original goes as it is, when the originals are kept.
+        backup: Option<String>,
+    },
 }
 
 /// How a document-by-document migration writes its results.
@@ -196,6 +201,9 @@ fn is_transient(e: &MigrateError) -> bool {
         "Connection refused",
         "connection pool",
         "Server selection timeout",
+        // The driver gave up on a server that stopped answering its
+        // monitor (a stall, not a refusal): the pool is reset, try again.
+        "interrupted due to server monitor timeout",
         "WriteConflict",
         "NotWritablePrimary",
         "PrimarySteppedDown",
@@ -325,7 +333,10 @@ impl<'a> BatchWriter<'a> {
             .await;
             let res = match (tx, session) {
                 (TxMode::Batch, Some(s)) => match res {
-                    Ok(next) => commit(s).await.map(|()| next),
+                    Ok(next) => {
+                        crate::failpoint::hit(crate::failpoint::BATCH_BEFORE_COMMIT);
+                        commit(s).await.map(|()| next)
+                    }
                     Err(e) => {
                         let _ = s.abort_transaction().await;
                         Err(e)
@@ -343,6 +354,7 @@ impl<'a> BatchWriter<'a> {
             match res {
                 Ok(next) => {
                     self.cp = next;
+                    crate::failpoint::hit(crate::failpoint::BATCH_AFTER_COMMIT);
                     return Ok(());
                 }
                 Err(e) if tx != TxMode::None => {
@@ -644,7 +656,7 @@ pub(crate) fn diff_update(old: &RawDocument, new: &RawDocument) -> Option<Option
 
 /// The query matching `doc` only while it is as the transform saw it (runs
 /// without transactions): its `_id` and the value of every top-level field.
-fn unchanged_query(doc: &RawDocument) -> RawDocumentBuf {
+pub(crate) fn unchanged_query(doc: &RawDocument) -> RawDocumentBuf {
     let mut q = RawDocumentBuf::new();
     for (k, v) in doc.iter().flatten() {
         if k.contains('.') || k.starts_with('$') {
@@ -715,8 +727,25 @@ async fn apply(
     }
     quarantine(target, collection, migration, opts, &items, b, &mut session).await?;
     match &opts.destination {
-        Destination::Shadow(shadow) => {
-            write_shadow(target, shadow, &items, b, at_least_once, &mut session).await?;
+        Destination::Shadow { shadow, backup } => {
+            let copies = items.iter().filter_map(|it| {
+                let doc = match it.outcome {
+                    // A document set aside stays as it is, as in place.
+                    Outcome::Keep | Outcome::Fail(_) => it.doc,
+                    Outcome::Replace(r) => {
+                        RawDocument::from_bytes(r).expect("checked by the worker")
+                    }
+                    Outcome::Delete => return None,
+                };
+                Some((it.i, doc))
+            });
+            let copies: Vec<(usize, &RawDocument)> = copies.collect();
+            insert_all(target, shadow, &copies, b, at_least_once, &mut session).await?;
+            if let Some(backup) = backup {
+                let originals: Vec<(usize, &RawDocument)> =
+                    items.iter().map(|it| (it.i, it.doc)).collect();
+                insert_all(target, backup, &originals, b, at_least_once, &mut session).await?;
+            }
         }
         Destination::InPlace { form, .. } => {
             let kept = pre_images_kept;
@@ -799,6 +828,7 @@ async fn apply(
         }
     }
     if at_least_once {
+        crate::failpoint::hit(crate::failpoint::BATCH_BEFORE_CHECKPOINT);
         write_checkpoint(target, migration, opts.fence, &next, b, &mut session).await?;
     }
     Ok(next)
@@ -1017,14 +1047,14 @@ async fn write_conditionally(
     Ok(missed)
 }
 
-/// Copy-and-swap: what the batch becomes goes into the shadow collection
-/// (kept documents as they are, replacements, nothing for deletions), in
-/// unordered inserts. Without transactions a redone batch finds its documents
-/// already there, which is fine.
-async fn write_shadow(
+/// Copy-and-swap: documents of a batch (what each becomes, into the
+/// shadow; each original, into the backup) in unordered inserts, in chunks
+/// well under the 16 MiB command limit. Without transactions a redone batch
+/// finds its documents already there, which is fine.
+async fn insert_all(
     target: &Target,
-    shadow: &str,
-    items: &[Item<'_>],
+    into: &str,
+    docs: &[(usize, &RawDocument)],
     b: &Batch,
     at_least_once: bool,
     session: &mut Option<&mut ClientSession>,
@@ -1033,15 +1063,9 @@ async fn write_shadow(
     let mut chunk = RawArrayBuf::new();
     let mut idx = Vec::new();
     let mut bytes = 0;
-    for it in items {
-        let doc: &RawDocument = match it.outcome {
-            // A document set aside stays as it is, as in place.
-            Outcome::Keep | Outcome::Fail(_) => it.doc,
-            Outcome::Replace(r) => RawDocument::from_bytes(r).expect("checked by the worker"),
-            Outcome::Delete => continue,
-        };
+    for &(i, doc) in docs {
         if bytes + doc.as_bytes().len() > CHUNK_BYTES && !idx.is_empty() {
-            let cmd = rawdoc! { "insert": shadow, "documents": std::mem::take(&mut chunk), "ordered": false };
+            let cmd = rawdoc! { "insert": into, "documents": std::mem::take(&mut chunk), "ordered": false };
             let reply = run_cmd(target, cmd, session).await?;
             check_errors(&reply, b, &idx, at_least_once)?;
             idx.clear();
@@ -1049,10 +1073,10 @@ async fn write_shadow(
         }
         bytes += doc.as_bytes().len();
         chunk.push(doc.to_raw_document_buf());
-        idx.push(it.i);
+        idx.push(i);
     }
     if !idx.is_empty() {
-        let cmd = rawdoc! { "insert": shadow, "documents": chunk, "ordered": false };
+        let cmd = rawdoc! { "insert": into, "documents": chunk, "ordered": false };
         let reply = run_cmd(target, cmd, session).await?;
         check_errors(&reply, b, &idx, at_least_once)?;
     }
@@ -1066,7 +1090,15 @@ fn check_errors(reply: &Document, b: &Batch, idx: &[usize], ignore_duplicates: b
     for e in errors {
         let Bson::Document(e) = e else { continue };
         let code = e.get_i32("code").unwrap_or_default();
-        if ignore_duplicates && code == 11000 {
+        // A document written again (a redone batch) is already there; a
+        // duplicate on another unique index is a real refusal.
+        let again = match e.get_document("keyPattern") {
+            Ok(k) => k.keys().eq(["_id"]),
+            Err(_) => e
+                .get_str("errmsg")
+                .is_ok_and(|m| m.contains(" index: _id_ ")),
+        };
+        if ignore_duplicates && code == 11000 && again {
             continue;
         }
         let at = e.get_i32("index").map_or(0, |i| i as usize);

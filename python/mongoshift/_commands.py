@@ -10,11 +10,22 @@ import json
 import os
 import sys
 from collections.abc import Callable, Generator
-from typing import Any, Generic, TextIO, TypeVar
+from collections.abc import Sequence
+from typing import Any, Generic, Literal, TextIO, TypeVar
 
 from mongoshift import _native
 
 T = TypeVar("T")
+
+#: How a migration writes: ``"in-place"``, ``"rewrite"`` (copy and swap) or
+#: ``"auto"``; as ``--strategy`` and a manifest's ``strategy``.
+StrategyName = Literal["in-place", "rewrite", "auto"]
+#: ``"batch"``, ``"migration"`` or ``"none"``; as ``--transactions``.
+Transactions = Literal["batch", "migration", "none"]
+#: ``"abort"`` or ``"quarantine"``; as ``--on-error``.
+OnErrorName = Literal["abort", "quarantine"]
+#: ``"set"`` or ``"replace"``; as ``--in-place-writes``.
+InPlaceWrites = Literal["set", "replace"]
 
 #: A progress callback: gets each event as a dict, e.g.
 #: ``{"event": "documents", "id": "…", "done": 1000, "total": 5000, …}``.
@@ -45,24 +56,68 @@ def _path(path: str | os.PathLike[str]) -> str:
     return os.fspath(path)
 
 
+def _options(**given: Any) -> str:
+    """The options the caller set, as the JSON object the engine reads;
+    ``None`` and empty lists leave the engine's defaults."""
+    return json.dumps(
+        {
+            k: list(v) if isinstance(v, (list, tuple)) else v
+            for k, v in given.items()
+            if v is not None and v != () and v != []
+        }
+    )
+
+
 def up(
     uri: str,
     *,
     path: str | os.PathLike[str] = "migrations",
     db: str | None = None,
     to: str | None = None,
+    strategy: StrategyName | None = None,
+    transactions: Transactions | None = None,
+    on_error: OnErrorName | None = None,
     quarantine: bool = False,
+    pre_images: bool | None = None,
+    in_place_writes: InPlaceWrites | None = None,
+    dry_run: bool = False,
+    sample: int | None = None,
+    dangerously_allow_changed: Sequence[str] = (),
+    dangerously_resume_changed: Sequence[str] = (),
     on_progress: ProgressCallback | None = None,
 ) -> Operation[dict[str, Any]]:
     """Applies pending migrations in order, under the lock. Returns the report
-    (``{"completed": [{"id": …, "matched": …, "modified": …}, …]}``). With
-    ``quarantine=True`` documents a transform fails are set aside instead of
-    stopping the run. Raises :class:`MigrationError` (or a subclass); its
-    ``applied`` attribute lists what was applied before the failure."""
-    p, cb = _path(path), _events(on_progress)
-    return Operation(
-        lambda: json.loads(_native.up(uri, p, db, to, quarantine=quarantine, on_progress=cb))
+    (``{"completed": [{"id": …, "matched": …, "modified": …}, …]}``).
+
+    The options are those of ``mongoshift up``: ``strategy``,
+    ``transactions``, ``on_error`` (``quarantine=True`` is
+    ``on_error="quarantine"``: documents a transform fails are set aside
+    instead of stopping the run), ``pre_images``, ``in_place_writes``,
+    ``dangerously_allow_changed`` and ``dangerously_resume_changed`` (ids).
+    With ``dry_run=True`` nothing is written and the report says what would
+    change (``sample``: how many changed documents to show per migration).
+
+    Raises :class:`MigrationError` (or a subclass); its ``applied`` attribute
+    lists what was applied before the failure, and ``ValueError`` for an
+    option the engine does not know."""
+    if quarantine and on_error not in (None, "quarantine"):
+        raise ValueError(f"quarantine=True contradicts on_error={on_error!r}")
+    if sample is not None and not dry_run:
+        raise ValueError("sample= is for dry_run=True")
+    opts = _options(
+        to=to,
+        strategy=strategy,
+        transactions=transactions,
+        on_error="quarantine" if quarantine else on_error,
+        pre_images=pre_images,
+        in_place_writes=in_place_writes,
+        dry_run=dry_run,
+        sample=sample,
+        dangerously_allow_changed=dangerously_allow_changed,
+        dangerously_resume_changed=dangerously_resume_changed,
     )
+    p, cb = _path(path), _events(on_progress)
+    return Operation(lambda: json.loads(_native.up(uri, p, db, opts, on_progress=cb)))
 
 
 def down(
@@ -72,12 +127,23 @@ def down(
     db: str | None = None,
     steps: int | None = None,
     to: str | None = None,
+    set_aside_writes_since_swap: bool = False,
+    dangerously_allow_changed: Sequence[str] = (),
     on_progress: ProgressCallback | None = None,
 ) -> Operation[dict[str, Any]]:
     """Rolls back the last ``steps`` applied migrations (default 1), or every
-    one applied after ``to``."""
+    one applied after ``to``. The options are those of ``mongoshift down``:
+    ``set_aside_writes_since_swap`` (a rewrite rolled back to its originals
+    although the application wrote since the swap: its versions are kept in
+    ``mongoshift_conflicts_<id>``) and ``dangerously_allow_changed`` (ids)."""
+    opts = _options(
+        to=to,
+        steps=steps,
+        set_aside_writes_since_swap=set_aside_writes_since_swap,
+        dangerously_allow_changed=dangerously_allow_changed,
+    )
     p, cb = _path(path), _events(on_progress)
-    return Operation(lambda: json.loads(_native.down(uri, p, db, steps, to, on_progress=cb)))
+    return Operation(lambda: json.loads(_native.down(uri, p, db, opts, on_progress=cb)))
 
 
 def status(
@@ -103,10 +169,24 @@ def plan(
     db: str | None = None,
     to: str | None = None,
     down_steps: int | None = None,
+    strategy: StrategyName | None = None,
+    transactions: Transactions | None = None,
+    on_error: OnErrorName | None = None,
+    pre_images: bool | None = None,
+    in_place_writes: InPlaceWrites | None = None,
 ) -> Operation[dict[str, Any]]:
-    """What ``up`` (or, with ``down_steps``, ``down``) would do now."""
+    """What ``up`` (or, with ``down_steps``, ``down``) would do now, with
+    ``up``'s options as :func:`up` takes them."""
+    opts = _options(
+        to=to,
+        strategy=strategy,
+        transactions=transactions,
+        on_error=on_error,
+        pre_images=pre_images,
+        in_place_writes=in_place_writes,
+    )
     p = _path(path)
-    return Operation(lambda: json.loads(_native.plan(uri, p, db, to, down_steps)))
+    return Operation(lambda: json.loads(_native.plan(uri, p, db, opts, down_steps)))
 
 
 def print_progress(event: dict[str, Any], file: TextIO | None = None) -> None:

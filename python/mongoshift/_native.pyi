@@ -46,23 +46,21 @@ def plan(
     uri: str,
     path: str,
     db: str | None = None,
-    to: str | None = None,
+    options: str | None = None,
     down_steps: int | None = None,
 ) -> str: ...
 def up(
     uri: str,
     path: str,
     db: str | None = None,
-    to: str | None = None,
-    quarantine: bool = False,
+    options: str | None = None,
     on_progress: Callable[[str], object] | None = None,
 ) -> str: ...
 def down(
     uri: str,
     path: str,
     db: str | None = None,
-    steps: int | None = None,
-    to: str | None = None,
+    options: str | None = None,
     on_progress: Callable[[str], object] | None = None,
 ) -> str: ...
 def main(argv: list[str]) -> int: ...

@@ -5,54 +5,20 @@
 //! ([`runtime`]). The GIL is released while the engine works and taken back
 //! only to call Python.
 
-use std::process::ExitCode;
 use std::sync::Arc;
 
+use mongoshift::python::PythonRuntime;
 use mongoshift::{
-    ConnectOptions, DownTarget, Event, MigrateError, MigrationSource, Migrator, OnError,
-    ProgressSink, Target, UpOptions,
+    ConnectOptions, DownTarget, Event, MigrateError, MigrationSource, Migrator, ProgressSink,
+    Target,
 };
+use mongoshift_cli::{exit, PythonHook};
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 
+mod requests;
 mod runtime;
-
-// The CLI is the Rust binary's own code, so `python -m mongoshift` offers
-// exactly the same commands and options.
-#[allow(clippy::print_stdout, clippy::print_stderr, unreachable_pub, dead_code)]
-#[path = "../../host/src/bin/mongoshift/cli.rs"]
-mod cli;
-#[allow(clippy::print_stdout, clippy::print_stderr, unreachable_pub, dead_code)]
-#[path = "../../host/src/bin/mongoshift/config.rs"]
-mod config;
-#[allow(clippy::print_stdout, clippy::print_stderr, unreachable_pub, dead_code)]
-#[path = "../../host/src/bin/mongoshift/exit.rs"]
-mod exit;
-#[allow(clippy::print_stdout, clippy::print_stderr, unreachable_pub, dead_code)]
-#[path = "../../host/src/bin/mongoshift/render.rs"]
-mod render;
-
-/// What the CLI code calls to run Python migrations: here, this package's runtime.
-mod python {
-    use std::process::ExitCode;
-
-    use mongoshift::{Migration, Migrator};
-
-    #[allow(dead_code)]
-    pub(crate) enum Hook {
-        Exited(ExitCode),
-        Attach(Box<dyn FnOnce(Migrator) -> Migrator>),
-    }
-
-    pub(crate) fn hook(_: &[Migration], _needed: bool, uri: &str) -> anyhow::Result<Hook> {
-        let uri = uri.to_string();
-        Ok(Hook::Attach(Box::new(move |m| {
-            let rt = crate::runtime::Runtime::new(&uri, m.target().db().name());
-            m.python_runtime(rt)
-        })))
-    }
-}
 
 create_exception!(
     _native,
@@ -97,23 +63,19 @@ fn to_py(py: Python<'_>, err: MigrateError) -> PyErr {
         _ => Vec::new(),
     };
     let msg = err.to_string();
-    let e = match err.root() {
-        MigrateError::LockHeld { .. }
-        | MigrateError::LockAlive { .. }
-        | MigrateError::LockLost { .. } => LockError::new_err(msg),
-        MigrateError::ChecksumMismatch { .. }
-        | MigrateError::ChangedPartWay { .. }
-        | MigrateError::ChangedWayBack { .. }
-        | MigrateError::MissingOnDisk { .. } => ChecksumMismatch::new_err(msg),
-        MigrateError::Source(_) => SourceError::new_err(msg),
-        MigrateError::Unreachable { .. }
-        | MigrateError::Auth { .. }
-        | MigrateError::InvalidUri { .. }
-        | MigrateError::NoDatabase => ConnectError::new_err(msg),
-        MigrateError::Transform { .. }
-        | MigrateError::DocumentFailed { .. }
-        | MigrateError::Python { .. } => TransformError::new_err(msg),
-        _ => MigrationError::new_err(msg),
+    // The classes follow the command line's exit codes; a failed transform
+    // is told apart among the rest.
+    let e = match exit::code_of(&err) {
+        exit::LOCKED => LockError::new_err(msg),
+        exit::MISMATCH => ChecksumMismatch::new_err(msg),
+        exit::INVALID => SourceError::new_err(msg),
+        exit::CONNECTION => ConnectError::new_err(msg),
+        _ => match err.root() {
+            MigrateError::Transform { .. }
+            | MigrateError::DocumentFailed { .. }
+            | MigrateError::Python { .. } => TransformError::new_err(msg),
+            _ => MigrationError::new_err(msg),
+        },
     };
     let _ = e.value(py).setattr("applied", applied);
     e
@@ -199,103 +161,80 @@ fn verify(py: Python<'_>, uri: String, path: String, db: Option<String>) -> PyRe
     json(&rows)
 }
 
-/// What `up` (or, with `down_steps`, `down`) would do, as JSON.
+/// What `up` (or, with `down_steps`, `down`) would do, as JSON. `options`:
+/// those of `up`, as a JSON object (see `requests`).
 #[pyfunction]
-#[pyo3(signature = (uri, path, db=None, to=None, down_steps=None))]
+#[pyo3(signature = (uri, path, db=None, options=None, down_steps=None))]
 fn plan(
     py: Python<'_>,
     uri: String,
     path: String,
     db: Option<String>,
-    to: Option<String>,
+    options: Option<String>,
     down_steps: Option<usize>,
 ) -> PyResult<String> {
+    let request: requests::UpRequest = requests::parse("plan", options.as_deref())?;
     let plan = command!(py, uri, path, db, None, |m| match down_steps {
         Some(n) => m.plan_down(&DownTarget::Steps(n)).await,
-        None => {
-            m.plan_up(&UpOptions {
-                to,
-                ..UpOptions::default()
-            })
-            .await
-        }
+        None => m.plan_up(&request.options()).await,
     })?;
     json(&plan)
 }
 
-/// Applies pending migrations; returns the report as JSON.
+/// Applies pending migrations (with `dry_run`, reports what would change);
+/// returns the report as JSON. `options`: a JSON object (see `requests`).
 #[pyfunction]
-#[pyo3(signature = (uri, path, db=None, to=None, quarantine=false, on_progress=None))]
+#[pyo3(signature = (uri, path, db=None, options=None, on_progress=None))]
 fn up(
     py: Python<'_>,
     uri: String,
     path: String,
     db: Option<String>,
-    to: Option<String>,
-    quarantine: bool,
+    options: Option<String>,
     on_progress: Option<Py<PyAny>>,
 ) -> PyResult<String> {
-    let report = command!(py, uri, path, db, on_progress, |m| {
-        m.up(&UpOptions {
-            to,
-            on_error: if quarantine {
-                OnError::Quarantine
-            } else {
-                OnError::Abort
-            },
-            ..UpOptions::default()
-        })
-        .await
-    })?;
+    let request: requests::UpRequest = requests::parse("up", options.as_deref())?;
+    let opts = request.options();
+    if request.dry_run {
+        let sample = request.sample;
+        let report = command!(py, uri, path, db, on_progress, |m| m
+            .dry_run(&opts, sample)
+            .await)?;
+        return json(&report);
+    }
+    let report = command!(py, uri, path, db, on_progress, |m| m.up(&opts).await)?;
     json(&report)
 }
 
-/// Rolls back `steps` migrations, or every one after `to`; returns the report as JSON.
+/// Rolls back the last `steps` migrations (one by default), or every one
+/// after `to`; returns the report as JSON. `options`: a JSON object (see
+/// `requests`).
 #[pyfunction]
-#[pyo3(signature = (uri, path, db=None, steps=None, to=None, on_progress=None))]
+#[pyo3(signature = (uri, path, db=None, options=None, on_progress=None))]
 fn down(
     py: Python<'_>,
     uri: String,
     path: String,
     db: Option<String>,
-    steps: Option<usize>,
-    to: Option<String>,
+    options: Option<String>,
     on_progress: Option<Py<PyAny>>,
 ) -> PyResult<String> {
-    let target = match to {
-        Some(id) => DownTarget::To(id),
-        None => DownTarget::Steps(steps.unwrap_or(1)),
-    };
-    let report = command!(py, uri, path, db, on_progress, |m| m.down(&target).await)?;
+    let request: requests::DownRequest = requests::parse("down", options.as_deref())?;
+    let (target, opts) = (request.target(), request.options());
+    let report = command!(py, uri, path, db, on_progress, |m| m
+        .down_with(&target, &opts)
+        .await)?;
     json(&report)
 }
 
 /// The `mongoshift` command line (`python -m mongoshift`); returns the exit code.
 #[pyfunction]
 fn main(py: Python<'_>, argv: Vec<String>) -> PyResult<u8> {
-    use clap::Parser;
-    let args = std::iter::once("mongoshift".to_string()).chain(argv);
-    let parsed = match cli::Cli::try_parse_from(args) {
-        Ok(c) => c,
-        Err(e) => {
-            let code = e.exit_code();
-            let _ = e.print();
-            return Ok(code as u8);
-        }
-    };
-    let code = py.detach(move || match cli::run(parsed) {
-        Ok(code) => code,
-        Err(err) => {
-            #[allow(clippy::print_stderr)]
-            {
-                eprintln!("error: {err}");
-            }
-            exit::code_for(&err)
-        }
-    });
-    Ok((0u8..=255)
-        .find(|k| ExitCode::from(*k) == code)
-        .unwrap_or(1))
+    // Python migrations run in this process, with this package's runtime.
+    let hook = PythonHook::InProcess(Box::new(|uri: &str, database: &str| {
+        runtime::Runtime::new(uri, database) as Arc<dyn PythonRuntime>
+    }));
+    Ok(py.detach(move || mongoshift_cli::main_from(argv, &hook)))
 }
 
 #[pymodule]

@@ -20,5 +20,6 @@ mod python;
 mod resume;
 mod safety;
 mod strategies;
+mod swap;
 mod wasm;
 mod wat;

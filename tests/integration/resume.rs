@@ -418,3 +418,45 @@ fn consent_for_a_migration_that_does_not_exist_is_refused() {
     assert!(t.raw_users() == original, "nothing written");
     assert!(t.ledger().is_empty());
 }
+
+/// A collection whose `_id`s are numbers, strings and ObjectIds, stopped
+/// after two batches of numbers: the resumed run goes on through the later
+/// types too (a `$gt` on a number alone matches numbers only), and every
+/// document is transformed exactly once.
+#[test]
+fn a_resumed_run_reaches_every_id_type_after_the_checkpoint() {
+    let t = TestDb::new("resume_id_types");
+    let mut docs: Vec<bson::Document> = (0..30).map(|i| doc! { "_id": i, "n": 0 }).collect();
+    docs.extend((0..30).map(|i| doc! { "_id": format!("s{i:02}"), "n": 0 }));
+    docs.extend((0..30).map(|_| doc! { "_id": bson::oid::ObjectId::new(), "n": 0 }));
+    block_on(
+        t.db()
+            .collection::<bson::Document>("users")
+            .insert_many(docs),
+    )
+    .expect("seed");
+    t.write(
+        &format!("{MIG}/guest.wat"),
+        &counter_with(false, None, None),
+    );
+    t.write(
+        &format!("{MIG}/migration.toml"),
+        "kind = \"wasm\"\ncollection = \"users\"\nmodule = \"guest.wat\"\nbatch_size = 10\nthreads = 1\nstrategy = \"in-place\"\npre_images = false\n",
+    );
+    let out = t
+        .std_cmd()
+        .env(mongoshift::failpoint::ENV, "batch.after_commit:2")
+        .arg("up")
+        .output()
+        .expect("run");
+    assert!(!out.status.success(), "the fail point stopped the run");
+    assert_eq!(t.count("users", doc! { "n": 1 }), 20);
+    t.cmd().arg("up").assert().success();
+    assert_eq!(
+        t.count("users", doc! { "n": 1 }),
+        90,
+        "every type reached once"
+    );
+    assert_eq!(t.count("users", doc! { "n": { "$ne": 1 } }), 0);
+    assert_eq!(state(&t), "applied");
+}

@@ -445,6 +445,7 @@ fn rewrite_under_churn(name: &str, backlog: Option<usize>) {
     );
 }
 
+/// A module without a backward transform: the rewrite keeps the originals.
 #[test]
 fn down_after_a_rewrite_restores_the_original_collection_exactly() {
     let t = TestDb::new("rewrite_down");
@@ -452,6 +453,7 @@ fn down_after_a_rewrite_restores_the_original_collection_exactly() {
     let original = t.raw_users();
     let before = options_of(&t, "users");
     counting(&t, "");
+    t.write(&format!("{MIG}/guest.wat"), &counter(false, None));
     let out = t.cmd().arg("plan").assert().success().get_output().clone();
     let (stdout, _) = text(&out);
     assert!(
@@ -472,9 +474,13 @@ fn down_after_a_rewrite_restores_the_original_collection_exactly() {
         .success()
         .get_output()
         .clone();
-    assert!(text(&out).0.contains(&format!(
-        "rename mongoshift_backup_{MIG} (the original kept by the rewrite) back to users"
-    )));
+    assert!(
+        text(&out).0.contains(&format!(
+            "put the originals kept in mongoshift_backup_{MIG} back over users"
+        )),
+        "{}",
+        text(&out).0
+    );
     t.cmd().arg("down").assert().success();
     assert!(
         t.raw_users() == original,
@@ -490,7 +496,8 @@ fn down_after_a_rewrite_restores_the_original_collection_exactly() {
     // And up again works from there.
     t.cmd().arg("up").assert().success();
     assert_eq!(t.count("users", doc! { "n": 1 }), 5_000);
-    // prune drops the backup; down then uses the backward transform.
+    // prune drops the backup; without a backward transform there is then
+    // no way back, and `down` says so before changing anything.
     t.cmd()
         .arg("prune")
         .assert()
@@ -499,8 +506,14 @@ fn down_after_a_rewrite_restores_the_original_collection_exactly() {
             "dropped mongoshift_backup_{MIG}"
         )));
     assert_eq!(t.count(&format!("mongoshift_backup_{MIG}"), doc! {}), 0);
-    t.cmd().arg("down").assert().success();
-    assert_eq!(t.count("users", doc! { "n": 0 }), 5_000);
+    t.cmd()
+        .arg("down")
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains(format!(
+            "migration {MIG} cannot be rolled back: its module guest.wat has no backward transform"
+        )));
+    assert_eq!(t.count("users", doc! { "n": 1 }), 5_000);
 }
 
 #[test]

@@ -11,7 +11,6 @@ use assert_cmd::Command;
 use bson::{doc, Document};
 use mongodb::{Client, Database};
 
-
 /// The shared runtime the tests' driver calls run on.
 pub fn rt() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();

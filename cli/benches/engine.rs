@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! scripts/bench-engine            # builds the guests, then runs this
-//! cargo bench -p mongoshift --bench engine -- [--docs N] [--batch N] [--only core]
+//! cargo bench -p mongoshift-cli --bench engine -- [--docs N] [--batch N] [--only core]
 //! ```
 #![allow(clippy::print_stdout, clippy::print_stderr, clippy::unwrap_used)]
 

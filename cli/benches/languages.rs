@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! scripts/bench-languages        # installs the guest tools, then runs this
-//! cargo bench -p mongoshift --bench languages -- [--docs N] [--batch N] [--seconds S]
+//! cargo bench -p mongoshift-cli --bench languages -- [--docs N] [--batch N] [--seconds S]
 //! ```
 #![allow(clippy::print_stdout, clippy::print_stderr, clippy::unwrap_used)]
 
@@ -96,7 +96,7 @@ fn build(lang: &str, root: &Path, out: &Path) -> Duration {
     }
     let module = out.join(format!("{lang}.wasm"));
     let t0 = Instant::now();
-    mongoshift::build::build_guest(
+    mongoshift_cli::build::build_guest(
         lang,
         &root.join("examples/guests").join(lang).join("split_name"),
         &module,

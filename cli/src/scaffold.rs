@@ -3,8 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::build::Language;
-use crate::error::SourceError;
-use crate::source::parse_id;
+use mongoshift::source::parse_id;
+use mongoshift::SourceError;
 
 mod guests;
 

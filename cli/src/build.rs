@@ -7,8 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::manifest::Body;
-use crate::source::MigrationSource;
+use mongoshift::manifest::Body;
+use mongoshift::MigrationSource;
 
 pub(crate) mod languages;
 
@@ -23,7 +23,7 @@ pub const RUST_GUEST_TARGET: &str = "wasm32-wasip2";
 pub enum BuildError {
     /// The migrations could not be read.
     #[error(transparent)]
-    Source(#[from] crate::SourceError),
+    Source(#[from] mongoshift::SourceError),
     /// A tool is missing.
     #[error("migration {id}: building {crate_dir} needs `{tool}`, which is not installed: {hint}")]
     MissingTool {
@@ -105,12 +105,12 @@ pub fn build_dir(dir: &Path) -> Result<Built, BuildError> {
         || dir.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
     );
-    let manifest_path = dir.join(crate::source::MANIFEST_FILE);
+    let manifest_path = dir.join(mongoshift::source::MANIFEST_FILE);
     let text = std::fs::read_to_string(&manifest_path).map_err(|e| BuildError::Io {
         id: id.clone(),
         message: format!("cannot read {}: {e}", manifest_path.display()),
     })?;
-    let manifest = crate::manifest::parse(&manifest_path, &text)?;
+    let manifest = mongoshift::manifest::parse(&manifest_path, &text)?;
     let Body::Wasm(spec) = &manifest.body else {
         return Err(BuildError::Io {
             id,

@@ -1,0 +1,252 @@
+//! The commands and their flags.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use mongoshift::{DownOptions, DownTarget, OnError, Strategy, TxMode, UpOptions, UpdateForm};
+
+use crate::{exit, values};
+
+/// Fast, safe MongoDB data migrations.
+#[derive(Debug, Parser)]
+#[command(name = "mongoshift", version, about, after_help = exit::HELP)]
+pub struct Cli {
+    #[command(flatten)]
+    pub(crate) global: Global,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+impl Cli {
+    /// Whether the command only reports (and changes nothing).
+    pub fn only_reports(&self) -> bool {
+        matches!(
+            self.command,
+            Command::Status { .. }
+                | Command::Plan { .. }
+                | Command::Verify
+                | Command::Up(UpArgs { dry_run: true, .. })
+        )
+    }
+}
+
+/// The options every command takes; see [`Settings`](crate::settings::Settings).
+#[derive(Debug, Args)]
+pub(crate) struct Global {
+    /// Connection string [default: mongodb://localhost:27017]
+    #[arg(long, env = "MONGODB_URI", global = true, hide_env_values = true)]
+    pub(crate) uri: Option<String>,
+    /// Target database [default: the one in the connection string]
+    #[arg(long, env = "MONGOSHIFT_DB", global = true)]
+    pub(crate) db: Option<String>,
+    /// Migrations directory [default: ./migrations]
+    #[arg(long, global = true)]
+    pub(crate) path: Option<PathBuf>,
+    /// Config file [default: ./mongoshift.toml when present]
+    #[arg(long, global = true)]
+    pub(crate) config: Option<PathBuf>,
+    /// Seconds to wait for another run's lock [default: 120]
+    #[arg(long, global = true)]
+    pub(crate) lock_timeout: Option<u64>,
+    /// Seconds to wait for the server [default: 10]
+    #[arg(long, global = true)]
+    pub(crate) connect_timeout: Option<u64>,
+    /// How to show progress
+    #[arg(long, value_enum, env = "MONGOSHIFT_PROGRESS", default_value_t = ProgressMode::Auto, global = true)]
+    pub(crate) progress: ProgressMode,
+}
+
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ProgressMode {
+    /// Bars on a terminal, plain lines otherwise.
+    Auto,
+    /// Bars.
+    Bar,
+    /// Plain lines on stderr.
+    Plain,
+    /// One JSON event per line on stdout.
+    Json,
+    /// Nothing.
+    None,
+}
+
+/// A command.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Write a new migration from a template.
+    New {
+        /// A short name, e.g. add_status.
+        name: String,
+        /// The kind of migration.
+        #[arg(long, default_value = "update")]
+        kind: String,
+        /// The collection it changes.
+        #[arg(long, default_value = "users")]
+        collection: String,
+        /// The language of a wasm migration's guest: rust, c, assemblyscript,
+        /// js or python.
+        #[arg(long, default_value = "rust")]
+        lang: String,
+    },
+    /// Compile the guests of wasm migrations (Rust, C, AssemblyScript,
+    /// JavaScript or Python, told by their files) into their modules.
+    Build {
+        /// Only this migration, or a directory holding one `migration.toml`
+        /// (such as examples/guests/c/split_name).
+        id: Option<String>,
+    },
+    /// Show every migration and where it stands.
+    Status {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show what `up` (or `down`) would do, with matching document counts.
+    Plan(PlanArgs),
+    /// Apply pending migrations in order.
+    Up(UpArgs),
+    /// Roll back applied migrations, newest first.
+    Down(DownArgs),
+    /// Check the checksums of applied migrations against the files on disk.
+    Verify,
+    /// Drop the pre-images kept for rollback of applied migrations.
+    Prune {
+        /// Only this migration (default: every applied migration).
+        id: Option<String>,
+        /// Only pre-images of migrations applied at least this many days ago.
+        #[arg(long, default_value_t = 0)]
+        older_than_days: u64,
+    },
+    /// Clear a lock left by a run that died.
+    Unlock {
+        /// Clear it even if its holder looks alive.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// The flags of `plan`.
+#[derive(Debug, Args)]
+pub(crate) struct PlanArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Plan up to and including this migration.
+    #[arg(long)]
+    pub(crate) to: Option<String>,
+    /// Plan a rollback of this many migrations instead.
+    #[arg(long, conflicts_with = "to")]
+    pub(crate) down_steps: Option<usize>,
+    /// Plan with this write strategy (as `up --strategy`)
+    #[arg(long, value_parser = values::strategy())]
+    pub(crate) strategy: Option<Strategy>,
+}
+
+/// The flags of `up`.
+#[derive(Debug, Args)]
+pub(crate) struct UpArgs {
+    /// Stop after this migration.
+    #[arg(long)]
+    pub(crate) to: Option<String>,
+    /// Accept the changed file of this applied migration and record its new
+    /// checksum (the database keeps what the old file did). Repeatable.
+    #[arg(long, value_name = "ID")]
+    pub(crate) dangerously_allow_changed: Vec<String>,
+    /// Go on from the checkpoint of this migration, which stopped
+    /// part-way, with its changed files (both checksums are recorded; the
+    /// documents done keep what the earlier files did). Repeatable.
+    #[arg(long, value_name = "ID")]
+    pub(crate) dangerously_resume_changed: Vec<String>,
+    /// How document writes are grouped into transactions [default: batch,
+    /// or none on a standalone server]
+    #[arg(long, value_parser = values::tx_mode())]
+    pub(crate) transactions: Option<TxMode>,
+    /// What to do with a document the transform fails
+    #[arg(long, value_parser = values::on_error(), default_value = "abort")]
+    pub(crate) on_error: OnError,
+    /// Keep pre-images of changed documents for `down` [default: when the
+    /// module has no backward transform]
+    #[arg(long, overrides_with = "no_pre_images")]
+    pub(crate) pre_images: bool,
+    /// Do not keep pre-images
+    #[arg(long)]
+    pub(crate) no_pre_images: bool,
+    /// Where document-by-document migrations write: back in place, or
+    /// into a copy that replaces the collection [default: the manifest's,
+    /// else auto]
+    #[arg(long, value_parser = values::strategy())]
+    pub(crate) strategy: Option<Strategy>,
+    /// How in-place runs write a changed document [default: the
+    /// manifest's, else set]
+    #[arg(long, value_parser = values::update_form())]
+    pub(crate) in_place_writes: Option<UpdateForm>,
+    /// Run the transforms without writing; report what would change
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// With --dry-run: only the first N documents of each migration
+    #[arg(long, requires = "dry_run")]
+    pub(crate) sample: Option<u64>,
+}
+
+/// The flags of `down`.
+#[derive(Debug, Args)]
+pub(crate) struct DownArgs {
+    /// Roll back everything applied after this migration (it stays applied).
+    #[arg(long, conflicts_with = "steps")]
+    pub(crate) to: Option<String>,
+    /// Roll back this many migrations.
+    #[arg(long)]
+    pub(crate) steps: Option<usize>,
+    /// A rewrite rolled back to the originals it kept: restore them even
+    /// though the application wrote to the collection since the swap,
+    /// keeping its versions (and a tombstone per delete) in
+    /// mongoshift_conflicts_<id>
+    #[arg(long)]
+    pub(crate) set_aside_writes_since_swap: bool,
+    /// Roll back this migration, whose files changed since it ran, by the
+    /// backward transform or steps of the files on disk (they may not undo
+    /// what the earlier files did). Repeatable.
+    #[arg(long, value_name = "ID")]
+    pub(crate) dangerously_allow_changed: Vec<String>,
+}
+
+impl UpArgs {
+    /// What the flags ask of the engine.
+    pub(crate) fn options(&self) -> UpOptions {
+        UpOptions {
+            to: self.to.clone(),
+            strategy: self.strategy,
+            in_place_writes: self.in_place_writes,
+            dangerously_allow_changed: self.dangerously_allow_changed.clone(),
+            dangerously_resume_changed: self.dangerously_resume_changed.clone(),
+            transactions: self.transactions,
+            on_error: self.on_error,
+            pre_images: if self.no_pre_images {
+                Some(false)
+            } else if self.pre_images {
+                Some(true)
+            } else {
+                None
+            },
+        }
+    }
+}
+
+impl DownArgs {
+    /// How far to roll back: to a migration, or a number of steps (one by default).
+    pub(crate) fn target(&self) -> DownTarget {
+        match &self.to {
+            Some(id) => DownTarget::To(id.clone()),
+            None => DownTarget::Steps(self.steps.unwrap_or(1)),
+        }
+    }
+
+    /// What the flags ask of the engine besides the target.
+    pub(crate) fn options(&self) -> DownOptions {
+        DownOptions {
+            set_aside_writes_since_swap: self.set_aside_writes_since_swap,
+            dangerously_allow_changed: self.dangerously_allow_changed.clone(),
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! One function per command: it calls the engine and renders the result.
+//! `new` and `build` work on files only; the rest get a connected
+//! [`Migrator`].
+
+use std::path::Path;
+use std::time::Duration;
+
+use mongoshift::{DownTarget, MigrationSource, Migrator, UnlockOutcome, UpOptions};
+
+use crate::args::{DownArgs, PlanArgs, ProgressMode, UpArgs};
+use crate::build::{self, Language};
+use crate::render::{self, ProgressRenderer};
+use crate::{exit, scaffold};
+
+/// `new`: writes a migration from a template into `dir`.
+pub(crate) fn new(
+    dir: &Path,
+    name: &str,
+    kind: &str,
+    collection: &str,
+    lang: &str,
+) -> anyhow::Result<u8> {
+    let language: Language = lang.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+    if kind != "wasm" && language != Language::Rust {
+        anyhow::bail!("--lang applies to --kind wasm only");
+    }
+    let path = match kind {
+        "update" => scaffold::new_update_migration(dir, name, collection)?,
+        "wasm" => scaffold::new_wasm_migration_in(dir, name, collection, language)?,
+        other => anyhow::bail!(
+            "unknown migration kind `{other}`; known kinds: {}",
+            mongoshift::manifest::KNOWN_KINDS.join(", ")
+        ),
+    };
+    println!("created {}", path.display());
+    if kind == "wasm" {
+        let file = match language {
+            Language::C => "transform.c",
+            Language::AssemblyScript => "index.ts",
+            Language::JavaScript => "index.js",
+            Language::Python => "app.py",
+            _ => "src/lib.rs",
+        };
+        println!(
+            "edit {}/guest/{file}, then run `mongoshift build`",
+            path.display()
+        );
+    }
+    Ok(exit::OK)
+}
+
+/// `build`: compiles the guests of the migrations in `dir` (or only `id`,
+/// which may also be a directory holding one migration).
+pub(crate) fn build(dir: &Path, id: Option<&str>) -> anyhow::Result<u8> {
+    let one_dir = id
+        .map(Path::new)
+        .filter(|p| p.join(mongoshift::source::MANIFEST_FILE).is_file());
+    let built = match one_dir {
+        Some(one) => vec![build::build_dir(one)?],
+        None => build::build_all(&MigrationSource::new(dir), id)?,
+    };
+    if built.is_empty() {
+        println!("nothing to build: no wasm migration with a `build` folder");
+    }
+    for b in built {
+        println!(
+            "built {} ({} bytes, {}) for {}",
+            b.module.display(),
+            b.bytes,
+            b.language,
+            b.id
+        );
+    }
+    Ok(exit::OK)
+}
+
+/// `status`.
+pub(crate) async fn status(migrator: &Migrator, json: bool) -> anyhow::Result<u8> {
+    let rows = migrator.status().await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        render::status_table(&rows);
+    }
+    Ok(exit::OK)
+}
+
+/// `plan`.
+pub(crate) async fn plan(migrator: &Migrator, args: PlanArgs) -> anyhow::Result<u8> {
+    let plan = match args.down_steps {
+        Some(n) => migrator.plan_down(&DownTarget::Steps(n)).await?,
+        None => {
+            migrator
+                .plan_up(&UpOptions {
+                    to: args.to,
+                    strategy: args.strategy,
+                    ..UpOptions::default()
+                })
+                .await?
+        }
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&plan)?);
+    } else {
+        render::plan(&plan);
+    }
+    Ok(exit::OK)
+}
+
+/// `up`, or with `--dry-run` a report of what it would change.
+pub(crate) async fn up(
+    migrator: &Migrator,
+    args: UpArgs,
+    renderer: &ProgressRenderer,
+) -> anyhow::Result<u8> {
+    let opts = args.options();
+    if args.dry_run {
+        let report = migrator.dry_run(&opts, args.sample).await?;
+        if renderer.mode() == ProgressMode::Json {
+            println!("{}", serde_json::to_string(&report)?);
+        } else {
+            render::dry_run(&report);
+        }
+        return Ok(exit::OK);
+    }
+    let res = migrator.up(&opts).await;
+    renderer.finish();
+    render::report(&res?, "applied", renderer.mode());
+    Ok(exit::OK)
+}
+
+/// `down`.
+pub(crate) async fn down(
+    migrator: &Migrator,
+    args: DownArgs,
+    renderer: &ProgressRenderer,
+) -> anyhow::Result<u8> {
+    let res = migrator.down_with(&args.target(), &args.options()).await;
+    renderer.finish();
+    render::report(&res?, "rolled back", renderer.mode());
+    Ok(exit::OK)
+}
+
+/// `verify`: fails with [`exit::MISMATCH`] when a checksum differs.
+pub(crate) async fn verify(migrator: &Migrator) -> anyhow::Result<u8> {
+    let rows = migrator.verify().await?;
+    let bad = render::verify(&rows);
+    if bad > 0 {
+        eprintln!("error: {bad} applied migration(s) differ from the files on disk");
+        return Ok(exit::MISMATCH);
+    }
+    Ok(exit::OK)
+}
+
+/// `prune`.
+pub(crate) async fn prune(
+    migrator: &Migrator,
+    id: Option<&str>,
+    older_than_days: u64,
+) -> anyhow::Result<u8> {
+    let pruned = migrator
+        .prune(id, Duration::from_secs(older_than_days * 86_400))
+        .await?;
+    if pruned.is_empty() {
+        println!("no pre-images to prune");
+    }
+    for (id, coll) in pruned {
+        println!(
+            "dropped {coll} (pre-images of {id}); `down` of {id} now needs a backward transform"
+        );
+    }
+    Ok(exit::OK)
+}
+
+/// `unlock`.
+pub(crate) async fn unlock(migrator: &Migrator, force: bool) -> anyhow::Result<u8> {
+    match migrator.unlock(force).await? {
+        UnlockOutcome::NotLocked => println!("the migration lock is not held"),
+        UnlockOutcome::Cleared { owner, reason } => {
+            println!("cleared the lock held by {owner} ({reason})")
+        }
+    }
+    Ok(exit::OK)
+}

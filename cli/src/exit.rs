@@ -1,0 +1,57 @@
+//! Documented exit codes (also in the README and `mongoshift --help`), and
+//! the one table from an error to its code. The Python package picks its
+//! exception classes by the same table.
+
+use mongoshift::MigrateError;
+
+/// Everything asked for was done.
+pub const OK: u8 = 0;
+/// A migration failed, or another error.
+pub const FAILED: u8 = 1;
+/// The arguments are invalid (clap's code for a usage error).
+pub const USAGE: u8 = 2;
+/// The migrations on disk disagree with the ledger (checksum, missing file), or
+/// `verify` found a difference.
+pub const MISMATCH: u8 = 3;
+/// The lock is held by another run (or was lost).
+pub const LOCKED: u8 = 4;
+/// The server cannot be reached, refused the credentials, or the URI is invalid.
+pub const CONNECTION: u8 = 5;
+/// The migrations directory is invalid (bad manifest, duplicate, unknown kind).
+pub const INVALID: u8 = 6;
+
+/// The exit codes, for `--help`.
+pub const HELP: &str = "Exit codes: 0 ok; 1 a migration failed or another error; 2 bad arguments; \
+3 checksum mismatch or a migration missing on disk; 4 the lock is held by another run; \
+5 cannot connect, authentication failed or invalid URI; 6 invalid migrations directory.";
+
+/// The exit code of a library error, told by its root cause.
+pub fn code_of(err: &MigrateError) -> u8 {
+    match err.root() {
+        MigrateError::ChecksumMismatch { .. }
+        | MigrateError::ChangedPartWay { .. }
+        | MigrateError::ChangedWayBack { .. }
+        | MigrateError::MissingOnDisk { .. } => MISMATCH,
+        MigrateError::LockHeld { .. }
+        | MigrateError::LockAlive { .. }
+        | MigrateError::LockLost { .. } => LOCKED,
+        MigrateError::Unreachable { .. }
+        | MigrateError::Auth { .. }
+        | MigrateError::InvalidUri { .. }
+        | MigrateError::NoDatabase => CONNECTION,
+        MigrateError::Source(_) => INVALID,
+        _ => FAILED,
+    }
+}
+
+/// The exit code of any error a command returns.
+pub fn code_for(err: &anyhow::Error) -> u8 {
+    if let Some(e) = err.downcast_ref::<MigrateError>() {
+        return code_of(e);
+    }
+    match err.downcast_ref::<crate::build::BuildError>() {
+        Some(crate::build::BuildError::Source(_)) => INVALID,
+        _ if err.downcast_ref::<mongoshift::SourceError>().is_some() => INVALID,
+        _ => FAILED,
+    }
+}

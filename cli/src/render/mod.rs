@@ -1,0 +1,10 @@
+//! Rendering: what the engine reports, for people (bars, lines, tables) or
+//! programs (JSON). The engine never prints; this is where its events and
+//! results become output.
+
+mod duration;
+mod progress;
+mod results;
+
+pub(crate) use progress::ProgressRenderer;
+pub(crate) use results::{dry_run, plan, report, status_table, verify};

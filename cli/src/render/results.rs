@@ -1,0 +1,177 @@
+//! What commands found or did: tables, plans, reports, on stdout.
+
+use mongoshift::{Direction, DryRunReport, Plan, Report, StatusRow, VerifyRow};
+
+use super::duration::ms;
+use crate::args::ProgressMode;
+
+fn table(headers: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let s: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("{}", s.join("  ").trim_end());
+    };
+    line(headers.iter().map(|h| h.to_string()).collect());
+    for r in rows {
+        line(r.clone());
+    }
+}
+
+pub(crate) fn status_table(rows: &[StatusRow]) {
+    if rows.is_empty() {
+        println!("no migrations");
+        return;
+    }
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.id.clone(),
+                r.kind.clone(),
+                r.status.to_string(),
+                r.applied_at.clone().unwrap_or_else(|| "-".into()),
+                match (r.modified, r.matched) {
+                    (Some(m), Some(n)) => format!("{m}/{n}"),
+                    _ => "-".into(),
+                },
+                r.duration_ms.map_or("-".into(), |d| ms(d.max(0) as u64)),
+                match r.checksum_ok {
+                    Some(true) => "ok".into(),
+                    Some(false) => "CHANGED".into(),
+                    None => "-".into(),
+                },
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "ID",
+            "KIND",
+            "STATE",
+            "APPLIED AT",
+            "DOCS (modified/matched)",
+            "DURATION",
+            "CHECKSUM",
+        ],
+        &rows,
+    );
+}
+
+pub(crate) fn plan(plan: &Plan) {
+    let verb = match plan.direction {
+        Direction::Up => "apply",
+        Direction::Down => "roll back",
+    };
+    if plan.migrations.is_empty() {
+        println!("nothing to {verb}");
+        return;
+    }
+    println!("would {verb} {} migration(s):", plan.migrations.len());
+    for m in &plan.migrations {
+        println!(
+            "  {} ({}, now {}){}",
+            m.id,
+            m.kind,
+            m.status,
+            if m.description.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", m.description)
+            }
+        );
+        for (i, s) in m.steps.iter().enumerate() {
+            match s.matching {
+                Some(n) => println!("    {}. {} ({n} documents match)", i + 1, s.description),
+                None => println!("    {}. {}", i + 1, s.description),
+            }
+        }
+        println!("    guarantee: {}", m.guarantee);
+        for w in &m.warnings {
+            println!("    warning: {w}");
+        }
+    }
+    println!("guarantee: {}", plan.guarantee);
+}
+
+pub(crate) fn report(report: &Report, verb: &str, mode: ProgressMode) {
+    if mode == ProgressMode::Json {
+        return; // the events already said it
+    }
+    if report.completed.is_empty() {
+        println!("nothing to do: the database is up to date");
+    } else {
+        println!(
+            "{verb} {} migration(s): {}",
+            report.completed.len(),
+            report.ids().join(", ")
+        );
+    }
+}
+
+pub(crate) fn dry_run(report: &DryRunReport) {
+    if report.migrations.is_empty() {
+        println!("dry run: nothing to apply");
+        return;
+    }
+    println!("dry run: nothing was written");
+    for m in &report.migrations {
+        println!("  {} ({})", m.id, m.kind);
+        if m.docs_per_sec.is_some() {
+            println!(
+                "    {} of {} documents transformed: keep {}, replace {}, delete {}, fail {}",
+                m.sampled, m.total, m.kept, m.replaced, m.deleted, m.failed
+            );
+            if let (Some(rate), Some(est)) = (m.docs_per_sec, m.estimated_seconds) {
+                println!("    {rate:.0} documents/s read and transformed; all {} in about {est:.1}s plus writing", m.total);
+            }
+            for d in &m.diffs {
+                println!("    _id {} -> {}", d.id, d.outcome);
+                println!("      before: {}", d.before);
+                if let Some(a) = &d.after {
+                    println!("      after:  {a}");
+                }
+                if let Some(e) = &d.error {
+                    println!("      error:  {e}");
+                }
+            }
+        }
+        if let Some(n) = &m.note {
+            println!("    note: {n}");
+        }
+    }
+}
+
+/// Prints the verify table and returns how many rows differ.
+pub(crate) fn verify(rows: &[VerifyRow]) -> usize {
+    let table_rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.id.clone(),
+                r.state.to_string(),
+                if r.ok() {
+                    "ok".into()
+                } else if r.on_disk.is_none() {
+                    "MISSING ON DISK".into()
+                } else {
+                    "CHANGED".into()
+                },
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        println!("no applied migrations to verify");
+    } else {
+        table(&["ID", "STATE", "CHECKSUM"], &table_rows);
+    }
+    rows.iter().filter(|r| !r.ok()).count()
+}

@@ -1,0 +1,126 @@
+//! Running a parsed command line: the settings, then the commands that work
+//! on files only, else the Python hook, the connection and the command.
+
+use std::ffi::OsString;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Parser;
+use mongoshift::{MigrationSource, Migrator, Target};
+
+use crate::args::{Cli, Command};
+use crate::python::{Prepared, PythonHook};
+use crate::render::ProgressRenderer;
+use crate::settings::Settings;
+use crate::{commands, exit};
+
+/// Runs a parsed command line as the `mongoshift` command does: what the
+/// command reports goes to stdout, an error to stderr; returns the exit code.
+pub fn main(cli: Cli, python: &PythonHook) -> u8 {
+    match run(cli, python) {
+        Ok(code) => code,
+        Err(err) => {
+            // Every message already carries its causes; `{:#}` would repeat them.
+            eprintln!("error: {err}");
+            exit::code_for(&err)
+        }
+    }
+}
+
+/// Parses `args` (the arguments after the program's name) and runs them as
+/// [`main`] does; `--help`, `--version` and usage errors print as they do in
+/// the binary, with the same codes.
+pub fn main_from<I, T>(args: I, python: &PythonHook) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let args =
+        std::iter::once(OsString::from("mongoshift")).chain(args.into_iter().map(Into::into));
+    match Cli::try_parse_from(args) {
+        Ok(cli) => main(cli, python),
+        Err(e) => {
+            let _ = e.print();
+            u8::try_from(e.exit_code()).unwrap_or(exit::USAGE)
+        }
+    }
+}
+
+/// Runs a parsed command line; prints what the command reports and returns
+/// the exit code (see [`exit`]), or the error of a failed command.
+pub fn run(cli: Cli, python: &PythonHook) -> anyhow::Result<u8> {
+    let settings = Settings::resolve(cli.global)?;
+    match cli.command {
+        Command::New {
+            name,
+            kind,
+            collection,
+            lang,
+        } => commands::new(&settings.path, &name, &kind, &collection, &lang),
+        Command::Build { id } => commands::build(&settings.path, id.as_deref()),
+        command => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            rt.block_on(connected(command, settings, python))
+        }
+    }
+}
+
+/// Runs a command that needs the database.
+async fn connected(command: Command, s: Settings, python: &PythonHook) -> anyhow::Result<u8> {
+    // Load the directory before connecting: a bad manifest is reported even
+    // when the server is down.
+    let source = MigrationSource::new(&s.path);
+    let migrations = source.load()?;
+    // Python migrations need the Python package (see python.rs).
+    let needs_python = matches!(
+        command,
+        Command::Plan(_) | Command::Up(_) | Command::Down(_)
+    );
+    let python = match python.prepare(&migrations, needs_python, &s.connect.uri)? {
+        Prepared::Exited(code) => return Ok(code),
+        Prepared::Attach(attach) => attach,
+    };
+    let target = Target::connect(&s.connect).await?;
+    let renderer = Arc::new(ProgressRenderer::new(s.progress));
+    let res = match Migrator::new(&source, target.clone()) {
+        Ok(m) => {
+            let migrator = python(m.lock_options(s.lock).progress(renderer.clone()));
+            dispatch(command, &migrator, &renderer).await
+        }
+        Err(e) => Err(e.into()),
+    };
+    // Before the runtime stops: a client left to its drop ends its sessions
+    // in a background task that can race the runtime's shutdown.
+    target.close().await;
+    res
+}
+
+async fn dispatch(
+    command: Command,
+    migrator: &Migrator,
+    renderer: &ProgressRenderer,
+) -> anyhow::Result<u8> {
+    // A swap a dead run left half-way comes first: what happened to the
+    // collection, and what to run.
+    if !matches!(command, Command::Prune { .. } | Command::Unlock { .. }) {
+        for i in migrator.interrupted().await? {
+            eprintln!("warning: {i}");
+        }
+    }
+    match command {
+        Command::New { .. } | Command::Build { .. } => unreachable!("run before connecting"),
+        Command::Status { json } => commands::status(migrator, json).await,
+        Command::Plan(args) => commands::plan(migrator, args).await,
+        Command::Up(args) => commands::up(migrator, args, renderer).await,
+        Command::Down(args) => commands::down(migrator, args, renderer).await,
+        Command::Verify => commands::verify(migrator).await,
+        Command::Prune {
+            id,
+            older_than_days,
+        } => commands::prune(migrator, id.as_deref(), older_than_days).await,
+        Command::Unlock { force } => commands::unlock(migrator, force).await,
+    }
+}

@@ -1,0 +1,91 @@
+//! What the Python API's `up`, `down` and `plan` ask of the engine. The
+//! package's wrappers pass their keyword arguments as one JSON object, read
+//! here into the engine's own option types by the names manifests and the
+//! command line give them (`"in-place"`, `"batch"`, `"quarantine"`...), so
+//! the three front ends cannot drift apart.
+
+use mongoshift::{DownOptions, DownTarget, OnError, Strategy, TxMode, UpOptions, UpdateForm};
+use pyo3::exceptions::PyValueError;
+use pyo3::PyResult;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+/// `up(...)` and `plan(...)`: what `mongoshift up` takes as flags.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UpRequest {
+    to: Option<String>,
+    strategy: Option<Strategy>,
+    transactions: Option<TxMode>,
+    on_error: Option<OnError>,
+    pre_images: Option<bool>,
+    in_place_writes: Option<UpdateForm>,
+    /// Report what would change instead of changing it.
+    #[serde(default)]
+    pub(crate) dry_run: bool,
+    /// With `dry_run`: how many changed documents to show per migration.
+    pub(crate) sample: Option<u64>,
+    #[serde(default)]
+    dangerously_allow_changed: Vec<String>,
+    #[serde(default)]
+    dangerously_resume_changed: Vec<String>,
+}
+
+impl UpRequest {
+    /// The engine's options.
+    pub(crate) fn options(&self) -> UpOptions {
+        UpOptions {
+            to: self.to.clone(),
+            strategy: self.strategy,
+            in_place_writes: self.in_place_writes,
+            dangerously_allow_changed: self.dangerously_allow_changed.clone(),
+            dangerously_resume_changed: self.dangerously_resume_changed.clone(),
+            transactions: self.transactions,
+            on_error: self.on_error.unwrap_or(OnError::Abort),
+            pre_images: self.pre_images,
+        }
+    }
+}
+
+/// `down(...)`: what `mongoshift down` takes as flags.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DownRequest {
+    to: Option<String>,
+    steps: Option<usize>,
+    #[serde(default)]
+    set_aside_writes_since_swap: bool,
+    #[serde(default)]
+    dangerously_allow_changed: Vec<String>,
+}
+
+impl DownRequest {
+    /// How far to roll back: to a migration, or a number of steps (one by default).
+    pub(crate) fn target(&self) -> DownTarget {
+        match &self.to {
+            Some(id) => DownTarget::To(id.clone()),
+            None => DownTarget::Steps(self.steps.unwrap_or(1)),
+        }
+    }
+
+    /// The engine's options besides the target.
+    pub(crate) fn options(&self) -> DownOptions {
+        DownOptions {
+            set_aside_writes_since_swap: self.set_aside_writes_since_swap,
+            dangerously_allow_changed: self.dangerously_allow_changed.clone(),
+        }
+    }
+}
+
+/// Reads the options of `command` (none: the defaults); a bad one is a
+/// `ValueError` naming the command and what is allowed.
+pub(crate) fn parse<T: DeserializeOwned + Default>(
+    command: &str,
+    json: Option<&str>,
+) -> PyResult<T> {
+    match json {
+        None => Ok(T::default()),
+        Some(text) => serde_json::from_str(text)
+            .map_err(|e| PyValueError::new_err(format!("mongoshift.{command}(): {e}"))),
+    }
+}

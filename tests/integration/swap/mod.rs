@@ -1,0 +1,11 @@
+//! The rewrite's swap: crash safety at every named step (fail points), the
+//! findings of issue #13 that concern it, and random kills.
+
+mod app;
+mod findings;
+mod kills;
+mod legacy;
+mod matrix;
+mod oplog;
+mod unique;
+mod window;
