@@ -1,8 +1,9 @@
-//! The documentation against the CLI, both ways: every `mongoshift …` command
-//! in a fenced `sh` or `console` block of README.md and docs/*.md is run by the
-//! real binary, which must accept its command and flags; and every command and
-//! flag the binary has must be documented in docs/commands.md. A renamed,
-//! removed or added flag fails here, not in a reader's terminal.
+//! The documentation against the CLI, both ways: every `mongoshift …` (or
+//! `python -m mongoshift …`, the same command line) command in a fenced `sh`
+//! or `console` block of README.md, docs/*.md and python/README.md is run by
+//! the real binary, which must accept its command and flags; and every
+//! command and flag the binary has must be documented in docs/commands.md. A
+//! renamed, removed or added flag fails here, not in a reader's terminal.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -30,9 +31,9 @@ fn root() -> PathBuf {
         .expect("workspace root")
 }
 
-/// README.md and every page of docs/.
+/// README.md, every page of docs/ and the Python package's README.
 fn doc_files() -> Vec<PathBuf> {
-    let mut files = vec![root().join("README.md")];
+    let mut files = vec![root().join("README.md"), root().join("python/README.md")];
     let mut pages: Vec<PathBuf> = std::fs::read_dir(root().join("docs"))
         .expect("docs/")
         .map(|e| e.expect("docs entry").path())
@@ -190,8 +191,9 @@ fn words(command: &str) -> Vec<String> {
     out
 }
 
-/// A `mongoshift …` command, after any `NAME=value` words; `None` for any
-/// other command. Arguments stop at a redirection.
+/// A `mongoshift …` command (or `python -m mongoshift …`, the same command
+/// line), after any `NAME=value` words; `None` for any other command.
+/// Arguments stop at a redirection.
 fn parse_example(command: &str) -> Option<Example> {
     let mut env = Vec::new();
     let mut it = words(command).into_iter();
@@ -202,8 +204,14 @@ fn parse_example(command: &str) -> Option<Example> {
             _ => break w,
         }
     };
-    if program != "mongoshift" {
-        return None;
+    match program.as_str() {
+        "mongoshift" => {}
+        "python" | "python3" => {
+            if it.next()? != "-m" || it.next()? != "mongoshift" {
+                return None;
+            }
+        }
+        _ => return None,
     }
     let args = it
         .take_while(|w| !w.starts_with(['>', '<']) && !w.starts_with("2>"))
@@ -386,6 +394,8 @@ cat > f.py <<'EOF'
 mongoshift down
 EOF
 scripts/server start
+python -m mongoshift down --steps 1
+python -m pytest -q
 ```
 ```toml
 mongoshift = \"not a command\"
@@ -406,6 +416,7 @@ mongoshift output line
             vec!["--db", "app", "up", "--to", "20260101000000_a"],
             vec!["up", "--dry-run", "--sample", "5"],
             vec!["status"],
+            vec!["down", "--steps", "1"],
             vec!["plan", "--json"],
         ]
     );
@@ -464,8 +475,7 @@ fn links(markdown: &str) -> Vec<String> {
 
 #[test]
 fn every_link_of_the_docs_leads_somewhere() {
-    let mut files = doc_files();
-    files.push(root().join("python/README.md"));
+    let files = doc_files();
     let mut broken = Vec::new();
     for file in &files {
         let markdown = std::fs::read_to_string(file).expect("read doc");
