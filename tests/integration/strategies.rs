@@ -215,9 +215,13 @@ fn options_of(t: &TestDb, coll: &str) -> (Document, Vec<Document>) {
     })
 }
 
-fn finished_at(t: &TestDb) -> std::time::SystemTime {
+/// When the rewrite started its window: recorded before the fence went up,
+/// so every write acknowledged earlier reached the copy through the stream.
+fn fenced_at(t: &TestDb) -> std::time::SystemTime {
     t.ledger()[0]
-        .get_datetime("finished_at")
+        .get_document("rewrite")
+        .unwrap()
+        .get_datetime("fenced_at")
         .unwrap()
         .to_system_time()
 }
@@ -375,14 +379,15 @@ fn rewrite_under_churn(name: &str, backlog: Option<usize>) {
         during > 1000,
         "only {during} application writes during the run"
     );
-    // Documents inserted well before the run finished are transformed like
-    // the rest; those inserted around or after the swap may be as the
-    // application wrote them.
-    let finished = finished_at(&t);
+    // Documents whose insert was acknowledged before the window started are
+    // transformed like the rest; those inserted after it (they land in the
+    // renamed copy once writes are accepted again) are as the application
+    // wrote them.
+    let fenced = fenced_at(&t);
     let late: std::collections::HashSet<i32> = st
         .inserted
         .iter()
-        .filter(|(_, at)| *at + Duration::from_secs(1) >= finished)
+        .filter(|(_, at)| *at >= fenced)
         .map(|(id, _)| *id)
         .collect();
     let checked_inserts = st.inserted.len() - late.len();
