@@ -11,19 +11,12 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use bson::RawDocumentBuf;
+mod common;
+use common::arg;
+
 use mongoshift::progress::Direction;
 use mongoshift::wasm::{Outcome, ReplacementChecker, SandboxLimits, TransformModule};
 use mongoshift_guest::Encoded;
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.replace('_', "").parse().ok())
-        .unwrap_or(default)
-}
 
 struct Row {
     name: String,
@@ -146,9 +139,9 @@ fn wasm_rows(
 }
 
 fn main() {
-    let n_docs = arg("--docs", 200_000);
-    let batch = arg("--batch", 1000);
-    let rounds = arg("--rounds", 5);
+    let n_docs = arg("--docs", 200_000usize);
+    let batch = arg("--batch", 1000usize);
+    let rounds = arg("--rounds", 5usize);
     // `--only core` (or `component`): one Wasm row, e.g. under `perf record`.
     let args: Vec<String> = std::env::args().collect();
     let only = args
@@ -159,26 +152,11 @@ fn main() {
     let component = root.join("migrations/20260110090000_split_name/split_name.wasm");
     let core = root.join("target/bench-guests/split_name_core.wasm");
 
-    let docs: Vec<RawDocumentBuf> = (0..n_docs as u64)
-        .map(|i| RawDocumentBuf::from_document(&mongoshift::sample::user(i)).unwrap())
-        .collect();
-    let batches: Vec<(Vec<u8>, usize)> = docs
-        .chunks(batch)
-        .map(|c| {
-            (
-                mongoshift_guest::native::batch(c.iter().map(|d| d.as_ref())),
-                c.len(),
-            )
-        })
-        .collect();
-    let bytes: usize = batches.iter().map(|(b, _)| b.len()).sum();
+    let (batches, bytes) = common::sample_batches(n_docs as u64, batch);
 
     let mut rows = Vec::new();
     let native = measure(&batches, rounds, |b, _| {
-        mongoshift_guest::native::run(split_name::split_name, b)
-            .into_iter()
-            .filter(|o| matches!(o, Encoded::Replace(_)))
-            .count()
+        common::native_replacements(b)
     });
     rows.push(Row {
         name: "native Rust closure".into(),
@@ -213,11 +191,10 @@ fn main() {
         native_checked,
     ));
 
-    let cpu = cpu_model();
     println!(
-        "split_name, {n_docs} documents ({:.0} bytes each) in batches of {batch}, one thread, best of {rounds}; {} cores, {cpu}",
+        "split_name, {n_docs} documents ({:.0} bytes each) in batches of {batch}, one thread, best of {rounds}; {}",
         bytes as f64 / n_docs as f64,
-        std::thread::available_parallelism().map_or(0, usize::from)
+        common::machine()
     );
     println!();
     println!("| engine | docs/s per core | vs native | notes |");
@@ -232,16 +209,4 @@ fn main() {
         );
     }
     let _: PathBuf = core;
-}
-
-/// The machine's CPU, for the figures' heading.
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into())
 }

@@ -12,19 +12,11 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use bson::RawDocumentBuf;
+mod common;
+use common::arg;
+
 use mongoshift::progress::Direction;
 use mongoshift::wasm::{Outcome, SandboxLimits, TransformModule};
-use mongoshift_guest::Encoded;
-
-fn arg(name: &str, default: f64) -> f64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.replace('_', "").parse().ok())
-        .unwrap_or(default)
-}
 
 /// Runs `f` over the batches, round after round, for at least `seconds`
 /// (and at least one full pass over the first batch); returns the best
@@ -106,34 +98,19 @@ fn build(lang: &str, root: &Path, out: &Path) -> Duration {
 }
 
 fn main() {
-    let n_docs = arg("--docs", 100_000.0) as u64;
-    let batch = arg("--batch", 1000.0) as usize;
+    let n_docs = arg("--docs", 100_000u64);
+    let batch = arg("--batch", 1000usize);
     let seconds = arg("--seconds", 3.0);
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let out: PathBuf = root.join("target/bench-guests/languages");
     std::fs::create_dir_all(&out).unwrap();
 
-    let docs: Vec<RawDocumentBuf> = (0..n_docs)
-        .map(|i| RawDocumentBuf::from_document(&mongoshift::sample::user(i)).unwrap())
-        .collect();
-    let batches: Vec<(Vec<u8>, usize)> = docs
-        .chunks(batch)
-        .map(|c| {
-            (
-                mongoshift_guest::native::batch(c.iter().map(|d| d.as_ref())),
-                c.len(),
-            )
-        })
-        .collect();
-    let bytes: usize = batches.iter().map(|(b, _)| b.len()).sum();
+    let (batches, bytes) = common::sample_batches(n_docs, batch);
 
     let mut rows = vec![Row {
         name: "native Rust closure (no sandbox)".into(),
         docs_per_sec: measure(&batches, seconds, |b, _| {
-            mongoshift_guest::native::run(split_name::split_name, b)
-                .into_iter()
-                .filter(|o| matches!(o, Encoded::Replace(_)))
-                .count()
+            common::native_replacements(b)
         }),
         build: None,
         size: None,
@@ -172,11 +149,10 @@ fn main() {
         });
     }
 
-    let cpu = cpu_model();
     println!(
-        "split_name, {n_docs} documents ({:.0} bytes each) in batches of {batch}, one thread, best round of {seconds} s; {} cores, {cpu}",
+        "split_name, {n_docs} documents ({:.0} bytes each) in batches of {batch}, one thread, best round of {seconds} s; {}",
         bytes as f64 / n_docs as f64,
-        std::thread::available_parallelism().map_or(0, usize::from)
+        common::machine()
     );
     println!();
     println!("| transform | docs/s per core | vs native | build from source | module size | wasmtime compile |");
@@ -204,16 +180,4 @@ fn main() {
             opt(r.load)
         );
     }
-}
-
-/// The machine's CPU, for the figures' heading.
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into())
 }

@@ -62,10 +62,7 @@ pub(crate) struct DownRequest {
 impl DownRequest {
     /// How far to roll back: to a migration, or a number of steps (one by default).
     pub(crate) fn target(&self) -> DownTarget {
-        match &self.to {
-            Some(id) => DownTarget::To(id.clone()),
-            None => DownTarget::Steps(self.steps.unwrap_or(1)),
-        }
+        DownTarget::from_request(self.to.as_deref(), self.steps)
     }
 
     /// The engine's options besides the target.

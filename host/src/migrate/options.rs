@@ -11,6 +11,17 @@ pub enum DownTarget {
     To(String),
 }
 
+impl DownTarget {
+    /// To the migration `to` when given, else the last `steps` (one by
+    /// default): what `down --to`/`--steps` and the Python API's `down()` ask.
+    pub fn from_request(to: Option<&str>, steps: Option<usize>) -> DownTarget {
+        match to {
+            Some(id) => DownTarget::To(id.to_string()),
+            None => DownTarget::Steps(steps.unwrap_or(1)),
+        }
+    }
+}
+
 /// How `down` runs, besides where it stops.
 #[derive(Debug, Clone, Default)]
 pub struct DownOptions {

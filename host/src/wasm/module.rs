@@ -176,7 +176,7 @@ fn link_component(
 ) -> Result<(Pre, CacheOutcome), WasmError> {
     let engine = engine();
     let (component, cached) =
-        compile_component(cache, engine, binary, sha).map_err(invalid(path))?;
+        compile::<Component>(cache, engine, binary, sha).map_err(invalid(path))?;
     check_component(path, engine, &component)?;
     let mut linker = ComponentLinker::<StoreState>::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(invalid(path))?;
@@ -205,7 +205,7 @@ fn link_core(
     sha: &str,
 ) -> Result<(Pre, CacheOutcome), WasmError> {
     let engine = engine();
-    let (module, cached) = compile_core(cache, engine, binary, sha).map_err(invalid(path))?;
+    let (module, cached) = compile::<Module>(cache, engine, binary, sha).map_err(invalid(path))?;
     check_core(path, &module)?;
     let mut linker = Linker::<StoreState>::new(engine);
     wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut StoreState| {
@@ -228,37 +228,57 @@ fn link_core(
     Ok((Pre::Core(pre), cached))
 }
 
-fn compile_component(
-    cache: &Cache,
-    engine: &Engine,
-    binary: &[u8],
-    sha: &str,
-) -> wasmtime::Result<(Component, CacheOutcome)> {
-    // SAFETY: see `Cache::compile`: only authenticated artifacts.
-    cache.compile(
-        engine,
-        binary,
-        sha,
-        |e, b| Component::new(e, b),
-        |e, b| unsafe { Component::deserialize(e, b) },
-        Component::serialize,
-    )
+/// What the cache compiles and keeps: a component or a core module.
+trait Artifact: Sized {
+    fn compile(engine: &Engine, binary: &[u8]) -> wasmtime::Result<Self>;
+    /// # Safety
+    /// Only on bytes this program serialized for this engine (see
+    /// `Cache::compile`, which authenticates them first).
+    unsafe fn load(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Self>;
+    fn save(&self) -> wasmtime::Result<Vec<u8>>;
 }
 
-fn compile_core(
+impl Artifact for Component {
+    fn compile(engine: &Engine, binary: &[u8]) -> wasmtime::Result<Self> {
+        Component::new(engine, binary)
+    }
+    unsafe fn load(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Self> {
+        // SAFETY: the caller's contract.
+        unsafe { Component::deserialize(engine, bytes) }
+    }
+    fn save(&self) -> wasmtime::Result<Vec<u8>> {
+        self.serialize()
+    }
+}
+
+impl Artifact for Module {
+    fn compile(engine: &Engine, binary: &[u8]) -> wasmtime::Result<Self> {
+        Module::new(engine, binary)
+    }
+    unsafe fn load(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Self> {
+        // SAFETY: the caller's contract.
+        unsafe { Module::deserialize(engine, bytes) }
+    }
+    fn save(&self) -> wasmtime::Result<Vec<u8>> {
+        self.serialize()
+    }
+}
+
+/// Compiles `binary`, or loads what the cache kept of it.
+fn compile<T: Artifact>(
     cache: &Cache,
     engine: &Engine,
     binary: &[u8],
     sha: &str,
-) -> wasmtime::Result<(Module, CacheOutcome)> {
+) -> wasmtime::Result<(T, CacheOutcome)> {
     // SAFETY: see `Cache::compile`: only authenticated artifacts.
     cache.compile(
         engine,
         binary,
         sha,
-        |e, b| Module::new(e, b),
-        |e, b| unsafe { Module::deserialize(e, b) },
-        Module::serialize,
+        T::compile,
+        |e, b| unsafe { T::load(e, b) },
+        T::save,
     )
 }
 
