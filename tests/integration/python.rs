@@ -116,6 +116,37 @@ fn up_runs_update_wasm_and_python_in_order_in_one_ledger() {
     assert_eq!(t.count("users", doc! { "flag": 1, "n": 1 }), 40);
 }
 
+/// A Python migration writes in place only: asked for a rewrite, the run
+/// is refused before anything is written, naming the migration and the way on.
+#[test]
+fn strategy_rewrite_with_a_python_migration_is_refused_before_anything_runs() {
+    let t = TestDb::new("py_strategy");
+    mixed(&t);
+    let before = t.raw_users();
+    for cmd in ["plan", "up"] {
+        t.cmd()
+            .env("VIRTUAL_ENV", venv())
+            .args([cmd, "--strategy", "rewrite"])
+            .assert()
+            .failure()
+            .stderr(predicate::str::contains(
+                "20260103000000_times10 is a Python migration, which writes in place; \
+                 --strategy rewrite applies to Wasm migrations. Nothing was run: run without \
+                 --strategy, or stop before it with --to 20260102000000_flag",
+            ));
+    }
+    assert!(t.raw_users() == before, "no document changed");
+    assert!(t.ledger().is_empty(), "nothing recorded");
+    // Stopping before it, the Wasm migration gets its rewrite.
+    t.cmd()
+        .env("VIRTUAL_ENV", venv())
+        .args(["up", "--strategy", "rewrite", "--to", "20260102000000_flag"])
+        .assert()
+        .success();
+    assert_eq!(t.count("users", doc! { "flag": 1 }), 40);
+    assert_eq!(t.ledger().len(), 2);
+}
+
 #[test]
 fn without_python_the_python_migration_fails_clearly_and_earlier_ones_apply() {
     let t = TestDb::new("py_missing");

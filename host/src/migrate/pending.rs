@@ -10,6 +10,8 @@ use super::options::{DownTarget, UpOptions};
 use super::resume;
 use crate::error::{MigrateError, Result};
 use crate::ledger::{LedgerEntry, State};
+use crate::manifest::Body;
+use crate::options::Strategy;
 use crate::source::Migration;
 
 /// Checks the ledger against disk and returns the migrations `up` applies.
@@ -54,7 +56,7 @@ pub(crate) fn pending<'a>(
         })?,
         None => migrations.len().saturating_sub(1),
     };
-    Ok(migrations
+    let todo: Vec<&Migration> = migrations
         .iter()
         .take(end + 1)
         .filter(|m| {
@@ -63,7 +65,35 @@ pub(crate) fn pending<'a>(
                 .find(|e| e.id == m.id)
                 .is_none_or(|e| e.state != State::Applied)
         })
-        .collect())
+        .collect();
+    check_strategy(&todo, opts)?;
+    Ok(todo)
+}
+
+/// `--strategy rewrite` asks a copy-and-swap of every document transform in
+/// the run; a Python migration can only write in place, so the run is
+/// refused before anything is written rather than run another way.
+fn check_strategy(todo: &[&Migration], opts: &UpOptions) -> Result<()> {
+    if opts.strategy != Some(Strategy::Rewrite) {
+        return Ok(());
+    }
+    let Some(i) = todo
+        .iter()
+        .position(|m| matches!(m.manifest.body, Body::Python(_)))
+    else {
+        return Ok(());
+    };
+    let before = match i.checked_sub(1).map(|j| todo[j]) {
+        Some(prev) => format!(", or stop before it with --to {}", prev.id),
+        None => String::new(),
+    };
+    Err(MigrateError::Refused {
+        reason: format!(
+            "{} is a Python migration, which writes in place; --strategy rewrite applies to \
+             Wasm migrations. Nothing was run: run without --strategy{before}",
+            todo[i].id
+        ),
+    })
 }
 
 /// The ledger entries `down` rolls back for `target`, newest first: of those
