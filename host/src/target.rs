@@ -207,6 +207,8 @@ fn classify_connect_error(
             message: redact_message(&c.message),
         },
         ErrorKind::ServerSelection { message, .. } => {
+            // The driver keeps the last handshake's failure only as text in
+            // the selection error's message: no code to read here.
             if full.contains("AuthenticationFailed") || full.contains("SCRAM failure") {
                 return MigrateError::Auth {
                     hosts: hosts.into(),

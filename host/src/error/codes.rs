@@ -4,14 +4,22 @@
 /// The server's code for a duplicate key.
 pub(crate) const DUPLICATE_KEY: i32 = 11000;
 
+/// The server's code for a write a collection's validator refused.
+pub(crate) const DOCUMENT_VALIDATION_FAILURE: i32 = 121;
+
 /// Whether `e` is a duplicate key (code 11000).
 pub(crate) fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
     use mongodb::error::{ErrorKind, WriteFailure};
     match &*e.kind {
         ErrorKind::Command(c) => c.code == DUPLICATE_KEY,
         ErrorKind::Write(WriteFailure::WriteError(w)) => w.code == DUPLICATE_KEY,
-        // A bulk write's error carries its code only in its text.
-        _ => e.to_string().contains("E11000"),
+        ErrorKind::InsertMany(m) => m
+            .write_errors
+            .iter()
+            .flatten()
+            .any(|w| w.code == DUPLICATE_KEY),
+        ErrorKind::BulkWrite(b) => b.write_errors.values().any(|w| w.code == DUPLICATE_KEY),
+        _ => false,
     }
 }
 

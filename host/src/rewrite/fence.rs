@@ -17,7 +17,7 @@ use bson::{doc, Bson, DateTime, Document};
 
 use super::catalog::db_err;
 use super::stream::Marker;
-use crate::error::{MigrateError, Result};
+use crate::error::{DbCause, MigrateError, Result, DOCUMENT_VALIDATION_FAILURE};
 use crate::ledger::LEDGER_COLLECTION;
 use crate::target::Target;
 
@@ -224,7 +224,12 @@ async fn expiring_fences(target: &Target) -> bool {
             .collection::<Document>(probe)
             .insert_one(doc! { "probe": 1 })
             .await
-            .is_err_and(|e| e.to_string().contains("failed validation"));
+            .is_err_and(|e| {
+                DbCause::of(&e)
+                    == DbCause::Server {
+                        code: DOCUMENT_VALIDATION_FAILURE,
+                    }
+            });
     let _ = db.collection::<Document>(probe).drop().await;
     if let Ok(mut m) = KNOWN.lock() {
         m.get_or_insert_with(HashMap::new).insert(key, refused);

@@ -181,13 +181,18 @@ fn link_component(
     let mut linker = ComponentLinker::<StoreState>::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(invalid(path))?;
     let pre = linker.instantiate_pre(&component).map_err(invalid(path))?;
-    let pre = TransformPre::new(pre).map_err(|e| {
-        let msg = format!("{e:#}");
-        let export = if msg.contains("transform") {
-            "transform"
-        } else {
-            "describe"
-        };
+    let pre = TransformPre::new(pre).map_err(|_| {
+        // The world's two functions; the one the component lacks (or has
+        // with another type) is named.
+        let exports: Vec<String> = component
+            .component_type()
+            .exports(engine)
+            .map(|(name, _)| name.to_string())
+            .collect();
+        let export = ["describe", "transform"]
+            .into_iter()
+            .find(|f| !exports.iter().any(|e| e == f))
+            .unwrap_or("transform");
         WasmError::MissingExport {
             path: path.to_path_buf(),
             export: export.into(),
@@ -336,4 +341,28 @@ fn check_core(path: &Path, module: &Module) -> Result<(), WasmError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn missing(wat: &str) -> String {
+        let wasm = wat::parse_str(wat).expect("valid component text");
+        match TransformModule::from_bytes(Path::new("g.wasm"), &wasm, SandboxLimits::default()) {
+            Err(WasmError::MissingExport { export, .. }) => export,
+            Err(e) => panic!("another error: {e}"),
+            Ok(_) => panic!("loaded"),
+        }
+    }
+
+    #[test]
+    fn a_component_without_a_contract_function_names_the_one_it_lacks() {
+        assert_eq!(missing("(component)"), "describe");
+        let describe_only = r#"(component
+            (core module $m (func (export "d")))
+            (core instance $i (instantiate $m))
+            (func (export "describe") (canon lift (core func $i "d"))))"#;
+        assert_eq!(missing(describe_only), "transform");
+    }
 }

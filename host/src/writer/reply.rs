@@ -37,12 +37,11 @@ pub(super) fn check_errors(
         let code = e.get_i32("code").unwrap_or_default();
         // A document written again (a redone batch) is already there; a
         // duplicate on another unique index is a real refusal.
-        let again = match e.get_document("keyPattern") {
-            Ok(k) => k.keys().eq(["_id"]),
-            Err(_) => e
-                .get_str("errmsg")
-                .is_ok_and(|m| m.contains(" index: _id_ ")),
-        };
+        // The server names the index's key (MongoDB 4.2 and later); without
+        // it the duplicate is taken for a real refusal.
+        let again = e
+            .get_document("keyPattern")
+            .is_ok_and(|k| k.keys().eq(["_id"]));
         if ignore_duplicates && code == DUPLICATE_KEY && again {
             continue;
         }

@@ -9,10 +9,10 @@ use crate::error::MigrateError;
 /// on the next attempt.
 const TRANSIENT_CODES: &[i32] = &[112, 10107, 189, 11600, 91];
 
-/// `TransactionTooLarge`, `TransactionTooLargeForCache` (388; 313 in older
-/// notes), `BSONObjectTooLarge`, `ExceededTimeLimit`, `MaxTimeMSExpired`,
+/// `TransactionTooLarge`, `TransactionTooLargeForCache` (388),
+/// `BSONObjectTooLarge`, `ExceededTimeLimit`, `MaxTimeMSExpired`,
 /// `TransactionExceededLifetimeLimitSeconds`: a smaller batch may pass.
-const TOO_LARGE_CODES: &[i32] = &[257, 388, 313, 10334, 262, 50, 290];
+const TOO_LARGE_CODES: &[i32] = &[257, 388, 10334, 262, 50, 290];
 
 /// Labels the driver puts on errors a retry may cure.
 const TRANSIENT_LABELS: &[&str] = &[

@@ -2,11 +2,11 @@
 //!
 //! A transaction's writes stay in the server's cache until it commits, so a
 //! document near the 16 MiB limit can be more than one transaction may hold:
-//! MongoDB answers `TransactionTooLargeForCache` (313) or, below 6.2 and when
+//! MongoDB answers `TransactionTooLargeForCache` (388) or, below 6.2 and when
 //! it might fit later, a `WriteConflict` labelled `TransientTransactionError`;
-//! secantusd-rs answers "Transaction is too large and will not fit in the
-//! storage engine cache" when its cache is small, else a `WriteConflict` too,
-//! or ends the transaction (`transaction already closed`). Retried, the same batch meets the same
+//! secantusd-rs answers 388 too when its cache is small, else a
+//! `WriteConflict`, or ends the transaction (`InternalError`, "transaction
+//! already closed"). Retried, the same batch meets the same
 //! wall, so such an error on a batch that writes a large document is taken
 //! for what it is: the batch is split until that document is alone, and then
 //! fails with its `_id`, its size and what to do.
@@ -56,34 +56,19 @@ pub(super) fn refusal(
     })
 }
 
-/// How the server turns away a transaction that does not fit its cache.
+/// The codes with which a server turns away a transaction that does not fit
+/// its cache: `WriteConflict` (112), `TransactionTooLarge` (257),
+/// `NoSuchTransaction` (251: the server ended it), `TransactionTooLargeForCache`
+/// (388); and `InternalError` (1), with which secantusd-rs answers a write to a
+/// transaction it has already ended.
+const REFUSALS: &[i32] = &[112, 257, 251, 388, 1];
+
+/// How the server turns away a transaction that does not fit its cache, by
+/// code and label; a broken connection says nothing about the document.
 fn refused(e: &MigrateError) -> bool {
-    if let MigrateError::WriteRejected { code, .. } = e {
-        return matches!(code, 112 | 313);
-    }
-    let MigrateError::Database { message, .. } = e else {
-        return false;
-    };
-    // A connection that broke says nothing about the document.
-    if ["I/O error", "Server selection", "connection"]
-        .iter()
-        .any(|m| message.contains(m))
-    {
-        return false;
-    }
-    if e.has_label(mongodb::error::TRANSIENT_TRANSACTION_ERROR) {
-        return true;
-    }
-    [
-        "WriteConflict",
-        "TransactionTooLargeForCache",
-        "TransactionTooLarge",
-        "will not fit in the storage engine cache",
-        "NoSuchTransaction",
-        "transaction already closed",
-    ]
-    .iter()
-    .any(|m| message.contains(m))
+    !e.is_connection()
+        && (e.has_label(mongodb::error::TRANSIENT_TRANSACTION_ERROR)
+            || e.code().is_some_and(|c| REFUSALS.contains(&c)))
 }
 
 /// The document of `lo..hi` with the largest write, and its size: its
