@@ -3,6 +3,7 @@
 use bson::{RawBson, RawDocument};
 use tokio::sync::OwnedSemaphorePermit;
 
+use super::output::Output;
 use super::id::{id_of, show_id};
 use super::outcome::Outcome;
 
@@ -62,8 +63,12 @@ impl Batch {
     }
 }
 
-/// A batch and the outcome its transform decided for each document.
+/// A batch and the outcome its transform decided for each document, with
+/// the outputs each document emitted (empty for contract version 1).
 pub(crate) struct Transformed {
     pub(crate) batch: Batch,
     pub(crate) outcomes: Vec<Outcome>,
+    /// `outputs[i]`: what document `i` writes to other collections; empty,
+    /// or one entry per document.
+    pub(crate) outputs: Vec<Vec<Output>>,
 }

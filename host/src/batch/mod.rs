@@ -5,7 +5,8 @@
 //!   order, with the permit that bounds memory; `Transformed`: a batch and
 //!   its outcomes.
 //! - [`Outcome`]: what a transform decides for one document, and
-//!   [`OutcomeError`] for outcomes that break the contract.
+//!   [`OutcomeError`] for outcomes that break the contract; [`Output`]: what
+//!   it writes to other collections besides (contract version 2).
 //! - The `_id` helpers, the only ones: show an `_id` in a message (bounded and
 //!   escaped), the key an `_id` is deduplicated by, and `_id` ranges in BSON
 //!   order across types (where a stopped run goes on, how far a rollback
@@ -17,8 +18,10 @@ mod documents;
 mod id;
 mod id_order;
 mod outcome;
+mod output;
 
 pub(crate) use documents::{Batch, Transformed};
 pub(crate) use id::{id_key, raw_id_key, show_id, show_id_of};
 pub(crate) use id_order::{after, bounded};
 pub use outcome::{Outcome, OutcomeError};
+pub use output::{Output, OutputOp};

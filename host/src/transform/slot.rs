@@ -59,7 +59,11 @@ impl WorkerSlot {
     pub(crate) fn transform_batch(&mut self, batch: Batch) -> Result<Transformed> {
         let count = batch.len();
         match self.run_checked(batch.bytes(), |i| batch.doc(i), count) {
-            Ok(outcomes) => Ok(Transformed { batch, outcomes }),
+            Ok(outcomes) => Ok(Transformed {
+                batch,
+                outcomes,
+                outputs: Vec::new(),
+            }),
             Err((doc, source)) => Err(MigrateError::Transform {
                 migration: self.migration.clone(),
                 batch: batch.seq() + 1,
