@@ -21,11 +21,15 @@
 //!
 //! - `kind`: the kinds a manifest may name; `types`: the [`Manifest`] and
 //!   its bodies; `step`: the steps of an `update` migration.
+//! - `cross`: what a cross-collection migration declares (`outputs`,
+//!   `[[lookup]]`), read by `parse_cross`.
 //! - `raw` → `parse` / `parse_step`: TOML (with spans) into a checked
 //!   manifest; `values`: TOML values as BSON.
 
+mod cross;
 mod kind;
 mod parse;
+mod parse_cross;
 mod parse_step;
 mod raw;
 mod step;
@@ -34,6 +38,7 @@ mod tests;
 mod types;
 mod values;
 
+pub use cross::{Lookup, Namespace, DEFAULT_LOOKUP_LIMIT};
 pub use kind::{Kind, KNOWN_KINDS};
 pub use parse::parse;
 pub(crate) use step::rename_filter;

@@ -61,6 +61,11 @@ pub(super) fn update_body(
         ("module", raw.module.as_ref().map(|s| s.span())),
         ("batch_size", raw.batch_size.as_ref().map(|s| s.span())),
         ("threads", raw.threads.as_ref().map(|s| s.span())),
+        ("outputs", raw.outputs.as_ref().map(|s| s.span())),
+        (
+            "lookup",
+            raw.lookup.as_ref().and_then(|l| l.first()).map(|s| s.span()),
+        ),
         ("deadline_ms", raw.deadline_ms.as_ref().map(|s| s.span())),
         (
             "memory_limit_mb",
@@ -157,7 +162,10 @@ pub(super) fn wasm_spec(
             ))),
         }
     };
+    let (outputs, lookups) = super::parse_cross::cross(raw, &collection, text, err)?;
     Ok(WasmSpec {
+        outputs,
+        lookups,
         collection,
         filter,
         module: std::path::PathBuf::from(module.get_ref()),

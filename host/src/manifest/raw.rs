@@ -26,6 +26,23 @@ pub(super) struct RawManifest {
     pub(super) schema: Option<Spanned<toml::Value>>,
     pub(super) strategy: Option<Spanned<String>>,
     pub(super) in_place_writes: Option<Spanned<String>>,
+    pub(super) outputs: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(super) lookup: Option<Vec<Spanned<RawLookup>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLookup {
+    pub(super) from: Spanned<String>,
+    pub(super) local_field: Spanned<String>,
+    pub(super) foreign_field: Spanned<String>,
+    #[serde(rename = "as")]
+    pub(super) as_name: Spanned<String>,
+    pub(super) projection: Option<Spanned<toml::Value>>,
+    pub(super) sort: Option<Spanned<toml::Value>>,
+    pub(super) limit: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub(super) required: bool,
 }
 
 #[derive(Deserialize)]

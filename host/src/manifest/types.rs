@@ -108,4 +108,9 @@ pub struct WasmSpec {
     pub strategy: Option<crate::options::Strategy>,
     /// How in-place runs write a changed document (default: set).
     pub in_place_writes: Option<crate::options::UpdateForm>,
+    /// The collections the transform may write besides its own (contract
+    /// version 2).
+    pub outputs: Vec<super::cross::Namespace>,
+    /// The joins resolved for each batch, in the manifest's order.
+    pub lookups: Vec<super::cross::Lookup>,
 }
