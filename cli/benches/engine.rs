@@ -155,9 +155,7 @@ fn main() {
     let (batches, bytes) = common::sample_batches(n_docs as u64, batch);
 
     let mut rows = Vec::new();
-    let native = measure(&batches, rounds, |b, _| {
-        common::native_replacements(b)
-    });
+    let native = measure(&batches, rounds, |b, _| common::native_replacements(b));
     rows.push(Row {
         name: "native Rust closure".into(),
         docs_per_sec: native,

@@ -109,9 +109,7 @@ fn main() {
 
     let mut rows = vec![Row {
         name: "native Rust closure (no sandbox)".into(),
-        docs_per_sec: measure(&batches, seconds, |b, _| {
-            common::native_replacements(b)
-        }),
+        docs_per_sec: measure(&batches, seconds, |b, _| common::native_replacements(b)),
         build: None,
         size: None,
         load: None,

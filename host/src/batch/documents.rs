@@ -3,9 +3,9 @@
 use bson::{RawBson, RawDocument};
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::output::Output;
 use super::id::{id_of, show_id};
 use super::outcome::Outcome;
+use super::output::Output;
 
 /// One batch as read: the documents' bytes end to end, in `_id` order.
 pub(crate) struct Batch {

@@ -64,7 +64,10 @@ pub(super) fn update_body(
         ("outputs", raw.outputs.as_ref().map(|s| s.span())),
         (
             "lookup",
-            raw.lookup.as_ref().and_then(|l| l.first()).map(|s| s.span()),
+            raw.lookup
+                .as_ref()
+                .and_then(|l| l.first())
+                .map(|s| s.span()),
         ),
         ("deadline_ms", raw.deadline_ms.as_ref().map(|s| s.span())),
         (

@@ -25,8 +25,8 @@ pub(super) fn cross(
     let mut outputs: Vec<Namespace> = Vec::new();
     for o in raw.outputs.iter().flat_map(|o| o.get_ref()) {
         let at = line(o.span());
-        let ns = Namespace::parse(o.get_ref())
-            .map_err(|e| err(format!("line {at}: `outputs`: {e}")))?;
+        let ns =
+            Namespace::parse(o.get_ref()).map_err(|e| err(format!("line {at}: `outputs`: {e}")))?;
         if ns == own {
             return Err(err(format!(
                 "line {at}: `outputs` names `{ns}`, the migration's own collection: its documents are changed by the transform's outcomes (keep, replace, delete), not by outputs"
@@ -79,19 +79,29 @@ fn one_lookup(
             r.as_name.get_ref()
         )));
     }
-    let table = |field: &str, v: &Option<Spanned<toml::Value>>| -> Result<Option<Document>, SourceError> {
+    let table = |field: &str,
+                 v: &Option<Spanned<toml::Value>>|
+     -> Result<Option<Document>, SourceError> {
         match v {
             None => Ok(None),
             Some(v) => match to_bson(v.get_ref()).map_err(|e| bad(format!("`{field}`: {e}")))? {
                 Bson::Document(d) => Ok(Some(d)),
-                other => Err(bad(format!("`{field}` must be a table, not {}", type_name(&other)))),
+                other => Err(bad(format!(
+                    "`{field}` must be a table, not {}",
+                    type_name(&other)
+                ))),
             },
         }
     };
     let limit = match &r.limit {
         None => DEFAULT_LOOKUP_LIMIT,
         Some(n) if *n.get_ref() >= 1 => *n.get_ref() as usize,
-        Some(n) => return Err(bad(format!("`limit` must be at least 1, not {}", n.get_ref()))),
+        Some(n) => {
+            return Err(bad(format!(
+                "`limit` must be at least 1, not {}",
+                n.get_ref()
+            )))
+        }
     };
     Ok(Lookup {
         from,

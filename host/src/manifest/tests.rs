@@ -148,3 +148,75 @@ fn an_unknown_write_option_names_its_line_field_and_the_choices() {
         "{e}"
     );
 }
+
+const WASM: &str = "kind = \"wasm\"\ncollection = \"users\"\nmodule = \"m.wasm\"\n";
+
+#[test]
+fn outputs_and_lookups_are_read() {
+    let m = parse_ok(&format!(
+        r#"{WASM}outputs = ["addresses", "archive.users"]
+[[lookup]]
+from = "orgs"
+local_field = "org_id"
+foreign_field = "_id"
+as = "org"
+projection = {{ name = 1 }}
+limit = 1
+required = true
+"#
+    ));
+    let Body::Wasm(spec) = &m.body else {
+        panic!("wasm body")
+    };
+    let names: Vec<String> = spec.outputs.iter().map(ToString::to_string).collect();
+    assert_eq!(names, ["addresses", "archive.users"]);
+    assert_eq!(spec.outputs[1].db.as_deref(), Some("archive"));
+    let l = &spec.lookups[0];
+    assert_eq!(
+        (
+            l.from.to_string(),
+            l.local_field.as_str(),
+            l.as_name.as_str()
+        ),
+        ("orgs".to_string(), "org_id", "org")
+    );
+    assert_eq!((l.limit, l.required), (1, true));
+    assert_eq!(l.projection, Some(bson::doc! { "name": 1 }));
+}
+
+#[test]
+fn bad_outputs_and_lookups_name_their_line() {
+    for (extra, expected) in [
+        ("outputs = [\"users\"]", "line 4: `outputs` names `users`, the migration's own collection"),
+        ("outputs = [\"a\", \"a\"]", "line 4: `outputs` names `a` twice"),
+        ("outputs = [\"a$b\"]", "line 4: `outputs`: `a$b` is not a collection name"),
+        ("outputs = [\"mongoshift_ledger\"]", "`mongoshift_ledger` is reserved"),
+        ("outputs = [\".x\"]", "`.x` is not `collection` or `database.collection`"),
+        (
+            "[[lookup]]\nfrom = \"orgs\"\nlocal_field = \"org_id\"\nforeign_field = \"_id\"\nas = \"o.x\"",
+            "line 4: [[lookup]]: `as` is a key of the lookups document, without dots",
+        ),
+        (
+            "[[lookup]]\nfrom = \"orgs\"\nlocal_field = \"\"\nforeign_field = \"_id\"\nas = \"o\"",
+            "`local_field` must be a field name",
+        ),
+        (
+            "[[lookup]]\nfrom = \"orgs\"\nlocal_field = \"a\"\nforeign_field = \"_id\"\nas = \"o\"\nlimit = 0",
+            "`limit` must be at least 1, not 0",
+        ),
+        (
+            "[[lookup]]\nfrom = \"a\"\nlocal_field = \"a\"\nforeign_field = \"_id\"\nas = \"o\"\n[[lookup]]\nfrom = \"b\"\nlocal_field = \"b\"\nforeign_field = \"_id\"\nas = \"o\"",
+            "two lookups give their matches `as = \"o\"`",
+        ),
+    ] {
+        let e = parse_err(&format!("{WASM}{extra}\n"));
+        assert!(e.contains(expected), "{expected:?} in {e}");
+    }
+    let e = parse_err(
+        "kind = \"update\"\ncollection = \"users\"\noutputs = [\"a\"]\n[[forward]]\nop = \"update_many\"\nupdate = { \"$set\" = { a = 1 } }\n",
+    );
+    assert!(
+        e.contains("line 3: field `outputs` does not apply to kind `update`"),
+        "{e}"
+    );
+}
