@@ -59,6 +59,7 @@ pub mod failpoint;
 mod fuzz;
 pub mod ledger;
 pub mod lock;
+pub(crate) mod lookup;
 pub mod manifest;
 pub mod migrate;
 pub mod options;

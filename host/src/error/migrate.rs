@@ -174,6 +174,30 @@ pub enum MigrateError {
         what: String,
     },
 
+    /// A lookup of a cross-collection migration failed for one document.
+    #[error("migration {migration}: document _id {document}: lookup `{lookup}`: {message}; nothing of its batch was written")]
+    Lookup {
+        /// The migration.
+        migration: String,
+        /// The input document's `_id`.
+        document: String,
+        /// The lookup's `as`.
+        lookup: String,
+        /// What is wrong.
+        message: String,
+    },
+
+    /// A transform's output breaks the manifest or the contract.
+    #[error("migration {migration}: document _id {document}: {message}; nothing of its batch was written")]
+    Output {
+        /// The migration.
+        migration: String,
+        /// The input document's `_id`.
+        document: String,
+        /// What is wrong, naming the output's collection.
+        message: String,
+    },
+
     /// `--to` names no known migration.
     #[error("no migration {id} in {path} or in the ledger")]
     UnknownMigration {
