@@ -25,7 +25,7 @@ pub(crate) async fn restore(
         .await
         .map_err(|e| MigrateError::db("cannot count pre-images", e))?;
     let mut cursor = backups
-        .find(doc! {})
+        .find(doc! { "op": { "$ne": "output" } })
         .sort(doc! { "_id": 1 })
         .batch_size(1000)
         .await
@@ -84,6 +84,7 @@ pub(crate) async fn restore(
             break;
         }
     }
+    done += restore_outputs(target, backup).await?;
     target
         .db()
         .collection::<bson::Document>(backup)
@@ -96,6 +97,53 @@ pub(crate) async fn restore(
         .delete_many(doc! { "migration": migration })
         .await
         .map_err(|e| MigrateError::db("cannot clear the quarantine", e))?;
+    Ok(done)
+}
+
+/// Puts back every document a cross-collection run wrote in another
+/// collection: as it was before the run, or deleted when the run created it.
+async fn restore_outputs(target: &Target, backup: &str) -> Result<u64> {
+    let read_err = |e| MigrateError::db(format!("cannot read pre-images from {backup}"), e);
+    let mut cursor = target
+        .db()
+        .collection::<RawDocumentBuf>(backup)
+        .find(doc! { "op": "output" })
+        .await
+        .map_err(read_err)?;
+    let mut done = 0;
+    while let Some(b) = cursor.try_next().await.map_err(read_err)? {
+        let ns = b
+            .get_str("ns")
+            .map_err(|_| invalid(backup, "an output's pre-image without `ns`"))?;
+        let (db, coll) = ns
+            .split_once('.')
+            .ok_or_else(|| invalid(backup, "an output's pre-image with a bad `ns`"))?;
+        let id = b
+            .get("id")
+            .ok()
+            .flatten()
+            .map(|v| v.to_raw_bson())
+            .ok_or_else(|| invalid(backup, "an output's pre-image without `id`"))?;
+        let cmd = match b.get_document("doc") {
+            Ok(original) => rawdoc! { "update": coll, "updates": [
+                { "q": { "_id": id }, "u": original.to_raw_document_buf(), "upsert": true }
+            ] },
+            Err(_) => rawdoc! { "delete": coll, "deletes": [ { "q": { "_id": id }, "limit": 1 } ] },
+        };
+        let reply = target
+            .run_raw_in(db, cmd, None)
+            .await
+            .map_err(|e| MigrateError::db(format!("cannot restore {ns}"), e))?;
+        if let Ok(errors) = reply.get_array("writeErrors") {
+            if let Some(e) = errors.first() {
+                return Err(invalid(
+                    backup,
+                    &format!("the server refused a restored document of {ns}: {e}"),
+                ));
+            }
+        }
+        done += 1;
+    }
     Ok(done)
 }
 

@@ -81,6 +81,21 @@ impl Target {
         }
     }
 
+    /// [`Target::run_raw`] in database `db` of the same deployment.
+    pub(crate) async fn run_raw_in(
+        &self,
+        db: &str,
+        cmd: bson::RawDocumentBuf,
+        session: Option<&mut mongodb::ClientSession>,
+    ) -> mongodb::error::Result<bson::Document> {
+        let db = self.client.database(db);
+        let op = db.run_raw_command(cmd);
+        match session {
+            Some(s) => op.session(s).await,
+            None => op.await,
+        }
+    }
+
     /// Connects and checks that the server answers within the timeout.
     pub async fn connect(opts: &ConnectOptions) -> Result<Target> {
         let masked = redact_uri(&opts.uri);

@@ -40,7 +40,14 @@ pub(crate) fn status_table(rows: &[StatusRow]) {
                 r.status.to_string(),
                 r.applied_at.clone().unwrap_or_else(|| "-".into()),
                 match (r.modified, r.matched) {
-                    (Some(m), Some(n)) => format!("{m}/{n}"),
+                    (Some(m), Some(n)) => {
+                        let out: String = r
+                            .outputs
+                            .iter()
+                            .map(|(c, k)| format!(", {k} to {c}"))
+                            .collect();
+                        format!("{m}/{n}{out}")
+                    }
                     _ => "-".into(),
                 },
                 r.duration_ms.map_or("-".into(), |d| ms(d.max(0) as u64)),

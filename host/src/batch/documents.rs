@@ -1,6 +1,6 @@
 //! One batch of documents as read, and what its transform made of it.
 
-use bson::{RawBson, RawDocument};
+use bson::{RawBson, RawDocument, RawDocumentBuf};
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::id::{id_of, show_id};
@@ -13,6 +13,9 @@ pub(crate) struct Batch {
     bytes: Vec<u8>,
     /// Start and end of each document in `bytes`.
     docs: Vec<(usize, usize)>,
+    /// Each document's lookups document (contract version 2), when the
+    /// migration declares lookups; empty otherwise.
+    lookups: Vec<RawDocumentBuf>,
     /// Held from the moment the batch is read until it is written: memory
     /// stays bounded by the number of permits.
     _permit: OwnedSemaphorePermit,
@@ -31,6 +34,7 @@ impl Batch {
             seq,
             bytes,
             docs,
+            lookups: Vec::new(),
             _permit: permit,
         }
     }
@@ -46,6 +50,23 @@ impl Batch {
     /// The documents end to end, as a transform takes them.
     pub(crate) fn bytes(&self) -> &[u8] {
         &self.bytes
+    }
+
+    /// Gives each document its lookups document (one per document).
+    pub(crate) fn set_lookups(&mut self, lookups: Vec<RawDocumentBuf>) {
+        debug_assert_eq!(lookups.len(), self.docs.len());
+        self.lookups = lookups;
+    }
+
+    /// Each document's lookups document; empty when the migration has none.
+    pub(crate) fn lookups(&self) -> &[RawDocumentBuf] {
+        &self.lookups
+    }
+
+    /// What a contract-version-2 transform takes: each document followed by
+    /// its lookups document (an empty one when there are none).
+    pub(crate) fn interleaved(&self) -> Vec<u8> {
+        interleave((0..self.len()).map(|i| self.doc(i)), &self.lookups)
     }
 
     pub(crate) fn doc(&self, i: usize) -> &RawDocument {
@@ -71,4 +92,22 @@ pub(crate) struct Transformed {
     /// `outputs[i]`: what document `i` writes to other collections; empty,
     /// or one entry per document.
     pub(crate) outputs: Vec<Vec<Output>>,
+}
+
+/// `docs`, each followed by its lookups document from `lookups` (an empty
+/// document where `lookups` has none): the contract-version-2 input.
+pub(crate) fn interleave<'a>(
+    docs: impl Iterator<Item = &'a RawDocument>,
+    lookups: &[RawDocumentBuf],
+) -> Vec<u8> {
+    const EMPTY: [u8; 5] = [5, 0, 0, 0, 0];
+    let mut out = Vec::new();
+    for (i, d) in docs.enumerate() {
+        out.extend_from_slice(d.as_bytes());
+        match lookups.get(i) {
+            Some(l) => out.extend_from_slice(l.as_bytes()),
+            None => out.extend_from_slice(&EMPTY),
+        }
+    }
+    out
 }

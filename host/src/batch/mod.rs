@@ -20,7 +20,7 @@ mod id_order;
 mod outcome;
 mod output;
 
-pub(crate) use documents::{Batch, Transformed};
+pub(crate) use documents::{interleave, Batch, Transformed};
 pub(crate) use id::{id_key, raw_id_key, show_id, show_id_of};
 pub(crate) use id_order::{after, bounded};
 pub use outcome::{Outcome, OutcomeError};

@@ -174,6 +174,24 @@ pub enum MigrateError {
         what: String,
     },
 
+    /// A migration with outputs was asked to run without transactions.
+    #[error("migration {id} writes to other collections (outputs): it runs with transactions, so each batch's writes to every collection and its checkpoint commit together; run it without `--transactions none` (and without `transactions = \"none\"` in its manifest), on a replica set or sharded cluster")]
+    CrossWithoutTransactions {
+        /// The migration.
+        id: String,
+    },
+
+    /// An output collection cannot take a migration's writes.
+    #[error("migration {id}: output `{collection}` {why}; nothing was written")]
+    OutputUnwritable {
+        /// The migration.
+        id: String,
+        /// The output, as declared.
+        collection: String,
+        /// Why.
+        why: String,
+    },
+
     /// A lookup of a cross-collection migration failed for one document.
     #[error("migration {migration}: document _id {document}: lookup `{lookup}`: {message}; nothing of its batch was written")]
     Lookup {

@@ -37,6 +37,10 @@ pub struct Checkpoint {
     /// filter) while their batch was in flight, left alone.
     #[serde(default)]
     pub gone: i64,
+    /// Writes to other collections (cross-collection migrations), by
+    /// collection (`name` or `database.name`, as declared in `outputs`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub outputs: std::collections::BTreeMap<String, i64>,
 }
 
 impl Checkpoint {

@@ -228,10 +228,12 @@ impl Migrator {
                     reread: false,
                 },
                 filter: filter.clone(),
+                cross: Default::default(),
             },
             dry_run: Some(&mut collect),
             limit: sample,
             session: None,
+            lookups: None,
             schema,
         })
         .await?;

@@ -18,6 +18,7 @@
 mod dry_run;
 mod migrator;
 mod options;
+mod outputs;
 mod pending;
 mod plan;
 mod prune;

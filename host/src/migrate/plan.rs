@@ -103,7 +103,7 @@ impl Migrator {
                 }
                 Work::Wasm(spec) => vec![PlannedStep {
                     description: format!(
-                        "wasm transform {} ({}) on {} where {}, batches of {} on {} thread(s); {}",
+                        "wasm transform {} ({}) on {} where {}, batches of {} on {} thread(s){}; {}",
                         spec.module.display(),
                         if direction == Direction::Up {
                             "forward"
@@ -114,6 +114,7 @@ impl Migrator {
                         spec.filter,
                         spec.batch_size,
                         PipelineOptions::new(spec.batch_size, spec.threads).threads,
+                        cross_plan(spec),
                         if direction == Direction::Up {
                             let (s, why) = self.strategy_for(spec, strategy).await?;
                             format!("strategy {}: {why}", s.as_str())
@@ -290,4 +291,21 @@ impl Migrator {
             })
             .collect()
     }
+}
+
+/// What a cross-collection migration reads and writes besides its own
+/// collection, for its plan line.
+fn cross_plan(spec: &crate::manifest::WasmSpec) -> String {
+    let mut out = String::new();
+    if !spec.outputs.is_empty() {
+        let names: Vec<String> = spec.outputs.iter().map(ToString::to_string).collect();
+        out.push_str(&format!("; outputs to {}", names.join(", ")));
+    }
+    for l in &spec.lookups {
+        out.push_str(&format!(
+            "; looks up `{}` in {} ({} = {}, at most {})",
+            l.as_name, l.from, l.foreign_field, l.local_field, l.limit
+        ));
+    }
+    out
 }

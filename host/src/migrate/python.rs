@@ -310,11 +310,13 @@ impl Migrator {
                     reread: true,
                 },
                 filter,
+                cross: Default::default(),
             },
             dry_run: None,
             limit: None,
             session: None,
             schema: None,
+            lookups: None,
         }
     }
 

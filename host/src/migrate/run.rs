@@ -288,6 +288,13 @@ impl Migrator {
         entry.error = None;
         match direction {
             Direction::Up => {
+                // The batches saved the checkpoint as they committed: keep
+                // their last one (its counts of outputs per collection).
+                if let Some(saved) = self.ledger.get(&m.id).await? {
+                    if saved.checkpoint.is_some() {
+                        entry.checkpoint = saved.checkpoint;
+                    }
+                }
                 entry.state = if quarantined > 0 {
                     State::AppliedWithErrors
                 } else {

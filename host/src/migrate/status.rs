@@ -56,6 +56,8 @@ pub struct StatusRow {
     pub checksum_ok: Option<bool>,
     /// The last error.
     pub error: Option<String>,
+    /// Documents its last run wrote to other collections, by collection.
+    pub outputs: std::collections::BTreeMap<String, i64>,
 }
 
 /// One row of `verify`.
@@ -100,6 +102,7 @@ impl Migrator {
                     duration_ms: None,
                     checksum_ok: None,
                     error: None,
+                    outputs: Default::default(),
                 },
             })
             .collect();
@@ -145,5 +148,10 @@ pub(super) fn row(e: &LedgerEntry, status: Status, checksum_ok: Option<bool>) ->
         duration_ms: recorded.then_some(e.duration_ms),
         checksum_ok,
         error: e.error.clone(),
+        outputs: e
+            .checkpoint
+            .as_ref()
+            .map(|c| c.outputs.clone())
+            .unwrap_or_default(),
     }
 }

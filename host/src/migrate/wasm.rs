@@ -116,6 +116,12 @@ impl Migrator {
         entry
             .collection
             .get_or_insert_with(|| spec.collection.clone());
+        if !spec.outputs.is_empty() {
+            if tx == TxMode::None {
+                return Err(MigrateError::CrossWithoutTransactions { id: m.id.clone() });
+            }
+            super::outputs::prepare(&self.target, &m.id, &spec.outputs).await?;
+        }
         let session = self.prepare_writes(entry, tx, settings.quarantine).await?;
         Ok(Prepared {
             module: Transformer::Wasm(module),
@@ -134,6 +140,15 @@ impl Migrator {
         asked: Option<Strategy>,
     ) -> Result<(Strategy, String)> {
         let asked = asked.or(spec.strategy).unwrap_or_default();
+        if !spec.outputs.is_empty() || !spec.lookups.is_empty() {
+            let why =
+                "a cross-collection migration (outputs, lookups) runs in place: each batch's \
+                       writes to every collection commit in one transaction";
+            return match asked {
+                Strategy::Rewrite => Err(MigrateError::Refused { reason: why.into() }),
+                _ => Ok((Strategy::InPlace, format!("in place: {why}"))),
+            };
+        }
         let refusal = crate::rewrite::refusal(&self.target, &spec.collection, &spec.filter).await?;
         Ok(match (asked, refusal) {
             (Strategy::InPlace, _) => (Strategy::InPlace, "asked for".into()),
@@ -283,6 +298,10 @@ impl Migrator {
                 reread: true,
             },
         };
+        let lookups = (!spec.lookups.is_empty()).then(|| crate::lookup::Lookups {
+            migration: one.m.id.clone(),
+            specs: spec.lookups.clone(),
+        });
         let resume_from = match rewrite {
             Some(r) if r.restarted() => None,
             _ => entry.checkpoint.clone(),
@@ -306,11 +325,16 @@ impl Migrator {
                 max_attempts: 30,
                 destination,
                 filter,
+                cross: crate::writer::Cross {
+                    outputs: spec.outputs.clone(),
+                    lookups: lookups.clone(),
+                },
             },
             dry_run: None,
             limit: None,
             session: None,
             schema: None,
+            lookups,
         }
     }
 }

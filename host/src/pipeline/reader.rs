@@ -12,6 +12,8 @@ use tokio::task::JoinHandle;
 use super::batch_size::BatchSize;
 use crate::batch::Batch;
 use crate::error::{MigrateError, Result};
+use crate::lookup::Lookups;
+use crate::target::Target;
 
 /// What the reader reads and where it sends it.
 pub(crate) struct Reader {
@@ -23,6 +25,8 @@ pub(crate) struct Reader {
     pub(crate) size: BatchSize,
     pub(crate) permits: Arc<Semaphore>,
     pub(crate) batches: crossbeam_channel::Sender<Batch>,
+    /// The migration's lookups, resolved for each batch before it is sent.
+    pub(crate) lookups: Option<(Target, Lookups)>,
 }
 
 impl Reader {
@@ -65,12 +69,18 @@ impl Reader {
                 let Ok(permit) = self.permits.clone().acquire_owned().await else {
                     return Ok(seq);
                 };
-                let batch = Batch::new(
+                let mut batch = Batch::new(
                     seq,
                     std::mem::take(&mut bytes),
                     std::mem::take(&mut docs),
                     permit,
                 );
+                if let Some((target, lookups)) = &self.lookups {
+                    let docs: Vec<&bson::RawDocument> =
+                        (0..batch.len()).map(|i| batch.doc(i)).collect();
+                    let found = lookups.resolve(target, &docs, None).await?;
+                    batch.set_lookups(found);
+                }
                 if self.batches.send(batch).is_err() {
                     return Ok(seq);
                 }

@@ -44,6 +44,8 @@ pub(crate) struct Job<'a> {
     pub(crate) session: Option<mongodb::ClientSession>,
     /// Every replacement must satisfy this schema.
     pub(crate) schema: Option<Arc<jsonschema::Validator>>,
+    /// The migration's lookups, resolved for each batch (contract version 2).
+    pub(crate) lookups: Option<crate::lookup::Lookups>,
 }
 
 impl Job<'_> {
@@ -79,6 +81,7 @@ pub(crate) async fn run(mut job: Job<'_>) -> Result<Checkpoint> {
         size: size.clone(),
         permits: permits.clone(),
         batches: batch_tx,
+        lookups: job.lookups.clone().map(|l| (job.target.clone(), l)),
     }
     .spawn();
     let mut sink = sink(&mut job).await?;
@@ -98,7 +101,7 @@ async fn sink<'a>(job: &mut Job<'a>) -> Result<Sink<'a>> {
     let resume = job.resume.clone().unwrap_or_default();
     if let Some(f) = job.dry_run.take() {
         return Ok(Sink::DryRun {
-            counted: resume,
+            counted: Box::new(resume),
             sink: f,
         });
     }

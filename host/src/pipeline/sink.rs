@@ -16,7 +16,7 @@ pub(crate) enum Sink<'a> {
     Write(Box<BatchWriter<'a>>),
     /// Count each batch and show it to the caller; write nothing.
     DryRun {
-        counted: Checkpoint,
+        counted: Box<Checkpoint>,
         sink: &'a mut DryRunSink<'a>,
     },
 }
@@ -33,7 +33,7 @@ impl Sink<'_> {
             }
             Sink::DryRun { counted, sink } => {
                 dry_run::count(counted, &t, &mut **sink);
-                Ok(counted.clone())
+                Ok((**counted).clone())
             }
         }
     }
@@ -43,7 +43,7 @@ impl Sink<'_> {
     pub(crate) async fn finish(self, outcome: Result<()>) -> Result<Checkpoint> {
         match (outcome, self) {
             (Ok(()), Sink::Write(w)) => w.finish().await,
-            (Ok(()), Sink::DryRun { counted, .. }) => Ok(counted),
+            (Ok(()), Sink::DryRun { counted, .. }) => Ok(*counted),
             (Err(e), Sink::Write(w)) => {
                 w.abandon().await;
                 Err(e)

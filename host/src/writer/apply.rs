@@ -7,6 +7,7 @@ use mongodb::ClientSession;
 use super::conditional::{settle, write_conditionally};
 use super::in_place::write_in_place;
 use super::options::Destination;
+use super::outputs::{check_outputs, write_outputs};
 use super::pre_images;
 use super::quarantine::quarantine;
 use super::reread::{reread, Fresh};
@@ -52,6 +53,12 @@ pub(super) async fn apply(
     next.last_id = Some(Bson::try_from(b.id(hi - 1)).unwrap_or(Bson::Null));
     next.changed += fresh.changed.len() as i64;
     next.gone += fresh.gone.len() as i64;
+    // Outputs are checked before anything is written (a bad one fails the
+    // batch), then counted with the checkpoint that commits with them.
+    let outputs = check_outputs(scope, &items)?;
+    for (collection, n) in &outputs {
+        *next.outputs.entry(collection.clone()).or_insert(0) += n;
+    }
 
     // In a transaction the checkpoint goes first: a document the server
     // cannot take inside a transaction is then refused by its own write,
@@ -108,6 +115,9 @@ pub(super) async fn apply(
                 settle(scope, *form, retransform, &items, missed, &mut next, kept).await?;
             } else {
                 write_in_place(scope, *form, &items, &mut session).await?;
+                if !outputs.is_empty() {
+                    write_outputs(scope, &items, &mut session).await?;
+                }
             }
         }
     }

@@ -111,7 +111,8 @@ pub(super) async fn settle(
         };
         let f = reread(scope, retransform, &missed, &written, &mut session).await?;
         next.changed += f.changed.len() as i64;
-        for (i, (doc, o)) in f.changed {
+        // Without transactions there are no outputs (refused before the run).
+        for (i, (doc, o, _)) in f.changed {
             let before = latest.get(&i).map(|(_, o)| o.clone()).or_else(|| {
                 items
                     .iter()
@@ -131,6 +132,7 @@ pub(super) async fn settle(
                     i: *i,
                     doc,
                     outcome,
+                    outputs: &[],
                 })
             })
             .filter(|it| f.gone.iter().all(|g| *g != it.i))

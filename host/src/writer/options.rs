@@ -2,6 +2,8 @@
 
 use bson::Document;
 
+use crate::lookup::Lookups;
+use crate::manifest::Namespace;
 use crate::options::{TxMode, UpdateForm};
 
 /// What the writer does besides writing.
@@ -22,6 +24,20 @@ pub struct WriteOptions {
     /// The migration's filter: a document changed so that it no longer
     /// matches is left alone.
     pub filter: Document,
+    /// The collections the transform may write besides its own, and the
+    /// lookups it is given (cross-collection migrations; in place only).
+    pub cross: Cross,
+}
+
+/// What a cross-collection migration reads and writes besides its own
+/// collection.
+#[derive(Debug, Clone, Default)]
+pub struct Cross {
+    /// The collections outputs may go to (the manifest's `outputs`).
+    pub outputs: Vec<Namespace>,
+    /// Resolved again inside each batch's transaction: a document whose
+    /// matches changed since the transform saw them is transformed again.
+    pub(crate) lookups: Option<Lookups>,
 }
 
 /// Where a document-by-document run writes.

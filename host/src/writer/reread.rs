@@ -8,7 +8,7 @@ use futures_util::TryStreamExt;
 use mongodb::ClientSession;
 
 use super::scope::Scope;
-use crate::batch::{raw_id_key, Outcome, Transformed};
+use crate::batch::{raw_id_key, Outcome, Output, Transformed};
 use crate::error::{MigrateError, Result};
 use crate::target::Target;
 use crate::transform::Retransform;
@@ -20,14 +20,16 @@ pub(super) struct Item<'a> {
     pub(super) i: usize,
     pub(super) doc: &'a RawDocument,
     pub(super) outcome: &'a Outcome,
+    /// What it writes to other collections (cross-collection migrations).
+    pub(super) outputs: &'a [Output],
 }
 
 /// What the re-read of a batch found: documents changed since the reader saw
 /// them (re-transformed) and documents gone or no longer matching the filter.
 #[derive(Default)]
 pub(super) struct Fresh {
-    /// Batch index → (current document, its new outcome).
-    pub(super) changed: BTreeMap<usize, (RawDocumentBuf, Outcome)>,
+    /// Batch index → (current document, its new outcome and outputs).
+    pub(super) changed: BTreeMap<usize, (RawDocumentBuf, Outcome, Vec<Output>)>,
     pub(super) gone: Vec<usize>,
 }
 
@@ -40,11 +42,17 @@ impl Fresh {
         range
             .filter(|i| !self.gone.contains(i))
             .map(|i| match self.changed.get(&i) {
-                Some((doc, outcome)) => Item { i, doc, outcome },
+                Some((doc, outcome, outputs)) => Item {
+                    i,
+                    doc,
+                    outcome,
+                    outputs,
+                },
                 None => Item {
                     i,
                     doc: t.batch.doc(i),
                     outcome: &t.outcomes[i],
+                    outputs: t.outputs.get(i).map_or(&[], Vec::as_slice),
                 },
             })
             .collect()
@@ -59,9 +67,35 @@ enum Ids {
     Range(Bson, Bson),
 }
 
+/// The documents of `db.collection` with these `_id`s, as they are now
+/// (inside the batch's transaction when there is one), by `id_key`.
+pub(super) async fn find_by_ids(
+    target: &Target,
+    db: &str,
+    collection: &str,
+    ids: Vec<Bson>,
+    session: &mut Option<&mut ClientSession>,
+) -> Result<HashMap<Vec<u8>, RawDocumentBuf>> {
+    let coll = target
+        .client()
+        .database(db)
+        .collection::<RawDocumentBuf>(collection);
+    read_in(coll, &Document::new(), Ids::List(ids), session).await
+}
+
 async fn read_current(
     target: &Target,
     collection: &str,
+    filter: &Document,
+    ids: Ids,
+    session: &mut Option<&mut ClientSession>,
+) -> Result<HashMap<Vec<u8>, RawDocumentBuf>> {
+    let coll = target.db().collection::<RawDocumentBuf>(collection);
+    read_in(coll, filter, ids, session).await
+}
+
+async fn read_in(
+    coll: mongodb::Collection<RawDocumentBuf>,
     filter: &Document,
     ids: Ids,
     session: &mut Option<&mut ClientSession>,
@@ -78,7 +112,6 @@ async fn read_current(
     } else {
         doc! { "$and": [ filter.clone(), by_id ] }
     };
-    let coll = target.db().collection::<RawDocumentBuf>(collection);
     let mut current = HashMap::new();
     let mut keep = |d: RawDocumentBuf| {
         current.insert(raw_id_key(d.get("_id").ok().flatten()), d);
@@ -143,14 +176,36 @@ pub(super) async fn reread<'s>(
     let mut current = read_current(target, collection, filter, ids, session).await?;
     let mut fresh = Fresh::default();
     let mut changed = Vec::new();
+    let mut same = Vec::new();
     for &i in wanted {
         let expected = seen(i);
         match current.remove(&raw_id_key(b.doc(i).get("_id").ok().flatten())) {
             // Gone (deleted, or no longer matching): if that is what we did, fine.
             None => fresh.gone.push(i),
-            Some(now) if expected.contains(&Some(now.as_bytes())) => {}
+            Some(now) if expected.contains(&Some(now.as_bytes())) => same.push((i, now)),
             Some(now) => changed.push((i, now)),
         }
+    }
+    // Lookups read again in the same snapshot: a document whose matches
+    // changed is transformed again with what they are now.
+    let mut fresh_lookups: HashMap<usize, RawDocumentBuf> = HashMap::new();
+    if let Some(lookups) = &scope.opts.cross.lookups {
+        let all: Vec<&(usize, RawDocumentBuf)> = same.iter().chain(&changed).collect();
+        let docs: Vec<&RawDocument> = all.iter().map(|(_, d)| d.as_ref()).collect();
+        let found = lookups
+            .resolve(target, &docs, session.as_deref_mut())
+            .await?;
+        for ((i, _), l) in all.iter().zip(found) {
+            fresh_lookups.insert(*i, l);
+        }
+        for (i, now) in same {
+            if b.lookups().get(i).map(|l| l.as_bytes())
+                != fresh_lookups.get(&i).map(|l| l.as_bytes())
+            {
+                changed.push((i, now));
+            }
+        }
+        changed.sort_by_key(|(i, _)| *i);
     }
     if !changed.is_empty() {
         let Some(rt) = retransform.as_mut() else {
@@ -162,9 +217,21 @@ pub(super) async fn reread<'s>(
             });
         };
         let docs: Vec<RawDocumentBuf> = changed.iter().map(|(_, d)| d.clone()).collect();
-        let outcomes = rt.retransform(b.seq(), &docs)?;
-        for ((i, now), o) in changed.into_iter().zip(outcomes) {
-            fresh.changed.insert(i, (now, o));
+        let (outcomes, mut outputs) = if scope.opts.cross.lookups.is_some()
+            || !b.lookups().is_empty()
+            || !scope.t.outputs.is_empty()
+        {
+            let lookups: Vec<RawDocumentBuf> = changed
+                .iter()
+                .map(|(i, _)| fresh_lookups.remove(i).unwrap_or_default())
+                .collect();
+            rt.retransform_cross(b.seq(), &docs, &lookups)?
+        } else {
+            (rt.retransform(b.seq(), &docs)?, Vec::new())
+        };
+        outputs.resize_with(docs.len(), Vec::new);
+        for (((i, now), o), out) in changed.into_iter().zip(outcomes).zip(outputs) {
+            fresh.changed.insert(i, (now, o, out));
         }
     }
     Ok(fresh)
