@@ -2,6 +2,8 @@
 //! `guest-sdk/wit`.
 
 wasmtime::component::bindgen!({
-    path: "../guest-sdk/wit",
+    // One file, not the directory: a WIT directory holds one package, and
+    // each contract version is a package of its own.
+    path: "../guest-sdk/wit/transform.wit",
     world: "transform",
 });
