@@ -19,7 +19,8 @@
 //!   after the last); the outcome itself lives in [`crate::batch`].
 //! - [`ReplacementChecker`]: the checks every replacement passes, whoever made
 //!   it (valid BSON, no key twice at any depth, the input's `_id` unchanged in
-//!   type and value, at most 16 MiB).
+//!   type and value, at most 16 MiB), and [`check_output`]: those an output's
+//!   document passes (the same, with an `_id` of its own).
 
 mod bindings;
 mod cache;
@@ -43,7 +44,9 @@ pub use limits::CompileLimits;
 pub use linked::{ModuleFlavor, ModuleInfo};
 pub use module::TransformModule;
 pub use sandbox::SandboxLimits;
-pub use validate::{check_replacement, show as show_raw, ReplacementChecker, MAX_DOCUMENT_BYTES};
+pub use validate::{
+    check_output, check_replacement, show as show_raw, ReplacementChecker, MAX_DOCUMENT_BYTES,
+};
 
 #[cfg(test)]
 pub(crate) use describe::parse_info;
