@@ -192,7 +192,7 @@ pub mod __private {
     #[cfg(target_arch = "wasm32")]
     pub mod bindings {
         wit_bindgen::generate!({
-            path: "wit",
+            path: "wit/transform.wit",
             world: "transform",
             pub_export_macro: true,
             default_bindings_module: "mongoshift_guest::__private::bindings",

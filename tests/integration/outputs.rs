@@ -228,10 +228,10 @@ fn outcome_records_are_parsed_strictly_and_name_their_document() {
 
 #[test]
 fn a_describe_claiming_another_contract_version_is_refused() {
-    // The exported function says 1, describe says 2: version 2 is not
+    // The exported function says 1, describe says 3: version 3 is not
     // implemented here, whichever way it is stated.
-    let wat = guest(2, false, "", &for_each("(call $emit_tag (i32.const 0))")).replace(
-        "(func (export \"mongoshift_contract_version\") (result i32) (i32.const 2))",
+    let wat = guest(3, false, "", &for_each("(call $emit_tag (i32.const 0))")).replace(
+        "(func (export \"mongoshift_contract_version\") (result i32) (i32.const 3))",
         "(func (export \"mongoshift_contract_version\") (result i32) (i32.const 1))",
     );
     let t = TestDb::new("describe_v2");
@@ -241,7 +241,7 @@ fn a_describe_claiming_another_contract_version_is_refused() {
         &t,
         &[],
         &[
-            "guest.wat implements contract version 2",
+            "guest.wat implements contract version 3",
             "this mongoshift supports version 1",
         ],
     );
@@ -251,12 +251,12 @@ fn a_describe_claiming_another_contract_version_is_refused() {
 fn a_load_error_names_the_migration_once() {
     let t = TestDb::new("named_once");
     t.seed_users(10);
-    migration(&t, &guest(2, false, "", "(unreachable)"), "");
+    migration(&t, &guest(3, false, "", "(unreachable)"), "");
     let stderr = refused(
         &t,
         &[],
         &[&format!(
-            "while applying migration {MIGRATION}: module migrations/{MIGRATION}/guest.wat implements contract version 2"
+            "while applying migration {MIGRATION}: module migrations/{MIGRATION}/guest.wat implements contract version 3"
         )],
     );
     assert_eq!(

@@ -140,12 +140,12 @@ fn a_module_without_the_transform_export() {
 
 #[test]
 fn a_wrong_contract_version() {
-    let wat = guest(2, false, "", &for_each("(call $emit_tag (i32.const 0))"));
+    let wat = guest(3, false, "", &for_each("(call $emit_tag (i32.const 0))"));
     refused_at_load(
         "wasm_version",
         "guest.wat",
         wat.as_bytes(),
-        &["implements contract version 2", "supports version 1"],
+        &["implements contract version 3", "supports version 1"],
     );
 }
 

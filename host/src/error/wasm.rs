@@ -42,21 +42,22 @@ pub enum WasmError {
         why: String,
     },
     /// The module lacks an export the contract requires.
-    #[error("module {path} does not implement the mongoshift transform contract: missing export `{export}` (see guest-sdk/ABI.md or guest-sdk/wit/transform.wit)")]
+    #[error("module {path} does not implement the mongoshift transform contract: missing export `{export}` (see guest-sdk/ABI.md or guest-sdk/wit/transform.wit and transform-v2.wit)")]
     MissingExport {
         /// The file.
         path: PathBuf,
         /// The export.
         export: String,
     },
-    /// The module implements another contract version.
-    #[error("module {path} implements contract version {found}, but this mongoshift supports version {supported}; rebuild it against the matching mongoshift-guest")]
+    /// The module implements a contract version this host does not, or
+    /// says it implements another than the component world it exports.
+    #[error("module {path} implements contract version {found}, but this mongoshift supports version 1 up to version {supported}; rebuild it against the matching mongoshift-guest")]
     ContractVersion {
         /// The file.
         path: PathBuf,
         /// What it reports.
         found: u32,
-        /// What the host supports.
+        /// The newest version the host supports (it supports all from 1).
         supported: u32,
     },
     /// The guest trapped.
@@ -121,6 +122,17 @@ pub enum WasmError {
         bytes: usize,
         /// Why (a trap, the deadline, no memory).
         reason: String,
+    },
+    /// The module's `describe` states another contract version than the
+    /// WIT world its component exports.
+    #[error("module {path} describes itself as contract version {described}, but it exports the world of contract version {world} (mongoshift:transform@{world}.0.0); build it so the two agree (mongoshift-guest does)")]
+    WorldVersion {
+        /// The file.
+        path: PathBuf,
+        /// What `describe` says.
+        described: u32,
+        /// The version of the world it exports.
+        world: u32,
     },
     /// The compiled-artifact cache failed in a way that matters.
     #[error("module cache: {message}")]

@@ -13,12 +13,20 @@ use bson::{Bson, Document, RawDocument};
 use super::linked::ModuleInfo;
 use crate::error::WasmError;
 
-/// The contract version this host implements (`guest-sdk/wit/transform.wit`).
-pub const CONTRACT_VERSION: u32 = 1;
+/// The newest contract version this host implements; it implements every
+/// version from 1 up to it (`guest-sdk/wit/transform.wit`, then
+/// `transform-v2.wit`).
+pub const CONTRACT_VERSION: u32 = 2;
+
+/// Whether this host implements contract version `v`.
+pub(crate) fn supports(v: u32) -> bool {
+    (1..=CONTRACT_VERSION).contains(&v)
+}
 
 /// The module's info from its `describe` payload; `exported` is what its
-/// `mongoshift_contract_version` returned. A version other than this host's
-/// comes back in `contract_version` for the loader to refuse by name.
+/// `mongoshift_contract_version` returned. A version this host does not
+/// implement comes back in `contract_version` for the loader to refuse by
+/// name; two versions it does implement must agree.
 pub(crate) fn parse_info(
     path: &Path,
     exported: i32,
@@ -50,12 +58,18 @@ pub(crate) fn parse_info(
         }
         None => return Err(invalid("gives no contract_version".into())),
     };
+    let known = |v: i64| u32::try_from(v).is_ok_and(supports);
     // Either statement of a version this host does not implement is the one
     // to name; they must agree in any case.
     let claimed = [i64::from(exported), described]
         .into_iter()
-        .find(|v| *v != i64::from(CONTRACT_VERSION))
-        .unwrap_or(i64::from(CONTRACT_VERSION));
+        .find(|v| !known(*v))
+        .unwrap_or(described);
+    if known(claimed) && claimed != i64::from(exported) {
+        return Err(invalid(format!(
+            "gives contract_version {described}, but mongoshift_contract_version returns {exported}; the two must agree"
+        )));
+    }
     let contract_version = u32::try_from(claimed).map_err(|_| {
         invalid(format!(
             "claims contract version {claimed}, which does not exist"
@@ -150,13 +164,21 @@ mod tests {
     #[test]
     fn versions_and_types_are_held_to_the_abi() {
         // Either way of stating an unknown version is the one reported.
-        let two = info(1, doc! { "name": "n", "contract_version": 2 }).expect("parsed");
-        assert_eq!(two.contract_version, 2);
+        let three = info(1, doc! { "name": "n", "contract_version": 3 }).expect("parsed");
+        assert_eq!(three.contract_version, 3);
         assert_eq!(
-            info(2, doc! { "name": "n", "contract_version": 1 })
+            info(3, doc! { "name": "n", "contract_version": 1 })
                 .expect("parsed")
                 .contract_version,
-            2
+            3
+        );
+        // Two versions this host implements must agree.
+        let two = info(2, doc! { "name": "n", "contract_version": 2 }).expect("parsed");
+        assert_eq!(two.contract_version, 2);
+        let e = info(1, doc! { "name": "n", "contract_version": 2 }).expect_err("disagree");
+        assert!(
+            e.contains("gives contract_version 2, but mongoshift_contract_version returns 1"),
+            "{e}"
         );
         // 2^32 + 1 is not version 1.
         let e = info(

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use wasmtime::InstancePre;
 
-use super::bindings::TransformPre;
+use super::bindings::{v2, TransformPre};
 use super::cache::CacheOutcome;
 use super::sandbox::{SandboxLimits, StoreState};
 
@@ -14,7 +14,8 @@ use super::sandbox::{SandboxLimits, StoreState};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ModuleFlavor {
-    /// A component implementing `guest-sdk/wit/transform.wit`.
+    /// A component implementing `guest-sdk/wit/transform.wit` or
+    /// `transform-v2.wit`.
     Component,
     /// A core module following `guest-sdk/ABI.md`.
     Core,
@@ -36,8 +37,23 @@ pub struct ModuleInfo {
 }
 
 pub(crate) enum Pre {
+    /// A component exporting the world of contract version 1.
     Component(TransformPre<StoreState>),
+    /// A component exporting the world of contract version 2.
+    ComponentV2(v2::TransformPre<StoreState>),
     Core(InstancePre<StoreState>),
+}
+
+impl Pre {
+    /// The contract version of the world a component exports (a core
+    /// module states its version only in its exports).
+    pub(crate) fn world_version(&self) -> Option<u32> {
+        match self {
+            Pre::Component(_) => Some(1),
+            Pre::ComponentV2(_) => Some(2),
+            Pre::Core(_) => None,
+        }
+    }
 }
 
 /// A loaded module as its instances see it.

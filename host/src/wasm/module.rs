@@ -9,9 +9,9 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker as ComponentLinker};
 use wasmtime::{Engine, ExternType, Linker, Module};
 
-use super::bindings::TransformPre;
+use super::bindings::{v2, TransformPre};
 use super::cache::{Cache, CacheOutcome};
-use super::describe::CONTRACT_VERSION;
+use super::describe::{supports, CONTRACT_VERSION};
 use super::engine::engine;
 use super::instance::TransformInstance;
 use super::linked::{Inner, ModuleFlavor, ModuleInfo, Pre};
@@ -109,12 +109,23 @@ impl TransformModule {
         // Describe once, on a throwaway instance, and check the contract version.
         let mut probe = module.instantiate()?;
         let info = probe.describe()?;
-        if info.contract_version != CONTRACT_VERSION {
+        if !supports(info.contract_version) {
             return Err(WasmError::ContractVersion {
                 path: path.to_path_buf(),
                 found: info.contract_version,
                 supported: CONTRACT_VERSION,
             });
+        }
+        // A component's batch layout is the world's: describe must not
+        // promise another.
+        if let Some(world) = module.inner.pre.world_version() {
+            if world != info.contract_version {
+                return Err(WasmError::WorldVersion {
+                    path: path.to_path_buf(),
+                    described: info.contract_version,
+                    world,
+                });
+            }
         }
         drop(probe);
         Arc::get_mut(&mut module.inner)
@@ -181,7 +192,12 @@ fn link_component(
     let mut linker = ComponentLinker::<StoreState>::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(invalid(path))?;
     let pre = linker.instantiate_pre(&component).map_err(invalid(path))?;
-    let pre = TransformPre::new(pre).map_err(|_| {
+    // Version 1's world, else version 2's: the world a component exports
+    // decides the layout of its batches.
+    if let Ok(v1) = TransformPre::new(pre.clone()) {
+        return Ok((Pre::Component(v1), cached));
+    }
+    let pre = v2::TransformPre::new(pre).map_err(|_| {
         // The world's two functions; the one the component lacks (or has
         // with another type) is named.
         let exports: Vec<String> = component
@@ -198,7 +214,7 @@ fn link_component(
             export: export.into(),
         }
     })?;
-    Ok((Pre::Component(pre), cached))
+    Ok((Pre::ComponentV2(pre), cached))
 }
 
 /// Compiles (or loads) a core module, checks it and pre-links it with WASI

@@ -9,6 +9,7 @@
 
 use bson::{RawBsonRef, RawDocument};
 
+use crate::batch::{Output, OutputOp};
 use crate::text;
 
 /// The largest document MongoDB stores.
@@ -28,8 +29,8 @@ pub fn check_replacement(input: &RawDocument, output: &[u8]) -> Result<(), Strin
     ReplacementChecker::default().check(input, output)
 }
 
-/// The checks of [`check_replacement`], keeping its scratch space from one
-/// document to the next: make one per batch.
+/// The checks of [`check_replacement`] and [`check_output`], keeping its
+/// scratch space from one document to the next: make one per batch.
 #[derive(Debug, Default)]
 pub struct ReplacementChecker {
     /// Where each key of the documents being walked starts and ends.
@@ -39,28 +40,9 @@ pub struct ReplacementChecker {
 impl ReplacementChecker {
     /// Checks `output`, the replacement of `input` (see [`check_replacement`]).
     pub fn check(&mut self, input: &RawDocument, output: &[u8]) -> Result<(), String> {
-        if output.len() > MAX_DOCUMENT_BYTES {
-            return Err(format!(
-                "the replacement is {} bytes, over MongoDB's 16 MiB document limit",
-                output.len()
-            ));
-        }
-        self.keys.clear();
-        let mut walk = Walk {
-            b: output,
-            keys: &mut self.keys,
-            id: None,
-        };
-        let len = walk
-            .document(0, output.len(), 0, false)
-            .map_err(|p| p.describe())?;
-        if len != output.len() {
-            return Err(format!(
-                "the replacement is not valid BSON: {} bytes follow the document's {len}",
-                output.len() - len
-            ));
-        }
-        let after = walk.id.map(|(t, s, e)| (t, &output[s..e]));
+        let after = self
+            .walk(output, "the replacement")?
+            .map(|(t, s, e)| (t, &output[s..e]));
         // The input came from the server: it is not validated again, only
         // searched for its `_id` (usually its first field).
         let before = find_id(input.as_bytes());
@@ -73,6 +55,58 @@ impl ReplacementChecker {
             (None, _) => Err("the input document has no _id".into()),
         }
     }
+
+    /// Checks an output's document (see [`check_output`]).
+    pub fn check_output(&mut self, output: &Output) -> Result<(), String> {
+        let what = match output.op {
+            OutputOp::Insert => "the inserted document",
+            OutputOp::Upsert => "the upserted document",
+            OutputOp::Delete => "the document naming what to delete",
+        };
+        match self.walk(&output.document, what)? {
+            Some(_) => Ok(()),
+            None => Err(format!(
+                "{what} has no _id (every output names its document by _id)"
+            )),
+        }
+    }
+
+    /// Walks `doc` (one document, nothing after it, at most 16 MiB; `what`
+    /// names it in messages) and returns where its top-level `_id` is.
+    fn walk(&mut self, doc: &[u8], what: &str) -> Result<Option<(u8, usize, usize)>, String> {
+        if doc.len() > MAX_DOCUMENT_BYTES {
+            return Err(format!(
+                "{what} is {} bytes, over MongoDB's 16 MiB document limit",
+                doc.len()
+            ));
+        }
+        self.keys.clear();
+        let mut walk = Walk {
+            b: doc,
+            keys: &mut self.keys,
+            id: None,
+        };
+        let len = walk
+            .document(0, doc.len(), 0, false)
+            .map_err(|p| p.describe(what))?;
+        if len != doc.len() {
+            return Err(format!(
+                "{what} is not valid BSON: {} bytes follow the document's {len}",
+                doc.len() - len
+            ));
+        }
+        Ok(walk.id)
+    }
+}
+
+/// Checks what a contract-version-2 transform writes to another collection:
+/// its document is one valid BSON document all the way down, at most 16 MiB,
+/// with an `_id` and no key twice in any document or array at any depth.
+/// The message says what is wrong; the caller names the migration, the
+/// input document and the collection, and checks the collection against the
+/// manifest's `outputs`.
+pub fn check_output(output: &Output) -> Result<(), String> {
+    ReplacementChecker::default().check_output(output)
 }
 
 fn changed_id(input: &RawDocument, output: &[u8], before: u8, after: u8) -> String {
@@ -154,17 +188,18 @@ impl Problem {
         self
     }
 
-    fn describe(self) -> String {
-        let (what, path) = *self.0;
+    /// The message, naming the document as `what`.
+    fn describe(self, what: &str) -> String {
+        let (problem, path) = *self.0;
         let at = if path.is_empty() {
             String::new()
         } else {
             let path: Vec<&str> = path.iter().rev().map(String::as_str).collect();
             format!(" (in `{}`)", path.join("."))
         };
-        match what {
-            What::Invalid(m) => format!("the replacement is not valid BSON: {m}{at}"),
-            What::Twice(k) => format!("the replacement has the key `{k}` twice{at}"),
+        match problem {
+            What::Invalid(m) => format!("{what} is not valid BSON: {m}{at}"),
+            What::Twice(k) => format!("{what} has the key `{k}` twice{at}"),
         }
     }
 }
@@ -484,5 +519,51 @@ mod tests {
                 "cut at {cut}"
             );
         }
+    }
+
+    #[test]
+    fn outputs_are_one_valid_document_with_an_id_and_no_key_twice() {
+        let out = |op: OutputOp, bytes: Vec<u8>| Output {
+            op,
+            collection: "c".into(),
+            document: bytes,
+        };
+        let ok = raw(doc! { "_id": "u-0", "a": { "b": [1, 2] } }).into_bytes();
+        for op in [OutputOp::Insert, OutputOp::Upsert, OutputOp::Delete] {
+            assert_eq!(check_output(&out(op, ok.clone())), Ok(()));
+        }
+        let e = check_output(&out(OutputOp::Insert, raw(doc! { "a": 1 }).into_bytes()))
+            .expect_err("no _id");
+        assert_eq!(
+            e,
+            "the inserted document has no _id (every output names its document by _id)"
+        );
+        // `{_id: 1, a: {x: 1, x: 2}}`, written by hand: `doc!` cannot repeat a key.
+        let mut twice = vec![
+            0, 0, 0, 0, 0x10, b'_', b'i', b'd', 0, 1, 0, 0, 0, 0x03, b'a', 0,
+        ];
+        twice.extend_from_slice(&[
+            19, 0, 0, 0, 0x10, b'x', 0, 1, 0, 0, 0, 0x10, b'x', 0, 2, 0, 0, 0, 0,
+        ]);
+        twice.push(0);
+        let n = twice.len() as i32;
+        twice[..4].copy_from_slice(&n.to_le_bytes());
+        let e = check_output(&out(OutputOp::Upsert, twice)).expect_err("x twice");
+        assert_eq!(e, "the upserted document has the key `x` twice (in `a`)");
+        let e =
+            check_output(&out(OutputOp::Delete, [&ok[..], &[0]].concat())).expect_err("trailing");
+        assert!(
+            e.starts_with("the document naming what to delete is not valid BSON: 1 bytes follow"),
+            "{e}"
+        );
+        let e = check_output(&out(OutputOp::Insert, vec![5, 0, 0, 0])).expect_err("cut");
+        assert!(
+            e.starts_with("the inserted document is not valid BSON"),
+            "{e}"
+        );
+        let mut big = doc! { "_id": 1 };
+        big.insert("s", "x".repeat(MAX_DOCUMENT_BYTES));
+        let e = check_output(&out(OutputOp::Insert, raw(big).into_bytes())).expect_err("big");
+        assert!(e.contains("over MongoDB's 16 MiB document limit"), "{e}");
     }
 }
