@@ -10,6 +10,7 @@ mod cache;
 mod clean_exit;
 mod commands;
 mod compile_limits;
+mod cross;
 mod docs;
 mod guests;
 mod in_place_writes;

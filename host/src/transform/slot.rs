@@ -12,11 +12,14 @@ use super::checks::check_outcomes;
 use super::contract::TransformWorker;
 use super::retransform::Retransform;
 use super::transformer::Transformer;
-use crate::batch::{show_id_of, Batch, Outcome, OutcomeError, Transformed};
+use crate::batch::{interleave, show_id_of, Batch, Outcome, OutcomeError, Output, Transformed};
 use crate::error::{MigrateError, Result, TransformError, WasmError};
 use crate::progress::Direction;
 use crate::text;
 use crate::wasm::TransformInstance;
+
+/// Each document's outcome and outputs.
+type Decided = (Vec<Outcome>, Vec<Vec<Output>>);
 
 enum Worker {
     Wasm(TransformInstance),
@@ -55,14 +58,27 @@ impl WorkerSlot {
         }
     }
 
+    /// Whether the transform takes lookups and returns outputs (contract
+    /// version 2).
+    fn cross(&self) -> bool {
+        matches!(&self.module, Transformer::Wasm(m) if m.info().contract_version >= 2)
+    }
+
     /// Transforms a batch the pipeline read.
     pub(crate) fn transform_batch(&mut self, batch: Batch) -> Result<Transformed> {
         let count = batch.len();
-        match self.run_checked(batch.bytes(), |i| batch.doc(i), count) {
-            Ok(outcomes) => Ok(Transformed {
+        let input = if self.cross() {
+            std::borrow::Cow::Owned(batch.interleaved())
+        } else {
+            std::borrow::Cow::Borrowed(batch.bytes())
+        };
+        let lookups = batch.lookups();
+        let res = self.run_checked(&input, |i| batch.doc(i), lookups, count);
+        match res {
+            Ok((outcomes, outputs)) => Ok(Transformed {
                 batch,
                 outcomes,
-                outputs: Vec::new(),
+                outputs,
             }),
             Err((doc, source)) => Err(MigrateError::Transform {
                 migration: self.migration.clone(),
@@ -83,8 +99,10 @@ impl WorkerSlot {
         &mut self,
         bytes: &[u8],
         doc: impl Fn(usize) -> &'d RawDocument,
+        lookups: &[RawDocumentBuf],
         count: usize,
-    ) -> std::result::Result<Vec<Outcome>, (Option<usize>, TransformError)> {
+    ) -> std::result::Result<Decided, (Option<usize>, TransformError)> {
+        let cross = self.cross();
         let (module, direction) = (&self.module, self.direction);
         let worker = &mut self.worker;
         let stale = match worker.as_ref() {
@@ -104,16 +122,21 @@ impl WorkerSlot {
             });
         }
         let res = match worker.as_mut().expect("just set") {
+            Worker::Wasm(inst) if cross => inst
+                .transform_with_outputs(direction, bytes, count)
+                .map_err(CustomOrWasm::Wasm),
             Worker::Wasm(inst) => inst
                 .transform(direction, bytes, count)
+                .map(|o| (o, Vec::new()))
                 .map_err(CustomOrWasm::Wasm),
             Worker::Custom(w) => w
                 .transform(direction, bytes, count)
+                .map(|o| (o, Vec::new()))
                 .map_err(CustomOrWasm::Custom),
         };
-        let mut outcomes = match res {
-            Ok(o) if o.len() == count => o,
-            Ok(o) => {
+        let (mut outcomes, outputs) = match res {
+            Ok((o, out)) if o.len() == count => (o, out),
+            Ok((o, _)) => {
                 *worker = None;
                 let message = format!(
                     "{} outcomes for a batch of {count} documents (there must be one per document)",
@@ -132,25 +155,44 @@ impl WorkerSlot {
             }
             Err(CustomOrWasm::Wasm(e)) => {
                 *worker = None;
+                let alone = |i: usize| -> Vec<u8> {
+                    if cross {
+                        interleave(std::iter::once(doc(i)), lookups.get(i..=i).unwrap_or(&[]))
+                    } else {
+                        doc(i).as_bytes().to_vec()
+                    }
+                };
                 let index = e
                     .document_index()
-                    .or_else(|| culprit(module, direction, &e, count, &doc));
+                    .or_else(|| culprit(module, direction, &e, count, &alone));
                 return Err((index, Box::new(e)));
             }
         };
         check_outcomes(&doc, &mut outcomes, self.schema.as_deref())
             .map_err(|(i, e)| (Some(i), Box::new(e) as _))?;
-        Ok(outcomes)
+        Ok((outcomes, outputs))
     }
 }
 
 impl Retransform for WorkerSlot {
     fn retransform(&mut self, batch: u64, docs: &[RawDocumentBuf]) -> Result<Vec<Outcome>> {
-        let mut bytes = Vec::new();
-        for d in docs {
-            bytes.extend_from_slice(d.as_bytes());
-        }
-        self.run_checked(&bytes, |i| &docs[i], docs.len())
+        Ok(self.retransform_cross(batch, docs, &[])?.0)
+    }
+
+    fn retransform_cross(
+        &mut self,
+        batch: u64,
+        docs: &[RawDocumentBuf],
+        lookups: &[RawDocumentBuf],
+    ) -> Result<(Vec<Outcome>, Vec<Vec<Output>>)> {
+        let bytes = if self.cross() {
+            interleave(docs.iter().map(|d| d.as_ref()), lookups)
+        } else {
+            docs.iter()
+                .flat_map(|d| d.as_bytes().iter().copied())
+                .collect()
+        };
+        self.run_checked(&bytes, |i| &docs[i], lookups, docs.len())
             .map_err(|(doc, source)| MigrateError::Transform {
                 migration: self.migration.clone(),
                 batch: batch + 1,
@@ -164,12 +206,12 @@ impl Retransform for WorkerSlot {
 
 /// The document a Wasm error is down to, found by running each alone on a
 /// fresh instance, when one is.
-fn culprit<'d>(
+fn culprit(
     module: &Transformer,
     direction: Direction,
     e: &WasmError,
     count: usize,
-    doc: &impl Fn(usize) -> &'d RawDocument,
+    alone: &impl Fn(usize) -> Vec<u8>,
 ) -> Option<usize> {
     let Transformer::Wasm(module) = module else {
         return None;
@@ -181,7 +223,9 @@ fn culprit<'d>(
         WasmError::Trap { .. } | WasmError::Deadline { .. } | WasmError::Memory { .. } => {
             let fails = |i: usize| {
                 module.instantiate().is_ok_and(|mut single| {
-                    single.transform(direction, doc(i).as_bytes(), 1).is_err()
+                    single
+                        .transform_with_outputs(direction, &alone(i), 1)
+                        .is_err()
                 })
             };
             let first = (0..count).find(|&i| fails(i))?;

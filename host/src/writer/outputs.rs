@@ -97,6 +97,7 @@ fn check<'a>(scope: Scope<'_>, items: &'a [Item<'a>]) -> Result<Vec<Write<'a>>> 
                     "its output to `{ns}` is not one BSON document: {e}"
                 ))
             })?;
+            crate::wasm::check_output(o).map_err(|e| fail(format!("its output to `{ns}`: {e}")))?;
             let id = match doc.get("_id") {
                 Ok(Some(id)) => id.to_raw_bson(),
                 _ => {

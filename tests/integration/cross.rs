@@ -1,0 +1,126 @@
+//! Cross-collection migrations (contract version 2): outputs to other
+//! collections and lookups, against the real server.
+
+use bson::doc;
+use predicates::prelude::*;
+
+use crate::util::{block_on, text, TestDb};
+
+const MIG: &str = "20260301000000_copy";
+
+/// The version-2 example guest of guest-sdk/ABI.md: keeps each user and
+/// upserts `{_id, n: <keys in its lookups document>}` into `copies`.
+fn emit_v2() -> String {
+    std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../guest-sdk/wat/emit_v2.wat"
+    ))
+    .expect("guest-sdk/wat/emit_v2.wat")
+}
+
+fn migration(t: &TestDb, manifest_extra: &str) {
+    t.write(&format!("{MIG}/guest.wat"), &emit_v2());
+    t.write(
+        &format!("{MIG}/migration.toml"),
+        &format!(
+            "kind = \"wasm\"\ncollection = \"users\"\nmodule = \"guest.wat\"\nbatch_size = 7\n{manifest_extra}"
+        ),
+    );
+}
+
+fn orgs(t: &TestDb) {
+    block_on(
+        t.db()
+            .collection::<bson::Document>("orgs")
+            .insert_many((0..3).map(|i| doc! { "_id": i, "name": format!("Org {i}") })),
+    )
+    .expect("seed orgs");
+}
+
+#[test]
+fn outputs_are_written_once_each_counted_and_undone_by_down() {
+    let t = TestDb::new("cross_outputs");
+    t.seed_users(50);
+    orgs(&t);
+    let users = t.raw_users();
+    migration(
+        &t,
+        "outputs = [\"copies\"]\n[[lookup]]\nfrom = \"orgs\"\nlocal_field = \"age\"\nforeign_field = \"_id\"\nas = \"org\"\n",
+    );
+    let out = t.cmd().arg("plan").assert().success().get_output().clone();
+    let (plan, _) = text(&out);
+    assert!(plan.contains("outputs to copies"), "{plan}");
+    assert!(
+        plan.contains("looks up `org` in orgs (_id = age, at most 1000)"),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("in place: a cross-collection migration"),
+        "{plan}"
+    );
+    t.cmd().arg("up").assert().success();
+    // One key (`org`) in every lookups document.
+    assert_eq!(t.count("copies", doc! { "n": 1 }), 50);
+    assert_eq!(t.count("copies", doc! {}), 50);
+    assert!(t.raw_users() == users, "the users are kept");
+    let entry = &t.ledger()[0];
+    assert_eq!(
+        entry
+            .get_document("checkpoint")
+            .and_then(|c| c.get_document("outputs"))
+            .expect("outputs counted in the checkpoint"),
+        &doc! { "copies": 50_i64 }
+    );
+    t.cmd()
+        .args(["status"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("50 to copies"));
+    // No backward transform: down puts every touched collection back.
+    t.cmd().arg("down").assert().success();
+    assert_eq!(t.count("copies", doc! {}), 0, "inserted outputs deleted");
+    assert!(t.raw_users() == users);
+    assert_eq!(t.ledger()[0].get_str("state"), Ok("rolled_back"));
+}
+
+#[test]
+fn an_output_to_an_undeclared_collection_fails_at_the_first_batch_with_nothing_written() {
+    let t = TestDb::new("cross_undeclared");
+    t.seed_users(20);
+    let users = t.raw_users();
+    migration(&t, "outputs = [\"elsewhere\"]\n");
+    let out = t.cmd().arg("up").output().expect("run");
+    let (stdout, stderr) = text(&out);
+    assert!(!out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "migration {MIG}: document _id 0: an output (upsert) to `copies`, which is not among the manifest's outputs ([elsewhere])"
+        )),
+        "{stderr}"
+    );
+    assert_eq!(t.count("copies", doc! {}), 0);
+    assert!(t.raw_users() == users);
+    assert_eq!(t.ledger()[0].get_str("state"), Ok("failed"));
+}
+
+#[test]
+fn a_cross_collection_migration_refuses_a_rewrite_and_no_transactions() {
+    let t = TestDb::new("cross_refusals");
+    t.seed_users(5);
+    migration(&t, "outputs = [\"copies\"]\n");
+    t.cmd()
+        .args(["up", "--strategy", "rewrite"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "a cross-collection migration (outputs, lookups) runs in place",
+        ));
+    t.cmd()
+        .args(["up", "--transactions", "none"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(format!(
+            "migration {MIG} writes to other collections (outputs): it runs with transactions"
+        )));
+    assert_eq!(t.count("copies", doc! {}), 0);
+}
