@@ -25,6 +25,7 @@ pub const PAUSE_ENV: &str = "MONGOSHIFT_FAILPOINT_PAUSE_MS";
 /// Every named step, in the order a run reaches them.
 pub const STEPS: &[&str] = &[
     // The commit of a batch (writer).
+    BATCH_BEFORE_TRANSACTION,
     BATCH_BEFORE_COMMIT,
     BATCH_BEFORE_CHECKPOINT,
     BATCH_AFTER_COMMIT,
@@ -48,6 +49,9 @@ pub const STEPS: &[&str] = &[
     DOWN_BEFORE_DONE,
 ];
 
+/// A batch is transformed and about to be committed (each attempt): its
+/// transaction, when it has one, is not started.
+pub const BATCH_BEFORE_TRANSACTION: &str = "batch.before_transaction";
 /// Inside a batch's transaction: its writes and checkpoint are sent, the
 /// commit is not.
 pub const BATCH_BEFORE_COMMIT: &str = "batch.before_commit";

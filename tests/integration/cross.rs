@@ -124,3 +124,130 @@ fn a_cross_collection_migration_refuses_a_rewrite_and_no_transactions() {
         )));
     assert_eq!(t.count("copies", doc! {}), 0);
 }
+
+/// `emit_v2` writing with another op (0 insert, 1 upsert, 2 delete) to
+/// another collection of six letters.
+fn variant(op: u8, collection: &str) -> String {
+    assert_eq!(collection.len(), 6);
+    let wat = emit_v2();
+    let upsert = "(call $u8 (i32.const 1))          ;; upsert";
+    assert!(wat.contains(upsert) && wat.contains("\"copies\""));
+    wat.replace(upsert, &format!("(call $u8 (i32.const {op}))"))
+        .replace("\"copies\"", &format!("\"{collection}\""))
+}
+
+fn variant_migration(t: &TestDb, op: u8, collection: &str, manifest_extra: &str) {
+    migration(t, manifest_extra);
+    t.write(&format!("{MIG}/guest.wat"), &variant(op, collection));
+}
+
+fn failed_with(t: &TestDb, expected: &str) {
+    let out = t.cmd().arg("up").output().expect("run");
+    let (stdout, stderr) = text(&out);
+    assert!(!out.status.success(), "{stdout}{stderr}");
+    assert!(stderr.contains(expected), "{expected:?} in {stderr}");
+}
+
+#[test]
+fn an_insert_whose_id_is_already_there_names_both_and_writes_nothing_of_its_batch() {
+    let t = TestDb::new("cross_duplicate");
+    t.seed_users(20);
+    let users = t.raw_users();
+    block_on(
+        t.db()
+            .collection::<bson::Document>("copies")
+            .insert_one(doc! { "_id": 10, "mine": true }),
+    )
+    .expect("insert");
+    variant_migration(&t, 0, "copies", "outputs = [\"copies\"]\n");
+    failed_with(
+        &t,
+        &format!(
+            "migration {MIG}: document _id 10: its output inserts _id 10 into `copies`, which already holds a document with that _id"
+        ),
+    );
+    // Batch 1 (_id 0 to 6) committed; batch 2 (7 to 13) wrote nothing.
+    assert_eq!(t.count("copies", doc! {}), 8);
+    assert_eq!(
+        t.count(
+            "copies",
+            doc! { "_id": { "$gte": 7, "$lte": 13 }, "n": { "$exists": true } }
+        ),
+        0
+    );
+    assert_eq!(t.count("copies", doc! { "_id": 10, "mine": true }), 1);
+    assert!(t.raw_users() == users);
+}
+
+#[test]
+fn outputs_to_a_view_or_a_time_series_collection_are_refused_before_anything_is_written() {
+    let t = TestDb::new("cross_view");
+    t.seed_users(5);
+    block_on(
+        t.db()
+            .create_collection("viewed")
+            .view_on("users".to_string())
+            .pipeline(vec![]),
+    )
+    .expect("create view");
+    variant_migration(&t, 1, "viewed", "outputs = [\"viewed\"]\n");
+    failed_with(
+        &t,
+        &format!("migration {MIG}: output `viewed` is a view: a view cannot be written"),
+    );
+    let ts = block_on(
+        t.db().create_collection("series").timeseries(
+            mongodb::options::TimeseriesOptions::builder()
+                .time_field("at".to_string())
+                .build(),
+        ),
+    );
+    ts.expect("create a time-series collection");
+    variant_migration(&t, 1, "series", "outputs = [\"series\"]\n");
+    failed_with(
+        &t,
+        &format!("migration {MIG}: output `series` is a time-series collection"),
+    );
+    assert_eq!(t.count("users", doc! { "n": 0 }), 5);
+}
+
+#[test]
+fn a_lookup_on_a_missing_collection_or_field_gives_no_matches_unless_required() {
+    let t = TestDb::new("cross_lookup_missing");
+    t.seed_users(10);
+    let lookup = "[[lookup]]\nfrom = \"nothing\"\nlocal_field = \"nofield\"\nforeign_field = \"_id\"\nas = \"org\"\n";
+    migration(&t, &format!("outputs = [\"copies\"]\n{lookup}"));
+    t.cmd().arg("up").assert().success();
+    assert_eq!(t.count("copies", doc! { "n": 1 }), 10);
+    t.cmd().arg("down").assert().success();
+    migration(
+        &t,
+        &format!("outputs = [\"copies\"]\n{lookup}required = true\n"),
+    );
+    failed_with(
+        &t,
+        &format!("migration {MIG}: document _id 0: lookup `org`: no match in nothing for its `nofield` and the lookup is required; nothing of its batch was written"),
+    );
+    assert_eq!(t.count("copies", doc! {}), 0);
+}
+
+#[test]
+fn a_lookup_with_more_matches_than_its_limit_fails_naming_the_document() {
+    let t = TestDb::new("cross_lookup_limit");
+    t.seed_users(10);
+    block_on(
+        t.db()
+            .collection::<bson::Document>("orgs")
+            .insert_many((0..3).map(|i| doc! { "_id": i, "n": 0 })),
+    )
+    .expect("seed orgs");
+    migration(
+        &t,
+        "outputs = [\"copies\"]\n[[lookup]]\nfrom = \"orgs\"\nlocal_field = \"n\"\nforeign_field = \"n\"\nas = \"orgs\"\nlimit = 2\n",
+    );
+    failed_with(
+        &t,
+        &format!("migration {MIG}: document _id 0: lookup `orgs`: 3 matches in orgs, more than its limit of 2 (raise `limit` in the manifest if that many are expected)"),
+    );
+    assert_eq!(t.count("copies", doc! {}), 0);
+}

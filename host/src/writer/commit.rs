@@ -122,6 +122,7 @@ impl<'a> BatchWriter<'a> {
         let mut attempt = 0;
         loop {
             attempt += 1;
+            crate::failpoint::hit(crate::failpoint::BATCH_BEFORE_TRANSACTION);
             let tx = self.opts.tx;
             let mut session = match tx {
                 TxMode::None => None,

@@ -226,6 +226,7 @@ macro_rules! up_steps {
 up_steps! {
     batch_before_checkpoint: super::fp::BATCH_BEFORE_CHECKPOINT, "";
     batch_after_commit: "batch.after_commit:3", "";
+    batch_before_transaction: "batch.before_transaction:3", "transactions = \"batch\"\n";
     batch_before_commit_in_a_transaction: super::fp::BATCH_BEFORE_COMMIT, "transactions = \"batch\"\n";
     batch_after_commit_in_a_transaction: "batch.after_commit:3", "transactions = \"batch\"\n";
     rewrite_after_create: super::fp::REWRITE_AFTER_CREATE, "";
