@@ -61,7 +61,10 @@ impl WorkerSlot {
     /// Whether the transform takes lookups and returns outputs (contract
     /// version 2).
     fn cross(&self) -> bool {
-        matches!(&self.module, Transformer::Wasm(m) if m.info().contract_version >= 2)
+        match &self.module {
+            Transformer::Wasm(m) => m.info().contract_version >= 2,
+            Transformer::Custom(t) => t.cross(),
+        }
     }
 
     /// Transforms a batch the pipeline read.
@@ -129,6 +132,9 @@ impl WorkerSlot {
                 .transform(direction, bytes, count)
                 .map(|o| (o, Vec::new()))
                 .map_err(CustomOrWasm::Wasm),
+            Worker::Custom(w) if cross => w
+                .transform_cross(direction, bytes, count)
+                .map_err(CustomOrWasm::Custom),
             Worker::Custom(w) => w
                 .transform(direction, bytes, count)
                 .map(|o| (o, Vec::new()))
