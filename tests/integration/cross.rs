@@ -251,3 +251,35 @@ fn a_lookup_with_more_matches_than_its_limit_fails_naming_the_document() {
     );
     assert_eq!(t.count("copies", doc! {}), 0);
 }
+
+#[test]
+fn a_dry_run_counts_and_shows_outputs_per_collection_and_writes_nothing() {
+    let t = TestDb::new("cross_dry_run");
+    t.seed_users(30);
+    orgs(&t);
+    migration(
+        &t,
+        "outputs = [\"copies\"]\n[[lookup]]\nfrom = \"orgs\"\nlocal_field = \"age\"\nforeign_field = \"_id\"\nas = \"org\"\n",
+    );
+    let out = t
+        .cmd()
+        .args(["up", "--dry-run"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let (stdout, _) = text(&out);
+    assert!(stdout.contains("outputs to copies: 30"), "{stdout}");
+    assert!(
+        stdout.contains("upsert from _id 0: {\"_id\":0,\"n\":1}"),
+        "{stdout}"
+    );
+    assert_eq!(
+        block_on(t.db().list_collection_names())
+            .expect("list")
+            .contains(&"copies".to_string()),
+        false,
+        "nothing created"
+    );
+    assert!(t.ledger().is_empty());
+}

@@ -150,6 +150,16 @@ pub(crate) fn dry_run(report: &DryRunReport) {
                     println!("      error:  {e}");
                 }
             }
+            for (collection, n) in &m.outputs {
+                println!("    outputs to {collection}: {n}");
+                for e in m
+                    .output_examples
+                    .iter()
+                    .filter(|e| &e.collection == collection)
+                {
+                    println!("      {} from _id {}: {}", e.op, e.from, e.document);
+                }
+            }
         }
         if let Some(n) = &m.note {
             println!("    note: {n}");

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::batch::{show_id_of, Outcome};
+use crate::batch::{show_id_of, Outcome, Output};
 use crate::error::Result;
 use crate::ledger::LedgerEntry;
 use crate::manifest::Body;
@@ -51,6 +51,10 @@ pub struct DryRunMigration {
     pub failed: u64,
     /// A few before/after examples.
     pub diffs: Vec<DryRunDiff>,
+    /// Writes to other collections the sample would make, by collection.
+    pub outputs: std::collections::BTreeMap<String, u64>,
+    /// The first few of them for each collection.
+    pub output_examples: Vec<DryRunOutput>,
     /// Read-and-transform rate measured.
     pub docs_per_sec: Option<f64>,
     /// `total` at that rate.
@@ -73,6 +77,8 @@ impl DryRunMigration {
             deleted: 0,
             failed: 0,
             diffs: Vec::new(),
+            outputs: Default::default(),
+            output_examples: Vec::new(),
             docs_per_sec: None,
             estimated_seconds: None,
             note: Some(note),
@@ -89,6 +95,21 @@ pub(super) struct Sampled<'a> {
     pub schema: Option<Arc<jsonschema::Validator>>,
     /// Documents the migration would touch.
     pub total: u64,
+    /// Its lookups, resolved as in a real run.
+    pub lookups: Option<crate::lookup::Lookups>,
+}
+
+/// One example of an output a dry run saw.
+#[derive(Debug, Clone, Serialize)]
+pub struct DryRunOutput {
+    /// Where it would be written.
+    pub collection: String,
+    /// `insert`, `upsert` or `delete`.
+    pub op: String,
+    /// The input document's `_id`.
+    pub from: String,
+    /// The document written (relaxed Extended JSON).
+    pub document: serde_json::Value,
 }
 
 /// One example of a dry run.
@@ -170,6 +191,10 @@ impl Migrator {
                         options: PipelineOptions::new(spec.batch_size, spec.threads),
                         schema: compile_schema(spec),
                         total,
+                        lookups: (!spec.lookups.is_empty()).then(|| crate::lookup::Lookups {
+                            migration: m.id.clone(),
+                            specs: spec.lookups.clone(),
+                        }),
                     },
                     sample,
                 )
@@ -193,11 +218,23 @@ impl Migrator {
             options,
             schema,
             total,
+            lookups,
         } = what;
         // The first three examples of each outcome (a failure after many
         // replacements is what the dry run is for).
         let mut diffs: Vec<DryRunDiff> = Vec::new();
-        let mut collect = |before: &bson::RawDocument, o: &Outcome| {
+        let mut outs: Vec<DryRunOutput> = Vec::new();
+        let mut collect = |before: &bson::RawDocument, o: &Outcome, outputs: &[Output]| {
+            for out in outputs {
+                if outs
+                    .iter()
+                    .filter(|e| e.collection == out.collection)
+                    .count()
+                    < 3
+                {
+                    outs.push(output_example(before, out));
+                }
+            }
             let Some(kind) = shown_as(o) else {
                 return;
             };
@@ -233,7 +270,7 @@ impl Migrator {
             dry_run: Some(&mut collect),
             limit: sample,
             session: None,
-            lookups: None,
+            lookups,
             schema,
         })
         .await?;
@@ -249,6 +286,8 @@ impl Migrator {
             deleted: cp.deleted as u64,
             failed: cp.failed as u64,
             diffs,
+            outputs: cp.outputs.iter().map(|(c, n)| (c.clone(), *n as u64)).collect(),
+            output_examples: outs,
             docs_per_sec: Some(rate),
             estimated_seconds: (rate > 0.0).then(|| total as f64 / rate),
             note: Some(
@@ -256,6 +295,22 @@ impl Migrator {
                     .into(),
             ),
         })
+    }
+}
+
+/// One output as a dry run shows it.
+fn output_example(from: &bson::RawDocument, o: &Output) -> DryRunOutput {
+    let document = bson::RawDocument::from_bytes(&o.document)
+        .ok()
+        .and_then(|d| bson::Document::try_from(d).ok())
+        .map_or(serde_json::Value::Null, |d| {
+            bson::Bson::Document(d).into_relaxed_extjson()
+        });
+    DryRunOutput {
+        collection: o.collection.clone(),
+        op: o.op.as_str().to_string(),
+        from: show_id_of(from),
+        document,
     }
 }
 

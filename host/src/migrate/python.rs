@@ -372,6 +372,7 @@ impl Migrator {
                     options: PipelineOptions::new(*batch_size, *threads),
                     schema: None,
                     total,
+                    lookups: None,
                 },
                 sample,
             )

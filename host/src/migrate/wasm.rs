@@ -116,11 +116,8 @@ impl Migrator {
         entry
             .collection
             .get_or_insert_with(|| spec.collection.clone());
-        if !spec.outputs.is_empty() {
-            if tx == TxMode::None {
-                return Err(MigrateError::CrossWithoutTransactions { id: m.id.clone() });
-            }
-            super::outputs::prepare(&self.target, &m.id, &spec.outputs).await?;
+        if !spec.outputs.is_empty() && tx == TxMode::None {
+            return Err(MigrateError::CrossWithoutTransactions { id: m.id.clone() });
         }
         let session = self.prepare_writes(entry, tx, settings.quarantine).await?;
         Ok(Prepared {
@@ -222,6 +219,7 @@ impl Migrator {
         entry: &LedgerEntry,
     ) -> Result<(update::Counts, i64)> {
         let (m, direction) = (one.m, one.direction);
+        super::outputs::prepare(&self.target, &m.id, &spec.outputs).await?;
         let total = self.count(spec).await?;
         self.started(m, direction, one.work, Some(total));
         let schema = compile_schema(spec);

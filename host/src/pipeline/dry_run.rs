@@ -3,17 +3,23 @@
 
 use bson::{Bson, RawDocument};
 
-use crate::batch::{Outcome, Transformed};
+use crate::batch::{Outcome, Output, Transformed};
 use crate::ledger::Checkpoint;
 
-/// Receives each document and its outcome in a dry run.
-pub(crate) type DryRunSink<'a> = dyn FnMut(&RawDocument, &Outcome) + Send + 'a;
+/// Receives each document, its outcome and its outputs in a dry run.
+pub(crate) type DryRunSink<'a> = dyn FnMut(&RawDocument, &Outcome, &[Output]) + Send + 'a;
 
 /// Counts a transformed batch into `cp` and shows its documents to `sink`.
 pub(crate) fn count(cp: &mut Checkpoint, t: &Transformed, sink: &mut DryRunSink<'_>) {
     for (i, o) in t.outcomes.iter().enumerate() {
-        sink(t.batch.doc(i), o);
+        let outputs = t.outputs.get(i).map_or(&[][..], Vec::as_slice);
+        sink(t.batch.doc(i), o, outputs);
         cp.count(o, 1);
+        if !matches!(o, Outcome::Fail(_)) {
+            for out in outputs {
+                *cp.outputs.entry(out.collection.clone()).or_insert(0) += 1;
+            }
+        }
     }
     cp.read += t.batch.len() as i64;
     cp.batches += 1;
