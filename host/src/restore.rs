@@ -101,35 +101,79 @@ pub(crate) async fn restore(
 }
 
 /// Puts back every document a cross-collection run wrote in another
-/// collection: as it was before the run, or deleted when the run created it.
+/// collection: as it was before the run, or deleted when the run created it;
+/// a thousand at a time per collection.
 async fn restore_outputs(target: &Target, backup: &str) -> Result<u64> {
     let read_err = |e| MigrateError::db(format!("cannot read pre-images from {backup}"), e);
     let mut cursor = target
         .db()
         .collection::<RawDocumentBuf>(backup)
         .find(doc! { "op": "output" })
+        .sort(doc! { "ns": 1 })
         .await
         .map_err(read_err)?;
+    let mut pending: Option<(String, RawArrayBuf, RawArrayBuf, usize)> = None;
     let mut done = 0;
-    while let Some(b) = cursor.try_next().await.map_err(read_err)? {
-        let ns = b
-            .get_str("ns")
-            .map_err(|_| invalid(backup, "an output's pre-image without `ns`"))?;
-        let (db, coll) = ns
-            .split_once('.')
-            .ok_or_else(|| invalid(backup, "an output's pre-image with a bad `ns`"))?;
+    loop {
+        let next = cursor.try_next().await.map_err(read_err)?;
+        let ns = match &next {
+            Some(b) => Some(
+                b.get_str("ns")
+                    .map_err(|_| invalid(backup, "an output's pre-image without `ns`"))?
+                    .to_string(),
+            ),
+            None => None,
+        };
+        let flush = match (&pending, &ns) {
+            (Some((p, _, _, n)), Some(ns)) => p != ns || *n >= 1000,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        if flush {
+            let (p, ups, dels, n) = pending.take().expect("pending");
+            put_back(target, backup, &p, ups, dels).await?;
+            done += n as u64;
+        }
+        let (Some(b), Some(ns)) = (next, ns) else {
+            return Ok(done);
+        };
         let id = b
             .get("id")
             .ok()
             .flatten()
             .map(|v| v.to_raw_bson())
             .ok_or_else(|| invalid(backup, "an output's pre-image without `id`"))?;
-        let cmd = match b.get_document("doc") {
-            Ok(original) => rawdoc! { "update": coll, "updates": [
-                { "q": { "_id": id }, "u": original.to_raw_document_buf(), "upsert": true }
-            ] },
-            Err(_) => rawdoc! { "delete": coll, "deletes": [ { "q": { "_id": id }, "limit": 1 } ] },
-        };
+        let (_, ups, dels, n) =
+            pending.get_or_insert_with(|| (ns, RawArrayBuf::new(), RawArrayBuf::new(), 0));
+        match b.get_document("doc") {
+            Ok(original) => ups.push(
+                rawdoc! { "q": { "_id": id }, "u": original.to_raw_document_buf(), "upsert": true },
+            ),
+            Err(_) => dels.push(rawdoc! { "q": { "_id": id }, "limit": 1 }),
+        }
+        *n += 1;
+    }
+}
+
+/// Restores (`ups`) and deletes (`dels`) in the collection `ns` names.
+async fn put_back(
+    target: &Target,
+    backup: &str,
+    ns: &str,
+    ups: RawArrayBuf,
+    dels: RawArrayBuf,
+) -> Result<()> {
+    let (db, coll) = ns
+        .split_once('.')
+        .ok_or_else(|| invalid(backup, "an output's pre-image with a bad `ns`"))?;
+    let mut cmds = Vec::new();
+    if !ups.is_empty() {
+        cmds.push(rawdoc! { "update": coll, "updates": ups, "ordered": false });
+    }
+    if !dels.is_empty() {
+        cmds.push(rawdoc! { "delete": coll, "deletes": dels, "ordered": false });
+    }
+    for cmd in cmds {
         let reply = target
             .run_raw_in(db, cmd, None)
             .await
@@ -142,9 +186,8 @@ async fn restore_outputs(target: &Target, backup: &str) -> Result<u64> {
                 ));
             }
         }
-        done += 1;
     }
-    Ok(done)
+    Ok(())
 }
 
 fn invalid(backup: &str, what: &str) -> MigrateError {

@@ -72,7 +72,8 @@ fn refused(e: &MigrateError) -> bool {
 }
 
 /// The document of `lo..hi` with the largest write, and its size: its
-/// replacement, or its original when that is kept (pre-image, quarantine).
+/// replacement, or its original when that is kept (pre-image, quarantine),
+/// plus its outputs.
 /// `None` when nothing written is [`LARGE`].
 fn largest_write(
     t: &Transformed,
@@ -90,7 +91,12 @@ fn largest_write(
                 Outcome::Fail(_) if opts.quarantine => original,
                 _ => 0,
             };
-            (i, bytes)
+            // What a document emits to other collections commits with it.
+            let emitted: usize = t
+                .outputs
+                .get(i)
+                .map_or(0, |o| o.iter().map(|x| x.document.len()).sum());
+            (i, bytes + emitted)
         })
         .max_by_key(|&(_, bytes)| bytes)
         .filter(|&(_, bytes)| bytes >= LARGE)
