@@ -19,7 +19,7 @@ use crate::text;
 
 enum Bound {
     Component(Transform),
-    ComponentV2(v2::Transform),
+    ComponentV2(v2::TransformV2),
     Core(Box<CoreExports>),
 }
 

@@ -197,7 +197,7 @@ fn link_component(
     if let Ok(v1) = TransformPre::new(pre.clone()) {
         return Ok((Pre::Component(v1), cached));
     }
-    let pre = v2::TransformPre::new(pre).map_err(|_| {
+    let pre = v2::TransformV2Pre::new(pre).map_err(|_| {
         // The world's two functions; the one the component lacks (or has
         // with another type) is named.
         let exports: Vec<String> = component
