@@ -8,7 +8,7 @@
 #![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))] // called by the wasm32 exports only
 
 use crate::batch::{run_batch, TransformFn};
-use crate::{Outcome, CONTRACT_VERSION};
+use crate::Outcome;
 
 /// Outcome tags of the core ABI.
 const KEEP: u8 = 0;
@@ -27,34 +27,39 @@ pub(crate) fn encode_outcomes(f: &TransformFn, batch: &[u8], out: &mut Vec<u8>) 
     let mut count: u32 = 0;
     run_batch(f, batch, |outcome| {
         count += 1;
-        match outcome {
-            Outcome::Keep => record(out, KEEP, &[]),
-            Outcome::Delete => record(out, DELETE, &[]),
-            Outcome::Fail(message) => record(out, FAIL, message.as_bytes()),
-            Outcome::ReplaceRaw(raw) => {
-                record(out, REPLACE, raw.as_bytes());
-                crate::writer::recycle(raw.into_bytes());
-            }
-            Outcome::Replace(doc) => {
-                // Encoded straight into the result buffer, its length patched after.
-                let at = out.len();
-                record(out, REPLACE, &[]);
-                doc.to_writer(&mut *out).expect("a Document always encodes");
-                let n = len_u32(out.len() - at - 5);
-                out[at + 1..at + 5].copy_from_slice(&n.to_le_bytes());
-            }
-        }
+        push_outcome(out, outcome);
     });
     out[4..8].copy_from_slice(&count.to_le_bytes());
     patch_payload_len(out);
 }
 
+/// Appends one outcome record (`u8` tag, `u32` length, bytes).
+pub(crate) fn push_outcome(out: &mut Vec<u8>, outcome: Outcome) {
+    match outcome {
+        Outcome::Keep => record(out, KEEP, &[]),
+        Outcome::Delete => record(out, DELETE, &[]),
+        Outcome::Fail(message) => record(out, FAIL, message.as_bytes()),
+        Outcome::ReplaceRaw(raw) => {
+            record(out, REPLACE, raw.as_bytes());
+            crate::writer::recycle(raw.into_bytes());
+        }
+        Outcome::Replace(doc) => {
+            // Encoded straight into the result buffer, its length patched after.
+            let at = out.len();
+            record(out, REPLACE, &[]);
+            doc.to_writer(&mut *out).expect("a Document always encodes");
+            let n = len_u32(out.len() - at - 5);
+            out[at + 1..at + 5].copy_from_slice(&n.to_le_bytes());
+        }
+    }
+}
+
 /// Writes the result buffer of `mongoshift_describe` into `out`: the info
 /// document (`reads`/`writes` are optional and left out: unknown).
-pub(crate) fn encode_info(name: &str, backward: bool, out: &mut Vec<u8>) {
+pub(crate) fn encode_info(name: &str, backward: bool, version: u32, out: &mut Vec<u8>) {
     out.clear();
     out.extend_from_slice(&[0; 4]);
-    let contract_version = i32::try_from(CONTRACT_VERSION).expect("a small version");
+    let contract_version = i32::try_from(version).expect("a small version");
     let info =
         bson::doc! { "name": name, "contract_version": contract_version, "backward": backward };
     info.to_writer(&mut *out)
@@ -62,18 +67,18 @@ pub(crate) fn encode_info(name: &str, backward: bool, out: &mut Vec<u8>) {
     patch_payload_len(out);
 }
 
-fn record(out: &mut Vec<u8>, tag: u8, body: &[u8]) {
+pub(crate) fn record(out: &mut Vec<u8>, tag: u8, body: &[u8]) {
     out.push(tag);
     out.extend_from_slice(&len_u32(body.len()).to_le_bytes());
     out.extend_from_slice(body);
 }
 
-fn patch_payload_len(out: &mut [u8]) {
+pub(crate) fn patch_payload_len(out: &mut [u8]) {
     let payload = len_u32(out.len() - 4);
     out[..4].copy_from_slice(&payload.to_le_bytes());
 }
 
-fn len_u32(n: usize) -> u32 {
+pub(crate) fn len_u32(n: usize) -> u32 {
     u32::try_from(n).expect("a result buffer fits in 32-bit memory")
 }
 
@@ -145,7 +150,10 @@ pub(crate) mod core_module {
     use std::cell::RefCell;
 
     use super::{encode_info, encode_outcomes, Bump};
+    use crate::abi_v2::encode_outcomes_v2;
     use crate::batch::Transforms;
+    use crate::batch_v2::TransformsV2;
+    use crate::{CONTRACT_VERSION, CONTRACT_VERSION_2};
 
     // A module instance runs one call at a time; these live for its lifetime.
     std::thread_local! {
@@ -168,7 +176,15 @@ pub(crate) mod core_module {
     /// `mongoshift_describe() -> ptr` to the info result buffer.
     pub fn describe(name: &str, backward: bool) -> i32 {
         RESULT.with_borrow_mut(|out| {
-            encode_info(name, backward, out);
+            encode_info(name, backward, CONTRACT_VERSION, out);
+            out.as_ptr() as usize as i32
+        })
+    }
+
+    /// `mongoshift_describe` of a version-2 module.
+    pub fn describe_v2(name: &str, backward: bool) -> i32 {
+        RESULT.with_borrow_mut(|out| {
+            encode_info(name, backward, CONTRACT_VERSION_2, out);
             out.as_ptr() as usize as i32
         })
     }
@@ -176,13 +192,30 @@ pub(crate) mod core_module {
     /// `mongoshift_transform(direction, ptr, len) -> ptr` to the outcomes
     /// result buffer. Traps on a direction or a batch it does not know.
     pub fn transform(t: &Transforms, direction: i32, ptr: i32, len: i32) -> i32 {
-        let f = match direction {
-            0 => t.pick(false),
-            1 => t.pick(true),
+        let f = t.pick(backward(direction));
+        with_batch(ptr, len, |batch, out| encode_outcomes(f, batch, out))
+    }
+
+    /// `mongoshift_transform` of a version-2 module: each document followed
+    /// by its lookups, each outcome by its outputs.
+    pub fn transform_v2(t: &TransformsV2, direction: i32, ptr: i32, len: i32) -> i32 {
+        let f = t.pick(backward(direction));
+        with_batch(ptr, len, |batch, out| encode_outcomes_v2(f, batch, out))
+    }
+
+    fn backward(direction: i32) -> bool {
+        match direction {
+            0 => false,
+            1 => true,
             _ => panic!(
                 "mongoshift_transform: unknown direction {direction} (0 forward, 1 backward)"
             ),
-        };
+        }
+    }
+
+    /// Runs `encode` over the batch at `ptr..ptr+len` into the result buffer,
+    /// and returns the buffer's pointer.
+    fn with_batch(ptr: i32, len: i32, encode: impl FnOnce(&[u8], &mut Vec<u8>)) -> i32 {
         let (ptr, len) = (ptr as u32 as usize, len as u32 as usize);
         INPUT.with_borrow(|input| {
             // SAFETY: the host wrote the whole batch into what `alloc` returned.
@@ -190,7 +223,7 @@ pub(crate) mod core_module {
                 panic!("mongoshift_transform: the batch at {ptr}+{len} is not in the memory mongoshift_alloc returned")
             });
             RESULT.with_borrow_mut(|out| {
-                encode_outcomes(f, batch, out);
+                encode(batch, out);
                 out.as_ptr() as usize as i32
             })
         })
@@ -304,7 +337,7 @@ mod tests {
     #[test]
     fn info_is_one_bson_document() {
         let mut out = Vec::new();
-        encode_info("split_name", true, &mut out);
+        encode_info("split_name", true, 1, &mut out);
         assert_eq!(
             u32::from_le_bytes(out[..4].try_into().expect("4")) as usize,
             out.len() - 4

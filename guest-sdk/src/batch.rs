@@ -10,17 +10,19 @@ use crate::Outcome;
 /// function takes.
 pub type TransformFn = Box<dyn Fn(&RawDocument) -> Outcome>;
 
-/// The module's transforms, as `#[transform]` wires them.
-pub struct Transforms {
+/// The module's transforms, as `#[transform]` wires them: `F` is
+/// [`TransformFn`], or [`TransformFnV2`](crate::batch_v2::TransformFnV2) in a
+/// contract-version-2 module.
+pub struct Transforms<F = TransformFn> {
     /// The name `describe` reports.
     pub name: &'static str,
     /// What `mongoshift up` runs.
-    pub forward: TransformFn,
+    pub forward: F,
     /// What `mongoshift down` runs, if anything.
-    pub backward: Option<TransformFn>,
+    pub backward: Option<F>,
 }
 
-impl std::fmt::Debug for Transforms {
+impl<F> std::fmt::Debug for Transforms<F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Transforms")
             .field("name", &self.name)
@@ -29,10 +31,10 @@ impl std::fmt::Debug for Transforms {
     }
 }
 
-impl Transforms {
+impl<F> Transforms<F> {
     /// The function for one direction. The host never asks for a backward
     /// direction a module did not declare; if it did, trapping is right.
-    pub fn pick(&self, backward: bool) -> &TransformFn {
+    pub fn pick(&self, backward: bool) -> &F {
         match (backward, &self.backward) {
             (false, _) => &self.forward,
             (true, Some(f)) => f,

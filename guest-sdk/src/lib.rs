@@ -38,6 +38,42 @@
 //! }
 //! ```
 //!
+//! ## Lookups and outputs (contract version 2)
+//!
+//! A transform that takes a second argument, `cx: &mut` [`Context`], reads the
+//! documents the host looked up for it (the manifest's `[[lookup]]`s) with
+//! [`Context::lookup`] and writes to other collections (the manifest's
+//! `outputs`) with [`Context::insert`], [`Context::upsert`] and
+//! [`Context::delete`], besides returning its outcome. The module then
+//! implements contract version 2 (`guest-sdk/wit/transform-v2.wit`); the
+//! host writes a batch's outputs in its transaction, in the order emitted.
+//! A document that fails writes nothing: its outputs are dropped.
+//!
+//! ```
+//! use mongoshift_guest::{doc, transform, Context, Document, Outcome};
+//!
+//! #[transform(backward = gather)]
+//! fn move_phone(mut user: Document, cx: &mut Context) -> Outcome {
+//!     let Some(phone) = user.remove("phone") else { return Outcome::Keep };
+//!     cx.insert("phones", doc! { "_id": user.get("_id").cloned(), "phone": phone });
+//!     Outcome::Replace(user)
+//! }
+//!
+//! fn gather(mut user: Document, cx: &mut Context) -> Outcome {
+//!     let Some(moved) = cx.lookup("phones").next() else { return Outcome::Keep };
+//!     let Ok(phone) = moved.get_str("phone") else {
+//!         return Outcome::fail("field `phone`: not a string");
+//!     };
+//!     user.insert("phone", phone);
+//!     cx.delete("phones", user.get("_id").cloned().unwrap_or_default());
+//!     Outcome::Replace(user)
+//! }
+//! ```
+//!
+//! `v2` (`#[transform(v2, backward = f)]`) asks for version 2 when only the
+//! backward function takes a context; a version-2 module may also export a
+//! function taking the document alone. [`native::run_v2`] runs one natively.
+//!
 //! ## Outcomes, failures and traps
 //!
 //! - [`Outcome::Keep`]: leave the document as it is (nothing is written);
@@ -108,7 +144,10 @@
 //! batch through the same loop the Wasm exports use with [`native::run`].
 
 mod abi;
+mod abi_v2;
 mod batch;
+mod batch_v2;
+mod context;
 mod edit;
 mod fields;
 pub mod helpers;
@@ -118,13 +157,19 @@ mod writer;
 
 pub use bson;
 pub use bson::{doc, Bson, Document, RawBson, RawDocument, RawDocumentBuf};
+pub use context::{Context, IntoOutputDocument, Output, OutputOp};
 pub use edit::Edit;
 pub use fields::{fields, Field, Fields};
 pub use mongoshift_guest_macro::transform;
 pub use writer::DocWriter;
 
-/// The contract version this crate implements (`guest-sdk/wit/transform.wit`).
+/// The contract version of a module whose transform takes the document alone
+/// (`guest-sdk/wit/transform.wit`).
 pub const CONTRACT_VERSION: u32 = 1;
+
+/// The contract version of a module whose transform also takes a
+/// [`Context`]: lookups in, outputs out (`guest-sdk/wit/transform-v2.wit`).
+pub const CONTRACT_VERSION_2: u32 = 2;
 
 /// What happens to one document.
 #[derive(Debug, Clone, PartialEq)]
@@ -185,6 +230,10 @@ pub mod __private {
     pub use crate::batch::{
         adapt, for_each_document, run_batch, Adapt, Decoded, Raw, TransformFn, Transforms,
     };
+    pub use crate::batch_v2::{
+        adapt_v2, run_batch_v2, AdaptV2, DecodedWithContext, RawWithContext, TransformFnV2,
+        TransformsV2,
+    };
 
     /// The bindings wit-bindgen generates from `guest-sdk/wit` (world
     /// `transform`); the attribute implements their `Guest` trait and calls
@@ -199,12 +248,30 @@ pub mod __private {
         });
     }
 
+    /// The bindings of contract version 2 (`guest-sdk/wit/transform-v2.wit`),
+    /// with their own export macro: a module exports one world or the other.
+    #[cfg(target_arch = "wasm32")]
+    pub mod bindings_v2 {
+        wit_bindgen::generate!({
+            path: "wit/transform-v2.wit",
+            world: "transform-v2",
+            pub_export_macro: true,
+            export_macro_name: "export_v2",
+            default_bindings_module: "mongoshift_guest::__private::bindings_v2",
+        });
+    }
+
     #[cfg(target_arch = "wasm32")]
     pub use crate::abi::component::{
         describe as component_describe, transform as component_transform,
     };
     #[cfg(target_arch = "wasm32")]
     pub use crate::abi::core_module::{
-        alloc as core_alloc, describe as core_describe, transform as core_transform,
+        alloc as core_alloc, describe as core_describe, describe_v2 as core_describe_v2,
+        transform as core_transform, transform_v2 as core_transform_v2,
+    };
+    #[cfg(target_arch = "wasm32")]
+    pub use crate::abi_v2::component::{
+        describe as component_describe_v2, transform as component_transform_v2,
     };
 }

@@ -15,26 +15,51 @@
 //! `guest-sdk/wit/transform.wit`; built for `wasm32-wasip1` it is a core
 //! module following `guest-sdk/ABI.md`. Natively nothing is exported, but the
 //! signatures are still checked, so `cargo test` catches them.
+//!
+//! A function taking a second argument, `cx: &mut Context`, makes the module
+//! one of contract version 2 (`transform-v2.wit`): it reads lookups and
+//! emits outputs through the context. `v2` asks for version 2 when only the
+//! backward function needs the context.
 
 use proc_macro::TokenStream;
 use proc_macro2::TokenStream as TokenStream2;
 use quote::{quote, quote_spanned};
 use syn::parse::{Parse, ParseStream};
 use syn::spanned::Spanned;
-use syn::{Expr, ExprLit, FnArg, ItemFn, Lit, MetaNameValue, Path, ReturnType, Token};
+use syn::{Expr, ExprLit, FnArg, ItemFn, Lit, Meta, Path, ReturnType, Token, Type};
 
 /// Arguments of the attribute.
 #[derive(Default)]
 struct Args {
     name: Option<String>,
     backward: Option<Path>,
+    /// Contract version 2 asked for by name.
+    v2: bool,
 }
 
 impl Parse for Args {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
         let mut args = Args::default();
-        let items = input.parse_terminated(MetaNameValue::parse, Token![,])?;
-        for item in items {
+        let items = input.parse_terminated(Meta::parse, Token![,])?;
+        for meta in items {
+            let item = match meta {
+                Meta::NameValue(item) => item,
+                Meta::Path(p) if p.is_ident("v2") => {
+                    if std::mem::replace(&mut args.v2, true) {
+                        return Err(syn::Error::new(p.span(), "`v2` is given twice"));
+                    }
+                    continue;
+                }
+                Meta::Path(p) if p.is_ident("name") || p.is_ident("backward") => {
+                    return Err(syn::Error::new(p.span(), "expected `=` and a value after it"));
+                }
+                other => {
+                    return Err(syn::Error::new(
+                        other.span(),
+                        "unknown argument; #[transform] takes `name = \"…\"`, `backward = function` and `v2`",
+                    ))
+                }
+            };
             let key = item
                 .path
                 .get_ident()
@@ -72,7 +97,7 @@ impl Parse for Args {
                 }
                 _ => return Err(syn::Error::new(
                     item.path.span(),
-                    "unknown argument; #[transform] takes `name = \"…\"` and `backward = function`",
+                    "unknown argument; #[transform] takes `name = \"…\"`, `backward = function` and `v2`",
                 )),
             }
         }
@@ -96,23 +121,84 @@ pub fn transform(attr: TokenStream, item: TokenStream) -> TokenStream {
     }
 }
 
+/// What differs between the two contract versions in the expansion: the
+/// names of the SDK's items for each.
+struct Contract {
+    adapt: TokenStream2,
+    transforms: TokenStream2,
+    bindings: TokenStream2,
+    export: TokenStream2,
+    result: TokenStream2,
+    component_describe: TokenStream2,
+    component_transform: TokenStream2,
+    core_describe: TokenStream2,
+    core_transform: TokenStream2,
+    version: TokenStream2,
+}
+
+impl Contract {
+    fn new(v2: bool) -> Contract {
+        let p = quote! { ::mongoshift_guest::__private };
+        if v2 {
+            Contract {
+                adapt: quote! { #p::adapt_v2 },
+                transforms: quote! { #p::TransformsV2 },
+                bindings: quote! { #p::bindings_v2 },
+                export: quote! { export_v2 },
+                result: quote! { DocumentResult },
+                component_describe: quote! { #p::component_describe_v2 },
+                component_transform: quote! { #p::component_transform_v2 },
+                core_describe: quote! { #p::core_describe_v2 },
+                core_transform: quote! { #p::core_transform_v2 },
+                version: quote! { ::mongoshift_guest::CONTRACT_VERSION_2 },
+            }
+        } else {
+            Contract {
+                adapt: quote! { #p::adapt },
+                transforms: quote! { #p::Transforms },
+                bindings: quote! { #p::bindings },
+                export: quote! { export },
+                result: quote! { Outcome },
+                component_describe: quote! { #p::component_describe },
+                component_transform: quote! { #p::component_transform },
+                core_describe: quote! { #p::core_describe },
+                core_transform: quote! { #p::core_transform },
+                version: quote! { ::mongoshift_guest::CONTRACT_VERSION },
+            }
+        }
+    }
+}
+
 fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
     let args: Args = syn::parse2(attr)?;
     let func: ItemFn = syn::parse2(item)?;
-    let arg_span = check_signature(&func)?;
+    let (arg_span, with_context) = check_signature(&func)?;
+    let c = Contract::new(args.v2 || with_context);
     let ident = &func.sig.ident;
     let name = args.name.unwrap_or_else(|| ident.to_string());
+    let adapt = &c.adapt;
     // Spanned on the user's argument type and `backward` path, so a function of
     // the wrong type is reported there, with `Adapt`'s explanation.
-    let forward = quote_spanned! {arg_span=> ::mongoshift_guest::__private::adapt(#ident) };
+    let forward = quote_spanned! {arg_span=> #adapt(#ident) };
     let (has_backward, backward) = match &args.backward {
         Some(path) => (
             true,
-            quote_spanned! {path.span()=> ::core::option::Option::Some(::mongoshift_guest::__private::adapt(#path)) },
+            quote_spanned! {path.span()=> ::core::option::Option::Some(#adapt(#path)) },
         ),
         None => (false, quote! { ::core::option::Option::None }),
     };
-    let bindings = quote! { ::mongoshift_guest::__private::bindings };
+    let Contract {
+        transforms,
+        bindings,
+        export,
+        result,
+        component_describe,
+        component_transform,
+        core_describe,
+        core_transform,
+        version,
+        ..
+    } = &c;
     let types = quote! { #bindings::mongoshift::transform::types };
     Ok(quote! {
         #func
@@ -122,8 +208,8 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
             // `allow(dead_code)` also keeps the user's functions from being
             // reported unused natively.
             #[allow(dead_code)]
-            fn __mongoshift_transforms() -> ::mongoshift_guest::__private::Transforms {
-                ::mongoshift_guest::__private::Transforms {
+            fn __mongoshift_transforms() -> #transforms {
+                #transforms {
                     name: #name,
                     forward: #forward,
                     backward: #backward,
@@ -133,25 +219,25 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
             #[cfg(target_arch = "wasm32")]
             const _: () = {
                 // The component (wasm32-wasip2): world `transform` of
-                // guest-sdk/wit/transform.wit.
+                // guest-sdk/wit/transform.wit (or transform-v2.wit).
                 struct __MongoshiftGuest;
 
                 impl #bindings::Guest for __MongoshiftGuest {
                     fn describe() -> #types::Info {
-                        ::mongoshift_guest::__private::component_describe(#name, #has_backward)
+                        #component_describe(#name, #has_backward)
                     }
-                    fn transform(dir: #types::Direction, batch: ::std::vec::Vec<u8>) -> ::std::vec::Vec<#types::Outcome> {
-                        ::mongoshift_guest::__private::component_transform(&__mongoshift_transforms(), dir, &batch)
+                    fn transform(dir: #types::Direction, batch: ::std::vec::Vec<u8>) -> ::std::vec::Vec<#types::#result> {
+                        #component_transform(&__mongoshift_transforms(), dir, &batch)
                     }
                 }
 
-                #bindings::export!(__MongoshiftGuest with_types_in #bindings);
+                #bindings::#export!(__MongoshiftGuest with_types_in #bindings);
 
                 // The core module (wasm32-wasip1): guest-sdk/ABI.md. Rust names
                 // differ from the symbols so they never shadow the user's.
                 #[unsafe(export_name = "mongoshift_contract_version")]
                 extern "C" fn __mongoshift_contract_version() -> i32 {
-                    ::mongoshift_guest::CONTRACT_VERSION as i32
+                    #version as i32
                 }
 
                 #[unsafe(export_name = "mongoshift_alloc")]
@@ -161,12 +247,12 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
 
                 #[unsafe(export_name = "mongoshift_describe")]
                 extern "C" fn __mongoshift_describe() -> i32 {
-                    ::mongoshift_guest::__private::core_describe(#name, #has_backward)
+                    #core_describe(#name, #has_backward)
                 }
 
                 #[unsafe(export_name = "mongoshift_transform")]
                 extern "C" fn __mongoshift_transform(direction: i32, ptr: i32, len: i32) -> i32 {
-                    ::mongoshift_guest::__private::core_transform(&__mongoshift_transforms(), direction, ptr, len)
+                    #core_transform(&__mongoshift_transforms(), direction, ptr, len)
                 }
             };
         };
@@ -174,8 +260,9 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
 }
 
 /// Checks what can be checked syntactically; returns the span of the argument
-/// type, where type errors are reported.
-fn check_signature(func: &ItemFn) -> syn::Result<proc_macro2::Span> {
+/// type, where type errors are reported, and whether the function takes a
+/// context (contract version 2).
+fn check_signature(func: &ItemFn) -> syn::Result<(proc_macro2::Span, bool)> {
     let sig = &func.sig;
     if let Some(a) = &sig.asyncness {
         return Err(syn::Error::new(a.span(), "a transform cannot be async"));
@@ -186,12 +273,19 @@ fn check_signature(func: &ItemFn) -> syn::Result<proc_macro2::Span> {
             "a transform cannot be generic",
         ));
     }
-    let one_argument =
-        "a transform takes exactly one argument: the document (`doc: Document`, or `doc: &RawDocument` to skip decoding)";
-    let arg = match (sig.inputs.first(), sig.inputs.len()) {
-        (Some(arg), 1) => arg,
-        (_, 0) => return Err(syn::Error::new(sig.paren_token.span.join(), one_argument)),
-        _ => return Err(syn::Error::new(sig.inputs[1].span(), one_argument)),
+    let arguments =
+        "a transform takes exactly one argument: the document (`doc: Document`, or `doc: &RawDocument` to skip decoding); one with lookups and outputs takes `cx: &mut Context` after it";
+    let arg = match sig.inputs.first() {
+        Some(arg) if sig.inputs.len() <= 2 => arg,
+        Some(_) => return Err(syn::Error::new(sig.inputs[2].span(), arguments)),
+        None => return Err(syn::Error::new(sig.paren_token.span.join(), arguments)),
+    };
+    let with_context = match sig.inputs.iter().nth(1) {
+        None => false,
+        Some(FnArg::Typed(t)) if matches!(&*t.ty, Type::Reference(r) if r.mutability.is_some()) => {
+            true
+        }
+        Some(other) => return Err(syn::Error::new(other.span(), arguments)),
     };
     let ty = match arg {
         FnArg::Receiver(r) => {
@@ -208,7 +302,7 @@ fn check_signature(func: &ItemFn) -> syn::Result<proc_macro2::Span> {
             "a transform returns an `Outcome` (Keep, Replace, ReplaceRaw, Delete or Fail): add `-> Outcome`",
         ));
     }
-    Ok(ty.span())
+    Ok((ty.span(), with_context))
 }
 
 #[cfg(test)]
@@ -292,5 +386,39 @@ mod tests {
         assert!(err("name = \"a\", name = \"b\"", DOC_FN).contains("`name` is given twice"));
         assert!(err("nme = \"g\"", DOC_FN).contains("unknown argument"));
         assert!(err("backward", DOC_FN).contains("expected `=`"));
+    }
+
+    #[test]
+    fn a_context_argument_or_v2_makes_a_version_2_module() {
+        let text = expand_str(
+            "backward = back",
+            "fn f(d: &RawDocument, cx: &mut Context) -> Outcome { Outcome::Keep }",
+        )
+        .expect("valid")
+        .to_string();
+        for part in [
+            "adapt_v2 (f)",
+            "adapt_v2 (back)",
+            "TransformsV2",
+            "bindings_v2",
+            "export_v2 !",
+            "DocumentResult",
+            "core_transform_v2",
+            "CONTRACT_VERSION_2",
+        ] {
+            assert!(text.contains(part), "{part} missing in {text}");
+        }
+        let flagged = expand_str("v2, backward = back", DOC_FN)
+            .expect("valid")
+            .to_string();
+        assert!(flagged.contains("TransformsV2"), "{flagged}");
+        let v1 = expand_str("", DOC_FN).expect("valid").to_string();
+        assert!(!v1.contains("_v2") && !v1.contains("V2"), "{v1}");
+        assert!(err("v2, v2", DOC_FN).contains("`v2` is given twice"));
+        assert!(err(
+            "",
+            "fn f(d: Document, cx: &mut Context, x: u8) -> Outcome { todo!() }"
+        )
+        .contains("exactly one argument"));
     }
 }

@@ -13,6 +13,6 @@ wasmtime::component::bindgen!({
 pub(crate) mod v2 {
     wasmtime::component::bindgen!({
         path: "../guest-sdk/wit/transform-v2.wit",
-        world: "transform",
+        world: "transform-v2",
     });
 }

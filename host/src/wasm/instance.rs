@@ -19,7 +19,7 @@ use crate::text;
 
 enum Bound {
     Component(Transform),
-    ComponentV2(v2::Transform),
+    ComponentV2(v2::TransformV2),
     Core(Box<CoreExports>),
 }
 
@@ -125,37 +125,47 @@ impl TransformInstance {
         }
     }
 
-    /// Calls `describe`.
-    pub fn describe(&mut self) -> Result<ModuleInfo, WasmError> {
+    /// Runs one call into the guest with a fresh deadline; an error leaves
+    /// the instance poisoned.
+    fn guarded<T>(
+        &mut self,
+        call: impl FnOnce(&mut Store<StoreState>, &Bound, &Inner) -> Result<T, WasmError>,
+    ) -> Result<T, WasmError> {
         self.store
             .set_epoch_deadline(self.module.limits.deadline_ticks());
-        let res = match &self.bound {
-            Bound::Component(t) => t
-                .call_describe(&mut self.store)
-                .map(|i| ModuleInfo {
-                    name: i.name,
-                    contract_version: i.contract_version,
-                    backward: i.backward,
-                    reads: i.reads,
-                    writes: i.writes,
-                })
-                .map_err(|e| map_error(&self.module, e)),
-            Bound::ComponentV2(t) => t
-                .call_describe(&mut self.store)
-                .map(|i| ModuleInfo {
-                    name: i.name,
-                    contract_version: i.contract_version,
-                    backward: i.backward,
-                    reads: i.reads,
-                    writes: i.writes,
-                })
-                .map_err(|e| map_error(&self.module, e)),
-            Bound::Core(c) => core_describe(&mut self.store, c, &self.module),
-        };
+        let res = call(&mut self.store, &self.bound, &self.module);
         if res.is_err() {
             self.poisoned = true;
         }
         res
+    }
+
+    /// Calls `describe`.
+    pub fn describe(&mut self) -> Result<ModuleInfo, WasmError> {
+        // The two worlds' `info` records are alike but distinct types.
+        macro_rules! module_info {
+            ($i:expr) => {{
+                let i = $i;
+                ModuleInfo {
+                    name: i.name,
+                    contract_version: i.contract_version,
+                    backward: i.backward,
+                    reads: i.reads,
+                    writes: i.writes,
+                }
+            }};
+        }
+        self.guarded(|store, bound, module| match bound {
+            Bound::Component(t) => t
+                .call_describe(store)
+                .map(|i| module_info!(i))
+                .map_err(|e| map_error(module, e)),
+            Bound::ComponentV2(t) => t
+                .call_describe(store)
+                .map(|i| module_info!(i))
+                .map_err(|e| map_error(module, e)),
+            Bound::Core(c) => core_describe(store, c, module),
+        })
     }
 
     /// Transforms one batch of concatenated BSON documents (`count` of them)
@@ -185,25 +195,18 @@ impl TransformInstance {
             }
             return Ok(outcomes);
         }
-        self.store
-            .set_epoch_deadline(self.module.limits.deadline_ticks());
-        let res = match &self.bound {
+        self.guarded(|store, bound, module| match bound {
             Bound::Component(t) => t
-                .call_transform(&mut self.store, dir_v1(direction), batch)
-                .map_err(|e| map_error(&self.module, e))
+                .call_transform(&mut *store, dir_v1(direction), batch)
+                .map_err(|e| map_error(module, e))
                 .and_then(|outs| component_outcomes(outs, count)),
             Bound::ComponentV2(_) => unreachable!("is_v2"),
-            Bound::Core(c) => core_call(&mut self.store, c, &self.module, direction, batch)
-                .and_then(|ptr| {
-                    // Parsed where the guest left it: each replacement is copied once.
-                    parse_outcomes(read_result(&self.store, &c.memory, ptr)?, count)
-                        .map_err(WasmError::InvalidOutcome)
-                }),
-        };
-        if res.is_err() {
-            self.poisoned = true;
-        }
-        res
+            Bound::Core(c) => core_call(store, c, module, direction, batch).and_then(|ptr| {
+                // Parsed where the guest left it: each replacement is copied once.
+                parse_outcomes(read_result(store, &c.memory, ptr)?, count)
+                    .map_err(WasmError::InvalidOutcome)
+            }),
+        })
     }
 
     /// Transforms one batch and returns each document's outcome and outputs
@@ -228,29 +231,22 @@ impl TransformInstance {
             let outcomes = self.transform(direction, batch, count)?;
             return Ok((outcomes, vec![Vec::new(); count]));
         }
-        self.store
-            .set_epoch_deadline(self.module.limits.deadline_ticks());
-        let res = match &self.bound {
+        self.guarded(|store, bound, module| match bound {
             Bound::ComponentV2(t) => {
                 let dir = match direction {
                     Direction::Up => v2::mongoshift::transform::types::Direction::Forward,
                     Direction::Down => v2::mongoshift::transform::types::Direction::Backward,
                 };
-                t.call_transform(&mut self.store, dir, batch)
-                    .map_err(|e| map_error(&self.module, e))
+                t.call_transform(&mut *store, dir, batch)
+                    .map_err(|e| map_error(module, e))
                     .and_then(|outs| component_results(outs, count))
             }
             Bound::Component(_) => unreachable!("not is_v2"),
-            Bound::Core(c) => core_call(&mut self.store, c, &self.module, direction, batch)
-                .and_then(|ptr| {
-                    parse_outcomes_v2(read_result(&self.store, &c.memory, ptr)?, count)
-                        .map_err(WasmError::InvalidOutcome)
-                }),
-        };
-        if res.is_err() {
-            self.poisoned = true;
-        }
-        res
+            Bound::Core(c) => core_call(store, c, module, direction, batch).and_then(|ptr| {
+                parse_outcomes_v2(read_result(store, &c.memory, ptr)?, count)
+                    .map_err(WasmError::InvalidOutcome)
+            }),
+        })
     }
 }
 

@@ -40,7 +40,7 @@ pub(crate) enum Pre {
     /// A component exporting the world of contract version 1.
     Component(TransformPre<StoreState>),
     /// A component exporting the world of contract version 2.
-    ComponentV2(v2::TransformPre<StoreState>),
+    ComponentV2(v2::TransformV2Pre<StoreState>),
     Core(InstancePre<StoreState>),
 }
 

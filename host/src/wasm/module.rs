@@ -197,7 +197,7 @@ fn link_component(
     if let Ok(v1) = TransformPre::new(pre.clone()) {
         return Ok((Pre::Component(v1), cached));
     }
-    let pre = v2::TransformPre::new(pre).map_err(|_| {
+    let pre = v2::TransformV2Pre::new(pre).map_err(|_| {
         // The world's two functions; the one the component lacks (or has
         // with another type) is named.
         let exports: Vec<String> = component
@@ -380,5 +380,178 @@ mod tests {
             (core instance $i (instantiate $m))
             (func (export "describe") (canon lift (core func $i "d"))))"#;
         assert_eq!(missing(describe_only), "transform");
+    }
+
+    /// A component of world `transform-v2`, written out by hand: it keeps
+    /// each document (or, with `fail`, fails it with the message "copies")
+    /// and upserts it, as it is, into `copies`. Its info says contract
+    /// version `version`.
+    fn copies_component(version: u8, fail: bool) -> Vec<u8> {
+        let wat = r#"(component
+  (core module $m
+    (memory (export "memory") 1)
+    (global $heap (mut i32) (i32.const 4096))
+    (data (i32.const 16) "copies-v2")
+    (data (i32.const 32) "copies")
+    ;; info: name (16, 9), contract-version, backward false, no reads, no writes
+    (data (i32.const 64) "\10\00\00\00\09\00\00\00VERSION\00\00\00\00\00\00\00\00\00\00\00\00\00\00\00\00\00\00\00\00\00")
+    (func $alloc (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
+      (local $p i32)
+      (local.set $p (i32.and (i32.add (global.get $heap) (i32.const 7)) (i32.const -8)))
+      (global.set $heap (i32.add (local.get $p) (local.get 3)))
+      (if (i32.gt_u (global.get $heap) (i32.mul (memory.size) (i32.const 65536)))
+        (then (drop (memory.grow (i32.add (i32.const 1)
+          (i32.div_u (i32.sub (global.get $heap) (i32.mul (memory.size) (i32.const 65536))) (i32.const 65536)))))))
+      (local.get $p))
+    (func (export "describe") (result i32) (i32.const 64))
+    ;; transform(dir, batch, len) -> pointer to (results, count)
+    (func (export "transform") (param $dir i32) (param $p i32) (param $len i32) (result i32)
+      (local $end i32) (local $q i32) (local $n i32) (local $i i32)
+      (local $results i32) (local $outputs i32) (local $r i32) (local $o i32) (local $ret i32)
+      (local.set $end (i32.add (local.get $p) (local.get $len)))
+      ;; count the documents (every other BSON document is a lookups document)
+      (local.set $q (local.get $p))
+      (block $done (loop $next
+        (br_if $done (i32.ge_u (local.get $q) (local.get $end)))
+        (local.set $q (i32.add (local.get $q) (i32.load (local.get $q))))
+        (local.set $q (i32.add (local.get $q) (i32.load (local.get $q))))
+        (local.set $n (i32.add (local.get $n) (i32.const 1)))
+        (br $next)))
+      (local.set $results (call $alloc (i32.const 0) (i32.const 0) (i32.const 4) (i32.mul (local.get $n) (i32.const 20))))
+      (local.set $outputs (call $alloc (i32.const 0) (i32.const 0) (i32.const 4) (i32.mul (local.get $n) (i32.const 20))))
+      (local.set $q (local.get $p))
+      (block $done (loop $next
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $r (i32.add (local.get $results) (i32.mul (local.get $i) (i32.const 20))))
+        (local.set $o (i32.add (local.get $outputs) (i32.mul (local.get $i) (i32.const 20))))
+        ;; result: keep (or fail), outputs (o, 1)
+        OUTCOME
+        (i32.store (i32.add (local.get $r) (i32.const 12)) (local.get $o))
+        (i32.store (i32.add (local.get $r) (i32.const 16)) (i32.const 1))
+        ;; output: upsert, "copies", the document
+        (i32.store8 (local.get $o) (i32.const 1))
+        (i32.store (i32.add (local.get $o) (i32.const 4)) (i32.const 32))
+        (i32.store (i32.add (local.get $o) (i32.const 8)) (i32.const 6))
+        (i32.store (i32.add (local.get $o) (i32.const 12)) (local.get $q))
+        (i32.store (i32.add (local.get $o) (i32.const 16)) (i32.load (local.get $q)))
+        (local.set $q (i32.add (local.get $q) (i32.load (local.get $q))))
+        (local.set $q (i32.add (local.get $q) (i32.load (local.get $q))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $next)))
+      (local.set $ret (call $alloc (i32.const 0) (i32.const 0) (i32.const 4) (i32.const 8)))
+      (i32.store (local.get $ret) (local.get $results))
+      (i32.store (i32.add (local.get $ret) (i32.const 4)) (local.get $n))
+      (local.get $ret)))
+  (core instance $i (instantiate $m))
+  (type $direction' (enum "forward" "backward"))
+  (export $direction "direction" (type $direction'))
+  (type $outcome' (variant (case "keep") (case "replace" (list u8)) (case "delete") (case "fail" string)))
+  (export $outcome "outcome" (type $outcome'))
+  (type $op' (enum "insert" "upsert" "delete"))
+  (export $op "output-op" (type $op'))
+  (type $output' (record (field "op" $op) (field "collection" string) (field "document" (list u8))))
+  (export $output "output" (type $output'))
+  (type $result' (record (field "outcome" $outcome) (field "outputs" (list $output))))
+  (export $result "document-result" (type $result'))
+  (type $info' (record (field "name" string) (field "contract-version" u32) (field "backward" bool)
+    (field "reads" (list string)) (field "writes" (list string))))
+  (export $info "info" (type $info'))
+  (func (export "describe") (result $info)
+    (canon lift (core func $i "describe") (memory (core memory $i "memory"))))
+  (func (export "transform") (param "dir" $direction) (param "batch" (list u8)) (result (list $result))
+    (canon lift (core func $i "transform") (memory (core memory $i "memory")) (realloc (core func $i "cabi_realloc")))))"#;
+        let outcome = if fail {
+            "(i32.store8 (local.get $r) (i32.const 3))
+            (i32.store (i32.add (local.get $r) (i32.const 4)) (i32.const 32))
+            (i32.store (i32.add (local.get $r) (i32.const 8)) (i32.const 6))"
+        } else {
+            "(i32.store8 (local.get $r) (i32.const 0))"
+        };
+        let wat = wat
+            .replace("VERSION", &format!("\\{version:02x}\\00\\00\\00"))
+            .replace("OUTCOME", outcome);
+        wat::parse_str(wat).expect("valid component text")
+    }
+
+    #[test]
+    fn a_component_of_the_version_2_world_loads_and_runs() {
+        let module = TransformModule::from_bytes(
+            Path::new("copies.wasm"),
+            &copies_component(2, false),
+            SandboxLimits::default(),
+        )
+        .expect("loads");
+        assert_eq!(module.flavor(), ModuleFlavor::Component);
+        assert_eq!(module.info().contract_version, 2);
+        let docs: Vec<Vec<u8>> = [bson::doc! { "_id": 1 }, bson::doc! { "_id": "b", "x": [1] }]
+            .iter()
+            .map(|d| {
+                bson::RawDocumentBuf::from_document(d)
+                    .expect("raw")
+                    .into_bytes()
+            })
+            .collect();
+        let mut inst = module.instantiate().expect("instance");
+        let (outcomes, outputs) = inst
+            .transform_with_outputs(
+                crate::progress::Direction::Up,
+                &super::super::interleave(&docs.concat(), None),
+                2,
+            )
+            .expect("runs");
+        assert_eq!(
+            outcomes,
+            [crate::batch::Outcome::Keep, crate::batch::Outcome::Keep]
+        );
+        for (doc, out) in docs.iter().zip(&outputs) {
+            assert_eq!(
+                out,
+                &[crate::batch::Output {
+                    op: crate::batch::OutputOp::Upsert,
+                    collection: "copies".into(),
+                    document: doc.clone(),
+                }]
+            );
+        }
+    }
+
+    #[test]
+    fn a_component_must_describe_the_version_of_its_world() {
+        let e = TransformModule::from_bytes(
+            Path::new("copies.wasm"),
+            &copies_component(1, false),
+            SandboxLimits::default(),
+        )
+        .expect_err("describes version 1");
+        assert_eq!(
+            e.to_string(),
+            "module copies.wasm describes itself as contract version 1, but it exports the world of contract version 2 (mongoshift:transform@2.0.0); build it so the two agree (mongoshift-guest does)"
+        );
+    }
+
+    #[test]
+    fn a_component_failing_a_document_with_outputs_is_refused_naming_it() {
+        let module = TransformModule::from_bytes(
+            Path::new("copies.wasm"),
+            &copies_component(2, true),
+            SandboxLimits::default(),
+        )
+        .expect("loads");
+        let doc = bson::RawDocumentBuf::from_document(&bson::doc! { "_id": 1 }).expect("raw");
+        let e = module
+            .instantiate()
+            .expect("instance")
+            .transform_with_outputs(
+                crate::progress::Direction::Up,
+                &super::super::interleave(doc.as_bytes(), None),
+                1,
+            )
+            .expect_err("a failed document writes nothing");
+        assert_eq!(e.document_index(), Some(0));
+        assert!(
+            e.to_string()
+                .contains("its outcome is fail but it emitted 1 outputs"),
+            "{e}"
+        );
     }
 }
