@@ -5,7 +5,9 @@
 //! ```
 //!
 //! Document `i` is always the same (about 250 bytes): name "First Last", email,
-//! age, signup "YYYY-MM-DD", an address sub-document and a tags array.
+//! age, signup "YYYY-MM-DD", an address sub-document and a tags array. With
+//! `--cross` each user also has an `org_id` and three `addresses`, and the
+//! `orgs` collection is seeded (the cross-collection examples).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::time::Instant;
@@ -13,7 +15,7 @@ use std::time::Instant;
 use bson::Document;
 use mongodb::options::InsertManyOptions;
 use mongodb::Client;
-use mongoshift::sample::user;
+use mongoshift::sample::{cross_user, org, user, ORGS};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -23,6 +25,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut coll = "users".to_string();
     let mut count: u64 = 100_000;
     let mut drop_database = false;
+    let mut cross = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut v = || args.next().ok_or_else(|| format!("{a} needs a value"));
@@ -32,9 +35,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--collection" => coll = v()?,
             "--count" => count = v()?.replace('_', "").parse()?,
             "--drop-database" => drop_database = true,
+            "--cross" => cross = true,
             other => {
                 return Err(format!(
-                    "unknown argument {other}; use --uri --db --collection --count --drop-database"
+                    "unknown argument {other}; use --uri --db --collection --count --drop-database --cross"
                 )
                 .into())
             }
@@ -51,10 +55,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut i = 0;
     while i < count {
         let end = (i + batch).min(count);
-        c.insert_many((i..end).map(user))
+        c.insert_many((i..end).map(if cross { cross_user } else { user }))
             .with_options(InsertManyOptions::builder().ordered(false).build())
             .await?;
         i = end;
+    }
+    if cross {
+        let orgs = client.database(&db).collection::<Document>("orgs");
+        orgs.drop().await?;
+        orgs.insert_many((0..ORGS).map(org)).await?;
     }
     let secs = start.elapsed().as_secs_f64();
     eprintln!(

@@ -51,3 +51,33 @@ pub fn user(i: u64) -> Document {
         "tags": tags,
     }
 }
+
+/// The kinds of a cross user's three addresses.
+const KINDS: [&str; 3] = ["home", "work", "billing"];
+
+/// How many organisations [`cross_user`] spreads the users over.
+pub const ORGS: u64 = 100;
+
+/// User number `i` for cross-collection examples: [`user`] with an `org_id`
+/// (one of [`ORGS`] organisations, see [`org`]) and three `addresses`.
+pub fn cross_user(i: u64) -> Document {
+    let mut d = user(i);
+    let h = i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    d.insert("org_id", (i % ORGS) as i32);
+    let addresses: Vec<Document> = (0..3u64)
+        .map(|k| {
+            doc! {
+                "kind": KINDS[k as usize],
+                "street": format!("{} Side Road", 1 + (i + 7 * k) % 999),
+                "city": CITIES[((h >> (8 * k)) % CITIES.len() as u64) as usize],
+            }
+        })
+        .collect();
+    d.insert("addresses", addresses);
+    d
+}
+
+/// Organisation number `k`: `{_id: k, name}`.
+pub fn org(k: u64) -> Document {
+    doc! { "_id": k as i32, "name": format!("Org {k:03} {}", LAST[(k % LAST.len() as u64) as usize]) }
+}
