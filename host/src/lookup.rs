@@ -23,6 +23,25 @@ pub(crate) struct Lookups {
 }
 
 impl Lookups {
+    /// The lookups of `specs` a run in `direction` resolves; `None` when
+    /// none.
+    pub(crate) fn for_run(
+        migration: &str,
+        specs: &[Lookup],
+        direction: crate::progress::Direction,
+    ) -> Option<Lookups> {
+        let forward = direction == crate::progress::Direction::Up;
+        let specs: Vec<Lookup> = specs
+            .iter()
+            .filter(|l| l.on.serves(forward))
+            .cloned()
+            .collect();
+        (!specs.is_empty()).then(|| Lookups {
+            migration: migration.to_string(),
+            specs,
+        })
+    }
+
     /// The lookups document of each of `docs`, in order: one key per lookup
     /// (its `as`), each an array of matches. `session`: read in its
     /// transaction.

@@ -245,6 +245,9 @@ fn a_lookup_with_more_matches_than_its_limit_fails_naming_the_document() {
         &t,
         "outputs = [\"copies\"]\n[[lookup]]\nfrom = \"orgs\"\nlocal_field = \"n\"\nforeign_field = \"n\"\nas = \"orgs\"\nlimit = 2\n",
     );
+    t.cmd().arg("plan").assert().success().stdout(predicate::str::contains(
+        "warning: lookup `orgs` finds its matches by orgs.n, which no index starts with: each batch scans orgs; create an index on {n: 1} first",
+    ));
     failed_with(
         &t,
         &format!("migration {MIG}: document _id 0: lookup `orgs`: 3 matches in orgs, more than its limit of 2 (raise `limit` in the manifest if that many are expected)"),

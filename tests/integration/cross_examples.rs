@@ -54,13 +54,23 @@ fn move_addresses_moves_every_address_and_down_brings_them_back_byte_for_byte() 
     install(&t, MOVE_ADDRESSES);
     let users = t.raw_users();
     t.cmd().arg("up").assert().success();
-    assert_eq!(t.count("users", doc! { "addresses": { "$exists": true } }), 0);
+    assert_eq!(
+        t.count("users", doc! { "addresses": { "$exists": true } }),
+        0
+    );
     assert_eq!(t.count("addresses", doc! {}), 6_000);
     let a = &t.find("addresses", doc! { "_id": "7-1" })[0];
-    assert_eq!((a.get_i64("user_id"), a.get_i32("i"), a.get_str("kind")), (Ok(7), Ok(1), Ok("work")));
+    assert_eq!(
+        (a.get_i64("user_id"), a.get_i32("i"), a.get_str("kind")),
+        (Ok(7), Ok(1), Ok("work"))
+    );
     t.cmd().arg("down").assert().success();
     assert!(t.raw_users() == users, "users byte-identical after down");
-    assert_eq!(t.count("addresses", doc! {}), 0, "every moved address deleted");
+    assert_eq!(
+        t.count("addresses", doc! {}),
+        0,
+        "every moved address deleted"
+    );
 }
 
 #[test]
@@ -71,8 +81,14 @@ fn denormalize_org_name_copies_each_name_and_down_removes_it_byte_for_byte() {
     let (users, orgs) = (t.raw_users(), raw(&t, "orgs"));
     t.cmd().arg("up").assert().success();
     let u = &t.find("users", doc! { "_id": 205_i64 })[0];
-    assert_eq!(u.get_str("org_name"), Ok(mongoshift::sample::org(5).get_str("name").expect("name")));
-    assert_eq!(t.count("users", doc! { "org_name": { "$exists": false } }), 0);
+    assert_eq!(
+        u.get_str("org_name"),
+        Ok(mongoshift::sample::org(5).get_str("name").expect("name"))
+    );
+    assert_eq!(
+        t.count("users", doc! { "org_name": { "$exists": false } }),
+        0
+    );
     t.cmd().arg("down").assert().success();
     assert!(t.raw_users() == users, "users byte-identical after down");
     assert!(raw(&t, "orgs") == orgs, "orgs untouched");
@@ -103,10 +119,20 @@ fn a_lookup_changed_while_its_batch_is_in_flight_is_read_again_in_the_transactio
     )
     .expect("rename");
     let out = child.wait_with_output().expect("wait");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(t.count("users", doc! { "org_id": 0 }), 30);
-    assert_eq!(t.count("users", doc! { "org_id": 0, "org_name": "Renamed" }), 30);
-    let cp = t.ledger()[0].get_document("checkpoint").expect("checkpoint").clone();
+    assert_eq!(
+        t.count("users", doc! { "org_id": 0, "org_name": "Renamed" }),
+        30
+    );
+    let cp = t.ledger()[0]
+        .get_document("checkpoint")
+        .expect("checkpoint")
+        .clone();
     assert!(cp.get_i64("changed").expect("changed") >= 10, "{cp}");
 }
 
@@ -137,12 +163,17 @@ fn move_addresses_killed_at_five_points_resumes_with_every_output_exactly_once()
     t.cmd().arg("up").assert().success();
     assert_eq!(t.count("addresses", doc! {}), 3 * n);
     assert_eq!(t.count("users", doc! {}), n);
-    assert_eq!(t.count("users", doc! { "addresses": { "$exists": true } }), 0);
+    assert_eq!(
+        t.count("users", doc! { "addresses": { "$exists": true } }),
+        0
+    );
     let entry = &t.ledger()[0];
     assert_eq!(entry.get_str("state"), Ok("applied"));
     let cp = entry.get_document("checkpoint").expect("checkpoint");
     assert_eq!(
-        cp.get_document("outputs").expect("outputs").get_i64("addresses"),
+        cp.get_document("outputs")
+            .expect("outputs")
+            .get_i64("addresses"),
         Ok(3 * n as i64)
     );
     // Each user's three, numbered 0 to 2, none twice.
@@ -158,5 +189,9 @@ fn move_addresses_killed_at_five_points_resumes_with_every_output_exactly_once()
             .await
     })
     .expect("aggregate");
-    assert!(per_user.is_empty(), "{:?}", &per_user[..per_user.len().min(3)]);
+    assert!(
+        per_user.is_empty(),
+        "{:?}",
+        &per_user[..per_user.len().min(3)]
+    );
 }

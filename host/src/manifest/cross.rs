@@ -95,6 +95,44 @@ pub struct Lookup {
     /// A document without a match (or without `local_field`) fails instead
     /// of getting an empty list.
     pub required: bool,
+    /// Which runs resolve it: `up`, `down` or both (the default). A lookup
+    /// only one direction reads costs the other nothing.
+    pub on: LookupOn,
+}
+
+/// The runs a lookup serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LookupOn {
+    /// `up` and `down`.
+    #[default]
+    Both,
+    /// `up` only.
+    Forward,
+    /// `down` only.
+    Backward,
+}
+
+impl LookupOn {
+    /// Reads `both`, `forward` or `backward`.
+    pub fn parse(text: &str) -> Result<LookupOn, String> {
+        match text {
+            "both" => Ok(LookupOn::Both),
+            "forward" => Ok(LookupOn::Forward),
+            "backward" => Ok(LookupOn::Backward),
+            other => Err(format!(
+                "`on` is `forward`, `backward` or `both`, not {other:?}"
+            )),
+        }
+    }
+
+    /// Whether a run that goes `forward` (else backward) resolves it.
+    pub fn serves(self, forward: bool) -> bool {
+        match self {
+            LookupOn::Both => true,
+            LookupOn::Forward => forward,
+            LookupOn::Backward => !forward,
+        }
+    }
 }
 
 /// The default `limit` of a lookup.

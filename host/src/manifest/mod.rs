@@ -38,7 +38,7 @@ mod tests;
 mod types;
 mod values;
 
-pub use cross::{Lookup, Namespace, DEFAULT_LOOKUP_LIMIT};
+pub use cross::{Lookup, LookupOn, Namespace, DEFAULT_LOOKUP_LIMIT};
 pub use kind::{Kind, KNOWN_KINDS};
 pub use parse::parse;
 pub(crate) use step::rename_filter;

@@ -5,7 +5,7 @@
 use bson::{Bson, Document};
 use toml::Spanned;
 
-use super::cross::{Lookup, Namespace, DEFAULT_LOOKUP_LIMIT};
+use super::cross::{Lookup, LookupOn, Namespace, DEFAULT_LOOKUP_LIMIT};
 use super::raw::{RawLookup, RawManifest};
 use super::values::{line_of, to_bson, type_name};
 use crate::error::SourceError;
@@ -112,5 +112,9 @@ fn one_lookup(
         sort: table("sort", &r.sort)?,
         limit,
         required: r.required,
+        on: match &r.on {
+            None => LookupOn::Both,
+            Some(o) => LookupOn::parse(o.get_ref()).map_err(bad)?,
+        },
     })
 }

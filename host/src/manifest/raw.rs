@@ -43,6 +43,7 @@ pub(super) struct RawLookup {
     pub(super) limit: Option<Spanned<i64>>,
     #[serde(default)]
     pub(super) required: bool,
+    pub(super) on: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]

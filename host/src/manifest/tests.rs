@@ -205,6 +205,10 @@ fn bad_outputs_and_lookups_name_their_line() {
             "`limit` must be at least 1, not 0",
         ),
         (
+            "[[lookup]]\nfrom = \"orgs\"\nlocal_field = \"a\"\nforeign_field = \"_id\"\nas = \"o\"\non = \"up\"",
+            "`on` is `forward`, `backward` or `both`, not \"up\"",
+        ),
+        (
             "[[lookup]]\nfrom = \"a\"\nlocal_field = \"a\"\nforeign_field = \"_id\"\nas = \"o\"\n[[lookup]]\nfrom = \"b\"\nlocal_field = \"b\"\nforeign_field = \"_id\"\nas = \"o\"",
             "two lookups give their matches `as = \"o\"`",
         ),

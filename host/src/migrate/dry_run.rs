@@ -191,10 +191,11 @@ impl Migrator {
                         options: PipelineOptions::new(spec.batch_size, spec.threads),
                         schema: compile_schema(spec),
                         total,
-                        lookups: (!spec.lookups.is_empty()).then(|| crate::lookup::Lookups {
-                            migration: m.id.clone(),
-                            specs: spec.lookups.clone(),
-                        }),
+                        lookups: crate::lookup::Lookups::for_run(
+                            &m.id,
+                            &spec.lookups,
+                            Direction::Up,
+                        ),
                     },
                     sample,
                 )

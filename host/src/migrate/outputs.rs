@@ -53,3 +53,40 @@ pub(super) async fn prepare(target: &Target, id: &str, outputs: &[Namespace]) ->
     }
     Ok(())
 }
+
+/// Warnings for the lookups a run in `direction` resolves whose field has
+/// no index to find its matches by: each batch would scan the collection.
+pub(super) async fn unindexed_lookups(
+    target: &Target,
+    lookups: &[crate::manifest::Lookup],
+    direction: crate::progress::Direction,
+) -> Vec<String> {
+    let forward = direction == crate::progress::Direction::Up;
+    let mut out = Vec::new();
+    for l in lookups.iter().filter(|l| l.on.serves(forward)) {
+        if l.foreign_field == "_id" {
+            continue;
+        }
+        let coll = target
+            .client()
+            .database(l.from.db_or(target.db().name()))
+            .collection::<Document>(&l.from.collection);
+        let Ok(mut indexes) = coll.list_indexes().await else {
+            continue;
+        };
+        let mut indexed = false;
+        while let Ok(true) = indexes.advance().await {
+            if let Ok(ix) = indexes.deserialize_current() {
+                indexed |= ix.keys.keys().next().is_some_and(|k| *k == l.foreign_field);
+            }
+        }
+        if !indexed {
+            out.push(format!(
+                "lookup `{}` finds its matches by {}.{}, which no index starts with: each batch \
+                 scans {}; create an index on {{{}: 1}} first",
+                l.as_name, l.from, l.foreign_field, l.from, l.foreign_field
+            ));
+        }
+    }
+    out
+}

@@ -148,6 +148,9 @@ impl Migrator {
                 {
                     self.rewrite_warnings(m, spec).await?
                 }
+                Work::Wasm(spec) => {
+                    super::outputs::unindexed_lookups(&self.target, &spec.lookups, direction).await
+                }
                 _ => Vec::new(),
             };
             migrations.push(PlannedMigration {
@@ -302,8 +305,13 @@ fn cross_plan(spec: &crate::manifest::WasmSpec) -> String {
         out.push_str(&format!("; outputs to {}", names.join(", ")));
     }
     for l in &spec.lookups {
+        let on = match l.on {
+            crate::manifest::LookupOn::Both => "",
+            crate::manifest::LookupOn::Forward => ", up only",
+            crate::manifest::LookupOn::Backward => ", down only",
+        };
         out.push_str(&format!(
-            "; looks up `{}` in {} ({} = {}, at most {})",
+            "; looks up `{}` in {} ({} = {}, at most {}{on})",
             l.as_name, l.from, l.foreign_field, l.local_field, l.limit
         ));
     }

@@ -296,10 +296,7 @@ impl Migrator {
                 reread: true,
             },
         };
-        let lookups = (!spec.lookups.is_empty()).then(|| crate::lookup::Lookups {
-            migration: one.m.id.clone(),
-            specs: spec.lookups.clone(),
-        });
+        let lookups = crate::lookup::Lookups::for_run(&one.m.id, &spec.lookups, direction);
         let resume_from = match rewrite {
             Some(r) if r.restarted() => None,
             _ => entry.checkpoint.clone(),

@@ -81,9 +81,16 @@ mod tests {
     #[test]
     fn without_an_organisation_there_is_no_copy() {
         let none = doc! { "org": [] };
-        assert_eq!(run(denormalize_org_name, doc! { "_id": 1 }, none.clone()), Encoded::Keep);
         assert_eq!(
-            replaced(run(denormalize_org_name, doc! { "_id": 1, "org_id": 9, "org_name": "Gone" }, none)),
+            run(denormalize_org_name, doc! { "_id": 1 }, none.clone()),
+            Encoded::Keep
+        );
+        assert_eq!(
+            replaced(run(
+                denormalize_org_name,
+                doc! { "_id": 1, "org_id": 9, "org_name": "Gone" },
+                none
+            )),
             doc! { "_id": 1, "org_id": 9 }
         );
     }
