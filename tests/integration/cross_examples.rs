@@ -102,7 +102,7 @@ fn a_lookup_changed_while_its_batch_is_in_flight_is_read_again_in_the_transactio
     let t = TestDb::new("lookup_snapshot");
     seed(&t, 3_000);
     install(&t, DENORMALIZE);
-    let mut child = t
+    let child = t
         .std_cmd()
         .arg("up")
         .env("MONGOSHIFT_FAILPOINT", "batch.before_transaction:1")
