@@ -116,12 +116,7 @@ impl Migrator {
         entry
             .collection
             .get_or_insert_with(|| spec.collection.clone());
-        if !spec.outputs.is_empty() {
-            if tx == TxMode::None {
-                return Err(MigrateError::CrossWithoutTransactions { id: m.id.clone() });
-            }
-            super::outputs::prepare(&self.target, &m.id, &spec.outputs).await?;
-        }
+        super::outputs::prepare(&self.target, &m.id, &spec.outputs, tx).await?;
         let session = self.prepare_writes(entry, tx, settings.quarantine).await?;
         Ok(Prepared {
             module: Transformer::Wasm(module),
@@ -298,10 +293,7 @@ impl Migrator {
                 reread: true,
             },
         };
-        let lookups = (!spec.lookups.is_empty()).then(|| crate::lookup::Lookups {
-            migration: one.m.id.clone(),
-            specs: spec.lookups.clone(),
-        });
+        let cross = crate::writer::Cross::declared(&one.m.id, &spec.outputs, &spec.lookups);
         let resume_from = match rewrite {
             Some(r) if r.restarted() => None,
             _ => entry.checkpoint.clone(),
@@ -325,16 +317,13 @@ impl Migrator {
                 max_attempts: 30,
                 destination,
                 filter,
-                cross: crate::writer::Cross {
-                    outputs: spec.outputs.clone(),
-                    lookups: lookups.clone(),
-                },
+                cross: cross.clone(),
             },
             dry_run: None,
             limit: None,
             session: None,
             schema: None,
-            lookups,
+            lookups: cross.lookups(),
         }
     }
 }
