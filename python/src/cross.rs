@@ -16,24 +16,28 @@ use crate::runtime::item;
 
 /// The declarations of an iterative step (`step`: what
 /// `mongoshift._runtime.load` made of it), over `collection`, read from
-/// the file at `path`.
+/// the file at `path`. A step without them (a Beanie file's) declares none.
 pub(crate) fn declared(
     step: &Bound<'_, PyDict>,
     collection: &str,
     path: &str,
 ) -> PyResult<(Vec<Namespace>, Vec<Lookup>)> {
+    let (Some(names), Some(declared)) = (step.get_item("outputs")?, step.get_item("lookups")?)
+    else {
+        return Ok((Vec::new(), Vec::new()));
+    };
     let class: String = item(step, "class")?.extract()?;
     let py = step.py();
     let bad =
         |field: String, e: String| declaration_error(py, format!("{path}: {class}.{field}: {e}"));
     let mut outputs = Vec::new();
-    let names: Vec<String> = item(step, "outputs")?.extract()?;
+    let names: Vec<String> = names.extract()?;
     for name in &names {
         let ns = check_output(name, collection, &outputs).map_err(|e| bad("outputs".into(), e))?;
         outputs.push(ns);
     }
     let mut lookups: Vec<Lookup> = Vec::new();
-    for (i, l) in item(step, "lookups")?.cast::<PyList>()?.iter().enumerate() {
+    for (i, l) in declared.cast::<PyList>()?.iter().enumerate() {
         let l = l.cast::<PyDict>()?;
         let text = |key: &str| -> PyResult<String> { item(l, key)?.extract() };
         let (from, local, foreign, as_name) = (
