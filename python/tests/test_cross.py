@@ -80,19 +80,6 @@ def test_without_backward_down_restores_outputs_from_pre_images(project: Project
     assert project.db.addresses.count_documents({}) == 0
 
 
-UNDECLARED = '''
-from mongoshift import Migration, document_migration
-
-
-class Copy(Migration):
-    collection = "users"
-    outputs = ["elsewhere"]
-
-    @document_migration(batch_size=5)
-    def forward(self, user):
-        self.upsert("copies", {"_id": user["_id"]})
-        return user
-'''
 
 
 def test_an_output_to_an_undeclared_collection_is_refused_with_nothing_written(
@@ -100,7 +87,7 @@ def test_an_output_to_an_undeclared_collection_is_refused_with_nothing_written(
 ) -> None:
     project.db.users.insert_many(users(12))
     before = raw(project, "users")
-    project.write("20260101000000_copy.py", UNDECLARED)
+    shutil.copy(CROSS / "copy_to_undeclared.py", project.dir / "20260101000000_copy.py")
     with pytest.raises(mongoshift.MigrationError) as e:
         mongoshift.up(project.uri, path=project.dir).run()
     assert (

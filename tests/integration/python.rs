@@ -356,18 +356,7 @@ fn a_python_output_to_an_undeclared_collection_is_refused_with_nothing_written()
     let users = t.raw_users();
     t.write(
         "20260301000000_copy.py",
-        r#"from mongoshift import Migration, document_migration
-
-
-class Copy(Migration):
-    collection = "users"
-    outputs = ["elsewhere"]
-
-    @document_migration(batch_size=5)
-    def forward(self, user):
-        self.upsert("copies", {"_id": user["_id"]})
-        return user
-"#,
+        &cross_example("copy_to_undeclared.py"),
     );
     let out = t
         .cmd()
