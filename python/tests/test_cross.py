@@ -80,8 +80,6 @@ def test_without_backward_down_restores_outputs_from_pre_images(project: Project
     assert project.db.addresses.count_documents({}) == 0
 
 
-
-
 def test_an_output_to_an_undeclared_collection_is_refused_with_nothing_written(
     project: Project,
 ) -> None:
@@ -176,3 +174,41 @@ def test_a_batch_step_emits_for_the_input_it_names(project: Project) -> None:
     )
     mongoshift.up(project.uri, path=project.dir).run()
     assert sorted(d["_id"] for d in project.db.copies.find()) == [0, 1, 2, 3]
+
+
+FAILS_AFTER_EMITTING = '''
+from mongoshift import Migration, document_migration
+
+
+class Move(Migration):
+    collection = "users"
+    outputs = ["addresses"]
+
+    @document_migration(batch_size=16)
+    def forward(self, user):
+        for i, a in enumerate(user.pop("addresses")):
+            self.emit("addresses", {"_id": f"{user['_id']}:{i}", "user_id": user["_id"], **a})
+        if user["_id"] == 7:
+            raise ValueError("user 7 cannot move")
+        return user
+'''
+
+
+def test_a_document_that_fails_is_quarantined_with_none_of_its_outputs(project: Project) -> None:
+    seed(project, 20)
+    project.write("20260101000000_move.py", FAILS_AFTER_EMITTING)
+    mongoshift.up(project.uri, path=project.dir, on_error="quarantine").run()
+    assert project.db.addresses.count_documents({"user_id": 7}) == 0
+    assert project.db.addresses.count_documents({}) == sum(i % 4 for i in range(20)) - 3
+    assert project.db.users.count_documents({"addresses": {"$exists": True}}) == 1
+    assert project.db.mongoshift_quarantine.count_documents({}) == 1
+
+
+def test_a_dry_run_samples_a_cross_collection_step_without_writing(project: Project) -> None:
+    seed(project, 20)
+    before = raw(project, "users")
+    shutil.copy(MOVE, project.dir / MOVE.name)
+    report = mongoshift.up(project.uri, path=project.dir, dry_run=True, sample=5).run()
+    assert report["migrations"][0]["sampled"] == 5, report
+    assert raw(project, "users") == before
+    assert project.db.addresses.count_documents({}) == 0
