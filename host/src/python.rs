@@ -11,6 +11,12 @@
 //! - a **bulk** step is a call that gets the database and runs on its own
 //!   (server-side updates, Beanie's `free_fall_migration`).
 //!
+//! An iterative step may declare, like a manifest, the collections it writes
+//! besides its own (`outputs`) and the related documents it reads
+//! (`lookups`): its transform then takes each document with its lookups
+//! document and returns outputs ([`BatchTransform::cross`]), written by the
+//! engine in the batch's transaction.
+//!
 //! Without a runtime, a Python migration fails with a message naming it and
 //! saying how to get one; migrations before it apply as usual.
 
@@ -18,6 +24,7 @@ use std::sync::Arc;
 
 use bson::Document;
 
+use crate::manifest::{Lookup, Namespace};
 use crate::progress::Direction;
 use crate::source::Migration;
 use crate::transform::BatchTransform;
@@ -56,6 +63,12 @@ pub enum PythonStep {
         batch_size: usize,
         /// Worker threads (each calls the function in turn; 1: no overlap).
         threads: usize,
+        /// The collections it may write besides its own (checked like a
+        /// manifest's `outputs`).
+        outputs: Vec<Namespace>,
+        /// The related documents each document is given (checked like a
+        /// manifest's `[[lookup]]`s).
+        lookups: Vec<Lookup>,
         /// The function.
         transform: Arc<dyn BatchTransform>,
     },

@@ -13,12 +13,18 @@ function runs in Python::
         def forward(self, batch: list[dict]) -> list[dict | None]:
             return [split(doc) for doc in batch]
 
+A migration that writes other collections or reads related documents
+declares them (``outputs = ["addresses"]``, ``lookups = [Lookup(...)]``) and
+uses ``self.emit``/``self.upsert``/``self.delete`` and ``self.lookup`` in its
+steps; the engine writes the outputs in each batch's transaction.
+
 Run them with ``await mongoshift.up(uri, path="migrations")`` (or
 ``mongoshift.up(...).run()`` without asyncio), ``python -m mongoshift up``, or
 the ``mongoshift`` binary.
 """
 
 from mongoshift._api import (
+    Lookup,
     Migration,
     bulk_migration,
     document_migration,
@@ -49,6 +55,7 @@ __all__ = [
     "ChecksumMismatch",
     "ConnectError",
     "LockError",
+    "Lookup",
     "Migration",
     "MigrationError",
     "Operation",

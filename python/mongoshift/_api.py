@@ -3,9 +3,11 @@ how each of its ``forward``/``backward`` methods runs."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar, overload
+
+from mongoshift import _cross
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -23,6 +25,34 @@ class StepSpec:
     parallel: bool = False
 
 
+@dataclass(frozen=True, kw_only=True)
+class Lookup:
+    """A read-only join the engine resolves for each batch (one query per
+    lookup, never one per document) and gives each input document: the
+    documents of ``from_`` whose ``foreign_field`` equals the document's
+    ``local_field`` (each element, when that is an array), read in the
+    batch's transaction. A step reads them with :meth:`Migration.lookup`.
+    The same rules as a manifest's ``[[lookup]]``.
+    """
+
+    #: The collection read: ``"name"`` or ``"database.name"``.
+    from_: str
+    #: The input document's field (a dotted path).
+    local_field: str
+    #: The field of ``from_`` it is matched against (a dotted path).
+    foreign_field: str
+    #: The name the step reads the matches by, without dots.
+    as_: str
+    #: Which fields of each match the step gets (default: all).
+    projection: Mapping[str, Any] | None = None
+    #: The order of the matches (default: by ``_id``).
+    sort: Mapping[str, Any] | None = None
+    #: The most matches one document may have; more fail the batch.
+    limit: int = 1000
+    #: A document without a match fails instead of getting an empty list.
+    required: bool = False
+
+
 class Migration:
     """A migration written in Python. Subclass it in a ``<version>_<name>.py``
     file of the migrations directory and give it a ``forward`` method (and a
@@ -35,6 +65,13 @@ class Migration:
     writes and checkpoints them. Bulk methods get :attr:`db` (a pymongo
     ``AsyncDatabase`` for ``async def``, a ``Database`` otherwise) and do their
     own work on the server.
+
+    A migration that touches other collections declares them: :attr:`outputs`
+    (what its steps may write with :meth:`emit`, :meth:`upsert` and
+    :meth:`delete`) and :attr:`lookups` (what they read with :meth:`lookup`).
+    The engine writes the outputs in each batch's transaction with its
+    outcomes and checkpoint, so every output is written exactly once; ``down``
+    without a ``backward`` puts every touched collection back.
     """
 
     #: The collection iterative and per-document methods run on.
@@ -45,6 +82,45 @@ class Migration:
     db: Any = None
     #: The client of :attr:`db`.
     client: Any = None
+    #: The collections iterative and per-document steps may write besides
+    #: :attr:`collection`: ``"name"`` or ``"database.name"``.
+    outputs: ClassVar[Sequence[str]] = ()
+    #: The related documents each input document is given.
+    lookups: ClassVar[Sequence[Lookup]] = ()
+
+    def lookup(self, doc: Mapping[str, Any], name: str) -> list[dict[str, Any]]:
+        """The matches of the lookup declared ``as_=name`` for input document
+        ``doc`` (the dict the step was given, or one with its ``_id``)."""
+        return _cross.current(self, "lookup").lookup(doc, name)
+
+    def emit(
+        self,
+        collection: str,
+        document: Mapping[str, Any],
+        *,
+        source: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Inserts ``document`` into ``collection`` (one of :attr:`outputs`);
+        an ``_id`` already there fails the batch. ``source``: the input
+        document it is for (per-document steps: their document)."""
+        _cross.current(self, "emit").add(_cross.INSERT, collection, document, source)
+
+    def upsert(
+        self,
+        collection: str,
+        document: Mapping[str, Any],
+        *,
+        source: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Replaces the document of ``collection`` with ``document``'s
+        ``_id``, or inserts it."""
+        _cross.current(self, "upsert").add(_cross.UPSERT, collection, document, source)
+
+    def delete(
+        self, collection: str, _id: Any, *, source: Mapping[str, Any] | None = None
+    ) -> None:
+        """Deletes the document of ``collection`` with this ``_id``."""
+        _cross.current(self, "delete").add(_cross.DELETE, collection, {"_id": _id}, source)
 
 
 def iterative_migration(*, batch_size: int = 1000, parallel: bool = False) -> Callable[[F], F]:

@@ -6,6 +6,11 @@ worker per thread and calls it once per batch with the raw BSON of the batch.
 A worker returns one item per document: ``None`` (keep; the engine also keeps
 a replacement equal to the input), ``bytes`` (replace with this BSON),
 ``False`` (delete) or ``str`` (this document fails, with this message).
+
+A step whose class declares ``outputs`` or ``lookups`` is cross-collection:
+its batch holds each document followed by its lookups document, and its
+worker returns ``(items, outputs)``, the outputs of each document as
+``(op, collection, bson)`` tuples (see ``_cross``).
 """
 
 from __future__ import annotations
@@ -16,22 +21,19 @@ import inspect
 import sys
 import traceback
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import bson
-from bson.codec_options import CodecOptions, DatetimeConversion
 
-from mongoshift._api import MARK, Migration, StepSpec
-
-#: Decoding that round-trips every BSON type: int64 stays ``Int64``, binary
-#: subtypes stay ``Binary``, dates out of Python's range stay ``DatetimeMS``.
-CODEC: CodecOptions[dict[str, Any]] = CodecOptions(
-    document_class=dict, datetime_conversion=DatetimeConversion.DATETIME_AUTO
-)
+from mongoshift import _cross
+from mongoshift._api import MARK, Lookup, Migration, StepSpec
+from mongoshift._cross import CODEC
 
 Outcome = None | bytes | bool | str
-Worker = Callable[[str, bytes, int], list[Outcome]]
+Outputs = list[list[_cross.Emitted]]
+Worker = Callable[[str, bytes, int], list[Outcome] | tuple[list[Outcome], Outputs]]
 
 
 def load(path: str, migration_id: str, direction: str, uri: str, database: str) -> dict[str, Any]:
@@ -47,7 +49,7 @@ def load(path: str, migration_id: str, direction: str, uri: str, database: str) 
         and c.__module__ == module.__name__
     ]
     if classes:
-        return _mongoshift_plan(migration_id, classes, direction, uri, database)
+        return _mongoshift_plan(path, migration_id, classes, direction, uri, database)
     if any(c is not None for c in beanie_classes):
         from mongoshift import _beanie
 
@@ -74,7 +76,12 @@ def _import(path: Path, migration_id: str) -> Any:
 
 
 def _mongoshift_plan(
-    migration_id: str, classes: list[type[Migration]], direction: str, uri: str, database: str
+    path: str,
+    migration_id: str,
+    classes: list[type[Migration]],
+    direction: str,
+    uri: str,
+    database: str,
 ) -> dict[str, Any]:
     method = "forward" if direction == "up" else "backward"
     steps: list[dict[str, Any]] = []
@@ -115,9 +122,58 @@ def _mongoshift_plan(
                 "batch_size": spec.batch_size,
                 "threads": 0 if spec.parallel else 1,
                 "worker": _worker_factory(migration_id, where, cls, fn, spec),
+                "class": cls.__name__,
+                "outputs": _outputs(path, cls),
+                "lookups": [_lookup(path, cls, i, lk) for i, lk in enumerate(cls.lookups)],
             }
         )
     return {"steps": steps, "reversible": reversible}
+
+
+class DeclarationError(ValueError):
+    """A migration class declares ``outputs`` or ``lookups`` wrongly; the
+    message names the file, the class and the field."""
+
+
+def _outputs(path: str, cls: type[Migration]) -> list[str]:
+    """``cls.outputs``, typed; the engine checks the names (as a manifest's)."""
+    names = cls.outputs
+    if isinstance(names, str) or not all(isinstance(n, str) for n in names):
+        raise DeclarationError(
+            f"{path}: {cls.__name__}.outputs must be a list of collection names (str), "
+            f"not {names!r}"
+        )
+    return list(names)
+
+
+def _lookup(path: str, cls: type[Migration], i: int, lk: object) -> dict[str, Any]:
+    """One of ``cls.lookups``, typed; the engine checks it (as a manifest's)."""
+    where = f"{path}: {cls.__name__}.lookups[{i}]"
+    if not isinstance(lk, Lookup):
+        raise DeclarationError(f"{where} must be a mongoshift.Lookup, not {type(lk).__name__}")
+    for field in ("from_", "local_field", "foreign_field", "as_"):
+        if not isinstance(getattr(lk, field), str):
+            raise DeclarationError(f"{where}: `{field}` must be a str, not {getattr(lk, field)!r}")
+    for field in ("projection", "sort"):
+        value = getattr(lk, field)
+        if value is not None and not isinstance(value, Mapping):
+            raise DeclarationError(f"{where}: `{field}` must be a dict or None, not {value!r}")
+    if not isinstance(lk.limit, int) or isinstance(lk.limit, bool):
+        raise DeclarationError(f"{where}: `limit` must be an int, not {lk.limit!r}")
+
+    def doc(value: Mapping[str, Any] | None) -> bytes | None:
+        return None if value is None else bson.encode(value, codec_options=CODEC)
+
+    return {
+        "from": lk.from_,
+        "local_field": lk.local_field,
+        "foreign_field": lk.foreign_field,
+        "as": lk.as_,
+        "projection": doc(lk.projection),
+        "sort": doc(lk.sort),
+        "limit": lk.limit,
+        "required": bool(lk.required),
+    }
 
 
 def _bulk_runner(cls: type[Migration], fn: Callable[..., Any], uri: str) -> Callable[[str], None]:
@@ -165,9 +221,12 @@ def _worker_factory(
                 out = loop.run_until_complete(out)
             return out
 
+        crossing = None
+        if cls.outputs or cls.lookups:
+            crossing = Crossing(inst, frozenset(lk.as_ for lk in cls.lookups))
         if spec.kind == "document":
-            return per_document_worker(where, call)
-        return batch_worker(where, call)
+            return per_document_worker(where, call, crossing)
+        return batch_worker(where, call, crossing)
 
     return factory
 
@@ -188,31 +247,79 @@ def _failure(exc: BaseException) -> str:
     return "".join(traceback.format_exception(exc)).rstrip()
 
 
-def batch_worker(where: str, call: Callable[[list[dict[str, Any]]], Any]) -> Worker:
+@dataclass(frozen=True)
+class Crossing:
+    """A cross-collection step's worker: the migration instance its calls
+    run on and the lookups its class declares."""
+
+    inst: Migration
+    declared: frozenset[str]
+
+    def start(
+        self, where: str, docs: list[dict[str, Any]], lookups: list[dict[str, Any]]
+    ) -> _cross.Call:
+        call = _cross.Call(where, self.declared, docs, lookups)
+        setattr(self.inst, _cross.ATTR, call)
+        return call
+
+    def end(self) -> None:
+        setattr(self.inst, _cross.ATTR, None)
+
+
+def _decode(
+    data: bytes, crossing: Crossing | None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The documents of a batch, and the lookups document of each."""
+    found = bson.decode_all(data, CODEC)
+    if crossing is None:
+        return found, [{} for _ in found]
+    return found[0::2], found[1::2]
+
+
+def _answer(outcomes: list[Outcome], outputs: Outputs, crossing: Crossing | None) -> Any:
+    return outcomes if crossing is None else (outcomes, outputs)
+
+
+def batch_worker(
+    where: str, call: Callable[[list[dict[str, Any]]], Any], crossing: Crossing | None = None
+) -> Worker:
     """A worker for a function over a whole batch."""
 
-    def run(direction: str, data: bytes, count: int) -> list[Outcome]:
-        docs = bson.decode_all(data, CODEC)
+    def once(docs: list[dict[str, Any]], lookups: list[dict[str, Any]]) -> tuple[Any, Outputs]:
+        state = crossing.start(where, docs, lookups) if crossing else None
         try:
             out = call(docs)
+        finally:
+            if crossing:
+                crossing.end()
+        return out, (state.outputs if state else [[] for _ in docs])
+
+    def run(direction: str, data: bytes, count: int) -> Any:
+        docs, lookups = _decode(data, crossing)
+        try:
+            out, outputs = once(docs, lookups)
         except Exception as exc:
             if len(docs) < 2:
                 raise
             # Which documents make it raise? Each alone, as the engine does
-            # for Wasm traps; those fail (abort, or quarantine), the rest go on.
+            # for Wasm traps; those fail (abort, or quarantine) with no
+            # outputs, the rest go on.
             singles: list[Outcome] = []
-            for doc in bson.decode_all(data, CODEC):
+            their: Outputs = []
+            for doc, lk in zip(*_decode(data, crossing), strict=True):
                 try:
-                    one = call([doc])
+                    one, emitted = once([doc], [lk])
                     _check_list(where, one, 1)
                     singles.append(encode(where, 0, one[0]))
+                    their.append(emitted[0])
                 except Exception as e:
                     singles.append(_failure(e))
+                    their.append([])
             if not any(isinstance(s, str) for s in singles):
                 raise exc
-            return singles
+            return _answer(singles, their, crossing)
         _check_list(where, out, len(docs))
-        return [encode(where, i, d) for i, d in enumerate(out)]
+        return _answer([encode(where, i, d) for i, d in enumerate(out)], outputs, crossing)
 
     return run
 
@@ -230,18 +337,30 @@ def _check_list(where: str, out: object, n: int) -> None:
         )
 
 
-def per_document_worker(where: str, call: Callable[[dict[str, Any]], Any]) -> Worker:
+def per_document_worker(
+    where: str, call: Callable[[dict[str, Any]], Any], crossing: Crossing | None = None
+) -> Worker:
     """A worker for a function over one document at a time."""
 
-    def run(direction: str, data: bytes, count: int) -> list[Outcome]:
+    def run(direction: str, data: bytes, count: int) -> Any:
+        docs, lookups = _decode(data, crossing)
+        state = crossing.start(where, docs, lookups) if crossing else None
         outs: list[Outcome] = []
-        for i, doc in enumerate(bson.decode_all(data, CODEC)):
-            try:
-                new = call(doc)
-            except Exception as exc:
-                outs.append(_failure(exc))
-                continue
-            outs.append(encode(where, i, new))
-        return outs
+        try:
+            for i, doc in enumerate(docs):
+                if state:
+                    state.current = i
+                try:
+                    new = call(doc)
+                except Exception as exc:
+                    outs.append(_failure(exc))
+                    if state:
+                        state.outputs[i] = []
+                    continue
+                outs.append(encode(where, i, new))
+        finally:
+            if crossing:
+                crossing.end()
+        return _answer(outs, state.outputs if state else [], crossing)
 
     return run

@@ -17,6 +17,7 @@ use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 
+mod cross;
 mod requests;
 mod runtime;
 

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use mongoshift::batch::Output;
 use mongoshift::pipeline::{BatchTransform, TransformError, TransformWorker};
 use mongoshift::python::{BulkStep, PythonPlan, PythonRuntime, PythonStep};
 use mongoshift::wasm::{Outcome, OutcomeError};
@@ -83,25 +84,46 @@ impl PythonRuntime for Runtime {
                             .map_err(|e| {
                                 pyo3::exceptions::PyValueError::new_err(format!("bad filter: {e}"))
                             })?;
+                    let collection: String = item(s, "collection")?.extract()?;
+                    let path = m.path.display().to_string();
+                    let (outputs, lookups) = crate::cross::declared(s, &collection, &path)?;
+                    let cross = !outputs.is_empty() || !lookups.is_empty();
                     steps.push(PythonStep::Iterative {
                         description,
-                        collection: item(s, "collection")?.extract()?,
+                        collection,
                         filter,
                         batch_size: item(s, "batch_size")?.extract()?,
                         threads: item(s, "threads")?.extract()?,
+                        outputs,
+                        lookups,
                         transform: Arc::new(Transform {
                             factory: item(s, "worker")?.unbind(),
+                            cross,
                         }),
                     });
                 }
                 Ok(PythonPlan { steps, reversible })
             })();
-            res.map_err(|e| traceback(py, &e))
+            res.map_err(|e| failure(py, &e))
         })
     }
 }
 
-fn item<'py>(d: &Bound<'py, PyDict>, key: &str) -> PyResult<Bound<'py, PyAny>> {
+/// Why a file cannot be loaded: a bad declaration by its message alone (it
+/// names the file and the field), anything else with its traceback.
+fn failure(py: Python<'_>, err: &PyErr) -> String {
+    let declaration = py
+        .import("mongoshift._runtime")
+        .and_then(|m| m.getattr("DeclarationError"))
+        .is_ok_and(|cls| err.value(py).is_instance(&cls).unwrap_or(false));
+    if declaration {
+        err.value(py).to_string()
+    } else {
+        traceback(py, err)
+    }
+}
+
+pub(crate) fn item<'py>(d: &Bound<'py, PyDict>, key: &str) -> PyResult<Bound<'py, PyAny>> {
     d.get_item(key)?
         .ok_or_else(|| pyo3::exceptions::PyKeyError::new_err(key.to_string()))
 }
@@ -109,6 +131,9 @@ fn item<'py>(d: &Bound<'py, PyDict>, key: &str) -> PyResult<Bound<'py, PyAny>> {
 /// An iterative step: `factory()` gives each worker thread its own callable.
 struct Transform {
     factory: Py<PyAny>,
+    /// Its class declares outputs or lookups: its workers take each
+    /// document with its lookups document and return outputs.
+    cross: bool,
 }
 
 impl BatchTransform for Transform {
@@ -118,12 +143,33 @@ impl BatchTransform for Transform {
             Err(e) => Err(traceback(py, &e).into()),
         })
     }
+
+    fn cross(&self) -> bool {
+        self.cross
+    }
 }
 
 /// One worker's callable: `call(direction, batch_bytes, count)` returns one
 /// item per document: `None` keep, `bytes` replace, `False` delete, `str` fail.
+/// A cross-collection step's worker takes each document followed by its
+/// lookups document and returns `(items, outputs)` (see [`crate::cross::outputs`]).
 struct Worker {
     call: Py<PyAny>,
+}
+
+impl Worker {
+    fn call<'py>(
+        &self,
+        py: Python<'py>,
+        direction: Direction,
+        batch: &[u8],
+        count: usize,
+    ) -> Result<Bound<'py, PyAny>, TransformError> {
+        self.call
+            .bind(py)
+            .call1((direction_name(direction), PyBytes::new(py, batch), count))
+            .map_err(|e| -> TransformError { traceback(py, &e).into() })
+    }
 }
 
 impl TransformWorker for Worker {
@@ -133,26 +179,35 @@ impl TransformWorker for Worker {
         batch: &[u8],
         count: usize,
     ) -> Result<Vec<Outcome>, TransformError> {
+        Python::attach(|py| outcomes(&self.call(py, direction, batch, count)?))
+    }
+
+    fn transform_cross(
+        &mut self,
+        direction: Direction,
+        batch: &[u8],
+        count: usize,
+    ) -> Result<(Vec<Outcome>, Vec<Vec<Output>>), TransformError> {
         Python::attach(|py| {
-            let out = self
-                .call
-                .call1(
-                    py,
-                    (direction_name(direction), PyBytes::new(py, batch), count),
-                )
-                .map_err(|e| -> TransformError { traceback(py, &e).into() })?;
-            let out = out
-                .bind(py)
-                .cast::<PyList>()
-                .map_err(|e| -> TransformError { e.to_string().into() })?;
-            // The engine checks the count, and every replacement (a copy of
-            // its input is a keep).
-            out.iter()
-                .enumerate()
-                .map(|(i, o)| outcome(i, &o))
-                .collect()
+            let out = self.call(py, direction, batch, count)?;
+            let (items, outputs): (Bound<'_, PyAny>, Bound<'_, PyAny>) = out
+                .extract()
+                .map_err(|e: PyErr| -> TransformError { e.to_string().into() })?;
+            Ok((outcomes(&items)?, crate::cross::outputs(&outputs, count)?))
         })
     }
+}
+
+/// A worker's list of items as outcomes. The engine checks the count, and
+/// every replacement (a copy of its input is a keep).
+fn outcomes(out: &Bound<'_, PyAny>) -> Result<Vec<Outcome>, TransformError> {
+    let out = out
+        .cast::<PyList>()
+        .map_err(|e| -> TransformError { e.to_string().into() })?;
+    out.iter()
+        .enumerate()
+        .map(|(i, o)| outcome(i, &o))
+        .collect()
 }
 
 /// One item of a worker's list; anything but the four kinds is refused, so

@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use bson::doc;
 use predicates::prelude::*;
 
-use crate::util::TestDb;
+use crate::util::{block_on, text, TestDb};
 use crate::wat::counter;
 
 /// The test virtual environment with the package built into it
@@ -247,4 +247,162 @@ class Mark(Migration):
     assert!(t.raw_users() == original, "nothing written");
     assert_eq!(t.count("marks", doc! {}), 0, "the bulk step did not run");
     assert!(t.ledger().is_empty());
+}
+
+/// An example Python migration of `python/tests/cross` (pytest runs them
+/// through the package's API; these run them through the CLI).
+fn cross_example(file: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../python/tests/cross")
+        .join(file);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// 60 users with an org (org 4 does not exist) and 0 to 3 addresses, last.
+fn seed_cross(t: &TestDb) {
+    let users = (0..60).map(|i: i32| {
+        let addresses: Vec<bson::Document> = (0..i % 4)
+            .map(|j| doc! { "street": format!("{i} Main St"), "n": j })
+            .collect();
+        doc! { "_id": i, "name": format!("user {i}"), "org_id": i % 5, "addresses": addresses }
+    });
+    block_on(
+        t.db()
+            .collection::<bson::Document>("users")
+            .insert_many(users),
+    )
+    .expect("seed users");
+    let orgs = (0..4).map(|i| doc! { "_id": i, "name": format!("Org {i}"), "size": i * 10 });
+    block_on(
+        t.db()
+            .collection::<bson::Document>("orgs")
+            .insert_many(orgs),
+    )
+    .expect("seed orgs");
+}
+
+#[test]
+fn python_move_addresses_and_denormalize_org_name_up_then_down_leave_every_collection_as_it_was() {
+    let t = TestDb::new("py_cross");
+    seed_cross(&t);
+    let (users, orgs) = (t.raw_users(), t.find("orgs", doc! {}));
+    t.write(
+        "20260301000000_move_addresses.py",
+        &cross_example("20260301000000_move_addresses.py"),
+    );
+    t.write(
+        "20260302000000_denormalize_org_name.py",
+        &cross_example("20260302000000_denormalize_org_name.py"),
+    );
+    let out = t
+        .cmd()
+        .env("VIRTUAL_ENV", venv())
+        .arg("plan")
+        .assert()
+        .success();
+    let (plan, _) = text(out.get_output());
+    assert!(
+        plan.contains(
+            "; outputs to addresses; looks up `moved` in addresses (user_id = _id, at most 1000)"
+        ) && plan.contains("; looks up `org` in orgs (_id = org_id, at most 1)"),
+        "{plan}"
+    );
+    t.cmd()
+        .env("VIRTUAL_ENV", venv())
+        .arg("up")
+        .assert()
+        .success();
+    let moved: i32 = (0..60).map(|i| i % 4).sum();
+    assert_eq!(t.count("addresses", doc! {}), moved as u64);
+    assert_eq!(
+        t.find("addresses", doc! { "_id": "7:2" }),
+        [doc! { "_id": "7:2", "user_id": 7, "i": 2, "street": "7 Main St", "n": 2 }]
+    );
+    assert_eq!(
+        t.count("users", doc! { "addresses": { "$exists": true } }),
+        15,
+        "users without addresses keep their empty list"
+    );
+    assert_eq!(
+        t.count("users", doc! { "org_id": 2, "org_name": "Org 2" }),
+        12
+    );
+    assert_eq!(
+        t.count("users", doc! { "org_name": { "$exists": false } }),
+        12
+    );
+    t.cmd()
+        .env("VIRTUAL_ENV", venv())
+        .arg("status")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(format!("{moved} to addresses")));
+    // Backward gathers the addresses back (a lookup) and deletes them
+    // (outputs); the denormalization, without backward, restores its pre-images.
+    t.cmd()
+        .env("VIRTUAL_ENV", venv())
+        .args(["down", "--steps", "2"])
+        .assert()
+        .success();
+    assert!(t.raw_users() == users, "users byte for byte as before");
+    assert_eq!(t.count("addresses", doc! {}), 0);
+    assert_eq!(t.find("orgs", doc! {}), orgs);
+}
+
+#[test]
+fn a_python_output_to_an_undeclared_collection_is_refused_with_nothing_written() {
+    let t = TestDb::new("py_cross_undeclared");
+    t.seed_users(20);
+    let users = t.raw_users();
+    t.write(
+        "20260301000000_copy.py",
+        &cross_example("copy_to_undeclared.py"),
+    );
+    let out = t
+        .cmd()
+        .env("VIRTUAL_ENV", venv())
+        .arg("up")
+        .output()
+        .expect("run");
+    let (stdout, stderr) = text(&out);
+    assert!(!out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stderr.contains(
+            "migration 20260301000000_copy: document _id 0: an output (upsert) to `copies`, which is not among the manifest's outputs ([elsewhere])"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(t.count("copies", doc! {}), 0);
+    assert!(t.raw_users() == users);
+    assert_eq!(t.ledger()[0].get_str("state"), Ok("failed"));
+}
+
+#[test]
+fn a_bad_python_declaration_is_named_with_its_file_and_field() {
+    let t = TestDb::new("py_cross_bad");
+    t.seed_users(3);
+    t.write(
+        "20260301000000_bad.py",
+        r#"from mongoshift import Lookup, Migration, document_migration
+
+
+class Bad(Migration):
+    collection = "users"
+    lookups = [Lookup(from_="orgs", local_field="org_id", foreign_field="_id", as_="org", limit=0)]
+
+    @document_migration()
+    def forward(self, user):
+        return user
+"#,
+    );
+    t.cmd()
+        .env("VIRTUAL_ENV", venv())
+        .arg("up")
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "python migration 20260301000000_bad: migrations/20260301000000_bad.py: \
+             Bad.lookups[0]: `limit` must be at least 1, not 0",
+        ));
+    assert_eq!(t.count("users", doc! { "org": { "$exists": true } }), 0);
 }

@@ -22,10 +22,12 @@
 //! - `kind`: the kinds a manifest may name; `types`: the [`Manifest`] and
 //!   its bodies; `step`: the steps of an `update` migration.
 //! - `cross`: what a cross-collection migration declares (`outputs`,
-//!   `[[lookup]]`), read by `parse_cross`.
+//!   `[[lookup]]`); `check_cross`: the rules they follow wherever they are
+//!   written (a manifest, read by `parse_cross`, or a Python migration class).
 //! - `raw` → `parse` / `parse_step`: TOML (with spans) into a checked
 //!   manifest; `values`: TOML values as BSON.
 
+mod check_cross;
 mod cross;
 mod kind;
 mod parse;
@@ -38,6 +40,7 @@ mod tests;
 mod types;
 mod values;
 
+pub use check_cross::{check_lookup, check_lookup_unique, check_output, LookupDecl};
 pub use cross::{Lookup, LookupOn, Namespace, DEFAULT_LOOKUP_LIMIT};
 pub use kind::{Kind, KNOWN_KINDS};
 pub use parse::parse;

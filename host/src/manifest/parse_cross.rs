@@ -1,11 +1,11 @@
-//! `outputs` and `[[lookup]]` of a manifest, checked: names that are
-//! collections, no output that is the migration's own collection, each
-//! lookup's `as` once.
+//! `outputs` and `[[lookup]]` of a manifest, read from TOML and held to the
+//! rules of `check_cross`; each error names its line.
 
 use bson::{Bson, Document};
 use toml::Spanned;
 
-use super::cross::{Lookup, LookupOn, Namespace, DEFAULT_LOOKUP_LIMIT};
+use super::check_cross::{check_lookup, check_lookup_unique, check_output, LookupDecl};
+use super::cross::{Lookup, LookupOn, Namespace};
 use super::raw::{RawLookup, RawManifest};
 use super::values::{line_of, to_bson, type_name};
 use crate::error::SourceError;
@@ -18,35 +18,17 @@ pub(super) fn cross(
     err: &dyn Fn(String) -> SourceError,
 ) -> Result<(Vec<Namespace>, Vec<Lookup>), SourceError> {
     let line = |span: std::ops::Range<usize>| line_of(text, span.start);
-    let own = Namespace {
-        db: None,
-        collection: collection.to_string(),
-    };
     let mut outputs: Vec<Namespace> = Vec::new();
     for o in raw.outputs.iter().flat_map(|o| o.get_ref()) {
-        let at = line(o.span());
-        let ns =
-            Namespace::parse(o.get_ref()).map_err(|e| err(format!("line {at}: `outputs`: {e}")))?;
-        if ns == own {
-            return Err(err(format!(
-                "line {at}: `outputs` names `{ns}`, the migration's own collection: its documents are changed by the transform's outcomes (keep, replace, delete), not by outputs"
-            )));
-        }
-        if outputs.contains(&ns) {
-            return Err(err(format!("line {at}: `outputs` names `{ns}` twice")));
-        }
+        let ns = check_output(o.get_ref(), collection, &outputs)
+            .map_err(|e| err(format!("line {}: {e}", line(o.span()))))?;
         outputs.push(ns);
     }
     let mut lookups: Vec<Lookup> = Vec::new();
     for l in raw.lookup.iter().flatten() {
         let lookup = one_lookup(l, text, err)?;
-        if lookups.iter().any(|o| o.as_name == lookup.as_name) {
-            return Err(err(format!(
-                "line {}: two lookups give their matches `as = \"{}\"`",
-                line(l.span()),
-                lookup.as_name
-            )));
-        }
+        check_lookup_unique(&lookup, &lookups)
+            .map_err(|e| err(format!("line {}: {e}", line(l.span()))))?;
         lookups.push(lookup);
     }
     Ok((outputs, lookups))
@@ -60,25 +42,6 @@ fn one_lookup(
     let at = line_of(text, l.span().start);
     let r = l.get_ref();
     let bad = |what: String| err(format!("line {at}: [[lookup]]: {what}"));
-    let from = Namespace::parse(r.from.get_ref()).map_err(|e| bad(format!("`from`: {e}")))?;
-    for (field, v) in [
-        ("local_field", &r.local_field),
-        ("foreign_field", &r.foreign_field),
-        ("as", &r.as_name),
-    ] {
-        let v = v.get_ref();
-        if v.is_empty() || v.starts_with('$') || v.contains('\0') {
-            return Err(bad(format!(
-                "`{field}` must be a field name (not empty, no leading `$`), not {v:?}"
-            )));
-        }
-    }
-    if r.as_name.get_ref().contains('.') {
-        return Err(bad(format!(
-            "`as` is a key of the lookups document, without dots, not {:?}",
-            r.as_name.get_ref()
-        )));
-    }
     let table = |field: &str,
                  v: &Option<Spanned<toml::Value>>|
      -> Result<Option<Document>, SourceError> {
@@ -93,28 +56,19 @@ fn one_lookup(
             },
         }
     };
-    let limit = match &r.limit {
-        None => DEFAULT_LOOKUP_LIMIT,
-        Some(n) if *n.get_ref() >= 1 => *n.get_ref() as usize,
-        Some(n) => {
-            return Err(bad(format!(
-                "`limit` must be at least 1, not {}",
-                n.get_ref()
-            )))
-        }
-    };
-    Ok(Lookup {
-        from,
-        local_field: r.local_field.get_ref().clone(),
-        foreign_field: r.foreign_field.get_ref().clone(),
-        as_name: r.as_name.get_ref().clone(),
+    check_lookup(LookupDecl {
+        from: r.from.get_ref(),
+        local_field: r.local_field.get_ref(),
+        foreign_field: r.foreign_field.get_ref(),
+        as_name: r.as_name.get_ref(),
         projection: table("projection", &r.projection)?,
         sort: table("sort", &r.sort)?,
-        limit,
+        limit: r.limit.as_ref().map(|n| *n.get_ref()),
         required: r.required,
         on: match &r.on {
             None => LookupOn::Both,
             Some(o) => LookupOn::parse(o.get_ref()).map_err(bad)?,
         },
     })
+    .map_err(bad)
 }

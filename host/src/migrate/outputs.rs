@@ -1,5 +1,6 @@
-//! Before a cross-collection run writes: every declared output collection
-//! exists (creating one inside a batch's transaction is restricted on some
+//! Before a cross-collection run writes: it has transactions (a batch's
+//! writes to every collection commit together), every declared output
+//! collection exists (creating one inside a batch's transaction is restricted on some
 //! servers) and can take plain document writes (not a view, not a
 //! time-series collection, writable by this user).
 
@@ -7,10 +8,22 @@ use bson::{doc, Document};
 
 use crate::error::{MigrateError, Result};
 use crate::manifest::Namespace;
+use crate::options::TxMode;
 use crate::target::Target;
 
-/// Checks and creates the outputs of migration `id`.
-pub(super) async fn prepare(target: &Target, id: &str, outputs: &[Namespace]) -> Result<()> {
+/// Checks and creates the outputs of migration `id`, which runs with `tx`.
+pub(super) async fn prepare(
+    target: &Target,
+    id: &str,
+    outputs: &[Namespace],
+    tx: TxMode,
+) -> Result<()> {
+    if outputs.is_empty() {
+        return Ok(());
+    }
+    if tx == TxMode::None {
+        return Err(MigrateError::CrossWithoutTransactions { id: id.to_string() });
+    }
     for ns in outputs {
         let db = target.client().database(ns.db_or(target.db().name()));
         let unwritable = |why: String| MigrateError::OutputUnwritable {

@@ -114,7 +114,7 @@ impl Migrator {
                         spec.filter,
                         spec.batch_size,
                         PipelineOptions::new(spec.batch_size, spec.threads).threads,
-                        cross_plan(spec),
+                        cross_plan(&spec.outputs, &spec.lookups),
                         if direction == Direction::Up {
                             let (s, why) = self.strategy_for(spec, strategy).await?;
                             format!("strategy {}: {why}", s.as_str())
@@ -298,13 +298,18 @@ impl Migrator {
 
 /// What a cross-collection migration reads and writes besides its own
 /// collection, for its plan line.
-fn cross_plan(spec: &crate::manifest::WasmSpec) -> String {
+/// What a cross-collection migration writes and reads besides its own
+/// collection, for its plan line (Wasm and Python alike).
+pub(super) fn cross_plan(
+    outputs: &[crate::manifest::Namespace],
+    lookups: &[crate::manifest::Lookup],
+) -> String {
     let mut out = String::new();
-    if !spec.outputs.is_empty() {
-        let names: Vec<String> = spec.outputs.iter().map(ToString::to_string).collect();
+    if !outputs.is_empty() {
+        let names: Vec<String> = outputs.iter().map(ToString::to_string).collect();
         out.push_str(&format!("; outputs to {}", names.join(", ")));
     }
-    for l in &spec.lookups {
+    for l in lookups {
         let on = match l.on {
             crate::manifest::LookupOn::Both => "",
             crate::manifest::LookupOn::Forward => ", up only",

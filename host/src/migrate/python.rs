@@ -92,8 +92,14 @@ impl Migrator {
         };
         let mut steps = Vec::new();
         for s in &plan.steps {
+            let cross = match s {
+                PythonStep::Iterative {
+                    outputs, lookups, ..
+                } => super::plan::cross_plan(outputs, lookups),
+                PythonStep::Bulk { .. } => String::new(),
+            };
             steps.push(PlannedStep {
-                description: s.description().to_string(),
+                description: format!("{}{cross}", s.description()),
                 matching: match s {
                     PythonStep::Iterative {
                         collection, filter, ..
@@ -185,6 +191,11 @@ impl Migrator {
                 PythonStep::Iterative { collection, .. } => Some(collection.clone()),
                 PythonStep::Bulk { .. } => None,
             });
+        }
+        for s in &plan.steps {
+            if let PythonStep::Iterative { outputs, .. } = s {
+                super::outputs::prepare(&self.target, &m.id, outputs, tx).await?;
+            }
         }
         let session = self.prepare_writes(entry, tx, settings.quarantine).await?;
         Ok(PyPrepared { plan, tx, session })
@@ -278,11 +289,14 @@ impl Migrator {
             batch_size,
             threads,
             transform,
+            outputs,
+            lookups,
             ..
         } = step
         else {
             unreachable!("an iterative step")
         };
+        let cross = crate::writer::Cross::declared(&one.m.id, outputs, lookups, one.direction);
         let undo_through = entry
             .undo_through
             .as_ref()
@@ -310,13 +324,13 @@ impl Migrator {
                     reread: true,
                 },
                 filter,
-                cross: Default::default(),
+                cross: cross.clone(),
             },
             dry_run: None,
             limit: None,
             session: None,
             schema: None,
-            lookups: None,
+            lookups: cross.lookups(),
         }
     }
 

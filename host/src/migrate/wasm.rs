@@ -219,7 +219,7 @@ impl Migrator {
         entry: &LedgerEntry,
     ) -> Result<(update::Counts, i64)> {
         let (m, direction) = (one.m, one.direction);
-        super::outputs::prepare(&self.target, &m.id, &spec.outputs).await?;
+        super::outputs::prepare(&self.target, &m.id, &spec.outputs, prepared.tx).await?;
         let total = self.count(spec).await?;
         self.started(m, direction, one.work, Some(total));
         let schema = compile_schema(spec);
@@ -296,7 +296,8 @@ impl Migrator {
                 reread: true,
             },
         };
-        let lookups = crate::lookup::Lookups::for_run(&one.m.id, &spec.lookups, direction);
+        let cross =
+            crate::writer::Cross::declared(&one.m.id, &spec.outputs, &spec.lookups, direction);
         let resume_from = match rewrite {
             Some(r) if r.restarted() => None,
             _ => entry.checkpoint.clone(),
@@ -320,16 +321,13 @@ impl Migrator {
                 max_attempts: 30,
                 destination,
                 filter,
-                cross: crate::writer::Cross {
-                    outputs: spec.outputs.clone(),
-                    lookups: lookups.clone(),
-                },
+                cross: cross.clone(),
             },
             dry_run: None,
             limit: None,
             session: None,
             schema: None,
-            lookups,
+            lookups: cross.lookups(),
         }
     }
 }

@@ -3,7 +3,7 @@
 use bson::Document;
 
 use crate::lookup::Lookups;
-use crate::manifest::Namespace;
+use crate::manifest::{Lookup, Namespace};
 use crate::options::{TxMode, UpdateForm};
 
 /// What the writer does besides writing.
@@ -38,6 +38,27 @@ pub struct Cross {
     /// Resolved again inside each batch's transaction: a document whose
     /// matches changed since the transform saw them is transformed again.
     pub(crate) lookups: Option<Lookups>,
+}
+
+impl Cross {
+    /// What migration `id` declares: its outputs, and its lookups (none when
+    /// it declares none).
+    pub(crate) fn declared(
+        id: &str,
+        outputs: &[Namespace],
+        lookups: &[Lookup],
+        direction: crate::progress::Direction,
+    ) -> Cross {
+        Cross {
+            outputs: outputs.to_vec(),
+            lookups: Lookups::for_run(id, lookups, direction),
+        }
+    }
+
+    /// The lookups the reader resolves for each batch.
+    pub(crate) fn lookups(&self) -> Option<Lookups> {
+        self.lookups.clone()
+    }
 }
 
 /// Where a document-by-document run writes.
