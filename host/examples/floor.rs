@@ -11,6 +11,9 @@
 //! - in-place, form replace: one unordered `update` of 1,000 replacements by `_id` per batch.
 //! - in-place, form set: the same with `$set`/`$unset` of the changed fields.
 //! - rewrite: unordered inserts of 1,000 into a new collection, then two renames.
+//! - cross (`move_addresses`'s writes): per batch of 1,000 users, one
+//!   unordered `update` of the users without `addresses` and one unordered
+//!   `insert` of their addresses into `addresses`.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::time::Instant;
@@ -93,6 +96,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         if batch.len() == 1000 || (done && !batch.is_empty()) {
             n += batch.len() as u64;
+            if strategy == "cross" {
+                move_addresses(&db, batch.drain(..)).await?;
+                continue;
+            }
             let mut arr = RawArrayBuf::new();
             for d in batch.drain(..) {
                 let Some((full, set)) = split(&d) else {
@@ -143,5 +150,45 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         },
         n as f64 / secs
     );
+    Ok(())
+}
+
+/// `move_addresses` without an engine: each user replaced without its
+/// `addresses`, each address inserted as `{_id: "<user>-<i>", user_id, i, ...}`.
+async fn move_addresses(
+    db: &mongodb::Database,
+    users: impl Iterator<Item = RawDocumentBuf>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let (mut updates, mut inserts) = (RawArrayBuf::new(), RawArrayBuf::new());
+    for d in users {
+        let id = match d.get("_id")? {
+            Some(RawBsonRef::Int64(i)) => i,
+            _ => return Err("users need int64 _id".into()),
+        };
+        let mut user = RawDocumentBuf::new();
+        for el in d.iter() {
+            let (k, v) = el?;
+            if k == "addresses" {
+                let Some(list) = v.as_array() else { continue };
+                for (i, a) in list.into_iter().enumerate() {
+                    let Some(a) = a?.as_document() else { continue };
+                    let mut moved =
+                        rawdoc! { "_id": format!("{id}-{i}"), "user_id": id, "i": i as i32 };
+                    for f in a.iter() {
+                        let (fk, fv) = f?;
+                        moved.append(fk, fv.to_raw_bson());
+                    }
+                    inserts.push(moved);
+                }
+            } else {
+                user.append(k, v.to_raw_bson());
+            }
+        }
+        updates.push(rawdoc! { "q": { "_id": id }, "u": user });
+    }
+    db.run_raw_command(rawdoc! { "update": "users", "updates": updates, "ordered": false })
+        .await?;
+    db.run_raw_command(rawdoc! { "insert": "addresses", "documents": inserts, "ordered": false })
+        .await?;
     Ok(())
 }
