@@ -3,7 +3,7 @@
 //! touched collection as it was, a lookup is read in the batch's snapshot,
 //! and a run killed anywhere resumes with every output written once.
 
-use bson::{doc, Document, RawDocumentBuf};
+use bson::{doc, Document};
 use futures_util::TryStreamExt;
 
 use crate::guests::install;
@@ -31,20 +31,6 @@ fn seed(t: &TestDb, n: u64) {
             .await
             .expect("seed orgs");
     });
-}
-
-/// A collection as raw BSON, by `_id`.
-fn raw(t: &TestDb, coll: &str) -> Vec<RawDocumentBuf> {
-    block_on(async {
-        t.db()
-            .collection::<RawDocumentBuf>(coll)
-            .find(doc! {})
-            .sort(doc! { "_id": 1 })
-            .await?
-            .try_collect()
-            .await
-    })
-    .expect("find")
 }
 
 #[test]
@@ -78,7 +64,7 @@ fn denormalize_org_name_copies_each_name_and_down_removes_it_byte_for_byte() {
     let t = TestDb::new("denormalize");
     seed(&t, 1_500);
     install(&t, DENORMALIZE);
-    let (users, orgs) = (t.raw_users(), raw(&t, "orgs"));
+    let (users, orgs) = (t.raw_users(), t.raw("orgs"));
     t.cmd().arg("up").assert().success();
     let u = &t.find("users", doc! { "_id": 205_i64 })[0];
     assert_eq!(
@@ -91,7 +77,7 @@ fn denormalize_org_name_copies_each_name_and_down_removes_it_byte_for_byte() {
     );
     t.cmd().arg("down").assert().success();
     assert!(t.raw_users() == users, "users byte-identical after down");
-    assert!(raw(&t, "orgs") == orgs, "orgs untouched");
+    assert!(t.raw("orgs") == orgs, "orgs untouched");
 }
 
 /// An organisation renamed while the first batch waits for its transaction:

@@ -340,10 +340,15 @@ impl TestDb {
 
     /// The `users` collection as raw BSON, by `_id`: for byte-for-byte comparisons.
     pub fn raw_users(&self) -> Vec<bson::RawDocumentBuf> {
+        self.raw("users")
+    }
+
+    /// A collection as raw BSON, by `_id`.
+    pub fn raw(&self, coll: &str) -> Vec<bson::RawDocumentBuf> {
         use futures_util::TryStreamExt;
         block_on(async {
             self.db()
-                .collection::<bson::RawDocumentBuf>("users")
+                .collection::<bson::RawDocumentBuf>(coll)
                 .find(doc! {})
                 .sort(doc! { "_id": 1 })
                 .await?
