@@ -6,7 +6,6 @@
 //! one fails the test with the message a user would see.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
 
 use bson::oid::ObjectId;
 use bson::spec::BinarySubtype;
@@ -18,6 +17,7 @@ use mongoshift::progress::Direction;
 use mongoshift::wasm::{Outcome, SandboxLimits, TransformModule};
 use predicates::prelude::*;
 
+use crate::guest_examples::{built_example, example};
 use crate::guests::{built, install, seed_people, SPLIT_NAME};
 use crate::util::{bin, text, TestDb};
 
@@ -97,43 +97,6 @@ fn every_language_scaffold_builds_and_runs() {
         .stderr(predicate::str::contains(
             "unknown guest language `cobol`; known: rust, c, assemblyscript, js, python",
         ));
-}
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn example(lang: &str) -> PathBuf {
-    repo().join("examples/guests").join(lang).join("split_name")
-}
-
-/// Builds a language's example with `mongoshift build <dir>` once per test
-/// binary and returns its module.
-pub fn built_example(lang: &str) -> PathBuf {
-    static BUILT: OnceLock<Mutex<Vec<(String, PathBuf)>>> = OnceLock::new();
-    let cell = BUILT.get_or_init(|| Mutex::new(Vec::new()));
-    let mut done = cell.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some((_, p)) = done.iter().find(|(l, _)| l == lang) {
-        return p.clone();
-    }
-    let dir = example(lang);
-    let out = std::process::Command::new(bin())
-        .arg("build")
-        .arg(&dir)
-        .output()
-        .expect("run mongoshift build");
-    let (stdout, stderr) = text(&out);
-    assert!(
-        out.status.success(),
-        "building the {lang} example failed (run scripts/install-guest-tools first):\n{stdout}\n{stderr}"
-    );
-    assert!(
-        stdout.contains(&format!("bytes, {lang}) for split_name")),
-        "{stdout}"
-    );
-    let module = dir.join("split_name.wasm");
-    done.push((lang.to_string(), module.clone()));
-    module
 }
 
 fn rust_module() -> PathBuf {

@@ -13,6 +13,7 @@ mod compile_limits;
 mod cross;
 mod cross_examples;
 mod docs;
+mod guest_examples;
 mod guests;
 mod in_place_writes;
 mod languages;
