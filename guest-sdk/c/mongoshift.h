@@ -1,7 +1,9 @@
 /*
  * mongoshift.h: write a mongoshift transform in C, one function from document
  * to outcome. Single header, no libc, no imports: the module it builds follows
- * the core-module contract of guest-sdk/ABI.md (contract version 1).
+ * the core-module contract of guest-sdk/ABI.md: version 1 through
+ * MONGOSHIFT_TRANSFORM, version 2 (lookups in, outputs to other collections
+ * out; see "contract version 2" below) through MONGOSHIFT_TRANSFORM_V2.
  *
  *     #include "mongoshift.h"
  *
@@ -292,6 +294,18 @@ static void ms_append_null(ms_writer *w, const char *key) {
     ms__key(w, MS_NULL, key, ms__strlen(key));
 }
 
+/* Appends `d` as an embedded document. */
+static void ms_append_doc(ms_writer *w, const char *key, ms_doc d) {
+    ms__key(w, MS_DOCUMENT, key, ms__strlen(key));
+    ms__put(w, d.data, d.len);
+}
+
+/* Appends `d` as an array (its keys must be "0", "1", ...). */
+static void ms_append_array(ms_writer *w, const char *key, ms_doc d) {
+    ms__key(w, MS_ARRAY, key, ms__strlen(key));
+    ms__put(w, d.data, d.len);
+}
+
 /* Closes the document and returns it. */
 static ms_doc ms_writer_finish(ms_writer *w) {
     uint8_t z = 0;
@@ -360,6 +374,58 @@ static void ms_text_add_quoted(ms_text *t, const char *s, uint32_t n) {
         }
     }
     ms__put(t, "\"", 1);
+}
+
+/* Appends `v` in decimal. */
+static void ms_text_add_i64(ms_text *t, int64_t v) {
+    char b[20];
+    int n = 0;
+    uint64_t a = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        b[n++] = (char)('0' + a % 10);
+        a /= 10;
+    } while (a);
+    if (v < 0) ms__put(t, "-", 1);
+    while (n) ms__put(t, &b[--n], 1);
+}
+
+/* Appends `n` bytes as lowercase hex (an ObjectId's 12 bytes give its usual
+ * 24-character form). */
+static void ms_text_add_hex(ms_text *t, const uint8_t *p, uint32_t n) {
+    for (uint32_t i = 0; i < n; i++) {
+        ms__put(t, &"0123456789abcdef"[p[i] >> 4], 1);
+        ms__put(t, &"0123456789abcdef"[p[i] & 15], 1);
+    }
+}
+
+/* A BSON type's name as the Rust SDK's messages show it (bson's
+ * `ElementType` debug form: "String", "Int32", "EmbeddedDocument", ...), so
+ * that messages match the Rust guests' byte for byte. */
+static const char *ms_type_name(uint8_t type) {
+    switch (type) {
+    case MS_DOUBLE: return "Double";
+    case MS_STRING: return "String";
+    case MS_DOCUMENT: return "EmbeddedDocument";
+    case MS_ARRAY: return "Array";
+    case MS_BINARY: return "Binary";
+    case MS_UNDEFINED: return "Undefined";
+    case MS_OBJECT_ID: return "ObjectId";
+    case MS_BOOL: return "Boolean";
+    case MS_DATETIME: return "DateTime";
+    case MS_NULL: return "Null";
+    case MS_REGEX: return "RegularExpression";
+    case MS_DBPOINTER: return "DbPointer";
+    case MS_CODE: return "JavaScriptCode";
+    case MS_SYMBOL: return "Symbol";
+    case MS_CODE_W_SCOPE: return "JavaScriptCodeWithScope";
+    case MS_INT32: return "Int32";
+    case MS_TIMESTAMP: return "Timestamp";
+    case MS_INT64: return "Int64";
+    case MS_DECIMAL128: return "Decimal128";
+    case MS_MAX_KEY: return "MaxKey";
+    case MS_MIN_KEY: return "MinKey";
+    default: return "Unknown";
+    }
 }
 
 /* ---- dates ------------------------------------------------------------- */
@@ -515,10 +581,10 @@ static uint32_t ms__run(ms_transform_fn f, uint32_t ptr, uint32_t len) {
     return (uint32_t)(uintptr_t)res;
 }
 
-static uint32_t ms__describe(const char *name, int backward) {
+static uint32_t ms__describe(const char *name, int backward, int32_t version) {
     ms_writer w = ms_writer_new(64);
     ms_append_str(&w, "name", name, ms__strlen(name));
-    ms_append_int32(&w, "contract_version", 1);
+    ms_append_int32(&w, "contract_version", version);
     ms_append_bool(&w, "backward", backward);
     ms_doc d = ms_writer_finish(&w);
     uint8_t *res = (uint8_t *)ms_alloc(4 + d.len);
@@ -527,11 +593,11 @@ static uint32_t ms__describe(const char *name, int backward) {
     return (uint32_t)(uintptr_t)res;
 }
 
-/* Exports the contract for `forward` (and `backward`, or 0 when there is no
- * backward transform) under the module name `name`. Use it once per module. */
-#define MONGOSHIFT_TRANSFORM(name, forward, backward)                                   \
+/* The exports every module has; `transform_call` is the body of
+ * mongoshift_transform, given `direction`, `ptr` and `len`. */
+#define MS__EXPORTS(version, name, has_backward, transform_call)                        \
     __attribute__((export_name("mongoshift_contract_version"))) int32_t                \
-    mongoshift_contract_version(void) { return 1; }                                     \
+    mongoshift_contract_version(void) { return (version); }                             \
     __attribute__((export_name("mongoshift_alloc"))) uint32_t mongoshift_alloc(uint32_t n) { \
         ms__top = 0; /* the previous batch and its results are dead */                \
         uint32_t p = ((uint32_t)(uintptr_t)&__heap_base + 7u) & ~7u;                     \
@@ -539,13 +605,162 @@ static uint32_t ms__describe(const char *name, int backward) {
         return (uint32_t)(uintptr_t)ms_alloc(n);                                        \
     }                                                                                   \
     __attribute__((export_name("mongoshift_describe"))) uint32_t mongoshift_describe(void) { \
-        return ms__describe(name, (backward) != 0);                                     \
+        return ms__describe(name, (has_backward), (version));                           \
     }                                                                                   \
     __attribute__((export_name("mongoshift_transform"))) uint32_t mongoshift_transform( \
         int32_t direction, uint32_t ptr, uint32_t len) {                                \
+        transform_call                                                                  \
+    }
+
+/* Exports the contract (version 1) for `forward` (and `backward`, or 0 when
+ * there is no backward transform) under the module name `name`. Use it once
+ * per module. */
+#define MONGOSHIFT_TRANSFORM(name, forward, backward)                                   \
+    MS__EXPORTS(1, name, (backward) != 0, {                                             \
         ms_transform_fn f = direction == 0 ? (forward) : (backward);                    \
         if (!f) __builtin_trap();                                                       \
         return ms__run(f, ptr, len);                                                    \
+    })
+
+/* ---- contract version 2: lookups and outputs ----------------------------- */
+
+/* One output: `op` (0 insert, 1 upsert, 2 delete) of `doc` to `coll`. */
+typedef struct ms__output {
+    uint8_t op;
+    const uint8_t *coll;
+    uint32_t coll_len;
+    ms_doc doc;
+    struct ms__output *next;
+} ms__output;
+
+/* What a version-2 transform sees of one input document besides the document
+ * (its lookups) and what it writes besides its outcome (its outputs, in the
+ * order emitted; dropped if the outcome is a fail, since a document that
+ * fails writes nothing). */
+typedef struct {
+    ms_doc lookups;
+    ms__output *first;
+    ms__output *last;
+} ms_cx;
+
+/* The documents the lookup named `as` (its `as` in the manifest) matched:
+ * walk them with ms_next_doc. None when it matched nothing (or the manifest
+ * declares no such lookup).
+ *
+ *     ms_iter it = ms_lookup(cx, "addresses");
+ *     ms_doc a;
+ *     while (ms_next_doc(&it, &a)) { ... }
+ */
+static ms_iter ms_lookup(const ms_cx *cx, const char *as) {
+    ms_elem e;
+    ms_doc matches;
+    if (!ms_find(cx->lookups, as, &e)) {
+        ms_iter none = {0, 0};
+        return none;
     }
+    /* The host sends arrays of documents only: anything else is a bug. */
+    if (e.type != MS_ARRAY || !ms_as_doc(&e, &matches)) __builtin_trap();
+    return ms_iter_begin(matches);
+}
+
+/* The next document of a lookup, or 0 after the last. */
+static int ms_next_doc(ms_iter *it, ms_doc *d) {
+    ms_elem e;
+    if (!ms_next(it, &e)) return 0;
+    if (e.type != MS_DOCUMENT || !ms_as_doc(&e, d)) __builtin_trap();
+    return 1;
+}
+
+static void ms__emit(ms_cx *cx, uint8_t op, const char *coll, ms_doc doc) {
+    ms__output *o = (ms__output *)ms_alloc((uint32_t)sizeof(ms__output));
+    uint32_t n = ms__strlen(coll);
+    uint8_t *name = (uint8_t *)ms_alloc(n ? n : 1);
+    ms__memcpy(name, coll, n);
+    o->op = op;
+    o->coll = name;
+    o->coll_len = n;
+    o->doc = doc;
+    o->next = 0;
+    if (cx->last) cx->last->next = o;
+    else cx->first = o;
+    cx->last = o;
+}
+
+/* Inserts `doc` (with an `_id`) into `coll` (`name` or `database.name`, one
+ * of the manifest's `outputs`). */
+static void ms_insert(ms_cx *cx, const char *coll, ms_doc doc) { ms__emit(cx, 0, coll, doc); }
+
+/* Replaces the document of `coll` with `doc`'s `_id`, or inserts it. */
+static void ms_upsert(ms_cx *cx, const char *coll, ms_doc doc) { ms__emit(cx, 1, coll, doc); }
+
+/* Deletes the document of `coll` whose `_id` is the value of `id` (any
+ * element: its key does not matter). */
+static void ms_delete_id(ms_cx *cx, const char *coll, const ms_elem *id) {
+    ms_writer w = ms_writer_new(id->value_len + 16);
+    ms_append_as(&w, "_id", id);
+    ms__emit(cx, 2, coll, ms_writer_finish(&w));
+}
+
+typedef ms_outcome (*ms_transform_v2_fn)(ms_doc, ms_cx *);
+
+static uint32_t ms__run_v2(ms_transform_v2_fn f, uint32_t ptr, uint32_t len) {
+    const uint8_t *batch = (const uint8_t *)(uintptr_t)ptr;
+    uint32_t count = 0;
+    for (uint32_t at = 0; at + 4 <= len; count++) {
+        at += ms_u32(batch + at);          /* the document */
+        if (at + 4 <= len) at += ms_u32(batch + at); /* its lookups */
+    }
+    ms_outcome *outs = (ms_outcome *)ms_alloc(count * (uint32_t)sizeof(ms_outcome));
+    ms_cx *cxs = (ms_cx *)ms_alloc(count * (uint32_t)sizeof(ms_cx));
+    uint32_t size = 8, i = 0;
+    for (uint32_t at = 0; i < count; i++) {
+        ms_doc d = {batch + at, ms_u32(batch + at)};
+        at += d.len;
+        ms_doc l = {batch + at, ms_u32(batch + at)};
+        at += l.len;
+        ms_cx *cx = &cxs[i];
+        cx->lookups = l;
+        cx->first = cx->last = 0;
+        outs[i] = f(d, cx);
+        if (outs[i].tag == 3) cx->first = 0;
+        size += 9 + outs[i].len;
+        for (ms__output *o = cx->first; o; o = o->next) size += 9 + o->coll_len + o->doc.len;
+    }
+    uint8_t *res = (uint8_t *)ms_alloc(size);
+    ms__set_u32(res, size - 4);
+    ms__set_u32(res + 4, count);
+    uint8_t *p = res + 8;
+    for (i = 0; i < count; i++) {
+        *p = outs[i].tag;
+        ms__set_u32(p + 1, outs[i].len);
+        if (outs[i].len) ms__memcpy(p + 5, outs[i].data, outs[i].len);
+        p += 5 + outs[i].len;
+        uint8_t *k = p;
+        uint32_t n = 0;
+        p += 4;
+        for (ms__output *o = cxs[i].first; o; o = o->next, n++) {
+            *p = o->op;
+            ms__set_u32(p + 1, o->coll_len);
+            ms__memcpy(p + 5, o->coll, o->coll_len);
+            p += 5 + o->coll_len;
+            ms__set_u32(p, o->doc.len);
+            ms__memcpy(p + 4, o->doc.data, o->doc.len);
+            p += 4 + o->doc.len;
+        }
+        ms__set_u32(k, n);
+    }
+    return (uint32_t)(uintptr_t)res;
+}
+
+/* Exports contract version 2 for `forward` (and `backward`, or 0), each an
+ * `ms_outcome f(ms_doc doc, ms_cx *cx)`: read lookups with ms_lookup, write
+ * outputs with ms_insert / ms_upsert / ms_delete_id. Use it once per module,
+ * instead of MONGOSHIFT_TRANSFORM. */
+#define MONGOSHIFT_TRANSFORM_V2(name, forward, backward)                                \
+    MS__EXPORTS(2, name, (backward) != 0, {                                             \
+        ms_transform_v2_fn f = direction == 0 ? (forward) : (backward);                 \
+        if (!f) __builtin_trap();                                                       \
+        return ms__run_v2(f, ptr, len);                                                 \
+    })
 
 #endif /* MONGOSHIFT_H */

@@ -11,20 +11,32 @@ pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// A language's `split_name` example.
 pub fn example(lang: &str) -> PathBuf {
-    repo().join("examples/guests").join(lang).join("split_name")
+    example_named(lang, "split_name")
 }
 
-/// Builds a language's example with `mongoshift build <dir>` once per test
-/// binary and returns its module.
+/// A language's example `name` (its directory, holding `migration.toml`).
+pub fn example_named(lang: &str, name: &str) -> PathBuf {
+    repo().join("examples/guests").join(lang).join(name)
+}
+
+/// Builds a language's `split_name` example and returns its module.
 pub fn built_example(lang: &str) -> PathBuf {
+    built_example_named(lang, "split_name")
+}
+
+/// Builds a language's example `name` with `mongoshift build <dir>` once per
+/// test binary and returns its module (`<name>.wasm`).
+pub fn built_example_named(lang: &str, name: &str) -> PathBuf {
     static BUILT: OnceLock<Mutex<Vec<(String, PathBuf)>>> = OnceLock::new();
     let cell = BUILT.get_or_init(|| Mutex::new(Vec::new()));
     let mut done = cell.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some((_, p)) = done.iter().find(|(l, _)| l == lang) {
+    let key = format!("{lang}/{name}");
+    if let Some((_, p)) = done.iter().find(|(k, _)| *k == key) {
         return p.clone();
     }
-    let dir = example(lang);
+    let dir = example_named(lang, name);
     let out = std::process::Command::new(bin())
         .arg("build")
         .arg(&dir)
@@ -33,13 +45,13 @@ pub fn built_example(lang: &str) -> PathBuf {
     let (stdout, stderr) = text(&out);
     assert!(
         out.status.success(),
-        "building the {lang} example failed (run scripts/install-guest-tools first):\n{stdout}\n{stderr}"
+        "building the {lang} example {name} failed (run scripts/install-guest-tools first):\n{stdout}\n{stderr}"
     );
     assert!(
-        stdout.contains(&format!("bytes, {lang}) for split_name")),
+        stdout.contains(&format!("bytes, {lang}) for {name}")),
         "{stdout}"
     );
-    let module = dir.join("split_name.wasm");
-    done.push((lang.to_string(), module.clone()));
+    let module = dir.join(format!("{name}.wasm"));
+    done.push((key, module.clone()));
     module
 }

@@ -17,6 +17,7 @@ mod guest_examples;
 mod guests;
 mod in_place_writes;
 mod languages;
+mod languages_cross;
 mod locking;
 mod outputs;
 mod python;
