@@ -9,8 +9,21 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::{tail, BuildError};
 
-/// The C helper (`#include "mongoshift.h"`).
-pub(crate) const C_HEADER: &str = include_str!("../../../guest-sdk/c/mongoshift.h");
+/// The C helper (`#include "mongoshift.h"`, which includes its parts).
+pub(crate) const C_HEADERS: [(&str, &str); 3] = [
+    (
+        "mongoshift.h",
+        include_str!("../../../guest-sdk/c/mongoshift.h"),
+    ),
+    (
+        "mongoshift_text.h",
+        include_str!("../../../guest-sdk/c/mongoshift_text.h"),
+    ),
+    (
+        "mongoshift_v2.h",
+        include_str!("../../../guest-sdk/c/mongoshift_v2.h"),
+    ),
+];
 /// The AssemblyScript helper (`import … from "./mongoshift"`).
 pub(crate) const AS_LIBRARY: &str = include_str!("../../../guest-sdk/assemblyscript/mongoshift.ts");
 /// The JavaScript helper (`import … from "./mongoshift.js"`).
@@ -159,7 +172,7 @@ fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-fn stage(id: &str, guest: &Path, helper: (&str, &str)) -> Result<Stage, BuildError> {
+fn stage(id: &str, guest: &Path, helpers: &[(&str, &str)]) -> Result<Stage, BuildError> {
     static N: AtomicU32 = AtomicU32::new(0);
     let dir = std::env::temp_dir().join(format!(
         "mongoshift-build-{}-{}",
@@ -174,7 +187,9 @@ fn stage(id: &str, guest: &Path, helper: (&str, &str)) -> Result<Stage, BuildErr
     let _ = std::fs::remove_dir_all(&stage.0);
     std::fs::create_dir_all(stage.0.join("wit")).map_err(io)?;
     // The helper first: a guest that carries its own copy wins.
-    std::fs::write(stage.0.join(helper.0), helper.1).map_err(io)?;
+    for (name, text) in helpers {
+        std::fs::write(stage.0.join(name), text).map_err(io)?;
+    }
     std::fs::write(stage.0.join("wit/transform.wit"), WIT).map_err(io)?;
     copy_tree(guest, &stage.0).map_err(io)?;
     Ok(stage)
@@ -315,7 +330,7 @@ fn build_c(id: &str, guest: &Path, module: &Path) -> Result<(), BuildError> {
             "`pip install ziglang` (PyPI) to get `python3 -m ziglang`",
         )
     })?;
-    let stage = stage(id, guest, ("mongoshift.h", C_HEADER))?;
+    let stage = stage(id, guest, &C_HEADERS)?;
     let mut sources: Vec<PathBuf> = std::fs::read_dir(&stage.0)
         .map_err(|e| BuildError::Io {
             id: id.into(),
@@ -354,7 +369,7 @@ fn build_assemblyscript(id: &str, guest: &Path, module: &Path) -> Result<(), Bui
             "`npm install assemblyscript` in the guest's folder",
         )
     })?;
-    let stage = stage(id, guest, ("mongoshift.ts", AS_LIBRARY))?;
+    let stage = stage(id, guest, &[("mongoshift.ts", AS_LIBRARY)])?;
     let mut cmd = asc.command();
     cmd.current_dir(&stage.0)
         .args([
@@ -379,7 +394,7 @@ fn build_javascript(id: &str, guest: &Path, module: &Path) -> Result<(), BuildEr
         .ok_or_else(|| missing(id, guest, "esbuild", Language::JavaScript, hint))?;
     let componentize = find_npm_tool(guest, "componentize-js")
         .ok_or_else(|| missing(id, guest, "componentize-js", Language::JavaScript, hint))?;
-    let stage = stage(id, guest, ("mongoshift.js", JS_LIBRARY))?;
+    let stage = stage(id, guest, &[("mongoshift.js", JS_LIBRARY)])?;
     let mut bundle = esbuild.command();
     bundle.current_dir(&stage.0).args([
         "index.js",
@@ -422,7 +437,7 @@ fn build_python(id: &str, guest: &Path, module: &Path) -> Result<(), BuildError>
             "`pip install componentize-py` (PyPI)",
         )
     })?;
-    let stage = stage(id, guest, ("mongoshift.py", PY_LIBRARY))?;
+    let stage = stage(id, guest, &[("mongoshift.py", PY_LIBRARY)])?;
     let mut cmd = cpy.command();
     cmd.current_dir(&stage.0)
         .args([

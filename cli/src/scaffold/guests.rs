@@ -7,6 +7,11 @@ use crate::build::{languages, Language};
 
 /// The files of a guest in `language` (not Rust: see `new_wasm_migration`).
 pub(crate) fn files(language: Language, module: &str) -> Vec<(&'static str, String)> {
+    let helpers = |h: &[(&'static str, &str)]| {
+        h.iter()
+            .map(|(n, t)| (*n, t.to_string()))
+            .collect::<Vec<_>>()
+    };
     let readme = |tool: &str, file: &str| {
         format!(
             "Edit `{file}`, then run `mongoshift build` to compile it into `../{module}` ({tool}; \
@@ -15,20 +20,21 @@ pub(crate) fn files(language: Language, module: &str) -> Vec<(&'static str, Stri
     };
     match language {
         Language::Rust => vec![],
-        Language::C => vec![
-            ("transform.c", C.to_string()),
-            ("mongoshift.h", languages::C_HEADER.to_string()),
-            (
+        Language::C => [
+            vec![("transform.c", C.to_string())],
+            helpers(&languages::C_HEADERS),
+            vec![(
                 "Makefile",
                 format!(
                     "# `mongoshift build` runs the same command. zig comes from PyPI (`pip install ziglang`).\n\
                      ZIG ?= python3 -m ziglang\n\n\
-                     ../{module}: *.c mongoshift.h\n\
+                     ../{module}: *.c *.h\n\
                      \t$(ZIG) cc -target wasm32-freestanding -O2 -s -Wl,--no-entry -I. -o $@ *.c\n"
                 ),
             ),
-            ("README.md", readme("with zig", "transform.c")),
-        ],
+            ("README.md", readme("with zig", "transform.c"))],
+        ]
+        .concat(),
         Language::AssemblyScript => vec![
             ("index.ts", ASSEMBLYSCRIPT.to_string()),
             ("mongoshift.ts", languages::AS_LIBRARY.to_string()),
