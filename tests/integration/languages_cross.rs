@@ -212,6 +212,11 @@ fn the_c_move_addresses_matches_the_rust_guest_byte_for_byte() {
     moves_addresses_like_the_rust_guest("c");
 }
 
+#[test]
+fn the_assemblyscript_move_addresses_matches_the_rust_guest_byte_for_byte() {
+    moves_addresses_like_the_rust_guest("assemblyscript");
+}
+
 /// Users as the demo seeds them with `--cross`.
 fn seed(t: &TestDb, n: u64) {
     let users = t.db().collection::<Document>("users");

@@ -24,8 +24,18 @@ pub(crate) const C_HEADERS: [(&str, &str); 3] = [
         include_str!("../../../guest-sdk/c/mongoshift_v2.h"),
     ),
 ];
-/// The AssemblyScript helper (`import … from "./mongoshift"`).
-pub(crate) const AS_LIBRARY: &str = include_str!("../../../guest-sdk/assemblyscript/mongoshift.ts");
+/// The AssemblyScript helper (`import … from "./mongoshift"`, and
+/// `"./mongoshift_v2"` for contract version 2).
+pub(crate) const AS_LIBRARIES: [(&str, &str); 2] = [
+    (
+        "mongoshift.ts",
+        include_str!("../../../guest-sdk/assemblyscript/mongoshift.ts"),
+    ),
+    (
+        "mongoshift_v2.ts",
+        include_str!("../../../guest-sdk/assemblyscript/mongoshift_v2.ts"),
+    ),
+];
 /// The JavaScript helper (`import … from "./mongoshift.js"`).
 pub(crate) const JS_LIBRARY: &str = include_str!("../../../guest-sdk/js/mongoshift.js");
 /// The Python helper (`from mongoshift import …`).
@@ -369,7 +379,7 @@ fn build_assemblyscript(id: &str, guest: &Path, module: &Path) -> Result<(), Bui
             "`npm install assemblyscript` in the guest's folder",
         )
     })?;
-    let stage = stage(id, guest, &[("mongoshift.ts", AS_LIBRARY)])?;
+    let stage = stage(id, guest, &AS_LIBRARIES)?;
     let mut cmd = asc.command();
     cmd.current_dir(&stage.0)
         .args([

@@ -35,10 +35,10 @@ pub(crate) fn files(language: Language, module: &str) -> Vec<(&'static str, Stri
             ("README.md", readme("with zig", "transform.c"))],
         ]
         .concat(),
-        Language::AssemblyScript => vec![
-            ("index.ts", ASSEMBLYSCRIPT.to_string()),
-            ("mongoshift.ts", languages::AS_LIBRARY.to_string()),
-            (
+        Language::AssemblyScript => [
+            vec![("index.ts", ASSEMBLYSCRIPT.to_string())],
+            helpers(&languages::AS_LIBRARIES),
+            vec![(
                 "asconfig.json",
                 "{\n  \"entries\": [\"index.ts\"],\n  \"options\": {\n    \"runtime\": \"incremental\",\n    \"optimizeLevel\": 3,\n    \"shrinkLevel\": 0,\n    \"noAssert\": true\n  }\n}\n".into(),
             ),
@@ -46,8 +46,9 @@ pub(crate) fn files(language: Language, module: &str) -> Vec<(&'static str, Stri
                 "package.json",
                 "{\n  \"private\": true,\n  \"devDependencies\": {\n    \"assemblyscript\": \"0.28.20\"\n  }\n}\n".into(),
             ),
-            ("README.md", readme("with asc from npm `assemblyscript`", "index.ts")),
-        ],
+            ("README.md", readme("with asc from npm `assemblyscript`", "index.ts"))],
+        ]
+        .concat(),
         Language::JavaScript => vec![
             ("index.js", JS.to_string()),
             ("mongoshift.js", languages::JS_LIBRARY.to_string()),
