@@ -217,6 +217,11 @@ fn the_assemblyscript_move_addresses_matches_the_rust_guest_byte_for_byte() {
     moves_addresses_like_the_rust_guest("assemblyscript");
 }
 
+#[test]
+fn the_js_move_addresses_matches_the_rust_guest_byte_for_byte() {
+    moves_addresses_like_the_rust_guest("js");
+}
+
 /// Users as the demo seeds them with `--cross`.
 fn seed(t: &TestDb, n: u64) {
     let users = t.db().collection::<Document>("users");
@@ -281,4 +286,9 @@ fn up_and_down_like_the_rust_guest(lang: &str, n: u64) {
 #[test]
 fn the_c_move_addresses_runs_up_and_down_through_the_cli() {
     up_and_down_like_the_rust_guest("c", 1_500);
+}
+
+#[test]
+fn the_js_move_addresses_runs_up_and_down_through_the_cli() {
+    up_and_down_like_the_rust_guest("js", 600);
 }
