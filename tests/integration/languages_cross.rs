@@ -222,6 +222,11 @@ fn the_js_move_addresses_matches_the_rust_guest_byte_for_byte() {
     moves_addresses_like_the_rust_guest("js");
 }
 
+#[test]
+fn the_python_move_addresses_matches_the_rust_guest_byte_for_byte() {
+    moves_addresses_like_the_rust_guest("python");
+}
+
 /// Users as the demo seeds them with `--cross`.
 fn seed(t: &TestDb, n: u64) {
     let users = t.db().collection::<Document>("users");
