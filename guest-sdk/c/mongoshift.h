@@ -344,6 +344,22 @@ static void ms__set_u32(uint8_t *p, uint32_t v) {
     p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); p[2] = (uint8_t)(v >> 16); p[3] = (uint8_t)(v >> 24);
 }
 
+/* Writes `o`'s record at `p` and returns where the next byte goes. */
+static uint8_t *ms__put_outcome(uint8_t *p, const ms_outcome *o) {
+    *p = o->tag;
+    ms__set_u32(p + 1, o->len);
+    if (o->len) ms__memcpy(p + 5, o->data, o->len);
+    return p + 5 + o->len;
+}
+
+/* A result buffer of `size` bytes, its header and the count written. */
+static uint8_t *ms__result(uint32_t size, uint32_t count) {
+    uint8_t *res = (uint8_t *)ms_alloc(size);
+    ms__set_u32(res, size - 4);
+    ms__set_u32(res + 4, count);
+    return res;
+}
+
 static uint32_t ms__run(ms_transform_fn f, uint32_t ptr, uint32_t len) {
     const uint8_t *batch = (const uint8_t *)(uintptr_t)ptr;
     uint32_t count = 0;
@@ -355,16 +371,9 @@ static uint32_t ms__run(ms_transform_fn f, uint32_t ptr, uint32_t len) {
         outs[i] = f(d);
         size += 5 + outs[i].len;
     }
-    uint8_t *res = (uint8_t *)ms_alloc(size);
-    ms__set_u32(res, size - 4);
-    ms__set_u32(res + 4, count);
+    uint8_t *res = ms__result(size, count);
     uint8_t *p = res + 8;
-    for (i = 0; i < count; i++) {
-        *p = outs[i].tag;
-        ms__set_u32(p + 1, outs[i].len);
-        if (outs[i].len) ms__memcpy(p + 5, outs[i].data, outs[i].len);
-        p += 5 + outs[i].len;
-    }
+    for (i = 0; i < count; i++) p = ms__put_outcome(p, &outs[i]);
     return (uint32_t)(uintptr_t)res;
 }
 

@@ -110,15 +110,10 @@ static uint32_t ms__run_v2(ms_transform_v2_fn f, uint32_t ptr, uint32_t len) {
         size += 9 + outs[i].len;
         for (ms__output *o = cx->first; o; o = o->next) size += 9 + o->coll_len + o->doc.len;
     }
-    uint8_t *res = (uint8_t *)ms_alloc(size);
-    ms__set_u32(res, size - 4);
-    ms__set_u32(res + 4, count);
+    uint8_t *res = ms__result(size, count);
     uint8_t *p = res + 8;
     for (i = 0; i < count; i++) {
-        *p = outs[i].tag;
-        ms__set_u32(p + 1, outs[i].len);
-        if (outs[i].len) ms__memcpy(p + 5, outs[i].data, outs[i].len);
-        p += 5 + outs[i].len;
+        p = ms__put_outcome(p, &outs[i]);
         uint8_t *k = p;
         uint32_t n = 0;
         p += 4;

@@ -311,27 +311,35 @@ export const replace = (bytes) => ({ tag: "replace", val: bytes });
 /** The document cannot be transformed; the message says why. */
 export const fail = (message) => ({ tag: "fail", val: String(message) });
 
-/** The two exports of the WIT world: `export const { describe, transform } =
- * defineTransform(...)`. `forward(doc)` (and `backward(doc)`) take a Doc and
- * return an outcome. */
-export function defineTransform(name, forward, backward) {
+/** The two exports of a world, `describe` and `transform`; `run(f, batch)`
+ * transforms a batch with the direction's function. */
+function exportsOf(name, version, forward, backward, run) {
   return {
     describe() {
-      return { name, contractVersion: 1, backward: backward !== undefined, reads: [], writes: [] };
+      return { name, contractVersion: version, backward: backward !== undefined, reads: [], writes: [] };
     },
     transform(dir, batch) {
       const f = dir === "forward" ? forward : backward;
       if (f === undefined) throw new Error(`${name} has no backward transform`);
-      const out = [];
-      let at = 0;
-      while (at < batch.length) {
-        const n = i32(batch, at);
-        out.push(f(new Doc(batch.subarray(at, at + n))));
-        at += n;
-      }
-      return out;
+      return run(f, batch);
     },
   };
+}
+
+/** The two exports of the WIT world: `export const { describe, transform } =
+ * defineTransform(...)`. `forward(doc)` (and `backward(doc)`) take a Doc and
+ * return an outcome. */
+export function defineTransform(name, forward, backward) {
+  return exportsOf(name, 1, forward, backward, (f, batch) => {
+    const out = [];
+    let at = 0;
+    while (at < batch.length) {
+      const n = i32(batch, at);
+      out.push(f(new Doc(batch.subarray(at, at + n))));
+      at += n;
+    }
+    return out;
+  });
 }
 
 // ---- contract version 2: lookups and outputs -------------------------------------
@@ -379,24 +387,17 @@ export class Context {
  * a Doc and a Context and return an outcome. `mongoshift build` builds a guest
  * that calls it against transform-v2.wit. */
 export function defineTransformV2(name, forward, backward) {
-  return {
-    describe() {
-      return { name, contractVersion: 2, backward: backward !== undefined, reads: [], writes: [] };
-    },
-    transform(dir, batch) {
-      const f = dir === "forward" ? forward : backward;
-      if (f === undefined) throw new Error(`${name} has no backward transform`);
-      const out = [];
-      let at = 0;
-      while (at < batch.length) {
-        const n = i32(batch, at);
-        const l = i32(batch, at + n);
-        const cx = new Context(new Doc(batch.subarray(at + n, at + n + l)));
-        const outcome = f(new Doc(batch.subarray(at, at + n)), cx);
-        out.push({ outcome, outputs: outcome.tag === "fail" ? [] : cx.outputs });
-        at += n + l;
-      }
-      return out;
-    },
-  };
+  return exportsOf(name, 2, forward, backward, (f, batch) => {
+    const out = [];
+    let at = 0;
+    while (at < batch.length) {
+      const n = i32(batch, at);
+      const l = i32(batch, at + n);
+      const cx = new Context(new Doc(batch.subarray(at + n, at + n + l)));
+      const outcome = f(new Doc(batch.subarray(at, at + n)), cx);
+      out.push({ outcome, outputs: outcome.tag === "fail" ? [] : cx.outputs });
+      at += n + l;
+    }
+    return out;
+  });
 }

@@ -326,31 +326,40 @@ def fail(message):
     return _t.Outcome_Fail(str(message))
 
 
-def export(name, forward, backward=None):
-    """The class componentize-py exports: assign it to `WitWorld` in app.py.
-    `forward(doc)` (and `backward(doc)`) take a Doc and return an outcome."""
+def _exports(name, version, forward, backward, run):
+    """The class of a world's two exports; `run(f, batch)` transforms a batch
+    with the direction's function."""
 
     fns = (forward, backward)
 
     class WitWorld:
         def describe(self):
-            return _t.Info(name=name, contract_version=1, backward=backward is not None,
+            return _t.Info(name=name, contract_version=version, backward=backward is not None,
                            reads=[], writes=[])
 
         def transform(self, dir, batch):
             f = fns[0] if dir == _t.Direction.FORWARD else fns[1]
             if f is None:
                 raise RuntimeError(f"{name} has no backward transform")
-            data = memoryview(batch)
-            out = []
-            at, end = 0, len(data)
-            while at < end:
-                n = _I32.unpack_from(data, at)[0]
-                out.append(f(Doc(data[at:at + n])))
-                at += n
-            return out
+            return run(f, memoryview(batch))
 
     return WitWorld
+
+
+def export(name, forward, backward=None):
+    """The class componentize-py exports: assign it to `WitWorld` in app.py.
+    `forward(doc)` (and `backward(doc)`) take a Doc and return an outcome."""
+
+    def run(f, data):
+        out = []
+        at, end = 0, len(data)
+        while at < end:
+            n = _I32.unpack_from(data, at)[0]
+            out.append(f(Doc(data[at:at + n])))
+            at += n
+        return out
+
+    return _exports(name, 1, forward, backward, run)
 
 
 # ---- contract version 2: lookups and outputs ---------------------------------
@@ -406,28 +415,17 @@ def export_v2(name, forward, backward=None):
     `WitWorld` in app.py. `forward(doc, cx)` (and `backward(doc, cx)`) take a
     Doc and a Context and return an outcome."""
 
-    fns = (forward, backward)
+    def run(f, data):
+        out = []
+        at, end = 0, len(data)
+        while at < end:
+            n = _I32.unpack_from(data, at)[0]
+            l = _I32.unpack_from(data, at + n)[0]
+            cx = Context(Doc(data[at + n:at + n + l]))
+            outcome = f(Doc(data[at:at + n]), cx)
+            outputs = [] if isinstance(outcome, _t.Outcome_Fail) else cx.outputs
+            out.append(_t.DocumentResult(outcome=outcome, outputs=outputs))
+            at += n + l
+        return out
 
-    class WitWorld:
-        def describe(self):
-            return _t.Info(name=name, contract_version=2, backward=backward is not None,
-                           reads=[], writes=[])
-
-        def transform(self, dir, batch):
-            f = fns[0] if dir == _t.Direction.FORWARD else fns[1]
-            if f is None:
-                raise RuntimeError(f"{name} has no backward transform")
-            data = memoryview(batch)
-            out = []
-            at, end = 0, len(data)
-            while at < end:
-                n = _I32.unpack_from(data, at)[0]
-                l = _I32.unpack_from(data, at + n)[0]
-                cx = Context(Doc(data[at + n:at + n + l]))
-                outcome = f(Doc(data[at:at + n]), cx)
-                outputs = [] if isinstance(outcome, _t.Outcome_Fail) else cx.outputs
-                out.append(_t.DocumentResult(outcome=outcome, outputs=outputs))
-                at += n + l
-            return out
-
-    return WitWorld
+    return _exports(name, 2, forward, backward, run)
