@@ -18,6 +18,7 @@ mod guests;
 mod in_place_writes;
 mod languages;
 mod languages_cross;
+mod languages_dates;
 mod locking;
 mod outputs;
 mod python;
