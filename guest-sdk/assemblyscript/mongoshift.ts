@@ -1,6 +1,7 @@
 // mongoshift.ts: write a mongoshift transform in AssemblyScript, one function
 // from document to outcome. The module follows the core-module contract of
-// guest-sdk/ABI.md (contract version 1); its only import is `env.abort`.
+// guest-sdk/ABI.md (contract version 1, or 2 through mongoshift_v2.ts); its
+// only import is `env.abort`.
 //
 //     import { Doc, Outcome, Writer, keep, replace, setTransform } from "./mongoshift";
 //     export { mongoshift_contract_version, mongoshift_alloc, mongoshift_describe,
@@ -234,6 +235,18 @@ export class Writer {
     this.key(NULL, key);
   }
 
+  /** Appends the document `w` built (finished) as a sub-document. */
+  appendDocument(key: string, w: Writer): void {
+    this.key(DOCUMENT, key);
+    this.bytes(changetype<usize>(w.buf), <u32>w.len);
+  }
+
+  /** Appends the document `w` built (finished; keys "0", "1", ...) as an array. */
+  appendArray(key: string, w: Writer): void {
+    this.key(ARRAY, key);
+    this.bytes(changetype<usize>(w.buf), <u32>w.len);
+  }
+
   /** Closes the document (the writer is done). */
   finish(): void {
     this.u8(0);
@@ -259,6 +272,35 @@ export function quote(s: string): string {
     else out += String.fromCharCode(c);
   }
   return out + '"';
+}
+
+/** A BSON type's name as the Rust SDK's messages show it (bson's
+ * `ElementType` debug form: "String", "Int32", "EmbeddedDocument", ...). */
+export function typeName(type: u8): string {
+  switch (type) {
+    case DOUBLE: return "Double";
+    case STRING: return "String";
+    case DOCUMENT: return "EmbeddedDocument";
+    case ARRAY: return "Array";
+    case BINARY: return "Binary";
+    case UNDEFINED: return "Undefined";
+    case OBJECT_ID: return "ObjectId";
+    case BOOL: return "Boolean";
+    case DATETIME: return "DateTime";
+    case NULL: return "Null";
+    case REGEX: return "RegularExpression";
+    case DBPOINTER: return "DbPointer";
+    case CODE: return "JavaScriptCode";
+    case SYMBOL: return "Symbol";
+    case CODE_W_SCOPE: return "JavaScriptCodeWithScope";
+    case INT32: return "Int32";
+    case TIMESTAMP: return "Timestamp";
+    case INT64: return "Int64";
+    case DECIMAL128: return "Decimal128";
+    case MAX_KEY: return "MaxKey";
+    case MIN_KEY: return "MinKey";
+    default: return "Unknown";
+  }
 }
 
 // ---- dates -------------------------------------------------------------------
@@ -394,10 +436,17 @@ function noBackward(doc: Doc): Outcome {
   return fail("this module has no backward transform");
 }
 
+// What the host handed over or got back last time: dead once it calls alloc again.
+let input: usize = 0;
+let result: usize = 0;
+let outcomes = new Array<Outcome>();
+
 let moduleName = "transform";
 let forwardFn: (doc: Doc) => Outcome = noBackward;
 let backwardFn: (doc: Doc) => Outcome = noBackward;
 let hasBackward = false;
+let contractVersion: i32 = 1;
+let runner: (direction: i32, ptr: usize, len: u32) => usize = runV1;
 
 /** Registers the transform (call once, at the top level of index.ts). */
 export function setTransform(name: string, forward: (doc: Doc) => Outcome, backward: ((doc: Doc) => Outcome) | null = null): void {
@@ -409,13 +458,44 @@ export function setTransform(name: string, forward: (doc: Doc) => Outcome, backw
   }
 }
 
-// What the host handed over or got back last time: dead once it calls alloc again.
-let input: usize = 0;
-let result: usize = 0;
-let outcomes = new Array<Outcome>();
+/** Lets another contract version run the batches (mongoshift_v2.ts uses it;
+ * a transform calls setTransform or setTransformV2 instead). */
+export function setContract(version: i32, name: string, backward: bool, run: (direction: i32, ptr: usize, len: u32) => usize): void {
+  contractVersion = version;
+  moduleName = name;
+  hasBackward = backward;
+  runner = run;
+}
+
+/** A fresh result buffer of `size` bytes (the previous one is dead). */
+export function newResult(size: usize): usize {
+  if (result != 0) heap.free(result);
+  result = heap.alloc(size);
+  return result;
+}
+
+/** The size of `o`'s record in the outcomes payload. */
+export function outcomeSize(o: Outcome): usize {
+  return 5 + (o.doc !== null ? <usize>o.doc!.len : o.message !== null ? <usize>o.message!.byteLength : 0);
+}
+
+/** Writes `o`'s record at `p` and returns where the next byte goes. */
+export function writeOutcome(p: usize, o: Outcome): usize {
+  store<u8>(p, o.tag);
+  let n: u32 = 0;
+  if (o.doc !== null) {
+    n = <u32>o.doc!.len;
+    memory.copy(p + 5, changetype<usize>(o.doc!.buf), n);
+  } else if (o.message !== null) {
+    n = <u32>o.message!.byteLength;
+    memory.copy(p + 5, changetype<usize>(o.message!), n);
+  }
+  store<u32>(p + 1, n);
+  return p + 5 + n;
+}
 
 export function mongoshift_contract_version(): i32 {
-  return 1;
+  return contractVersion;
 }
 
 export function mongoshift_alloc(size: i32): usize {
@@ -431,17 +511,20 @@ export function mongoshift_alloc(size: i32): usize {
 export function mongoshift_describe(): usize {
   const w = new Writer(64);
   w.appendString("name", moduleName);
-  w.appendInt32("contract_version", 1);
+  w.appendInt32("contract_version", contractVersion);
   w.appendBool("backward", hasBackward);
   w.finish();
-  if (result != 0) heap.free(result);
-  result = heap.alloc(<usize>(4 + w.len));
-  store<u32>(result, w.len);
-  memory.copy(result + 4, changetype<usize>(w.buf), w.len);
-  return result;
+  const res = newResult(<usize>(4 + w.len));
+  store<u32>(res, w.len);
+  memory.copy(res + 4, changetype<usize>(w.buf), w.len);
+  return res;
 }
 
 export function mongoshift_transform(direction: i32, ptr: usize, len: u32): usize {
+  return runner(direction, ptr, len);
+}
+
+function runV1(direction: i32, ptr: usize, len: u32): usize {
   const f = direction == 0 ? forwardFn : backwardFn;
   const end = ptr + len;
   let size: usize = 8;
@@ -450,28 +533,14 @@ export function mongoshift_transform(direction: i32, ptr: usize, len: u32): usiz
     const n = load<u32>(at);
     const o = f(new Doc(at, n));
     outcomes.push(o);
-    size += 5 + (o.doc !== null ? <usize>o.doc!.len : o.message !== null ? <usize>o.message!.byteLength : 0);
+    size += outcomeSize(o);
     at += n;
   }
-  if (result != 0) heap.free(result);
-  result = heap.alloc(size);
-  store<u32>(result, <u32>(size - 4));
-  store<u32>(result + 4, outcomes.length);
-  let p = result + 8;
-  for (let i = 0; i < outcomes.length; i++) {
-    const o = outcomes[i];
-    store<u8>(p, o.tag);
-    let n: u32 = 0;
-    if (o.doc !== null) {
-      n = <u32>o.doc!.len;
-      memory.copy(p + 5, changetype<usize>(o.doc!.buf), n);
-    } else if (o.message !== null) {
-      n = <u32>o.message!.byteLength;
-      memory.copy(p + 5, changetype<usize>(o.message!), n);
-    }
-    store<u32>(p + 1, n);
-    p += 5 + n;
-  }
+  const res = newResult(size);
+  store<u32>(res, <u32>(size - 4));
+  store<u32>(res + 4, outcomes.length);
+  let p = res + 8;
+  for (let i = 0; i < outcomes.length; i++) p = writeOutcome(p, outcomes[i]);
   outcomes = new Array<Outcome>();
-  return result;
+  return res;
 }

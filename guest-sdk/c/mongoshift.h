@@ -1,7 +1,9 @@
 /*
  * mongoshift.h: write a mongoshift transform in C, one function from document
  * to outcome. Single header, no libc, no imports: the module it builds follows
- * the core-module contract of guest-sdk/ABI.md (contract version 1).
+ * the core-module contract of guest-sdk/ABI.md: version 1 through
+ * MONGOSHIFT_TRANSFORM, version 2 (lookups in, outputs to other collections
+ * out; see "contract version 2" below) through MONGOSHIFT_TRANSFORM_V2.
  *
  *     #include "mongoshift.h"
  *
@@ -292,6 +294,18 @@ static void ms_append_null(ms_writer *w, const char *key) {
     ms__key(w, MS_NULL, key, ms__strlen(key));
 }
 
+/* Appends `d` as an embedded document. */
+static void ms_append_doc(ms_writer *w, const char *key, ms_doc d) {
+    ms__key(w, MS_DOCUMENT, key, ms__strlen(key));
+    ms__put(w, d.data, d.len);
+}
+
+/* Appends `d` as an array (its keys must be "0", "1", ...). */
+static void ms_append_array(ms_writer *w, const char *key, ms_doc d) {
+    ms__key(w, MS_ARRAY, key, ms__strlen(key));
+    ms__put(w, d.data, d.len);
+}
+
 /* Closes the document and returns it. */
 static ms_doc ms_writer_finish(ms_writer *w) {
     uint8_t z = 0;
@@ -305,168 +319,7 @@ static ms_doc ms_writer_finish(ms_writer *w) {
     return d;
 }
 
-/* ---- text for messages ----------------------------------------------- */
-
-/* A growing string in the arena (not NUL-terminated; see .len). */
-typedef ms_writer ms_text;
-
-static ms_text ms_text_new(void) {
-    ms_text t = ms_writer_new(64);
-    t.len = 0;
-    return t;
-}
-
-static void ms_text_add(ms_text *t, const char *s) { ms__put(t, s, ms__strlen(s)); }
-static void ms_text_add_n(ms_text *t, const char *s, uint32_t n) { ms__put(t, s, n); }
-
-static void ms__hex(ms_text *t, uint32_t v) {
-    char b[8];
-    int n = 0;
-    do {
-        b[n++] = "0123456789abcdef"[v & 15];
-        v >>= 4;
-    } while (v);
-    while (n) ms__put(t, &b[--n], 1);
-}
-
-/* Appends `s` quoted and escaped as Rust's `{:?}` does for strings, so that
- * messages match the Rust guests' byte for byte: \" \\ \n \r \t \0, other
- * control characters as \u{..}. */
-static void ms_text_add_quoted(ms_text *t, const char *s, uint32_t n) {
-    ms__put(t, "\"", 1);
-    for (uint32_t i = 0; i < n; i++) {
-        uint8_t c = (uint8_t)s[i];
-        const char *esc = 0;
-        switch (c) {
-        case '"': esc = "\\\""; break;
-        case '\\': esc = "\\\\"; break;
-        case '\n': esc = "\\n"; break;
-        case '\r': esc = "\\r"; break;
-        case '\t': esc = "\\t"; break;
-        case 0: esc = "\\0"; break;
-        }
-        if (esc) {
-            ms_text_add(t, esc);
-        } else if (c < 0x20 || c == 0x7f) {
-            ms_text_add(t, "\\u{");
-            ms__hex(t, c);
-            ms__put(t, "}", 1);
-        } else if (c == 0xC2 && i + 1 < n && (uint8_t)s[i + 1] >= 0x80 && (uint8_t)s[i + 1] <= 0x9F) {
-            ms_text_add(t, "\\u{");
-            ms__hex(t, (uint8_t)s[++i]);
-            ms__put(t, "}", 1);
-        } else {
-            ms__put(t, &c, 1);
-        }
-    }
-    ms__put(t, "\"", 1);
-}
-
-/* ---- dates ------------------------------------------------------------- */
-
-/* Floor division (b > 0), without overflow at INT64_MIN. */
-static inline int64_t ms__div(int64_t a, int64_t b) {
-    int64_t q = a / b;
-    return (a % b != 0 && a < 0) ? q - 1 : q;
-}
-
-static inline int ms__leap(int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
-
-static inline int64_t ms__days_in_month(int64_t y, int64_t m) {
-    static const int8_t d[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    return m == 2 && ms__leap(y) ? 29 : d[m - 1];
-}
-
-static int64_t ms__days_from_civil(int64_t y, int64_t m, int64_t d) {
-    y -= m <= 2;
-    int64_t era = ms__div(y, 400);
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-/* Parses a strftime-like `format` (%Y %m %d %H %M %S %%; other characters
- * match exactly) into milliseconds since the epoch (UTC). 0 when `s` does not
- * match or is not a real date (February 30th, hour 24, ...). */
-static int ms_parse_date(const char *s, uint32_t n, const char *format, int64_t *ms) {
-    int64_t f[6] = {1970, 1, 1, 0, 0, 0}; /* Y m d H M S */
-    uint32_t at = 0;
-    for (const char *p = format; *p; p++) {
-        if (*p != '%') {
-            if (at >= n || s[at] != *p) return 0;
-            at++;
-            continue;
-        }
-        p++;
-        int slot, width = 2;
-        switch (*p) {
-        case 'Y': slot = 0; width = 4; break;
-        case 'm': slot = 1; break;
-        case 'd': slot = 2; break;
-        case 'H': slot = 3; break;
-        case 'M': slot = 4; break;
-        case 'S': slot = 5; break;
-        case '%':
-            if (at >= n || s[at] != '%') return 0;
-            at++;
-            continue;
-        default: return 0;
-        }
-        if (at + width > n) return 0;
-        int64_t v = 0;
-        for (int i = 0; i < width; i++) {
-            char c = s[at + i];
-            if (c < '0' || c > '9') return 0;
-            v = v * 10 + (c - '0');
-        }
-        f[slot] = v;
-        at += width;
-    }
-    if (at != n || f[1] < 1 || f[1] > 12 || f[2] < 1 || f[2] > ms__days_in_month(f[0], f[1]) ||
-        f[3] > 23 || f[4] > 59 || f[5] > 59)
-        return 0;
-    *ms = ((ms__days_from_civil(f[0], f[1], f[2]) * 24 + f[3]) * 60 + f[4]) * 60000 + f[5] * 1000;
-    return 1;
-}
-
-/* A strict "YYYY-MM-DD" to midnight UTC. */
-static inline int ms_parse_ymd(const char *s, uint32_t n, int64_t *ms) {
-    return ms_parse_date(s, n, "%Y-%m-%d", ms);
-}
-
-/* Writes the UTC date of `ms` as YYYY-MM-DD into `out` (room for 24 bytes)
- * and returns its length. Years pad to four digits, with a sign if negative. */
-static uint32_t ms_format_ymd(int64_t ms, char *out) {
-    int64_t z = ms__div(ms, 86400000) + 719468;
-    int64_t era = ms__div(z, 146097);
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t y = yoe + era * 400;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    int64_t d = doy - (153 * mp + 2) / 5 + 1;
-    int64_t m = mp < 10 ? mp + 3 : mp - 9;
-    if (m <= 2) y++;
-    uint32_t n = 0;
-    char digits[24];
-    int nd = 0;
-    uint64_t ay = y < 0 ? (uint64_t)(-y) : (uint64_t)y;
-    do {
-        digits[nd++] = (char)('0' + ay % 10);
-        ay /= 10;
-    } while (ay);
-    if (y < 0) out[n++] = '-';
-    for (int pad = (y < 0 ? 3 : 4) - nd; pad > 0; pad--) out[n++] = '0';
-    while (nd) out[n++] = digits[--nd];
-    out[n++] = '-';
-    out[n++] = (char)('0' + m / 10);
-    out[n++] = (char)('0' + m % 10);
-    out[n++] = '-';
-    out[n++] = (char)('0' + d / 10);
-    out[n++] = (char)('0' + d % 10);
-    return n;
-}
+#include "mongoshift_text.h"
 
 /* ---- outcomes and the exports ----------------------------------------- */
 
@@ -491,6 +344,22 @@ static void ms__set_u32(uint8_t *p, uint32_t v) {
     p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); p[2] = (uint8_t)(v >> 16); p[3] = (uint8_t)(v >> 24);
 }
 
+/* Writes `o`'s record at `p` and returns where the next byte goes. */
+static uint8_t *ms__put_outcome(uint8_t *p, const ms_outcome *o) {
+    *p = o->tag;
+    ms__set_u32(p + 1, o->len);
+    if (o->len) ms__memcpy(p + 5, o->data, o->len);
+    return p + 5 + o->len;
+}
+
+/* A result buffer of `size` bytes, its header and the count written. */
+static uint8_t *ms__result(uint32_t size, uint32_t count) {
+    uint8_t *res = (uint8_t *)ms_alloc(size);
+    ms__set_u32(res, size - 4);
+    ms__set_u32(res + 4, count);
+    return res;
+}
+
 static uint32_t ms__run(ms_transform_fn f, uint32_t ptr, uint32_t len) {
     const uint8_t *batch = (const uint8_t *)(uintptr_t)ptr;
     uint32_t count = 0;
@@ -502,23 +371,16 @@ static uint32_t ms__run(ms_transform_fn f, uint32_t ptr, uint32_t len) {
         outs[i] = f(d);
         size += 5 + outs[i].len;
     }
-    uint8_t *res = (uint8_t *)ms_alloc(size);
-    ms__set_u32(res, size - 4);
-    ms__set_u32(res + 4, count);
+    uint8_t *res = ms__result(size, count);
     uint8_t *p = res + 8;
-    for (i = 0; i < count; i++) {
-        *p = outs[i].tag;
-        ms__set_u32(p + 1, outs[i].len);
-        if (outs[i].len) ms__memcpy(p + 5, outs[i].data, outs[i].len);
-        p += 5 + outs[i].len;
-    }
+    for (i = 0; i < count; i++) p = ms__put_outcome(p, &outs[i]);
     return (uint32_t)(uintptr_t)res;
 }
 
-static uint32_t ms__describe(const char *name, int backward) {
+static uint32_t ms__describe(const char *name, int backward, int32_t version) {
     ms_writer w = ms_writer_new(64);
     ms_append_str(&w, "name", name, ms__strlen(name));
-    ms_append_int32(&w, "contract_version", 1);
+    ms_append_int32(&w, "contract_version", version);
     ms_append_bool(&w, "backward", backward);
     ms_doc d = ms_writer_finish(&w);
     uint8_t *res = (uint8_t *)ms_alloc(4 + d.len);
@@ -527,11 +389,11 @@ static uint32_t ms__describe(const char *name, int backward) {
     return (uint32_t)(uintptr_t)res;
 }
 
-/* Exports the contract for `forward` (and `backward`, or 0 when there is no
- * backward transform) under the module name `name`. Use it once per module. */
-#define MONGOSHIFT_TRANSFORM(name, forward, backward)                                   \
+/* The exports every module has; `transform_call` is the body of
+ * mongoshift_transform, given `direction`, `ptr` and `len`. */
+#define MS__EXPORTS(version, name, has_backward, transform_call)                        \
     __attribute__((export_name("mongoshift_contract_version"))) int32_t                \
-    mongoshift_contract_version(void) { return 1; }                                     \
+    mongoshift_contract_version(void) { return (version); }                             \
     __attribute__((export_name("mongoshift_alloc"))) uint32_t mongoshift_alloc(uint32_t n) { \
         ms__top = 0; /* the previous batch and its results are dead */                \
         uint32_t p = ((uint32_t)(uintptr_t)&__heap_base + 7u) & ~7u;                     \
@@ -539,13 +401,23 @@ static uint32_t ms__describe(const char *name, int backward) {
         return (uint32_t)(uintptr_t)ms_alloc(n);                                        \
     }                                                                                   \
     __attribute__((export_name("mongoshift_describe"))) uint32_t mongoshift_describe(void) { \
-        return ms__describe(name, (backward) != 0);                                     \
+        return ms__describe(name, (has_backward), (version));                           \
     }                                                                                   \
     __attribute__((export_name("mongoshift_transform"))) uint32_t mongoshift_transform( \
         int32_t direction, uint32_t ptr, uint32_t len) {                                \
+        transform_call                                                                  \
+    }
+
+/* Exports the contract (version 1) for `forward` (and `backward`, or 0 when
+ * there is no backward transform) under the module name `name`. Use it once
+ * per module. */
+#define MONGOSHIFT_TRANSFORM(name, forward, backward)                                   \
+    MS__EXPORTS(1, name, (backward) != 0, {                                             \
         ms_transform_fn f = direction == 0 ? (forward) : (backward);                    \
         if (!f) __builtin_trap();                                                       \
         return ms__run(f, ptr, len);                                                    \
-    }
+    })
+
+#include "mongoshift_v2.h"
 
 #endif /* MONGOSHIFT_H */

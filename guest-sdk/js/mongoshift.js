@@ -15,7 +15,8 @@
 //     export const { describe, transform } = defineTransform("add_status", addStatus);
 //
 // `mongoshift build` bundles the guest's index.js with this file (esbuild) and
-// runs componentize-js against guest-sdk/wit/transform.wit. Documents are read
+// runs componentize-js against guest-sdk/wit/transform.wit (or, for a guest
+// that calls defineTransformV2, world transform-v2 of transform-v2.wit). Documents are read
 // and written here as raw BSON: fields a transform does not touch are copied
 // as bytes, so documents stay byte for byte what they were (a general BSON
 // library decodes int32-valued doubles as numbers that re-encode as int32,
@@ -175,6 +176,16 @@ export class Writer {
   appendNull(key) {
     this.key(NULL, key);
   }
+  /** A sub-document from its BSON bytes. */
+  appendDocument(key, bytes) {
+    this.key(DOCUMENT, key);
+    this.bytes(bytes);
+  }
+  /** An array from the BSON bytes of a document keyed "0", "1", .... */
+  appendArray(key, bytes) {
+    this.key(ARRAY, key);
+    this.bytes(bytes);
+  }
   /** The document's bytes. */
   finish() {
     this.u8(0);
@@ -190,6 +201,17 @@ export class Writer {
 // ---- messages --------------------------------------------------------------
 
 const ESC = { '"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\0": "\\0" };
+
+const TYPE_NAMES = {
+  1: "Double", 2: "String", 3: "EmbeddedDocument", 4: "Array", 5: "Binary", 6: "Undefined",
+  7: "ObjectId", 8: "Boolean", 9: "DateTime", 10: "Null", 11: "RegularExpression", 12: "DbPointer",
+  13: "JavaScriptCode", 14: "Symbol", 15: "JavaScriptCodeWithScope", 16: "Int32", 17: "Timestamp",
+  18: "Int64", 19: "Decimal128", 127: "MaxKey", 255: "MinKey",
+};
+
+/** A BSON type's name as the Rust SDK's messages show it (bson's
+ * `ElementType` debug form: "String", "Int32", "EmbeddedDocument", ...). */
+export const typeName = (type) => TYPE_NAMES[type] ?? "Unknown";
 
 /** `s` quoted as Rust's `{:?}` quotes strings, so messages match the Rust
  * guests': \" \\ \n \r \t \0, other control characters as \u{..}. */
@@ -289,25 +311,93 @@ export const replace = (bytes) => ({ tag: "replace", val: bytes });
 /** The document cannot be transformed; the message says why. */
 export const fail = (message) => ({ tag: "fail", val: String(message) });
 
-/** The two exports of the WIT world: `export const { describe, transform } =
- * defineTransform(...)`. `forward(doc)` (and `backward(doc)`) take a Doc and
- * return an outcome. */
-export function defineTransform(name, forward, backward) {
+/** The two exports of a world, `describe` and `transform`; `run(f, batch)`
+ * transforms a batch with the direction's function. */
+function exportsOf(name, version, forward, backward, run) {
   return {
     describe() {
-      return { name, contractVersion: 1, backward: backward !== undefined, reads: [], writes: [] };
+      return { name, contractVersion: version, backward: backward !== undefined, reads: [], writes: [] };
     },
     transform(dir, batch) {
       const f = dir === "forward" ? forward : backward;
       if (f === undefined) throw new Error(`${name} has no backward transform`);
-      const out = [];
-      let at = 0;
-      while (at < batch.length) {
-        const n = i32(batch, at);
-        out.push(f(new Doc(batch.subarray(at, at + n))));
-        at += n;
-      }
-      return out;
+      return run(f, batch);
     },
   };
+}
+
+/** The two exports of the WIT world: `export const { describe, transform } =
+ * defineTransform(...)`. `forward(doc)` (and `backward(doc)`) take a Doc and
+ * return an outcome. */
+export function defineTransform(name, forward, backward) {
+  return exportsOf(name, 1, forward, backward, (f, batch) => {
+    const out = [];
+    let at = 0;
+    while (at < batch.length) {
+      const n = i32(batch, at);
+      out.push(f(new Doc(batch.subarray(at, at + n))));
+      at += n;
+    }
+    return out;
+  });
+}
+
+// ---- contract version 2: lookups and outputs -------------------------------------
+
+/** What a version-2 transform sees of one input document besides the
+ * document (its lookups) and what it writes besides its outcome (its outputs,
+ * in the order emitted; dropped if the outcome is a fail, since a document
+ * that fails writes nothing). */
+export class Context {
+  constructor(lookups) {
+    this.lookups = lookups;
+    this.outputs = [];
+  }
+  /** The documents (Docs) the lookup named `as` matched, in the order the host
+   * gave them; none if it matched nothing or the manifest declares no such lookup. */
+  lookup(as) {
+    const e = this.lookups.get(as);
+    if (e === undefined) return [];
+    if (e.type !== ARRAY) throw new Error(`lookup \`${as}\` is not an array of documents`);
+    return Array.from(new Doc(e.raw), (m) => {
+      if (m.type !== DOCUMENT) throw new Error(`lookup \`${as}\` holds something other than documents`);
+      return new Doc(m.raw);
+    });
+  }
+  /** Inserts `doc` (BSON bytes with an `_id`) into `collection` (`name` or
+   * `database.name`, one of the manifest's `outputs`). */
+  insert(collection, doc) {
+    this.outputs.push({ op: "insert", collection, document: doc });
+  }
+  /** Replaces the document of `collection` with `doc`'s `_id`, or inserts it. */
+  upsert(collection, doc) {
+    this.outputs.push({ op: "upsert", collection, document: doc });
+  }
+  /** Deletes the document of `collection` whose `_id` is the value of `id`
+   * (an Elem: its key does not matter). */
+  delete(collection, id) {
+    const w = new Writer(id.raw.length + 16);
+    w.append(id, "_id");
+    this.outputs.push({ op: "delete", collection, document: w.finish() });
+  }
+}
+
+/** The two exports of world transform-v2: `export const { describe, transform }
+ * = defineTransformV2(...)`. `forward(doc, cx)` (and `backward(doc, cx)`) take
+ * a Doc and a Context and return an outcome. `mongoshift build` builds a guest
+ * that calls it against transform-v2.wit. */
+export function defineTransformV2(name, forward, backward) {
+  return exportsOf(name, 2, forward, backward, (f, batch) => {
+    const out = [];
+    let at = 0;
+    while (at < batch.length) {
+      const n = i32(batch, at);
+      const l = i32(batch, at + n);
+      const cx = new Context(new Doc(batch.subarray(at + n, at + n + l)));
+      const outcome = f(new Doc(batch.subarray(at, at + n)), cx);
+      out.push({ outcome, outputs: outcome.tag === "fail" ? [] : cx.outputs });
+      at += n + l;
+    }
+    return out;
+  });
 }

@@ -14,7 +14,9 @@ document to outcome, compiled to a WebAssembly component by componentize-py.
     WitWorld = export("add_status", add_status)
 
 `mongoshift build` puts this file and the bindings of guest-sdk/wit beside the
-guest's `app.py` and runs componentize-py. Pure Python: BSON is read and
+guest's `app.py` and runs componentize-py (against world transform-v2 of
+transform-v2.wit for a guest that calls `export_v2`: contract version 2, with
+lookups and outputs; see the end of this file). Pure Python: BSON is read and
 written here (C extensions do not run inside the component). Fields that a
 transform does not touch are copied as bytes, so documents stay byte for byte
 what they were.
@@ -163,6 +165,16 @@ class Writer:
     def append_null(self, key):
         self._key(NULL, key)
 
+    def append_document(self, key, data):
+        """A sub-document from its BSON bytes."""
+        self._key(DOCUMENT, key)
+        self.buf += data
+
+    def append_array(self, key, data):
+        """An array from the BSON bytes of a document keyed "0", "1", ...."""
+        self._key(ARRAY, key)
+        self.buf += data
+
     def finish(self):
         """The document's bytes."""
         self.buf.append(0)
@@ -171,6 +183,22 @@ class Writer:
 
 
 # ---- messages -------------------------------------------------------------
+
+_TYPE_NAMES = {
+    DOUBLE: "Double", STRING: "String", DOCUMENT: "EmbeddedDocument", ARRAY: "Array",
+    BINARY: "Binary", UNDEFINED: "Undefined", OBJECT_ID: "ObjectId", BOOL: "Boolean",
+    DATETIME: "DateTime", NULL: "Null", REGEX: "RegularExpression", DBPOINTER: "DbPointer",
+    CODE: "JavaScriptCode", SYMBOL: "Symbol", CODE_W_SCOPE: "JavaScriptCodeWithScope",
+    INT32: "Int32", TIMESTAMP: "Timestamp", INT64: "Int64", DECIMAL128: "Decimal128",
+    MAX_KEY: "MaxKey", MIN_KEY: "MinKey",
+}
+
+
+def type_name(type_):
+    """A BSON type's name as the Rust SDK's messages show it (bson's
+    `ElementType` debug form: "String", "Int32", "EmbeddedDocument", ...)."""
+    return _TYPE_NAMES.get(type_, "Unknown")
+
 
 _ESC = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\0": "\\0"}
 
@@ -298,28 +326,106 @@ def fail(message):
     return _t.Outcome_Fail(str(message))
 
 
-def export(name, forward, backward=None):
-    """The class componentize-py exports: assign it to `WitWorld` in app.py.
-    `forward(doc)` (and `backward(doc)`) take a Doc and return an outcome."""
+def _exports(name, version, forward, backward, run):
+    """The class of a world's two exports; `run(f, batch)` transforms a batch
+    with the direction's function."""
 
     fns = (forward, backward)
 
     class WitWorld:
         def describe(self):
-            return _t.Info(name=name, contract_version=1, backward=backward is not None,
+            return _t.Info(name=name, contract_version=version, backward=backward is not None,
                            reads=[], writes=[])
 
         def transform(self, dir, batch):
             f = fns[0] if dir == _t.Direction.FORWARD else fns[1]
             if f is None:
                 raise RuntimeError(f"{name} has no backward transform")
-            data = memoryview(batch)
-            out = []
-            at, end = 0, len(data)
-            while at < end:
-                n = _I32.unpack_from(data, at)[0]
-                out.append(f(Doc(data[at:at + n])))
-                at += n
-            return out
+            return run(f, memoryview(batch))
 
     return WitWorld
+
+
+def export(name, forward, backward=None):
+    """The class componentize-py exports: assign it to `WitWorld` in app.py.
+    `forward(doc)` (and `backward(doc)`) take a Doc and return an outcome."""
+
+    def run(f, data):
+        out = []
+        at, end = 0, len(data)
+        while at < end:
+            n = _I32.unpack_from(data, at)[0]
+            out.append(f(Doc(data[at:at + n])))
+            at += n
+        return out
+
+    return _exports(name, 1, forward, backward, run)
+
+
+# ---- contract version 2: lookups and outputs ---------------------------------
+
+
+class Context:
+    """What a version-2 transform sees of one input document besides the
+    document (its lookups) and what it writes besides its outcome (its
+    outputs, in the order emitted; dropped if the outcome is a fail, since a
+    document that fails writes nothing)."""
+
+    __slots__ = ("lookups", "outputs")
+
+    def __init__(self, lookups):
+        self.lookups = lookups
+        self.outputs = []
+
+    def lookup(self, as_):
+        """The documents (Docs) the lookup named `as_` matched, in the order
+        the host gave them; none if it matched nothing or the manifest
+        declares no such lookup."""
+        e = self.lookups.get(as_)
+        if e is None:
+            return []
+        if e.type != ARRAY:
+            raise ValueError(f"lookup `{as_}` is not an array of documents")
+        found = []
+        for m in Doc(e.raw):
+            if m.type != DOCUMENT:
+                raise ValueError(f"lookup `{as_}` holds something other than documents")
+            found.append(Doc(m.raw))
+        return found
+
+    def insert(self, collection, doc):
+        """Inserts `doc` (BSON bytes with an `_id`) into `collection` (`name`
+        or `database.name`, one of the manifest's `outputs`)."""
+        self.outputs.append(_t.Output(op=_t.OutputOp.INSERT, collection=collection, document=bytes(doc)))
+
+    def upsert(self, collection, doc):
+        """Replaces the document of `collection` with `doc`'s `_id`, or inserts it."""
+        self.outputs.append(_t.Output(op=_t.OutputOp.UPSERT, collection=collection, document=bytes(doc)))
+
+    def delete(self, collection, id_):
+        """Deletes the document of `collection` whose `_id` is the value of
+        `id_` (an Elem: its key does not matter)."""
+        w = Writer()
+        w.append(id_, "_id")
+        self.outputs.append(_t.Output(op=_t.OutputOp.DELETE, collection=collection, document=w.finish()))
+
+
+def export_v2(name, forward, backward=None):
+    """The class componentize-py exports for contract version 2: assign it to
+    `WitWorld` in app.py. `forward(doc, cx)` (and `backward(doc, cx)`) take a
+    Doc and a Context and return an outcome."""
+
+    def run(f, data):
+        out = []
+        at, end = 0, len(data)
+        while at < end:
+            n = _I32.unpack_from(data, at)[0]
+            l = _I32.unpack_from(data, at + n)[0]
+            cx = Context(Doc(data[at + n:at + n + l]))
+            outcome = f(Doc(data[at:at + n]), cx)
+            outputs = [] if isinstance(outcome, _t.Outcome_Fail) else cx.outputs
+            out.append(_t.DocumentResult(outcome=outcome, outputs=outputs))
+            at += n + l
+        return out
+
+    return _exports(name, 2, forward, backward, run)

@@ -242,7 +242,7 @@ fn the_real_guests_load_within_a_third_of_every_limit() {
         migrations.join("20260111090000_purge_trials/purge_trials.wasm"),
     ];
     for lang in ["c", "assemblyscript", "js", "python"] {
-        modules.push(crate::languages::built_example(lang));
+        modules.push(crate::guest_examples::built_example(lang));
     }
     for m in modules {
         TransformModule::load(&m, limits).unwrap_or_else(|e| panic!("{}: {e}", m.display()));

@@ -9,16 +9,41 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::{tail, BuildError};
 
-/// The C helper (`#include "mongoshift.h"`).
-pub(crate) const C_HEADER: &str = include_str!("../../../guest-sdk/c/mongoshift.h");
-/// The AssemblyScript helper (`import … from "./mongoshift"`).
-pub(crate) const AS_LIBRARY: &str = include_str!("../../../guest-sdk/assemblyscript/mongoshift.ts");
+/// The C helper (`#include "mongoshift.h"`, which includes its parts).
+pub(crate) const C_HEADERS: [(&str, &str); 3] = [
+    (
+        "mongoshift.h",
+        include_str!("../../../guest-sdk/c/mongoshift.h"),
+    ),
+    (
+        "mongoshift_text.h",
+        include_str!("../../../guest-sdk/c/mongoshift_text.h"),
+    ),
+    (
+        "mongoshift_v2.h",
+        include_str!("../../../guest-sdk/c/mongoshift_v2.h"),
+    ),
+];
+/// The AssemblyScript helper (`import … from "./mongoshift"`, and
+/// `"./mongoshift_v2"` for contract version 2).
+pub(crate) const AS_LIBRARIES: [(&str, &str); 2] = [
+    (
+        "mongoshift.ts",
+        include_str!("../../../guest-sdk/assemblyscript/mongoshift.ts"),
+    ),
+    (
+        "mongoshift_v2.ts",
+        include_str!("../../../guest-sdk/assemblyscript/mongoshift_v2.ts"),
+    ),
+];
 /// The JavaScript helper (`import … from "./mongoshift.js"`).
 pub(crate) const JS_LIBRARY: &str = include_str!("../../../guest-sdk/js/mongoshift.js");
 /// The Python helper (`from mongoshift import …`).
 pub(crate) const PY_LIBRARY: &str = include_str!("../../../guest-sdk/python/mongoshift.py");
 /// The contract, for the component toolchains.
 pub(crate) const WIT: &str = include_str!("../../../guest-sdk/wit/transform.wit");
+/// Contract version 2, for component guests that use it.
+const WIT_V2: &str = include_str!("../../../guest-sdk/wit/transform-v2.wit");
 
 const INSTALL_HINT: &str = "run `scripts/install-guest-tools` from the mongoshift checkout (it installs every guest compiler into ~/.cache/mongoshift/guest-tools)";
 
@@ -159,7 +184,7 @@ fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-fn stage(id: &str, guest: &Path, helper: (&str, &str)) -> Result<Stage, BuildError> {
+fn stage(id: &str, guest: &Path, helpers: &[(&str, &str)]) -> Result<Stage, BuildError> {
     static N: AtomicU32 = AtomicU32::new(0);
     let dir = std::env::temp_dir().join(format!(
         "mongoshift-build-{}-{}",
@@ -174,10 +199,44 @@ fn stage(id: &str, guest: &Path, helper: (&str, &str)) -> Result<Stage, BuildErr
     let _ = std::fs::remove_dir_all(&stage.0);
     std::fs::create_dir_all(stage.0.join("wit")).map_err(io)?;
     // The helper first: a guest that carries its own copy wins.
-    std::fs::write(stage.0.join(helper.0), helper.1).map_err(io)?;
+    for (name, text) in helpers {
+        std::fs::write(stage.0.join(name), text).map_err(io)?;
+    }
     std::fs::write(stage.0.join("wit/transform.wit"), WIT).map_err(io)?;
     copy_tree(guest, &stage.0).map_err(io)?;
     Ok(stage)
+}
+
+/// The WIT world a component guest is built against (and the file that
+/// defines it): `transform-v2` when any
+/// of its own sources (`*.ext` beside its entry file, the helper aside) calls
+/// the helper's version-2 entry point `v2_entry`, else `transform`. The
+/// world must be known before the guest runs, and a component exports no
+/// version of its own, so the source is what tells.
+fn component_world(
+    id: &str,
+    stage: &Stage,
+    ext: &str,
+    v2_entry: &str,
+) -> Result<(&'static str, &'static str), BuildError> {
+    let io = |e: std::io::Error| BuildError::Io {
+        id: id.into(),
+        message: format!("cannot stage the contract for building: {e}"),
+    };
+    let uses_v2 = std::fs::read_dir(&stage.0)
+        .map_err(io)?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == ext))
+        .filter(|p| p.file_stem().is_none_or(|s| s != "mongoshift"))
+        .any(|p| std::fs::read_to_string(p).is_ok_and(|t| t.contains(v2_entry)));
+    if !uses_v2 {
+        return Ok(("transform", "wit/transform.wit"));
+    }
+    // One package per WIT folder: version 2's replaces version 1's.
+    std::fs::remove_file(stage.0.join("wit/transform.wit")).map_err(io)?;
+    std::fs::write(stage.0.join("wit/transform-v2.wit"), WIT_V2).map_err(io)?;
+    Ok(("transform-v2", "wit/transform-v2.wit"))
 }
 
 /// A command line for a tool: the program and the arguments before ours.
@@ -315,7 +374,7 @@ fn build_c(id: &str, guest: &Path, module: &Path) -> Result<(), BuildError> {
             "`pip install ziglang` (PyPI) to get `python3 -m ziglang`",
         )
     })?;
-    let stage = stage(id, guest, ("mongoshift.h", C_HEADER))?;
+    let stage = stage(id, guest, &C_HEADERS)?;
     let mut sources: Vec<PathBuf> = std::fs::read_dir(&stage.0)
         .map_err(|e| BuildError::Io {
             id: id.into(),
@@ -354,7 +413,7 @@ fn build_assemblyscript(id: &str, guest: &Path, module: &Path) -> Result<(), Bui
             "`npm install assemblyscript` in the guest's folder",
         )
     })?;
-    let stage = stage(id, guest, ("mongoshift.ts", AS_LIBRARY))?;
+    let stage = stage(id, guest, &AS_LIBRARIES)?;
     let mut cmd = asc.command();
     cmd.current_dir(&stage.0)
         .args([
@@ -379,7 +438,8 @@ fn build_javascript(id: &str, guest: &Path, module: &Path) -> Result<(), BuildEr
         .ok_or_else(|| missing(id, guest, "esbuild", Language::JavaScript, hint))?;
     let componentize = find_npm_tool(guest, "componentize-js")
         .ok_or_else(|| missing(id, guest, "componentize-js", Language::JavaScript, hint))?;
-    let stage = stage(id, guest, ("mongoshift.js", JS_LIBRARY))?;
+    let stage = stage(id, guest, &[("mongoshift.js", JS_LIBRARY)])?;
+    let (world, wit) = component_world(id, &stage, "js", "defineTransformV2")?;
     let mut bundle = esbuild.command();
     bundle.current_dir(&stage.0).args([
         "index.js",
@@ -396,9 +456,9 @@ fn build_javascript(id: &str, guest: &Path, module: &Path) -> Result<(), BuildEr
         .args([
             "bundle.js",
             "--wit",
-            "wit/transform.wit",
+            wit,
             "--world-name",
-            "transform",
+            world,
             "--disable",
             "stdio",
             "random",
@@ -422,19 +482,11 @@ fn build_python(id: &str, guest: &Path, module: &Path) -> Result<(), BuildError>
             "`pip install componentize-py` (PyPI)",
         )
     })?;
-    let stage = stage(id, guest, ("mongoshift.py", PY_LIBRARY))?;
+    let stage = stage(id, guest, &[("mongoshift.py", PY_LIBRARY)])?;
+    let (world, _) = component_world(id, &stage, "py", "export_v2")?;
     let mut cmd = cpy.command();
     cmd.current_dir(&stage.0)
-        .args([
-            "-d",
-            "wit",
-            "-w",
-            "transform",
-            "componentize",
-            "app",
-            "-p",
-            ".",
-        ])
+        .args(["-d", "wit", "-w", world, "componentize", "app", "-p", "."])
         .arg("-o")
         .arg(module);
     run(id, guest, "componentize-py", cmd)

@@ -7,6 +7,11 @@ use crate::build::{languages, Language};
 
 /// The files of a guest in `language` (not Rust: see `new_wasm_migration`).
 pub(crate) fn files(language: Language, module: &str) -> Vec<(&'static str, String)> {
+    let helpers = |h: &[(&'static str, &str)]| {
+        h.iter()
+            .map(|(n, t)| (*n, t.to_string()))
+            .collect::<Vec<_>>()
+    };
     let readme = |tool: &str, file: &str| {
         format!(
             "Edit `{file}`, then run `mongoshift build` to compile it into `../{module}` ({tool}; \
@@ -15,24 +20,25 @@ pub(crate) fn files(language: Language, module: &str) -> Vec<(&'static str, Stri
     };
     match language {
         Language::Rust => vec![],
-        Language::C => vec![
-            ("transform.c", C.to_string()),
-            ("mongoshift.h", languages::C_HEADER.to_string()),
-            (
+        Language::C => [
+            vec![("transform.c", C.to_string())],
+            helpers(&languages::C_HEADERS),
+            vec![(
                 "Makefile",
                 format!(
                     "# `mongoshift build` runs the same command. zig comes from PyPI (`pip install ziglang`).\n\
                      ZIG ?= python3 -m ziglang\n\n\
-                     ../{module}: *.c mongoshift.h\n\
+                     ../{module}: *.c *.h\n\
                      \t$(ZIG) cc -target wasm32-freestanding -O2 -s -Wl,--no-entry -I. -o $@ *.c\n"
                 ),
             ),
-            ("README.md", readme("with zig", "transform.c")),
-        ],
-        Language::AssemblyScript => vec![
-            ("index.ts", ASSEMBLYSCRIPT.to_string()),
-            ("mongoshift.ts", languages::AS_LIBRARY.to_string()),
-            (
+            ("README.md", readme("with zig", "transform.c"))],
+        ]
+        .concat(),
+        Language::AssemblyScript => [
+            vec![("index.ts", ASSEMBLYSCRIPT.to_string())],
+            helpers(&languages::AS_LIBRARIES),
+            vec![(
                 "asconfig.json",
                 "{\n  \"entries\": [\"index.ts\"],\n  \"options\": {\n    \"runtime\": \"incremental\",\n    \"optimizeLevel\": 3,\n    \"shrinkLevel\": 0,\n    \"noAssert\": true\n  }\n}\n".into(),
             ),
@@ -40,8 +46,9 @@ pub(crate) fn files(language: Language, module: &str) -> Vec<(&'static str, Stri
                 "package.json",
                 "{\n  \"private\": true,\n  \"devDependencies\": {\n    \"assemblyscript\": \"0.28.20\"\n  }\n}\n".into(),
             ),
-            ("README.md", readme("with asc from npm `assemblyscript`", "index.ts")),
-        ],
+            ("README.md", readme("with asc from npm `assemblyscript`", "index.ts"))],
+        ]
+        .concat(),
         Language::JavaScript => vec![
             ("index.js", JS.to_string()),
             ("mongoshift.js", languages::JS_LIBRARY.to_string()),
