@@ -94,19 +94,21 @@ pub(crate) struct Transformed {
     pub(crate) outputs: Vec<Vec<Output>>,
 }
 
+/// The lookups document of a document with no lookups: `{}`.
+pub const EMPTY_LOOKUPS: [u8; 5] = [5, 0, 0, 0, 0];
+
 /// `docs`, each followed by its lookups document from `lookups` (an empty
 /// document where `lookups` has none): the contract-version-2 input.
 pub(crate) fn interleave<'a>(
     docs: impl Iterator<Item = &'a RawDocument>,
     lookups: &[RawDocumentBuf],
 ) -> Vec<u8> {
-    const EMPTY: [u8; 5] = [5, 0, 0, 0, 0];
     let mut out = Vec::new();
     for (i, d) in docs.enumerate() {
         out.extend_from_slice(d.as_bytes());
         match lookups.get(i) {
             Some(l) => out.extend_from_slice(l.as_bytes()),
-            None => out.extend_from_slice(&EMPTY),
+            None => out.extend_from_slice(&EMPTY_LOOKUPS),
         }
     }
     out

@@ -20,6 +20,7 @@ mod id_order;
 mod outcome;
 mod output;
 
+pub use documents::EMPTY_LOOKUPS;
 pub(crate) use documents::{interleave, Batch, Transformed};
 pub(crate) use id::{id_key, raw_id_key, show_id, show_id_of};
 pub(crate) use id_order::{after, bounded};

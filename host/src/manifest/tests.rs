@@ -205,6 +205,10 @@ fn bad_outputs_and_lookups_name_their_line() {
             "`limit` must be at least 1, not 0",
         ),
         (
+            "[[lookup]]\nfrom = \"orgs\"\nlocal_field = \"a\"\nforeign_field = \"_id\"\nas = \"o\"\nprojection = 3",
+            "line 4: [[lookup]]: `projection` must be a table, not an integer",
+        ),
+        (
             "[[lookup]]\nfrom = \"orgs\"\nlocal_field = \"a\"\nforeign_field = \"_id\"\nas = \"o\"\non = \"up\"",
             "`on` is `forward`, `backward` or `both`, not \"up\"",
         ),

@@ -1,9 +1,10 @@
-//! The input batch of contract version 2 (`guest-sdk/ABI.md`): each document
-//! followed by its lookups document. Built here, in one place, so the engine
-//! and the tests lay it out the same way.
+//! The input batch of contract version 2 (`guest-sdk/ABI.md`) from a
+//! version-1 batch: each document followed by its lookups document, laid
+//! out by [`crate::batch::interleave`], the one place that builds it.
 
-/// The lookups document of a document with no lookups: `{}`.
-pub const EMPTY_LOOKUPS: [u8; 5] = [5, 0, 0, 0, 0];
+use bson::{RawDocument, RawDocumentBuf};
+
+pub use crate::batch::EMPTY_LOOKUPS;
 
 /// Interleaves a batch of concatenated BSON documents (`docs`, the version-1
 /// layout) with one lookups document per document (`lookups[i]` for
@@ -12,13 +13,11 @@ pub const EMPTY_LOOKUPS: [u8; 5] = [5, 0, 0, 0, 0];
 /// # Panics
 ///
 /// If `docs` is not a sequence of whole documents, or `lookups` has not
-/// exactly one entry per document: both are the caller's bug, never the
-/// guest's or the data's.
+/// exactly one valid document per document: both are the caller's bug,
+/// never the guest's or the data's.
 pub fn interleave(docs: &[u8], lookups: Option<&[Vec<u8>]>) -> Vec<u8> {
-    let extra = lookups.map_or(0, |l| l.iter().map(Vec::len).sum());
-    let mut out = Vec::with_capacity(docs.len() + extra);
+    let mut split: Vec<&RawDocument> = Vec::new();
     let mut rest = docs;
-    let mut i = 0;
     while let Some(head) = rest.first_chunk::<4>() {
         let len = usize::try_from(i32::from_le_bytes(*head))
             .ok()
@@ -30,25 +29,29 @@ pub fn interleave(docs: &[u8], lookups: Option<&[Vec<u8>]>) -> Vec<u8> {
                 )
             });
         let (doc, tail) = rest.split_at(len);
-        out.extend_from_slice(doc);
-        match lookups {
-            None => out.extend_from_slice(&EMPTY_LOOKUPS),
-            Some(l) => out.extend_from_slice(
-                l.get(i)
-                    .unwrap_or_else(|| panic!("interleave: no lookups document for document {i}")),
-            ),
-        }
+        split.push(RawDocument::from_bytes(doc).expect("interleave: a document"));
         rest = tail;
-        i += 1;
     }
     assert!(
         rest.is_empty(),
         "interleave: stray bytes after the last document"
     );
-    if let Some(l) = lookups {
-        assert_eq!(l.len(), i, "interleave: one lookups document per document");
-    }
-    out
+    let lookups: Vec<RawDocumentBuf> = match lookups {
+        None => Vec::new(),
+        Some(l) => {
+            assert_eq!(
+                l.len(),
+                split.len(),
+                "interleave: one lookups document per document"
+            );
+            l.iter()
+                .map(|b| {
+                    RawDocumentBuf::from_bytes(b.clone()).expect("interleave: a lookups document")
+                })
+                .collect()
+        }
+    };
+    crate::batch::interleave(split.into_iter(), &lookups)
 }
 
 #[cfg(test)]
