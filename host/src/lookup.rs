@@ -13,7 +13,7 @@ use mongodb::ClientSession;
 use crate::batch::{raw_id_key, show_id_of};
 use crate::error::{MigrateError, Result};
 use crate::manifest::Lookup;
-use crate::target::Target;
+use crate::target::{Target, WHOLE_REPLY};
 
 /// A migration's lookups and where they read.
 #[derive(Debug, Clone)]
@@ -121,7 +121,8 @@ impl Lookups {
         let coll = db.collection::<RawDocumentBuf>(&l.from.collection);
         let mut find = coll
             .find(doc! { &l.foreign_field: { "$in": keys } })
-            .sort(l.sort.clone().unwrap_or_else(|| doc! { "_id": 1 }));
+            .sort(l.sort.clone().unwrap_or_else(|| doc! { "_id": 1 }))
+            .batch_size(WHOLE_REPLY);
         if let Some(p) = &l.projection {
             find = find.projection(with_field(p, &l.foreign_field));
         }

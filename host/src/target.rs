@@ -9,6 +9,12 @@ use mongodb::{Client, Database};
 
 use crate::error::{redact_message, redact_uri, remember_secret_of, MigrateError, Result};
 
+/// The cursor batch size of reads the engine needs whole inside a batch's
+/// transaction (re-reads, lookups): everything in the first reply, instead of
+/// the driver's default first reply of 101 documents and a `getMore` round
+/// trip for the rest (the server still caps each reply at 16 MiB).
+pub(crate) const WHOLE_REPLY: u32 = 1_000_000;
+
 /// How to reach the target.
 #[derive(Debug, Clone)]
 pub struct ConnectOptions {

@@ -10,7 +10,7 @@ use mongodb::ClientSession;
 use super::scope::Scope;
 use crate::batch::{raw_id_key, Outcome, Output, Transformed};
 use crate::error::{MigrateError, Result};
-use crate::target::Target;
+use crate::target::{Target, WHOLE_REPLY};
 use crate::transform::Retransform;
 
 /// One document of a batch as it will be written: as the transform saw it, or
@@ -120,6 +120,7 @@ async fn read_in(
         Some(s) => {
             let mut cursor = coll
                 .find(q)
+                .batch_size(WHOLE_REPLY)
                 .session(&mut **s)
                 .await
                 .map_err(|e| MigrateError::db("cannot re-read the batch", e))?;
@@ -135,6 +136,7 @@ async fn read_in(
         None => {
             let mut cursor = coll
                 .find(q)
+                .batch_size(WHOLE_REPLY)
                 .await
                 .map_err(|e| MigrateError::db("cannot re-read the batch", e))?;
             while let Some(d) = cursor
