@@ -11,21 +11,17 @@ use bson::{doc, DateTime, Document, RawDocumentBuf};
 use predicates::prelude::*;
 
 use crate::guest_examples::{built_dir, repo};
+use crate::guests::install_from;
 use crate::util::{block_on, TestDb};
 
 /// Installs the example `examples/cross/<dir>` (manifest and module) as
 /// migration `id` of the test's project.
 fn install(t: &TestDb, dir: &str, id: &str) {
-    let src = built_dir(&repo().join("examples/cross").join(dir), "rust");
-    let dst = t.migrations().join(id);
-    std::fs::create_dir_all(&dst).expect("mkdir");
-    for entry in std::fs::read_dir(&src).expect("read example").flatten() {
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name == "migration.toml" || name.ends_with(".wasm") {
-            std::fs::copy(entry.path(), dst.join(&*name)).expect("copy");
-        }
-    }
+    install_from(
+        t,
+        &built_dir(&repo().join("examples/cross").join(dir), "rust"),
+        id,
+    );
 }
 
 fn insert(t: &TestDb, coll: &str, docs: impl IntoIterator<Item = Document>) {
