@@ -29,17 +29,24 @@ pub fn built_example(lang: &str) -> PathBuf {
 /// Builds a language's example `name` with `mongoshift build <dir>` once per
 /// test binary and returns its module (`<name>.wasm`).
 pub fn built_example_named(lang: &str, name: &str) -> PathBuf {
-    static BUILT: OnceLock<Mutex<Vec<(String, PathBuf)>>> = OnceLock::new();
+    built_dir(&example_named(lang, name), lang).join(format!("{name}.wasm"))
+}
+
+/// Builds the example migration in `dir` (written in `lang`) with
+/// `mongoshift build <dir>` once per test binary, and returns `dir`.
+pub fn built_dir(dir: &Path, lang: &str) -> PathBuf {
+    static BUILT: OnceLock<Mutex<Vec<PathBuf>>> = OnceLock::new();
     let cell = BUILT.get_or_init(|| Mutex::new(Vec::new()));
     let mut done = cell.lock().unwrap_or_else(|p| p.into_inner());
-    let key = format!("{lang}/{name}");
-    if let Some((_, p)) = done.iter().find(|(k, _)| *k == key) {
-        return p.clone();
+    if done.iter().any(|d| d == dir) {
+        return dir.to_path_buf();
     }
-    let dir = example_named(lang, name);
+    let name = dir
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
     let out = std::process::Command::new(bin())
         .arg("build")
-        .arg(&dir)
+        .arg(dir)
         .output()
         .expect("run mongoshift build");
     let (stdout, stderr) = text(&out);
@@ -51,7 +58,6 @@ pub fn built_example_named(lang: &str, name: &str) -> PathBuf {
         stdout.contains(&format!("bytes, {lang}) for {name}")),
         "{stdout}"
     );
-    let module = dir.join(format!("{name}.wasm"));
-    done.push((key, module.clone()));
-    module
+    done.push(dir.to_path_buf());
+    dir.to_path_buf()
 }

@@ -39,10 +39,15 @@ pub fn built() -> &'static Path {
 /// Copies an example migration (manifest and module, not its sources) into the
 /// test's project.
 pub fn install(t: &TestDb, id: &str) {
-    let src = built().join(id);
+    install_from(t, &built().join(id), id);
+}
+
+/// Copies the migration in `src` (manifest and module, not its sources) into
+/// the test's project as migration `id`.
+pub fn install_from(t: &TestDb, src: &Path, id: &str) {
     let dst = t.migrations().join(id);
     std::fs::create_dir_all(&dst).expect("mkdir");
-    for entry in std::fs::read_dir(&src).expect("read example").flatten() {
+    for entry in std::fs::read_dir(src).expect("read example").flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
         if name == "migration.toml" || name.ends_with(".wasm") {

@@ -12,6 +12,7 @@ mod commands;
 mod compile_limits;
 mod cross;
 mod cross_examples;
+mod cross_kinds;
 mod docs;
 mod guest_examples;
 mod guests;
