@@ -4,8 +4,10 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use bson::doc;
+
 use crate::error::{MigrateError, Result};
-use crate::ledger::LedgerEntry;
+use crate::ledger::{Checkpoint, LedgerEntry};
 use crate::manifest::WasmSpec;
 use crate::options::{OnError, Strategy, TxMode, UpdateForm};
 use crate::pipeline::{self, PipelineOptions, Transformer};
@@ -55,6 +57,24 @@ impl Migrator {
 
     pub(super) async fn count(&self, spec: &WasmSpec) -> Result<u64> {
         count_matching(&self.target, &spec.collection, &spec.filter).await
+    }
+
+    /// The progress total of a run: on a resume, what the checkpoint read
+    /// plus what matches after its last `_id` (a migration that deletes
+    /// documents, or changes them out of its filter, has made the collection
+    /// smaller than the work it has done).
+    async fn total(&self, spec: &WasmSpec, cp: Option<&Checkpoint>) -> Result<u64> {
+        let Some((read, Some(last))) = cp.map(|c| (c.read, c.last_id.clone())) else {
+            return self.count(spec).await;
+        };
+        let after = doc! { "_id": { "$gt": last } };
+        let filter = if spec.filter.is_empty() {
+            after
+        } else {
+            doc! { "$and": [spec.filter.clone(), after] }
+        };
+        let left = count_matching(&self.target, &spec.collection, &filter).await?;
+        Ok(u64::try_from(read).unwrap_or(0) + left)
     }
 
     /// Loads the module and settles how the run writes; records the settings
@@ -220,7 +240,7 @@ impl Migrator {
     ) -> Result<(update::Counts, i64)> {
         let (m, direction) = (one.m, one.direction);
         super::outputs::prepare(&self.target, &m.id, &spec.outputs, prepared.tx).await?;
-        let total = self.count(spec).await?;
+        let total = self.total(spec, entry.checkpoint.as_ref()).await?;
         self.started(m, direction, one.work, Some(total));
         let schema = compile_schema(spec);
         let rewrite = if prepared.strategy == Strategy::Rewrite {
