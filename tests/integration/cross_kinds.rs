@@ -250,8 +250,8 @@ fn archive_moves_old_orders_to_another_database_atomically_and_down_restores_the
     );
     let last = said
         .lines()
-        .filter_map(|l| l.split_once(": ")?.1.split_once(" docs")?.0.split_once('/'))
-        .last()
+        .rev()
+        .find_map(|l| l.split_once(": ")?.1.split_once(" docs")?.0.split_once('/'))
         .expect("a progress line");
     let old_s = old.to_string();
     assert_eq!(last, (old_s.as_str(), old_s.as_str()), "{said}");
