@@ -11,6 +11,7 @@ mod clean_exit;
 mod commands;
 mod compile_limits;
 mod cross;
+mod cross_down;
 mod cross_examples;
 mod docs;
 mod guest_examples;
