@@ -13,6 +13,7 @@ mod compile_limits;
 mod cross;
 mod cross_down;
 mod cross_examples;
+mod cross_too_large;
 mod docs;
 mod guest_examples;
 mod guests;
