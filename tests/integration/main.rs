@@ -11,6 +11,7 @@ mod clean_exit;
 mod commands;
 mod compile_limits;
 mod cross;
+mod cross_auth;
 mod cross_down;
 mod cross_examples;
 mod cross_too_large;
