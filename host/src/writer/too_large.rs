@@ -15,6 +15,7 @@
 use crate::batch::Outcome;
 use crate::batch::Transformed;
 use crate::error::MigrateError;
+use crate::options::TxMode;
 use crate::wasm::MAX_DOCUMENT_BYTES;
 
 use super::options::WriteOptions;
@@ -46,10 +47,11 @@ pub(super) fn refusal(
     let (i, bytes) = largest_write(t, opts, lo, hi)?;
     // Refused by a code no retry cures (not a write conflict that may be
     // another client's), a batch of small documents whose writes, outputs
-    // included, are together too large is split too; and a document alone,
-    // refused as too large by code, is named whatever its size.
-    let suspect =
-        bytes >= LARGE || (hi - lo > 1 && !is_transient(e)) || (hi - lo == 1 && is_too_large(e));
+    // included, are together too large is split too (the migration's one
+    // transaction cannot be); and a document alone, refused as too large by
+    // code, is named whatever its size.
+    let splits = hi - lo > 1 && opts.tx != TxMode::Migration && !is_transient(e);
+    let suspect = bytes >= LARGE || splits || (hi - lo == 1 && is_too_large(e));
     if !suspect {
         return None;
     }
