@@ -22,7 +22,9 @@ pub const ENV: &str = "MONGOSHIFT_FAILPOINT";
 /// The environment variable making them pause instead (milliseconds).
 pub const PAUSE_ENV: &str = "MONGOSHIFT_FAILPOINT_PAUSE_MS";
 
-/// Every named step, in the order a run reaches them.
+/// Every named step of a batch and of a rewrite, in the order a run reaches
+/// them (the swap matrix stops at each); `down` from pre-images has its own
+/// ([`RESTORE_MID_OUTPUTS`]).
 pub const STEPS: &[&str] = &[
     // The commit of a batch (writer).
     BATCH_BEFORE_TRANSACTION,
@@ -91,6 +93,10 @@ pub const DOWN_BEFORE_RENAME: &str = "down.before_rename";
 pub const DOWN_AFTER_RENAME: &str = "down.after_rename";
 /// `down` is complete; the ledger does not say so yet.
 pub const DOWN_BEFORE_DONE: &str = "down.before_done";
+
+/// `down` from pre-images: a group of the outputs of a cross-collection run
+/// is put back (restored or deleted), the rest are not.
+pub const RESTORE_MID_OUTPUTS: &str = "restore.mid_outputs";
 
 struct Armed {
     step: String,

@@ -133,6 +133,7 @@ async fn restore_outputs(target: &Target, backup: &str) -> Result<u64> {
             let (p, ups, dels, n) = pending.take().expect("pending");
             put_back(target, backup, &p, ups, dels).await?;
             done += n as u64;
+            crate::failpoint::hit(crate::failpoint::RESTORE_MID_OUTPUTS);
         }
         let (Some(b), Some(ns)) = (next, ns) else {
             return Ok(done);

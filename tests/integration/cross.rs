@@ -127,7 +127,7 @@ fn a_cross_collection_migration_refuses_a_rewrite_and_no_transactions() {
 
 /// `emit_v2` writing with another op (0 insert, 1 upsert, 2 delete) to
 /// another collection of six letters.
-fn variant(op: u8, collection: &str) -> String {
+pub fn variant(op: u8, collection: &str) -> String {
     assert_eq!(collection.len(), 6);
     let wat = emit_v2();
     let upsert = "(call $u8 (i32.const 1))          ;; upsert";

@@ -13,7 +13,7 @@ pub const MOVE_ADDRESSES: &str = "20260301000000_move_addresses";
 pub const DENORMALIZE: &str = "20260302000000_denormalize_org_name";
 
 /// `n` users as the demo seeds them with `--cross`, and the organisations.
-fn seed(t: &TestDb, n: u64) {
+pub fn seed(t: &TestDb, n: u64) {
     let users = t.db().collection::<Document>("users");
     block_on(async {
         let mut i = 0;

@@ -7,6 +7,9 @@ pub(crate) const DUPLICATE_KEY: i32 = 11000;
 /// The server's code for a write a collection's validator refused.
 pub(crate) const DOCUMENT_VALIDATION_FAILURE: i32 = 121;
 
+/// The server's code for a command this user's roles do not allow.
+pub(crate) const UNAUTHORIZED: i32 = 13;
+
 /// Whether `e` is a duplicate key (code 11000).
 pub(crate) fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
     use mongodb::error::{ErrorKind, WriteFailure};

@@ -15,7 +15,9 @@ mod transform;
 mod wasm;
 
 pub use codes::DbCause;
-pub(crate) use codes::{is_duplicate_key, DOCUMENT_VALIDATION_FAILURE, DUPLICATE_KEY};
+pub(crate) use codes::{
+    is_duplicate_key, DOCUMENT_VALIDATION_FAILURE, DUPLICATE_KEY, UNAUTHORIZED,
+};
 pub use migrate::{MigrateError, PartWay, Result};
 pub(crate) use redact::remember_secret_of;
 pub use redact::{redact_message, redact_uri};

@@ -43,7 +43,13 @@ pub(super) async fn apply(
         }
         _ => Fresh::default(),
     };
-    let items = fresh.items(scope.t, lo..hi);
+    let mut items = fresh.items(scope.t, lo..hi);
+    if let Some((i, failed)) = scope.set_aside {
+        for it in items.iter_mut().filter(|it| it.i == i) {
+            it.outcome = failed;
+            it.outputs = &[];
+        }
+    }
     let mut next = cp.clone();
     for it in &items {
         next.count(it.outcome, 1);

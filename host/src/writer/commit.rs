@@ -12,7 +12,7 @@ use super::options::WriteOptions;
 use super::retry::{is_too_large, is_transient};
 use super::scope::Scope;
 use super::{pre_images, too_large};
-use crate::batch::Transformed;
+use crate::batch::{Outcome, Transformed};
 use crate::error::{MigrateError, Result};
 use crate::ledger::Checkpoint;
 use crate::options::TxMode;
@@ -38,6 +38,9 @@ pub(crate) struct BatchWriter<'a> {
     retransform: Option<Box<dyn Retransform>>,
     /// The pre-image collection held something as the run started.
     pre_images_kept: bool,
+    /// A document whose outputs no transaction can hold, failed with this
+    /// outcome (under `--on-error quarantine`) for the next attempt.
+    set_aside: Option<(usize, Outcome)>,
 }
 
 impl<'a> BatchWriter<'a> {
@@ -85,6 +88,7 @@ impl<'a> BatchWriter<'a> {
             cp,
             retransform: Some(retransform),
             pre_images_kept,
+            set_aside: None,
         })
     }
 
@@ -99,7 +103,7 @@ impl<'a> BatchWriter<'a> {
         let mut shrunk = None;
         while let Some((lo, hi)) = stack.pop() {
             match self.commit_range(t, lo, hi).await {
-                Ok(()) => {}
+                Ok(()) => self.set_aside = None,
                 Err(e)
                     if (is_too_large(&e)
                         || matches!(e, MigrateError::TooLargeForTransaction { .. }))
@@ -110,6 +114,22 @@ impl<'a> BatchWriter<'a> {
                     stack.push((mid, hi));
                     stack.push((lo, mid));
                     shrunk = Some(mid - lo);
+                }
+                Err(e) if hi - lo == 1 => {
+                    let Some(refused) = too_large::of_outputs(&e, t, lo, &self.migration) else {
+                        return Err(e);
+                    };
+                    if !self.opts.quarantine || self.set_aside.is_some() {
+                        return Err(refused);
+                    }
+                    // Set aside with none of its outputs, as a document the
+                    // transform failed: the rest of the run goes on.
+                    let why = match &refused {
+                        MigrateError::Output { message, .. } => message.clone(),
+                        other => other.to_string(),
+                    };
+                    self.set_aside = Some((lo, Outcome::Fail(why)));
+                    stack.push((lo, hi));
                 }
                 Err(e) => return Err(e),
             }
@@ -143,6 +163,7 @@ impl<'a> BatchWriter<'a> {
                 migration: &self.migration,
                 opts: &self.opts,
                 t,
+                set_aside: self.set_aside.as_ref().map(|(i, o)| (*i, o)),
             };
             let res = apply(
                 scope,

@@ -10,7 +10,8 @@
 //!
 //! - `commit`: [`BatchWriter`](commit::BatchWriter): one commit per batch,
 //!   attempts again after a transient failure (`retry`: by error code and
-//!   label), halves a batch refused as too large (`too_large`).
+//!   label), halves a batch refused as too large (`too_large`), and sets
+//!   aside a document whose outputs alone are too large under quarantine.
 //! - `apply`: the writes of one commit, in a `scope`; `reread`: documents
 //!   changed in flight, transformed again.
 //! - `in_place` (in a transaction), `conditional` (without one), `shadow`

@@ -1,6 +1,6 @@
 //! The context of one commit: what every write of it needs.
 
-use crate::batch::{Batch, Transformed};
+use crate::batch::{Batch, Outcome, Transformed};
 use crate::options::TxMode;
 use crate::target::Target;
 
@@ -16,6 +16,9 @@ pub(super) struct Scope<'a> {
     pub(super) migration: &'a str,
     pub(super) opts: &'a WriteOptions,
     pub(super) t: &'a Transformed,
+    /// A document of the batch to fail with this outcome instead of its
+    /// own, none of its outputs written (one too large for a transaction).
+    pub(super) set_aside: Option<(usize, &'a Outcome)>,
 }
 
 impl<'a> Scope<'a> {

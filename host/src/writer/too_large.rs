@@ -7,16 +7,19 @@
 //! secantusd-rs answers 388 too when its cache is small, else a
 //! `WriteConflict`, or ends the transaction (`InternalError`, "transaction
 //! already closed"). Retried, the same batch meets the same
-//! wall, so such an error on a batch that writes a large document is taken
-//! for what it is: the batch is split until that document is alone, and then
-//! fails with its `_id`, its size and what to do.
+//! wall, so such an error on a batch that writes a large document, or on a
+//! batch of several documents that no retry would cure (many outputs add up),
+//! is taken for what it is: the batch is split until that document is alone,
+//! and then fails with its `_id`, its size and what to do.
 
 use crate::batch::Outcome;
 use crate::batch::Transformed;
 use crate::error::MigrateError;
+use crate::options::TxMode;
 use crate::wasm::MAX_DOCUMENT_BYTES;
 
 use super::options::WriteOptions;
+use super::retry::{is_too_large, is_transient};
 
 /// Documents at least this large are suspects; smaller ones fit any
 /// deployment's transactions and their conflicts are retried as usual.
@@ -42,6 +45,16 @@ pub(super) fn refusal(
         return None;
     }
     let (i, bytes) = largest_write(t, opts, lo, hi)?;
+    // Refused by a code no retry cures (not a write conflict that may be
+    // another client's), a batch of small documents whose writes, outputs
+    // included, are together too large is split too (the migration's one
+    // transaction cannot be); and a document alone, refused as too large by
+    // code, is named whatever its size.
+    let splits = hi - lo > 1 && opts.tx != TxMode::Migration && !is_transient(e);
+    let suspect = bytes >= LARGE || splits || (hi - lo == 1 && is_too_large(e));
+    if !suspect {
+        return None;
+    }
     if hi - lo == 1 && attempt < ATTEMPTS_ALONE && !last {
         return None;
     }
@@ -74,7 +87,6 @@ fn refused(e: &MigrateError) -> bool {
 /// The document of `lo..hi` with the largest write, and its size: its
 /// replacement, or its original when that is kept (pre-image, quarantine),
 /// plus its outputs.
-/// `None` when nothing written is [`LARGE`].
 fn largest_write(
     t: &Transformed,
     opts: &WriteOptions,
@@ -99,5 +111,36 @@ fn largest_write(
             (i, bytes + emitted)
         })
         .max_by_key(|&(_, bytes)| bytes)
-        .filter(|&(_, bytes)| bytes >= LARGE)
+}
+
+/// A document refused alone as too large for a transaction because of what
+/// it emits to other collections: the refusal as an output error naming
+/// the migration, the document and where its outputs go. `None` when the
+/// document emits nothing (its own write is what is too large).
+pub(super) fn of_outputs(
+    e: &MigrateError,
+    t: &Transformed,
+    i: usize,
+    migration: &str,
+) -> Option<MigrateError> {
+    let MigrateError::TooLargeForTransaction { message, .. } = e else {
+        return None;
+    };
+    let outputs = t.outputs.get(i).filter(|o| !o.is_empty())?;
+    let bytes: usize = outputs.iter().map(|o| o.document.len()).sum();
+    let mut to: Vec<&str> = outputs.iter().map(|o| o.collection.as_str()).collect();
+    to.sort_unstable();
+    to.dedup();
+    Some(MigrateError::Output {
+        migration: migration.to_string(),
+        document: t.batch.id_text(i),
+        message: format!(
+            "its {} outputs ({bytes} bytes, to `{}`) cannot be written inside one transaction: \
+             the server refused them ({message}); a cross-collection migration writes a \
+             document's outputs in its batch's transaction, so emit fewer or smaller outputs \
+             for such a document, or run with `--on-error quarantine` to set it aside",
+            outputs.len(),
+            to.join("`, `"),
+        ),
+    })
 }
