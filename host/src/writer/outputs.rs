@@ -203,6 +203,18 @@ async fn write_run(
     })
 }
 
+/// The `_id` of an output document's pre-image: its namespace and `_id`,
+/// as one binary value. A scalar, because a query on an embedded-document
+/// `_id` does not use the `_id` index on every server (secantusd-rs scans
+/// the collection for each, which made each batch slower than the last).
+fn pre_image_key(ns: &str, id: &RawBson) -> RawBson {
+    let key = rawdoc! { "ns": ns, "id": id.clone() };
+    RawBson::Binary(bson::Binary {
+        subtype: bson::spec::BinarySubtype::Generic,
+        bytes: key.into_bytes(),
+    })
+}
+
 /// Records, once per output document, what it was before this run wrote it
 /// (`doc: null`: it did not exist), so `down` can put every touched
 /// collection back; the first record of a document is kept.
@@ -229,7 +241,7 @@ async fn record_before(
                     RawBson::Document(d.clone())
                 });
             ups.push(rawdoc! {
-                "q": { "_id": { "output": ns.as_str(), "id": w.id.clone() } },
+                "q": { "_id": pre_image_key(&ns, &w.id) },
                 "u": { "$setOnInsert": { "op": "output", "ns": ns.as_str(), "id": w.id.clone(), "doc": before } },
                 "upsert": true,
             });
