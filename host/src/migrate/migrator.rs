@@ -83,6 +83,19 @@ impl Migrator {
         self
     }
 
+    /// The same migrations and settings for database `name` of the same
+    /// deployment, with its own ledger and lock. A Python runtime is made
+    /// for one database, so the copy has none: attach one for `name`.
+    pub fn for_database(&self, name: &str) -> Migrator {
+        let target = self.target.for_database(name);
+        Migrator {
+            ledger: Ledger::new(&target),
+            target,
+            python: None,
+            ..self.clone()
+        }
+    }
+
     /// The migrations on disk, in order.
     pub fn migrations(&self) -> &[Migration] {
         &self.migrations
