@@ -32,22 +32,25 @@ impl Fleet<'_> {
 
     /// The plan of `up` in every database.
     pub async fn plan_up(&self, opts: &UpOptions) -> Vec<DatabaseOutcome<Plan>> {
-        let pass = Pass::new(self.concurrency(), false, None, self.databases.len());
-        pass.run(&self.databases, |db| {
-            let m = self.migrator(&db);
-            async move { m.plan_up(opts).await }
-        })
-        .await
+        self.quietly(|m| async move { m.plan_up(opts).await }).await
     }
 
     /// The plan of `down` in every database.
     pub async fn plan_down(&self, target: &DownTarget) -> Vec<DatabaseOutcome<Plan>> {
+        self.quietly(|m| async move { m.plan_down(target).await })
+            .await
+    }
+
+    /// Runs `work` with each database's prepared migrator, reporting no
+    /// fleet events (plans change nothing).
+    async fn quietly<T, W, Fut>(&self, work: W) -> Vec<DatabaseOutcome<T>>
+    where
+        W: Fn(crate::Migrator) -> Fut,
+        Fut: std::future::Future<Output = crate::Result<T>>,
+    {
         let pass = Pass::new(self.concurrency(), false, None, self.databases.len());
-        pass.run(&self.databases, |db| {
-            let m = self.migrator(&db);
-            async move { m.plan_down(target).await }
-        })
-        .await
+        pass.run(&self.databases, |db| work(self.migrator(&db)))
+            .await
     }
 
     /// The checksums of every database's applied migrations against disk.
