@@ -97,6 +97,10 @@ fn selection(
             exclude,
             ..Selection::default()
         })),
+        _ if !flags.exclude.is_empty() => Err(UsageError(
+            "--exclude leaves databases out of a fleet: choose one with --databases, --all-databases or --databases-from".into(),
+        )
+        .into()),
         _ => Ok(None),
     }
 }
