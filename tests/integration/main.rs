@@ -15,6 +15,7 @@ mod cross_examples;
 mod cross_kinds;
 mod docs;
 mod fleet;
+mod fleet_python;
 mod guest_examples;
 mod guests;
 mod in_place_writes;
