@@ -5,7 +5,7 @@ use super::fleet::Fleet;
 use super::outcome::{DatabaseOutcome, DatabaseResult, Tally};
 use super::pass::Pass;
 use crate::migrate::{DownOptions, DownTarget, Plan, UpOptions, VerifyRow};
-use crate::progress::Direction;
+use crate::progress::{Direction, Event};
 use crate::report::Report;
 
 impl Fleet<'_> {
@@ -63,6 +63,22 @@ impl Fleet<'_> {
         .await
     }
 
+    /// Says, for each rewrite a dead run left inside its swap window, what
+    /// happened to the collection and what to run, as a single-database
+    /// command does before it starts. The run itself reports a ledger it
+    /// cannot read.
+    async fn warn_interrupted(&self, database: &str, m: &crate::Migrator) {
+        for i in m.interrupted().await.unwrap_or_default() {
+            self.sink.fleet_event(&FleetEvent::Database {
+                database: database.to_string(),
+                event: Event::Warning {
+                    id: i.id.clone(),
+                    message: i.to_string(),
+                },
+            });
+        }
+    }
+
     /// Databases read at once by reports (status, verify): reads are light,
     /// so more than runs.
     pub(super) fn read_concurrency(&self) -> usize {
@@ -91,7 +107,12 @@ impl Fleet<'_> {
             }));
         let canary = self.options.canary.unwrap_or(0).min(total);
         let (first, rest) = self.databases.split_at(canary);
-        let work = |db: String| work(self.migrator(&db));
+        let work = &work;
+        let work = |db: String| async move {
+            let m = self.migrator(&db);
+            self.warn_interrupted(&db, &m).await;
+            work(m).await
+        };
         let mut outcomes = pass.run(first, &work).await;
         let canary_failed = outcomes
             .iter()
