@@ -280,7 +280,9 @@ fn bad_selections_are_refused_saying_what_is_wrong() {
         .args(["--exclude", "tenant_*", "--db", &f.names[0], "up"])
         .assert()
         .code(2)
-        .stderr(predicates::str::contains("--exclude leaves databases out of a fleet"));
+        .stderr(predicates::str::contains(
+            "--exclude leaves databases out of a fleet",
+        ));
     assert!(f.states(0).is_empty(), "nothing was written");
 }
 
