@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use mongoshift::fleet::FleetOptions;
 use mongoshift::{DownOptions, DownTarget, OnError, Strategy, TxMode, UpOptions, UpdateForm};
 
 use crate::{exit, values};
@@ -54,6 +55,64 @@ pub(crate) struct Global {
     /// How to show progress
     #[arg(long, value_enum, env = "MONGOSHIFT_PROGRESS", default_value_t = ProgressMode::Auto, global = true)]
     pub(crate) progress: ProgressMode,
+    #[command(flatten)]
+    pub(crate) selection: SelectionArgs,
+}
+
+/// The databases of a fleet run; see docs/fleets.md.
+#[derive(Debug, Args)]
+pub(crate) struct SelectionArgs {
+    /// Run over the databases matching this glob (`*`, `?`, `[...]`);
+    /// repeatable
+    #[arg(long = "databases", value_name = "PATTERN", global = true)]
+    pub(crate) databases: Vec<String>,
+    /// Leave out the databases matching this glob; repeatable
+    #[arg(long, value_name = "PATTERN", global = true)]
+    pub(crate) exclude: Vec<String>,
+    /// Run over every database of the deployment (never admin, local or
+    /// config)
+    #[arg(long, global = true)]
+    pub(crate) all_databases: bool,
+    /// Run over the databases named in this file, one a line (`#` comments)
+    #[arg(long, value_name = "FILE", global = true)]
+    pub(crate) databases_from: Option<PathBuf>,
+}
+
+impl SelectionArgs {
+    /// Whether a flag chooses databases (`--exclude` alone does not).
+    pub(crate) fn chooses(&self) -> bool {
+        !self.databases.is_empty() || self.all_databases || self.databases_from.is_some()
+    }
+}
+
+/// How `up` and `down` go through the databases of a fleet.
+#[derive(Debug, Args)]
+pub(crate) struct FleetArgs {
+    /// With a database selection: databases run at once [default: 4 on a
+    /// single server, 8 on a replica set with secondaries or a sharded
+    /// cluster]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) concurrency: Option<u64>,
+    /// With a database selection: start no other database after one fails
+    #[arg(long)]
+    pub(crate) fail_fast: bool,
+    /// With a database selection: run the first N databases first, and the
+    /// rest only if they all succeed
+    #[arg(long, value_name = "N")]
+    pub(crate) canary: Option<usize>,
+}
+
+impl FleetArgs {
+    /// What the flags ask of a fleet run.
+    pub(crate) fn options(&self) -> FleetOptions {
+        FleetOptions {
+            concurrency: self
+                .concurrency
+                .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+            fail_fast: self.fail_fast,
+            canary: self.canary,
+        }
+    }
 }
 
 /// How progress is shown.
@@ -187,6 +246,8 @@ pub(crate) struct UpArgs {
     /// With --dry-run: only the first N documents of each migration
     #[arg(long, requires = "dry_run")]
     pub(crate) sample: Option<u64>,
+    #[command(flatten)]
+    pub(crate) fleet: FleetArgs,
 }
 
 /// The flags of `down`.
@@ -209,6 +270,8 @@ pub(crate) struct DownArgs {
     /// what the earlier files did). Repeatable.
     #[arg(long, value_name = "ID")]
     pub(crate) dangerously_allow_changed: Vec<String>,
+    #[command(flatten)]
+    pub(crate) fleet: FleetArgs,
 }
 
 impl UpArgs {

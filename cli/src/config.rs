@@ -21,6 +21,10 @@ pub(crate) struct Config {
     pub(crate) lock_timeout: Option<u64>,
     /// Seconds to wait for the server.
     pub(crate) connect_timeout: Option<u64>,
+    /// A fleet: glob patterns of the databases to run over.
+    pub(crate) databases: Option<Vec<String>>,
+    /// A fleet: glob patterns of databases left out.
+    pub(crate) exclude: Option<Vec<String>>,
 }
 
 pub(crate) const DEFAULT_FILE: &str = "mongoshift.toml";

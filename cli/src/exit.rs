@@ -49,6 +49,18 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
     if let Some(e) = err.downcast_ref::<MigrateError>() {
         return code_of(e);
     }
+    if err.downcast_ref::<crate::usage::UsageError>().is_some() {
+        return USAGE;
+    }
+    if let Some(e) = err.downcast_ref::<mongoshift::FleetError>() {
+        // A pattern or flag the CLI cannot take is a usage error; what the
+        // deployment or the list file holds is found only when running.
+        return match e {
+            mongoshift::FleetError::List(e) => code_of(e),
+            mongoshift::FleetError::BadPattern { .. } | mongoshift::FleetError::Empty => USAGE,
+            _ => FAILED,
+        };
+    }
     match err.downcast_ref::<crate::build::BuildError>() {
         Some(crate::build::BuildError::Source(_)) => INVALID,
         _ if err.downcast_ref::<mongoshift::SourceError>().is_some() => INVALID,

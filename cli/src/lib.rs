@@ -15,7 +15,8 @@
 //!   `mongoshift.toml` (`config`) over defaults;
 //! - `run`: the commands that work on files only ([`build`], [`scaffold`]),
 //!   else the [`PythonHook`], the connection and a `Migrator`;
-//! - `commands`: one function per command, calling the engine;
+//! - `commands`: one function per command, calling the engine; `fleet`:
+//!   the same commands over a selection of databases;
 //! - `render`: progress events and results as bars, lines, tables or JSON;
 //! - [`exit`]: the documented exit codes, and the one table from an error
 //!   to its code.
@@ -28,11 +29,13 @@ pub mod build;
 mod commands;
 mod config;
 pub mod exit;
+mod fleet;
 mod python;
 mod render;
 mod run;
 pub mod scaffold;
 mod settings;
+mod usage;
 pub mod values;
 
 pub use args::Cli;

@@ -48,8 +48,8 @@ impl std::fmt::Debug for PythonHook {
 pub(crate) enum Prepared<'a> {
     /// The Python package ran the command; this is its exit code.
     Exited(u8),
-    /// Run here; this prepares the migrator.
-    Attach(Box<dyn FnOnce(Migrator) -> Migrator + 'a>),
+    /// Run here; this prepares a migrator (in a fleet run, each database's).
+    Attach(Box<dyn Fn(Migrator) -> Migrator + Send + Sync + 'a>),
 }
 
 impl PythonHook {
@@ -80,7 +80,7 @@ impl PythonHook {
 fn delegate() -> anyhow::Result<Prepared<'static>> {
     let unavailable = |why: String| {
         Ok(Prepared::Attach(Box::new(move |m: Migrator| {
-            m.python_unavailable(why)
+            m.python_unavailable(why.clone())
         })))
     };
     if std::env::var_os(DELEGATED).is_some() {

@@ -12,7 +12,7 @@ use crate::args::{Cli, Command};
 use crate::python::{Prepared, PythonHook};
 use crate::render::ProgressRenderer;
 use crate::settings::Settings;
-use crate::{commands, exit};
+use crate::{commands, exit, fleet};
 
 /// Runs a parsed command line as the `mongoshift` command does: what the
 /// command reports goes to stdout, an error to stderr; returns the exit code.
@@ -69,7 +69,7 @@ pub fn run(cli: Cli, python: &PythonHook) -> anyhow::Result<u8> {
 }
 
 /// Runs a command that needs the database.
-async fn connected(command: Command, s: Settings, python: &PythonHook) -> anyhow::Result<u8> {
+async fn connected(command: Command, mut s: Settings, python: &PythonHook) -> anyhow::Result<u8> {
     // Load the directory before connecting: a bad manifest is reported even
     // when the server is down.
     let source = MigrationSource::new(&s.path);
@@ -85,12 +85,16 @@ async fn connected(command: Command, s: Settings, python: &PythonHook) -> anyhow
     };
     let target = Target::connect(&s.connect).await?;
     let renderer = Arc::new(ProgressRenderer::new(s.progress));
-    let res = match Migrator::new(&source, target.clone()) {
-        Ok(m) => {
+    let res = match (Migrator::new(&source, target.clone()), s.selection.take()) {
+        (Ok(m), Some(selection)) => {
+            let base = m.lock_options(s.lock);
+            fleet::run(command, base, &selection, python, s.progress).await
+        }
+        (Ok(m), None) => {
             let migrator = python(m.lock_options(s.lock).progress(renderer.clone()));
             dispatch(command, &migrator, &renderer).await
         }
-        Err(e) => Err(e.into()),
+        (Err(e), _) => Err(e.into()),
     };
     // Before the runtime stops: a client left to its drop ends its sessions
     // in a background task that can race the runtime's shutdown.

@@ -5,10 +5,15 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use mongoshift::fleet::Selection;
 use mongoshift::{ConnectOptions, LockOptions};
 
-use crate::args::{Global, ProgressMode};
-use crate::config;
+use crate::args::{Global, ProgressMode, SelectionArgs};
+use crate::config::{self, Config};
+use crate::usage::UsageError;
+
+/// The environment variable of `--db`.
+const DB_ENV: &str = "MONGOSHIFT_DB";
 
 /// The resolved global options.
 pub(crate) struct Settings {
@@ -20,12 +25,15 @@ pub(crate) struct Settings {
     pub(crate) lock: LockOptions,
     /// How progress is shown.
     pub(crate) progress: ProgressMode,
+    /// The databases of a fleet run; `None`: one database, as always.
+    pub(crate) selection: Option<Selection>,
 }
 
 impl Settings {
     /// Resolves the global flags against the config file and the defaults.
     pub(crate) fn resolve(g: Global) -> anyhow::Result<Settings> {
-        let cfg = config::load(g.config.as_deref())?;
+        let mut cfg = config::load(g.config.as_deref())?;
+        let selection = selection(&g.selection, g.db.as_deref(), &mut cfg)?;
         let uri = g
             .uri
             .or(cfg.uri)
@@ -33,7 +41,11 @@ impl Settings {
         let mut connect = ConnectOptions::new(uri).connect_timeout(Duration::from_secs(
             g.connect_timeout.or(cfg.connect_timeout).unwrap_or(10),
         ));
-        if let Some(db) = g.db.or(cfg.database) {
+        if selection.is_some() {
+            // The fleet's databases come from the selection; this one only
+            // anchors the connection (`hello`, `listDatabases`).
+            connect = connect.database("admin");
+        } else if let Some(db) = g.db.or(cfg.database) {
             connect = connect.database(db);
         }
         let lock = LockOptions::default().wait(Duration::from_secs(
@@ -44,6 +56,51 @@ impl Settings {
             path: g.path.or(cfg.path).unwrap_or_else(|| "migrations".into()),
             lock,
             progress: g.progress,
+            selection,
         })
+    }
+}
+
+/// The fleet selection: the flags', else the config file's `databases` when
+/// no database is named (`--db`, `MONGOSHIFT_DB`); `None` for a
+/// single-database run. A `--db` flag with selection flags is a usage
+/// error; `MONGOSHIFT_DB` from the environment gives way to them.
+fn selection(
+    flags: &SelectionArgs,
+    db: Option<&str>,
+    cfg: &mut Config,
+) -> anyhow::Result<Option<Selection>> {
+    let from_env = std::env::var(DB_ENV).ok();
+    let db_flag = db.filter(|d| from_env.as_deref() != Some(*d));
+    let exclude = if flags.exclude.is_empty() {
+        cfg.exclude.take().unwrap_or_default()
+    } else {
+        flags.exclude.clone()
+    };
+    if flags.chooses() {
+        if let Some(d) = db_flag {
+            return Err(UsageError(format!(
+                "--db {d} names one database, --databases/--all-databases/--databases-from choose a fleet: pass one or the other"
+            ))
+            .into());
+        }
+        return Ok(Some(Selection {
+            patterns: flags.databases.clone(),
+            exclude,
+            all: flags.all_databases,
+            from_file: flags.databases_from.clone(),
+        }));
+    }
+    match cfg.databases.take() {
+        Some(patterns) if db.is_none() && !patterns.is_empty() => Ok(Some(Selection {
+            patterns,
+            exclude,
+            ..Selection::default()
+        })),
+        _ if !flags.exclude.is_empty() => Err(UsageError(
+            "--exclude leaves databases out of a fleet: choose one with --databases, --all-databases or --databases-from".into(),
+        )
+        .into()),
+        _ => Ok(None),
     }
 }

@@ -18,6 +18,8 @@
 //!   `verify`, `unlock`.
 //! - A **Python migration** is a `.py` file run by the Python package, which
 //!   registers a [`python::PythonRuntime`]; see [`python`].
+//! - A [`fleet::Fleet`] runs the same migrations over many databases chosen
+//!   by a [`fleet::Selection`], each with its own ledger and lock.
 //! - Runs emit progress [`Event`]s to a [`ProgressSink`]; the library never prints.
 //!
 //! ## Where each step of a run lives
@@ -38,6 +40,8 @@
 //!    (commits), then [`pipeline`] (reader → workers → in-order reassembly
 //!    → writer) and [`rewrite`] (copy, catch-up, swap).
 //! 5. [`migrate`]: planning, running, dry runs and status, under the lock.
+//! 6. [`fleet`]: the same migrations over many databases, each through its
+//!    own migrator.
 //!
 //! ## Example
 //!
@@ -55,6 +59,7 @@
 pub mod batch;
 pub mod error;
 pub mod failpoint;
+pub mod fleet;
 #[cfg(test)]
 mod fuzz;
 pub mod ledger;
@@ -79,7 +84,7 @@ pub mod wasm;
 pub mod writer;
 
 pub use batch::Outcome;
-pub use error::{redact_uri, MigrateError, PartWay, Result, SourceError};
+pub use error::{redact_uri, FleetError, MigrateError, PartWay, Result, SourceError};
 pub use ledger::{Checkpoint, Ledger, LedgerEntry, Phase, RewriteState, State, LEDGER_COLLECTION};
 pub use lock::{Lease, LockOptions, LockState, Owner, UnlockOutcome, LOCK_COLLECTION};
 pub use manifest::{

@@ -68,6 +68,9 @@ pub struct Target {
     db: Database,
     hosts: String,
     topology: Topology,
+    /// Data-bearing members `hello` lists (1 on a standalone or a lone
+    /// replica-set member).
+    members: usize,
     /// `hello.maxWireVersion`: 17 is MongoDB 6.0.
     wire_version: i32,
 }
@@ -146,6 +149,7 @@ impl Target {
         } else {
             Topology::Standalone
         };
+        let members = hello.get_array("hosts").map_or(1, |h| h.len().max(1));
         let wire_version = match hello.get("maxWireVersion") {
             Some(bson::Bson::Int32(v)) => *v,
             Some(bson::Bson::Int64(v)) => i32::try_from(*v).unwrap_or(i32::MAX),
@@ -156,8 +160,22 @@ impl Target {
             db,
             hosts,
             topology,
+            members,
             wire_version,
         })
+    }
+
+    /// The same deployment, another database: one client (and one
+    /// connection pool) serves every database of a fleet.
+    pub fn for_database(&self, name: &str) -> Target {
+        Target {
+            client: self.client.clone(),
+            db: self.client.database(name),
+            hosts: self.hosts.clone(),
+            topology: self.topology,
+            members: self.members,
+            wire_version: self.wire_version,
+        }
     }
 
     /// Ends this client's server sessions and closes its connections; the
@@ -184,7 +202,6 @@ impl Target {
         &self.hosts
     }
 
-    /// The deployment's topology.
     /// The server's newest wire protocol version (`hello.maxWireVersion`;
     /// 17 is MongoDB 6.0).
     pub fn wire_version(&self) -> i32 {
@@ -194,6 +211,13 @@ impl Target {
     /// The server's topology.
     pub fn topology(&self) -> Topology {
         self.topology
+    }
+
+    /// How many data-bearing members the deployment's `hello` lists (1 on a
+    /// standalone server or a lone replica-set member; the shard routers'
+    /// own count behind mongos).
+    pub fn members(&self) -> usize {
+        self.members
     }
 
     /// Whether multi-document transactions are available.

@@ -12,7 +12,7 @@ use crate::util::{bin, block_on, text, TestDb};
 pub const SPLIT_NAME: &str = "20260110090000_split_name";
 pub const PURGE_TRIALS: &str = "20260111090000_purge_trials";
 
-fn repo_migrations() -> PathBuf {
+pub fn repo_migrations() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations")
 }
 
@@ -59,20 +59,21 @@ pub fn install_from(t: &TestDb, src: &Path, id: &str) {
 /// Users shaped like the demo's: name "First Last", email, age, signup date
 /// string, address sub-document, tags.
 pub fn seed_people(t: &TestDb, n: i64) {
-    let docs: Vec<Document> = (0..n)
-        .map(|i| {
-            doc! {
-                "_id": i,
-                "name": format!("First{i} Last{i}"),
-                "email": format!("user{i}@example.com"),
-                "age": (18 + i % 40) as i32,
-                "signup": format!("20{:02}-{:02}-{:02}", 10 + i % 15, 1 + i % 12, 1 + i % 28),
-                "address": { "city": "Lisbon", "zip": format!("{:05}", i) },
-                "tags": if i % 3 == 0 { vec!["trial"] } else { vec!["vip", "eu"] },
-            }
-        })
-        .collect();
+    let docs: Vec<Document> = (0..n).map(person).collect();
     block_on(t.db().collection::<Document>("users").insert_many(docs)).expect("seed");
+}
+
+/// The `i`th user of [`seed_people`].
+pub fn person(i: i64) -> Document {
+    doc! {
+        "_id": i,
+        "name": format!("First{i} Last{i}"),
+        "email": format!("user{i}@example.com"),
+        "age": (18 + i % 40) as i32,
+        "signup": format!("20{:02}-{:02}-{:02}", 10 + i % 15, 1 + i % 12, 1 + i % 28),
+        "address": { "city": "Lisbon", "zip": format!("{:05}", i) },
+        "tags": if i % 3 == 0 { vec!["trial"] } else { vec!["vip", "eu"] },
+    }
 }
 
 #[test]

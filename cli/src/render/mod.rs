@@ -3,8 +3,11 @@
 //! results become output.
 
 mod duration;
+pub(crate) mod fleet;
+mod fleet_progress;
 mod progress;
 mod results;
 
+pub(crate) use fleet_progress::FleetRenderer;
 pub(crate) use progress::ProgressRenderer;
 pub(crate) use results::{dry_run, plan, report, status_table, verify};

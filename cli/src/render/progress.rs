@@ -22,19 +22,10 @@ pub(crate) struct ProgressRenderer {
 
 impl ProgressRenderer {
     pub(crate) fn new(mode: ProgressMode) -> Self {
-        let mode = match mode {
-            ProgressMode::Auto if std::io::stderr().is_terminal() => ProgressMode::Bar,
-            ProgressMode::Auto => ProgressMode::Plain,
-            m => m,
-        };
-        let target = if mode == ProgressMode::Bar {
-            ProgressDrawTarget::stderr()
-        } else {
-            ProgressDrawTarget::hidden()
-        };
+        let (mode, multi) = resolve(mode);
         ProgressRenderer {
             mode,
-            multi: MultiProgress::with_draw_target(target),
+            multi,
             bars: Mutex::new(HashMap::new()),
             last_line: Mutex::new(HashMap::new()),
         }
@@ -178,6 +169,22 @@ impl ProgressSink for ProgressRenderer {
             ProgressMode::None | ProgressMode::Auto => {}
         }
     }
+}
+
+/// `auto` resolved for this terminal (bars on a terminal, plain lines
+/// otherwise), and where bars draw: stderr in bar mode, nowhere else.
+pub(super) fn resolve(mode: ProgressMode) -> (ProgressMode, MultiProgress) {
+    let mode = match mode {
+        ProgressMode::Auto if std::io::stderr().is_terminal() => ProgressMode::Bar,
+        ProgressMode::Auto => ProgressMode::Plain,
+        m => m,
+    };
+    let target = if mode == ProgressMode::Bar {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    };
+    (mode, MultiProgress::with_draw_target(target))
 }
 
 fn arrow(d: Direction) -> &'static str {

@@ -5,7 +5,7 @@ use mongoshift::{Direction, DryRunReport, Plan, Report, StatusRow, VerifyRow};
 use super::duration::ms;
 use crate::args::ProgressMode;
 
-fn table(headers: &[&str], rows: &[Vec<String>]) {
+pub(super) fn table(headers: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
     for r in rows {
         for (w, c) in widths.iter_mut().zip(r) {

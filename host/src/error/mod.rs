@@ -8,6 +8,7 @@
 //! of a batch ([`crate::batch`]).
 
 mod codes;
+mod fleet;
 mod migrate;
 mod redact;
 mod source;
@@ -18,6 +19,7 @@ pub use codes::DbCause;
 pub(crate) use codes::{
     is_duplicate_key, DOCUMENT_VALIDATION_FAILURE, DUPLICATE_KEY, UNAUTHORIZED,
 };
+pub use fleet::FleetError;
 pub use migrate::{MigrateError, PartWay, Result};
 pub(crate) use redact::remember_secret_of;
 pub use redact::{redact_message, redact_uri};

@@ -1,7 +1,8 @@
 //! [`Migrator`]: the migrations on disk, the target, and how runs report.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::error::{MigrateError, Result};
 use crate::ledger::{Ledger, LedgerEntry};
@@ -12,6 +13,7 @@ use crate::python::PythonRuntime;
 use crate::report::Report;
 use crate::source::{Migration, MigrationSource};
 use crate::target::Target;
+use crate::wasm::TransformModule;
 
 /// Runs migrations from a source against a target.
 #[derive(Clone)]
@@ -29,6 +31,9 @@ pub struct Migrator {
     pub(super) python: Option<Arc<dyn PythonRuntime>>,
     /// Why there is no Python runtime, when known.
     pub(super) python_missing: Option<String>,
+    /// Wasm modules loaded so far, by migration id and checksum; shared by
+    /// the copies [`Migrator::for_database`] makes.
+    pub(super) modules: Arc<Mutex<HashMap<String, TransformModule>>>,
 }
 
 impl std::fmt::Debug for Migrator {
@@ -55,6 +60,7 @@ impl Migrator {
             set_aside: false,
             python: None,
             python_missing: None,
+            modules: Arc::default(),
         })
     }
 
@@ -81,6 +87,19 @@ impl Migrator {
     pub fn lock_options(mut self, lock: LockOptions) -> Self {
         self.lock = lock;
         self
+    }
+
+    /// The same migrations and settings for database `name` of the same
+    /// deployment, with its own ledger and lock. A Python runtime is made
+    /// for one database, so the copy has none: attach one for `name`.
+    pub fn for_database(&self, name: &str) -> Migrator {
+        let target = self.target.for_database(name);
+        Migrator {
+            ledger: Ledger::new(&target),
+            target,
+            python: None,
+            ..self.clone()
+        }
     }
 
     /// The migrations on disk, in order.

@@ -34,6 +34,21 @@ pub(super) struct Prepared {
 
 impl Migrator {
     pub(super) fn load_module(&self, m: &Migration, spec: &WasmSpec) -> Result<TransformModule> {
+        // Loading checks, hashes and deserializes the module: most of the
+        // engine's own time per database in a fleet run, whose databases
+        // share this migrator's memo. The checksum covers the module and
+        // its limits.
+        let key = format!("{}@{}", m.id, m.checksum);
+        let memo = || self.modules.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(module) = memo().get(&key) {
+            return Ok(module.clone());
+        }
+        let module = self.load_module_file(m, spec)?;
+        memo().insert(key, module.clone());
+        Ok(module)
+    }
+
+    fn load_module_file(&self, m: &Migration, spec: &WasmSpec) -> Result<TransformModule> {
         let path = m.base_dir.join(&spec.module);
         let module = CompileLimits::from_env().and_then(|compile| {
             let limits = SandboxLimits::default()
