@@ -29,6 +29,7 @@ mod locking;
 mod outputs;
 mod python;
 mod resume;
+mod rewrite_churn;
 mod safety;
 mod strategies;
 mod swap;
