@@ -68,6 +68,7 @@ pub(crate) mod lookup;
 pub mod manifest;
 pub mod migrate;
 pub mod options;
+pub mod partition;
 pub mod pipeline;
 pub mod progress;
 pub mod python;

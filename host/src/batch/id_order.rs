@@ -43,6 +43,40 @@ pub(crate) fn after(filter: &Document, last: &Bson) -> Document {
     }
 }
 
+/// `filter`, limited to the `_id`s from `lo` (included) up to `hi`
+/// (excluded) in BSON order; `MinKey` and `MaxKey` leave that side open, so
+/// a range ending at `MaxKey` covers every `_id` inserted later above `lo`.
+pub(crate) fn within(filter: &Document, lo: &Bson, hi: &Bson) -> Document {
+    let mut parts = Vec::new();
+    if !filter.is_empty() {
+        parts.push(Bson::Document(filter.clone()));
+    }
+    if *lo != Bson::MinKey {
+        let higher = types(lo, std::cmp::Ordering::Greater);
+        parts.push(Bson::Document(if higher.is_empty() {
+            doc! { "_id": { "$gte": lo } }
+        } else {
+            doc! { "$or": [ { "_id": { "$gte": lo } }, { "_id": { "$type": higher } } ] }
+        }));
+    }
+    if *hi != Bson::MaxKey {
+        let lower = lower_types(hi);
+        parts.push(Bson::Document(if lower.is_empty() {
+            doc! { "_id": { "$lt": hi } }
+        } else {
+            doc! { "$or": [ { "_id": { "$lt": hi } }, { "_id": { "$type": lower } } ] }
+        }));
+    }
+    match parts.len() {
+        0 => Document::new(),
+        1 => match parts.pop() {
+            Some(Bson::Document(d)) => d,
+            _ => unreachable!("only documents are pushed"),
+        },
+        _ => doc! { "$and": parts },
+    }
+}
+
 /// The `$type` names of the types that sort before `v`'s in BSON order (the
 /// ones an `_id` can have).
 fn lower_types(v: &Bson) -> Vec<&'static str> {
@@ -65,7 +99,20 @@ fn types(v: &Bson, side: std::cmp::Ordering) -> Vec<&'static str> {
         &["timestamp"],
         &["maxKey"],
     ];
-    let bracket = match v {
+    // Not an `_id` a collection can hold in practice: compare by value only.
+    let Some(bracket) = bracket(v) else {
+        return Vec::new();
+    };
+    let part = match side {
+        std::cmp::Ordering::Less => &ORDER[..bracket],
+        _ => &ORDER[bracket + 1..],
+    };
+    part.iter().flat_map(|b| b.iter().copied()).collect()
+}
+
+/// Where `v`'s type sorts in BSON order (`None`: not a type an `_id` has).
+fn bracket(v: &Bson) -> Option<usize> {
+    Some(match v {
         Bson::MinKey => 0,
         Bson::Null | Bson::Undefined => 1,
         Bson::Double(_) | Bson::Int32(_) | Bson::Int64(_) | Bson::Decimal128(_) => 2,
@@ -77,14 +124,28 @@ fn types(v: &Bson, side: std::cmp::Ordering) -> Vec<&'static str> {
         Bson::DateTime(_) => 8,
         Bson::Timestamp(_) => 9,
         Bson::MaxKey => 10,
-        // Not an `_id` a collection can hold in practice: compare by value only.
-        _ => return Vec::new(),
+        _ => return None,
+    })
+}
+
+/// Orders two `_id`s as the server does for the types ranges are cut at
+/// (numbers, strings, ObjectIds, dates; others by type only).
+pub(crate) fn compare_ids(a: &Bson, b: &Bson) -> std::cmp::Ordering {
+    let number = |v: &Bson| match v {
+        Bson::Double(d) => Some(*d),
+        Bson::Int32(i) => Some(f64::from(*i)),
+        Bson::Int64(i) => Some(*i as f64),
+        _ => None,
     };
-    let part = match side {
-        std::cmp::Ordering::Less => &ORDER[..bracket],
-        _ => &ORDER[bracket + 1..],
-    };
-    part.iter().flat_map(|b| b.iter().copied()).collect()
+    bracket(a).cmp(&bracket(b)).then_with(|| match (a, b) {
+        (Bson::String(x), Bson::String(y)) => x.cmp(y),
+        (Bson::ObjectId(x), Bson::ObjectId(y)) => x.bytes().cmp(&y.bytes()),
+        (Bson::DateTime(x), Bson::DateTime(y)) => x.cmp(y),
+        _ => match (number(a), number(b)) {
+            (Some(x), Some(y)) => x.total_cmp(&y),
+            _ => std::cmp::Ordering::Equal,
+        },
+    })
 }
 
 #[cfg(test)]
@@ -125,6 +186,16 @@ mod tests {
         let id = Bson::ObjectId(ObjectId::new());
         let f = after(&doc! { "a": 1 }, &id);
         assert_eq!(f.get_array("$and").map(|a| a.len()), Ok(2));
+    }
+
+    #[test]
+    fn a_range_from_min_key_to_max_key_is_the_filter_alone() {
+        assert_eq!(within(&doc! {}, &Bson::MinKey, &Bson::MaxKey), doc! {});
+        let f = within(&doc! { "a": 1 }, &Bson::Int32(5), &Bson::MaxKey);
+        assert_eq!(f.get_array("$and").map(|a| a.len()), Ok(2));
+        let f = within(&doc! {}, &Bson::MinKey, &Bson::Int32(5));
+        let or = f.get_array("$or").expect("or");
+        assert_eq!(or[0], Bson::Document(doc! { "_id": { "$lt": 5 } }));
     }
 
     #[test]

@@ -23,6 +23,6 @@ mod output;
 pub use documents::EMPTY_LOOKUPS;
 pub(crate) use documents::{interleave, Batch, Transformed};
 pub(crate) use id::{id_key, raw_id_key, show_id, show_id_of};
-pub(crate) use id_order::{after, bounded};
+pub(crate) use id_order::{after, bounded, compare_ids, within};
 pub use outcome::{Outcome, OutcomeError};
 pub use output::{Output, OutputOp};

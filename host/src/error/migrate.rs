@@ -174,6 +174,51 @@ pub enum MigrateError {
         what: String,
     },
 
+    /// This worker's claim on a partition was taken over (its lease expired).
+    #[error("this worker lost partition {partition} (its lease expired and another worker took it over); stopped before writing {what}")]
+    PartitionLost {
+        /// The partition.
+        partition: String,
+        /// What was about to be written.
+        what: String,
+    },
+
+    /// A worker may not join a distributed run recorded by another version
+    /// of mongoshift or of the migration's files.
+    #[error("migration {id} is being run distributed with {what} {recorded}, and this worker has {ours}: every worker of one run must have the same; run this worker with the same mongoshift and migrations as the others, or wait until their run is done")]
+    DistributedMismatch {
+        /// The migration.
+        id: String,
+        /// What differs (`mongoshift version`, `checksum`).
+        what: String,
+        /// What the partitions were recorded with.
+        recorded: String,
+        /// What this worker has.
+        ours: String,
+    },
+
+    /// `--partition K --of N` does not fit the run.
+    #[error("cannot run partition {index} of {of} of migration {id}: {reason}")]
+    PartitionChoice {
+        /// The migration.
+        id: String,
+        /// The partition asked for.
+        index: u32,
+        /// The number of partitions asked for.
+        of: u32,
+        /// Why not, and what to do.
+        reason: String,
+    },
+
+    /// A distributed run was asked for a migration that cannot be split.
+    #[error("migration {id} cannot run distributed: {reason}")]
+    NotDistributable {
+        /// The migration.
+        id: String,
+        /// Why, and what to do.
+        reason: String,
+    },
+
     /// A migration with outputs was asked to run without transactions.
     #[error("migration {id} writes to other collections (outputs): it runs with transactions, so each batch's writes to every collection and its checkpoint commit together; run it without `--transactions none` (and without `transactions = \"none\"` in its manifest), on a replica set or sharded cluster")]
     CrossWithoutTransactions {

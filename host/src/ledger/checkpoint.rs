@@ -5,7 +5,7 @@ use bson::doc;
 use mongodb::ClientSession;
 use serde::{Deserialize, Serialize};
 
-use super::collection::LEDGER_COLLECTION;
+use super::collection::{LEDGER_COLLECTION, PARTITIONS_COLLECTION};
 use crate::batch::Outcome;
 use crate::error::{MigrateError, Result};
 use crate::target::Target;
@@ -56,14 +56,34 @@ impl Checkpoint {
     }
 }
 
-/// Records `next` as the checkpoint of `migration` (with its counters),
-/// fenced: only the run holding lease token `fence` may move it. In
-/// `session`, when given: inside the transaction of the batch it follows.
-/// `batch` (1-based) names the batch if the lease was lost.
+/// Where a run's checkpoint is recorded.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CheckpointSlot {
+    /// The migration's ledger entry, fenced by the lock's token.
+    #[default]
+    Entry,
+    /// One partition of a distributed run (the `_id` of its document in
+    /// [`PARTITIONS_COLLECTION`]), fenced by the token of its claim: a
+    /// worker whose claim was taken over cannot move it.
+    Partition(String),
+}
+
+/// Whose checkpoint a batch moves, and the token that fences it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CheckpointAt<'a> {
+    pub(crate) migration: &'a str,
+    pub(crate) slot: &'a CheckpointSlot,
+    pub(crate) fence: i64,
+}
+
+/// Records `next` as the checkpoint at `at` (with its counters), fenced:
+/// only the holder of token `at.fence` may move it. In `session`, when
+/// given: inside the transaction of the batch it follows. `batch`
+/// (1-based) names the batch if the lease was lost.
 pub(crate) async fn save_checkpoint(
     target: &Target,
-    migration: &str,
-    fence: i64,
+    at: CheckpointAt<'_>,
     next: &Checkpoint,
     batch: u64,
     session: Option<&mut ClientSession>,
@@ -73,26 +93,41 @@ pub(crate) async fn save_checkpoint(
         message: e.to_string(),
     };
     let cpb = bson::to_bson(next).map_err(|e| encoding(&e))?;
-    let cmd = bson::RawDocumentBuf::from_document(&doc! {
-        "update": LEDGER_COLLECTION,
-        "updates": [ {
-            "q": { "_id": migration, "fence": fence },
-            "u": { "$set": {
-                "checkpoint": cpb,
-                "matched": next.read,
-                "modified": next.replaced + next.deleted,
-                "quarantined": next.failed,
-            } },
-        } ],
-    })
-    .map_err(|e| encoding(&e))?;
+    let update = match at.slot {
+        CheckpointSlot::Entry => doc! {
+            "update": LEDGER_COLLECTION,
+            "updates": [ {
+                "q": { "_id": at.migration, "fence": at.fence },
+                "u": { "$set": {
+                    "checkpoint": cpb,
+                    "matched": next.read,
+                    "modified": next.replaced + next.deleted,
+                    "quarantined": next.failed,
+                } },
+            } ],
+        },
+        CheckpointSlot::Partition(id) => doc! {
+            "update": PARTITIONS_COLLECTION,
+            "updates": [ {
+                "q": { "_id": id, "token": at.fence, "state": "running" },
+                "u": { "$set": { "checkpoint": cpb } },
+            } ],
+        },
+    };
+    let cmd = bson::RawDocumentBuf::from_document(&update).map_err(|e| encoding(&e))?;
     let reply = target
         .run_raw(cmd, session)
         .await
         .map_err(|e| MigrateError::db("cannot write the batch", e))?;
     if reply.get_i32("n").unwrap_or(0) != 1 {
-        return Err(MigrateError::LockLost {
-            what: format!("the checkpoint of batch {batch}"),
+        return Err(match at.slot {
+            CheckpointSlot::Entry => MigrateError::LockLost {
+                what: format!("the checkpoint of batch {batch}"),
+            },
+            CheckpointSlot::Partition(id) => MigrateError::PartitionLost {
+                partition: id.clone(),
+                what: format!("the checkpoint of batch {batch}"),
+            },
         });
     }
     Ok(())

@@ -8,21 +8,27 @@
 //!
 //! - [`LedgerEntry`] and its [`State`]: what is recorded per migration.
 //! - [`Checkpoint`]: where a document-by-document run stands, written inside
-//!   the transaction of the batch it follows.
+//!   the transaction of the batch it follows, in the entry or, in a
+//!   distributed run, in the partition's document ([`CheckpointSlot`]).
 //! - [`RewriteState`] and its [`Phase`]: where a copy-and-swap stands, each
 //!   phase recorded before its step is taken.
+//! - `partitioned`: the entry of a distributed run, applied in the
+//!   transaction that completes its last partition.
 //! - [`Ledger`]: reads entries and writes one.
 
 mod checkpoint;
 mod collection;
 mod entry;
+mod partitioned;
 mod rewrite;
 mod store;
 
-pub(crate) use checkpoint::save_checkpoint;
-pub use checkpoint::Checkpoint;
-pub use collection::LEDGER_COLLECTION;
+pub(crate) use checkpoint::{save_checkpoint, CheckpointAt};
+pub use checkpoint::{Checkpoint, CheckpointSlot};
+pub use collection::{LEDGER_COLLECTION, PARTITIONS_COLLECTION};
 pub use entry::{AcceptedChange, LedgerEntry, State};
+pub(crate) use partitioned::{partition_done, partition_failed};
 pub(crate) use rewrite::save_rewrite_state;
 pub use rewrite::{conflicts_collection, Phase, RewriteState};
+pub(crate) use store::commit;
 pub use store::Ledger;

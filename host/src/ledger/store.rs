@@ -93,7 +93,7 @@ impl Ledger {
             }
             .await;
             let res = match res {
-                Ok(()) => commit(&mut session).await,
+                Ok(()) => commit(&mut session, "the ledger write").await,
                 Err(e) => {
                     let _ = session.abort_transaction().await;
                     Err(e)
@@ -133,18 +133,20 @@ impl Ledger {
     }
 }
 
-async fn commit(session: &mut mongodb::ClientSession) -> Result<()> {
+/// Commits a transaction that writes the ledger (`what`, for messages),
+/// asking again while the server cannot say whether it committed.
+pub(crate) async fn commit(session: &mut mongodb::ClientSession, what: &str) -> Result<()> {
     for _ in 0..5 {
         match session.commit_transaction().await {
             Ok(()) => return Ok(()),
             Err(e) if e.contains_label(UNKNOWN_TRANSACTION_COMMIT_RESULT) => {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            Err(e) => return Err(MigrateError::db("cannot commit the ledger write", e)),
+            Err(e) => return Err(MigrateError::db(format!("cannot commit {what}"), e)),
         }
     }
     Err(MigrateError::Database {
-        context: "cannot commit the ledger write".into(),
+        context: format!("cannot commit {what}"),
         message: "the commit result stayed unknown after 5 tries".into(),
         labels: vec![],
         cause: crate::error::DbCause::Other,

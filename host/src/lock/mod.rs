@@ -21,6 +21,7 @@ mod unlock;
 pub use document::LOCK_COLLECTION;
 pub use lease::Lease;
 pub use options::LockOptions;
+pub(crate) use owner::hostname;
 pub use owner::Owner;
 pub(crate) use state::holder_gone;
 pub use state::{state, LockState};

@@ -258,6 +258,7 @@ impl Migrator {
             write: WriteOptions {
                 tx: TxMode::None,
                 fence: 0,
+                checkpoint: crate::ledger::CheckpointSlot::Entry,
                 pre_images: None,
                 quarantine: true,
                 max_attempts: 1,

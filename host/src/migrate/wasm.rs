@@ -351,6 +351,7 @@ impl Migrator {
             write: WriteOptions {
                 tx: prepared.tx,
                 fence: one.lease.token(),
+                checkpoint: crate::ledger::CheckpointSlot::Entry,
                 pre_images: entry.pre_images.clone(),
                 quarantine: self.on_error == OnError::Quarantine,
                 max_attempts: 30,

@@ -15,7 +15,7 @@ use super::scope::Scope;
 use super::shadow::insert_all;
 use crate::batch::Outcome;
 use crate::error::Result;
-use crate::ledger::{save_checkpoint, Checkpoint};
+use crate::ledger::{save_checkpoint, Checkpoint, CheckpointAt};
 use crate::transform::Retransform;
 
 /// The writes of documents `lo..hi` of a batch, then the checkpoint. Returns
@@ -70,17 +70,14 @@ pub(super) async fn apply(
     // cannot take inside a transaction is then refused by its own write,
     // instead of leaving a later statement waiting until the transaction
     // expires (secantusd-rs does that).
-    let (target, migration, fence) = (scope.target, scope.migration, opts.fence);
+    let target = scope.target;
+    let at = CheckpointAt {
+        migration: scope.migration,
+        slot: &opts.checkpoint,
+        fence: opts.fence,
+    };
     if !at_least_once {
-        save_checkpoint(
-            target,
-            migration,
-            fence,
-            &next,
-            b.seq() + 1,
-            session.as_deref_mut(),
-        )
-        .await?;
+        save_checkpoint(target, at, &next, b.seq() + 1, session.as_deref_mut()).await?;
     }
     quarantine(scope, &items, &mut session).await?;
     match &opts.destination {
@@ -129,7 +126,7 @@ pub(super) async fn apply(
     }
     if at_least_once {
         crate::failpoint::hit(crate::failpoint::BATCH_BEFORE_CHECKPOINT);
-        save_checkpoint(target, migration, fence, &next, b.seq() + 1, session).await?;
+        save_checkpoint(target, at, &next, b.seq() + 1, session).await?;
     }
     Ok(next)
 }

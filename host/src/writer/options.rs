@@ -2,6 +2,7 @@
 
 use bson::Document;
 
+use crate::ledger::CheckpointSlot;
 use crate::lookup::Lookups;
 use crate::manifest::{Lookup, Namespace};
 use crate::options::{TxMode, UpdateForm};
@@ -11,8 +12,11 @@ use crate::options::{TxMode, UpdateForm};
 pub struct WriteOptions {
     /// Transactions.
     pub tx: TxMode,
-    /// The fencing token the ledger entry carries for this run.
+    /// The fencing token the ledger entry carries for this run (in a
+    /// distributed run: the token of the partition's claim).
     pub fence: i64,
+    /// Where each batch's checkpoint is recorded.
+    pub checkpoint: CheckpointSlot,
     /// Keep the original of every changed or deleted document in this collection.
     pub pre_images: Option<String>,
     /// Set failing documents aside instead of stopping.
