@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use mongoshift::fleet::FleetOptions;
+use mongoshift::partition::DistributedOptions;
 use mongoshift::{DownOptions, DownTarget, OnError, Strategy, TxMode, UpOptions, UpdateForm};
 
 use crate::{exit, values};
@@ -49,6 +50,10 @@ pub(crate) struct Global {
     /// Seconds to wait for another run's lock [default: 120]
     #[arg(long, global = true)]
     pub(crate) lock_timeout: Option<u64>,
+    /// Seconds a lease (the lock's, a partition's) lasts without renewal
+    /// [default: 30]
+    #[arg(long, env = "MONGOSHIFT_LOCK_TTL", global = true, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) lock_ttl: Option<u64>,
     /// Seconds to wait for the server [default: 10]
     #[arg(long, global = true)]
     pub(crate) connect_timeout: Option<u64>,
@@ -248,6 +253,55 @@ pub(crate) struct UpArgs {
     pub(crate) sample: Option<u64>,
     #[command(flatten)]
     pub(crate) fleet: FleetArgs,
+    #[command(flatten)]
+    pub(crate) distributed: DistributedArgs,
+}
+
+/// How `up --distributed` shares a migration among workers; see
+/// docs/scaling.md.
+#[derive(Debug, Args)]
+pub(crate) struct DistributedArgs {
+    /// Run as one of any number of workers sharing each migration by `_id`
+    /// partitions, coordinated through the target database
+    #[arg(long, conflicts_with_all = ["dry_run", "strategy"])]
+    pub(crate) distributed: bool,
+    /// With --distributed: this worker's name, recorded on what it claims
+    /// [default: host name and process id]
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "distributed",
+        env = "MONGOSHIFT_WORKER"
+    )]
+    pub(crate) worker: Option<String>,
+    /// With --distributed: the documents a partition aims at [default:
+    /// 1000000]
+    #[arg(long, value_name = "N", requires = "distributed", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) partition_docs: Option<u64>,
+    /// With --distributed: run only partition K (0-based) of a split into
+    /// exactly N (--of), instead of claiming
+    #[arg(long, value_name = "K", requires_all = ["distributed", "of"])]
+    pub(crate) partition: Option<u32>,
+    /// With --partition: how many partitions the split makes
+    #[arg(long, value_name = "N", requires = "partition", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) of: Option<u32>,
+}
+
+impl DistributedArgs {
+    /// What the flags ask of a distributed worker, when they ask for one.
+    pub(crate) fn options(&self) -> Option<DistributedOptions> {
+        if !self.distributed {
+            return None;
+        }
+        let mut o = DistributedOptions::new(self.worker.clone().unwrap_or_default());
+        if let Some(n) = self.partition_docs {
+            o = o.partition_docs(n);
+        }
+        if let (Some(k), Some(n)) = (self.partition, self.of) {
+            o = o.pinned(k, n);
+        }
+        Some(o)
+    }
 }
 
 /// The flags of `down`.

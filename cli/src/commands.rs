@@ -123,7 +123,10 @@ pub(crate) async fn up(
         }
         return Ok(exit::OK);
     }
-    let res = migrator.up(&opts).await;
+    let res = match args.distributed.options() {
+        Some(dist) => migrator.up_distributed(&opts, &dist).await,
+        None => migrator.up(&opts).await,
+    };
     renderer.finish();
     render::report(&res?, "applied", renderer.mode());
     Ok(exit::OK)

@@ -31,6 +31,19 @@ pub(crate) async fn run(
         )
         .into());
     }
+    if let Command::Up(UpArgs {
+        ref distributed, ..
+    }) = command
+    {
+        if distributed.distributed {
+            return Err(UsageError(
+                "--distributed shares one database's migrations among workers: pass --db NAME \
+                 instead of a database selection"
+                    .into(),
+            )
+            .into());
+        }
+    }
     if let Command::Prune { .. } | Command::Unlock { .. } = command {
         return Err(UsageError(
             "`prune` and `unlock` work on one database: pass --db NAME instead of a database selection"

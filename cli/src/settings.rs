@@ -48,9 +48,12 @@ impl Settings {
         } else if let Some(db) = g.db.or(cfg.database) {
             connect = connect.database(db);
         }
-        let lock = LockOptions::default().wait(Duration::from_secs(
+        let mut lock = LockOptions::default().wait(Duration::from_secs(
             g.lock_timeout.or(cfg.lock_timeout).unwrap_or(120),
         ));
+        if let Some(ttl) = g.lock_ttl {
+            lock = lock.ttl(Duration::from_secs(ttl));
+        }
         Ok(Settings {
             connect,
             path: g.path.or(cfg.path).unwrap_or_else(|| "migrations".into()),

@@ -12,13 +12,17 @@
 //!   the pipeline or the rewrite; `python`: the same for Python migrations;
 //!   `swap_back`: rolling a rewrite back; `settings`: how a run writes,
 //!   resolved once for both.
+//! - `distributed`: `up --distributed`, one worker of many; `partitioned`:
+//!   one migration shared by partitions (see [`crate::partition`]).
 //! - `dry_run`: what a run would do, from a sample; `prune`: dropping what
 //!   finished rewrites and pre-images keep.
 
+mod distributed;
 mod dry_run;
 mod migrator;
 mod options;
 mod outputs;
+mod partitioned;
 mod pending;
 mod plan;
 mod prune;

@@ -1,0 +1,152 @@
+//! `up --distributed`: every worker goes through the pending migrations in
+//! order; a migration that can be split is shared by partitions (see
+//! `partitioned` and [`crate::partition`]), any other runs once, on the
+//! worker that takes the lock first, while the others wait for it.
+
+use std::time::Duration;
+
+use crate::error::{MigrateError, Result};
+use crate::ledger::{LedgerEntry, State};
+use crate::lock::Lease;
+use crate::manifest::{Body, WasmSpec};
+use crate::options::{Strategy, TxMode};
+use crate::partition::DistributedOptions;
+use crate::progress::{Direction, Event};
+use crate::report::{Completed, Report};
+use crate::source::Migration;
+
+use super::migrator::{run_error, Migrator};
+use super::options::UpOptions;
+use super::pending::pending;
+use super::work::{One, Work};
+
+/// How often a worker with nothing to claim looks again.
+pub(super) const POLL: Duration = Duration::from_millis(500);
+
+impl Migrator {
+    /// Applies pending migrations in order as one worker of a distributed
+    /// run: migrations that can be split are shared with every other worker
+    /// running this on the same database, partition by partition; the next
+    /// migration starts only once the current one is applied.
+    pub async fn up_distributed(
+        &self,
+        opts: &UpOptions,
+        dist: &DistributedOptions,
+    ) -> Result<Report> {
+        let mut this = self.clone();
+        this.on_error = opts.on_error;
+        let entries = self.ledger.entries().await?;
+        let todo = pending(&self.migrations, &self.dir, &entries, opts)?;
+        // Refuse what cannot be split before anything runs.
+        let mut plan = Vec::new();
+        for m in &todo {
+            plan.push((*m, this.distributable(m, opts, dist)?));
+        }
+        self.progress.event(&Event::RunStarted {
+            direction: Direction::Up,
+            migrations: todo.iter().map(|m| m.id.clone()).collect(),
+        });
+        let mut report = Report::default();
+        for (m, spec) in plan {
+            let res = match spec {
+                Some(spec) => this.run_partitioned(m, spec, opts, dist).await,
+                None => this.run_alone(m, opts).await,
+            };
+            match res {
+                Ok(c) => report.completed.push(c),
+                Err(e) => return Err(run_error(&m.id, "applying", e, report)),
+            }
+        }
+        self.progress.event(&Event::RunFinished {
+            direction: Direction::Up,
+            completed: report.ids().iter().map(|s| s.to_string()).collect(),
+        });
+        Ok(report)
+    }
+
+    /// The spec of `m` when its run is shared by partitions; `None` when it
+    /// runs once, on one worker (server-side updates, Python, a rewrite);
+    /// an error when it cannot run in a distributed run at all.
+    pub(super) fn distributable<'m>(
+        &self,
+        m: &'m Migration,
+        opts: &UpOptions,
+        dist: &DistributedOptions,
+    ) -> Result<Option<&'m WasmSpec>> {
+        let Body::Wasm(spec) = &m.manifest.body else {
+            return Ok(None);
+        };
+        let refuse = |reason: &str| MigrateError::NotDistributable {
+            id: m.id.clone(),
+            reason: reason.into(),
+        };
+        if let Some(p) = dist.pinned {
+            if p.index >= p.of {
+                return Err(MigrateError::PartitionChoice {
+                    id: m.id.clone(),
+                    index: p.index,
+                    of: p.of,
+                    reason: "partitions are numbered from 0, so K must be below N".into(),
+                });
+            }
+        }
+        if opts.strategy.or(spec.strategy) == Some(Strategy::Rewrite) {
+            return Ok(None);
+        }
+        match self.tx_mode(opts.transactions.or(spec.transactions)) {
+            TxMode::Batch => Ok(Some(spec)),
+            TxMode::Migration => Err(refuse(
+                "`transactions = \"migration\"` commits the whole migration in one transaction, \
+                 which one process holds; run it with `mongoshift up`, or with \
+                 `--transactions batch`",
+            )),
+            _ => Err(refuse(
+                "each batch commits with its partition's checkpoint in a transaction, and this \
+                 run has none (`--transactions none`, or a standalone server); run it on a \
+                 replica set or sharded cluster with transactions, or with `mongoshift up`",
+            )),
+        }
+    }
+
+    /// Runs `m` once, on whichever worker takes the lock first; the others
+    /// wait for the lock and then find it applied.
+    async fn run_alone(&self, m: &Migration, opts: &UpOptions) -> Result<Completed> {
+        let lock = self.lock.clone().wait(Duration::from_secs(24 * 3600));
+        let lease = Lease::acquire(&self.target, &lock, &self.progress).await?;
+        let res = async {
+            let previous = self.ledger.get(&m.id).await?;
+            if let Some(done) = previous.as_ref().filter(|e| is_applied(e)) {
+                return Ok(completed(done));
+            }
+            let one = One {
+                lease: &lease,
+                m,
+                direction: Direction::Up,
+                work: &Work::forward(m),
+                previous: previous.as_ref(),
+            };
+            self.run_one(one, opts).await
+        }
+        .await;
+        let released = lease.release().await;
+        let c = res?;
+        released?;
+        Ok(c)
+    }
+}
+
+/// Whether the entry says applied.
+pub(super) fn is_applied(e: &LedgerEntry) -> bool {
+    matches!(e.state, State::Applied | State::AppliedWithErrors)
+}
+
+/// What the report says of a migration another worker finished.
+pub(super) fn completed(e: &LedgerEntry) -> Completed {
+    Completed {
+        id: e.id.clone(),
+        direction: Direction::Up,
+        matched: e.matched.max(0) as u64,
+        modified: e.modified.max(0) as u64,
+        duration_ms: e.duration_ms.max(0) as u64,
+    }
+}

@@ -1,0 +1,275 @@
+//! One migration shared by the workers of a distributed run: its partitions
+//! recorded once (under the lock, briefly), then claimed, run and completed
+//! one at a time until the migration is applied.
+
+use bson::DateTime;
+
+use crate::error::{MigrateError, Result};
+use crate::ledger::{CheckpointSlot, LedgerEntry, State};
+use crate::lock::Lease;
+use crate::manifest::WasmSpec;
+use crate::options::{OnError, TxMode};
+use crate::partition::{self, Claim, DistributedOptions, Partition, RecordedBy};
+use crate::pipeline::{self, PipelineOptions, Transformer};
+use crate::progress::Direction;
+use crate::report::Completed;
+use crate::source::Migration;
+use crate::writer::{Cross, Destination, WriteOptions};
+
+use super::distributed::{completed, is_applied, POLL};
+use super::migrator::Migrator;
+use super::options::UpOptions;
+use super::settings::{choose_pre_images, Asked};
+use super::wasm::compile_schema;
+
+/// What every claim of one migration runs with.
+struct Worker<'a> {
+    m: &'a Migration,
+    spec: &'a WasmSpec,
+    module: Transformer,
+    form: crate::options::UpdateForm,
+    pre_images: Option<String>,
+}
+
+impl Migrator {
+    /// Runs this worker's share of `m` and returns once it is applied (by
+    /// whichever worker completed its last partition).
+    pub(super) async fn run_partitioned(
+        &self,
+        m: &Migration,
+        spec: &WasmSpec,
+        opts: &UpOptions,
+        dist: &DistributedOptions,
+    ) -> Result<Completed> {
+        let mut parts = partition::load(&self.target, &m.id).await?;
+        let entry = self.ledger.get(&m.id).await?;
+        if parts.is_empty() || entry.as_ref().is_some_and(|e| e.state == State::Failed) {
+            self.record_partitions(m, spec, opts, dist).await?;
+            parts = partition::load(&self.target, &m.id).await?;
+        }
+        check_join(m, &parts, dist)?;
+        let Some(entry) = self.ledger.get(&m.id).await? else {
+            return Err(MigrateError::NotDistributable {
+                id: m.id.clone(),
+                reason: "its partitions are recorded but its ledger entry is gone; \
+                         drop its documents from mongoshift_partitions and run again"
+                    .into(),
+            });
+        };
+        let worker = Worker {
+            m,
+            spec,
+            module: Transformer::Wasm(self.load_module(m, spec)?),
+            form: opts
+                .in_place_writes
+                .or(spec.in_place_writes)
+                .unwrap_or_default(),
+            pre_images: entry.pre_images.clone(),
+        };
+        self.started(m, Direction::Up, &super::work::Work::forward(m), None);
+        let only = dist.pinned.map(|p| p.index);
+        loop {
+            let entry = self.ledger.get(&m.id).await?;
+            match entry.as_ref() {
+                Some(e) if is_applied(e) => return Ok(completed(e)),
+                Some(e) if e.state == State::Failed => {
+                    return Err(MigrateError::NotDistributable {
+                        id: m.id.clone(),
+                        reason: format!(
+                            "another worker failed: {}; fix the cause and run \
+                             `mongoshift up --distributed` again (it goes on from every \
+                             partition's checkpoint)",
+                            e.error.as_deref().unwrap_or("no error recorded")
+                        ),
+                    })
+                }
+                _ => {}
+            }
+            let ttl = self.lock.ttl;
+            match partition::claim(&self.target, &m.id, &dist.worker, ttl, only).await? {
+                Some(claim) => {
+                    if let Err(e) = self.run_claim(&worker, &claim).await {
+                        let message = format!("on worker {}: {e}", dist.worker);
+                        if !matches!(e, MigrateError::PartitionLost { .. }) {
+                            partition::hand_back(&self.target, claim, &message).await?;
+                        }
+                        return Err(e);
+                    }
+                    partition::complete(&self.target, &claim).await?;
+                }
+                None => tokio::time::sleep(POLL).await,
+            }
+        }
+    }
+
+    /// Records the partitions of `m` under the lock, unless a worker that
+    /// held it first did; sets the ledger entry running (again, after a
+    /// failure).
+    async fn record_partitions(
+        &self,
+        m: &Migration,
+        spec: &WasmSpec,
+        opts: &UpOptions,
+        dist: &DistributedOptions,
+    ) -> Result<()> {
+        let lease = Lease::acquire(&self.target, &self.lock, &self.progress).await?;
+        let res = self.record_locked(&lease, m, spec, opts, dist).await;
+        let released = lease.release().await;
+        res?;
+        released
+    }
+
+    async fn record_locked(
+        &self,
+        lease: &Lease,
+        m: &Migration,
+        spec: &WasmSpec,
+        opts: &UpOptions,
+        dist: &DistributedOptions,
+    ) -> Result<()> {
+        let previous = self.ledger.get(&m.id).await?;
+        let parts = partition::load(&self.target, &m.id).await?;
+        let running = previous.as_ref().is_some_and(|e| e.state == State::Running);
+        if previous.as_ref().is_some_and(is_applied) || (running && !parts.is_empty()) {
+            return Ok(());
+        }
+        if parts.is_empty() {
+            if let Some(p) = previous.as_ref().filter(|p| p.checkpoint.is_some()) {
+                if matches!(p.state, State::Running | State::Failed) {
+                    return Err(MigrateError::NotDistributable {
+                        id: m.id.clone(),
+                        reason: "a run without --distributed stopped part-way through it; \
+                                 finish it with `mongoshift up`"
+                            .into(),
+                    });
+                }
+            }
+        }
+        let mut entry = LedgerEntry::new(
+            &m.id,
+            &m.manifest.description,
+            m.manifest.kind.as_str(),
+            &m.checksum,
+        );
+        entry.started_at = Some(DateTime::now());
+        entry.direction = Some(Direction::Up);
+        entry.collection = Some(spec.collection.clone());
+        entry.pre_images = previous.as_ref().and_then(|p| p.pre_images.clone());
+        let module = self.load_module(m, spec)?;
+        let asked = Asked {
+            transactions: Some(TxMode::Batch),
+            pre_images: opts.pre_images.or(spec.pre_images),
+            form: opts.in_place_writes.or(spec.in_place_writes),
+        };
+        let settings = self.settings(asked, module.info().backward, true);
+        choose_pre_images(&mut entry, m, Direction::Up, settings.keep_originals);
+        // Side collections first: creating them inside a batch's
+        // transaction is restricted on some servers.
+        self.prepare_writes(&mut entry, TxMode::None, settings.quarantine)
+            .await?;
+        if parts.is_empty() {
+            let exactly = dist.pinned.map(|p| p.of);
+            let ranges = partition::split(
+                &self.target,
+                &spec.collection,
+                &spec.filter,
+                dist.partition_docs,
+                exactly,
+            )
+            .await?;
+            let by = RecordedBy {
+                migration: &m.id,
+                checksum: &m.checksum,
+            };
+            // The entry first: a worker that finds partitions finds it too.
+            self.ledger.write(&entry, lease).await?;
+            partition::record(&self.target, &by, ranges).await?;
+        } else {
+            self.ledger.write(&entry, lease).await?;
+        }
+        Ok(())
+    }
+
+    /// Runs the pipeline over one claimed partition, from its checkpoint;
+    /// each batch moves the partition's checkpoint, fenced by the claim.
+    async fn run_claim(&self, w: &Worker<'_>, claim: &Claim) -> Result<()> {
+        let p = &claim.partition;
+        let filter = p.range().filter(&w.spec.filter);
+        let cross = Cross::declared(&w.m.id, &w.spec.outputs, &w.spec.lookups, Direction::Up);
+        let session = self
+            .target
+            .client()
+            .start_session()
+            .await
+            .map_err(|e| MigrateError::db("cannot start a session", e))?;
+        let job = pipeline::Job {
+            target: &self.target,
+            migration: &w.m.id,
+            collection: &w.spec.collection,
+            filter: filter.clone(),
+            direction: Direction::Up,
+            module: w.module.clone(),
+            options: PipelineOptions::new(w.spec.batch_size, w.spec.threads),
+            total: None,
+            progress: &self.progress,
+            resume: p.checkpoint.clone(),
+            write: WriteOptions {
+                tx: TxMode::Batch,
+                fence: p.token,
+                checkpoint: CheckpointSlot::Partition(p.id.clone()),
+                pre_images: w.pre_images.clone(),
+                quarantine: self.on_error == OnError::Quarantine,
+                max_attempts: 30,
+                destination: Destination::InPlace {
+                    form: w.form,
+                    reread: true,
+                },
+                filter,
+                cross: cross.clone(),
+            },
+            dry_run: None,
+            limit: None,
+            session: Some(session),
+            schema: compile_schema(w.spec),
+            lookups: cross.lookups(),
+        };
+        pipeline::run(job).await?;
+        Ok(())
+    }
+}
+
+/// Refuses to join partitions recorded by another mongoshift or other
+/// files, or a fixed share that does not fit them.
+fn check_join(m: &Migration, parts: &[Partition], dist: &DistributedOptions) -> Result<()> {
+    let Some(first) = parts.first() else {
+        return Ok(());
+    };
+    let ours = env!("CARGO_PKG_VERSION");
+    let mismatch = |what: &str, recorded: &str, ours: &str| MigrateError::DistributedMismatch {
+        id: m.id.clone(),
+        what: what.into(),
+        recorded: recorded.into(),
+        ours: ours.into(),
+    };
+    if first.tool_version != ours {
+        return Err(mismatch("mongoshift version", &first.tool_version, ours));
+    }
+    if first.checksum != m.checksum {
+        return Err(mismatch("migration checksum", &first.checksum, &m.checksum));
+    }
+    if let Some(p) = dist.pinned {
+        if p.of as usize != parts.len() {
+            return Err(MigrateError::PartitionChoice {
+                id: m.id.clone(),
+                index: p.index,
+                of: p.of,
+                reason: format!(
+                    "its split is recorded as {} partitions; run every worker with --of {}",
+                    parts.len(),
+                    parts.len()
+                ),
+            });
+        }
+    }
+    Ok(())
+}
