@@ -16,6 +16,7 @@ mod cross_down;
 mod cross_examples;
 mod cross_kinds;
 mod cross_too_large;
+mod distributed;
 mod docs;
 mod fleet;
 mod fleet_python;
