@@ -182,6 +182,13 @@ pub(crate) enum Command {
         #[arg(long, default_value_t = 0)]
         older_than_days: u64,
     },
+    /// List the live workers of a distributed run and the partitions they
+    /// hold.
+    Workers {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Clear a lock left by a run that died.
     Unlock {
         /// Clear it even if its holder looks alive.
@@ -205,6 +212,13 @@ pub(crate) struct PlanArgs {
     /// Plan with this write strategy (as `up --strategy`)
     #[arg(long, value_parser = values::strategy())]
     pub(crate) strategy: Option<Strategy>,
+    /// Also say how `up --distributed` would run each migration: its
+    /// partitions, or why it runs on one worker
+    #[arg(long, conflicts_with = "down_steps")]
+    pub(crate) distributed: bool,
+    /// With --distributed: the documents a partition aims at (as `up`)
+    #[arg(long, value_name = "N", requires = "distributed", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) partition_docs: Option<u64>,
 }
 
 /// The flags of `up`.

@@ -5,6 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use mongoshift::partition::{self, DistributedOptions};
 use mongoshift::{DownTarget, MigrationSource, Migrator, UnlockOutcome, UpOptions};
 
 use crate::args::{DownArgs, PlanArgs, ProgressMode, UpArgs};
@@ -81,6 +82,22 @@ pub(crate) async fn status(migrator: &Migrator, json: bool) -> anyhow::Result<u8
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
         render::status_table(&rows);
+        let parts = partition::all_partitions(migrator.target()).await?;
+        render::partitions(&partition::counts(&parts));
+    }
+    Ok(exit::OK)
+}
+
+/// `workers`: who holds partitions now.
+pub(crate) async fn workers(migrator: &Migrator, json: bool) -> anyhow::Result<u8> {
+    let parts = partition::all_partitions(migrator.target()).await?;
+    let live = partition::live_workers(&parts);
+    if json {
+        let counts = partition::counts(&parts);
+        let out = serde_json::json!({ "workers": live, "migrations": counts });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        render::workers(&live, &partition::counts(&parts));
     }
     Ok(exit::OK)
 }
@@ -99,10 +116,27 @@ pub(crate) async fn plan(migrator: &Migrator, args: PlanArgs) -> anyhow::Result<
                 .await?
         }
     };
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&plan)?);
-    } else {
-        render::plan(&plan);
+    let distributed = match args.partition_docs {
+        _ if !args.distributed => None,
+        Some(n) => Some(DistributedOptions::new("").partition_docs(n)),
+        None => Some(DistributedOptions::new("")),
+    };
+    let rows = match &distributed {
+        Some(d) => Some(migrator.plan_distributed(&UpOptions::default(), d).await?),
+        None => None,
+    };
+    match (args.json, rows) {
+        (true, None) => println!("{}", serde_json::to_string_pretty(&plan)?),
+        (true, Some(rows)) => {
+            let out = serde_json::json!({ "plan": plan, "distributed": rows });
+            println!("{}", serde_json::to_string_pretty(&out)?);
+        }
+        (false, rows) => {
+            render::plan(&plan);
+            if let Some(rows) = rows {
+                render::distributed_plan(&rows);
+            }
+        }
     }
     Ok(exit::OK)
 }

@@ -44,9 +44,9 @@ pub(crate) async fn run(
             .into());
         }
     }
-    if let Command::Prune { .. } | Command::Unlock { .. } = command {
+    if let Command::Prune { .. } | Command::Unlock { .. } | Command::Workers { .. } = command {
         return Err(UsageError(
-            "`prune` and `unlock` work on one database: pass --db NAME instead of a database selection"
+            "`prune`, `unlock` and `workers` work on one database: pass --db NAME instead of a database selection"
                 .into(),
         )
         .into());
@@ -65,7 +65,8 @@ pub(crate) async fn run(
         Command::New { .. }
         | Command::Build { .. }
         | Command::Prune { .. }
-        | Command::Unlock { .. } => unreachable!("refused or run before connecting"),
+        | Command::Unlock { .. }
+        | Command::Workers { .. } => unreachable!("refused or run before connecting"),
     }
 }
 

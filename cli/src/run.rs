@@ -109,7 +109,10 @@ async fn dispatch(
 ) -> anyhow::Result<u8> {
     // A swap a dead run left half-way comes first: what happened to the
     // collection, and what to run.
-    if !matches!(command, Command::Prune { .. } | Command::Unlock { .. }) {
+    if !matches!(
+        command,
+        Command::Prune { .. } | Command::Unlock { .. } | Command::Workers { .. }
+    ) {
         for i in migrator.interrupted().await? {
             eprintln!("warning: {i}");
         }
@@ -126,5 +129,6 @@ async fn dispatch(
             older_than_days,
         } => commands::prune(migrator, id.as_deref(), older_than_days).await,
         Command::Unlock { force } => commands::unlock(migrator, force).await,
+        Command::Workers { json } => commands::workers(migrator, json).await,
     }
 }

@@ -159,6 +159,23 @@ fn a_late_worker_joins_and_takes_work() {
     {
         std::thread::sleep(Duration::from_millis(50));
     }
+    let mut listed = String::new();
+    for _ in 0..20 {
+        let out = t
+            .cmd()
+            .args(["workers", "--json"])
+            .output()
+            .expect("workers");
+        listed = text(&out).0;
+        if listed.contains("\"early\"") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        listed.contains("\"early\""),
+        "`workers` lists the live worker: {listed}"
+    );
     let late = worker(&t, "late", &docs);
     let (ok1, log1) = finished(first);
     let (ok2, log2) = finished(late);
@@ -221,6 +238,12 @@ fn bad_choices_and_other_versions_are_refused_by_name() {
     }
     let (ok, log) = finished(worker(&t, "p1", &["--partition", "1", "--of", "4"]));
     assert!(!ok && log.contains("recorded as 2 partitions"), "{log}");
+    let out = t.cmd().arg("status").output().expect("status");
+    let (status, _) = text(&out);
+    assert!(
+        status.contains(&format!("{MIG}: 1 done, 0 running, 1 pending of 2")),
+        "{status}"
+    );
     let parts = t.db().collection::<Document>("mongoshift_partitions");
     block_on(parts.update_many(doc! {}, doc! { "$set": { "checksum": "0ther" } })).expect("tamper");
     let (ok, log) = finished(worker(&t, "p1", &["--partition", "1", "--of", "2"]));
@@ -235,4 +258,41 @@ fn bad_choices_and_other_versions_are_refused_by_name() {
     first.kill().expect("kill");
     first.wait().expect("reap");
     assert_eq!(t.count("users", doc! { "n": 2 }), 0);
+}
+
+#[test]
+fn plan_says_how_each_migration_would_run_distributed() {
+    let t = TestDb::new("dist_plan");
+    t.seed_users(3_000);
+    migrations(&t);
+    t.write("20260503000000_whole/guest.wat", &counter(false, None));
+    t.write(
+        "20260503000000_whole/migration.toml",
+        "kind = \"wasm\"\ncollection = \"users\"\nmodule = \"guest.wat\"\ntransactions = \"migration\"\n",
+    );
+    let out = t
+        .cmd()
+        .args(["plan", "--distributed", "--partition-docs", "1000"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let (stdout, _) = text(&out);
+    assert!(
+        stdout.contains(&format!("{MIG}: shared by workers: about 3 partitions")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("20260502000000_after: on one worker: a server-side update runs once"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("20260503000000_whole: refused: `transactions = \"migration\"`"),
+        "{stdout}"
+    );
+    // And up refuses it before anything runs.
+    let (ok, log) = finished(worker(&t, "w", &[]));
+    assert!(!ok && log.contains("cannot run distributed"), "{log}");
+    assert_eq!(t.count("users", doc! { "n": 1 }), 0);
+    assert!(t.ledger().is_empty());
 }

@@ -2,12 +2,14 @@
 //! programs (JSON). The engine never prints; this is where its events and
 //! results become output.
 
+mod distributed;
 mod duration;
 pub(crate) mod fleet;
 mod fleet_progress;
 mod progress;
 mod results;
 
+pub(crate) use distributed::{distributed_plan, partitions, workers};
 pub(crate) use fleet_progress::FleetRenderer;
 pub(crate) use progress::ProgressRenderer;
 pub(crate) use results::{dry_run, plan, report, status_table, verify};

@@ -13,11 +13,13 @@
 //!   `swap_back`: rolling a rewrite back; `settings`: how a run writes,
 //!   resolved once for both.
 //! - `distributed`: `up --distributed`, one worker of many; `partitioned`:
-//!   one migration shared by partitions (see [`crate::partition`]).
+//!   one migration shared by partitions (see [`crate::partition`]);
+//!   `distributed_plan`: `plan --distributed`.
 //! - `dry_run`: what a run would do, from a sample; `prune`: dropping what
 //!   finished rewrites and pre-images keep.
 
 mod distributed;
+mod distributed_plan;
 mod dry_run;
 mod migrator;
 mod options;
@@ -36,6 +38,7 @@ mod wasm;
 mod work;
 
 pub use crate::options::OnError;
+pub use distributed_plan::{DistributedPlan, DistributedRow};
 pub use dry_run::{DryRunDiff, DryRunMigration, DryRunReport};
 pub use migrator::Migrator;
 pub use options::{DownOptions, DownTarget, UpOptions};

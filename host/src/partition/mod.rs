@@ -23,6 +23,8 @@
 //!   `record`: writing the split once, reading it back.
 //! - [`Claim`]: a held partition and its heartbeat; `finish`: marking it
 //!   done (and the migration applied), or handing it back.
+//! - `overview`: how far each migration's partitions are, and which workers
+//!   hold them now, for `status` and `workers`.
 //! - [`DistributedOptions`]: the worker's name, the partition size, a fixed
 //!   share.
 
@@ -30,6 +32,7 @@ mod chunks;
 mod claim;
 mod finish;
 mod options;
+mod overview;
 mod range;
 mod record;
 mod split;
@@ -37,6 +40,7 @@ mod split;
 pub use chunks::ranges_from_chunks;
 pub use claim::Claim;
 pub use options::{DistributedOptions, Pinned, DEFAULT_PARTITION_DOCS};
+pub use overview::{all_partitions, counts, live_workers, LiveWorker, PartitionCounts};
 pub use range::Range;
 pub use record::{Partition, PartitionState};
 pub use split::split;
