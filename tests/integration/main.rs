@@ -23,6 +23,7 @@ mod fleet_python;
 mod guest_examples;
 mod guests;
 mod in_place_writes;
+mod kubernetes;
 mod languages;
 mod languages_cross;
 mod languages_dates;
