@@ -197,6 +197,16 @@ pub enum MigrateError {
         ours: String,
     },
 
+    /// The collection was dropped and re-created since its partitions were
+    /// recorded: their ranges were cut for other documents.
+    #[error("the partitions of migration {id} were recorded for another {collection} (it was dropped and re-created since the split); nothing was written: drop them (`db.mongoshift_partitions.deleteMany({{migration: \"{id}\"}})`) and run `mongoshift up --distributed` again")]
+    SplitOutdated {
+        /// The migration.
+        id: String,
+        /// Its collection.
+        collection: String,
+    },
+
     /// `--partition K --of N` does not fit the run.
     #[error("cannot run partition {index} of {of} of migration {id}: {reason}")]
     PartitionChoice {

@@ -11,7 +11,7 @@ use crate::manifest::WasmSpec;
 use crate::options::{OnError, TxMode};
 use crate::partition::{self, Claim, DistributedOptions, Partition, RecordedBy};
 use crate::pipeline::{self, PipelineOptions, Transformer};
-use crate::progress::Direction;
+use crate::progress::{Direction, Event};
 use crate::report::Completed;
 use crate::source::Migration;
 use crate::writer::{Cross, Destination, WriteOptions};
@@ -43,11 +43,12 @@ impl Migrator {
     ) -> Result<Completed> {
         let mut parts = partition::load(&self.target, &m.id).await?;
         let entry = self.ledger.get(&m.id).await?;
-        if parts.is_empty() || entry.as_ref().is_some_and(|e| e.state == State::Failed) {
+        if parts.is_empty() || entry.as_ref().is_none_or(|e| e.state != State::Running) {
             self.record_partitions(m, spec, opts, dist).await?;
             parts = partition::load(&self.target, &m.id).await?;
         }
         check_join(m, &parts, dist)?;
+        self.check_same_collection(m, spec, &parts).await?;
         let Some(entry) = self.ledger.get(&m.id).await? else {
             return Err(MigrateError::NotDistributable {
                 id: m.id.clone(),
@@ -88,18 +89,52 @@ impl Migrator {
             let ttl = self.lock.ttl;
             match partition::claim(&self.target, &m.id, &dist.worker, ttl, only).await? {
                 Some(claim) => {
-                    if let Err(e) = self.run_claim(&worker, &claim).await {
-                        let message = format!("on worker {}: {e}", dist.worker);
-                        if !matches!(e, MigrateError::PartitionLost { .. }) {
-                            partition::hand_back(&self.target, claim, &message).await?;
+                    let res = match self.run_claim(&worker, &claim).await {
+                        Ok(()) => partition::complete(&self.target, &claim).await.map(drop),
+                        Err(e) => Err(e),
+                    };
+                    match res {
+                        Ok(()) => {}
+                        // Too slow to renew (a stalled host): another worker
+                        // has it and nothing of ours was committed after
+                        // that. Claim something else.
+                        Err(e @ MigrateError::PartitionLost { .. }) => {
+                            self.progress.event(&Event::Warning {
+                                id: m.id.clone(),
+                                message: e.to_string(),
+                            });
                         }
-                        return Err(e);
+                        Err(e) => {
+                            let message = format!("on worker {}: {e}", dist.worker);
+                            partition::hand_back(&self.target, claim, &message).await?;
+                            return Err(e);
+                        }
                     }
-                    partition::complete(&self.target, &claim).await?;
                 }
                 None => tokio::time::sleep(POLL).await,
             }
         }
+    }
+
+    /// Refuses partitions recorded for a collection since dropped and
+    /// re-created (told by its UUID, where the server has one).
+    async fn check_same_collection(
+        &self,
+        m: &Migration,
+        spec: &WasmSpec,
+        parts: &[Partition],
+    ) -> Result<()> {
+        let Some(recorded) = parts.first().and_then(|p| p.collection_uuid.as_ref()) else {
+            return Ok(());
+        };
+        let now = partition::collection_uuid(&self.target, &spec.collection).await?;
+        if now.as_ref().is_some_and(|now| now != recorded) {
+            return Err(MigrateError::SplitOutdated {
+                id: m.id.clone(),
+                collection: spec.collection.clone(),
+            });
+        }
+        Ok(())
     }
 
     /// Records the partitions of `m` under the lock, unless a worker that
@@ -128,7 +163,17 @@ impl Migrator {
         dist: &DistributedOptions,
     ) -> Result<()> {
         let previous = self.ledger.get(&m.id).await?;
-        let parts = partition::load(&self.target, &m.id).await?;
+        let mut parts = partition::load(&self.target, &m.id).await?;
+        // Partitions of a run since rolled back (or whose entry is gone)
+        // say nothing of this one: split afresh. A failed run's are kept,
+        // to go on from their checkpoints.
+        let resumable = previous
+            .as_ref()
+            .is_some_and(|e| matches!(e.state, State::Running | State::Failed));
+        if !parts.is_empty() && !resumable && !previous.as_ref().is_some_and(is_applied) {
+            partition::forget(&self.target, &m.id).await?;
+            parts.clear();
+        }
         let running = previous.as_ref().is_some_and(|e| e.state == State::Running);
         if previous.as_ref().is_some_and(is_applied) || (running && !parts.is_empty()) {
             return Ok(());
@@ -180,6 +225,7 @@ impl Migrator {
             let by = RecordedBy {
                 migration: &m.id,
                 checksum: &m.checksum,
+                collection_uuid: partition::collection_uuid(&self.target, &spec.collection).await?,
             };
             // The entry first: a worker that finds partitions finds it too.
             self.ledger.write(&entry, lease).await?;

@@ -47,4 +47,4 @@ pub use split::split;
 
 pub(crate) use claim::claim;
 pub(crate) use finish::{complete, hand_back};
-pub(crate) use record::{load, record, RecordedBy};
+pub(crate) use record::{collection_uuid, forget, load, record, RecordedBy};

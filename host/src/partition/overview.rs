@@ -97,3 +97,47 @@ pub fn live_workers(parts: &[Partition]) -> Vec<LiveWorker> {
     }
     by.into_values().collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bson::Bson;
+
+    fn part(index: u32, state: PartitionState, owner: Option<&str>, lease_s: i64) -> Partition {
+        let now = DateTime::now().timestamp_millis();
+        Partition {
+            id: format!("m:{index:06}"),
+            migration: "m".into(),
+            index,
+            of: 4,
+            lo: Bson::MinKey,
+            hi: Bson::MaxKey,
+            shard: None,
+            state,
+            owner: owner.map(Into::into),
+            token: 1,
+            lease_until: Some(DateTime::from_millis(now + lease_s * 1000)),
+            checkpoint: None,
+            checksum: String::new(),
+            tool_version: String::new(),
+            collection_uuid: None,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn an_expired_lease_counts_as_pending_and_its_worker_is_not_live() {
+        let parts = [
+            part(0, PartitionState::Done, Some("a"), -60),
+            part(1, PartitionState::Running, Some("a"), 30),
+            part(2, PartitionState::Running, Some("b"), -5),
+            part(3, PartitionState::Pending, None, -60),
+        ];
+        let c = &counts(&parts)[0];
+        assert_eq!((c.total, c.done, c.running, c.pending), (4, 1, 1, 2));
+        let live = live_workers(&parts);
+        assert_eq!(live.len(), 1);
+        assert_eq!(live[0].worker, "a");
+        assert_eq!(live[0].partitions, ["m:000001"]);
+    }
+}

@@ -61,6 +61,10 @@ pub struct Partition {
     pub checksum: String,
     /// The mongoshift version that made the split.
     pub tool_version: String,
+    /// The UUID of the collection split: one dropped and re-created since
+    /// has other documents, which the ranges were not cut for.
+    #[serde(default)]
+    pub collection_uuid: Option<bson::Binary>,
     /// Why its last worker stopped, when it failed.
     #[serde(default)]
     pub error: Option<String>,
@@ -90,6 +94,8 @@ pub(crate) struct RecordedBy<'a> {
     pub(crate) migration: &'a str,
     /// Its checksum.
     pub(crate) checksum: &'a str,
+    /// The UUID of the collection split.
+    pub(crate) collection_uuid: Option<bson::Binary>,
 }
 
 pub(super) fn coll(target: &Target) -> Collection<Partition> {
@@ -115,6 +121,7 @@ pub(crate) async fn record(target: &Target, by: &RecordedBy<'_>, ranges: Vec<Ran
         checkpoint: None,
         checksum: by.checksum.into(),
         tool_version: env!("CARGO_PKG_VERSION").into(),
+        collection_uuid: by.collection_uuid.clone(),
         error: None,
     });
     coll(target).insert_many(docs).await.map_err(|e| {
@@ -123,6 +130,18 @@ pub(crate) async fn record(target: &Target, by: &RecordedBy<'_>, ranges: Vec<Ran
             e,
         )
     })?;
+    Ok(())
+}
+
+/// Drops the partitions of an earlier run of `migration` (one since rolled
+/// back), before it is split again.
+pub(crate) async fn forget(target: &Target, migration: &str) -> Result<()> {
+    coll(target)
+        .delete_many(doc! { "migration": migration })
+        .await
+        .map_err(|e| {
+            MigrateError::db(format!("cannot drop the old partitions of {migration}"), e)
+        })?;
     Ok(())
 }
 
@@ -142,4 +161,23 @@ pub(crate) async fn load(target: &Target, migration: &str) -> Result<Vec<Partiti
         .try_collect()
         .await
         .map_err(err)
+}
+
+/// The UUID of `collection` (`None` where the server does not tell it, or
+/// the collection does not exist).
+pub(crate) async fn collection_uuid(
+    target: &Target,
+    collection: &str,
+) -> Result<Option<bson::Binary>> {
+    let err = |e| MigrateError::db(format!("cannot read the collection {collection}"), e);
+    let specs: Vec<mongodb::results::CollectionSpecification> = target
+        .db()
+        .list_collections()
+        .filter(doc! { "name": collection })
+        .await
+        .map_err(err)?
+        .try_collect()
+        .await
+        .map_err(err)?;
+    Ok(specs.into_iter().next().and_then(|s| s.info.uuid))
 }
