@@ -225,6 +225,8 @@ def up(
         raise ValueError(f"quarantine=True contradicts on_error={on_error!r}")
     if sample is not None and not dry_run:
         raise ValueError("sample= is for dry_run=True")
+    if dry_run and fleet is not None:
+        raise ValueError("dry_run=True runs on one database: pass db= instead of a selection")
     opts = _options(
         to=to,
         strategy=strategy,

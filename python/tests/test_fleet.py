@@ -162,6 +162,8 @@ def test_a_selection_that_chooses_nothing_or_contradicts_itself_raises(fleet: Fl
         mongoshift.status(p.base_uri, path=p.dir, databases=[fleet.pattern, nothing]).run()
     with pytest.raises(ValueError, match="names one database"):
         mongoshift.up(p.uri, path=p.dir, db=p.name, databases=[fleet.pattern])  # type: ignore[call-overload]
+    with pytest.raises(ValueError, match="dry_run=True runs on one database"):
+        mongoshift.up(p.base_uri, path=p.dir, databases=[fleet.pattern], dry_run=True)  # type: ignore[call-overload]
     with pytest.raises(ValueError, match="concurrency= need a database selection"):
         mongoshift.up(p.uri, path=p.dir, concurrency=2)
     # Nothing was written anywhere.
