@@ -19,6 +19,7 @@ mod cross_too_large;
 mod docs;
 mod fleet;
 mod fleet_python;
+mod fleet_refusals;
 mod guest_examples;
 mod guests;
 mod in_place_writes;
