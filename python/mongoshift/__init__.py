@@ -20,7 +20,10 @@ steps; the engine writes the outputs in each batch's transaction.
 
 Run them with ``await mongoshift.up(uri, path="migrations")`` (or
 ``mongoshift.up(...).run()`` without asyncio), ``python -m mongoshift up``, or
-the ``mongoshift`` binary.
+the ``mongoshift`` binary. Over many tenant databases at once:
+``mongoshift.up(uri, databases=["tenant_*"], concurrency=8)`` returns each
+database's result, and ``mongoshift.status(uri, databases=["tenant_*"])``
+where each database and each migration stands.
 """
 
 from mongoshift._api import (
@@ -41,11 +44,22 @@ from mongoshift._commands import (
     up,
     verify,
 )
+from mongoshift._fleet import (
+    DatabaseOutcome,
+    DatabaseRun,
+    DatabaseState,
+    DatabaseStatus,
+    FleetFailed,
+    FleetPlan,
+    FleetStatus,
+    MigrationStatus,
+)
 from mongoshift._native import (
     ChecksumMismatch,
     ConnectError,
     LockError,
     MigrationError,
+    SelectionError,
     SourceError,
     TransformError,
     __version__,
@@ -54,12 +68,21 @@ from mongoshift._native import (
 __all__ = [
     "ChecksumMismatch",
     "ConnectError",
+    "DatabaseOutcome",
+    "DatabaseRun",
+    "DatabaseState",
+    "DatabaseStatus",
+    "FleetFailed",
+    "FleetPlan",
+    "FleetStatus",
     "LockError",
     "Lookup",
     "Migration",
     "MigrationError",
+    "MigrationStatus",
     "Operation",
     "ProgressCallback",
+    "SelectionError",
     "SourceError",
     "TransformError",
     "__version__",

@@ -1,7 +1,12 @@
 """Running migrations from Python: ``up``, ``down``, ``status``, ``plan``,
 ``verify``. Each returns an :class:`Operation`: ``await`` it in asyncio code
 (the engine runs in a worker thread, the event loop stays free), or call
-``.run()`` to run it here and now."""
+``.run()`` to run it here and now.
+
+Each runs on one database (the URI's, or ``db=``), or over a fleet of them
+chosen by ``databases=``, ``exclude=``, ``all_databases=`` or
+``databases_from=`` (see :mod:`mongoshift._fleet`): then the result is
+per database."""
 
 from __future__ import annotations
 
@@ -11,9 +16,10 @@ import os
 import sys
 from collections.abc import Callable, Generator
 from collections.abc import Sequence
-from typing import Any, Generic, Literal, TextIO, TypeVar
+from typing import Any, Generic, Literal, TextIO, TypedDict, TypeVar, Unpack, overload
 
-from mongoshift import _native
+from mongoshift import _fleet, _native
+from mongoshift._fleet import DatabaseOutcome, DatabaseRun, FleetPlan, FleetStatus
 
 T = TypeVar("T")
 
@@ -28,8 +34,85 @@ OnErrorName = Literal["abort", "quarantine"]
 InPlaceWrites = Literal["set", "replace"]
 
 #: A progress callback: gets each event as a dict, e.g.
-#: ``{"event": "documents", "id": "…", "done": 1000, "total": 5000, …}``.
+#: ``{"event": "documents", "id": "…", "done": 1000, "total": 5000, …}``;
+#: over a fleet, a database's events carry its name (``"database"``) and
+#: the fleet adds its own (``"database_finished"``, ...).
 ProgressCallback = Callable[[dict[str, Any]], object]
+#: A migrations directory, or a file.
+PathArg = str | os.PathLike[str]
+
+
+class Selection(TypedDict, total=False):
+    """The keywords that choose a fleet's databases."""
+
+    #: Glob patterns (``*``, ``?``, ``[...]``); each must match a database.
+    databases: Sequence[str] | None
+    #: Glob patterns of databases left out.
+    exclude: Sequence[str]
+    #: Every database of the deployment but ``admin``, ``local``, ``config``.
+    all_databases: bool
+    #: A file naming databases, one a line.
+    databases_from: PathArg | None
+
+
+class Rollout(Selection, total=False):
+    """How ``up`` and ``down`` go through a fleet's databases."""
+
+    #: Databases migrated at once (default: as ``plan`` says).
+    concurrency: int | None
+    #: After the first failure, start no other database.
+    fail_fast: bool
+    #: Migrate the first N databases first, the rest only if all succeed.
+    canary: int | None
+    #: Raise :class:`FleetFailed` when a database failed.
+    check: bool
+
+
+class UpOptions(TypedDict, total=False):
+    """``up``'s options that do not depend on a selection."""
+
+    to: str | None
+    strategy: StrategyName | None
+    transactions: Transactions | None
+    on_error: OnErrorName | None
+    quarantine: bool
+    pre_images: bool | None
+    in_place_writes: InPlaceWrites | None
+    dangerously_allow_changed: Sequence[str]
+    dangerously_resume_changed: Sequence[str]
+
+
+class FleetUp(UpOptions, Rollout, total=False):
+    """``up`` over a fleet."""
+
+
+class DownOptions(TypedDict, total=False):
+    """``down``'s options that do not depend on a selection."""
+
+    steps: int | None
+    to: str | None
+    set_aside_writes_since_swap: bool
+    dangerously_allow_changed: Sequence[str]
+
+
+class FleetDown(DownOptions, Rollout, total=False):
+    """``down`` over a fleet."""
+
+
+class PlanOptions(TypedDict, total=False):
+    """``plan``'s options that do not depend on a selection."""
+
+    to: str | None
+    down_steps: int | None
+    strategy: StrategyName | None
+    transactions: Transactions | None
+    on_error: OnErrorName | None
+    pre_images: bool | None
+    in_place_writes: InPlaceWrites | None
+
+
+class FleetPlanOptions(PlanOptions, Selection, total=False):
+    """``plan`` over a fleet."""
 
 
 class Operation(Generic[T]):
@@ -68,11 +151,38 @@ def _options(**given: Any) -> str:
     )
 
 
+@overload
 def up(
     uri: str,
     *,
-    path: str | os.PathLike[str] = "migrations",
+    path: PathArg = "migrations",
     db: str | None = None,
+    dry_run: bool = False,
+    sample: int | None = None,
+    on_progress: ProgressCallback | None = None,
+    **options: Unpack[UpOptions],
+) -> Operation[dict[str, Any]]: ...
+@overload
+def up(
+    uri: str,
+    *,
+    path: PathArg = "migrations",
+    on_progress: ProgressCallback | None = None,
+    **options: Unpack[FleetUp],
+) -> Operation[list[DatabaseRun]]: ...
+def up(
+    uri: str,
+    *,
+    path: PathArg = "migrations",
+    db: str | None = None,
+    databases: Sequence[str] | None = None,
+    exclude: Sequence[str] = (),
+    all_databases: bool = False,
+    databases_from: PathArg | None = None,
+    concurrency: int | None = None,
+    fail_fast: bool = False,
+    canary: int | None = None,
+    check: bool = False,
     to: str | None = None,
     strategy: StrategyName | None = None,
     transactions: Transactions | None = None,
@@ -85,7 +195,7 @@ def up(
     dangerously_allow_changed: Sequence[str] = (),
     dangerously_resume_changed: Sequence[str] = (),
     on_progress: ProgressCallback | None = None,
-) -> Operation[dict[str, Any]]:
+) -> Operation[dict[str, Any]] | Operation[list[DatabaseRun]]:
     """Applies pending migrations in order, under the lock. Returns the report
     (``{"completed": [{"id": …, "matched": …, "modified": …}, …]}``).
 
@@ -99,11 +209,24 @@ def up(
 
     Raises :class:`MigrationError` (or a subclass); its ``applied`` attribute
     lists what was applied before the failure, and ``ValueError`` for an
-    option the engine does not know."""
+    option the engine does not know.
+
+    Over a fleet (``databases=["tenant_*"]``, ``exclude=``,
+    ``all_databases=True`` or ``databases_from=path``), each database runs as
+    a single-database ``up`` would, ``concurrency`` at once, in name order
+    (``fail_fast``, ``canary`` as ``mongoshift up`` takes them), and the
+    result is a :class:`DatabaseRun` per database: a failed database does not
+    raise, it is in the results (with ``check=True``, :class:`FleetFailed`
+    is raised once the run ends). A pattern matching no database raises
+    :class:`SelectionError`."""
+    run = {"concurrency": concurrency, "fail_fast": fail_fast, "canary": canary, "check": check}
+    fleet = _fleet.selection(db, databases, exclude, all_databases, databases_from, run)
     if quarantine and on_error not in (None, "quarantine"):
         raise ValueError(f"quarantine=True contradicts on_error={on_error!r}")
     if sample is not None and not dry_run:
         raise ValueError("sample= is for dry_run=True")
+    if dry_run and fleet is not None:
+        raise ValueError("dry_run=True runs on one database: pass db= instead of a selection")
     opts = _options(
         to=to,
         strategy=strategy,
@@ -117,25 +240,57 @@ def up(
         dangerously_resume_changed=dangerously_resume_changed,
     )
     p, cb = _path(path), _events(on_progress)
+    if fleet is not None:
+        return Operation(lambda: _fleet.runs(_native.fleet_up(uri, p, fleet, opts, cb), check))
     return Operation(lambda: json.loads(_native.up(uri, p, db, opts, on_progress=cb)))
 
 
+@overload
 def down(
     uri: str,
     *,
-    path: str | os.PathLike[str] = "migrations",
+    path: PathArg = "migrations",
     db: str | None = None,
+    on_progress: ProgressCallback | None = None,
+    **options: Unpack[DownOptions],
+) -> Operation[dict[str, Any]]: ...
+@overload
+def down(
+    uri: str,
+    *,
+    path: PathArg = "migrations",
+    on_progress: ProgressCallback | None = None,
+    **options: Unpack[FleetDown],
+) -> Operation[list[DatabaseRun]]: ...
+def down(
+    uri: str,
+    *,
+    path: PathArg = "migrations",
+    db: str | None = None,
+    databases: Sequence[str] | None = None,
+    exclude: Sequence[str] = (),
+    all_databases: bool = False,
+    databases_from: PathArg | None = None,
+    concurrency: int | None = None,
+    fail_fast: bool = False,
+    canary: int | None = None,
+    check: bool = False,
     steps: int | None = None,
     to: str | None = None,
     set_aside_writes_since_swap: bool = False,
     dangerously_allow_changed: Sequence[str] = (),
     on_progress: ProgressCallback | None = None,
-) -> Operation[dict[str, Any]]:
+) -> Operation[dict[str, Any]] | Operation[list[DatabaseRun]]:
     """Rolls back the last ``steps`` applied migrations (default 1), or every
     one applied after ``to``. The options are those of ``mongoshift down``:
     ``set_aside_writes_since_swap`` (a rewrite rolled back to its originals
     although the application wrote since the swap: its versions are kept in
-    ``mongoshift_conflicts_<id>``) and ``dangerously_allow_changed`` (ids)."""
+    ``mongoshift_conflicts_<id>``) and ``dangerously_allow_changed`` (ids).
+
+    Over a fleet, as :func:`up`: each database rolls back its own last
+    ``steps``, and the result is a :class:`DatabaseRun` per database."""
+    run = {"concurrency": concurrency, "fail_fast": fail_fast, "canary": canary, "check": check}
+    fleet = _fleet.selection(db, databases, exclude, all_databases, databases_from, run)
     opts = _options(
         to=to,
         steps=steps,
@@ -143,30 +298,91 @@ def down(
         dangerously_allow_changed=dangerously_allow_changed,
     )
     p, cb = _path(path), _events(on_progress)
+    if fleet is not None:
+        return Operation(lambda: _fleet.runs(_native.fleet_down(uri, p, fleet, opts, cb), check))
     return Operation(lambda: json.loads(_native.down(uri, p, db, opts, on_progress=cb)))
 
 
+@overload
 def status(
-    uri: str, *, path: str | os.PathLike[str] = "migrations", db: str | None = None
-) -> Operation[list[dict[str, Any]]]:
-    """Every migration on disk or in the ledger, and where it stands."""
+    uri: str, *, path: PathArg = "migrations", db: str | None = None
+) -> Operation[list[dict[str, Any]]]: ...
+@overload
+def status(
+    uri: str, *, path: PathArg = "migrations", **selection: Unpack[Selection]
+) -> Operation[FleetStatus]: ...
+def status(
+    uri: str,
+    *,
+    path: PathArg = "migrations",
+    db: str | None = None,
+    databases: Sequence[str] | None = None,
+    exclude: Sequence[str] = (),
+    all_databases: bool = False,
+    databases_from: PathArg | None = None,
+) -> Operation[list[dict[str, Any]]] | Operation[FleetStatus]:
+    """Every migration on disk or in the ledger, and where it stands.
+
+    Over a fleet (the selection keywords of :func:`up`), as ``mongoshift
+    status --json``: a :class:`FleetStatus`, one row per database (applied,
+    pending, failed and running counts, the newest applied id, the lock
+    holder, or why it could not be read) and one per migration (how many
+    databases have it in each state)."""
     p = _path(path)
+    fleet = _fleet.selection(db, databases, exclude, all_databases, databases_from)
+    if fleet is not None:
+        return Operation(lambda: json.loads(_native.fleet_status(uri, p, fleet)))
     return Operation(lambda: json.loads(_native.status(uri, p, db)))
 
 
+@overload
 def verify(
-    uri: str, *, path: str | os.PathLike[str] = "migrations", db: str | None = None
-) -> Operation[list[dict[str, Any]]]:
-    """The checksums of applied migrations against the files on disk."""
+    uri: str, *, path: PathArg = "migrations", db: str | None = None
+) -> Operation[list[dict[str, Any]]]: ...
+@overload
+def verify(
+    uri: str, *, path: PathArg = "migrations", **selection: Unpack[Selection]
+) -> Operation[list[DatabaseOutcome]]: ...
+def verify(
+    uri: str,
+    *,
+    path: PathArg = "migrations",
+    db: str | None = None,
+    databases: Sequence[str] | None = None,
+    exclude: Sequence[str] = (),
+    all_databases: bool = False,
+    databases_from: PathArg | None = None,
+) -> Operation[list[dict[str, Any]]] | Operation[list[DatabaseOutcome]]:
+    """The checksums of applied migrations against the files on disk; over a
+    fleet (the selection keywords of :func:`up`), each database's."""
     p = _path(path)
+    fleet = _fleet.selection(db, databases, exclude, all_databases, databases_from)
+    if fleet is not None:
+        return Operation(lambda: json.loads(_native.fleet_verify(uri, p, fleet)))
     return Operation(lambda: json.loads(_native.verify(uri, p, db)))
 
 
+@overload
 def plan(
     uri: str,
     *,
-    path: str | os.PathLike[str] = "migrations",
+    path: PathArg = "migrations",
     db: str | None = None,
+    **options: Unpack[PlanOptions],
+) -> Operation[dict[str, Any]]: ...
+@overload
+def plan(
+    uri: str, *, path: PathArg = "migrations", **options: Unpack[FleetPlanOptions]
+) -> Operation[FleetPlan]: ...
+def plan(
+    uri: str,
+    *,
+    path: PathArg = "migrations",
+    db: str | None = None,
+    databases: Sequence[str] | None = None,
+    exclude: Sequence[str] = (),
+    all_databases: bool = False,
+    databases_from: PathArg | None = None,
     to: str | None = None,
     down_steps: int | None = None,
     strategy: StrategyName | None = None,
@@ -174,9 +390,12 @@ def plan(
     on_error: OnErrorName | None = None,
     pre_images: bool | None = None,
     in_place_writes: InPlaceWrites | None = None,
-) -> Operation[dict[str, Any]]:
+) -> Operation[dict[str, Any]] | Operation[FleetPlan]:
     """What ``up`` (or, with ``down_steps``, ``down``) would do now, with
-    ``up``'s options as :func:`up` takes them."""
+    ``up``'s options as :func:`up` takes them. Over a fleet (the selection
+    keywords of :func:`up`): each database's plan and the concurrency a run
+    would use, as ``mongoshift plan --json``."""
+    fleet = _fleet.selection(db, databases, exclude, all_databases, databases_from)
     opts = _options(
         to=to,
         strategy=strategy,
@@ -186,6 +405,8 @@ def plan(
         in_place_writes=in_place_writes,
     )
     p = _path(path)
+    if fleet is not None:
+        return Operation(lambda: json.loads(_native.fleet_plan(uri, p, fleet, opts, down_steps)))
     return Operation(lambda: json.loads(_native.plan(uri, p, db, opts, down_steps)))
 
 

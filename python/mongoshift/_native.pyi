@@ -7,10 +7,16 @@ __all__ = [
     "ConnectError",
     "LockError",
     "MigrationError",
+    "SelectionError",
     "SourceError",
     "TransformError",
     "__version__",
     "down",
+    "fleet_down",
+    "fleet_plan",
+    "fleet_status",
+    "fleet_up",
+    "fleet_verify",
     "main",
     "plan",
     "status",
@@ -40,6 +46,9 @@ class ConnectError(MigrationError):
 class TransformError(MigrationError):
     """A transform failed on a batch, or a Python migration failed."""
 
+class SelectionError(MigrationError):
+    """A database selection chose nothing, or cannot be read."""
+
 def status(uri: str, path: str, db: str | None = None) -> str: ...
 def verify(uri: str, path: str, db: str | None = None) -> str: ...
 def plan(
@@ -60,6 +69,29 @@ def down(
     uri: str,
     path: str,
     db: str | None = None,
+    options: str | None = None,
+    on_progress: Callable[[str], object] | None = None,
+) -> str: ...
+def fleet_status(uri: str, path: str, selection: str) -> str: ...
+def fleet_verify(uri: str, path: str, selection: str) -> str: ...
+def fleet_plan(
+    uri: str,
+    path: str,
+    selection: str,
+    options: str | None = None,
+    down_steps: int | None = None,
+) -> str: ...
+def fleet_up(
+    uri: str,
+    path: str,
+    selection: str,
+    options: str | None = None,
+    on_progress: Callable[[str], object] | None = None,
+) -> str: ...
+def fleet_down(
+    uri: str,
+    path: str,
+    selection: str,
     options: str | None = None,
     on_progress: Callable[[str], object] | None = None,
 ) -> str: ...

@@ -1,8 +1,8 @@
 //! `mongoshift._native`: the private extension module of the Python package
 //! `mongoshift`. A thin layer over the `mongoshift` crate: the commands
 //! (`status`, `plan`, `up`, `down`, `verify`, the whole CLI), progress events
-//! to a Python callback, and the runtime that runs Python migrations
-//! ([`runtime`]). The GIL is released while the engine works and taken back
+//! to a Python callback, the same commands over a fleet of databases
+//! ([`fleet`]), and the runtime that runs Python migrations ([`runtime`]). The GIL is released while the engine works and taken back
 //! only to call Python.
 
 use std::sync::Arc;
@@ -18,6 +18,7 @@ use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 
 mod cross;
+mod fleet;
 mod requests;
 mod runtime;
 
@@ -57,6 +58,12 @@ create_exception!(
     MigrationError,
     "A transform failed on a batch, or a Python migration failed."
 );
+create_exception!(
+    _native,
+    SelectionError,
+    MigrationError,
+    "A database selection chose nothing, or cannot be read."
+);
 
 fn to_py(py: Python<'_>, err: MigrateError) -> PyErr {
     let applied: Vec<String> = match &err {
@@ -85,8 +92,9 @@ fn to_py(py: Python<'_>, err: MigrateError) -> PyErr {
 /// Progress events as JSON text to a Python callable.
 struct Callback(Py<PyAny>);
 
-impl ProgressSink for Callback {
-    fn event(&self, event: &Event) {
+impl Callback {
+    /// Calls the callable with `event` as JSON text.
+    fn send<E: serde::Serialize>(&self, event: &E) {
         let Ok(json) = serde_json::to_string(event) else {
             return;
         };
@@ -96,6 +104,12 @@ impl ProgressSink for Callback {
                 e.write_unraisable(py, None);
             }
         });
+    }
+}
+
+impl ProgressSink for Callback {
+    fn event(&self, event: &Event) {
+        self.send(event);
     }
 }
 
@@ -247,12 +261,18 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(up, m)?)?;
     m.add_function(wrap_pyfunction!(down, m)?)?;
     m.add_function(wrap_pyfunction!(main, m)?)?;
+    m.add_function(wrap_pyfunction!(fleet::fleet_status, m)?)?;
+    m.add_function(wrap_pyfunction!(fleet::fleet_verify, m)?)?;
+    m.add_function(wrap_pyfunction!(fleet::fleet_plan, m)?)?;
+    m.add_function(wrap_pyfunction!(fleet::fleet_up, m)?)?;
+    m.add_function(wrap_pyfunction!(fleet::fleet_down, m)?)?;
     m.add("MigrationError", py.get_type::<MigrationError>())?;
     m.add("LockError", py.get_type::<LockError>())?;
     m.add("ChecksumMismatch", py.get_type::<ChecksumMismatch>())?;
     m.add("SourceError", py.get_type::<SourceError>())?;
     m.add("ConnectError", py.get_type::<ConnectError>())?;
     m.add("TransformError", py.get_type::<TransformError>())?;
+    m.add("SelectionError", py.get_type::<SelectionError>())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

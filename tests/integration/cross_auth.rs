@@ -10,12 +10,12 @@ use crate::util::{block_on, text, LocalServer, TestDb};
 const MIG: &str = "20260301000000_archive";
 
 /// `uri` with `user:password@` before its host, authenticating on `admin`.
-fn as_user(uri: &str, user: &str, password: &str) -> String {
+pub(crate) fn as_user(uri: &str, user: &str, password: &str) -> String {
     let rest = uri.strip_prefix("mongodb://").expect("a mongodb:// uri");
     format!("mongodb://{user}:{password}@{rest}/?authSource=admin")
 }
 
-fn create_user(uri: &str, user: &str, roles: bson::Array) {
+pub(crate) fn create_user(uri: &str, user: &str, roles: bson::Array) {
     let client = block_on(mongodb::Client::with_uri_str(uri)).expect("client");
     block_on(
         client

@@ -20,6 +20,7 @@ mod distributed;
 mod docs;
 mod fleet;
 mod fleet_python;
+mod fleet_refusals;
 mod guest_examples;
 mod guests;
 mod in_place_writes;
