@@ -25,16 +25,22 @@ pub(crate) fn create_user(uri: &str, user: &str, roles: bson::Array) {
     .unwrap_or_else(|e| panic!("create user {user}: {e}"));
 }
 
-#[test]
-fn an_output_to_a_database_the_user_cannot_write_is_refused_before_anything_is_written() {
+/// A server requiring authentication, with a `root` user (made by the
+/// localhost exception); returns it and root's connection string.
+pub(crate) fn auth_server() -> (LocalServer, String) {
     let server = LocalServer::start(&["--auth"]);
-    // The first user, by the localhost exception; then the others as it.
     create_user(
         &server.uri,
         "root",
         vec![doc! { "role": "root", "db": "admin" }.into()],
     );
     let root = as_user(&server.uri, "root", "root-pw");
+    (server, root)
+}
+
+#[test]
+fn an_output_to_a_database_the_user_cannot_write_is_refused_before_anything_is_written() {
+    let (server, root) = auth_server();
     let t = TestDb::on(&root, "cross_auth");
     t.seed_users(10);
     block_on(t.client.database("ar").create_collection("cps")).expect("create ar.cps");

@@ -4,9 +4,9 @@
 
 use bson::{doc, DateTime, Document};
 
-use crate::cross_auth::{as_user, create_user};
+use crate::cross_auth::{as_user, auth_server, create_user};
 use crate::tenants::{Tenants, MIGRATIONS};
-use crate::util::{block_on, text, LocalServer, TestDb};
+use crate::util::{block_on, text, TestDb};
 
 /// A server-side migration every tenant gets.
 const ADD_TIER: &str = "kind = \"update\"\ncollection = \"users\"\n\n[[forward]]\nop = \"update_many\"\nfilter = {}\nupdate = { \"$set\" = { tier = \"free\" } }\n";
@@ -100,13 +100,7 @@ fn a_tenant_locked_by_another_run_is_waited_for_then_reported() {
 
 #[test]
 fn a_tenant_this_user_may_not_write_is_reported_and_the_others_go_on() {
-    let server = LocalServer::start(&["--auth"]);
-    create_user(
-        &server.uri,
-        "root",
-        vec![doc! { "role": "root", "db": "admin" }.into()],
-    );
-    let root = as_user(&server.uri, "root", "root-pw");
+    let (server, root) = auth_server();
     let t = TestDb::on(&root, "fleet_auth");
     let tenants: Vec<String> = (0..3).map(|i| format!("fleet_auth_{i}")).collect();
     for name in &tenants {
