@@ -115,6 +115,24 @@ pub enum Event {
         /// What happened and what to do.
         message: String,
     },
+    /// How far a distributed migration's partitions are, over every
+    /// worker: sent by a worker when it claims or finishes one.
+    Partitions {
+        /// The migration.
+        id: String,
+        /// Partitions done.
+        done: usize,
+        /// Held by a live worker.
+        running: usize,
+        /// Waiting for a worker.
+        pending: usize,
+        /// Documents done, over every partition.
+        documents: i64,
+        /// Documents per second, over the workers holding partitions now.
+        rate: u64,
+        /// Seconds left at that rate, when there is one.
+        eta_seconds: Option<u64>,
+    },
     /// The run ended.
     RunFinished {
         /// Up or down.

@@ -26,7 +26,7 @@ fn migrations(t: &TestDb) {
     );
 }
 
-fn worker(t: &TestDb, name: &str, extra: &[&str]) -> Child {
+pub(crate) fn worker(t: &TestDb, name: &str, extra: &[&str]) -> Child {
     t.std_cmd()
         .args(["up", "--distributed", "--worker", name])
         .args(extra)
@@ -37,14 +37,14 @@ fn worker(t: &TestDb, name: &str, extra: &[&str]) -> Child {
         .expect("spawn a worker")
 }
 
-fn finished(child: Child) -> (bool, String) {
+pub(crate) fn finished(child: Child) -> (bool, String) {
     let out = child.wait_with_output().expect("worker output");
     let (stdout, stderr) = text(&out);
     (out.status.success(), format!("{stdout}{stderr}"))
 }
 
 /// Waits for every worker; asserts each succeeded; their logs.
-fn all_succeed(workers: Vec<Child>) -> String {
+pub(crate) fn all_succeed(workers: Vec<Child>) -> String {
     let mut logs = String::new();
     for w in workers {
         let (ok, log) = finished(w);
@@ -54,7 +54,7 @@ fn all_succeed(workers: Vec<Child>) -> String {
     logs
 }
 
-fn partitions(t: &TestDb) -> Vec<Document> {
+pub(crate) fn partitions(t: &TestDb) -> Vec<Document> {
     t.find("mongoshift_partitions", doc! {})
 }
 

@@ -17,6 +17,7 @@ mod cross_examples;
 mod cross_kinds;
 mod cross_too_large;
 mod distributed;
+mod distributed_rewrite;
 mod docs;
 mod fleet;
 mod fleet_python;

@@ -132,6 +132,11 @@ impl ProgressRenderer {
             Event::Warning { id, message } => {
                 let _ = self.multi.println(format!("warning: {id}: {message}"));
             }
+            Event::Partitions { id, .. } => {
+                if let Some(b) = bars.get(id) {
+                    b.set_message(super::distributed::progress_line(e));
+                }
+            }
             _ => {}
         }
     }
@@ -251,6 +256,9 @@ fn plain(e: &Event) {
             say!("{} {id}: FAILED (the error follows)", arrow(*direction))
         }
         Event::Warning { id, message } => say!("warning: {id}: {message}"),
+        Event::Partitions { id, .. } => {
+            say!("  {id}: {}", super::distributed::progress_line(e))
+        }
         _ => {}
     }
 }

@@ -27,6 +27,7 @@ pub(crate) use checkpoint::{save_checkpoint, CheckpointAt};
 pub use checkpoint::{Checkpoint, CheckpointSlot};
 pub use collection::{LEDGER_COLLECTION, PARTITIONS_COLLECTION};
 pub use entry::{AcceptedChange, LedgerEntry, State};
+pub use partitioned::AfterLast;
 pub(crate) use partitioned::{partition_done, partition_failed};
 pub(crate) use rewrite::save_rewrite_state;
 pub use rewrite::{conflicts_collection, Phase, RewriteState};

@@ -13,16 +13,29 @@ fn coll(target: &Target) -> Collection<Document> {
     target.db().collection(LEDGER_COLLECTION)
 }
 
+/// What the transaction that marks a migration's last partition done does
+/// besides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AfterLast {
+    /// Marks the migration applied.
+    Apply,
+    /// Moves a shared rewrite from its copy to its catch-up, which one
+    /// worker then runs (with the swap) under the lock.
+    CatchUp,
+}
+
 /// Counts one more partition of `migration` done, inside the transaction
 /// that marks it done. Every such transaction writes this one document, so
 /// two of them that run at once conflict and one starts over (and then sees
 /// the other's partition done): the last partition is never missed. With
 /// `all` (the sum of every partition's checkpoint, when this was the last
-/// one) the same write marks the migration applied.
+/// one) the same write records their counts and does what `then` says.
 pub(crate) async fn partition_done(
     target: &Target,
     migration: &str,
     all: Option<&Checkpoint>,
+    then: AfterLast,
     session: &mut ClientSession,
 ) -> Result<()> {
     let err = |e| {
@@ -52,20 +65,24 @@ pub(crate) async fn partition_done(
             context: "cannot encode the checkpoint".into(),
             message: e.to_string(),
         })?;
-        update.insert(
-            "$set",
-            doc! {
+        let counts = doc! {
+            "checkpoint": cpb,
+            "matched": cp.read,
+            "modified": cp.replaced + cp.deleted,
+            "quarantined": cp.failed,
+        };
+        let mut set = match then {
+            AfterLast::Apply => doc! {
                 "state": state,
                 "error": null,
                 "applied_at": now,
                 "finished_at": now,
                 "duration_ms": duration,
-                "checkpoint": cpb,
-                "matched": cp.read,
-                "modified": cp.replaced + cp.deleted,
-                "quarantined": cp.failed,
             },
-        );
+            AfterLast::CatchUp => doc! { "rewrite.phase": "catch-up" },
+        };
+        set.extend(counts);
+        update.insert("$set", set);
     }
     coll(target)
         .update_one(doc! { "_id": migration }, update)

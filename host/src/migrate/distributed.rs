@@ -1,7 +1,8 @@
 //! `up --distributed`: every worker goes through the pending migrations in
 //! order; a migration that can be split is shared by partitions (see
-//! `partitioned` and [`crate::partition`]), any other runs once, on the
-//! worker that takes the lock first, while the others wait for it.
+//! `partitioned` and [`crate::partition`]; a rewrite shares its copy, then
+//! one worker catches up and swaps), any other runs once, on the worker
+//! that takes the lock first, while the others wait for it.
 
 use std::time::Duration;
 
@@ -19,6 +20,16 @@ use super::migrator::{run_error, Migrator};
 use super::options::UpOptions;
 use super::pending::pending;
 use super::work::{One, Work};
+
+/// A migration shared by the workers of a distributed run.
+#[derive(Clone, Copy)]
+pub(super) struct Shared<'m> {
+    /// What runs.
+    pub(super) spec: &'m WasmSpec,
+    /// A copy and swap: the copy is shared, its catch-up and swap run on
+    /// the one worker that takes the lock once every partition is copied.
+    pub(super) rewrite: bool,
+}
 
 /// How often a worker with nothing to claim looks again.
 pub(super) const POLL: Duration = Duration::from_millis(500);
@@ -49,7 +60,7 @@ impl Migrator {
         let mut report = Report::default();
         for (m, spec) in plan {
             let res = match spec {
-                Some(spec) => this.run_partitioned(m, spec, opts, dist).await,
+                Some(shared) => this.run_partitioned(m, shared, opts, dist).await,
                 None => this.run_alone(m, opts).await,
             };
             match res {
@@ -64,15 +75,16 @@ impl Migrator {
         Ok(report)
     }
 
-    /// The spec of `m` when its run is shared by partitions; `None` when it
-    /// runs once, on one worker (server-side updates, Python, a rewrite);
-    /// an error when it cannot run in a distributed run at all.
+    /// How `m` is shared when its run is shared by partitions (a rewrite
+    /// shares its copy); `None` when it runs once, on one worker
+    /// (server-side updates, Python); an error when it cannot run in a
+    /// distributed run at all.
     pub(super) fn distributable<'m>(
         &self,
         m: &'m Migration,
         opts: &UpOptions,
         dist: &DistributedOptions,
-    ) -> Result<Option<&'m WasmSpec>> {
+    ) -> Result<Option<Shared<'m>>> {
         let Body::Wasm(spec) = &m.manifest.body else {
             return Ok(None);
         };
@@ -90,11 +102,9 @@ impl Migrator {
                 });
             }
         }
-        if opts.strategy.or(spec.strategy) == Some(Strategy::Rewrite) {
-            return Ok(None);
-        }
+        let rewrite = opts.strategy.or(spec.strategy) == Some(Strategy::Rewrite);
         match self.tx_mode(opts.transactions.or(spec.transactions)) {
-            TxMode::Batch => Ok(Some(spec)),
+            TxMode::Batch => Ok(Some(Shared { spec, rewrite })),
             TxMode::Migration => Err(refuse(
                 "`transactions = \"migration\"` commits the whole migration in one transaction, \
                  which one process holds; run it with `mongoshift up`, or with \
@@ -110,7 +120,7 @@ impl Migrator {
 
     /// Runs `m` once, on whichever worker takes the lock first; the others
     /// wait for the lock and then find it applied.
-    async fn run_alone(&self, m: &Migration, opts: &UpOptions) -> Result<Completed> {
+    pub(super) async fn run_alone(&self, m: &Migration, opts: &UpOptions) -> Result<Completed> {
         let lock = self.lock.clone().wait(Duration::from_secs(24 * 3600));
         let lease = Lease::acquire(&self.target, &lock, &self.progress).await?;
         let res = async {

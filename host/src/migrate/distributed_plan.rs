@@ -21,6 +21,10 @@ pub enum DistributedPlan {
         partitions: u64,
         /// Whether they are recorded already.
         recorded: bool,
+        /// What then runs on one worker, and why (a rewrite's catch-up
+        /// and swap).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        then_one_worker: Option<String>,
     },
     /// Run once, on the worker that takes the lock first.
     OneWorker {
@@ -64,7 +68,8 @@ impl Migrator {
                 Ok(None) => DistributedPlan::OneWorker {
                     reason: one_worker_reason(m),
                 },
-                Ok(Some(spec)) => {
+                Ok(Some(shared)) => {
+                    let spec = shared.spec;
                     let recorded = partition::load(&self.target, &m.id).await?.len() as u64;
                     let partitions = match (recorded, dist.pinned) {
                         (0, Some(p)) => u64::from(p.of),
@@ -78,6 +83,11 @@ impl Migrator {
                     DistributedPlan::Partitioned {
                         partitions,
                         recorded: recorded > 0,
+                        then_one_worker: shared.rewrite.then(|| {
+                            "a rewrite's copy is shared; its catch-up and swap run on the one \
+                             worker that takes the lock once every partition is copied"
+                                .to_string()
+                        }),
                     }
                 }
             };
@@ -95,6 +105,6 @@ fn one_worker_reason(m: &crate::source::Migration) -> String {
     match &m.manifest.body {
         Body::Update(_) => "a server-side update runs once, on the server".into(),
         Body::Python(_) => "Python migrations run on one worker".into(),
-        Body::Wasm(_) => "a rewrite copies, catches up and swaps on one worker".into(),
+        Body::Wasm(_) => "runs on one worker".into(),
     }
 }

@@ -5,18 +5,18 @@
 use bson::DateTime;
 
 use crate::error::{MigrateError, Result};
-use crate::ledger::{CheckpointSlot, LedgerEntry, State};
+use crate::ledger::{CheckpointSlot, LedgerEntry, Phase, RewriteState, State};
 use crate::lock::Lease;
 use crate::manifest::WasmSpec;
 use crate::options::{OnError, TxMode};
-use crate::partition::{self, Claim, DistributedOptions, Partition, RecordedBy};
+use crate::partition::{self, AfterLast, Claim, DistributedOptions, Partition, RecordedBy};
 use crate::pipeline::{self, PipelineOptions, Transformer};
 use crate::progress::{Direction, Event};
 use crate::report::Completed;
 use crate::source::Migration;
 use crate::writer::{Cross, Destination, WriteOptions};
 
-use super::distributed::{completed, is_applied, POLL};
+use super::distributed::{completed, is_applied, Shared, POLL};
 use super::migrator::Migrator;
 use super::options::UpOptions;
 use super::settings::{choose_pre_images, Asked};
@@ -29,6 +29,35 @@ struct Worker<'a> {
     module: Transformer,
     form: crate::options::UpdateForm,
     pre_images: Option<String>,
+    /// The rewrite whose copy the partitions share.
+    rewrite: Option<RewriteState>,
+}
+
+impl Worker<'_> {
+    /// Where a claim's batches write: in place, or into the shadow (and
+    /// the originals into the backup) of a shared rewrite's copy.
+    fn destination(&self) -> Destination {
+        match &self.rewrite {
+            Some(r) => Destination::Shadow {
+                shadow: r.shadow.clone(),
+                backup: r.keep.then(|| r.backup.clone()),
+            },
+            None => Destination::InPlace {
+                form: self.form,
+                reread: true,
+            },
+        }
+    }
+
+    /// A copy needs no transactions (a document inserted again is ignored
+    /// as a duplicate; one changed since is redone by the catch-up), and
+    /// what follows its last partition is the catch-up, not the end.
+    fn tx_and_last(&self) -> (TxMode, AfterLast) {
+        match self.rewrite {
+            Some(_) => (TxMode::None, AfterLast::CatchUp),
+            None => (TxMode::Batch, AfterLast::Apply),
+        }
+    }
 }
 
 impl Migrator {
@@ -37,14 +66,15 @@ impl Migrator {
     pub(super) async fn run_partitioned(
         &self,
         m: &Migration,
-        spec: &WasmSpec,
+        shared: Shared<'_>,
         opts: &UpOptions,
         dist: &DistributedOptions,
     ) -> Result<Completed> {
+        let spec = shared.spec;
         let mut parts = partition::load(&self.target, &m.id).await?;
         let entry = self.ledger.get(&m.id).await?;
         if parts.is_empty() || entry.as_ref().is_none_or(|e| e.state != State::Running) {
-            self.record_partitions(m, spec, opts, dist).await?;
+            self.record_partitions(m, shared, opts, dist).await?;
             parts = partition::load(&self.target, &m.id).await?;
         }
         check_join(m, &parts, dist)?;
@@ -66,6 +96,7 @@ impl Migrator {
                 .or(spec.in_place_writes)
                 .unwrap_or_default(),
             pre_images: entry.pre_images.clone(),
+            rewrite: entry.rewrite.clone(),
         };
         self.started(m, Direction::Up, &super::work::Work::forward(m), None);
         let only = dist.pinned.map(|p| p.index);
@@ -73,6 +104,11 @@ impl Migrator {
             let entry = self.ledger.get(&m.id).await?;
             match entry.as_ref() {
                 Some(e) if is_applied(e) => return Ok(completed(e)),
+                // Every partition is copied: the catch-up and the swap, on
+                // whichever worker takes the lock first.
+                Some(e) if e.rewrite.as_ref().is_some_and(|r| r.phase != Phase::Copy) => {
+                    return self.run_alone(m, opts).await
+                }
                 Some(e) if e.state == State::Failed => {
                     return Err(MigrateError::NotDistributable {
                         id: m.id.clone(),
@@ -89,12 +125,15 @@ impl Migrator {
             let ttl = self.lock.ttl;
             match partition::claim(&self.target, &m.id, &dist.worker, ttl, only).await? {
                 Some(claim) => {
+                    self.partitions_event(&m.id).await;
                     let res = match self.run_claim(&worker, &claim).await {
-                        Ok(()) => partition::complete(&self.target, &claim).await.map(drop),
+                        Ok(()) => partition::complete(&self.target, &claim, worker.tx_and_last().1)
+                            .await
+                            .map(drop),
                         Err(e) => Err(e),
                     };
                     match res {
-                        Ok(()) => {}
+                        Ok(()) => self.partitions_event(&m.id).await,
                         // Too slow to renew (a stalled host): another worker
                         // has it and nothing of ours was committed after
                         // that. Claim something else.
@@ -113,6 +152,25 @@ impl Migrator {
                 }
                 None => tokio::time::sleep(POLL).await,
             }
+        }
+    }
+
+    /// Tells how far the partitions of `migration` are, over every worker
+    /// (nothing when they cannot be read: it is only progress).
+    async fn partitions_event(&self, migration: &str) {
+        let Ok(parts) = partition::load(&self.target, migration).await else {
+            return;
+        };
+        if let Some(c) = partition::counts(&parts).into_iter().next() {
+            self.progress.event(&Event::Partitions {
+                id: c.migration,
+                done: c.done,
+                running: c.running,
+                pending: c.pending,
+                documents: c.documents,
+                rate: c.rate,
+                eta_seconds: c.eta_seconds,
+            });
         }
     }
 
@@ -143,12 +201,12 @@ impl Migrator {
     async fn record_partitions(
         &self,
         m: &Migration,
-        spec: &WasmSpec,
+        shared: Shared<'_>,
         opts: &UpOptions,
         dist: &DistributedOptions,
     ) -> Result<()> {
         let lease = Lease::acquire(&self.target, &self.lock, &self.progress).await?;
-        let res = self.record_locked(&lease, m, spec, opts, dist).await;
+        let res = self.record_locked(&lease, m, shared, opts, dist).await;
         let released = lease.release().await;
         res?;
         released
@@ -158,10 +216,11 @@ impl Migrator {
         &self,
         lease: &Lease,
         m: &Migration,
-        spec: &WasmSpec,
+        shared: Shared<'_>,
         opts: &UpOptions,
         dist: &DistributedOptions,
     ) -> Result<()> {
+        let spec = shared.spec;
         let previous = self.ledger.get(&m.id).await?;
         let mut parts = partition::load(&self.target, &m.id).await?;
         // Partitions of a run since rolled back (or whose entry is gone)
@@ -207,7 +266,21 @@ impl Migrator {
             form: opts.in_place_writes.or(spec.in_place_writes),
         };
         let settings = self.settings(asked, module.info().backward, true);
-        choose_pre_images(&mut entry, m, Direction::Up, settings.keep_originals);
+        // A rewrite keeps the originals in its backup, not as pre-images; a
+        // copy already started goes on as it was.
+        let recorded = previous
+            .as_ref()
+            .filter(|p| resumable || p.state == State::Running)
+            .and_then(|p| p.rewrite.clone());
+        if !shared.rewrite && recorded.is_none() {
+            choose_pre_images(&mut entry, m, Direction::Up, settings.keep_originals);
+        } else {
+            // Refused here, before anything is written, where a rewrite
+            // cannot run (a filter, a capped collection...).
+            self.strategy_for(spec, Some(crate::options::Strategy::Rewrite))
+                .await?;
+            entry.pre_images = None;
+        }
         // Side collections first: creating them inside a batch's
         // transaction is restricted on some servers.
         self.prepare_writes(&mut entry, TxMode::None, settings.quarantine)
@@ -227,12 +300,42 @@ impl Migrator {
                 checksum: &m.checksum,
                 collection_uuid: partition::collection_uuid(&self.target, &spec.collection).await?,
             };
-            // The entry first: a worker that finds partitions finds it too.
+            // The entry first (and the rewrite's copies): a worker that finds
+            // partitions finds them too.
             self.ledger.write(&entry, lease).await?;
+            if shared.rewrite || recorded.is_some() {
+                self.start_shared_rewrite(lease, m, spec, settings.keep_originals, recorded)
+                    .await?;
+            }
             partition::record(&self.target, &by, ranges).await?;
         } else {
             self.ledger.write(&entry, lease).await?;
         }
+        Ok(())
+    }
+
+    /// Before a rewrite's copy is shared: where the change stream stands is
+    /// recorded, and the shadow (and backup) created with the source's
+    /// options and indexes. The stream is not followed during the copy:
+    /// whoever finishes reads it from the recorded position.
+    async fn start_shared_rewrite(
+        &self,
+        lease: &Lease,
+        m: &Migration,
+        spec: &WasmSpec,
+        keep: bool,
+        recorded: Option<RewriteState>,
+    ) -> Result<()> {
+        let run = crate::rewrite::Run {
+            target: &self.target,
+            migration: &m.id,
+            fence: lease.token(),
+            progress: &self.progress,
+        };
+        crate::rewrite::Rewrite::start(run, &spec.collection, keep, recorded)
+            .await?
+            .leave()
+            .await;
         Ok(())
     }
 
@@ -242,12 +345,17 @@ impl Migrator {
         let p = &claim.partition;
         let filter = p.range().filter(&w.spec.filter);
         let cross = Cross::declared(&w.m.id, &w.spec.outputs, &w.spec.lookups, Direction::Up);
-        let session = self
-            .target
-            .client()
-            .start_session()
-            .await
-            .map_err(|e| MigrateError::db("cannot start a session", e))?;
+        let (tx, _) = w.tx_and_last();
+        let session = match tx {
+            TxMode::None => None,
+            _ => Some(
+                self.target
+                    .client()
+                    .start_session()
+                    .await
+                    .map_err(|e| MigrateError::db("cannot start a session", e))?,
+            ),
+        };
         let job = pipeline::Job {
             target: &self.target,
             migration: &w.m.id,
@@ -260,22 +368,19 @@ impl Migrator {
             progress: &self.progress,
             resume: p.checkpoint.clone(),
             write: WriteOptions {
-                tx: TxMode::Batch,
+                tx,
                 fence: p.token,
                 checkpoint: CheckpointSlot::Partition(p.id.clone()),
                 pre_images: w.pre_images.clone(),
                 quarantine: self.on_error == OnError::Quarantine,
                 max_attempts: 30,
-                destination: Destination::InPlace {
-                    form: w.form,
-                    reread: true,
-                },
+                destination: w.destination(),
                 filter,
                 cross: cross.clone(),
             },
             dry_run: None,
             limit: None,
-            session: Some(session),
+            session,
             schema: compile_schema(w.spec),
             lookups: cross.lookups(),
         };

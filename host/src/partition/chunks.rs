@@ -27,6 +27,7 @@ pub fn ranges_from_chunks(chunks: &[Document]) -> Option<Vec<Range>> {
             lo: bound("min")?,
             hi: bound("max")?,
             shard: Some(shard.clone()),
+            estimate: None,
         };
         by_shard.entry(shard).or_default().push(range);
     }

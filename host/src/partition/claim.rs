@@ -80,6 +80,16 @@ pub(crate) async fn claim(
         return Ok(None);
     };
     debug_assert_eq!(partition.state, PartitionState::Running);
+    // What earlier holders did, so that what this one does tells its rate.
+    let mut partition = partition;
+    partition.claimed_read = partition.done();
+    coll(target)
+        .update_one(
+            doc! { "_id": &partition.id, "token": partition.token },
+            doc! { "$set": { "claimed_read": partition.claimed_read } },
+        )
+        .await
+        .map_err(|e| MigrateError::db(format!("cannot claim partition {}", partition.id), e))?;
     let lost = Arc::new(AtomicBool::new(false));
     let raw: Collection<Document> = target.db().collection(PARTITIONS_COLLECTION);
     let heartbeat = tokio::spawn(heartbeat(

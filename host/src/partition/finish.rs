@@ -11,14 +11,15 @@ use mongodb::ClientSession;
 use super::claim::Claim;
 use super::record::{coll, PartitionState};
 use crate::error::{MigrateError, Result};
-use crate::ledger::{commit, partition_done, partition_failed, Checkpoint};
+use crate::ledger::{commit, partition_done, partition_failed, AfterLast, Checkpoint};
 use crate::target::Target;
 
 /// Marks the claimed partition done, fenced by its token. In the same
 /// transaction, counts it on the migration's ledger entry and, when every
-/// other partition is done too, marks the migration applied with the sum of
-/// their counts. Returns whether it did.
-pub(crate) async fn complete(target: &Target, claim: &Claim) -> Result<bool> {
+/// other partition is done too, records the sum of their counts and does
+/// what `last` says (marks the migration applied, or a shared rewrite's
+/// copy finished). Returns whether it was the last.
+pub(crate) async fn complete(target: &Target, claim: &Claim, last: AfterLast) -> Result<bool> {
     let mut session = target
         .client()
         .start_session()
@@ -30,7 +31,7 @@ pub(crate) async fn complete(target: &Target, claim: &Claim) -> Result<bool> {
             .start_transaction()
             .await
             .map_err(|e| MigrateError::db("cannot start a transaction", e))?;
-        let res = match mark_done(target, claim, &mut session).await {
+        let res = match mark_done(target, claim, last, &mut session).await {
             Ok(applied) => commit(&mut session, "the end of a partition")
                 .await
                 .map(|()| applied),
@@ -50,7 +51,12 @@ pub(crate) async fn complete(target: &Target, claim: &Claim) -> Result<bool> {
     unreachable!("the retry loop returns")
 }
 
-async fn mark_done(target: &Target, claim: &Claim, session: &mut ClientSession) -> Result<bool> {
+async fn mark_done(
+    target: &Target,
+    claim: &Claim,
+    then: AfterLast,
+    session: &mut ClientSession,
+) -> Result<bool> {
     let p = &claim.partition;
     let err = |e| MigrateError::db(format!("cannot mark partition {} done", p.id), e);
     let res = coll(target)
@@ -78,7 +84,7 @@ async fn mark_done(target: &Target, claim: &Claim, session: &mut ClientSession) 
         .map_err(err)?;
     let last = all.iter().all(|q| q.state == PartitionState::Done);
     let sum = last.then(|| total(all.iter().filter_map(|q| q.checkpoint.as_ref())));
-    partition_done(target, &p.migration, sum.as_ref(), session).await?;
+    partition_done(target, &p.migration, sum.as_ref(), then, session).await?;
     Ok(last)
 }
 

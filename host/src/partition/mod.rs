@@ -45,6 +45,7 @@ pub use range::Range;
 pub use record::{Partition, PartitionState};
 pub use split::split;
 
+pub(crate) use crate::ledger::AfterLast;
 pub(crate) use claim::claim;
 pub(crate) use finish::{complete, hand_back};
 pub(crate) use record::{collection_uuid, forget, load, record, RecordedBy};

@@ -29,6 +29,12 @@ pub struct PartitionCounts {
     pub pending: usize,
     /// Documents done so far, over every partition.
     pub documents: i64,
+    /// About how many documents are left (from the estimates of the split).
+    pub left: i64,
+    /// Documents per second, over the workers holding partitions now.
+    pub rate: u64,
+    /// Seconds left at that rate, when there is one.
+    pub eta_seconds: Option<u64>,
 }
 
 /// A worker holding partitions now (its lease has not expired).
@@ -38,8 +44,10 @@ pub struct LiveWorker {
     pub worker: String,
     /// The partitions it holds (`<migration>:<index>`).
     pub partitions: Vec<String>,
-    /// Documents it has done in them so far.
+    /// Documents done in them so far (by every holder).
     pub documents: i64,
+    /// Documents per second it has done since claiming them.
+    pub rate: u64,
     /// When its earliest lease lapses unless renewed.
     pub lease_until: DateTime,
 }
@@ -59,6 +67,8 @@ pub async fn all_partitions(target: &Target) -> Result<Vec<Partition>> {
 
 /// How far each migration's partitions are, by migration.
 pub fn counts(parts: &[Partition]) -> Vec<PartitionCounts> {
+    let now = DateTime::now();
+    let mut rates: BTreeMap<&str, f64> = BTreeMap::new();
     let mut by: BTreeMap<&str, PartitionCounts> = BTreeMap::new();
     for p in parts {
         let c = by
@@ -68,18 +78,27 @@ pub fn counts(parts: &[Partition]) -> Vec<PartitionCounts> {
                 ..PartitionCounts::default()
             });
         c.total += 1;
-        c.documents += p.checkpoint.as_ref().map_or(0, |cp| cp.read);
+        c.documents += p.done();
+        c.left += p.left();
+        *rates.entry(p.migration.as_str()).or_insert(0.0) += p.rate(now);
         match p.state {
             PartitionState::Done => c.done += 1,
             _ if p.is_held() => c.running += 1,
             _ => c.pending += 1,
         }
     }
+    for (m, c) in by.iter_mut() {
+        let rate = rates.get(m).copied().unwrap_or(0.0);
+        c.rate = rate.round() as u64;
+        c.eta_seconds = (rate >= 1.0).then(|| (c.left as f64 / rate).round() as u64);
+    }
     by.into_values().collect()
 }
 
 /// The workers holding partitions now, by name.
 pub fn live_workers(parts: &[Partition]) -> Vec<LiveWorker> {
+    let now = DateTime::now();
+    let mut rates: BTreeMap<&str, f64> = BTreeMap::new();
     let mut by: BTreeMap<&str, LiveWorker> = BTreeMap::new();
     for p in parts.iter().filter(|p| p.is_held()) {
         let (Some(owner), Some(until)) = (p.owner.as_deref(), p.lease_until) else {
@@ -89,11 +108,16 @@ pub fn live_workers(parts: &[Partition]) -> Vec<LiveWorker> {
             worker: owner.to_string(),
             partitions: Vec::new(),
             documents: 0,
+            rate: 0,
             lease_until: until,
         });
         w.partitions.push(p.id.clone());
-        w.documents += p.checkpoint.as_ref().map_or(0, |cp| cp.read);
+        w.documents += p.done();
         w.lease_until = w.lease_until.min(until);
+        *rates.entry(owner).or_insert(0.0) += p.rate(now);
+    }
+    for (name, w) in by.iter_mut() {
+        w.rate = rates.get(name).copied().unwrap_or(0.0).round() as u64;
     }
     by.into_values().collect()
 }
@@ -122,6 +146,9 @@ mod tests {
             tool_version: String::new(),
             collection_uuid: None,
             error: None,
+            estimate: Some(1000),
+            claimed_at: Some(DateTime::from_millis(now - 10_000)),
+            claimed_read: 0,
         }
     }
 
@@ -139,5 +166,27 @@ mod tests {
         assert_eq!(live.len(), 1);
         assert_eq!(live[0].worker, "a");
         assert_eq!(live[0].partitions, ["m:000001"]);
+    }
+
+    #[test]
+    fn rates_and_eta_come_from_what_each_holder_did_since_its_claim() {
+        let mut held = part(1, PartitionState::Running, Some("a"), 30);
+        held.checkpoint = Some(crate::ledger::Checkpoint {
+            read: 700,
+            ..Default::default()
+        });
+        // 200 of them were done by an earlier holder: 500 in 10 s is 50/s.
+        held.claimed_read = 200;
+        let parts = [
+            part(0, PartitionState::Done, Some("a"), -60),
+            held,
+            part(2, PartitionState::Pending, None, -60),
+        ];
+        let c = &counts(&parts)[0];
+        assert_eq!(c.rate, 50);
+        // 300 left in the held one, 1000 in the pending one, none in the done one.
+        assert_eq!(c.left, 1300);
+        assert_eq!(c.eta_seconds, Some(26));
+        assert_eq!(live_workers(&parts)[0].rate, 50);
     }
 }

@@ -14,6 +14,9 @@ pub struct Range {
     /// The shard holding the range, on a sharded cluster.
     #[serde(default)]
     pub shard: Option<String>,
+    /// About how many documents it held when the collection was split.
+    #[serde(default)]
+    pub estimate: Option<u64>,
 }
 
 impl Range {
@@ -23,6 +26,7 @@ impl Range {
             lo: Bson::MinKey,
             hi: Bson::MaxKey,
             shard: None,
+            estimate: None,
         }
     }
 

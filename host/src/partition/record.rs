@@ -68,6 +68,16 @@ pub struct Partition {
     /// Why its last worker stopped, when it failed.
     #[serde(default)]
     pub error: Option<String>,
+    /// About how many documents it held when the collection was split.
+    #[serde(default)]
+    pub estimate: Option<i64>,
+    /// When its holder claimed it.
+    #[serde(default)]
+    pub claimed_at: Option<DateTime>,
+    /// Documents done in it when its holder claimed it (by earlier
+    /// holders): what the holder did since tells its rate.
+    #[serde(default)]
+    pub claimed_read: i64,
 }
 
 impl Partition {
@@ -77,6 +87,7 @@ impl Partition {
             lo: self.lo.clone(),
             hi: self.hi.clone(),
             shard: self.shard.clone(),
+            estimate: self.estimate.map(|n| n.max(0) as u64),
         }
     }
 
@@ -84,6 +95,33 @@ impl Partition {
     pub fn is_held(&self) -> bool {
         self.state == PartitionState::Running
             && self.lease_until.is_some_and(|t| t > DateTime::now())
+    }
+
+    /// Documents done in it so far, by every holder.
+    pub fn done(&self) -> i64 {
+        self.checkpoint.as_ref().map_or(0, |cp| cp.read)
+    }
+
+    /// Documents per second its holder has done since claiming it (0 when
+    /// nobody holds it).
+    pub fn rate(&self, now: DateTime) -> f64 {
+        let Some(since) = self.claimed_at.filter(|_| self.is_held()) else {
+            return 0.0;
+        };
+        let secs = (now.timestamp_millis() - since.timestamp_millis()) as f64 / 1000.0;
+        if secs <= 0.0 {
+            return 0.0;
+        }
+        (self.done() - self.claimed_read).max(0) as f64 / secs
+    }
+
+    /// About how many documents are left in it (0 once done, or once past
+    /// its estimate).
+    pub fn left(&self) -> i64 {
+        match self.state {
+            PartitionState::Done => 0,
+            _ => (self.estimate.unwrap_or(0) - self.done()).max(0),
+        }
     }
 }
 
@@ -123,6 +161,9 @@ pub(crate) async fn record(target: &Target, by: &RecordedBy<'_>, ranges: Vec<Ran
         tool_version: env!("CARGO_PKG_VERSION").into(),
         collection_uuid: by.collection_uuid.clone(),
         error: None,
+        estimate: r.estimate.map(|n| n as i64),
+        claimed_at: None,
+        claimed_read: 0,
     });
     coll(target).insert_many(docs).await.map_err(|e| {
         MigrateError::db(

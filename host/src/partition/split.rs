@@ -48,14 +48,13 @@ async fn split_range(
 ) -> Result<Vec<Range>> {
     let coll = target.db().collection::<Document>(collection);
     let within = range.filter(filter);
+    let count = coll
+        .count_documents(within.clone())
+        .await
+        .map_err(|e| MigrateError::db(format!("cannot count the documents of {collection}"), e))?;
     let n = match exactly {
         Some(n) => u64::from(n),
-        None => {
-            let count = coll.count_documents(within.clone()).await.map_err(|e| {
-                MigrateError::db(format!("cannot count the documents of {collection}"), e)
-            })?;
-            count.div_ceil(per.max(1)).max(1)
-        }
+        None => count.div_ceil(per.max(1)).max(1),
     };
     let mut starts = if n <= 1 {
         Vec::new()
@@ -77,6 +76,7 @@ async fn split_range(
             lo: w[0].clone(),
             hi: w[1].clone(),
             shard: range.shard.clone(),
+            estimate: None,
         })
         .collect();
     // An exact split of fewer documents than partitions: the rest are empty.
@@ -86,8 +86,13 @@ async fn split_range(
                 lo: range.hi.clone(),
                 hi: range.hi.clone(),
                 shard: range.shard.clone(),
+                estimate: Some(0),
             });
         }
+    }
+    let each = count / out.iter().filter(|r| !r.is_empty()).count().max(1) as u64;
+    for r in out.iter_mut().filter(|r| !r.is_empty()) {
+        r.estimate = Some(each);
     }
     Ok(out)
 }

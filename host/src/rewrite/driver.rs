@@ -118,6 +118,15 @@ impl Rewrite {
         })
     }
 
+    /// Stops following the change stream without finishing: the copy of a
+    /// distributed run is shared by its workers, and whoever finishes reads
+    /// the changes from the position recorded in the ledger.
+    pub(crate) async fn leave(mut self) {
+        if let Some(d) = self.drain.take() {
+            d.stop().await;
+        }
+    }
+
     /// Whether the copy starts over from the first document, whatever the
     /// checkpoint says.
     pub(crate) fn restarted(&self) -> bool {
