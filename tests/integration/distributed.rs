@@ -309,3 +309,45 @@ fn plan_says_how_each_migration_would_run_distributed() {
     assert_eq!(t.count("users", doc! { "n": 1 }), 0);
     assert!(t.ledger().is_empty());
 }
+
+#[test]
+fn a_run_rolled_back_is_split_afresh_when_applied_again() {
+    let t = TestDb::new("dist_again");
+    let n = 20_000;
+    t.seed_users(n);
+    t.write(&format!("{MIG}/guest.wat"), &counter(false, None));
+    t.write(
+        &format!("{MIG}/migration.toml"),
+        "kind = \"wasm\"\ncollection = \"users\"\nmodule = \"guest.wat\"\nbatch_size = 500\n",
+    );
+    let docs = ["--partition-docs", "5000"];
+    let run = || {
+        all_succeed(
+            (0..2)
+                .map(|i| worker(&t, &format!("w{i}"), &docs))
+                .collect(),
+        )
+    };
+    run();
+    assert_eq!(t.count("users", doc! { "n": 1 }), n as u64);
+    // Rolled back from its pre-images, then applied again by other workers.
+    t.cmd().args(["down", "--steps", "1"]).assert().success();
+    assert_eq!(t.count("users", doc! { "n": 0 }), n as u64);
+    block_on(
+        t.db()
+            .collection::<Document>("users")
+            .delete_many(doc! { "_id": { "$gte": 10_000 } }),
+    )
+    .expect("delete half");
+    let logs = run();
+    assert_eq!(t.count("users", doc! { "n": 1 }), 10_000, "{logs}");
+    let parts = partitions(&t);
+    // Split again for the 10,000 documents left, each claimed once.
+    assert_eq!(parts.len(), 2, "{parts:?}");
+    assert!(parts
+        .iter()
+        .all(|p| p.get_str("state") == Ok("done") && p.get_i64("token") == Ok(1)));
+    let ledger = t.ledger();
+    assert_eq!(ledger[0].get_str("state"), Ok("applied"), "{ledger:?}");
+    assert_eq!(ledger[0].get_i64("matched"), Ok(10_000), "{ledger:?}");
+}
