@@ -182,6 +182,13 @@ pub(crate) enum Command {
         #[arg(long, default_value_t = 0)]
         older_than_days: u64,
     },
+    /// The documents runs set aside (`--on-error quarantine`): list, show,
+    /// export them, or replay them through fixed files.
+    Quarantine {
+        /// What to do.
+        #[command(subcommand)]
+        action: QuarantineAction,
+    },
     /// List the live workers of a distributed run and the partitions they
     /// hold.
     Workers {
@@ -377,4 +384,53 @@ impl DownArgs {
             dangerously_allow_changed: self.dangerously_allow_changed.clone(),
         }
     }
+}
+
+/// What `quarantine` does.
+#[derive(Debug, Subcommand)]
+pub(crate) enum QuarantineAction {
+    /// How many documents each migration set aside (or, with an ID, each
+    /// of them: its `_id`, when, and the error's first line).
+    List {
+        /// Only this migration, one line per document.
+        id: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The documents a migration set aside, in full: the error, what the
+    /// guest logged, and the document as the transform was given it.
+    Show {
+        /// The migration.
+        id: String,
+        /// Only the document with this `_id` (Extended JSON: `42`,
+        /// `"abc"`, `{"$oid": "..."}`).
+        #[arg(long)]
+        document: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The documents a migration set aside, as they were given to the
+    /// transform: canonical Extended JSON, one per line (the input of
+    /// `mongoshift run --input`, or of fixtures).
+    Export {
+        /// The migration.
+        id: String,
+        /// Write them here instead of stdout.
+        #[arg(long, short)]
+        output: Option<std::path::PathBuf>,
+    },
+    /// Run the documents a migration set aside through its files again (as
+    /// they are now: fixed), as a batch does: each read as it is in the
+    /// collection now and written only if unchanged since; clears the
+    /// entries of those that now succeed. The migration ends `applied` when
+    /// none are left.
+    Replay {
+        /// The migration.
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }

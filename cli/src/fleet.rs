@@ -44,9 +44,13 @@ pub(crate) async fn run(
             .into());
         }
     }
-    if let Command::Prune { .. } | Command::Unlock { .. } | Command::Workers { .. } = command {
+    if let Command::Prune { .. }
+    | Command::Unlock { .. }
+    | Command::Workers { .. }
+    | Command::Quarantine { .. } = command
+    {
         return Err(UsageError(
-            "`prune`, `unlock` and `workers` work on one database: pass --db NAME instead of a database selection"
+            "`prune`, `unlock`, `workers` and `quarantine` work on one database: pass --db NAME instead of a database selection"
                 .into(),
         )
         .into());
@@ -66,7 +70,8 @@ pub(crate) async fn run(
         | Command::Build { .. }
         | Command::Prune { .. }
         | Command::Unlock { .. }
-        | Command::Workers { .. } => unreachable!("refused or run before connecting"),
+        | Command::Workers { .. }
+        | Command::Quarantine { .. } => unreachable!("refused or run before connecting"),
     }
 }
 

@@ -31,6 +31,7 @@ mod config;
 pub mod exit;
 mod fleet;
 mod python;
+mod quarantine;
 mod render;
 mod run;
 pub mod scaffold;

@@ -12,7 +12,7 @@ use crate::args::{Cli, Command};
 use crate::python::{Prepared, PythonHook};
 use crate::render::ProgressRenderer;
 use crate::settings::Settings;
-use crate::{commands, exit, fleet};
+use crate::{commands, exit, fleet, quarantine};
 
 /// Runs a parsed command line as the `mongoshift` command does: what the
 /// command reports goes to stdout, an error to stderr; returns the exit code.
@@ -77,7 +77,12 @@ async fn connected(command: Command, mut s: Settings, python: &PythonHook) -> an
     // Python migrations need the Python package (see python.rs).
     let needs_python = matches!(
         command,
-        Command::Plan(_) | Command::Up(_) | Command::Down(_)
+        Command::Plan(_)
+            | Command::Up(_)
+            | Command::Down(_)
+            | Command::Quarantine {
+                action: crate::args::QuarantineAction::Replay { .. }
+            }
     );
     let python = match python.prepare(&migrations, needs_python, &s.connect.uri)? {
         Prepared::Exited(code) => return Ok(code),
@@ -129,6 +134,7 @@ async fn dispatch(
             older_than_days,
         } => commands::prune(migrator, id.as_deref(), older_than_days).await,
         Command::Unlock { force } => commands::unlock(migrator, force).await,
+        Command::Quarantine { action } => quarantine::run(migrator, action).await,
         Command::Workers { json } => commands::workers(migrator, json).await,
     }
 }

@@ -72,6 +72,7 @@ pub mod partition;
 pub mod pipeline;
 pub mod progress;
 pub mod python;
+pub mod quarantine;
 pub mod report;
 mod restore;
 pub mod rewrite;

@@ -32,6 +32,7 @@ mod languages_dates;
 mod locking;
 mod outputs;
 mod python;
+mod quarantine_cmd;
 mod resume;
 mod rewrite_churn;
 mod safety;

@@ -7,6 +7,7 @@ mod duration;
 pub(crate) mod fleet;
 mod fleet_progress;
 mod progress;
+pub(crate) mod quarantine;
 mod results;
 
 pub(crate) use distributed::{distributed_plan, partitions, workers};

@@ -280,6 +280,15 @@ pub enum MigrateError {
         path: PathBuf,
     },
 
+    /// `quarantine replay` cannot run this migration's documents again.
+    #[error("cannot replay the quarantined documents of {id}: {reason}")]
+    ReplayRefused {
+        /// The migration.
+        id: String,
+        /// Why, and what to do.
+        reason: String,
+    },
+
     /// The strategy asked for cannot be used here.
     #[error("a rewrite cannot be done: {reason}")]
     Refused {

@@ -67,6 +67,11 @@ pub enum CheckpointSlot {
     /// [`PARTITIONS_COLLECTION`]), fenced by the token of its claim: a
     /// worker whose claim was taken over cannot move it.
     Partition(String),
+    /// A replay of quarantined documents (`mongoshift quarantine replay`):
+    /// no checkpoint moves; each batch only proves the lock is still held
+    /// (fenced by its token), and the batch's quarantine entries are
+    /// replaced or cleared with its writes.
+    Replay,
 }
 
 /// Whose checkpoint a batch moves, and the token that fences it.
@@ -106,6 +111,13 @@ pub(crate) async fn save_checkpoint(
                 } },
             } ],
         },
+        CheckpointSlot::Replay => doc! {
+            "update": LEDGER_COLLECTION,
+            "updates": [ {
+                "q": { "_id": at.migration, "fence": at.fence },
+                "u": { "$set": { "replayed_at": bson::DateTime::now() } },
+            } ],
+        },
         CheckpointSlot::Partition(id) => doc! {
             "update": PARTITIONS_COLLECTION,
             "updates": [ {
@@ -121,7 +133,7 @@ pub(crate) async fn save_checkpoint(
         .map_err(|e| MigrateError::db("cannot write the batch", e))?;
     if reply.get_i32("n").unwrap_or(0) != 1 {
         return Err(match at.slot {
-            CheckpointSlot::Entry => MigrateError::LockLost {
+            CheckpointSlot::Entry | CheckpointSlot::Replay => MigrateError::LockLost {
                 what: format!("the checkpoint of batch {batch}"),
             },
             CheckpointSlot::Partition(id) => MigrateError::PartitionLost {

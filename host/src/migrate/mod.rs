@@ -16,7 +16,8 @@
 //!   one migration shared by partitions (see [`crate::partition`]);
 //!   `distributed_plan`: `plan --distributed`.
 //! - `dry_run`: what a run would do, from a sample; `prune`: dropping what
-//!   finished rewrites and pre-images keep.
+//!   finished rewrites and pre-images keep; `replay`: quarantined documents
+//!   run again through fixed files.
 
 mod distributed;
 mod distributed_plan;
@@ -29,6 +30,7 @@ mod pending;
 mod plan;
 mod prune;
 mod python;
+mod replay;
 mod resume;
 mod run;
 mod settings;
@@ -43,5 +45,6 @@ pub use dry_run::{DryRunDiff, DryRunMigration, DryRunReport};
 pub use migrator::Migrator;
 pub use options::{DownOptions, DownTarget, UpOptions};
 pub use plan::{Plan, PlannedMigration, PlannedStep};
+pub use replay::ReplayReport;
 pub use settings::PRE_IMAGE_PREFIX;
 pub use status::{Status, StatusRow, VerifyRow};

@@ -9,7 +9,7 @@ use super::in_place::write_in_place;
 use super::options::Destination;
 use super::outputs::{check_outputs, write_outputs};
 use super::pre_images;
-use super::quarantine::quarantine;
+use super::quarantine::{clear_replayed, quarantine};
 use super::reread::{reread, Fresh};
 use super::scope::Scope;
 use super::shadow::insert_all;
@@ -123,6 +123,9 @@ pub(super) async fn apply(
                 }
             }
         }
+    }
+    if opts.checkpoint == crate::ledger::CheckpointSlot::Replay {
+        clear_replayed(scope, &items, &mut session).await?;
     }
     if at_least_once {
         crate::failpoint::hit(crate::failpoint::BATCH_BEFORE_CHECKPOINT);

@@ -1,7 +1,7 @@
 //! Side collection: documents a transform failed, set aside with their
 //! error instead of stopping the run.
 
-use bson::{rawdoc, DateTime, RawArrayBuf};
+use bson::{rawdoc, DateTime, RawArrayBuf, RawDocumentBuf};
 use mongodb::ClientSession;
 
 use super::reply::{check_errors, run_cmd};
@@ -9,6 +9,7 @@ use super::reread::Item;
 use super::scope::Scope;
 use crate::batch::{show_id_of, Outcome};
 use crate::error::{MigrateError, Result};
+use crate::ledger::CheckpointSlot;
 
 /// The collection holding documents a run set aside.
 pub const QUARANTINE_COLLECTION: &str = "mongoshift_quarantine";
@@ -23,7 +24,9 @@ pub(super) async fn quarantine(
     let (target, collection, migration, opts) =
         (scope.target, scope.collection, scope.migration, scope.opts);
     let b = scope.batch();
+    let replaying = opts.checkpoint == CheckpointSlot::Replay;
     let mut docs = RawArrayBuf::new();
+    let mut updates = RawArrayBuf::new();
     let mut n = 0;
     for it in items {
         if let Outcome::Fail(msg) = it.outcome {
@@ -34,21 +37,64 @@ pub(super) async fn quarantine(
                     message: msg.clone(),
                 });
             }
-            docs.push(rawdoc! {
-                "_id": { "migration": migration, "id": b.id(it.i) },
+            let key = rawdoc! { "migration": migration, "id": b.id(it.i) };
+            let entry = rawdoc! {
+                "_id": key.clone(),
                 "migration": migration,
                 "collection": collection,
                 "error": msg.as_str(),
                 "original": it.doc.to_raw_document_buf(),
                 "at": DateTime::now(),
-            });
+            };
+            if replaying {
+                // The entry it already has is replaced: the document as it
+                // is now, and the error of the files that ran now.
+                updates.push(rawdoc! {
+                    "q": { "_id": key },
+                    "u": entry,
+                    "upsert": true,
+                });
+            } else {
+                docs.push(entry);
+            }
             n += 1;
         }
     }
     if n > 0 {
-        let cmd = rawdoc! { "insert": QUARANTINE_COLLECTION, "documents": docs, "ordered": false };
+        let cmd = if replaying {
+            rawdoc! { "update": QUARANTINE_COLLECTION, "updates": updates, "ordered": false }
+        } else {
+            rawdoc! { "insert": QUARANTINE_COLLECTION, "documents": docs, "ordered": false }
+        };
         let reply = run_cmd(target, cmd, session).await?;
         check_errors(&reply, b, &[], scope.at_least_once())?;
     }
     Ok(())
+}
+
+/// A replay: the quarantine entries of the batch's documents that did not
+/// fail again are cleared, with the batch's writes (after them, without a
+/// transaction: an entry is never gone before its document is written).
+pub(super) async fn clear_replayed(
+    scope: Scope<'_>,
+    items: &[Item<'_>],
+    session: &mut Option<&mut ClientSession>,
+) -> Result<()> {
+    let b = scope.batch();
+    let mut ids = RawArrayBuf::new();
+    for it in items {
+        if !matches!(it.outcome, Outcome::Fail(_)) {
+            let id: RawDocumentBuf = rawdoc! { "migration": scope.migration, "id": b.id(it.i) };
+            ids.push(id);
+        }
+    }
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let cmd = rawdoc! {
+        "delete": QUARANTINE_COLLECTION,
+        "deletes": [ { "q": { "_id": { "$in": ids } }, "limit": 0 } ],
+    };
+    let reply = run_cmd(scope.target, cmd, session).await?;
+    check_errors(&reply, b, &[], scope.at_least_once())
 }
