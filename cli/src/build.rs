@@ -11,6 +11,7 @@ use mongoshift::manifest::Body;
 use mongoshift::MigrationSource;
 
 pub(crate) mod languages;
+pub(crate) mod sdk;
 
 pub use languages::{guest_tools_dir, Language};
 
@@ -182,6 +183,12 @@ pub fn build_rust_guest(id: &str, crate_dir: &Path) -> Result<PathBuf, BuildErro
             id: id.into(),
             message: format!("{} has no Cargo.toml", crate_dir.display()),
         });
+    }
+    if let Ok(text) = std::fs::read_to_string(&manifest) {
+        sdk::restore_for(crate_dir, &text).map_err(|e| BuildError::Io {
+            id: id.into(),
+            message: e.to_string(),
+        })?;
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     check_tools(&cargo, &missing)?;

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::build::Language;
+use crate::build::{sdk, Language};
 use mongoshift::source::parse_id;
 use mongoshift::SourceError;
 
@@ -139,9 +139,18 @@ pub fn new_wasm_migration_in(
     .map_err(io(&entry))?;
     let workspace = dir.join("Cargo.toml");
     let in_workspace = std::fs::read_to_string(&workspace).is_ok_and(|t| t.contains("[workspace]"));
-    let sdk = find_sdk(dir).map_or_else(
-        || r#"mongoshift-guest = "0.1""#.to_string(),
-        |p| format!(r#"mongoshift-guest = {{ path = "{}" }}"#, p.display()),
+    // This checkout's SDK, else the one this binary carries, laid down next
+    // to the migrations.
+    let sdk_path = match find_sdk(dir) {
+        Some(p) => p,
+        None => {
+            sdk::lay_down(dir)?;
+            PathBuf::from("../..").join(sdk::dir_name())
+        }
+    };
+    let sdk = format!(
+        r#"mongoshift-guest = {{ path = "{}" }}"#,
+        sdk_path.display()
     );
     std::fs::write(
         entry.join("guest/Cargo.toml"),

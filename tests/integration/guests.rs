@@ -223,3 +223,54 @@ fn scaffold_a_wasm_migration_build_it_and_apply_it() {
         .success();
     assert_eq!(t.count("users", doc! { "status": { "$exists": true } }), 0);
 }
+
+#[test]
+fn a_rust_scaffold_builds_outside_this_repository_with_the_sdk_the_binary_carries() {
+    let t = TestDb::new("scaffold_outside");
+    t.seed_users(20);
+    // Outside this checkout: nothing named guest-sdk above it.
+    let project = tempfile::tempdir().expect("tempdir");
+    assert!(!project
+        .path()
+        .starts_with(Path::new(env!("CARGO_MANIFEST_DIR")).join("..")));
+    let migrations = project.path().join("migrations");
+    let cli = || {
+        let mut c = t.cmd();
+        c.current_dir(project.path()).arg("--path").arg(&migrations);
+        c
+    };
+    cli()
+        .args(["new", "add status", "--kind", "wasm", "--lang", "rust"])
+        .assert()
+        .success();
+    let sdk = migrations.join(format!(
+        ".mongoshift/guest-sdk-{}",
+        env!("CARGO_PKG_VERSION")
+    ));
+    assert!(sdk.join("Cargo.toml").is_file() && sdk.join("src/lib.rs").is_file());
+    let guest = std::fs::read_dir(&migrations)
+        .expect("migrations")
+        .filter_map(|e| e.ok())
+        .find(|e| e.file_name().to_string_lossy().ends_with("_add_status"))
+        .expect("the migration")
+        .path()
+        .join("guest/Cargo.toml");
+    let manifest = std::fs::read_to_string(&guest).expect("guest manifest");
+    assert!(
+        manifest.contains(&format!(
+            "mongoshift-guest = {{ path = \"../../.mongoshift/guest-sdk-{}\" }}",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{manifest}"
+    );
+    // A checkout that does not keep .mongoshift/ builds too: it is laid
+    // down again.
+    std::fs::remove_dir_all(migrations.join(".mongoshift")).expect("remove the sdk");
+    let built = cli().arg("build").assert().success().get_output().clone();
+    assert!(text(&built).0.contains("built "), "{}", text(&built).0);
+    assert!(sdk.join("macro/src/lib.rs").is_file());
+    cli().arg("up").assert().success();
+    assert_eq!(t.count("users", doc! { "status": "active" }), 20);
+    cli().arg("down").assert().success();
+    assert_eq!(t.count("users", doc! { "status": { "$exists": true } }), 0);
+}
