@@ -182,6 +182,9 @@ pub(crate) enum Command {
         #[arg(long, default_value_t = 0)]
         older_than_days: u64,
     },
+    /// Export real documents as fixture inputs: a random sample of a
+    /// collection (or of what a filter matches), chosen fields redacted.
+    Sample(SampleArgs),
     /// The documents runs set aside (`--on-error quarantine`): list, show,
     /// export them, or replay them through fixed files.
     Quarantine {
@@ -433,4 +436,25 @@ pub(crate) enum QuarantineAction {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// The flags of `sample`.
+#[derive(Debug, Args)]
+pub(crate) struct SampleArgs {
+    /// The collection.
+    pub(crate) collection: String,
+    /// How many documents (a random sample).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) count: u64,
+    /// Only documents matching this filter (Extended JSON, e.g.
+    /// '{"status": "active"}').
+    #[arg(long)]
+    pub(crate) filter: Option<String>,
+    /// Fields whose values are replaced by same-type stand-ins
+    /// (comma-separated, dotted paths: name,email,address.city).
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) redact: Vec<String>,
+    /// Write them here instead of stdout.
+    #[arg(long, short)]
+    pub(crate) output: Option<std::path::PathBuf>,
 }

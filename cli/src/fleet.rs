@@ -47,10 +47,11 @@ pub(crate) async fn run(
     if let Command::Prune { .. }
     | Command::Unlock { .. }
     | Command::Workers { .. }
-    | Command::Quarantine { .. } = command
+    | Command::Quarantine { .. }
+    | Command::Sample(_) = command
     {
         return Err(UsageError(
-            "`prune`, `unlock`, `workers` and `quarantine` work on one database: pass --db NAME instead of a database selection"
+            "`prune`, `unlock`, `workers`, `quarantine` and `sample` work on one database: pass --db NAME instead of a database selection"
                 .into(),
         )
         .into());
@@ -71,7 +72,8 @@ pub(crate) async fn run(
         | Command::Prune { .. }
         | Command::Unlock { .. }
         | Command::Workers { .. }
-        | Command::Quarantine { .. } => unreachable!("refused or run before connecting"),
+        | Command::Quarantine { .. }
+        | Command::Sample(_) => unreachable!("refused or run before connecting"),
     }
 }
 

@@ -34,6 +34,7 @@ mod python;
 mod quarantine;
 mod render;
 mod run;
+mod sample;
 pub mod scaffold;
 mod settings;
 mod usage;

@@ -12,7 +12,7 @@ use crate::args::{Cli, Command};
 use crate::python::{Prepared, PythonHook};
 use crate::render::ProgressRenderer;
 use crate::settings::Settings;
-use crate::{commands, exit, fleet, quarantine};
+use crate::{commands, exit, fleet, quarantine, sample};
 
 /// Runs a parsed command line as the `mongoshift` command does: what the
 /// command reports goes to stdout, an error to stderr; returns the exit code.
@@ -70,6 +70,13 @@ pub fn run(cli: Cli, python: &PythonHook) -> anyhow::Result<u8> {
 
 /// Runs a command that needs the database.
 async fn connected(command: Command, mut s: Settings, python: &PythonHook) -> anyhow::Result<u8> {
+    // Reading documents out needs no migrations.
+    if let Command::Sample(args) = command {
+        let target = Target::connect(&s.connect).await?;
+        let res = sample::run(&target, args).await;
+        target.close().await;
+        return res;
+    }
     // Load the directory before connecting: a bad manifest is reported even
     // when the server is down.
     let source = MigrationSource::new(&s.path);
@@ -123,7 +130,9 @@ async fn dispatch(
         }
     }
     match command {
-        Command::New { .. } | Command::Build { .. } => unreachable!("run before connecting"),
+        Command::New { .. } | Command::Build { .. } | Command::Sample(_) => {
+            unreachable!("run before loading the migrations")
+        }
         Command::Status { json } => commands::status(migrator, json).await,
         Command::Plan(args) => commands::plan(migrator, args).await,
         Command::Up(args) => commands::up(migrator, args, renderer).await,

@@ -58,6 +58,7 @@
 
 pub mod batch;
 pub mod error;
+pub mod export;
 pub mod failpoint;
 pub mod fleet;
 #[cfg(test)]
@@ -73,6 +74,7 @@ pub mod pipeline;
 pub mod progress;
 pub mod python;
 pub mod quarantine;
+pub mod redact;
 pub mod report;
 mod restore;
 pub mod rewrite;

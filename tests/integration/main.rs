@@ -36,6 +36,7 @@ mod quarantine_cmd;
 mod resume;
 mod rewrite_churn;
 mod safety;
+mod sample_cmd;
 mod strategies;
 mod swap;
 mod tenants;
