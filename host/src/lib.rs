@@ -63,6 +63,7 @@ pub mod fleet;
 #[cfg(test)]
 mod fuzz;
 pub mod ledger;
+pub(crate) mod local;
 pub mod lock;
 pub(crate) mod lookup;
 pub mod manifest;
