@@ -51,6 +51,8 @@ pub(crate) async fn run(
         Command::Verify => verify(&fleet).await,
         Command::New { .. }
         | Command::Build { .. }
+        | Command::Test { .. }
+        | Command::Run { .. }
         | Command::Prune { .. }
         | Command::Unlock { .. } => unreachable!("refused or run before connecting"),
     }

@@ -3,11 +3,15 @@
 //! results become output.
 
 mod duration;
+mod fixtures;
 pub(crate) mod fleet;
 mod fleet_progress;
+mod outcomes;
 mod progress;
 mod results;
 
+pub(crate) use fixtures::{fixtures, fixtures_json};
 pub(crate) use fleet_progress::FleetRenderer;
+pub(crate) use outcomes::{outcome_line, Tally};
 pub(crate) use progress::ProgressRenderer;
 pub(crate) use results::{dry_run, plan, report, status_table, verify};
