@@ -156,7 +156,8 @@ pub(crate) enum Command {
     New {
         /// A short name, e.g. add_status.
         name: String,
-        /// The kind of migration.
+        /// The kind of migration: update, wasm, or python (a Python file
+        /// run through the Python package).
         #[arg(long, default_value = "update")]
         kind: String,
         /// The collection it changes.

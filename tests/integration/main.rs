@@ -34,6 +34,7 @@ mod resume;
 mod rewrite_churn;
 mod run_cmd;
 mod safety;
+mod scaffold_fixtures;
 mod strategies;
 mod swap;
 mod tenants;
