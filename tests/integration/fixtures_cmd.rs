@@ -231,6 +231,72 @@ fn json_output_holds_every_case_and_the_summary() {
     assert_eq!(v["migrations"][0]["cases"][3]["direction"], "backward");
 }
 
+/// The version-2 example guest of guest-sdk/ABI.md: keeps each document
+/// and upserts `{_id, n: <keys of its lookups document>}` into `copies`.
+fn emit_v2(p: &Project, id: &str, manifest_extra: &str) {
+    let wat = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../guest-sdk/wat/emit_v2.wat"
+    ))
+    .expect("guest-sdk/wat/emit_v2.wat");
+    p.write(&format!("{id}/guest.wat"), &wat);
+    p.write(
+        &format!("{id}/migration.toml"),
+        &format!(
+            "kind = \"wasm\"\ncollection = \"users\"\nmodule = \"guest.wat\"\n{manifest_extra}"
+        ),
+    );
+}
+
+#[test]
+fn lookups_and_outputs_of_a_version_2_module_are_given_and_compared() {
+    let p = Project::new();
+    let id = "20260101000000_copy";
+    emit_v2(
+        &p,
+        id,
+        "outputs = [\"copies\"]\n[[lookup]]\nfrom = \"orgs\"\nlocal_field = \"org\"\nforeign_field = \"_id\"\nas = \"org\"\n",
+    );
+    p.write(
+        &format!("{id}/tests/cases.json"),
+        r#"[
+  { "name": "copied", "input": { "_id": 1, "org": 5 },
+    "lookups": { "org": [ { "_id": 5, "name": "Acme" } ] },
+    "expect": "keep",
+    "outputs": [ { "op": "upsert", "collection": "copies", "document": { "_id": 1, "n": 1 } } ] },
+  { "name": "wrong op", "input": { "_id": 2, "org": 5 }, "expect": "keep",
+    "outputs": [ { "op": "insert", "collection": "copies", "document": { "_id": 2, "n": 1 } } ] },
+  { "name": "wrong document", "input": { "_id": 3 }, "expect": "keep",
+    "outputs": [ { "op": "upsert", "collection": "copies", "document": { "_id": 3, "n": 2 } } ] },
+  { "name": "none expected", "input": { "_id": 4 }, "expect": "keep" }
+]"#,
+    );
+    let (code, stdout, stderr) = p.run(&["test"]);
+    assert_eq!(code, 7, "{stdout}{stderr}");
+    for want in [
+        r#"output 1: expected insert into copies {"_id":2,"n":1}, got upsert into copies {"_id":2,"n":1}"#,
+        "output 1 (upsert into copies): n: expected int32 2, got int32 1",
+        r#"output 1: not expected (got upsert into copies {"_id":4,"n":1})"#,
+        "1 passed, 3 failed",
+    ] {
+        assert!(stdout.contains(want), "{want}\n{stdout}");
+    }
+    // Without `outputs` in the manifest, the output is refused as `up`
+    // refuses it.
+    let undeclared = "20260102000000_undeclared";
+    emit_v2(&p, undeclared, "");
+    p.write(
+        &format!("{undeclared}/tests/cases.json"),
+        r#"{ "input": { "_id": 1 }, "expect": "keep" }"#,
+    );
+    let (code, stdout, _) = p.run(&["test", undeclared]);
+    assert_eq!(code, 7, "{stdout}");
+    assert!(
+        stdout.contains("expected keep, got an error: an output (upsert) to `copies`, which is not among the manifest's outputs ([])"),
+        "{stdout}"
+    );
+}
+
 const PY: &str = r#""""title-case the name; delete the empty ones"""
 from mongoshift import Migration, document_migration
 

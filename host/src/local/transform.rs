@@ -10,11 +10,11 @@ use bson::{RawArrayBuf, RawDocument, RawDocumentBuf};
 
 use crate::batch::{Outcome, Output};
 use crate::error::{MigrateError, Result};
-use crate::manifest::{Body, Lookup};
+use crate::manifest::{Body, Lookup, Namespace};
 use crate::progress::Direction;
 use crate::python::{PythonRuntime, PythonStep, NO_RUNTIME};
 use crate::source::Migration;
-use crate::transform::{Retransform, Transformer, WorkerSlot};
+use crate::transform::{check_declared_output, Retransform, Transformer, WorkerSlot};
 
 use super::module::{compile_schema, load_wasm};
 
@@ -32,6 +32,7 @@ pub struct Decision {
 pub struct LocalTransform {
     slot: WorkerSlot,
     lookups: Vec<String>,
+    outputs: Vec<Namespace>,
 }
 
 impl std::fmt::Debug for LocalTransform {
@@ -61,7 +62,7 @@ impl LocalTransform {
         direction: Direction,
         python: Option<&dyn PythonRuntime>,
     ) -> Result<Opened> {
-        let (module, lookups, schema) = match &m.manifest.body {
+        let (module, (lookups, outputs), schema) = match &m.manifest.body {
             Body::Update(_) => {
                 return Ok(Opened::NoTransform(
                     "an update migration runs on the server and has no transform".into(),
@@ -75,10 +76,11 @@ impl LocalTransform {
                     ));
                 }
                 let schema = compile_schema(spec);
-                (Transformer::Wasm(module), spec.lookups.clone(), schema)
+                let cross = (spec.lookups.clone(), spec.outputs.clone());
+                (Transformer::Wasm(module), cross, schema)
             }
             Body::Python(_) => match python_step(m, direction, python)? {
-                Ok((transform, lookups)) => (transform, lookups, None),
+                Ok((transform, cross)) => (transform, cross, None),
                 Err(why) => return Ok(Opened::NoTransform(why)),
             },
         };
@@ -91,6 +93,7 @@ impl LocalTransform {
         Ok(Opened::Transform(LocalTransform {
             slot: WorkerSlot::new(module, &m.id, direction, schema),
             lookups,
+            outputs,
         }))
     }
 
@@ -103,7 +106,7 @@ impl LocalTransform {
     /// Runs one document; `lookups` holds, for any of [`Self::lookups`],
     /// the documents it matched (the others match nothing). An error is
     /// the message `up` would stop with (a trap, a Python exception, an
-    /// output the contract refuses).
+    /// output the contract refuses or the manifest does not declare).
     pub fn run(
         &mut self,
         doc: &RawDocument,
@@ -120,25 +123,35 @@ impl LocalTransform {
             given.append(name.clone(), arr);
         }
         let docs = [doc.to_raw_document_buf()];
-        match self.slot.retransform_cross(0, &docs, &[given]) {
-            Ok((mut outcomes, mut outputs)) => Ok(Decision {
+        let decision = match self.slot.retransform_cross(0, &docs, &[given]) {
+            Ok((mut outcomes, mut outputs)) => Decision {
                 outcome: outcomes.pop().unwrap_or(Outcome::Keep),
                 outputs: outputs.pop().unwrap_or_default(),
-            }),
-            Err(MigrateError::Transform { source, .. }) => Err(source.to_string()),
-            Err(other) => Err(other.to_string()),
+            },
+            Err(MigrateError::Transform { source, .. }) => return Err(source.to_string()),
+            Err(other) => return Err(other.to_string()),
+        };
+        // The writer's checks, which `up` makes before writing: there is no
+        // target database here, so names are compared as written.
+        if !matches!(decision.outcome, Outcome::Fail(_)) {
+            for o in &decision.outputs {
+                check_declared_output(o, &self.outputs, "")?;
+            }
         }
+        Ok(decision)
     }
 }
 
+/// What a transform declares it reads and writes besides its document.
+type Cross = (Vec<Lookup>, Vec<Namespace>);
+
 /// The iterative step of a Python migration in `direction`, or why there is
 /// none.
-#[allow(clippy::type_complexity)]
 fn python_step(
     m: &Migration,
     direction: Direction,
     python: Option<&dyn PythonRuntime>,
-) -> Result<std::result::Result<(Transformer, Vec<Lookup>), String>> {
+) -> Result<std::result::Result<(Transformer, Cross), String>> {
     let Some(rt) = python else {
         return Err(MigrateError::Python {
             migration: m.id.clone(),
@@ -153,8 +166,14 @@ fn python_step(
         })?;
     let step = plan.steps.into_iter().find_map(|s| match s {
         PythonStep::Iterative {
-            transform, lookups, ..
-        } => Some((Transformer::Custom(Arc::clone(&transform)), lookups)),
+            transform,
+            lookups,
+            outputs,
+            ..
+        } => Some((
+            Transformer::Custom(Arc::clone(&transform)),
+            (lookups, outputs),
+        )),
         PythonStep::Bulk { .. } => None,
     });
     Ok(step.ok_or_else(|| match direction {
