@@ -114,8 +114,7 @@ impl PythonHook {
 struct Unavailable(String);
 
 impl PythonRuntime for Unavailable {
-    fn load(&self, m: &Migration, _: Direction) -> Result<PythonPlan, String> {
-        let _ = m;
+    fn load(&self, _: &Migration, _: Direction) -> Result<PythonPlan, String> {
         Err(format!("no Python runtime ({}); {NO_RUNTIME}", self.0))
     }
 }

@@ -35,10 +35,7 @@ pub(super) fn choose(
                     Some(m) => format!("ids are entry names such as {}", m.id),
                     None => "it holds no migration".to_string(),
                 };
-                anyhow::bail!(
-                    "no migration {id} in {} ({known}; `mongoshift status` lists them)",
-                    s.path.display()
-                );
+                anyhow::bail!("no migration {id} in {} ({known})", s.path.display());
             }
             one
         }
