@@ -197,3 +197,33 @@ fn a_trap_is_an_error_line_and_a_failed_exit_and_other_mistakes_are_named() {
     assert_eq!(code, 8, "{stderr}");
     assert!(stderr.contains("cannot read missing.jsonl"), "{stderr}");
 }
+
+#[test]
+fn a_python_transform_runs_on_a_file_through_the_python_package() {
+    let venv = crate::python::venv();
+    let (p, mut c) = crate::fixtures_cmd::python_project(venv);
+    let input = p.write(
+        "in.jsonl",
+        "{\"_id\": 1, \"name\": \"ada lovelace\"}\n{\"_id\": 2, \"name\": \"\"}\n{\"_id\": 3, \"name\": \"boom\"}\n",
+    );
+    let out = c
+        .args(["run", "20260101000000_title", "--input"])
+        .arg(&input)
+        .output()
+        .expect("run");
+    let (stdout, stderr) = crate::util::text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines[..2],
+        [
+            r#"{"document":1,"_id":1,"outcome":"replace","replacement":{"_id":1,"name":"Ada Lovelace"}}"#,
+            r#"{"document":2,"_id":2,"outcome":"delete"}"#,
+        ]
+    );
+    assert!(
+        lines[2].starts_with(r#"{"document":3,"_id":3,"outcome":"fail","message":"#)
+            && lines[2].contains("cannot title-case boom"),
+        "{stdout}"
+    );
+}
