@@ -135,6 +135,25 @@ pub(crate) enum ProgressMode {
     None,
 }
 
+/// Which transform `run` runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum DirectionArg {
+    /// The forward transform (what `up` runs).
+    Forward,
+    /// The backward transform (what `down` runs).
+    Backward,
+}
+
+impl DirectionArg {
+    /// The engine's direction.
+    pub(crate) fn direction(self) -> mongoshift::Direction {
+        match self {
+            DirectionArg::Forward => mongoshift::Direction::Up,
+            DirectionArg::Backward => mongoshift::Direction::Down,
+        }
+    }
+}
+
 /// A command.
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
@@ -142,7 +161,8 @@ pub(crate) enum Command {
     New {
         /// A short name, e.g. add_status.
         name: String,
-        /// The kind of migration.
+        /// The kind of migration: update, wasm, or python (a Python file
+        /// run through the Python package).
         #[arg(long, default_value = "update")]
         kind: String,
         /// The collection it changes.
@@ -159,6 +179,34 @@ pub(crate) enum Command {
         /// Only this migration, or a directory holding one `migration.toml`
         /// (such as examples/guests/c/split_name).
         id: Option<String>,
+    },
+    /// Run the test fixtures (`tests/*.json`) of every migration, or of
+    /// one, through its transform, with no database; see docs/testing.md.
+    Test {
+        /// Only this migration.
+        id: Option<String>,
+        /// Print JSON instead of a line per case.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a migration's transform on the documents of a file (Extended
+    /// JSON lines, a JSON array or a BSON dump) and print each outcome as
+    /// an Extended JSON line, with no database.
+    Run {
+        /// The migration.
+        id: String,
+        /// The documents.
+        #[arg(long, value_name = "FILE")]
+        input: PathBuf,
+        /// Write the outcomes to this file instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Which transform runs.
+        #[arg(long, value_enum, default_value_t = DirectionArg::Forward)]
+        direction: DirectionArg,
+        /// Print canonical Extended JSON (every BSON type spelled out).
+        #[arg(long)]
+        canonical: bool,
     },
     /// Show every migration and where it stands.
     Status {

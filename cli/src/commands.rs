@@ -28,12 +28,20 @@ pub(crate) fn new(
     let path = match kind {
         "update" => scaffold::new_update_migration(dir, name, collection)?,
         "wasm" => scaffold::new_wasm_migration_in(dir, name, collection, language)?,
+        "python" => scaffold::new_python_migration(dir, name, collection)?,
         other => anyhow::bail!(
-            "unknown migration kind `{other}`; known kinds: {}",
+            "unknown migration kind `{other}`; known kinds: {}, python",
             mongoshift::manifest::KNOWN_KINDS.join(", ")
         ),
     };
     println!("created {}", path.display());
+    if kind == "python" {
+        println!(
+            "edit {}, then run `mongoshift test` (its fixture is in {}/tests/)",
+            path.display(),
+            dir.display()
+        );
+    }
     if kind == "wasm" {
         let file = match language {
             Language::C => "transform.c",
@@ -43,7 +51,7 @@ pub(crate) fn new(
             _ => "src/lib.rs",
         };
         println!(
-            "edit {}/guest/{file}, then run `mongoshift build`",
+            "edit {}/guest/{file}, then run `mongoshift build` and `mongoshift test`",
             path.display()
         );
     }

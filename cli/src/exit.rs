@@ -19,11 +19,17 @@ pub const LOCKED: u8 = 4;
 pub const CONNECTION: u8 = 5;
 /// The migrations directory is invalid (bad manifest, duplicate, unknown kind).
 pub const INVALID: u8 = 6;
+/// `mongoshift test`: a fixture case failed.
+pub const TEST_FAILED: u8 = 7;
+/// A fixture file (`tests/*.json`) or an input file of `mongoshift run` is
+/// invalid.
+pub const BAD_FIXTURE: u8 = 8;
 
 /// The exit codes, for `--help`.
 pub const HELP: &str = "Exit codes: 0 ok; 1 a migration failed or another error; 2 bad arguments; \
 3 checksum mismatch or a migration missing on disk; 4 the lock is held by another run; \
-5 cannot connect, authentication failed or invalid URI; 6 invalid migrations directory.";
+5 cannot connect, authentication failed or invalid URI; 6 invalid migrations directory; \
+7 a test fixture failed; 8 an invalid fixture or input file.";
 
 /// The exit code of a library error, told by its root cause.
 pub fn code_of(err: &MigrateError) -> u8 {
@@ -40,6 +46,7 @@ pub fn code_of(err: &MigrateError) -> u8 {
         | MigrateError::InvalidUri { .. }
         | MigrateError::NoDatabase => CONNECTION,
         MigrateError::Source(_) => INVALID,
+        MigrateError::Fixture(_) => BAD_FIXTURE,
         _ => FAILED,
     }
 }

@@ -69,6 +69,8 @@ pub(crate) async fn run(
         Command::Verify => verify(&fleet).await,
         Command::New { .. }
         | Command::Build { .. }
+        | Command::Test { .. }
+        | Command::Run { .. }
         | Command::Prune { .. }
         | Command::Unlock { .. }
         | Command::Workers { .. }

@@ -16,7 +16,8 @@
 //! - `run`: the commands that work on files only ([`build`], [`scaffold`]),
 //!   else the [`PythonHook`], the connection and a `Migrator`;
 //! - `commands`: one function per command, calling the engine; `fleet`:
-//!   the same commands over a selection of databases;
+//!   the same commands over a selection of databases; `local`: the
+//!   commands that run transforms with no database (`test`, `run`);
 //! - `render`: progress events and results as bars, lines, tables or JSON;
 //! - [`exit`]: the documented exit codes, and the one table from an error
 //!   to its code.
@@ -30,6 +31,7 @@ mod commands;
 mod config;
 pub mod exit;
 mod fleet;
+mod local;
 mod python;
 mod quarantine;
 mod render;

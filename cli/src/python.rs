@@ -13,8 +13,8 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
-use mongoshift::python::PythonRuntime;
-use mongoshift::{Kind, Migration, Migrator};
+use mongoshift::python::{PythonPlan, PythonRuntime, NO_RUNTIME};
+use mongoshift::{Direction, Kind, Migration, Migrator};
 
 use crate::exit;
 
@@ -75,23 +75,73 @@ impl PythonHook {
     }
 }
 
+/// How `test` and `run` read Python migrations: no connection, only the
+/// runtime that turns a file into its transform.
+pub(crate) enum LocalPython {
+    /// The Python package ran the command; this is its exit code.
+    Exited(u8),
+    /// Run here with this runtime.
+    Runtime(Arc<dyn PythonRuntime>),
+}
+
+impl PythonHook {
+    /// Decides how a command that runs transforms with no database reads
+    /// the Python migrations among `migrations`; `uri` and `database` are
+    /// only handed to the Python code (a Beanie file may read them).
+    pub(crate) fn local(
+        &self,
+        migrations: &[Migration],
+        uri: &str,
+        database: &str,
+    ) -> anyhow::Result<LocalPython> {
+        if let PythonHook::InProcess(factory) = self {
+            return Ok(LocalPython::Runtime(factory(uri, database)));
+        }
+        let why = if migrations.iter().any(|m| m.manifest.kind == Kind::Python) {
+            match hand_over()? {
+                Ok(code) => return Ok(LocalPython::Exited(code)),
+                Err(why) => why,
+            }
+        } else {
+            "no Python migration was asked for".into()
+        };
+        Ok(LocalPython::Runtime(Arc::new(Unavailable(why))))
+    }
+}
+
+/// The runtime of a command line with no Python: every Python migration
+/// fails with the reason.
+struct Unavailable(String);
+
+impl PythonRuntime for Unavailable {
+    fn load(&self, _: &Migration, _: Direction) -> Result<PythonPlan, String> {
+        Err(format!("no Python runtime ({}); {NO_RUNTIME}", self.0))
+    }
+}
+
 /// Runs the command through `python -m mongoshift` when a Python with the
 /// package is found; otherwise Python migrations fail here with the reason.
 fn delegate() -> anyhow::Result<Prepared<'static>> {
-    let unavailable = |why: String| {
-        Ok(Prepared::Attach(Box::new(move |m: Migrator| {
+    Ok(match hand_over()? {
+        Ok(code) => Prepared::Exited(code),
+        Err(why) => Prepared::Attach(Box::new(move |m: Migrator| {
             m.python_unavailable(why.clone())
-        })))
-    };
+        })),
+    })
+}
+
+/// Runs the command through `python -m mongoshift` and returns its exit
+/// code, or says why there is no Python with the package to run it.
+fn hand_over() -> anyhow::Result<Result<u8, String>> {
     if std::env::var_os(DELEGATED).is_some() {
-        return unavailable(
+        return Ok(Err(
             "the Python package started this binary instead of running the migrations itself"
                 .into(),
-        );
+        ));
     }
     let python = match find_python() {
         Ok(p) => p,
-        Err(why) => return unavailable(why),
+        Err(why) => return Ok(Err(why)),
     };
     let probe = Command::new(&python)
         .args(["-c", "import mongoshift._native"])
@@ -100,10 +150,10 @@ fn delegate() -> anyhow::Result<Prepared<'static>> {
         .stderr(Stdio::null())
         .status();
     if !probe.is_ok_and(|s| s.success()) {
-        return unavailable(format!(
+        return Ok(Err(format!(
             "{} cannot import the mongoshift package",
             python.display()
-        ));
+        )));
     }
     let status = Command::new(&python)
         .args(["-m", "mongoshift"])
@@ -112,12 +162,10 @@ fn delegate() -> anyhow::Result<Prepared<'static>> {
         .status()
         .map_err(|e| anyhow::anyhow!("cannot run {} -m mongoshift: {e}", python.display()))?;
     // A signal has no code: the command failed.
-    Ok(Prepared::Exited(
-        status
-            .code()
-            .and_then(|c| u8::try_from(c).ok())
-            .unwrap_or(exit::FAILED),
-    ))
+    Ok(Ok(status
+        .code()
+        .and_then(|c| u8::try_from(c).ok())
+        .unwrap_or(exit::FAILED)))
 }
 
 /// `$VIRTUAL_ENV/bin/python`, else the first `python3` on `PATH`.

@@ -1,5 +1,6 @@
 //! Running a parsed command line: the settings, then the commands that work
-//! on files only, else the Python hook, the connection and the command.
+//! on files only (`new`, `build`, `test`, `run`), else the Python hook, the
+//! connection and the command.
 
 use std::ffi::OsString;
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use crate::args::{Cli, Command};
 use crate::python::{Prepared, PythonHook};
 use crate::render::ProgressRenderer;
 use crate::settings::Settings;
-use crate::{commands, exit, fleet, quarantine, sample};
+use crate::{commands, exit, fleet, local, quarantine, sample};
 
 /// Runs a parsed command line as the `mongoshift` command does: what the
 /// command reports goes to stdout, an error to stderr; returns the exit code.
@@ -58,6 +59,23 @@ pub fn run(cli: Cli, python: &PythonHook) -> anyhow::Result<u8> {
             lang,
         } => commands::new(&settings.path, &name, &kind, &collection, &lang),
         Command::Build { id } => commands::build(&settings.path, id.as_deref()),
+        Command::Test { id, json } => local::test(&settings, id.as_deref(), json, python),
+        Command::Run {
+            id,
+            input,
+            output,
+            direction,
+            canonical,
+        } => {
+            let args = local::RunFile {
+                id,
+                input,
+                output,
+                direction: direction.direction(),
+                canonical,
+            };
+            local::run_file(&settings, &args, python)
+        }
         command => {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -130,9 +148,11 @@ async fn dispatch(
         }
     }
     match command {
-        Command::New { .. } | Command::Build { .. } | Command::Sample(_) => {
-            unreachable!("run before loading the migrations")
-        }
+        Command::New { .. }
+        | Command::Build { .. }
+        | Command::Test { .. }
+        | Command::Run { .. }
+        | Command::Sample(_) => unreachable!("run before loading the migrations"),
         Command::Status { json } => commands::status(migrator, json).await,
         Command::Plan(args) => commands::plan(migrator, args).await,
         Command::Up(args) => commands::up(migrator, args, renderer).await,

@@ -6,10 +6,24 @@ use crate::build::{sdk, Language};
 use mongoshift::source::parse_id;
 use mongoshift::SourceError;
 
+mod fixture;
 mod guests;
+mod python;
 
-fn new_id(name: &str) -> String {
-    let stamp = chrono::Utc::now().format("%Y%m%d%H%M%S");
+/// A new migration's id: now as `YYYYMMDDHHMMSS`, or, when a migration
+/// in `dir` already has that version or a later one (`new` run twice within
+/// a second, a clock behind a teammate's), one second after the newest, so
+/// the directory never holds two migrations of one version.
+fn new_id(dir: &Path, name: &str) -> String {
+    // Whole seconds: a version has no fraction to tell two apart.
+    let now = chrono::Utc::now().naive_utc();
+    let now = chrono::Timelike::with_nanosecond(&now, 0).unwrap_or(now);
+    let newest = newest_version(dir)
+        .and_then(|v| chrono::NaiveDateTime::parse_from_str(&v, "%Y%m%d%H%M%S").ok());
+    let stamp = match newest {
+        Some(v) if v >= now => v + chrono::Duration::seconds(1),
+        _ => now,
+    };
     let slug: String = name
         .trim()
         .chars()
@@ -21,7 +35,21 @@ fn new_id(name: &str) -> String {
             }
         })
         .collect();
-    format!("{stamp}_{slug}")
+    format!("{}_{slug}", stamp.format("%Y%m%d%H%M%S"))
+}
+
+/// The newest 14-digit version among the entries of `dir` (a version of
+/// another form cannot be followed by a timestamp, and is left alone).
+fn newest_version(dir: &Path) -> Option<String> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let version = parse_id(name.split('.').next()?).ok()?;
+            (version.len() == 14).then_some(version)
+        })
+        .max()
 }
 
 /// Writes a new `wasm` migration: a directory with `migration.toml` and a Rust
@@ -97,7 +125,7 @@ pub fn new_wasm_migration_in(
     collection: &str,
     language: Language,
 ) -> Result<PathBuf, SourceError> {
-    let id = new_id(name);
+    let id = new_id(dir, name);
     let entry = dir.join(&id);
     parse_id(&id).map_err(|reason| SourceError::InvalidId {
         path: entry.clone(),
@@ -129,6 +157,7 @@ pub fn new_wasm_migration_in(
             let path = entry.join("guest").join(file);
             std::fs::write(&path, text).map_err(io(&path))?;
         }
+        fixture::write(&entry.join("tests"))?;
         return Ok(entry);
     }
     std::fs::create_dir_all(entry.join("guest/src")).map_err(io(&entry))?;
@@ -158,6 +187,7 @@ pub fn new_wasm_migration_in(
     )
     .map_err(io(&entry))?;
     std::fs::write(entry.join("guest/src/lib.rs"), RUST_GUEST_LIB).map_err(io(&entry))?;
+    fixture::write(&entry.join("tests"))?;
     if in_workspace {
         if let Ok(text) = std::fs::read_to_string(&workspace) {
             let member = format!("members = [\n    \"{id}/guest\",");
@@ -216,7 +246,7 @@ pub fn new_update_migration(
     name: &str,
     collection: &str,
 ) -> Result<PathBuf, SourceError> {
-    let id = new_id(name);
+    let id = new_id(dir, name);
     let path = dir.join(format!("{id}.toml"));
     parse_id(&id).map_err(|reason| SourceError::InvalidId {
         path: path.clone(),
@@ -257,4 +287,20 @@ update = {{ "$unset" = {{ status = "" }} }}
         source,
     })?;
     Ok(path)
+}
+
+/// Writes a new Python migration `<timestamp>_<name>.py` in `dir` (a
+/// per-document transform run through the Python package) and its fixture
+/// in `dir/tests/<id>/`; returns the file.
+pub fn new_python_migration(
+    dir: &Path,
+    name: &str,
+    collection: &str,
+) -> Result<PathBuf, SourceError> {
+    let id = new_id(dir, name);
+    parse_id(&id).map_err(|reason| SourceError::InvalidId {
+        path: dir.join(&id),
+        reason,
+    })?;
+    python::new_python_migration(dir, &id, name, collection)
 }

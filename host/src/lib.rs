@@ -21,6 +21,10 @@
 //! - A [`fleet::Fleet`] runs the same migrations over many databases chosen
 //!   by a [`fleet::Selection`], each with its own ledger and lock.
 //! - Runs emit progress [`Event`]s to a [`ProgressSink`]; the library never prints.
+//! - A migration's **fixtures** ([`fixture`]) are input documents and the
+//!   outcome its transform must give each; they run with no database, through
+//!   [`local::LocalTransform`], which also runs a transform on documents from
+//!   a file.
 //!
 //! ## Where each step of a run lives
 //!
@@ -39,8 +43,10 @@
 //!    returns; [`python`]: the Python runtime's contract), then [`writer`]
 //!    (commits), then [`pipeline`] (reader → workers → in-order reassembly
 //!    → writer) and [`rewrite`] (copy, catch-up, swap).
-//! 5. [`migrate`]: planning, running, dry runs and status, under the lock.
-//! 6. [`fleet`]: the same migrations over many databases, each through its
+//! 5. [`local`] (a transform run on documents in memory) and [`fixture`]
+//!    (test fixtures run through it), beside the writer: no database.
+//! 6. [`migrate`]: planning, running, dry runs and status, under the lock.
+//! 7. [`fleet`]: the same migrations over many databases, each through its
 //!    own migrator.
 //!
 //! ## Example
@@ -60,10 +66,12 @@ pub mod batch;
 pub mod error;
 pub mod export;
 pub mod failpoint;
+pub mod fixture;
 pub mod fleet;
 #[cfg(test)]
 mod fuzz;
 pub mod ledger;
+pub mod local;
 pub mod lock;
 pub(crate) mod lookup;
 pub mod manifest;

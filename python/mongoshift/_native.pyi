@@ -19,6 +19,7 @@ __all__ = [
     "fleet_verify",
     "main",
     "plan",
+    "run_fixtures",
     "status",
     "up",
     "verify",
@@ -96,3 +97,4 @@ def fleet_down(
     on_progress: Callable[[str], object] | None = None,
 ) -> str: ...
 def main(argv: list[str]) -> int: ...
+def run_fixtures(path: str, id: str | None = None) -> str: ...

@@ -21,6 +21,7 @@ mod cross;
 mod fleet;
 mod requests;
 mod runtime;
+mod testing;
 
 create_exception!(
     _native,
@@ -76,7 +77,7 @@ fn to_py(py: Python<'_>, err: MigrateError) -> PyErr {
     let e = match exit::code_of(&err) {
         exit::LOCKED => LockError::new_err(msg),
         exit::MISMATCH => ChecksumMismatch::new_err(msg),
-        exit::INVALID => SourceError::new_err(msg),
+        exit::INVALID | exit::BAD_FIXTURE => SourceError::new_err(msg),
         exit::CONNECTION => ConnectError::new_err(msg),
         _ => match err.root() {
             MigrateError::Transform { .. }
@@ -261,6 +262,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(up, m)?)?;
     m.add_function(wrap_pyfunction!(down, m)?)?;
     m.add_function(wrap_pyfunction!(main, m)?)?;
+    m.add_function(wrap_pyfunction!(testing::run_fixtures, m)?)?;
     m.add_function(wrap_pyfunction!(fleet::fleet_status, m)?)?;
     m.add_function(wrap_pyfunction!(fleet::fleet_verify, m)?)?;
     m.add_function(wrap_pyfunction!(fleet::fleet_plan, m)?)?;

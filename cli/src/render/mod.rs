@@ -4,13 +4,17 @@
 
 mod distributed;
 mod duration;
+mod fixtures;
 pub(crate) mod fleet;
 mod fleet_progress;
+mod outcomes;
 mod progress;
 pub(crate) mod quarantine;
 mod results;
 
 pub(crate) use distributed::{distributed_plan, partitions, workers};
+pub(crate) use fixtures::{fixtures, fixtures_json};
 pub(crate) use fleet_progress::FleetRenderer;
+pub(crate) use outcomes::{outcome_line, Tally};
 pub(crate) use progress::ProgressRenderer;
 pub(crate) use results::{dry_run, plan, report, status_table, verify};

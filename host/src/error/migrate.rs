@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use super::codes::DbCause;
+use super::fixture::FixtureError;
 use super::source::SourceError;
 use super::transform::TransformError;
 use super::wasm::WasmError;
@@ -15,6 +16,10 @@ pub enum MigrateError {
     /// The migrations on disk could not be loaded.
     #[error(transparent)]
     Source(#[from] SourceError),
+
+    /// A test fixture or an input file cannot be used.
+    #[error(transparent)]
+    Fixture(#[from] FixtureError),
 
     /// The connection string is not valid.
     #[error("invalid connection string {uri}: {message}")]

@@ -8,6 +8,7 @@
 //! of a batch ([`crate::batch`]).
 
 mod codes;
+mod fixture;
 mod fleet;
 mod migrate;
 mod redact;
@@ -19,6 +20,7 @@ pub use codes::DbCause;
 pub(crate) use codes::{
     is_duplicate_key, DOCUMENT_VALIDATION_FAILURE, DUPLICATE_KEY, UNAUTHORIZED,
 };
+pub use fixture::FixtureError;
 pub use fleet::FleetError;
 pub use migrate::{MigrateError, PartWay, Result};
 pub(crate) use redact::remember_secret_of;

@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::batch::{show_id_of, Outcome, Output};
 use crate::error::Result;
 use crate::ledger::LedgerEntry;
+use crate::local::compile_schema;
 use crate::manifest::Body;
 use crate::options::{TxMode, UpdateForm};
 use crate::pipeline::{self, PipelineOptions, Transformer};
@@ -21,7 +22,6 @@ use crate::writer::{Destination, WriteOptions};
 use super::migrator::{run_error, Migrator};
 use super::options::UpOptions;
 use super::pending::pending;
-use super::wasm::compile_schema;
 
 /// What `up --dry-run` found.
 #[derive(Debug, Clone, Serialize)]

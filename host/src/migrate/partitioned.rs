@@ -20,7 +20,7 @@ use super::distributed::{completed, is_applied, Shared, POLL};
 use super::migrator::Migrator;
 use super::options::UpOptions;
 use super::settings::{choose_pre_images, Asked};
-use super::wasm::compile_schema;
+use crate::local::compile_schema;
 
 /// What every claim of one migration runs with.
 struct Worker<'a> {

@@ -25,7 +25,7 @@ use crate::writer::{Cross, Destination, WriteOptions};
 
 use super::distributed::is_applied;
 use super::migrator::Migrator;
-use super::wasm::compile_schema;
+use crate::local::compile_schema;
 
 /// What a replay did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

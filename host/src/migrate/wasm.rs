@@ -1,7 +1,6 @@
 //! Running a Wasm migration: loading its module, choosing its strategy and
 //! transaction mode, and driving the pipeline (in place) or the rewrite.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use bson::doc;
@@ -14,7 +13,7 @@ use crate::pipeline::{self, PipelineOptions, Transformer};
 use crate::progress::{Direction, Event};
 use crate::source::Migration;
 use crate::update;
-use crate::wasm::{CompileLimits, SandboxLimits, TransformModule};
+use crate::wasm::TransformModule;
 use crate::writer::{Destination, WriteOptions};
 
 use super::migrator::{count_matching, Migrator};
@@ -49,18 +48,7 @@ impl Migrator {
     }
 
     fn load_module_file(&self, m: &Migration, spec: &WasmSpec) -> Result<TransformModule> {
-        let path = m.base_dir.join(&spec.module);
-        let module = CompileLimits::from_env().and_then(|compile| {
-            let limits = SandboxLimits::default()
-                .deadline(std::time::Duration::from_millis(spec.deadline_ms))
-                .memory_bytes(spec.memory_limit_mb << 20)
-                .compile(compile);
-            TransformModule::load(&path, limits)
-        });
-        let module = module.map_err(|source| MigrateError::Module {
-            migration: m.id.clone(),
-            source: Box::new(source),
-        })?;
+        let module = crate::local::load_wasm(m, spec)?;
         if let Some(message) = module.cache_warning() {
             self.progress.event(&Event::Warning {
                 id: m.id.clone(),
@@ -257,7 +245,7 @@ impl Migrator {
         super::outputs::prepare(&self.target, &m.id, &spec.outputs, prepared.tx).await?;
         let total = self.total(spec, entry.checkpoint.as_ref()).await?;
         self.started(m, direction, one.work, Some(total));
-        let schema = compile_schema(spec);
+        let schema = crate::local::compile_schema(spec);
         let rewrite = if prepared.strategy == Strategy::Rewrite {
             let run = crate::rewrite::Run {
                 target: &self.target,
@@ -366,12 +354,4 @@ impl Migrator {
             lookups: cross.lookups(),
         }
     }
-}
-
-pub(super) fn compile_schema(spec: &WasmSpec) -> Option<Arc<jsonschema::Validator>> {
-    // Checked when the manifest was parsed.
-    spec.schema
-        .as_ref()
-        .and_then(|s| jsonschema::validator_for(s).ok())
-        .map(Arc::new)
 }

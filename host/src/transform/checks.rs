@@ -6,8 +6,9 @@
 
 use bson::{Bson, RawDocument};
 
-use crate::batch::Outcome;
+use crate::batch::{Outcome, Output};
 use crate::error::WasmError;
+use crate::manifest::Namespace;
 use crate::text;
 use crate::wasm::ReplacementChecker;
 
@@ -56,4 +57,28 @@ fn schema_problem(v: &jsonschema::Validator, bytes: &[u8]) -> Option<String> {
         format!("{} (at {})", e, if at.is_empty() { "/" } else { &at })
     });
     problem
+}
+
+/// Checks one output against the manifest's `outputs` (`declared`, named
+/// in database `db`) and the contract, before anything is written; returns
+/// where it goes and the declared name it matches, or what is wrong.
+pub(crate) fn check_declared_output<'n>(
+    o: &Output,
+    declared: &'n [Namespace],
+    db: &str,
+) -> Result<(Namespace, &'n Namespace), String> {
+    let ns = Namespace::parse(&o.collection).map_err(|e| format!("an output's collection: {e}"))?;
+    let Some(named) = declared.iter().find(|d| d.same_as(&ns, db)) else {
+        let list: Vec<String> = declared.iter().map(ToString::to_string).collect();
+        return Err(format!(
+            "an output ({}) to `{ns}`, which is not among the manifest's outputs ([{}]); \
+             declare it in `outputs` if the migration is meant to write there",
+            o.op.as_str(),
+            list.join(", ")
+        ));
+    };
+    RawDocument::from_bytes(&o.document)
+        .map_err(|e| format!("its output to `{ns}` is not one BSON document: {e}"))?;
+    crate::wasm::check_output(o).map_err(|e| format!("its output to `{ns}`: {e}"))?;
+    Ok((ns, named))
 }

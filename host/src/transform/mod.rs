@@ -16,6 +16,7 @@ mod slot;
 mod transformer;
 
 pub use crate::error::TransformError;
+pub(crate) use checks::check_declared_output;
 pub use contract::{BatchTransform, TransformWorker};
 pub(crate) use retransform::Retransform;
 pub(crate) use slot::WorkerSlot;

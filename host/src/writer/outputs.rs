@@ -12,7 +12,6 @@ use super::reread::Item;
 use super::scope::Scope;
 use crate::batch::{show_id, OutputOp};
 use crate::error::{MigrateError, Result, DUPLICATE_KEY};
-use crate::manifest::Namespace;
 
 /// One checked output.
 struct Write<'a> {
@@ -81,23 +80,9 @@ fn check<'a>(scope: Scope<'_>, items: &'a [Item<'a>]) -> Result<Vec<Write<'a>>> 
                 document: show_id(&scope.batch().id(it.i)),
                 message,
             };
-            let ns = Namespace::parse(&o.collection)
-                .map_err(|e| fail(format!("an output's collection: {e}")))?;
-            let Some(named) = declared.iter().find(|d| d.same_as(&ns, db)) else {
-                let list: Vec<String> = declared.iter().map(ToString::to_string).collect();
-                return Err(fail(format!(
-                    "an output ({}) to `{ns}`, which is not among the manifest's outputs ([{}]); \
-                     declare it in `outputs` if the migration is meant to write there",
-                    o.op.as_str(),
-                    list.join(", ")
-                )));
-            };
-            let doc = RawDocument::from_bytes(&o.document).map_err(|e| {
-                fail(format!(
-                    "its output to `{ns}` is not one BSON document: {e}"
-                ))
-            })?;
-            crate::wasm::check_output(o).map_err(|e| fail(format!("its output to `{ns}`: {e}")))?;
+            let (ns, named) =
+                crate::transform::check_declared_output(o, declared, db).map_err(fail)?;
+            let doc = RawDocument::from_bytes(&o.document).map_err(|e| fail(e.to_string()))?;
             let id = match doc.get("_id") {
                 Ok(Some(id)) => id.to_raw_bson(),
                 _ => {
