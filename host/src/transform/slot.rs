@@ -223,15 +223,23 @@ impl Retransform for WorkerSlot {
                 .flat_map(|d| d.as_bytes().iter().copied())
                 .collect()
         };
-        self.run_checked(&bytes, |i| &docs[i], lookups, docs.len())
-            .map_err(|(doc, source)| MigrateError::Transform {
-                migration: self.migration.clone(),
-                batch: batch + 1,
-                first_id: show_id_of(&docs[0]),
-                last_id: show_id_of(&docs[docs.len() - 1]),
-                document: doc.map(|i| show_id_of(&docs[i])),
-                source: self.with_logs(source),
-            })
+        // The writer calls this from its async task, and a component's WASI
+        // calls (a guest writing a log line) block on a runtime of their
+        // own, which tokio refuses inside one: the guest runs on a thread of
+        // its own.
+        let res = std::thread::scope(|s| {
+            s.spawn(|| self.run_checked(&bytes, |i| &docs[i], lookups, docs.len()))
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        });
+        res.map_err(|(doc, source)| MigrateError::Transform {
+            migration: self.migration.clone(),
+            batch: batch + 1,
+            first_id: show_id_of(&docs[0]),
+            last_id: show_id_of(&docs[docs.len() - 1]),
+            document: doc.map(|i| show_id_of(&docs[i])),
+            source: self.with_logs(source),
+        })
     }
 }
 
