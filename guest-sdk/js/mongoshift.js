@@ -326,7 +326,8 @@ function exportsOf(name, version, forward, backward, run) {
       } catch (e) {
         // The trap that follows says only that the component failed: the
         // exception is logged, so the batch's error shows it.
-        log(ERROR, e && e.stack ? `${e}\n${e.stack}` : String(e));
+        log(ERROR, String(e));
+        if (e && e.stack) log(DEBUG, e.stack);
         throw e;
       }
     },

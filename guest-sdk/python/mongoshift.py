@@ -383,7 +383,9 @@ def _exports(name, version, forward, backward, run):
             except BaseException as exc:
                 # The trap that follows says only that the component failed:
                 # the exception is logged, so the batch's error shows it.
-                log(ERROR, "".join(traceback.format_exception(exc)).rstrip())
+                lines = "".join(traceback.format_exception(exc)).rstrip().split("\n")
+                log(DEBUG, "\n".join(lines[:-1]))
+                log(ERROR, lines[-1])
                 raise
             finally:
                 # What was printed reaches the host with this batch.

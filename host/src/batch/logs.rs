@@ -209,16 +209,31 @@ impl BatchLogs {
     }
 
     /// The last `n` lines, as shown with a failure: `[level] message`
-    /// joined with ` | `, then the count of dropped lines, if any.
+    /// joined with ` | `, then the count of dropped lines, if any. When none
+    /// of them is at level error, the last line at level error comes first
+    /// (a language runtime's own lines after a guest's exception would hide
+    /// it).
     pub fn tail(&self, n: usize) -> Option<String> {
         if self.is_empty() {
             return None;
         }
         let from = self.lines.len().saturating_sub(n);
-        let mut shown: Vec<String> = self.lines[from..]
+        let show = |l: &LogLine| format!("[{}] {}", l.level.name(), l.message);
+        let mut shown: Vec<String> = Vec::new();
+        if let Some(error) = self.lines[..from]
             .iter()
-            .map(|l| format!("[{}] {}", l.level.name(), l.message))
-            .collect();
+            .rev()
+            .find(|l| l.level == LogLevel::Error)
+            .filter(|_| {
+                self.lines[from..]
+                    .iter()
+                    .all(|l| l.level != LogLevel::Error)
+            })
+        {
+            shown.push(show(error));
+            shown.push("…".into());
+        }
+        shown.extend(self.lines[from..].iter().map(show));
         if self.dropped > 0 {
             shown.push(dropped_note(self.dropped));
         }
@@ -278,6 +293,16 @@ mod tests {
             .ends_with("… 9801 more lines dropped"));
 
         let mut b = LogBuffer::default();
+        b.push(LogLevel::Error, b"Error: boom");
+        for _ in 0..6 {
+            b.push(LogLevel::Warn, b"  at frame");
+        }
+        assert_eq!(
+            b.take().tail(2).as_deref(),
+            Some("[error] Error: boom | … | [warn]   at frame | [warn]   at frame"),
+            "the last error stays in view"
+        );
+
         b.push(LogLevel::Info, &vec![b'y'; 1 << 20]);
         let line = &b.take().lines[0].message;
         assert!(line.len() <= MAX_LOG_LINE_BYTES, "{}", line.len());
