@@ -54,6 +54,7 @@ class BatchLog:
 
 
 _local = threading.local()
+_formatter = logging.Formatter()
 _install = threading.Lock()
 _handler: logging.Handler | None = None
 
@@ -70,7 +71,7 @@ class _Capture(logging.Handler):
         except Exception:
             message = str(record.msg)
         if record.exc_info:
-            message += "\n" + self.formatException(record.exc_info)
+            message += "\n" + _formatter.formatException(record.exc_info)
         log.add(level_number(record.levelno), f"{record.name}: {message}")
 
 
