@@ -60,6 +60,10 @@ pub(crate) struct Global {
     /// How to show progress
     #[arg(long, value_enum, env = "MONGOSHIFT_PROGRESS", default_value_t = ProgressMode::Auto, global = true)]
     pub(crate) progress: ProgressMode,
+    /// Also show what transforms log (their `log` helper, stdout and
+    /// stderr, Python `logging`), line by line as batches finish
+    #[arg(short, long, global = true)]
+    pub(crate) verbose: bool,
     #[command(flatten)]
     pub(crate) selection: SelectionArgs,
 }

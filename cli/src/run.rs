@@ -114,7 +114,7 @@ async fn connected(command: Command, mut s: Settings, python: &PythonHook) -> an
         Prepared::Attach(attach) => attach,
     };
     let target = Target::connect(&s.connect).await?;
-    let renderer = Arc::new(ProgressRenderer::new(s.progress));
+    let renderer = Arc::new(ProgressRenderer::new(s.progress, s.verbose));
     let res = match (Migrator::new(&source, target.clone()), s.selection.take()) {
         (Ok(m), Some(selection)) => {
             let base = m.lock_options(s.lock);

@@ -25,6 +25,8 @@ pub(crate) struct Settings {
     pub(crate) lock: LockOptions,
     /// How progress is shown.
     pub(crate) progress: ProgressMode,
+    /// Whether transforms' log lines are shown (`-v`).
+    pub(crate) verbose: bool,
     /// The databases of a fleet run; `None`: one database, as always.
     pub(crate) selection: Option<Selection>,
 }
@@ -59,6 +61,7 @@ impl Settings {
             path: g.path.or(cfg.path).unwrap_or_else(|| "migrations".into()),
             lock,
             progress: g.progress,
+            verbose: g.verbose,
             selection,
         })
     }

@@ -1,7 +1,7 @@
 // mongoshift.ts: write a mongoshift transform in AssemblyScript, one function
 // from document to outcome. The module follows the core-module contract of
 // guest-sdk/ABI.md (contract version 1, or 2 through mongoshift_v2.ts); its
-// only import is `env.abort`.
+// only imports are `env.abort` and, once `log` is used, `env.log`.
 //
 //     import { Doc, Outcome, Writer, keep, replace, setTransform } from "./mongoshift";
 //     export { mongoshift_contract_version, mongoshift_alloc, mongoshift_describe,
@@ -437,6 +437,40 @@ function noBackward(doc: Doc): Outcome {
 }
 
 // What the host handed over or got back last time: dead once it calls alloc again.
+// ---- logs (the contract's `log`, guest-sdk/ABI.md "Logs") ----
+
+export const DEBUG: i32 = 0;
+export const INFO: i32 = 1;
+export const NOTICE: i32 = 2;
+export const WARN: i32 = 3;
+export const ERROR: i32 = 4;
+
+@external("env", "log")
+declare function hostLog(level: i32, ptr: usize, len: u32): void;
+
+// The document being transformed, and the one the host was last told of
+// (-1: none): the host learns of a document only when it logs.
+let currentDoc: i32 = -1;
+let markedDoc: i32 = -1;
+
+/** Logs `message` at `level` (DEBUG ... ERROR): the host gathers the lines of
+ * each batch and shows them with a failure, in a quarantined document's
+ * entry and under `mongoshift up -v`. An abort's message is logged too. */
+export function log(level: i32, message: string): void {
+  if (currentDoc >= 0 && markedDoc != currentDoc) {
+    hostLog(-1, <usize>currentDoc, 0);
+    markedDoc = currentDoc;
+  }
+  const bytes = String.UTF8.encode(message);
+  hostLog(level, changetype<usize>(bytes), <u32>bytes.byteLength);
+}
+
+/** The batch loop is at document `i` (-1: a new batch starts). */
+export function atDocument(i: i32): void {
+  if (i < 0) markedDoc = -1;
+  currentDoc = i;
+}
+
 let input: usize = 0;
 let result: usize = 0;
 let outcomes = new Array<Outcome>();
@@ -529,8 +563,10 @@ function runV1(direction: i32, ptr: usize, len: u32): usize {
   const end = ptr + len;
   let size: usize = 8;
   let at = ptr;
+  atDocument(-1);
   while (at < end) {
     const n = load<u32>(at);
+    atDocument(outcomes.length);
     const o = f(new Doc(at, n));
     outcomes.push(o);
     size += outcomeSize(o);

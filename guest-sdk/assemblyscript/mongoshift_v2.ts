@@ -17,7 +17,7 @@
 //     setTransformV2("copy_out", copyOut);
 //
 // `mongoshift build` puts this file beside mongoshift.ts.
-import { ARRAY, DOCUMENT, Doc, Elem, Outcome, Writer, newResult, outcomeSize, setContract, writeOutcome } from "./mongoshift";
+import { ARRAY, DOCUMENT, Doc, Elem, Outcome, Writer, atDocument, newResult, outcomeSize, setContract, writeOutcome } from "./mongoshift";
 
 /** One write to another collection. */
 export class Output {
@@ -103,8 +103,10 @@ function runV2(direction: i32, ptr: usize, len: u32): usize {
   const end = ptr + len;
   let size: usize = 8;
   let at = ptr;
+  atDocument(-1);
   while (at < end) {
     const n = load<u32>(at);
+    atDocument(outcomes.length);
     const cx = new Context(new Doc(at + n, load<u32>(at + n)));
     const o = f(new Doc(at, n), cx);
     if (o.tag == 3) cx.outputs = new Array<Output>();

@@ -1,6 +1,7 @@
 /*
  * mongoshift.h: write a mongoshift transform in C, one function from document
- * to outcome. Single header, no libc, no imports: the module it builds follows
+ * to outcome. Single header, no libc, no imports (but `env.log` once ms_log is
+ * used): the module it builds follows
  * the core-module contract of guest-sdk/ABI.md: version 1 through
  * MONGOSHIFT_TRANSFORM, version 2 (lookups in, outputs to other collections
  * out; see "contract version 2" below) through MONGOSHIFT_TRANSFORM_V2.
@@ -321,6 +322,43 @@ static ms_doc ms_writer_finish(ms_writer *w) {
 
 #include "mongoshift_text.h"
 
+/* ---- logs -------------------------------------------------------------- */
+
+/* Log levels of ms_log (the contract's `log`, guest-sdk/ABI.md "Logs"). */
+enum { MS_DEBUG = 0, MS_INFO = 1, MS_NOTICE = 2, MS_WARN = 3, MS_ERROR = 4 };
+
+__attribute__((import_module("env"), import_name("log")))
+void ms__host_log(int32_t level, uint32_t ptr, uint32_t len);
+
+/* The document of the batch being transformed, and the one the host was
+ * last told of (-1: none): the host learns of a document only when it logs,
+ * so a module that never logs makes no call and imports nothing. */
+static int32_t ms__current = -1, ms__marked = -1;
+
+/* Logs `len` bytes of UTF-8 at `level` (MS_DEBUG ... MS_ERROR): the host
+ * gathers the lines of each batch and shows them with a failure, in a
+ * quarantined document's entry and under `mongoshift up -v`. */
+static void ms_log_n(int32_t level, const char *msg, uint32_t len) {
+    if (ms__current >= 0 && ms__marked != ms__current) {
+        ms__host_log(-1, (uint32_t)ms__current, 0);
+        ms__marked = ms__current;
+    }
+    ms__host_log(level, (uint32_t)(uintptr_t)msg, len);
+}
+
+/* ms_log_n of a NUL-terminated message. */
+static void ms_log(int32_t level, const char *msg) {
+    uint32_t n = 0;
+    while (msg[n]) n++;
+    ms_log_n(level, msg, n);
+}
+
+/* The batch loop is at document `i` (-1: a new batch starts). */
+static inline void ms__at(int32_t i) {
+    if (i < 0) ms__marked = -1;
+    ms__current = i;
+}
+
 /* ---- outcomes and the exports ----------------------------------------- */
 
 typedef struct {
@@ -366,8 +404,10 @@ static uint32_t ms__run(ms_transform_fn f, uint32_t ptr, uint32_t len) {
     for (uint32_t at = 0; at + 4 <= len; at += ms_u32(batch + at)) count++;
     ms_outcome *outs = (ms_outcome *)ms_alloc(count * (uint32_t)sizeof(ms_outcome));
     uint32_t size = 8, i = 0;
+    ms__at(-1);
     for (uint32_t at = 0; i < count; at += ms_u32(batch + at), i++) {
         ms_doc d = {batch + at, ms_u32(batch + at)};
+        ms__at((int32_t)i);
         outs[i] = f(d);
         size += 5 + outs[i].len;
     }

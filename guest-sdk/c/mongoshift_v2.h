@@ -97,7 +97,9 @@ static uint32_t ms__run_v2(ms_transform_v2_fn f, uint32_t ptr, uint32_t len) {
     ms_outcome *outs = (ms_outcome *)ms_alloc(count * (uint32_t)sizeof(ms_outcome));
     ms_cx *cxs = (ms_cx *)ms_alloc(count * (uint32_t)sizeof(ms_cx));
     uint32_t size = 8, i = 0;
+    ms__at(-1);
     for (uint32_t at = 0; i < count; i++) {
+        ms__at((int32_t)i);
         ms_doc d = {batch + at, ms_u32(batch + at)};
         at += d.len;
         ms_doc l = {batch + at, ms_u32(batch + at)};

@@ -321,9 +321,43 @@ function exportsOf(name, version, forward, backward, run) {
     transform(dir, batch) {
       const f = dir === "forward" ? forward : backward;
       if (f === undefined) throw new Error(`${name} has no backward transform`);
-      return run(f, batch);
+      try {
+        return run(f, batch);
+      } catch (e) {
+        // The trap that follows says only that the component failed: the
+        // exception is logged, so the batch's error shows it.
+        log(ERROR, String(e));
+        if (e && e.stack) log(DEBUG, e.stack);
+        throw e;
+      }
     },
   };
+}
+
+// ---- logs (guest-sdk/ABI.md "Logs") ------------------------------------------------
+
+export const DEBUG = 0, INFO = 1, NOTICE = 2, WARN = 3, ERROR = 4;
+
+// The document being transformed, and the one the host was last told of: the
+// host learns of a document only when it logs.
+let currentDoc = -1;
+let markedDoc = -1;
+
+function atDocument(i) {
+  if (i < 0) markedDoc = -1;
+  currentDoc = i;
+}
+
+/** Logs `message` at `level` (DEBUG ... ERROR): the host gathers the lines of
+ * each batch and shows them with a failure, in a quarantined document's entry
+ * and under `mongoshift up -v`. `console.log` lines are logged at INFO,
+ * `console.error` lines at WARN. */
+export function log(level, message) {
+  if (currentDoc >= 0 && markedDoc !== currentDoc) {
+    console.error(`\x1e@${currentDoc}`);
+    markedDoc = currentDoc;
+  }
+  for (const line of String(message).split("\n")) console.error(`\x1e${level}${line}`);
 }
 
 /** The two exports of the WIT world: `export const { describe, transform } =
@@ -333,8 +367,10 @@ export function defineTransform(name, forward, backward) {
   return exportsOf(name, 1, forward, backward, (f, batch) => {
     const out = [];
     let at = 0;
+    atDocument(-1);
     while (at < batch.length) {
       const n = i32(batch, at);
+      atDocument(out.length);
       out.push(f(new Doc(batch.subarray(at, at + n))));
       at += n;
     }
@@ -390,9 +426,11 @@ export function defineTransformV2(name, forward, backward) {
   return exportsOf(name, 2, forward, backward, (f, batch) => {
     const out = [];
     let at = 0;
+    atDocument(-1);
     while (at < batch.length) {
       const n = i32(batch, at);
       const l = i32(batch, at + n);
+      atDocument(out.length);
       const cx = new Context(new Doc(batch.subarray(at + n, at + n + l)));
       const outcome = f(new Doc(batch.subarray(at, at + n)), cx);
       out.push({ outcome, outputs: outcome.tag === "fail" ? [] : cx.outputs });

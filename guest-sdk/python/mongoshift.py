@@ -23,6 +23,8 @@ what they were.
 """
 
 import struct
+import sys
+import traceback
 
 from wit_world.imports import types as _t
 
@@ -326,6 +328,40 @@ def fail(message):
     return _t.Outcome_Fail(str(message))
 
 
+# ---- logs (guest-sdk/ABI.md "Logs") -------------------------------------------
+
+DEBUG, INFO, NOTICE, WARN, ERROR = 0, 1, 2, 3, 4
+
+# The document being transformed, and the one the host was last told of: the
+# host learns of a document only when it logs.
+_current = -1
+_marked = -1
+
+
+def _at(i):
+    global _current, _marked
+    if i < 0:
+        _marked = -1
+    _current = i
+
+
+def log(level, message):
+    """Logs `message` at `level` (DEBUG ... ERROR): the host gathers the lines
+    of each batch and shows them with a failure, in a quarantined document's
+    entry and under `mongoshift up -v`. `print` lines are logged at INFO, lines
+    written to `sys.stderr` at WARN."""
+    global _marked
+    sys.stdout.flush()
+    text = ""
+    if _current >= 0 and _marked != _current:
+        text += "\x1e@%d\n" % _current
+        _marked = _current
+    for line in str(message).split("\n"):
+        text += "\x1e%d%s\n" % (level, line)
+    sys.stderr.write(text)
+    sys.stderr.flush()
+
+
 def _exports(name, version, forward, backward, run):
     """The class of a world's two exports; `run(f, batch)` transforms a batch
     with the direction's function."""
@@ -341,7 +377,20 @@ def _exports(name, version, forward, backward, run):
             f = fns[0] if dir == _t.Direction.FORWARD else fns[1]
             if f is None:
                 raise RuntimeError(f"{name} has no backward transform")
-            return run(f, memoryview(batch))
+            _at(-1)
+            try:
+                return run(f, memoryview(batch))
+            except BaseException as exc:
+                # The trap that follows says only that the component failed:
+                # the exception is logged, so the batch's error shows it.
+                lines = "".join(traceback.format_exception(exc)).rstrip().split("\n")
+                log(DEBUG, "\n".join(lines[:-1]))
+                log(ERROR, lines[-1])
+                raise
+            finally:
+                # What was printed reaches the host with this batch.
+                sys.stdout.flush()
+                sys.stderr.flush()
 
     return WitWorld
 
@@ -355,6 +404,7 @@ def export(name, forward, backward=None):
         at, end = 0, len(data)
         while at < end:
             n = _I32.unpack_from(data, at)[0]
+            _at(len(out))
             out.append(f(Doc(data[at:at + n])))
             at += n
         return out
@@ -421,6 +471,7 @@ def export_v2(name, forward, backward=None):
         while at < end:
             n = _I32.unpack_from(data, at)[0]
             l = _I32.unpack_from(data, at + n)[0]
+            _at(len(out))
             cx = Context(Doc(data[at + n:at + n + l]))
             outcome = f(Doc(data[at:at + n]), cx)
             outputs = [] if isinstance(outcome, _t.Outcome_Fail) else cx.outputs

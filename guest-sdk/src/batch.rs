@@ -119,7 +119,13 @@ pub fn for_each_document(batch: &[u8], mut f: impl FnMut(&RawDocument)) {
 
 /// Runs `f` on every document of `batch`, handing each outcome to `out` in order.
 pub fn run_batch(f: &TransformFn, batch: &[u8], mut out: impl FnMut(Outcome)) {
-    for_each_document(batch, |doc| out(f(doc)));
+    crate::log::begin_batch();
+    let mut i = 0;
+    for_each_document(batch, |doc| {
+        crate::log::set_document(i);
+        i += 1;
+        out(f(doc));
+    });
 }
 
 #[cfg(test)]

@@ -88,6 +88,8 @@ pub fn run_batch_v2(f: &TransformFnV2, batch: &[u8], mut out: impl FnMut(Outcome
     // document being read starts.
     let mut waiting: Option<usize> = None;
     let mut at = 0;
+    let mut i = 0;
+    crate::log::begin_batch();
     for_each_document(batch, |d| {
         let end = at + d.as_bytes().len();
         match waiting.take() {
@@ -97,6 +99,8 @@ pub fn run_batch_v2(f: &TransformFnV2, batch: &[u8], mut out: impl FnMut(Outcome
                 let doc = RawDocument::from_bytes(&batch[start..at])
                     .unwrap_or_else(|e| panic!("malformed batch: {e}"));
                 let mut cx = Context::new(d);
+                crate::log::set_document(i);
+                i += 1;
                 let outcome = f(doc, &mut cx);
                 let outputs = match outcome {
                     Outcome::Fail(_) => Vec::new(),

@@ -84,8 +84,15 @@
 //!   field, e.g. ``field `signup`: "2015-02-30" is not a date``.
 //!
 //! Return `Fail` for bad *data*. A panic (a bug, or a document that is not valid
-//! BSON) traps the module: the host fails the batch with the panic's place.
-//! Neither is ever swallowed.
+//! BSON) traps the module: the host fails the batch with the panic's message
+//! and place. Neither is ever swallowed.
+//!
+//! ## Logs
+//!
+//! [`log::debug`], [`log::info`], [`log::warn`], [`log::error`] (and
+//! `println!`, `eprintln!`) write lines the host gathers per batch and shows
+//! with a failure, in a quarantined document's entry and under
+//! `mongoshift up -v`, each with the `_id` of the document it was written for.
 //!
 //! ## Building
 //!
@@ -151,6 +158,7 @@ mod context;
 mod edit;
 mod fields;
 pub mod helpers;
+pub mod log;
 pub mod native;
 mod scan;
 mod writer;

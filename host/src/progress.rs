@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::batch::LogLevel;
+
 /// Which way a migration is run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -132,6 +134,31 @@ pub enum Event {
         rate: u64,
         /// Seconds left at that rate, when there is one.
         eta_seconds: Option<u64>,
+    },
+    /// A line the transform logged (its `log` helper, stdout or stderr, a
+    /// panic or abort message, a Python transform's `logging` record),
+    /// emitted after its batch was transformed.
+    GuestLog {
+        /// The migration.
+        id: String,
+        /// 1-based batch number.
+        batch: u64,
+        /// `_id` of the document the transform was working on, when known.
+        document: Option<String>,
+        /// How important it is.
+        level: LogLevel,
+        /// The line: control characters escaped, cut to 4 KiB.
+        message: String,
+    },
+    /// Lines a transform logged during a batch beyond the batch's bounds
+    /// (200 lines, 64 KiB): counted, not kept.
+    GuestLogDropped {
+        /// The migration.
+        id: String,
+        /// 1-based batch number.
+        batch: u64,
+        /// How many lines.
+        dropped: u64,
     },
     /// The run ended.
     RunFinished {

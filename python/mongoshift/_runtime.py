@@ -28,6 +28,7 @@ from typing import Any
 import bson
 
 from mongoshift import _cross
+from mongoshift._logs import BatchLog, LoggedWorker
 from mongoshift._api import MARK, Lookup, Migration, StepSpec
 from mongoshift._cross import CODEC
 
@@ -224,9 +225,10 @@ def _worker_factory(
         crossing = None
         if cls.outputs or cls.lookups:
             crossing = Crossing(inst, frozenset(lk.as_ for lk in cls.lookups))
+        log = BatchLog()
         if spec.kind == "document":
-            return per_document_worker(where, call, crossing)
-        return batch_worker(where, call, crossing)
+            return LoggedWorker(per_document_worker(where, call, crossing, log), log)
+        return LoggedWorker(batch_worker(where, call, crossing), log)
 
     return factory
 
@@ -338,7 +340,10 @@ def _check_list(where: str, out: object, n: int) -> None:
 
 
 def per_document_worker(
-    where: str, call: Callable[[dict[str, Any]], Any], crossing: Crossing | None = None
+    where: str,
+    call: Callable[[dict[str, Any]], Any],
+    crossing: Crossing | None = None,
+    log: BatchLog | None = None,
 ) -> Worker:
     """A worker for a function over one document at a time."""
 
@@ -350,6 +355,9 @@ def per_document_worker(
             for i, doc in enumerate(docs):
                 if state:
                     state.current = i
+                if log:
+                    # Lines logged from here on are this document's.
+                    log.index = i
                 try:
                     new = call(doc)
                 except Exception as exc:

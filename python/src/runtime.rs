@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use mongoshift::batch::Output;
+use mongoshift::batch::{BatchLogs, LogBuffer, LogLevel, Output};
 use mongoshift::pipeline::{BatchTransform, TransformError, TransformWorker};
 use mongoshift::python::{BulkStep, PythonPlan, PythonRuntime, PythonStep};
 use mongoshift::wasm::{Outcome, OutcomeError};
@@ -194,6 +194,31 @@ impl TransformWorker for Worker {
                 .extract()
                 .map_err(|e: PyErr| -> TransformError { e.to_string().into() })?;
             Ok((outcomes(&items)?, crate::cross::outputs(&outputs, count)?))
+        })
+    }
+
+    /// The `logging` records of the last call (`mongoshift._logs`), when
+    /// the worker gathers them.
+    fn take_logs(&mut self) -> BatchLogs {
+        Python::attach(|py| {
+            let taken = self
+                .call
+                .bind(py)
+                .call_method0("take_logs")
+                .and_then(|t| t.extract::<(Vec<(Option<usize>, i32, String)>, u64)>());
+            let Ok((lines, dropped)) = taken else {
+                return BatchLogs::default();
+            };
+            let mut log = LogBuffer::default();
+            for (index, level, message) in lines {
+                if let Some(i) = index {
+                    log.set_document(i);
+                }
+                log.push(LogLevel::from_number(level), message.as_bytes());
+            }
+            let mut logs = log.take();
+            logs.dropped += dropped;
+            logs
         })
     }
 }

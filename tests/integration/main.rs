@@ -24,6 +24,7 @@ mod fleet;
 mod fleet_python;
 mod fleet_refusals;
 mod guest_examples;
+mod guest_logs;
 mod guests;
 mod in_place_writes;
 mod kubernetes;

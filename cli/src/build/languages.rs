@@ -451,7 +451,8 @@ fn build_javascript(id: &str, guest: &Path, module: &Path) -> Result<(), BuildEr
     ]);
     run(id, guest, "esbuild", bundle)?;
     let mut cmd = componentize.command();
-    // No WASI feature the sandbox would only stub anyway.
+    // No WASI feature the sandbox would only stub anyway; stdio stays:
+    // `console.log` and the helper's `log` go into the batch's log.
     cmd.current_dir(&stage.0)
         .args([
             "bundle.js",
@@ -460,7 +461,6 @@ fn build_javascript(id: &str, guest: &Path, module: &Path) -> Result<(), BuildEr
             "--world-name",
             world,
             "--disable",
-            "stdio",
             "random",
             "clocks",
             "http",

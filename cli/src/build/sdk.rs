@@ -46,6 +46,10 @@ const FILES: &[(&str, &str)] = &[
     ),
     ("src/lib.rs", include_str!("../../../guest-sdk/src/lib.rs")),
     (
+        "src/log.rs",
+        include_str!("../../../guest-sdk/src/log.rs"),
+    ),
+    (
         "src/native.rs",
         include_str!("../../../guest-sdk/src/native.rs"),
     ),

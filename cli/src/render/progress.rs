@@ -14,6 +14,8 @@ use crate::args::ProgressMode;
 /// Renders progress events as bars, plain lines or JSON.
 pub(crate) struct ProgressRenderer {
     mode: ProgressMode,
+    /// Show transforms' log lines (`-v`); JSON lines always carry them.
+    verbose: bool,
     multi: MultiProgress,
     bars: Mutex<HashMap<String, ProgressBar>>,
     /// When each migration last printed a plain progress line.
@@ -21,10 +23,11 @@ pub(crate) struct ProgressRenderer {
 }
 
 impl ProgressRenderer {
-    pub(crate) fn new(mode: ProgressMode) -> Self {
+    pub(crate) fn new(mode: ProgressMode, verbose: bool) -> Self {
         let (mode, multi) = resolve(mode);
         ProgressRenderer {
             mode,
+            verbose,
             multi,
             bars: Mutex::new(HashMap::new()),
             last_line: Mutex::new(HashMap::new()),
@@ -137,6 +140,11 @@ impl ProgressRenderer {
                     b.set_message(super::distributed::progress_line(e));
                 }
             }
+            Event::GuestLog { .. } | Event::GuestLogDropped { .. } => {
+                if let Some(line) = guest_log(e) {
+                    let _ = self.multi.println(line);
+                }
+            }
             _ => {}
         }
     }
@@ -144,6 +152,10 @@ impl ProgressRenderer {
 
 impl ProgressSink for ProgressRenderer {
     fn event(&self, e: &Event) {
+        let guest = matches!(e, Event::GuestLog { .. } | Event::GuestLogDropped { .. });
+        if guest && !self.verbose && self.mode != ProgressMode::Json {
+            return;
+        }
         match self.mode {
             ProgressMode::Bar => self.bar(e),
             ProgressMode::Plain => {
@@ -259,6 +271,34 @@ fn plain(e: &Event) {
         Event::Partitions { id, .. } => {
             say!("  {id}: {}", super::distributed::progress_line(e))
         }
+        Event::GuestLog { .. } | Event::GuestLogDropped { .. } => {
+            if let Some(line) = guest_log(e) {
+                say!("{line}");
+            }
+        }
         _ => {}
+    }
+}
+
+/// A transform's log line as `-v` shows it: `  <id> [batch 3, _id 7] warn: …`.
+fn guest_log(e: &Event) -> Option<String> {
+    match e {
+        Event::GuestLog {
+            id,
+            batch,
+            document,
+            level,
+            message,
+        } => {
+            let at = match document {
+                Some(d) => format!("batch {batch}, _id {d}"),
+                None => format!("batch {batch}"),
+            };
+            Some(format!("  {id} [{at}] {}: {message}", level.name()))
+        }
+        Event::GuestLogDropped { id, batch, dropped } => Some(format!(
+            "  {id} [batch {batch}] … {dropped} more lines dropped (a batch keeps at most 200 lines, 64 KiB)"
+        )),
+        _ => None,
     }
 }

@@ -4,6 +4,7 @@ use bson::{RawBson, RawDocument, RawDocumentBuf};
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::id::{id_of, show_id};
+use super::logs::BatchLogs;
 use super::outcome::Outcome;
 use super::output::Output;
 
@@ -92,6 +93,8 @@ pub(crate) struct Transformed {
     /// `outputs[i]`: what document `i` writes to other collections; empty,
     /// or one entry per document.
     pub(crate) outputs: Vec<Vec<Output>>,
+    /// What the transform logged while it worked on the batch.
+    pub(crate) logs: BatchLogs,
 }
 
 /// The lookups document of a document with no lookups: `{}`.

@@ -371,7 +371,7 @@ pub enum MigrateError {
     },
 
     /// The transform returned `fail` for a document. Nothing of its batch was written.
-    #[error("document _id {document} in batch {batch} failed: {message}")]
+    #[error("document _id {document} in batch {batch} failed: {message}{}", logs.as_ref().map(|l| format!("; the transform's log lines for it: {l}")).unwrap_or_default())]
     DocumentFailed {
         /// 1-based batch number.
         batch: u64,
@@ -379,6 +379,9 @@ pub enum MigrateError {
         document: String,
         /// The transform's message.
         message: String,
+        /// The lines the transform logged for this document, when it logged
+        /// any.
+        logs: Option<String>,
     },
 
     /// The server refused to write a document (a validator, a unique index, …).

@@ -26,5 +26,5 @@ pub use migrate::{MigrateError, PartWay, Result};
 pub(crate) use redact::remember_secret_of;
 pub use redact::{redact_message, redact_uri};
 pub use source::SourceError;
-pub use transform::TransformError;
+pub use transform::{TransformError, WithLogs};
 pub use wasm::WasmError;

@@ -13,7 +13,7 @@ use super::options::PipelineOptions;
 use super::reader::{resume_filter, Reader};
 use super::sink::Sink;
 use super::workers;
-use crate::batch::Batch;
+use crate::batch::{Batch, Transformed};
 use crate::error::{MigrateError, Result};
 use crate::ledger::Checkpoint;
 use crate::progress::{Direction, Event, Progress};
@@ -127,7 +127,9 @@ async fn drain(
     while let Some(finished) = results.recv().await {
         in_order.insert(finished);
         while let Some(t) = in_order.pop_next() {
-            let cp = sink.take(t?, size).await?;
+            let t = t?;
+            report_logs(job, &t);
+            let cp = sink.take(t, size).await?;
             job.progress.event(&Event::Documents {
                 id: job.migration.to_string(),
                 done: cp.read as u64,
@@ -139,4 +141,28 @@ async fn drain(
         }
     }
     in_order.into_error()
+}
+
+/// Emits what the transform logged during a batch, line by line.
+fn report_logs(job: &Job<'_>, t: &Transformed) {
+    let batch = t.batch.seq() + 1;
+    for line in &t.logs.lines {
+        job.progress.event(&Event::GuestLog {
+            id: job.migration.to_string(),
+            batch,
+            document: line
+                .index
+                .filter(|&i| i < t.batch.len())
+                .map(|i| t.batch.id_text(i)),
+            level: line.level,
+            message: line.message.clone(),
+        });
+    }
+    if t.logs.dropped > 0 {
+        job.progress.event(&Event::GuestLogDropped {
+            id: job.migration.to_string(),
+            batch,
+            dropped: t.logs.dropped,
+        });
+    }
 }

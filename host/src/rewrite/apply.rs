@@ -243,6 +243,7 @@ pub(crate) async fn apply_changes(
                         batch: 0,
                         document: crate::batch::show_id(&id),
                         message: msg.clone(),
+                        logs: None,
                     });
                 }
                 quarantine.push(rawdoc! {

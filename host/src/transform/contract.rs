@@ -1,7 +1,7 @@
 //! The contract of a transform other than a Wasm module (a Python function,
 //! say): the pipeline asks it for one worker per thread.
 
-use crate::batch::{Outcome, Output};
+use crate::batch::{BatchLogs, Outcome, Output};
 use crate::error::TransformError;
 use crate::progress::Direction;
 
@@ -40,5 +40,11 @@ pub trait TransformWorker: Send {
         count: usize,
     ) -> std::result::Result<(Vec<Outcome>, Vec<Vec<Output>>), TransformError> {
         Ok((self.transform(direction, batch, count)?, Vec::new()))
+    }
+
+    /// What the transform logged during the last call (success or error),
+    /// bounded like a Wasm guest's log; the next call starts a new one.
+    fn take_logs(&mut self) -> BatchLogs {
+        BatchLogs::default()
     }
 }

@@ -12,8 +12,10 @@ use super::checks::check_outcomes;
 use super::contract::TransformWorker;
 use super::retransform::Retransform;
 use super::transformer::Transformer;
-use crate::batch::{interleave, show_id_of, Batch, Outcome, OutcomeError, Output, Transformed};
-use crate::error::{MigrateError, Result, TransformError, WasmError};
+use crate::batch::{
+    interleave, show_id_of, Batch, BatchLogs, Outcome, OutcomeError, Output, Transformed,
+};
+use crate::error::{MigrateError, Result, TransformError, WasmError, WithLogs};
 use crate::progress::Direction;
 use crate::text;
 use crate::wasm::TransformInstance;
@@ -39,7 +41,12 @@ pub(crate) struct WorkerSlot {
     migration: String,
     direction: Direction,
     schema: Option<Arc<jsonschema::Validator>>,
+    /// What the transform logged during the last call.
+    logs: BatchLogs,
 }
+
+/// How many of a failed batch's last log lines its error shows.
+const FAILURE_LOG_LINES: usize = 5;
 
 impl WorkerSlot {
     /// An empty slot: the worker is made by the first call.
@@ -55,6 +62,19 @@ impl WorkerSlot {
             migration: migration.to_string(),
             direction,
             schema,
+            logs: BatchLogs::default(),
+        }
+    }
+
+    /// `source`, followed by the last lines of the last call's log when
+    /// there are any.
+    fn with_logs(&mut self, source: TransformError) -> TransformError {
+        match std::mem::take(&mut self.logs).tail(FAILURE_LOG_LINES) {
+            Some(logs) => Box::new(WithLogs {
+                source,
+                logs: text::message(logs),
+            }),
+            None => source,
         }
     }
 
@@ -82,6 +102,7 @@ impl WorkerSlot {
                 batch,
                 outcomes,
                 outputs,
+                logs: std::mem::take(&mut self.logs),
             }),
             Err((doc, source)) => Err(MigrateError::Transform {
                 migration: self.migration.clone(),
@@ -89,7 +110,7 @@ impl WorkerSlot {
                 first_id: batch.id_text(0),
                 last_id: batch.id_text(count - 1),
                 document: doc.map(|i| batch.id_text(i)),
-                source,
+                source: self.with_logs(source),
             }),
         }
     }
@@ -139,6 +160,10 @@ impl WorkerSlot {
                 .transform(direction, bytes, count)
                 .map(|o| (o, Vec::new()))
                 .map_err(CustomOrWasm::Custom),
+        };
+        self.logs = match worker.as_mut().expect("just set") {
+            Worker::Wasm(inst) => inst.take_logs(),
+            Worker::Custom(w) => w.take_logs(),
         };
         let (mut outcomes, outputs) = match res {
             Ok((o, out)) if o.len() == count => (o, out),
@@ -198,15 +223,23 @@ impl Retransform for WorkerSlot {
                 .flat_map(|d| d.as_bytes().iter().copied())
                 .collect()
         };
-        self.run_checked(&bytes, |i| &docs[i], lookups, docs.len())
-            .map_err(|(doc, source)| MigrateError::Transform {
-                migration: self.migration.clone(),
-                batch: batch + 1,
-                first_id: show_id_of(&docs[0]),
-                last_id: show_id_of(&docs[docs.len() - 1]),
-                document: doc.map(|i| show_id_of(&docs[i])),
-                source,
-            })
+        // The writer calls this from its async task, and a component's WASI
+        // calls (a guest writing a log line) block on a runtime of their
+        // own, which tokio refuses inside one: the guest runs on a thread of
+        // its own.
+        let res = std::thread::scope(|s| {
+            s.spawn(|| self.run_checked(&bytes, |i| &docs[i], lookups, docs.len()))
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        });
+        res.map_err(|(doc, source)| MigrateError::Transform {
+            migration: self.migration.clone(),
+            batch: batch + 1,
+            first_id: show_id_of(&docs[0]),
+            last_id: show_id_of(&docs[docs.len() - 1]),
+            document: doc.map(|i| show_id_of(&docs[i])),
+            source: self.with_logs(source),
+        })
     }
 }
 

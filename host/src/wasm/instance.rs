@@ -12,7 +12,7 @@ use super::outcome::{
     check_collection_name, check_fail_has_no_outputs, parse_outcomes, parse_outcomes_v2,
 };
 use super::sandbox::StoreState;
-use crate::batch::{Outcome, OutcomeError, Output, OutputOp};
+use crate::batch::{BatchLogs, Outcome, OutcomeError, Output, OutputOp};
 use crate::error::WasmError;
 use crate::progress::Direction;
 use crate::text;
@@ -125,12 +125,25 @@ impl TransformInstance {
         }
     }
 
-    /// Runs one call into the guest with a fresh deadline; an error leaves
-    /// the instance poisoned.
+    /// What the guest logged during the last call (its `log` import,
+    /// stdout, stderr, a panic or abort message), bounded; the next call
+    /// starts a new log.
+    pub fn take_logs(&mut self) -> BatchLogs {
+        self.store
+            .data()
+            .log
+            .lock()
+            .map(|mut log| log.take())
+            .unwrap_or_default()
+    }
+
+    /// Runs one call into the guest with a fresh deadline and a fresh log;
+    /// an error leaves the instance poisoned.
     fn guarded<T>(
         &mut self,
         call: impl FnOnce(&mut Store<StoreState>, &Bound, &Inner) -> Result<T, WasmError>,
     ) -> Result<T, WasmError> {
+        self.take_logs();
         self.store
             .set_epoch_deadline(self.module.limits.deadline_ticks());
         let res = call(&mut self.store, &self.bound, &self.module);

@@ -9,7 +9,8 @@
 //!   only if it authenticates under this user's key for exactly this module
 //!   and engine ([`CacheOutcome`] says what happened).
 //! - [`Sandbox`](sandbox::Sandbox): the limits of one run (deadline per batch,
-//!   memory cap) and the deterministic stand-ins a language runtime may import.
+//!   memory cap) and the deterministic stand-ins a language runtime may import;
+//!   what a guest writes to stdout and stderr goes into the batch's log.
 //! - [`TransformModule`]: a loaded, checked module (a component implementing
 //!   `guest-sdk/wit/transform.wit` or `transform-v2.wit`, or a core module
 //!   following `guest-sdk/ABI.md`), pre-linked so instances are cheap.
@@ -31,9 +32,11 @@ mod cache;
 mod cache_key;
 mod describe;
 pub mod engine;
+mod host_functions;
 mod instance;
 mod limits;
 mod linked;
+mod log_stream;
 mod lookups;
 mod module;
 mod outcome;

@@ -218,7 +218,8 @@ fn link_component(
 }
 
 /// Compiles (or loads) a core module, checks it and pre-links it with WASI
-/// preview 1 and AssemblyScript's `env.abort`.
+/// preview 1 and the contract's `env` functions (`log`, and
+/// AssemblyScript's `abort`).
 fn link_core(
     path: &Path,
     cache: &Cache,
@@ -234,17 +235,7 @@ fn link_core(
             .expect("core-module stores carry a preview1 context")
     })
     .map_err(invalid(path))?;
-    linker
-        .func_wrap(
-            "env",
-            "abort",
-            |_: i32, _: i32, line: i32, col: i32| -> wasmtime::Result<()> {
-                Err(wasmtime::Error::msg(format!(
-                    "the guest called abort (line {line}, column {col})"
-                )))
-            },
-        )
-        .map_err(invalid(path))?;
+    super::host_functions::add_to_linker(&mut linker).map_err(invalid(path))?;
     let pre = linker.instantiate_pre(&module).map_err(invalid(path))?;
     Ok((Pre::Core(pre), cached))
 }

@@ -4,8 +4,9 @@
 //! get deterministic stand-ins: no arguments, an empty environment, no
 //! preopened directories, a network on which every socket call is refused, a
 //! clock fixed at 2000-01-01T00:00:00Z that does not move, a fixed-seed random
-//! generator, and stdout/stderr that go nowhere. Every import is checked when the module is loaded; anything else is
-//! refused by name.
+//! generator, and stdout/stderr that go into the batch's bounded log (see
+//! [`crate::batch::LogBuffer`]). Every import is checked when the module is
+//! loaded; anything else is refused by name.
 
 use std::time::Duration;
 
@@ -15,6 +16,8 @@ use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::p1::WasiP1Ctx;
 
 use super::limits::CompileLimits;
+use super::log_stream::{GuestStream, SharedLog};
+use crate::batch::LogStream;
 use wasmtime_wasi::{
     HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView,
 };
@@ -90,9 +93,11 @@ impl HostMonotonicClock for FixedMonotonicClock {
     }
 }
 
-fn wasi_builder() -> WasiCtxBuilder {
+fn wasi_builder(log: &SharedLog) -> WasiCtxBuilder {
     let mut b = WasiCtxBuilder::new();
-    b.wall_clock(FixedWallClock)
+    b.stdout(GuestStream::new(log, LogStream::Stdout))
+        .stderr(GuestStream::new(log, LogStream::Stderr))
+        .wall_clock(FixedWallClock)
         .monotonic_clock(FixedMonotonicClock)
         .secure_random(rand::rngs::StdRng::seed_from_u64(0x6d6f6e676f736866))
         .insecure_random(rand::rngs::StdRng::seed_from_u64(0x7368696674))
@@ -105,9 +110,11 @@ fn wasi_builder() -> WasiCtxBuilder {
     b
 }
 
-/// Per-store state: the limiter and the WASI stand-ins.
+/// Per-store state: the limiter, the WASI stand-ins and the batch's log.
 pub(crate) struct StoreState {
     pub(crate) limits: StoreLimits,
+    /// What the guest logs during a batch (its `log` import, stdout, stderr).
+    pub(crate) log: SharedLog,
     wasi: WasiCtx,
     table: ResourceTable,
     pub(crate) p1: Option<WasiP1Ctx>,
@@ -115,14 +122,16 @@ pub(crate) struct StoreState {
 
 impl StoreState {
     pub(crate) fn new(limits: &SandboxLimits, core: bool) -> StoreState {
+        let log = SharedLog::default();
         StoreState {
             limits: StoreLimitsBuilder::new()
                 .memory_size(limits.memory_bytes as usize)
                 .trap_on_grow_failure(true)
                 .build(),
-            wasi: wasi_builder().build(),
+            wasi: wasi_builder(&log).build(),
             table: ResourceTable::new(),
-            p1: core.then(|| wasi_builder().build_p1()),
+            p1: core.then(|| wasi_builder(&log).build_p1()),
+            log,
         }
     }
 }
@@ -219,7 +228,7 @@ pub(crate) fn check_core_import(module: &str, name: &str) -> Option<String> {
         } else {
             "not one of the deterministic WASI stand-ins".into()
         }),
-        "env" if name == "abort" => None,
+        "env" if name == "abort" || name == "log" => None,
         _ => Some("unknown import module".into()),
     }
 }

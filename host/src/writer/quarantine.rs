@@ -7,7 +7,7 @@ use mongodb::ClientSession;
 use super::reply::{check_errors, run_cmd};
 use super::reread::Item;
 use super::scope::Scope;
-use crate::batch::{show_id_of, Outcome};
+use crate::batch::{dropped_note, show_id_of, BatchLogs, Outcome};
 use crate::error::{MigrateError, Result};
 use crate::ledger::CheckpointSlot;
 
@@ -35,6 +35,7 @@ pub(super) async fn quarantine(
                     batch: b.seq() + 1,
                     document: show_id_of(it.doc),
                     message: msg.clone(),
+                    logs: failure_logs(&scope.t.logs, it.i),
                 });
             }
             let key = rawdoc! { "migration": migration, "id": b.id(it.i) };
@@ -43,6 +44,7 @@ pub(super) async fn quarantine(
                 "migration": migration,
                 "collection": collection,
                 "error": msg.as_str(),
+                "logs": logs_of(&scope.t.logs, it.i),
                 "original": it.doc.to_raw_document_buf(),
                 "at": DateTime::now(),
             };
@@ -97,4 +99,33 @@ pub(super) async fn clear_replayed(
     };
     let reply = run_cmd(scope.target, cmd, session).await?;
     check_errors(&reply, b, &[], scope.at_least_once())
+}
+
+/// How many of a failed document's log lines its error shows.
+const FAILURE_LOG_LINES: usize = 5;
+
+/// The last lines the transform logged for document `i`, as its error shows
+/// them, when it logged any.
+fn failure_logs(logs: &BatchLogs, i: usize) -> Option<String> {
+    let own = BatchLogs {
+        lines: logs.of_document(i).cloned().collect(),
+        dropped: logs.dropped,
+    };
+    own.tail(FAILURE_LOG_LINES).map(crate::text::message)
+}
+
+/// The lines the transform logged while it worked on document `i`, each
+/// `{level, message}`, and the note of the batch's dropped lines, if any
+/// (they may have been this document's).
+fn logs_of(logs: &BatchLogs, i: usize) -> RawArrayBuf {
+    let mut lines = RawArrayBuf::new();
+    for line in logs.of_document(i) {
+        lines.push(rawdoc! { "level": line.level.name(), "message": line.message.as_str() });
+    }
+    if logs.dropped > 0 {
+        let note: RawDocumentBuf =
+            rawdoc! { "level": "warn", "message": dropped_note(logs.dropped) };
+        lines.push(note);
+    }
+    lines
 }
