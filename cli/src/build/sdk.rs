@@ -45,10 +45,7 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../../../guest-sdk/src/helpers.rs"),
     ),
     ("src/lib.rs", include_str!("../../../guest-sdk/src/lib.rs")),
-    (
-        "src/log.rs",
-        include_str!("../../../guest-sdk/src/log.rs"),
-    ),
+    ("src/log.rs", include_str!("../../../guest-sdk/src/log.rs")),
     (
         "src/native.rs",
         include_str!("../../../guest-sdk/src/native.rs"),
