@@ -13,7 +13,8 @@ use super::step::UpdateStep;
 use super::types::{Body, Manifest, UpdateBody, WasmSpec};
 use super::values::{line_of, to_bson, to_json, toml_error, type_name};
 use crate::error::SourceError;
-use crate::options::Named;
+use crate::options::{Named, ThrottleOptions};
+use std::time::Duration;
 
 /// Parses and validates a manifest. `path` is only used in messages.
 pub fn parse(path: &Path, text: &str) -> Result<Manifest, SourceError> {
@@ -73,6 +74,12 @@ pub(super) fn update_body(
         (
             "memory_limit_mb",
             raw.memory_limit_mb.as_ref().map(|s| s.span()),
+        ),
+        ("max_rate", raw.max_rate.as_ref().map(|s| s.span())),
+        ("max_lag_s", raw.max_lag_s.as_ref().map(|s| s.span())),
+        (
+            "max_latency_ms",
+            raw.max_latency_ms.as_ref().map(|s| s.span()),
         ),
     ];
     if let Some((field, Some(span))) = foreign.into_iter().find(|(_, s)| s.is_some()) {
@@ -166,7 +173,9 @@ pub(super) fn wasm_spec(
         }
     };
     let (outputs, lookups) = super::parse_cross::cross(raw, &collection, text, err)?;
+    let throttle = throttle(raw, text, err)?;
     Ok(WasmSpec {
+        throttle,
         outputs,
         lookups,
         collection,
@@ -194,6 +203,28 @@ pub(super) fn wasm_spec(
                 Some(json)
             }
         },
+    })
+}
+
+/// The throttle limits of a `wasm` manifest; each at least 1 when given.
+fn throttle(
+    raw: &RawManifest,
+    text: &str,
+    err: &dyn Fn(String) -> SourceError,
+) -> Result<ThrottleOptions, SourceError> {
+    let limit = |field: &str, v: &Option<Spanned<i64>>| match v {
+        None => Ok(None),
+        Some(s) if *s.get_ref() >= 1 => Ok(Some(*s.get_ref() as u64)),
+        Some(s) => Err(err(format!(
+            "line {}: field `{field}` must be at least 1, not {} (leave it out for no limit)",
+            line_of(text, s.span().start),
+            s.get_ref()
+        ))),
+    };
+    Ok(ThrottleOptions {
+        max_rate: limit("max_rate", &raw.max_rate)?.map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
+        max_lag: limit("max_lag_s", &raw.max_lag_s)?.map(Duration::from_secs),
+        max_latency: limit("max_latency_ms", &raw.max_latency_ms)?.map(Duration::from_millis),
     })
 }
 

@@ -28,6 +28,9 @@ pub(super) struct RawManifest {
     pub(super) in_place_writes: Option<Spanned<String>>,
     pub(super) outputs: Option<Spanned<Vec<Spanned<String>>>>,
     pub(super) lookup: Option<Vec<Spanned<RawLookup>>>,
+    pub(super) max_rate: Option<Spanned<i64>>,
+    pub(super) max_lag_s: Option<Spanned<i64>>,
+    pub(super) max_latency_ms: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]

@@ -228,3 +228,28 @@ fn bad_outputs_and_lookups_name_their_line() {
         "{e}"
     );
 }
+
+#[test]
+fn throttle_limits_are_read_and_zero_is_refused_by_line() {
+    let wasm = "kind = \"wasm\"\ncollection = \"users\"\nmodule = \"m.wasm\"\n";
+    let m = parse_ok(&format!(
+        "{wasm}max_rate = 5000\nmax_lag_s = 10\nmax_latency_ms = 50\n"
+    ));
+    let Body::Wasm(spec) = &m.body else {
+        panic!("wasm body")
+    };
+    assert_eq!(spec.throttle.max_rate, Some(5000));
+    assert_eq!(
+        spec.throttle.max_lag,
+        Some(std::time::Duration::from_secs(10))
+    );
+    assert_eq!(
+        spec.throttle.max_latency,
+        Some(std::time::Duration::from_millis(50))
+    );
+    let e = parse_err(&format!("{wasm}max_latency_ms = 0\n"));
+    assert!(
+        e.contains("line 4: field `max_latency_ms` must be at least 1, not 0"),
+        "{e}"
+    );
+}

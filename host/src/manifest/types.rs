@@ -113,4 +113,7 @@ pub struct WasmSpec {
     pub outputs: Vec<super::cross::Namespace>,
     /// The joins resolved for each batch, in the manifest's order.
     pub lookups: Vec<super::cross::Lookup>,
+    /// How fast a run may write (`max_rate`, `max_lag_s`,
+    /// `max_latency_ms`); `up`'s flags win.
+    pub throttle: crate::options::ThrottleOptions,
 }
