@@ -285,6 +285,18 @@ pub enum MigrateError {
         path: PathBuf,
     },
 
+    /// `pause` or `resume` refused: the migration is not running, or not
+    /// paused.
+    #[error("cannot {action} {id}: {reason}")]
+    Control {
+        /// The migration.
+        id: String,
+        /// `pause` or `resume`.
+        action: String,
+        /// Its state, and what to do.
+        reason: String,
+    },
+
     /// `quarantine replay` cannot run this migration's documents again.
     #[error("cannot replay the quarantined documents of {id}: {reason}")]
     ReplayRefused {

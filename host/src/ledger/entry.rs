@@ -115,6 +115,20 @@ pub struct LedgerEntry {
     /// Changed files a run was told to go on with, oldest first.
     #[serde(default)]
     pub accepted_changes: Vec<AcceptedChange>,
+    /// Where a running migration's throttle stands (`running`, or
+    /// `throttled: <reason>`), as its run last wrote it.
+    #[serde(default)]
+    pub throttle: Option<String>,
+    /// Set by `mongoshift pause` (or `up --pause-at`): the run waits
+    /// before its next commit until `mongoshift resume` clears it.
+    #[serde(default)]
+    pub paused: bool,
+    /// Who last paused or resumed it (host and pid, or `--pause-at`).
+    #[serde(default)]
+    pub paused_by: Option<String>,
+    /// When it was last paused or resumed.
+    #[serde(default)]
+    pub paused_at: Option<DateTime>,
 }
 
 /// A run that went on with changed files, because it was told to:
@@ -138,6 +152,26 @@ pub struct AcceptedChange {
 }
 
 impl LedgerEntry {
+    /// What a write of this entry keeps of the entry as `stored`: the same
+    /// run's pause flag and throttle state, which other processes set with
+    /// `$set` while it runs. A run that ended is neither paused nor
+    /// throttled.
+    pub(crate) fn keep_controls(&mut self, stored: Option<&LedgerEntry>) {
+        match stored {
+            Some(s) if self.state == State::Running && s.started_at == self.started_at => {
+                self.paused = s.paused;
+                self.paused_by = s.paused_by.clone();
+                self.paused_at = s.paused_at;
+                self.throttle = s.throttle.clone();
+            }
+            _ if self.state != State::Running => {
+                self.paused = false;
+                self.throttle = None;
+            }
+            _ => {}
+        }
+    }
+
     /// A fresh entry for a migration about to run.
     pub fn new(id: &str, description: &str, kind: &str, checksum: &str) -> LedgerEntry {
         LedgerEntry {
@@ -165,6 +199,10 @@ impl LedgerEntry {
             collection: None,
             undo_through: None,
             accepted_changes: Vec::new(),
+            throttle: None,
+            paused: false,
+            paused_by: None,
+            paused_at: None,
         }
     }
 }

@@ -14,12 +14,14 @@
 //!   phase recorded before its step is taken.
 //! - `partitioned`: the entry of a distributed run, applied in the
 //!   transaction that completes its last partition.
-//! - [`Ledger`]: reads entries and writes one.
+//! - [`Ledger`]: reads entries and writes one; `pause`: the pause flag
+//!   and throttle state other processes set on a running entry.
 
 mod checkpoint;
 mod collection;
 mod entry;
 mod partitioned;
+mod pause;
 mod rewrite;
 mod store;
 

@@ -30,6 +30,11 @@ impl Ledger {
         }
     }
 
+    /// The target the ledger is in.
+    pub(crate) fn target(&self) -> &Target {
+        &self.target
+    }
+
     /// The ledger collection.
     pub fn collection(&self) -> &Collection<LedgerEntry> {
         &self.coll
@@ -61,6 +66,8 @@ impl Ledger {
     /// Writes `entry`, fenced by `lease` (see the module docs).
     pub async fn write(&self, entry: &LedgerEntry, lease: &Lease) -> Result<()> {
         let mut entry = entry.clone();
+        let stored = self.get(&entry.id).await?;
+        entry.keep_controls(stored.as_ref());
         entry.fence = lease.token();
         entry.run_by = lease.owner().to_string();
         entry.tool_version = env!("CARGO_PKG_VERSION").to_string();

@@ -15,10 +15,12 @@
 //! - `distributed`: `up --distributed`, one worker of many; `partitioned`:
 //!   one migration shared by partitions (see [`crate::partition`]);
 //!   `distributed_plan`: `plan --distributed`.
+//! - `control`: `pause` and `resume` of a running migration.
 //! - `dry_run`: what a run would do, from a sample; `prune`: dropping what
 //!   finished rewrites and pre-images keep; `replay`: quarantined documents
 //!   run again through fixed files.
 
+mod control;
 mod distributed;
 mod distributed_plan;
 mod dry_run;

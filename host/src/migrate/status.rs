@@ -58,6 +58,10 @@ pub struct StatusRow {
     pub error: Option<String>,
     /// Documents its last run wrote to other collections, by collection.
     pub outputs: std::collections::BTreeMap<String, i64>,
+    /// A running migration's throttle: `running`, or `throttled: <reason>`.
+    pub throttle: Option<String>,
+    /// Who paused a running migration, while it is paused.
+    pub paused_by: Option<String>,
 }
 
 /// One row of `verify`.
@@ -103,6 +107,8 @@ impl Migrator {
                     checksum_ok: None,
                     error: None,
                     outputs: Default::default(),
+                    throttle: None,
+                    paused_by: None,
                 },
             })
             .collect();
@@ -153,5 +159,10 @@ pub(super) fn row(e: &LedgerEntry, status: Status, checksum_ok: Option<bool>) ->
             .as_ref()
             .map(|c| c.outputs.clone())
             .unwrap_or_default(),
+        throttle: e.throttle.clone().filter(|_| !recorded),
+        paused_by: e
+            .paused
+            .then(|| e.paused_by.clone().unwrap_or_default())
+            .filter(|_| !recorded),
     }
 }
