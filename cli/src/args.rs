@@ -1,10 +1,12 @@
 //! The commands and their flags.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use mongoshift::fleet::FleetOptions;
 use mongoshift::partition::DistributedOptions;
+use mongoshift::throttle::ThrottleOptions;
 use mongoshift::{DownOptions, DownTarget, OnError, Strategy, TxMode, UpOptions, UpdateForm};
 
 use crate::{exit, values};
@@ -251,6 +253,18 @@ pub(crate) enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Pause a running migration: its run commits the batch in hand and
+    /// waits, holding its lock, until `resume` (works from any machine,
+    /// for every worker of a distributed run).
+    Pause {
+        /// The running migration.
+        id: String,
+    },
+    /// Let a paused migration go on.
+    Resume {
+        /// The paused migration.
+        id: String,
+    },
     /// Clear a lock left by a run that died.
     Unlock {
         /// Clear it even if its holder looks alive.
@@ -331,6 +345,40 @@ pub(crate) struct UpArgs {
     pub(crate) fleet: FleetArgs,
     #[command(flatten)]
     pub(crate) distributed: DistributedArgs,
+    #[command(flatten)]
+    pub(crate) throttle: ThrottleArgs,
+}
+
+/// How fast `up` may write on a live deployment; see docs/operations.md.
+#[derive(Debug, Args)]
+pub(crate) struct ThrottleArgs {
+    /// Commit at most this many documents per second, smoothly [default:
+    /// the manifest's `max_rate`, else no limit]
+    #[arg(long, value_name = "DOCS_PER_S", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) max_rate: Option<u32>,
+    /// Wait before each commit while a secondary lags the primary by more
+    /// than this many seconds [default: the manifest's `max_lag_s`]
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) max_lag: Option<u64>,
+    /// Back off while this run's batch commits take longer than this many
+    /// milliseconds on average [default: the manifest's `max_latency_ms`]
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) max_latency: Option<u64>,
+    /// Pause by itself once this percentage of a migration's documents is
+    /// done (for rehearsals); `mongoshift resume ID` goes on
+    #[arg(long, value_name = "PERCENT", value_parser = values::percent(), conflicts_with = "dry_run")]
+    pub(crate) pause_at: Option<f64>,
+}
+
+impl ThrottleArgs {
+    /// The limits the flags set.
+    pub(crate) fn options(&self) -> ThrottleOptions {
+        ThrottleOptions {
+            max_rate: self.max_rate,
+            max_lag: self.max_lag.map(Duration::from_secs),
+            max_latency: self.max_latency.map(Duration::from_millis),
+        }
+    }
 }
 
 /// How `up --distributed` shares a migration among workers; see
@@ -422,6 +470,8 @@ impl UpArgs {
             } else {
                 None
             },
+            throttle: self.throttle.options(),
+            pause_at: self.throttle.pause_at,
         }
     }
 }

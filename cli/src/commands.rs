@@ -227,3 +227,19 @@ pub(crate) async fn unlock(migrator: &Migrator, force: bool) -> anyhow::Result<u
     }
     Ok(exit::OK)
 }
+
+/// `pause` (`paused`) or `resume`: sets or clears the flag the running
+/// migration obeys between batches.
+pub(crate) async fn pause(migrator: &Migrator, id: &str, paused: bool) -> anyhow::Result<u8> {
+    if paused {
+        migrator.pause(id).await?;
+        println!(
+            "paused {id}: its run commits the batch in hand and waits, holding its lock; \
+             `mongoshift resume {id}` lets it go on"
+        );
+    } else {
+        migrator.resume(id).await?;
+        println!("resumed {id}");
+    }
+    Ok(exit::OK)
+}

@@ -48,10 +48,12 @@ pub(crate) async fn run(
     | Command::Unlock { .. }
     | Command::Workers { .. }
     | Command::Quarantine { .. }
+    | Command::Pause { .. }
+    | Command::Resume { .. }
     | Command::Sample(_) = command
     {
         return Err(UsageError(
-            "`prune`, `unlock`, `workers`, `quarantine` and `sample` work on one database: pass --db NAME instead of a database selection"
+            "`prune`, `unlock`, `workers`, `quarantine`, `pause`, `resume` and `sample` work on one database: pass --db NAME instead of a database selection"
                 .into(),
         )
         .into());
@@ -75,6 +77,8 @@ pub(crate) async fn run(
         | Command::Unlock { .. }
         | Command::Workers { .. }
         | Command::Quarantine { .. }
+        | Command::Pause { .. }
+        | Command::Resume { .. }
         | Command::Sample(_) => unreachable!("refused or run before connecting"),
     }
 }

@@ -141,7 +141,11 @@ async fn dispatch(
     // collection, and what to run.
     if !matches!(
         command,
-        Command::Prune { .. } | Command::Unlock { .. } | Command::Workers { .. }
+        Command::Prune { .. }
+            | Command::Unlock { .. }
+            | Command::Workers { .. }
+            | Command::Pause { .. }
+            | Command::Resume { .. }
     ) {
         for i in migrator.interrupted().await? {
             eprintln!("warning: {i}");
@@ -163,6 +167,8 @@ async fn dispatch(
             older_than_days,
         } => commands::prune(migrator, id.as_deref(), older_than_days).await,
         Command::Unlock { force } => commands::unlock(migrator, force).await,
+        Command::Pause { id } => commands::pause(migrator, &id, true).await,
+        Command::Resume { id } => commands::pause(migrator, &id, false).await,
         Command::Quarantine { action } => quarantine::run(migrator, action).await,
         Command::Workers { json } => commands::workers(migrator, json).await,
     }

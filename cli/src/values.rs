@@ -96,6 +96,18 @@ pub(crate) fn on_error() -> impl TypedValueParser<Value = OnError> {
     one_of(ON_ERROR)
 }
 
+/// `--pause-at`: a percentage above 0 and below 100.
+pub(crate) fn percent() -> impl TypedValueParser<Value = f64> {
+    clap::builder::StringValueParser::new().try_map(|s: String| {
+        match s.trim_end_matches('%').parse::<f64>() {
+            Ok(p) if p > 0.0 && p < 100.0 => Ok(p),
+            _ => Err(format!(
+                "`{s}` is not a percentage between 0 and 100 (exclusive), such as 50"
+            )),
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

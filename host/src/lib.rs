@@ -41,7 +41,8 @@
 //!    a rewrite's phase).
 //! 4. [`transform`] (what decides each document and the checks on what it
 //!    returns; [`python`]: the Python runtime's contract), then [`writer`]
-//!    (commits), then [`pipeline`] (reader → workers → in-order reassembly
+//!    (commits), [`throttle`] (what a commit waits for: the rate, lag and
+//!    latency limits, the pause flag), then [`pipeline`] (reader → workers → in-order reassembly
 //!    → writer) and [`rewrite`] (copy, catch-up, swap).
 //! 5. [`local`] (a transform run on documents in memory) and [`fixture`]
 //!    (test fixtures run through it), beside the writer: no database.
@@ -90,6 +91,7 @@ pub mod sample;
 pub mod source;
 pub mod target;
 pub mod text;
+pub mod throttle;
 pub mod transform;
 mod update;
 pub mod wasm;

@@ -86,6 +86,34 @@ pub enum Event {
         deleted: u64,
         /// Failed so far.
         failed: u64,
+        /// Milliseconds this run has spent paused so far: left out of rates
+        /// and ETAs.
+        paused_ms: u64,
+    },
+    /// The run's throttle changed: it writes at will (`running`) or is held
+    /// back (`throttled`, and why, with the value measured).
+    Throttle {
+        /// The migration.
+        id: String,
+        /// `running` or `throttled`.
+        state: String,
+        /// Why it is throttled.
+        reason: Option<String>,
+    },
+    /// The run found the migration paused (`mongoshift pause`, or
+    /// `--pause-at`): its last batch committed, it waits, holding the lock.
+    Paused {
+        /// The migration.
+        id: String,
+        /// Who paused it.
+        by: String,
+    },
+    /// The pause was lifted (`mongoshift resume`); the run goes on.
+    Resumed {
+        /// The migration.
+        id: String,
+        /// How long it was paused, in milliseconds.
+        paused_ms: u64,
     },
     /// A migration finished.
     MigrationFinished {

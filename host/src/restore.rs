@@ -78,6 +78,7 @@ pub(crate) async fn restore(
                 replaced: done,
                 deleted: 0,
                 failed: 0,
+                paused_ms: 0,
             });
         }
         if end {

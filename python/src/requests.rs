@@ -43,6 +43,7 @@ impl UpRequest {
             transactions: self.transactions,
             on_error: self.on_error.unwrap_or(OnError::Abort),
             pre_images: self.pre_images,
+            ..UpOptions::default()
         }
     }
 }

@@ -8,6 +8,7 @@ mod fixtures;
 pub(crate) mod fleet;
 mod fleet_progress;
 mod outcomes;
+mod pace;
 mod progress;
 pub(crate) mod quarantine;
 mod results;

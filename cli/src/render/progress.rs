@@ -9,6 +9,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mongoshift::{Direction, Event, ProgressSink};
 
 use super::duration::ms;
+use super::pace::Pace;
 use crate::args::ProgressMode;
 
 /// Renders progress events as bars, plain lines or JSON.
@@ -20,6 +21,8 @@ pub(crate) struct ProgressRenderer {
     bars: Mutex<HashMap<String, ProgressBar>>,
     /// When each migration last printed a plain progress line.
     last_line: Mutex<HashMap<String, std::time::Instant>>,
+    /// Each migration's rate and ETA, paused time left out.
+    paces: Mutex<HashMap<String, Pace>>,
 }
 
 impl ProgressRenderer {
@@ -31,6 +34,7 @@ impl ProgressRenderer {
             multi,
             bars: Mutex::new(HashMap::new()),
             last_line: Mutex::new(HashMap::new()),
+            paces: Mutex::new(HashMap::new()),
         }
     }
 
@@ -47,6 +51,40 @@ impl ProgressRenderer {
         }
     }
 
+    /// The rate and ETA of migration `id` at `done`, in words.
+    fn pace(&self, id: &str, done: u64, total: Option<u64>, paused_ms: u64) -> String {
+        let mut paces = self.paces.lock().unwrap_or_else(|p| p.into_inner());
+        paces
+            .entry(id.to_string())
+            .or_insert_with(Pace::new)
+            .describe(done, total, paused_ms)
+    }
+
+    /// A bar for a migration of `total` documents, or a spinner.
+    fn new_bar(&self, total: Option<u64>) -> ProgressBar {
+        match total {
+            Some(n) => {
+                let b = self.multi.add(ProgressBar::new(n));
+                b.set_style(
+                    ProgressStyle::with_template(
+                        "{prefix:.bold} [{bar:30.cyan/blue}] {pos}/{len} docs {msg}",
+                    )
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                );
+                b
+            }
+            None => {
+                let b = self.multi.add(ProgressBar::new_spinner());
+                b.set_style(
+                    ProgressStyle::with_template("{spinner} {prefix:.bold} {elapsed} {msg}")
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                );
+                b.enable_steady_tick(Duration::from_millis(120));
+                b
+            }
+        }
+    }
+
     fn bar(&self, e: &Event) {
         let mut bars = self.bars.lock().unwrap_or_else(|p| p.into_inner());
         match e {
@@ -57,29 +95,7 @@ impl ProgressRenderer {
                 total,
                 ..
             } => {
-                let bar = match total {
-                    Some(n) => {
-                        let b = self.multi.add(ProgressBar::new(*n));
-                        b.set_style(
-                            ProgressStyle::with_template(
-                                "{prefix:.bold} [{bar:30.cyan/blue}] {pos}/{len} docs, eta {eta} {msg}",
-                            )
-                            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-                        );
-                        b
-                    }
-                    None => {
-                        let b = self.multi.add(ProgressBar::new_spinner());
-                        b.set_style(
-                            ProgressStyle::with_template(
-                                "{spinner} {prefix:.bold} {elapsed} {msg}",
-                            )
-                            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-                        );
-                        b.enable_steady_tick(Duration::from_millis(120));
-                        b
-                    }
-                };
+                let bar = self.new_bar(*total);
                 bar.set_prefix(format!("{} {id} ({kind})", arrow(*direction)));
                 bars.insert(id.clone(), bar);
             }
@@ -95,17 +111,25 @@ impl ProgressRenderer {
             Event::Documents {
                 id,
                 done,
+                total,
                 replaced,
                 deleted,
                 failed,
-                ..
+                paused_ms,
             } => {
                 if let Some(b) = bars.get(id) {
                     b.set_position(*done);
+                    let pace = self.pace(id, *done, *total, *paused_ms);
                     b.set_message(format!(
-                        "{:.0} docs/s, replaced {replaced} deleted {deleted} failed {failed}",
-                        b.per_sec()
+                        "{}replaced {replaced} deleted {deleted} failed {failed}",
+                        pace.strip_prefix(", ")
+                            .map_or(String::new(), |p| format!("{p}, "))
                     ));
+                }
+            }
+            Event::Throttle { id, .. } | Event::Paused { id, .. } | Event::Resumed { id, .. } => {
+                if let Some(line) = control_line(e) {
+                    let _ = self.multi.println(format!("  {id}: {line}"));
                 }
             }
             Event::MigrationFinished {
@@ -174,7 +198,17 @@ impl ProgressSink for ProgressRenderer {
                     }
                     last.insert(id.clone(), now);
                 }
-                plain(e)
+                if let Event::Documents {
+                    id,
+                    done,
+                    total,
+                    paused_ms,
+                    ..
+                } = e
+                {
+                    return plain(e, &self.pace(id, *done, *total, *paused_ms));
+                }
+                plain(e, "")
             }
             ProgressMode::Json => {
                 if let Ok(line) = serde_json::to_string(e) {
@@ -219,7 +253,8 @@ macro_rules! say {
     }};
 }
 
-fn plain(e: &Event) {
+/// `e` as a plain line; `pace` follows a document count.
+fn plain(e: &Event, pace: &str) {
     match e {
         Event::LockWaiting { owner } => say!("waiting for the migration lock held by {owner}"),
         Event::MigrationStarted {
@@ -241,6 +276,11 @@ fn plain(e: &Event) {
         } => {
             say!("  {id} step {step}: {modified} modified of {matched} matched")
         }
+        Event::Throttle { id, .. } | Event::Paused { id, .. } | Event::Resumed { id, .. } => {
+            if let Some(line) = control_line(e) {
+                say!("  {id}: {line}");
+            }
+        }
         Event::Documents {
             id,
             done,
@@ -248,8 +288,9 @@ fn plain(e: &Event) {
             replaced,
             deleted,
             failed,
+            ..
         } => say!(
-            "  {id}: {done}/{} docs, replaced {replaced} deleted {deleted} failed {failed}",
+            "  {id}: {done}/{} docs, replaced {replaced} deleted {deleted} failed {failed}{pace}",
             total.map_or("?".into(), |t| t.to_string())
         ),
         Event::MigrationFinished {
@@ -299,6 +340,23 @@ fn guest_log(e: &Event) -> Option<String> {
         Event::GuestLogDropped { id, batch, dropped } => Some(format!(
             "  {id} [batch {batch}] … {dropped} more lines dropped (a batch keeps at most 200 lines, 64 KiB)"
         )),
+        _ => None,
+    }
+}
+
+/// A throttle or pause event in words.
+fn control_line(e: &Event) -> Option<String> {
+    match e {
+        Event::Throttle { state, reason, .. } => Some(match reason {
+            Some(r) => format!("{state}: {r}"),
+            None => format!("{state} (no limit holds it back)"),
+        }),
+        Event::Paused { by, .. } => Some(format!(
+            "paused by {by}; the lock is held; waiting for `mongoshift resume`"
+        )),
+        Event::Resumed { paused_ms, .. } => {
+            Some(format!("resumed after {} paused", ms(*paused_ms)))
+        }
         _ => None,
     }
 }

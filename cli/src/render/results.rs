@@ -31,7 +31,7 @@ pub(crate) fn status_table(rows: &[StatusRow]) {
         println!("no migrations");
         return;
     }
-    let rows: Vec<Vec<String>> = rows
+    let table_rows: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
             vec![
@@ -69,8 +69,19 @@ pub(crate) fn status_table(rows: &[StatusRow]) {
             "DURATION",
             "CHECKSUM",
         ],
-        &rows,
+        &table_rows,
     );
+    for r in rows {
+        if let Some(by) = &r.paused_by {
+            println!(
+                "{}: paused by {by}; `mongoshift resume {}` goes on",
+                r.id, r.id
+            );
+        }
+        if let Some(t) = &r.throttle {
+            println!("{}: {t}", r.id);
+        }
+    }
 }
 
 pub(crate) fn plan(plan: &Plan) {

@@ -1,6 +1,7 @@
-//! Pausing and resuming a running migration: small `$set`s on its ledger
-//! entry, written by any process (`pause` and `resume` run on another
-//! machine than the run).
+//! Pausing and resuming a running migration, and the throttle state it
+//! shows: small `$set`s on its ledger entry, written by any process (`pause`
+//! and `resume` run on another machine than the run), read by the run
+//! between batches.
 
 use bson::{doc, DateTime, Document};
 
@@ -58,6 +59,37 @@ impl Ledger {
             ));
         }
         Ok(self.get(id).await?.unwrap_or(entry))
+    }
+
+    /// Whether migration `id` is paused, and by whom (one small read).
+    pub(crate) async fn pause_flag(&self, id: &str) -> Result<Option<String>> {
+        let found = entries(self.target())
+            .find_one(doc! { "_id": id })
+            .projection(doc! { "paused": 1, "paused_by": 1 })
+            .await
+            .map_err(|e| {
+                MigrateError::db(format!("cannot read the ledger ({LEDGER_COLLECTION})"), e)
+            })?;
+        Ok(found
+            .filter(|d| d.get_bool("paused").unwrap_or(false))
+            .map(|d| {
+                d.get_str("paused_by")
+                    .unwrap_or("another process")
+                    .to_string()
+            }))
+    }
+
+    /// Records where the throttle of migration `id` stands, for `status`.
+    /// Only progress: a failed write is the caller's to ignore.
+    pub(crate) async fn set_throttle(&self, id: &str, state: &str) -> Result<()> {
+        entries(self.target())
+            .update_one(
+                doc! { "_id": id, "state": State::Running.as_str() },
+                doc! { "$set": { "throttle": state } },
+            )
+            .await
+            .map(drop)
+            .map_err(|e| MigrateError::db(format!("cannot record the throttle state of {id}"), e))
     }
 }
 

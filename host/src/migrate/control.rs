@@ -57,6 +57,15 @@ impl Migrator {
             .iter()
             .any(|p| p.state == PartitionState::Running && p.lease_until.is_some_and(|t| t > now)))
     }
+
+    /// The controls of a run of a migration whose manifest sets `manifest`
+    /// limits: the flags' win.
+    pub(super) fn controls_with(&self, manifest: &ThrottleOptions) -> Controls {
+        Controls {
+            throttle: self.controls.throttle.or(*manifest),
+            ..self.controls
+        }
+    }
 }
 
 /// Who pauses or resumes: this host and process.

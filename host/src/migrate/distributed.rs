@@ -46,6 +46,7 @@ impl Migrator {
     ) -> Result<Report> {
         let mut this = self.clone();
         this.on_error = opts.on_error;
+        this.controls = crate::throttle::Controls::writing(opts.throttle, opts.pause_at);
         let entries = self.ledger.entries().await?;
         let todo = pending(&self.migrations, &self.dir, &entries, opts)?;
         // Refuse what cannot be split before anything runs.

@@ -274,6 +274,7 @@ impl Migrator {
             session: None,
             lookups,
             schema,
+            controls: crate::throttle::Controls::default(),
         })
         .await?;
         let secs = started.elapsed().as_secs_f64().max(1e-6);

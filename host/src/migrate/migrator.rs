@@ -1,5 +1,6 @@
 //! [`Migrator`]: the migrations on disk, the target, and how runs report.
 
+use crate::throttle::{Controls, ThrottleOptions};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -25,6 +26,9 @@ pub struct Migrator {
     pub(super) lock: LockOptions,
     pub(super) progress: Progress,
     pub(super) on_error: OnError,
+    /// What holds the run's writes back: `up`'s throttle flags and
+    /// `--pause-at`; the pause flag is always obeyed.
+    pub(super) controls: Controls,
     /// `down --set-aside-writes-since-swap`.
     pub(super) set_aside: bool,
     /// Runs Python migrations; see [`crate::python`].
@@ -57,6 +61,7 @@ impl Migrator {
             lock: LockOptions::default(),
             progress: Arc::new(NoProgress),
             on_error: OnError::Abort,
+            controls: Controls::writing(ThrottleOptions::default(), None),
             set_aside: false,
             python: None,
             python_missing: None,

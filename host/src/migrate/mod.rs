@@ -15,7 +15,8 @@
 //! - `distributed`: `up --distributed`, one worker of many; `partitioned`:
 //!   one migration shared by partitions (see [`crate::partition`]);
 //!   `distributed_plan`: `plan --distributed`.
-//! - `control`: `pause` and `resume` of a running migration.
+//! - `control`: `pause` and `resume` of a running migration, and the
+//!   throttle a run gets (flags over the manifest).
 //! - `dry_run`: what a run would do, from a sample; `prune`: dropping what
 //!   finished rewrites and pre-images keep; `replay`: quarantined documents
 //!   run again through fixed files.

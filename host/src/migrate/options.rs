@@ -1,6 +1,6 @@
 //! How `up` and `down` run: [`UpOptions`], [`DownOptions`], [`DownTarget`].
 
-use crate::options::{OnError, Strategy, TxMode, UpdateForm};
+use crate::options::{OnError, Strategy, ThrottleOptions, TxMode, UpdateForm};
 
 /// Where `down` stops.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,4 +60,10 @@ pub struct UpOptions {
     /// Override whether pre-images are kept (default: for migrations without a
     /// backward transform).
     pub pre_images: Option<bool>,
+    /// Rate, replication lag and latency limits; each wins over the
+    /// manifest's.
+    pub throttle: ThrottleOptions,
+    /// Pause by itself once this percentage of a migration's expected
+    /// documents is done (for rehearsals); `mongoshift resume` goes on.
+    pub pause_at: Option<f64>,
 }

@@ -383,6 +383,7 @@ impl Migrator {
             session,
             schema: compile_schema(w.spec),
             lookups: cross.lookups(),
+            controls: self.controls_with(&w.spec.throttle),
         };
         pipeline::run(job).await?;
         Ok(())

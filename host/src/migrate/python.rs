@@ -332,6 +332,7 @@ impl Migrator {
             session: None,
             schema: None,
             lookups: cross.lookups(),
+            controls: self.controls,
         }
     }
 

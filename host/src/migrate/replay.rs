@@ -219,6 +219,7 @@ impl Migrator {
             session,
             schema: r.schema.clone(),
             lookups: cross.lookups(),
+            controls: crate::throttle::Controls::default(),
         })
         .await?;
         Ok(())

@@ -1,6 +1,7 @@
 //! `up` and `down`: taking the lock, running each migration in order and
 //! recording it in the ledger.
 
+use crate::throttle::Controls;
 use std::time::Instant;
 
 use bson::DateTime;
@@ -27,6 +28,7 @@ impl Migrator {
         let lease = Lease::acquire(&self.target, &self.lock, &self.progress).await?;
         let mut this = self.clone();
         this.on_error = opts.on_error;
+        this.controls = Controls::writing(opts.throttle, opts.pause_at);
         let res = this.up_locked(&lease, opts).await;
         let released = lease.release().await;
         let report = res?;

@@ -352,6 +352,7 @@ impl Migrator {
             session: None,
             schema: None,
             lookups: cross.lookups(),
+            controls: self.controls_with(&spec.throttle),
         }
     }
 }

@@ -18,6 +18,7 @@ use crate::error::{MigrateError, Result};
 use crate::ledger::Checkpoint;
 use crate::progress::{Direction, Event, Progress};
 use crate::target::Target;
+use crate::throttle::{smooth_batch, Controls, Gate, GateRun};
 use crate::transform::{Transformer, WorkerSlot};
 use crate::writer::{BatchWriter, WriteOptions, WriterContext};
 
@@ -46,6 +47,9 @@ pub(crate) struct Job<'a> {
     pub(crate) schema: Option<Arc<jsonschema::Validator>>,
     /// The migration's lookups, resolved for each batch (contract version 2).
     pub(crate) lookups: Option<crate::lookup::Lookups>,
+    /// The throttle and the pause switches obeyed before each commit
+    /// (none in a dry run: it writes nothing).
+    pub(crate) controls: Controls,
 }
 
 impl Job<'_> {
@@ -64,7 +68,11 @@ impl Job<'_> {
 /// are written; nothing of the failed batch is.
 pub(crate) async fn run(mut job: Job<'_>) -> Result<Checkpoint> {
     let opts = job.options;
-    let size = BatchSize::new(opts.batch_size);
+    // A paced run commits small batches, so that its rate is smooth.
+    let size = BatchSize::new(smooth_batch(
+        opts.batch_size,
+        job.controls.throttle.max_rate,
+    ));
     let permits = Arc::new(Semaphore::new(opts.max_in_flight));
     let (batch_tx, batch_rx) = crossbeam_channel::bounded::<Batch>(opts.max_in_flight);
     let (result_tx, result_rx) = mpsc::unbounded_channel::<Finished>();
@@ -85,7 +93,19 @@ pub(crate) async fn run(mut job: Job<'_>) -> Result<Checkpoint> {
     }
     .spawn();
     let mut sink = sink(&mut job).await?;
-    let outcome = drain(&job, result_rx, &mut sink, &size).await;
+    let mut gate = match &sink {
+        Sink::Write(_) => Gate::new(
+            GateRun {
+                target: job.target.clone(),
+                migration: job.migration.to_string(),
+                progress: job.progress.clone(),
+                total: job.total,
+            },
+            job.controls,
+        ),
+        Sink::DryRun { .. } => None,
+    };
+    let outcome = drain(&job, result_rx, &mut sink, &size, gate.as_mut()).await;
     permits.close();
     let read = reader.await.map_err(|e| MigrateError::Task {
         task: "the reader task".into(),
@@ -122,6 +142,7 @@ async fn drain(
     mut results: mpsc::UnboundedReceiver<Finished>,
     sink: &mut Sink<'_>,
     size: &BatchSize,
+    mut gate: Option<&mut Gate>,
 ) -> Result<()> {
     let mut in_order = InOrder::default();
     while let Some(finished) = results.recv().await {
@@ -129,7 +150,7 @@ async fn drain(
         while let Some(t) = in_order.pop_next() {
             let t = t?;
             report_logs(job, &t);
-            let cp = sink.take(t, size).await?;
+            let cp = sink.take(t, size, gate.as_deref_mut()).await?;
             job.progress.event(&Event::Documents {
                 id: job.migration.to_string(),
                 done: cp.read as u64,
@@ -137,6 +158,7 @@ async fn drain(
                 replaced: cp.replaced as u64,
                 deleted: cp.deleted as u64,
                 failed: cp.failed as u64,
+                paused_ms: gate.as_ref().map_or(0, |g| g.paused().as_millis() as u64),
             });
         }
     }

@@ -8,6 +8,7 @@ use super::dry_run::{self, DryRunSink};
 use crate::batch::Transformed;
 use crate::error::Result;
 use crate::ledger::Checkpoint;
+use crate::throttle::Gate;
 use crate::writer::BatchWriter;
 
 /// The end of the pipeline.
@@ -22,13 +23,28 @@ pub(crate) enum Sink<'a> {
 }
 
 impl Sink<'_> {
-    /// Takes the next batch in read order; the checkpoint after it.
-    pub(crate) async fn take(&mut self, t: Transformed, size: &BatchSize) -> Result<Checkpoint> {
+    /// Takes the next batch in read order, through `gate` when given (the
+    /// throttle and the pause flag); the checkpoint after it.
+    pub(crate) async fn take(
+        &mut self,
+        t: Transformed,
+        size: &BatchSize,
+        gate: Option<&mut Gate>,
+    ) -> Result<Checkpoint> {
         match self {
             Sink::Write(w) => {
+                let docs = t.batch.len() as u64;
+                let mut gate = gate;
+                if let Some(g) = gate.as_deref_mut() {
+                    g.before_commit(w.checkpoint().read as u64, docs).await?;
+                }
                 let started = Instant::now();
                 let shrunk = w.write(&t).await?;
-                size.after_write(shrunk, started.elapsed());
+                let took = started.elapsed();
+                size.after_write(shrunk, took);
+                if let Some(g) = gate {
+                    g.after_commit(docs, took);
+                }
                 Ok(w.checkpoint().clone())
             }
             Sink::DryRun { counted, sink } => {
