@@ -131,6 +131,51 @@ fn pause_from_another_process_holds_the_lock_and_resume_finishes_once() {
     assert!(!entry.get_bool("paused").unwrap_or(true), "{entry}");
 }
 
+/// Documents done over every partition of the migration.
+fn partitions_read(t: &TestDb) -> i64 {
+    crate::distributed::partitions(t)
+        .iter()
+        .filter_map(|p| p.get_document("checkpoint").ok())
+        .filter_map(|c| c.get_i64("read").ok())
+        .sum()
+}
+
+#[test]
+fn pause_holds_every_worker_of_a_distributed_run() {
+    let t = TestDb::new("pause_distributed");
+    t.seed_users(20_000);
+    counter_migration(&t, "batch_size = 250\n");
+    let flags = |name: &'static str| {
+        [
+            "--distributed",
+            "--worker",
+            name,
+            "--partition-docs",
+            "4000",
+            "--max-rate",
+            "1500",
+        ]
+    };
+    let (mut w1, e1) = spawn_up(&t, &flags("w1"));
+    let (mut w2, e2) = spawn_up(&t, &flags("w2"));
+    let (mut seen1, mut seen2) = (Vec::new(), Vec::new());
+    wait_for(&e1, "documents", &mut seen1);
+    wait_for(&e2, "documents", &mut seen2);
+    t.cmd().args(["pause", MIG]).assert().success();
+    wait_for(&e1, "paused", &mut seen1);
+    wait_for(&e2, "paused", &mut seen2);
+    let at = partitions_read(&t);
+    for _ in 0..15 {
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(partitions_read(&t), at, "a worker committed while paused");
+    }
+    assert!(at < 20_000, "paused before the end ({at})");
+    t.cmd().args(["resume", MIG]).assert().success();
+    assert!(w1.wait().expect("wait").success(), "worker 1 failed");
+    assert!(w2.wait().expect("wait").success(), "worker 2 failed");
+    each_once(&t, 20_000);
+}
+
 #[test]
 fn pause_at_half_pauses_a_rehearsal_until_resume() {
     let t = TestDb::new("pause_at");

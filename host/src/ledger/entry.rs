@@ -206,3 +206,32 @@ impl LedgerEntry {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_write_keeps_the_same_runs_pause_and_clears_it_once_the_run_ended() {
+        let mut stored = LedgerEntry::new("1_a", "", "wasm", "sum");
+        stored.started_at = Some(DateTime::from_millis(1_000));
+        stored.paused = true;
+        stored.paused_by = Some("ops".into());
+        stored.throttle = Some("running".into());
+        let mut same = stored.clone();
+        same.paused = false;
+        same.throttle = None;
+        same.keep_controls(Some(&stored));
+        assert!(same.paused, "another process paused this run");
+        assert_eq!(same.throttle.as_deref(), Some("running"));
+        let mut next = LedgerEntry::new("1_a", "", "wasm", "sum");
+        next.started_at = Some(DateTime::from_millis(2_000));
+        next.keep_controls(Some(&stored));
+        assert!(!next.paused, "a new run starts unpaused");
+        let mut ended = stored.clone();
+        ended.state = State::Applied;
+        ended.keep_controls(Some(&stored));
+        assert!(!ended.paused);
+        assert_eq!(ended.throttle, None);
+    }
+}
