@@ -33,5 +33,5 @@ pub use partitioned::AfterLast;
 pub(crate) use partitioned::{partition_done, partition_failed};
 pub(crate) use rewrite::save_rewrite_state;
 pub use rewrite::{conflicts_collection, Phase, RewriteState};
-pub(crate) use store::commit;
+pub(crate) use store::in_transaction;
 pub use store::Ledger;

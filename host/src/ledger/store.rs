@@ -86,35 +86,13 @@ impl Ledger {
             .start_session()
             .await
             .map_err(|e| MigrateError::db("cannot start a session", e))?;
-        let mut backoff = Duration::from_millis(10);
-        for attempt in 0.. {
-            session
-                .start_transaction()
+        in_transaction(&mut session, "the ledger write", 20, async |s| {
+            lease.fence(Some(&mut *s), &what).await?;
+            self.replace(&entry, &filter, Some(s))
                 .await
-                .map_err(|e| MigrateError::db("cannot start a transaction", e))?;
-            let res = async {
-                lease.fence(Some(&mut session), &what).await?;
-                self.replace(&entry, &filter, Some(&mut session))
-                    .await
-                    .map_err(|e| self.fenced(e, &what))
-            }
-            .await;
-            let res = match res {
-                Ok(()) => commit(&mut session, "the ledger write").await,
-                Err(e) => {
-                    let _ = session.abort_transaction().await;
-                    Err(e)
-                }
-            };
-            match res {
-                Err(e) if e.has_label(TRANSIENT_TRANSACTION_ERROR) && attempt < 20 => {
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_millis(500));
-                }
-                other => return other,
-            }
-        }
-        unreachable!("the retry loop returns")
+                .map_err(|e| self.fenced(e, &what))
+        })
+        .await
     }
 
     async fn replace(
@@ -142,7 +120,40 @@ impl Ledger {
 
 /// Commits a transaction that writes the ledger (`what`, for messages),
 /// asking again while the server cannot say whether it committed.
-pub(crate) async fn commit(session: &mut mongodb::ClientSession, what: &str) -> Result<()> {
+/// Runs `body` in a transaction of `session` and commits it (`what`: for
+/// the error). A transient transaction error (a write conflict with another
+/// run) starts it over, up to `attempts` times, backing off.
+pub(crate) async fn in_transaction<T>(
+    session: &mut mongodb::ClientSession,
+    what: &str,
+    attempts: u32,
+    mut body: impl AsyncFnMut(&mut mongodb::ClientSession) -> Result<T>,
+) -> Result<T> {
+    let mut backoff = Duration::from_millis(10);
+    for attempt in 0.. {
+        session
+            .start_transaction()
+            .await
+            .map_err(|e| MigrateError::db("cannot start a transaction", e))?;
+        let res = match body(session).await {
+            Ok(v) => commit(session, what).await.map(|()| v),
+            Err(e) => {
+                let _ = session.abort_transaction().await;
+                Err(e)
+            }
+        };
+        match res {
+            Err(e) if e.has_label(TRANSIENT_TRANSACTION_ERROR) && attempt < attempts => {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_millis(500));
+            }
+            other => return other,
+        }
+    }
+    unreachable!("the retry loop returns")
+}
+
+async fn commit(session: &mut mongodb::ClientSession, what: &str) -> Result<()> {
     for _ in 0..5 {
         match session.commit_transaction().await {
             Ok(()) => return Ok(()),

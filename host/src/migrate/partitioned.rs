@@ -346,16 +346,7 @@ impl Migrator {
         let filter = p.range().filter(&w.spec.filter);
         let cross = Cross::declared(&w.m.id, &w.spec.outputs, &w.spec.lookups, Direction::Up);
         let (tx, _) = w.tx_and_last();
-        let session = match tx {
-            TxMode::None => None,
-            _ => Some(
-                self.target
-                    .client()
-                    .start_session()
-                    .await
-                    .map_err(|e| MigrateError::db("cannot start a session", e))?,
-            ),
-        };
+        let session = self.session_for(tx).await?;
         let job = pipeline::Job {
             target: &self.target,
             migration: &w.m.id,

@@ -15,7 +15,7 @@ use crate::error::{MigrateError, Result};
 use crate::ledger::{AcceptedChange, CheckpointSlot, LedgerEntry, State};
 use crate::lock::Lease;
 use crate::manifest::{Body, Lookup, Namespace};
-use crate::options::{TxMode, UpdateForm};
+use crate::options::UpdateForm;
 use crate::pipeline::{self, PipelineOptions, Transformer};
 use crate::progress::Direction;
 use crate::python::PythonStep;
@@ -178,16 +178,7 @@ impl Migrator {
             return Ok(());
         }
         let tx = self.tx_mode(None);
-        let session = match tx {
-            TxMode::None => None,
-            _ => Some(
-                self.target
-                    .client()
-                    .start_session()
-                    .await
-                    .map_err(|e| MigrateError::db("cannot start a session", e))?,
-            ),
-        };
+        let session = self.session_for(tx).await?;
         let cross = Cross::declared(&m.id, &r.outputs, &r.lookups, Direction::Up);
         pipeline::run(pipeline::Job {
             target: &self.target,

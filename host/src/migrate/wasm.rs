@@ -210,17 +210,24 @@ impl Migrator {
             }
         }
         self.end_dead_session(entry).await;
+        let session = self.session_for(tx).await?;
+        if let Some(s) = &session {
+            entry.session = Some(s.id().clone());
+        }
+        Ok(session)
+    }
+
+    /// The session a run's batches commit in: none without transactions.
+    pub(super) async fn session_for(&self, tx: TxMode) -> Result<Option<mongodb::ClientSession>> {
         if tx == TxMode::None {
             return Ok(None);
         }
-        let s = self
-            .target
+        self.target
             .client()
             .start_session()
             .await
-            .map_err(|e| MigrateError::db("cannot start a session", e))?;
-        entry.session = Some(s.id().clone());
-        Ok(Some(s))
+            .map(Some)
+            .map_err(|e| MigrateError::db("cannot start a session", e))
     }
 
     /// The transaction mode a run gets on this deployment.

@@ -1,17 +1,14 @@
 //! The end of a claim: the partition marked done (and, when it was the last,
 //! the migration applied, in the same transaction), or handed back.
 
-use std::time::Duration;
-
 use bson::doc;
 use futures_util::TryStreamExt;
-use mongodb::error::TRANSIENT_TRANSACTION_ERROR;
 use mongodb::ClientSession;
 
 use super::claim::Claim;
 use super::record::{coll, PartitionState};
 use crate::error::{MigrateError, Result};
-use crate::ledger::{commit, partition_done, partition_failed, AfterLast, Checkpoint};
+use crate::ledger::{in_transaction, partition_done, partition_failed, AfterLast, Checkpoint};
 use crate::target::Target;
 
 /// Marks the claimed partition done, fenced by its token. In the same
@@ -25,30 +22,10 @@ pub(crate) async fn complete(target: &Target, claim: &Claim, last: AfterLast) ->
         .start_session()
         .await
         .map_err(|e| MigrateError::db("cannot start a session", e))?;
-    let mut backoff = Duration::from_millis(10);
-    for attempt in 0.. {
-        session
-            .start_transaction()
-            .await
-            .map_err(|e| MigrateError::db("cannot start a transaction", e))?;
-        let res = match mark_done(target, claim, last, &mut session).await {
-            Ok(applied) => commit(&mut session, "the end of a partition")
-                .await
-                .map(|()| applied),
-            Err(e) => {
-                let _ = session.abort_transaction().await;
-                Err(e)
-            }
-        };
-        match res {
-            Err(e) if e.has_label(TRANSIENT_TRANSACTION_ERROR) && attempt < 50 => {
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_millis(500));
-            }
-            other => return other,
-        }
-    }
-    unreachable!("the retry loop returns")
+    in_transaction(&mut session, "the end of a partition", 50, async |s| {
+        mark_done(target, claim, last, s).await
+    })
+    .await
 }
 
 async fn mark_done(
