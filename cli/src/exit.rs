@@ -13,7 +13,8 @@ pub const USAGE: u8 = 2;
 /// The migrations on disk disagree with the ledger (checksum, missing file), or
 /// `verify` found a difference.
 pub const MISMATCH: u8 = 3;
-/// The lock is held by another run (or was lost).
+/// The lock is held by another run (or was lost), or workers of a distributed
+/// run hold partitions of the migration.
 pub const LOCKED: u8 = 4;
 /// The server cannot be reached, refused the credentials, or the URI is invalid.
 pub const CONNECTION: u8 = 5;
@@ -40,7 +41,8 @@ pub fn code_of(err: &MigrateError) -> u8 {
         | MigrateError::MissingOnDisk { .. } => MISMATCH,
         MigrateError::LockHeld { .. }
         | MigrateError::LockAlive { .. }
-        | MigrateError::LockLost { .. } => LOCKED,
+        | MigrateError::LockLost { .. }
+        | MigrateError::PartitionsHeld { .. } => LOCKED,
         MigrateError::Unreachable { .. }
         | MigrateError::Auth { .. }
         | MigrateError::InvalidUri { .. }

@@ -18,6 +18,7 @@ mod cross_kinds;
 mod cross_too_large;
 mod distributed;
 mod distributed_rewrite;
+mod distributed_takeback;
 mod docs;
 mod fixtures_cmd;
 mod fleet;

@@ -214,3 +214,49 @@ fn replay_refuses_what_it_cannot_run_by_name() {
     assert_eq!(t.count("users", doc! { "n": 1 }), 0, "nothing written");
     assert!(t.ledger().is_empty());
 }
+
+#[test]
+fn a_replay_killed_part_way_is_finished_by_another_and_undone_by_down() {
+    let t = TestDb::new("quar_killed");
+    t.seed_users(1_000);
+    let manifest = |every: Option<i32>| {
+        t.write(&format!("{MIG}/guest.wat"), &counter(false, every));
+        t.write(
+            &format!("{MIG}/migration.toml"),
+            "kind = \"wasm\"\ncollection = \"users\"\nmodule = \"guest.wat\"\nbatch_size = 10\nstrategy = \"in-place\"\n",
+        );
+    };
+    // Every 20th of 1,000 set aside: 50 entries, five batches to replay.
+    manifest(Some(20));
+    t.cmd()
+        .args(["up", "--on-error", "quarantine"])
+        .assert()
+        .success();
+    assert_eq!(t.count("mongoshift_quarantine", doc! {}), 50);
+    manifest(None);
+    // Killed (SIGKILL, lock left behind) after its second batch committed.
+    t.cmd()
+        .args(["quarantine", "replay", MIG])
+        .env("MONGOSHIFT_FAILPOINT", "batch.after_commit:2")
+        .env("MONGOSHIFT_LOCK_TTL", "2")
+        .assert()
+        .failure();
+    let left = t.count("mongoshift_quarantine", doc! {});
+    assert_eq!(
+        left, 30,
+        "two batches committed, each with its entries cleared"
+    );
+    assert_eq!(t.count("users", doc! { "n": 1 }), 950 + 20);
+    // Run again: it takes the expired lock over and finishes the rest once.
+    let out = stdout_of(&t, &["quarantine", "replay", MIG]);
+    assert!(out.contains("30 of 30"), "{out}");
+    assert_eq!(
+        t.count("users", doc! { "n": 1 }),
+        1_000,
+        "each exactly once"
+    );
+    assert_eq!(t.ledger()[0].get_str("state"), Ok("applied"));
+    // And the whole migration, replayed documents included, rolls back.
+    t.cmd().args(["down"]).assert().success();
+    assert_eq!(t.count("users", doc! { "n": 0 }), 1_000);
+}

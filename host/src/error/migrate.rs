@@ -212,6 +212,30 @@ pub enum MigrateError {
         collection: String,
     },
 
+    /// Workers of a distributed run hold partitions of a migration that a
+    /// run without `--distributed` was about to touch.
+    #[error("migration {id} is being run by {workers} (`up --distributed`), holding its partitions (leases until {until}); nothing was written: wait for them to finish, or stop them and run this again once their leases lapse")]
+    PartitionsHeld {
+        /// The migration.
+        id: String,
+        /// The workers holding its partitions.
+        workers: String,
+        /// When the last of their leases lapses unless renewed.
+        until: String,
+    },
+
+    /// `up` without `--distributed` for a migration whose distributed run
+    /// stopped part-way.
+    #[error("migration {id} was started with `up --distributed` and {done} of its {of} partitions are done; nothing was written: go on with `mongoshift up --distributed` (one worker is enough: it goes on from every partition's checkpoint), or undo it with `mongoshift down`")]
+    DistributedUnfinished {
+        /// The migration.
+        id: String,
+        /// Partitions done.
+        done: usize,
+        /// Partitions in all.
+        of: usize,
+    },
+
     /// `--partition K --of N` does not fit the run.
     #[error("cannot run partition {index} of {of} of migration {id}: {reason}")]
     PartitionChoice {

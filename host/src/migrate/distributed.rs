@@ -62,7 +62,7 @@ impl Migrator {
         for (m, spec) in plan {
             let res = match spec {
                 Some(shared) => this.run_partitioned(m, shared, opts, dist).await,
-                None => this.run_alone(m, opts).await,
+                None => this.run_alone(m, opts, false).await,
             };
             match res {
                 Ok(c) => report.completed.push(c),
@@ -120,14 +120,26 @@ impl Migrator {
     }
 
     /// Runs `m` once, on whichever worker takes the lock first; the others
-    /// wait for the lock and then find it applied.
-    pub(super) async fn run_alone(&self, m: &Migration, opts: &UpOptions) -> Result<Completed> {
+    /// wait for the lock and then find it applied. `after_partitions`: what
+    /// is left of a shared run (a rewrite's catch-up and swap), refused when
+    /// another run took the migration back meanwhile.
+    pub(super) async fn run_alone(
+        &self,
+        m: &Migration,
+        opts: &UpOptions,
+        after_partitions: bool,
+    ) -> Result<Completed> {
         let lock = self.lock.clone().wait(Duration::from_secs(24 * 3600));
         let lease = Lease::acquire(&self.target, &lock, &self.progress).await?;
         let res = async {
             let previous = self.ledger.get(&m.id).await?;
             if let Some(done) = previous.as_ref().filter(|e| is_applied(e)) {
                 return Ok(completed(done));
+            }
+            let running =
+                |e: &LedgerEntry| e.state == State::Running && e.direction == Some(Direction::Up);
+            if after_partitions && !previous.as_ref().is_some_and(running) {
+                return Err(taken_back(m, previous.as_ref()));
             }
             let one = One {
                 lease: &lease,
@@ -143,6 +155,23 @@ impl Migrator {
         let c = res?;
         released?;
         Ok(c)
+    }
+}
+
+/// The refusal of a worker whose migration another run took back (rolled
+/// back, or removed its entry) while it was running.
+pub(super) fn taken_back(m: &Migration, e: Option<&LedgerEntry>) -> MigrateError {
+    let now = match e {
+        Some(e) if e.direction == Some(Direction::Down) => format!("down, {}", e.state.as_str()),
+        Some(e) => e.state.as_str().to_string(),
+        None => "removed".into(),
+    };
+    MigrateError::NotDistributable {
+        id: m.id.clone(),
+        reason: format!(
+            "another run took it back while this worker was running (its ledger entry is now \
+             {now}); this worker wrote nothing after that"
+        ),
     }
 }
 

@@ -16,7 +16,7 @@ use crate::report::Completed;
 use crate::source::Migration;
 use crate::writer::{Cross, Destination, WriteOptions};
 
-use super::distributed::{completed, is_applied, Shared, POLL};
+use super::distributed::{completed, is_applied, taken_back, Shared, POLL};
 use super::migrator::Migrator;
 use super::options::UpOptions;
 use super::settings::{choose_pre_images, Asked};
@@ -104,11 +104,6 @@ impl Migrator {
             let entry = self.ledger.get(&m.id).await?;
             match entry.as_ref() {
                 Some(e) if is_applied(e) => return Ok(completed(e)),
-                // Every partition is copied: the catch-up and the swap, on
-                // whichever worker takes the lock first.
-                Some(e) if e.rewrite.as_ref().is_some_and(|r| r.phase != Phase::Copy) => {
-                    return self.run_alone(m, opts).await
-                }
                 Some(e) if e.state == State::Failed => {
                     return Err(MigrateError::NotDistributable {
                         id: m.id.clone(),
@@ -119,6 +114,17 @@ impl Migrator {
                             e.error.as_deref().unwrap_or("no error recorded")
                         ),
                     })
+                }
+                // Rolled back (or removed) by another run meanwhile: it
+                // took every partition back first.
+                Some(e) if e.state != State::Running || e.direction != Some(Direction::Up) => {
+                    return Err(taken_back(m, Some(e)))
+                }
+                None => return Err(taken_back(m, None)),
+                // Every partition is copied: the catch-up and the swap, on
+                // whichever worker takes the lock first.
+                Some(e) if e.rewrite.as_ref().is_some_and(|r| r.phase != Phase::Copy) => {
+                    return self.run_alone(m, opts, true).await
                 }
                 _ => {}
             }

@@ -9,6 +9,7 @@ use bson::DateTime;
 use crate::error::{MigrateError, Result};
 use crate::ledger::{LedgerEntry, State};
 use crate::lock::Lease;
+use crate::partition;
 use crate::progress::{Direction, Event};
 use crate::report::{Completed, Report};
 use crate::source::Migration;
@@ -152,6 +153,14 @@ impl Migrator {
     /// result.
     pub(super) async fn run_one(&self, one: One<'_>, opts: &UpOptions) -> Result<Completed> {
         let started = Instant::now();
+        // Workers of a distributed run hold partitions, not the lock.
+        match one.direction {
+            Direction::Up => partition::check_unshared(&self.target, &one.m.id).await?,
+            Direction::Down => {
+                let by = format!("rollback by {}", one.lease.owner());
+                partition::withdraw(&self.target, &one.m.id, &by, self.lock.ttl).await?
+            }
+        }
         let mut entry = self.fresh_entry(one, opts);
         let ready = self.prepare(one, opts, &mut entry).await?;
         self.ledger.write(&entry, one.lease).await?;

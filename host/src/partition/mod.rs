@@ -25,6 +25,8 @@
 //!   done (and the migration applied), or handing it back.
 //! - `overview`: how far each migration's partitions are, and which workers
 //!   hold them now, for `status` and `workers`.
+//! - `withdraw`: a run without `--distributed` meeting a shared migration
+//!   (`up` refuses one left part-way, `down` takes its partitions back).
 //! - [`DistributedOptions`]: the worker's name, the partition size, a fixed
 //!   share.
 
@@ -36,6 +38,7 @@ mod overview;
 mod range;
 mod record;
 mod split;
+mod withdraw;
 
 pub use chunks::ranges_from_chunks;
 pub use claim::Claim;
@@ -49,3 +52,4 @@ pub(crate) use crate::ledger::AfterLast;
 pub(crate) use claim::claim;
 pub(crate) use finish::{complete, hand_back};
 pub(crate) use record::{collection_uuid, forget, load, record, RecordedBy};
+pub(crate) use withdraw::{check_unshared, withdraw};
