@@ -10,6 +10,7 @@
 mod codes;
 mod fixture;
 mod fleet;
+mod inspect;
 mod migrate;
 mod redact;
 mod source;
