@@ -6,6 +6,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use mongoshift::partition::{self, DistributedOptions};
+use std::sync::Arc;
+
+use mongoshift::metrics::{Metrics, MetricsServer};
 use mongoshift::{DownTarget, MigrationSource, Migrator, UnlockOutcome, UpOptions};
 
 use crate::args::{DownArgs, PlanArgs, ProgressMode, UpArgs};
@@ -165,7 +168,20 @@ pub(crate) async fn up(
         }
         return Ok(exit::OK);
     }
-    let res = match args.distributed.options() {
+    let dist = args.distributed.options();
+    // Listening comes first: an address in use stops the run before it
+    // takes the lock.
+    let (migrator, _metrics) = match &args.metrics.metrics_addr {
+        Some(addr) => {
+            let worker = dist.as_ref().map_or("", |d| d.worker.as_str());
+            let metrics = Arc::new(Metrics::new(worker));
+            let server = MetricsServer::start(addr, metrics.clone())?;
+            eprintln!("serving metrics at http://{}/metrics", server.addr());
+            (migrator.clone().also_progress(metrics), Some(server))
+        }
+        None => (migrator.clone(), None),
+    };
+    let res = match dist {
         Some(dist) => migrator.up_distributed(&opts, &dist).await,
         None => migrator.up(&opts).await,
     };

@@ -48,6 +48,7 @@ pub fn code_of(err: &MigrateError) -> u8 {
         | MigrateError::InvalidUri { .. }
         | MigrateError::NoDatabase => CONNECTION,
         MigrateError::Source(_) => INVALID,
+        MigrateError::MetricsAddr { .. } => USAGE,
         MigrateError::Fixture(_) => BAD_FIXTURE,
         _ => FAILED,
     }

@@ -32,12 +32,22 @@ pub(crate) async fn run(
         .into());
     }
     if let Command::Up(UpArgs {
-        ref distributed, ..
+        ref distributed,
+        ref metrics,
+        ..
     }) = command
     {
         if distributed.distributed {
             return Err(UsageError(
                 "--distributed shares one database's migrations among workers: pass --db NAME \
+                 instead of a database selection"
+                    .into(),
+            )
+            .into());
+        }
+        if metrics.metrics_addr.is_some() {
+            return Err(UsageError(
+                "--metrics-addr serves the metrics of one database's run: pass --db NAME \
                  instead of a database selection"
                     .into(),
             )

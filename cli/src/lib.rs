@@ -36,6 +36,7 @@ mod python;
 mod quarantine;
 mod render;
 mod run;
+mod run_args;
 mod sample;
 pub mod scaffold;
 mod settings;

@@ -76,6 +76,7 @@ pub mod local;
 pub mod lock;
 pub(crate) mod lookup;
 pub mod manifest;
+pub mod metrics;
 pub mod migrate;
 pub mod options;
 pub mod partition;

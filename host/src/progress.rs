@@ -1,6 +1,7 @@
 //! Progress events. The library emits them; front ends (the CLI's bars and JSON
 //! lines, the Python package's callback) render them. The library never prints.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -89,6 +90,11 @@ pub enum Event {
         /// Milliseconds this run has spent paused so far: left out of rates
         /// and ETAs.
         paused_ms: u64,
+        /// Batches committed so far.
+        batches: u64,
+        /// Batch commits attempted again so far, by cause (`write_conflict`,
+        /// `primary_changed`, `connection`, `transient`, `too_large`).
+        retries: BTreeMap<String, u64>,
     },
     /// The run's throttle changed: it writes at will (`running`) or is held
     /// back (`throttled`, and why, with the value measured).
@@ -99,6 +105,8 @@ pub enum Event {
         state: String,
         /// Why it is throttled.
         reason: Option<String>,
+        /// What holds it back: `rate`, `lag` or `latency`.
+        kind: Option<String>,
     },
     /// The run found the migration paused (`mongoshift pause`, or
     /// `--pause-at`): its last batch committed, it waits, holding the lock.
@@ -219,3 +227,20 @@ impl<F: Fn(&Event) + Send + Sync> ProgressSink for F {
 
 /// A shared sink.
 pub type Progress = Arc<dyn ProgressSink>;
+
+/// Sends every event to each sink in turn.
+pub struct Tee(pub Vec<Progress>);
+
+impl std::fmt::Debug for Tee {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Tee({} sinks)", self.0.len())
+    }
+}
+
+impl ProgressSink for Tee {
+    fn event(&self, event: &Event) {
+        for sink in &self.0 {
+            sink.event(event);
+        }
+    }
+}

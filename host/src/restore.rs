@@ -79,6 +79,8 @@ pub(crate) async fn restore(
                 deleted: 0,
                 failed: 0,
                 paused_ms: 0,
+                batches: 0,
+                retries: Default::default(),
             });
         }
         if end {

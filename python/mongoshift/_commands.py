@@ -80,6 +80,11 @@ class UpOptions(TypedDict, total=False):
     in_place_writes: InPlaceWrites | None
     dangerously_allow_changed: Sequence[str]
     dangerously_resume_changed: Sequence[str]
+    max_rate: int | None
+    max_lag: int | None
+    max_latency: int | None
+    pause_at: float | None
+    metrics_addr: str | None
 
 
 class FleetUp(UpOptions, Rollout, total=False):
@@ -194,6 +199,11 @@ def up(
     sample: int | None = None,
     dangerously_allow_changed: Sequence[str] = (),
     dangerously_resume_changed: Sequence[str] = (),
+    max_rate: int | None = None,
+    max_lag: int | None = None,
+    max_latency: int | None = None,
+    pause_at: float | None = None,
+    metrics_addr: str | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> Operation[dict[str, Any]] | Operation[list[DatabaseRun]]:
     """Applies pending migrations in order, under the lock. Returns the report
@@ -206,6 +216,11 @@ def up(
     ``dangerously_allow_changed`` and ``dangerously_resume_changed`` (ids).
     With ``dry_run=True`` nothing is written and the report says what would
     change (``sample``: how many changed documents to show per migration).
+    On a live deployment, ``max_rate`` (documents per second), ``max_lag``
+    (seconds), ``max_latency`` (milliseconds) and ``pause_at`` (percent) are
+    ``mongoshift up``'s throttle flags, and ``metrics_addr="HOST:PORT"``
+    serves Prometheus metrics at ``/metrics`` while the run goes on (one
+    database only; an address in use raises before anything runs).
 
     Raises :class:`MigrationError` (or a subclass); its ``applied`` attribute
     lists what was applied before the failure, and ``ValueError`` for an
@@ -227,6 +242,11 @@ def up(
         raise ValueError("sample= is for dry_run=True")
     if dry_run and fleet is not None:
         raise ValueError("dry_run=True runs on one database: pass db= instead of a selection")
+    if metrics_addr is not None and fleet is not None:
+        raise ValueError("metrics_addr= serves one database's run: pass db= instead of a selection")
+    for name, value in (("max_rate", max_rate), ("max_lag", max_lag), ("max_latency", max_latency)):
+        if value is not None and value < 1:
+            raise ValueError(f"{name} must be at least 1, not {value!r}")
     opts = _options(
         to=to,
         strategy=strategy,
@@ -238,6 +258,11 @@ def up(
         sample=sample,
         dangerously_allow_changed=dangerously_allow_changed,
         dangerously_resume_changed=dangerously_resume_changed,
+        max_rate=max_rate,
+        max_lag=max_lag,
+        max_latency=max_latency,
+        pause_at=pause_at,
+        metrics_addr=metrics_addr,
     )
     p, cb = _path(path), _events(on_progress)
     if fleet is not None:

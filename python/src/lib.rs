@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use mongoshift::metrics::{Metrics, MetricsServer};
 use mongoshift::python::PythonRuntime;
 use mongoshift::{
     ConnectOptions, DownTarget, Event, MigrateError, MigrationSource, Migrator, ProgressSink,
@@ -211,6 +212,19 @@ fn up(
 ) -> PyResult<String> {
     let request: requests::UpRequest = requests::parse("up", options.as_deref())?;
     let opts = request.options();
+    // Listening comes first: an address in use stops the run before it
+    // takes the lock.
+    let metrics = match &request.metrics_addr {
+        Some(addr) => {
+            let metrics = Arc::new(Metrics::new(""));
+            let server = MetricsServer::start(addr, metrics.clone()).map_err(|e| to_py(py, e))?;
+            Some((metrics, server))
+        }
+        None => None,
+    };
+    let sink = metrics
+        .as_ref()
+        .map(|(m, _)| m.clone() as mongoshift::Progress);
     if request.dry_run {
         let sample = request.sample;
         let report = command!(py, uri, path, db, on_progress, |m| m
@@ -218,7 +232,11 @@ fn up(
             .await)?;
         return json(&report);
     }
-    let report = command!(py, uri, path, db, on_progress, |m| m.up(&opts).await)?;
+    let report = command!(py, uri, path, db, on_progress, |m| match sink {
+        Some(sink) => m.clone().also_progress(sink).up(&opts).await,
+        None => m.up(&opts).await,
+    })?;
+    drop(metrics);
     json(&report)
 }
 

@@ -4,6 +4,9 @@
 //! command line give them (`"in-place"`, `"batch"`, `"quarantine"`...), so
 //! the three front ends cannot drift apart.
 
+use std::time::Duration;
+
+use mongoshift::throttle::ThrottleOptions;
 use mongoshift::{DownOptions, DownTarget, OnError, Strategy, TxMode, UpOptions, UpdateForm};
 use pyo3::exceptions::PyValueError;
 use pyo3::PyResult;
@@ -29,6 +32,18 @@ pub(crate) struct UpRequest {
     dangerously_allow_changed: Vec<String>,
     #[serde(default)]
     dangerously_resume_changed: Vec<String>,
+    /// Documents per second, at most (`--max-rate`).
+    max_rate: Option<u32>,
+    /// Seconds of replication lag to wait above (`--max-lag`).
+    max_lag: Option<u64>,
+    /// Milliseconds of batch-commit latency to back off above
+    /// (`--max-latency`).
+    max_latency: Option<u64>,
+    /// Pause by itself at this percentage done (`--pause-at`).
+    pause_at: Option<f64>,
+    /// Where to serve Prometheus metrics while the run goes on
+    /// (`--metrics-addr`).
+    pub(crate) metrics_addr: Option<String>,
 }
 
 impl UpRequest {
@@ -43,7 +58,12 @@ impl UpRequest {
             transactions: self.transactions,
             on_error: self.on_error.unwrap_or(OnError::Abort),
             pre_images: self.pre_images,
-            ..UpOptions::default()
+            throttle: ThrottleOptions {
+                max_rate: self.max_rate.filter(|r| *r > 0),
+                max_lag: self.max_lag.map(Duration::from_secs),
+                max_latency: self.max_latency.map(Duration::from_millis),
+            },
+            pause_at: self.pause_at,
         }
     }
 }

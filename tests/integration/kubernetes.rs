@@ -76,4 +76,14 @@ fn the_job_is_indexed_and_its_command_is_accepted_by_the_cli() {
     let parsed = format!("{cli:?}");
     assert!(parsed.contains("distributed: true"), "{parsed}");
     assert!(parsed.contains("worker: Some(\"worker-3\")"), "{parsed}");
+    // Metrics on the port the pod names and its annotations point at.
+    assert!(
+        parsed.contains("metrics_addr: Some(\"0.0.0.0:9464\")"),
+        "{parsed}"
+    );
+    let port = &container["ports"][0];
+    assert_eq!(port["name"].as_str(), Some("metrics"));
+    assert_eq!(port["containerPort"].as_u64(), Some(9464));
+    let annotations = at(spec, &["template", "metadata", "annotations"]);
+    assert_eq!(annotations["prometheus.io/port"].as_str(), Some("9464"));
 }

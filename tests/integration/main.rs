@@ -33,6 +33,7 @@ mod languages;
 mod languages_cross;
 mod languages_dates;
 mod locking;
+mod metrics;
 mod outputs;
 mod pause;
 mod python;

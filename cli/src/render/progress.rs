@@ -116,6 +116,7 @@ impl ProgressRenderer {
                 deleted,
                 failed,
                 paused_ms,
+                ..
             } => {
                 if let Some(b) = bars.get(id) {
                     b.set_position(*done);

@@ -236,6 +236,15 @@ pub enum MigrateError {
         of: usize,
     },
 
+    /// `--metrics-addr` cannot be listened on.
+    #[error("cannot serve metrics on {addr}: {message}; nothing was run: choose another --metrics-addr (HOST:PORT)")]
+    MetricsAddr {
+        /// The address asked for.
+        addr: String,
+        /// Why not.
+        message: String,
+    },
+
     /// `--partition K --of N` does not fit the run.
     #[error("cannot run partition {index} of {of} of migration {id}: {reason}")]
     PartitionChoice {

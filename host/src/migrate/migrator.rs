@@ -9,7 +9,7 @@ use crate::error::{MigrateError, Result};
 use crate::ledger::{Ledger, LedgerEntry};
 use crate::lock::{self, LockOptions, UnlockOutcome};
 use crate::options::OnError;
-use crate::progress::{NoProgress, Progress};
+use crate::progress::{NoProgress, Progress, Tee};
 use crate::python::PythonRuntime;
 use crate::report::Report;
 use crate::source::{Migration, MigrationSource};
@@ -85,6 +85,13 @@ impl Migrator {
     /// Sends progress events to `progress`.
     pub fn progress(mut self, progress: Progress) -> Self {
         self.progress = progress;
+        self
+    }
+
+    /// Sends progress events to `also` as well as where they went so far
+    /// (metrics beside the progress display).
+    pub fn also_progress(mut self, also: Progress) -> Self {
+        self.progress = Arc::new(Tee(vec![self.progress, also]));
         self
     }
 

@@ -159,6 +159,8 @@ async fn drain(
                 deleted: cp.deleted as u64,
                 failed: cp.failed as u64,
                 paused_ms: gate.as_ref().map_or(0, |g| g.paused().as_millis() as u64),
+                batches: cp.batches as u64,
+                retries: sink.retries(),
             });
         }
     }

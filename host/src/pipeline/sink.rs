@@ -23,6 +23,14 @@ pub(crate) enum Sink<'a> {
 }
 
 impl Sink<'_> {
+    /// Commits attempted again so far, by cause (none in a dry run).
+    pub(crate) fn retries(&self) -> std::collections::BTreeMap<String, u64> {
+        match self {
+            Sink::Write(w) => w.retries().clone(),
+            Sink::DryRun { .. } => Default::default(),
+        }
+    }
+
     /// Takes the next batch in read order, through `gate` when given (the
     /// throttle and the pause flag); the checkpoint after it.
     pub(crate) async fn take(

@@ -249,6 +249,7 @@ impl Gate {
             id: self.run.migration.clone(),
             state: state.name().to_string(),
             reason: state.reason(),
+            kind: state.kind().map(str::to_string),
         });
         // Only what `status` shows: a failed write is not worth stopping for.
         let _ = self

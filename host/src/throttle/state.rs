@@ -54,6 +54,18 @@ impl ThrottleState {
         }
     }
 
+    /// What holds it back: `rate`, `lag` or `latency`.
+    pub fn kind(&self) -> Option<&'static str> {
+        let ThrottleState::Throttled(r) = self else {
+            return None;
+        };
+        Some(match r {
+            Reason::Rate { .. } => "rate",
+            Reason::Lag { .. } => "lag",
+            Reason::Latency { .. } => "latency",
+        })
+    }
+
     /// Why it is throttled, in words, with the value measured.
     pub fn reason(&self) -> Option<String> {
         let ThrottleState::Throttled(r) = self else {

@@ -2,6 +2,7 @@
 //! batch mode, attempts again after a transient failure, and halves a batch
 //! the server refuses as too large or too slow.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use mongodb::error::{TRANSIENT_TRANSACTION_ERROR, UNKNOWN_TRANSACTION_COMMIT_RESULT};
@@ -9,7 +10,7 @@ use mongodb::ClientSession;
 
 use super::apply::apply;
 use super::options::WriteOptions;
-use super::retry::{is_too_large, is_transient};
+use super::retry::{is_too_large, is_transient, retry_cause};
 use super::scope::Scope;
 use super::{pre_images, too_large};
 use crate::batch::{Outcome, Transformed};
@@ -41,6 +42,8 @@ pub(crate) struct BatchWriter<'a> {
     /// A document whose outputs no transaction can hold, failed with this
     /// outcome (under `--on-error quarantine`) for the next attempt.
     set_aside: Option<(usize, Outcome)>,
+    /// Commits attempted again, by cause (for progress and metrics).
+    retries: BTreeMap<String, u64>,
 }
 
 impl<'a> BatchWriter<'a> {
@@ -89,11 +92,21 @@ impl<'a> BatchWriter<'a> {
             retransform: Some(retransform),
             pre_images_kept,
             set_aside: None,
+            retries: BTreeMap::new(),
         })
     }
 
     pub(crate) fn checkpoint(&self) -> &Checkpoint {
         &self.cp
+    }
+
+    /// Commits attempted again so far, by cause.
+    pub(crate) fn retries(&self) -> &BTreeMap<String, u64> {
+        &self.retries
+    }
+
+    fn count_retry(&mut self, cause: &str) {
+        *self.retries.entry(cause.to_string()).or_default() += 1;
     }
 
     /// Commits a batch. Returns the smaller batch size it had to use when the
@@ -110,6 +123,7 @@ impl<'a> BatchWriter<'a> {
                         && hi - lo > 1
                         && self.opts.tx != TxMode::Migration =>
                 {
+                    self.count_retry("too_large");
                     let mid = lo + (hi - lo) / 2;
                     stack.push((mid, hi));
                     stack.push((lo, mid));
@@ -210,10 +224,12 @@ impl<'a> BatchWriter<'a> {
                     if last {
                         return Err(e);
                     }
+                    self.count_retry(retry_cause(&e));
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(2));
                 }
                 Err(e) if is_transient(&e) && attempt < self.opts.max_attempts => {
+                    self.count_retry(retry_cause(&e));
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(2));
                 }

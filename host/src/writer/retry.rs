@@ -29,6 +29,18 @@ pub(super) fn is_transient(e: &MigrateError) -> bool {
         || e.code().is_some_and(|c| TRANSIENT_CODES.contains(&c))
 }
 
+/// Why a commit is attempted again, in one word for progress and metrics:
+/// `write_conflict`, `primary_changed` (a step-down or shutdown),
+/// `connection`, or `transient` (the driver's label alone).
+pub(super) fn retry_cause(e: &MigrateError) -> &'static str {
+    match e.code() {
+        Some(112) => "write_conflict",
+        Some(10107 | 189 | 11600 | 91) => "primary_changed",
+        _ if e.is_connection() => "connection",
+        _ => "transient",
+    }
+}
+
 /// Whether the server refused the commit for its size or its time.
 pub(super) fn is_too_large(e: &MigrateError) -> bool {
     e.code().is_some_and(|c| TOO_LARGE_CODES.contains(&c))
