@@ -472,6 +472,7 @@ impl UpArgs {
             },
             throttle: self.throttle.options(),
             pause_at: self.throttle.pause_at,
+            cutover: mongoshift::Cutover::default(),
         }
     }
 }
