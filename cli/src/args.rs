@@ -9,6 +9,7 @@ use mongoshift::partition::DistributedOptions;
 use mongoshift::throttle::ThrottleOptions;
 use mongoshift::{DownOptions, DownTarget, OnError, Strategy, TxMode, UpOptions, UpdateForm};
 
+use crate::cutover::CutoverArgs;
 use crate::{exit, values};
 
 /// Fast, safe MongoDB data migrations.
@@ -265,6 +266,12 @@ pub(crate) enum Command {
         /// The paused migration.
         id: String,
     },
+    /// Swap in the copy of a rewrite waiting for it (`up --postpone-swap`):
+    /// its run drains the change stream and swaps (works from any machine).
+    Swap {
+        /// The rewrite waiting for its swap.
+        id: String,
+    },
     /// Clear a lock left by a run that died.
     Unlock {
         /// Clear it even if its holder looks alive.
@@ -347,6 +354,8 @@ pub(crate) struct UpArgs {
     pub(crate) distributed: DistributedArgs,
     #[command(flatten)]
     pub(crate) throttle: ThrottleArgs,
+    #[command(flatten)]
+    pub(crate) cutover: CutoverArgs,
 }
 
 /// How fast `up` may write on a live deployment; see docs/operations.md.
@@ -472,7 +481,7 @@ impl UpArgs {
             },
             throttle: self.throttle.options(),
             pause_at: self.throttle.pause_at,
-            cutover: mongoshift::Cutover::default(),
+            cutover: self.cutover.options(),
         }
     }
 }

@@ -35,6 +35,7 @@ mod languages_dates;
 mod locking;
 mod outputs;
 mod pause;
+mod postponed_swap;
 mod python;
 mod quarantine_cmd;
 mod resume;
