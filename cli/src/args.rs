@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use mongoshift::fleet::FleetOptions;
 use mongoshift::{DownOptions, DownTarget, OnError, Strategy, TxMode, UpOptions, UpdateForm};
 
+use crate::cutover::CutoverArgs;
 use crate::run_args::{DistributedArgs, MetricsArgs, ThrottleArgs};
 use crate::{exit, values};
 
@@ -263,6 +264,12 @@ pub(crate) enum Command {
         /// The paused migration.
         id: String,
     },
+    /// Swap in the copy of a rewrite waiting for it (`up --postpone-swap`):
+    /// its run drains the change stream and swaps (works from any machine).
+    Swap {
+        /// The rewrite waiting for its swap.
+        id: String,
+    },
     /// Clear a lock left by a run that died.
     Unlock {
         /// Clear it even if its holder looks alive.
@@ -347,6 +354,8 @@ pub(crate) struct UpArgs {
     pub(crate) throttle: ThrottleArgs,
     #[command(flatten)]
     pub(crate) metrics: MetricsArgs,
+    #[command(flatten)]
+    pub(crate) cutover: CutoverArgs,
 }
 
 /// The flags of `down`.
@@ -393,6 +402,7 @@ impl UpArgs {
             },
             throttle: self.throttle.options(),
             pause_at: self.throttle.pause_at,
+            cutover: self.cutover.options(),
         }
     }
 }

@@ -259,3 +259,13 @@ pub(crate) async fn pause(migrator: &Migrator, id: &str, paused: bool) -> anyhow
     }
     Ok(exit::OK)
 }
+
+/// `swap`: asks the rewrite waiting for its cut-over to swap.
+pub(crate) async fn swap(migrator: &Migrator, id: &str) -> anyhow::Result<u8> {
+    migrator.swap(id).await?;
+    println!(
+        "asked {id} to swap: its run drains the change stream and swaps within about a second; \
+         `mongoshift status` shows the swap window once it is applied"
+    );
+    Ok(exit::OK)
+}

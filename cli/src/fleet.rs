@@ -60,10 +60,11 @@ pub(crate) async fn run(
     | Command::Quarantine { .. }
     | Command::Pause { .. }
     | Command::Resume { .. }
+    | Command::Swap { .. }
     | Command::Sample(_) = command
     {
         return Err(UsageError(
-            "`prune`, `unlock`, `workers`, `quarantine`, `pause`, `resume` and `sample` work on one database: pass --db NAME instead of a database selection"
+            "`prune`, `unlock`, `workers`, `quarantine`, `pause`, `resume`, `swap` and `sample` work on one database: pass --db NAME instead of a database selection"
                 .into(),
         )
         .into());
@@ -89,6 +90,7 @@ pub(crate) async fn run(
         | Command::Quarantine { .. }
         | Command::Pause { .. }
         | Command::Resume { .. }
+        | Command::Swap { .. }
         | Command::Sample(_) => unreachable!("refused or run before connecting"),
     }
 }

@@ -29,6 +29,7 @@ mod args;
 pub mod build;
 mod commands;
 mod config;
+mod cutover;
 pub mod exit;
 mod fleet;
 mod local;

@@ -146,6 +146,7 @@ async fn dispatch(
             | Command::Workers { .. }
             | Command::Pause { .. }
             | Command::Resume { .. }
+            | Command::Swap { .. }
     ) {
         for i in migrator.interrupted().await? {
             eprintln!("warning: {i}");
@@ -169,6 +170,7 @@ async fn dispatch(
         Command::Unlock { force } => commands::unlock(migrator, force).await,
         Command::Pause { id } => commands::pause(migrator, &id, true).await,
         Command::Resume { id } => commands::pause(migrator, &id, false).await,
+        Command::Swap { id } => commands::swap(migrator, &id).await,
         Command::Quarantine { action } => quarantine::run(migrator, action).await,
         Command::Workers { json } => commands::workers(migrator, json).await,
     }

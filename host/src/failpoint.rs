@@ -97,6 +97,10 @@ pub const DOWN_BEFORE_DONE: &str = "down.before_done";
 /// `down` from pre-images: a group of the outputs of a cross-collection run
 /// is put back (restored or deleted), the rest are not.
 pub const RESTORE_MID_OUTPUTS: &str = "restore.mid_outputs";
+/// A rewrite with a postponed cut-over recorded that it waits for its swap
+/// (and at each report after). Only a postponed run reaches it, so it is not
+/// one of [`STEPS`].
+pub const SWAP_WAITING: &str = "swap.waiting";
 
 struct Armed {
     step: String,

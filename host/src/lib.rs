@@ -100,7 +100,9 @@ pub mod writer;
 
 pub use batch::Outcome;
 pub use error::{redact_uri, FleetError, MigrateError, PartWay, Result, SourceError};
-pub use ledger::{Checkpoint, Ledger, LedgerEntry, Phase, RewriteState, State, LEDGER_COLLECTION};
+pub use ledger::{
+    Checkpoint, Ledger, LedgerEntry, Phase, RewriteState, State, SwapWait, LEDGER_COLLECTION,
+};
 pub use lock::{Lease, LockOptions, LockState, Owner, UnlockOutcome, LOCK_COLLECTION};
 pub use manifest::{
     Body, Kind, Manifest, PythonSpec, UpdateBody, UpdateSpec, UpdateStep, WasmSpec,
@@ -109,7 +111,7 @@ pub use migrate::{
     DownOptions, DownTarget, DryRunDiff, DryRunMigration, DryRunReport, Migrator, Plan,
     PlannedMigration, PlannedStep, Status, StatusRow, UpOptions, VerifyRow,
 };
-pub use options::{OnError, Strategy, TxMode, UpdateForm};
+pub use options::{Cutover, OnError, Strategy, TxMode, UpdateForm};
 pub use progress::{Direction, Event, NoProgress, Progress, ProgressSink};
 pub use report::{Completed, Report};
 pub use source::{Migration, MigrationSource};

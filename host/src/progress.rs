@@ -123,6 +123,30 @@ pub enum Event {
         /// How long it was paused, in milliseconds.
         paused_ms: u64,
     },
+    /// A rewrite with a postponed cut-over waits for `mongoshift swap` (or
+    /// its `--swap-at` time), following the change stream: sent when it
+    /// starts waiting and every few seconds after.
+    SwapWaiting {
+        /// The migration.
+        id: String,
+        /// Seconds between the last change applied to the copy and now (0:
+        /// the copy has every change the stream holds).
+        lag_s: f64,
+        /// Changes read from the stream and not yet applied when measured.
+        pending: i64,
+        /// Changes applied to the copy while waiting.
+        applied: i64,
+        /// When it swaps by itself (RFC 3339), if it does.
+        swap_at: Option<String>,
+    },
+    /// The waiting rewrite was asked to swap (or its time came): it drains
+    /// the stream and swaps.
+    SwapRequested {
+        /// The migration.
+        id: String,
+        /// Who asked (host and pid), or `--swap-at <time>`.
+        by: String,
+    },
     /// A migration finished.
     MigrationFinished {
         /// Its id.

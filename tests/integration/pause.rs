@@ -18,7 +18,7 @@ use crate::util::{block_on, TestDb};
 const MIG: &str = "20260601000000_count";
 
 /// `up` with JSON progress, its events sent line by line.
-fn spawn_up(t: &TestDb, flags: &[&str]) -> (Child, mpsc::Receiver<serde_json::Value>) {
+pub(crate) fn spawn_up(t: &TestDb, flags: &[&str]) -> (Child, mpsc::Receiver<serde_json::Value>) {
     let mut child = t
         .std_cmd()
         .arg("up")
@@ -41,7 +41,7 @@ fn spawn_up(t: &TestDb, flags: &[&str]) -> (Child, mpsc::Receiver<serde_json::Va
 }
 
 /// Waits for an event named `name`; the events seen meanwhile go to `seen`.
-fn wait_for(
+pub(crate) fn wait_for(
     rx: &mpsc::Receiver<serde_json::Value>,
     name: &str,
     seen: &mut Vec<serde_json::Value>,

@@ -2,6 +2,7 @@
 //! programs (JSON). The engine never prints; this is where its events and
 //! results become output.
 
+mod cutover;
 mod distributed;
 mod duration;
 mod fixtures;

@@ -128,7 +128,11 @@ impl ProgressRenderer {
                     ));
                 }
             }
-            Event::Throttle { id, .. } | Event::Paused { id, .. } | Event::Resumed { id, .. } => {
+            Event::Throttle { id, .. }
+            | Event::Paused { id, .. }
+            | Event::Resumed { id, .. }
+            | Event::SwapWaiting { id, .. }
+            | Event::SwapRequested { id, .. } => {
                 if let Some(line) = control_line(e) {
                     let _ = self.multi.println(format!("  {id}: {line}"));
                 }
@@ -277,7 +281,11 @@ fn plain(e: &Event, pace: &str) {
         } => {
             say!("  {id} step {step}: {modified} modified of {matched} matched")
         }
-        Event::Throttle { id, .. } | Event::Paused { id, .. } | Event::Resumed { id, .. } => {
+        Event::Throttle { id, .. }
+        | Event::Paused { id, .. }
+        | Event::Resumed { id, .. }
+        | Event::SwapWaiting { id, .. }
+        | Event::SwapRequested { id, .. } => {
             if let Some(line) = control_line(e) {
                 say!("  {id}: {line}");
             }
@@ -345,7 +353,7 @@ fn guest_log(e: &Event) -> Option<String> {
     }
 }
 
-/// A throttle or pause event in words.
+/// A throttle, pause or cut-over event in words.
 fn control_line(e: &Event) -> Option<String> {
     match e {
         Event::Throttle { state, reason, .. } => Some(match reason {
@@ -358,6 +366,22 @@ fn control_line(e: &Event) -> Option<String> {
         Event::Resumed { paused_ms, .. } => {
             Some(format!("resumed after {} paused", ms(*paused_ms)))
         }
+        Event::SwapWaiting {
+            id,
+            lag_s,
+            pending,
+            applied,
+            swap_at,
+        } => Some(format!(
+            "copy ready, {}; waiting for `mongoshift swap {id}`{}",
+            super::cutover::behind(*lag_s, *pending, *applied),
+            swap_at
+                .as_ref()
+                .map_or(String::new(), |t| format!(" (or {t})"))
+        )),
+        Event::SwapRequested { by, .. } => Some(format!(
+            "swap asked for by {by}: draining the change stream and swapping"
+        )),
         _ => None,
     }
 }

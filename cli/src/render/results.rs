@@ -81,6 +81,9 @@ pub(crate) fn status_table(rows: &[StatusRow]) {
         if let Some(t) = &r.throttle {
             println!("{}: {t}", r.id);
         }
+        for line in super::cutover::status_lines(r) {
+            println!("{line}");
+        }
     }
 }
 

@@ -318,13 +318,14 @@ pub enum MigrateError {
         path: PathBuf,
     },
 
-    /// `pause` or `resume` refused: the migration is not running, or not
-    /// paused.
+    /// `pause`, `resume` or `swap` refused: the migration is not running,
+    /// not paused, or not waiting for its swap; or `up --postpone-swap` for
+    /// a migration that runs in place.
     #[error("cannot {action} {id}: {reason}")]
     Control {
         /// The migration.
         id: String,
-        /// `pause` or `resume`.
+        /// `pause`, `resume`, `swap` or `postpone the swap of`.
         action: String,
         /// Its state, and what to do.
         reason: String,

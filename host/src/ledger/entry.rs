@@ -129,6 +129,13 @@ pub struct LedgerEntry {
     /// When it was last paused or resumed.
     #[serde(default)]
     pub paused_at: Option<DateTime>,
+    /// Set by `mongoshift swap` (host and pid) on a rewrite waiting for its
+    /// cut-over: its run drains the stream and swaps.
+    #[serde(default)]
+    pub swap_requested_by: Option<String>,
+    /// When the swap was asked for.
+    #[serde(default)]
+    pub swap_requested_at: Option<DateTime>,
 }
 
 /// A run that went on with changed files, because it was told to:
@@ -153,9 +160,9 @@ pub struct AcceptedChange {
 
 impl LedgerEntry {
     /// What a write of this entry keeps of the entry as `stored`: the same
-    /// run's pause flag and throttle state, which other processes set with
-    /// `$set` while it runs. A run that ended is neither paused nor
-    /// throttled.
+    /// run's pause flag, throttle state and swap request, which other
+    /// processes set with `$set` while it runs. A run that ended is neither
+    /// paused nor throttled, and waits for no swap.
     pub(crate) fn keep_controls(&mut self, stored: Option<&LedgerEntry>) {
         match stored {
             Some(s) if self.state == State::Running && s.started_at == self.started_at => {
@@ -163,10 +170,14 @@ impl LedgerEntry {
                 self.paused_by = s.paused_by.clone();
                 self.paused_at = s.paused_at;
                 self.throttle = s.throttle.clone();
+                self.swap_requested_by = s.swap_requested_by.clone();
+                self.swap_requested_at = s.swap_requested_at;
             }
             _ if self.state != State::Running => {
                 self.paused = false;
                 self.throttle = None;
+                self.swap_requested_by = None;
+                self.swap_requested_at = None;
             }
             _ => {}
         }
@@ -203,6 +214,8 @@ impl LedgerEntry {
             paused: false,
             paused_by: None,
             paused_at: None,
+            swap_requested_by: None,
+            swap_requested_at: None,
         }
     }
 }

@@ -15,7 +15,9 @@
 //! - `partitioned`: the entry of a distributed run, applied in the
 //!   transaction that completes its last partition.
 //! - [`Ledger`]: reads entries and writes one; `pause`: the pause flag
-//!   and throttle state other processes set on a running entry.
+//!   and throttle state other processes set on a running entry; `swap`: the
+//!   swap request `mongoshift swap` sets on a rewrite waiting for its
+//!   cut-over.
 
 mod checkpoint;
 mod collection;
@@ -24,6 +26,7 @@ mod partitioned;
 mod pause;
 mod rewrite;
 mod store;
+mod swap;
 
 pub(crate) use checkpoint::{save_checkpoint, CheckpointAt};
 pub use checkpoint::{Checkpoint, CheckpointSlot};
@@ -32,6 +35,7 @@ pub use entry::{AcceptedChange, LedgerEntry, State};
 pub use partitioned::AfterLast;
 pub(crate) use partitioned::{partition_done, partition_failed};
 pub(crate) use rewrite::save_rewrite_state;
-pub use rewrite::{conflicts_collection, Phase, RewriteState};
+pub use rewrite::{conflicts_collection, Phase, RewriteState, SwapWait};
 pub(crate) use store::in_transaction;
 pub use store::Ledger;
+pub(crate) use swap::{not_waiting, swap_requested};

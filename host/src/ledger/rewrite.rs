@@ -117,6 +117,39 @@ pub struct RewriteState {
     /// Tells this rewrite's records apart from an earlier one's.
     #[serde(default)]
     pub run: Option<ObjectId>,
+    /// The cut-over waits for `mongoshift swap` (or `swap_at`) after the
+    /// catch-up (`up --postpone-swap`): recorded, so a plain `up` that
+    /// resumes the rewrite waits too.
+    #[serde(default)]
+    pub postponed: bool,
+    /// When a postponed cut-over goes ahead by itself (`up --swap-at`).
+    #[serde(default)]
+    pub swap_at: Option<DateTime>,
+    /// Set while a run follows the stream waiting for the cut-over: since
+    /// when, and how far behind the copy is.
+    #[serde(default)]
+    pub waiting: Option<SwapWait>,
+    /// How long writes to the collection were refused at the swap, from the
+    /// fence to the rename, in milliseconds.
+    #[serde(default)]
+    pub swap_window_ms: Option<i64>,
+}
+
+/// A postponed cut-over's wait, as its run last recorded it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SwapWait {
+    /// When the run started waiting.
+    pub since: DateTime,
+    /// Seconds between the last change applied to the copy and now (0 when
+    /// the copy has applied every change the stream holds).
+    pub lag_s: f64,
+    /// Changes read from the stream and not yet applied to the copy when
+    /// last measured.
+    pub pending: i64,
+    /// Changes applied to the copy while waiting.
+    pub applied: i64,
+    /// When this was measured.
+    pub at: DateTime,
 }
 
 fn kept_by_earlier_versions() -> bool {
@@ -142,6 +175,10 @@ impl RewriteState {
             swap_token: None,
             fenced_at: None,
             run: Some(ObjectId::new()),
+            postponed: false,
+            swap_at: None,
+            waiting: None,
+            swap_window_ms: None,
         }
     }
 }

@@ -47,7 +47,7 @@ impl Migrator {
 
     /// Whether a run is applying `id` now: the lock is held, or a
     /// distributed worker holds one of its partitions.
-    async fn run_alive(&self, id: &str) -> Result<bool> {
+    pub(super) async fn run_alive(&self, id: &str) -> Result<bool> {
         if state(&self.target).await?.is_some_and(|s| s.is_live()) {
             return Ok(true);
         }

@@ -16,12 +16,14 @@
 //!   one migration shared by partitions (see [`crate::partition`]);
 //!   `distributed_plan`: `plan --distributed`.
 //! - `control`: `pause` and `resume` of a running migration, and the
-//!   throttle a run gets (flags over the manifest).
+//!   throttle a run gets (flags over the manifest); `cutover`: `swap` of a
+//!   rewrite waiting for it, and what `up --postpone-swap` refuses.
 //! - `dry_run`: what a run would do, from a sample; `prune`: dropping what
 //!   finished rewrites and pre-images keep; `replay`: quarantined documents
 //!   run again through fixed files.
 
 mod control;
+mod cutover;
 mod distributed;
 mod distributed_plan;
 mod dry_run;

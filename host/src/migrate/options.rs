@@ -1,6 +1,6 @@
 //! How `up` and `down` run: [`UpOptions`], [`DownOptions`], [`DownTarget`].
 
-use crate::options::{OnError, Strategy, ThrottleOptions, TxMode, UpdateForm};
+use crate::options::{Cutover, OnError, Strategy, ThrottleOptions, TxMode, UpdateForm};
 
 /// Where `down` stops.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,4 +66,7 @@ pub struct UpOptions {
     /// Pause by itself once this percentage of a migration's expected
     /// documents is done (for rehearsals); `mongoshift resume` goes on.
     pub pause_at: Option<f64>,
+    /// When rewrites swap their copy in: postponed until `mongoshift swap`
+    /// or a time. Refused for a migration that runs in place.
+    pub cutover: Cutover,
 }

@@ -337,6 +337,8 @@ impl Migrator {
             migration: &m.id,
             fence: lease.token(),
             progress: &self.progress,
+            // `up --postpone-swap` is not for distributed runs.
+            cutover: crate::options::Cutover::default(),
         };
         crate::rewrite::Rewrite::start(run, &spec.collection, keep, recorded)
             .await?

@@ -214,6 +214,11 @@ impl Migrator {
         entry: &mut LedgerEntry,
     ) -> Result<Ready> {
         let (m, direction) = (one.m, one.direction);
+        if direction == Direction::Up && opts.cutover.postponed() {
+            if let Some(kind) = one.work.in_place_kind() {
+                return Err(super::cutover::not_a_rewrite(&m.id, kind));
+            }
+        }
         match one.work {
             Work::Wasm(spec)
             | Work::SwapBack {

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::ledger::{LedgerEntry, State};
+use crate::ledger::{LedgerEntry, State, SwapWait};
 
 use super::migrator::Migrator;
 use super::pending::order_key;
@@ -62,6 +62,16 @@ pub struct StatusRow {
     pub throttle: Option<String>,
     /// Who paused a running migration, while it is paused.
     pub paused_by: Option<String>,
+    /// A running rewrite waiting for its cut-over: since when and how far
+    /// behind its copy is, as its run last recorded.
+    pub waiting_for_swap: Option<SwapWait>,
+    /// When a waiting rewrite swaps by itself (RFC 3339).
+    pub swap_at: Option<String>,
+    /// Who asked a waiting rewrite to swap.
+    pub swap_requested_by: Option<String>,
+    /// How long writes to the collection were refused when an applied
+    /// rewrite swapped (fence to rename), in milliseconds.
+    pub swap_window_ms: Option<i64>,
 }
 
 /// One row of `verify`.
@@ -109,6 +119,10 @@ impl Migrator {
                     outputs: Default::default(),
                     throttle: None,
                     paused_by: None,
+                    waiting_for_swap: None,
+                    swap_at: None,
+                    swap_requested_by: None,
+                    swap_window_ms: None,
                 },
             })
             .collect();
@@ -143,6 +157,7 @@ impl Migrator {
 
 pub(super) fn row(e: &LedgerEntry, status: Status, checksum_ok: Option<bool>) -> StatusRow {
     let recorded = e.state != State::Running;
+    let rw = e.rewrite.as_ref();
     StatusRow {
         id: e.id.clone(),
         kind: e.kind.clone(),
@@ -164,5 +179,12 @@ pub(super) fn row(e: &LedgerEntry, status: Status, checksum_ok: Option<bool>) ->
             .paused
             .then(|| e.paused_by.clone().unwrap_or_default())
             .filter(|_| !recorded),
+        waiting_for_swap: rw.and_then(|r| r.waiting.clone()).filter(|_| !recorded),
+        swap_at: rw
+            .filter(|r| r.postponed && !recorded)
+            .and_then(|r| r.swap_at)
+            .and_then(|t| t.try_to_rfc3339_string().ok()),
+        swap_requested_by: e.swap_requested_by.clone().filter(|_| !recorded),
+        swap_window_ms: rw.and_then(|r| r.swap_window_ms),
     }
 }

@@ -8,7 +8,7 @@ use bson::doc;
 use crate::error::{MigrateError, Result};
 use crate::ledger::{Checkpoint, LedgerEntry};
 use crate::manifest::WasmSpec;
-use crate::options::{OnError, Strategy, TxMode, UpdateForm};
+use crate::options::{Cutover, OnError, Strategy, TxMode, UpdateForm};
 use crate::pipeline::{self, PipelineOptions, Transformer};
 use crate::progress::{Direction, Event};
 use crate::source::Migration;
@@ -29,6 +29,8 @@ pub(super) struct Prepared {
     /// A rewrite keeps the originals in its backup.
     pub(super) keep: bool,
     pub(super) session: Option<mongodb::ClientSession>,
+    /// When a rewrite swaps (a rollback never waits).
+    pub(super) cutover: Cutover,
 }
 
 impl Migrator {
@@ -115,7 +117,13 @@ impl Migrator {
             Direction::Down => Strategy::InPlace,
             // A rewrite that stopped part-way goes on as a rewrite.
             Direction::Up if entry.rewrite.is_some() => Strategy::Rewrite,
-            Direction::Up => self.strategy_for(spec, opts.strategy).await?.0,
+            Direction::Up => {
+                let (strategy, why) = self.strategy_for(spec, opts.strategy).await?;
+                if strategy != Strategy::Rewrite && opts.cutover.postponed() {
+                    return Err(super::cutover::not_a_rewrite(&m.id, &why));
+                }
+                strategy
+            }
         };
         // A rewrite's copy needs no transactions: inserting a document again
         // is refused as a duplicate (ignored), and a document that changed in
@@ -150,6 +158,10 @@ impl Migrator {
             strategy,
             keep,
             session,
+            cutover: match direction {
+                Direction::Up => opts.cutover,
+                Direction::Down => Cutover::default(),
+            },
         })
     }
 
@@ -259,6 +271,7 @@ impl Migrator {
                 migration: &m.id,
                 fence: one.lease.token(),
                 progress: &self.progress,
+                cutover: prepared.cutover,
             };
             let state = entry.rewrite.clone();
             Some(crate::rewrite::Rewrite::start(run, &spec.collection, prepared.keep, state).await?)

@@ -39,6 +39,16 @@ impl Work {
         }
     }
 
+    /// What a forward run that cannot be a rewrite is (it has no swap to
+    /// postpone), or `None` for a Wasm module, whose strategy decides.
+    pub(super) fn in_place_kind(&self) -> Option<&'static str> {
+        match self {
+            Work::Steps(_) => Some("an update migration runs on the server, in place"),
+            Work::Python(_) => Some("a Python migration runs in place"),
+            Work::Wasm(_) | Work::Restore { .. } | Work::SwapBack { .. } => None,
+        }
+    }
+
     pub(super) fn steps(&self) -> usize {
         match self {
             Work::Steps(s) => s.len(),

@@ -6,10 +6,12 @@
 //! - [`UpdateForm`]: `$set`/`$unset` of what changed, or the whole document.
 //! - [`OnError`]: stop at a failing document, or set it aside.
 //! - [`ThrottleOptions`]: how fast a run may write on a live deployment.
+//! - [`Cutover`]: when a rewrite swaps its copy in.
 //!
 //! Each derives `Deserialize` and is parsed by its name ([`Named`], or
 //! `FromStr`), the same for manifests and flags.
 
+mod cutover;
 #[macro_use]
 mod names;
 mod on_error;
@@ -18,6 +20,7 @@ mod throttle;
 mod tx_mode;
 mod update_form;
 
+pub use cutover::Cutover;
 pub use names::Named;
 pub use on_error::OnError;
 pub use strategy::Strategy;

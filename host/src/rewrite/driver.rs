@@ -10,6 +10,7 @@ use crate::error::Result;
 use crate::failpoint as fp;
 use crate::ledger::Checkpoint;
 use crate::ledger::{save_rewrite_state, Phase, RewriteState};
+use crate::options::Cutover;
 use crate::progress::{Event, Progress};
 use crate::target::Target;
 use crate::writer::Destination;
@@ -28,6 +29,8 @@ pub(crate) struct Run<'a> {
     pub migration: &'a str,
     pub fence: i64,
     pub progress: &'a Progress,
+    /// When the swap happens; a postponed one is recorded in the state.
+    pub cutover: Cutover,
 }
 
 impl Rewrite {
@@ -44,6 +47,9 @@ impl Rewrite {
         let mut state =
             recorded.unwrap_or_else(|| RewriteState::new(run.migration, collection, keep));
         catalog::check_source(t, &state).await?;
+        if postpone(&mut state, run.cutover) {
+            save_rewrite_state(t, run.migration, run.fence, &state).await?;
+        }
         let backlog = backlog_max()?;
         // Checked now, not when the window opens after the copy.
         super::fence::fence_seconds()?;
@@ -162,6 +168,17 @@ impl Rewrite {
     }
 }
 
+/// Records a postponed cut-over (a plain `up` that resumes the rewrite
+/// postpones it too; `--swap-at` sets a new time); a wait recorded by a run
+/// that died is over. Returns whether the state changed.
+fn postpone(state: &mut RewriteState, cutover: Cutover) -> bool {
+    let before = (state.postponed, state.swap_at, state.waiting.is_some());
+    state.postponed |= cutover.postponed();
+    state.swap_at = cutover.swap_at.or(state.swap_at);
+    state.waiting = None;
+    before != (state.postponed, state.swap_at, false)
+}
+
 /// Whether a rewrite stopped before its swap can no longer follow changes
 /// from its recorded position: the oplog has rolled past it.
 async fn history_lost(t: &Target, state: &RewriteState) -> Result<bool> {
@@ -200,6 +217,8 @@ async fn start_over(run: &Run<'_>, state: &mut RewriteState) -> Result<()> {
     if state.keep {
         catalog::drop(t, &state.backup).await?;
     }
+    let (postponed, swap_at) = (state.postponed, state.swap_at);
     *state = RewriteState::new(run.migration, &state.collection, state.keep);
+    (state.postponed, state.swap_at) = (postponed, swap_at);
     save_rewrite_state(t, run.migration, run.fence, state).await
 }

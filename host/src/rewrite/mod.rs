@@ -23,6 +23,10 @@
 //!    landed before the rename are then applied where the document is still
 //!    what the rename put there (`crossing.rs` reads that history).
 //!
+//! A postponed cut-over (`up --postpone-swap`, see `wait.rs`) keeps
+//! following the stream after step 3 until `mongoshift swap` or its time,
+//! then goes on with step 4.
+//!
 //! Each step is a [`Phase`] recorded before it is taken; a run killed at any
 //! point is finished by `up` and undone by `down` (see `back.rs`), and every
 //! command reports a window left open ([`Interrupted`]).
@@ -38,6 +42,7 @@ mod legacy;
 mod oplog;
 mod stream;
 mod swap;
+mod wait;
 
 pub use crate::ledger::{conflicts_collection, Phase, RewriteState};
 pub use catalog::refusal;

@@ -26,6 +26,8 @@ pub(crate) struct Change {
     /// events): tells the collection before a rename from the one after.
     #[serde(rename = "collectionUUID")]
     pub(crate) collection_uuid: Option<Binary>,
+    /// When the change was made: how far behind a copy that applies it is.
+    pub(crate) cluster_time: Option<bson::Timestamp>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -99,8 +99,9 @@ pub(crate) async fn finish(
 }
 
 /// Applies the changes made during the copy, then follows the stream in
-/// rounds, each up to a marker written when it starts, until a round is
-/// short: the window then has little to do. Records `Fenced` as next.
+/// rounds until a round is short: the window then has little to do. A
+/// postponed cut-over then waits for its swap, following the stream, and
+/// does the rounds again. Records `Fenced` as next.
 async fn catch_up(
     f: &mut Follow<'_>,
     state: &mut RewriteState,
@@ -137,26 +138,42 @@ async fn catch_up(
             open_stream(f.target, state).await?
         }
     };
+    cp.changed += rounds(f, state, &mut stream).await?;
+    if state.postponed {
+        cp.changed += super::wait::until_swap(f, state, &mut stream).await?;
+        cp.changed += rounds(f, state, &mut stream).await?;
+    }
+    state.phase = Phase::Fenced;
+    state.fenced_at.get_or_insert_with(bson::DateTime::now);
+    f.save(state).await?;
+    Ok(stream)
+}
+
+/// Follows the stream in rounds, each up to a marker written when it
+/// starts, until a round is short. Returns the documents done again.
+async fn rounds(
+    f: &mut Follow<'_>,
+    state: &mut RewriteState,
+    stream: &mut ChangeStream<Change>,
+) -> Result<i64> {
+    let mut changed = 0;
     for _round in 0..20 {
         let started = Instant::now();
         let marker = mark(f.target, &state.collection).await?;
         let n = follow(
             f,
             state,
-            &mut stream,
+            stream,
             Until::MarkerOrIdle(marker),
             fp::REWRITE_MID_CATCH_UP,
         )
         .await?;
-        cp.changed += n;
+        changed += n;
         if n < 1000 || started.elapsed() < Duration::from_millis(500) {
             break;
         }
     }
-    state.phase = Phase::Fenced;
-    state.fenced_at.get_or_insert_with(bson::DateTime::now);
-    f.save(state).await?;
-    Ok(stream)
+    Ok(changed)
 }
 
 /// Whether the shadow has been renamed over the collection.
@@ -198,7 +215,9 @@ async fn window(
             }
         }
         fp::hit(fp::SWAP_AFTER_RENAME);
-        refused = Some(started.elapsed());
+        let took = started.elapsed();
+        state.swap_window_ms = Some(took.as_millis() as i64);
+        refused = Some(took);
     }
     state.phase = Phase::Swapped;
     f.save(state).await?;

@@ -1,7 +1,7 @@
 //! The rewrite's swap: crash safety at every named step (fail points), the
 //! findings of issue #13 that concern it, and random kills.
 
-mod app;
+pub(crate) mod app;
 mod findings;
 mod kills;
 mod legacy;
