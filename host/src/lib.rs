@@ -94,6 +94,7 @@ pub mod text;
 pub mod throttle;
 pub mod transform;
 mod update;
+pub mod verify;
 pub mod wasm;
 pub mod writer;
 
