@@ -27,7 +27,7 @@ impl Cli {
             self.command,
             Command::Status { .. }
                 | Command::Plan { .. }
-                | Command::Verify
+                | Command::Verify(_)
                 | Command::Up(UpArgs { dry_run: true, .. })
         )
     }
@@ -225,8 +225,9 @@ pub(crate) enum Command {
     Up(UpArgs),
     /// Roll back applied migrations, newest first.
     Down(DownArgs),
-    /// Check the checksums of applied migrations against the files on disk.
-    Verify,
+    /// Check the checksums of applied migrations against the files on disk,
+    /// or with --data the documents of one against what its run kept.
+    Verify(VerifyArgs),
     /// Drop the pre-images kept for rollback of applied migrations.
     Prune {
         /// Only this migration (default: every applied migration).
@@ -276,6 +277,21 @@ pub(crate) enum Command {
         #[arg(long)]
         force: bool,
     },
+}
+
+/// The flags of `verify`.
+#[derive(Debug, Args)]
+pub(crate) struct VerifyArgs {
+    /// Check the documents of this applied migration against what its run
+    /// kept (backup, pre-images or backward transform); reads only
+    #[arg(long, value_name = "ID")]
+    pub(crate) data: Option<String>,
+    /// With --data: list up to N differing documents
+    #[arg(long, value_name = "N", default_value_t = 10, requires = "data")]
+    pub(crate) show: usize,
+    /// With --data: print the report as JSON
+    #[arg(long, requires = "data")]
+    pub(crate) json: bool,
 }
 
 /// The flags of `plan`.

@@ -3,15 +3,15 @@
 //! [`Migrator`].
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
-use mongoshift::partition::{self, DistributedOptions};
-use std::sync::Arc;
-
 use mongoshift::metrics::{Metrics, MetricsServer};
+use mongoshift::partition::{self, DistributedOptions};
+use mongoshift::verify::VerifyOptions;
 use mongoshift::{DownTarget, MigrationSource, Migrator, UnlockOutcome, UpOptions};
 
-use crate::args::{DownArgs, PlanArgs, ProgressMode, UpArgs};
+use crate::args::{DownArgs, PlanArgs, ProgressMode, UpArgs, VerifyArgs};
 use crate::build::{self, Language};
 use crate::render::{self, ProgressRenderer};
 use crate::{exit, scaffold};
@@ -202,8 +202,30 @@ pub(crate) async fn down(
     Ok(exit::OK)
 }
 
-/// `verify`: fails with [`exit::MISMATCH`] when a checksum differs.
-pub(crate) async fn verify(migrator: &Migrator) -> anyhow::Result<u8> {
+/// `verify`: fails with [`exit::MISMATCH`] when a checksum differs; with
+/// `--data`, when a document differs from what its run kept.
+pub(crate) async fn verify(migrator: &Migrator, args: VerifyArgs) -> anyhow::Result<u8> {
+    if let Some(id) = &args.data {
+        let options = VerifyOptions::default().show(args.show);
+        let report = migrator.verify_data(id, options).await?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            render::verify_data(&report);
+        }
+        if report.clean() {
+            return Ok(exit::OK);
+        }
+        eprintln!(
+            "error: {} document(s) of {} differ from what its run kept ({} differing, {} missing, {} extra)",
+            report.differing + report.missing + report.extra,
+            report.migration,
+            report.differing,
+            report.missing,
+            report.extra
+        );
+        return Ok(exit::MISMATCH);
+    }
     let rows = migrator.verify().await?;
     let bad = render::verify(&rows);
     if bad > 0 {

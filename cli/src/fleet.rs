@@ -61,10 +61,11 @@ pub(crate) async fn run(
     | Command::Pause { .. }
     | Command::Resume { .. }
     | Command::Swap { .. }
+    | Command::Verify(crate::args::VerifyArgs { data: Some(_), .. })
     | Command::Sample(_) = command
     {
         return Err(UsageError(
-            "`prune`, `unlock`, `workers`, `quarantine`, `pause`, `resume`, `swap` and `sample` work on one database: pass --db NAME instead of a database selection"
+            "`prune`, `unlock`, `workers`, `quarantine`, `pause`, `resume`, `swap`, `verify --data` and `sample` work on one database: pass --db NAME instead of a database selection"
                 .into(),
         )
         .into());
@@ -79,7 +80,7 @@ pub(crate) async fn run(
         Command::Plan(args) => plan(&fleet, args).await,
         Command::Up(args) => up(fleet, args, &renderer).await,
         Command::Down(args) => down(fleet, args, &renderer).await,
-        Command::Verify => verify(&fleet).await,
+        Command::Verify(_) => verify(&fleet).await,
         Command::New { .. }
         | Command::Build { .. }
         | Command::Test { .. }

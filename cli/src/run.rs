@@ -104,6 +104,7 @@ async fn connected(command: Command, mut s: Settings, python: &PythonHook) -> an
         command,
         Command::Plan(_)
             | Command::Up(_)
+            | Command::Verify(crate::args::VerifyArgs { data: Some(_), .. })
             | Command::Down(_)
             | Command::Quarantine {
                 action: crate::args::QuarantineAction::Replay { .. }
@@ -162,7 +163,7 @@ async fn dispatch(
         Command::Plan(args) => commands::plan(migrator, args).await,
         Command::Up(args) => commands::up(migrator, args, renderer).await,
         Command::Down(args) => commands::down(migrator, args, renderer).await,
-        Command::Verify => commands::verify(migrator).await,
+        Command::Verify(args) => commands::verify(migrator, args).await,
         Command::Prune {
             id,
             older_than_days,

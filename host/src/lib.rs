@@ -95,6 +95,7 @@ pub mod text;
 pub mod throttle;
 pub mod transform;
 mod update;
+pub mod verify;
 pub mod wasm;
 pub mod writer;
 

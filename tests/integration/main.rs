@@ -49,5 +49,6 @@ mod strategies;
 mod swap;
 mod tenants;
 mod throttle;
+mod verify_data;
 mod wasm;
 mod wat;

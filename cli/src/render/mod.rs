@@ -13,6 +13,7 @@ mod pace;
 mod progress;
 pub(crate) mod quarantine;
 mod results;
+mod verify_data;
 
 pub(crate) use distributed::{distributed_plan, partitions, workers};
 pub(crate) use fixtures::{fixtures, fixtures_json};
@@ -20,3 +21,4 @@ pub(crate) use fleet_progress::FleetRenderer;
 pub(crate) use outcomes::{outcome_line, Tally};
 pub(crate) use progress::ProgressRenderer;
 pub(crate) use results::{dry_run, plan, report, status_table, verify};
+pub(crate) use verify_data::verify_data;

@@ -6,6 +6,7 @@ use super::codes::DbCause;
 use super::fixture::FixtureError;
 use super::source::SourceError;
 use super::transform::TransformError;
+use super::verify::VerifyError;
 use super::wasm::WasmError;
 use crate::report::Report;
 
@@ -20,6 +21,10 @@ pub enum MigrateError {
     /// A test fixture or an input file cannot be used.
     #[error(transparent)]
     Fixture(#[from] FixtureError),
+
+    /// `verify --data` cannot check a migration.
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
 
     /// The connection string is not valid.
     #[error("invalid connection string {uri}: {message}")]

@@ -15,6 +15,7 @@ mod migrate;
 mod redact;
 mod source;
 mod transform;
+mod verify;
 mod wasm;
 
 pub use codes::DbCause;
@@ -28,4 +29,5 @@ pub(crate) use redact::remember_secret_of;
 pub use redact::{redact_message, redact_uri};
 pub use source::SourceError;
 pub use transform::{TransformError, WithLogs};
+pub use verify::VerifyError;
 pub use wasm::WasmError;

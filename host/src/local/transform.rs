@@ -103,6 +103,16 @@ impl LocalTransform {
         &self.lookups
     }
 
+    /// Runs a batch of documents in one call, as a run's re-transform does
+    /// (`verify --data`; the caller refuses transforms that take lookups).
+    /// An error names the migration and the document, as `up`'s would.
+    pub(crate) fn run_batch(&mut self, docs: &[RawDocumentBuf]) -> Result<Vec<Outcome>> {
+        if docs.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.slot.retransform(0, docs)
+    }
+
     /// Runs one document; `lookups` holds, for any of [`Self::lookups`],
     /// the documents it matched (the others match nothing). An error is
     /// the message `up` would stop with (a trap, a Python exception, an

@@ -21,6 +21,8 @@
 //! - `dry_run`: what a run would do, from a sample; `prune`: dropping what
 //!   finished rewrites and pre-images keep; `replay`: quarantined documents
 //!   run again through fixed files.
+//! - `verify_data`: `verify --data`, an applied migration's documents checked
+//!   against the source of truth it kept (see [`crate::verify`]).
 
 mod control;
 mod cutover;
@@ -41,6 +43,7 @@ mod run;
 mod settings;
 mod status;
 mod swap_back;
+mod verify_data;
 mod wasm;
 mod work;
 

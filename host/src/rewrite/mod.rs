@@ -50,5 +50,6 @@ pub use interrupted::{find as interrupted, Interrupted};
 
 pub(crate) use apply::Follow;
 pub(crate) use back::{cancel_restore, drop_backup, restore, settle, Down, Settled};
+pub(crate) use catalog::exists as collection_exists;
 pub(crate) use driver::{Rewrite, Run};
 pub(crate) use oplog::{reach as oplog_reach, too_short as oplog_too_short};
