@@ -64,6 +64,7 @@ impl UpRequest {
                 max_latency: self.max_latency.map(Duration::from_millis),
             },
             pause_at: self.pause_at,
+            ..UpOptions::default()
         }
     }
 }
