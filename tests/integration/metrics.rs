@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use bson::doc;
 use predicates::prelude::*;
 
+use crate::pause::{spawn_up, wait_for};
+use crate::swap::app;
 use crate::throttle::{counter_migration, each_once};
 use crate::util::TestDb;
 
@@ -86,6 +88,40 @@ fn a_throttled_run_is_seen_in_its_metrics() {
     assert!(status.contains("404"), "{status}");
     assert!(run.wait().expect("wait").success());
     each_once(&t, 20_000);
+}
+
+/// A rewrite whose cut-over is postponed: while it waits for `swap`, its
+/// phase says so and how far the copy is behind is a gauge.
+#[test]
+fn a_rewrite_waiting_for_its_swap_shows_its_phase_backlog_and_lag() {
+    let t = TestDb::new("metrics_swap_wait");
+    app::seed(&t, 5_000);
+    app::rewrite(&t, false, "");
+    let addr = free_addr();
+    let (mut run, events) = spawn_up(&t, &["--postpone-swap", "--metrics-addr", &addr]);
+    let mut seen = Vec::new();
+    wait_for(&events, "swap_waiting", &mut seen);
+    let m = format!("migration=\"{}\"", app::MIG);
+    let (_, body) = get(&addr, "/metrics").expect("the endpoint answers while it waits");
+    let phase = |p: &str| sample(&body, &format!("mongoshift_phase{{{m},phase=\"{p}\"}}"));
+    assert_eq!(phase("waiting_for_swap"), Some(1.0), "{body}");
+    assert_eq!(phase("applying"), Some(0.0), "{body}");
+    assert_eq!(phase("swapping"), Some(0.0), "{body}");
+    let backlog = sample(&body, &format!("mongoshift_change_stream_backlog{{{m}}}"));
+    assert!(backlog.is_some_and(|b| b >= 0.0), "{body}");
+    let lag = sample(
+        &body,
+        &format!("mongoshift_change_stream_lag_seconds{{{m}}}"),
+    );
+    assert!(lag.is_some_and(|l| l >= 0.0), "{body}");
+    assert!(
+        body.contains("# TYPE mongoshift_change_stream_backlog gauge"),
+        "{body}"
+    );
+    t.cmd().args(["swap", app::MIG]).assert().success();
+    wait_for(&events, "swap_requested", &mut seen);
+    assert!(run.wait().expect("wait").success(), "{seen:?}");
+    assert_eq!(t.count("users", doc! { "n": 1 }), 5_000);
 }
 
 #[test]

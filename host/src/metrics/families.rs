@@ -20,7 +20,15 @@ type Gauges = Family<Labels, Gauge>;
 type Rates = Family<Labels, Gauge<f64, AtomicU64>>;
 
 /// What a run is doing, as the `phase` label says it.
-const PHASES: [&str; 5] = ["applying", "rolling_back", "paused", "finished", "failed"];
+const PHASES: [&str; 7] = [
+    "applying",
+    "rolling_back",
+    "paused",
+    "waiting_for_swap",
+    "swapping",
+    "finished",
+    "failed",
+];
 
 /// The throttle's reasons, as the `reason` label says them.
 const REASONS: [&str; 3] = ["rate", "lag", "latency"];
@@ -65,6 +73,8 @@ pub struct Metrics {
     rate: Rates,
     partitions: Gauges,
     partition_rate: Rates,
+    backlog: Gauges,
+    lag: Rates,
     seen: Mutex<HashMap<String, Seen>>,
 }
 
@@ -173,6 +183,16 @@ impl Metrics {
                 &mut r,
                 "partitions_documents_per_second",
                 "Documents per second of a distributed migration, over every worker",
+            ),
+            backlog: gauge(
+                &mut r,
+                "change_stream_backlog",
+                "Changes read from a waiting rewrite's change stream and not yet applied to its copy",
+            ),
+            lag: rate(
+                &mut r,
+                "change_stream_lag_seconds",
+                "How far a waiting rewrite's copy is behind its collection, in seconds",
             ),
             registry: r,
             worker: worker.to_string(),
@@ -291,6 +311,13 @@ impl Metrics {
         self.throttle(id, None);
     }
 
+    fn swap_waiting(&self, id: &str, pending: i64, lag_s: f64) {
+        self.set_phase(id, "waiting_for_swap");
+        let l = labels(&[("migration", id)]);
+        self.backlog.get_or_create(&l).set(pending);
+        self.lag.get_or_create(&l).set(lag_s);
+    }
+
     fn partitions(&self, id: &str, counts: [(&str, usize); 3], rate: u64) {
         for (state, n) in counts {
             let l = labels(&[("migration", id), ("state", state)]);
@@ -349,6 +376,10 @@ impl ProgressSink for Metrics {
                     },
                 );
             }
+            Event::SwapWaiting {
+                id, pending, lag_s, ..
+            } => self.swap_waiting(id, *pending, *lag_s),
+            Event::SwapRequested { id, .. } => self.set_phase(id, "swapping"),
             Event::MigrationFinished { id, direction, .. } => self.finished(id, *direction, "ok"),
             Event::MigrationFailed { id, direction, .. } => self.finished(id, *direction, "failed"),
             Event::Partitions {
