@@ -9,7 +9,7 @@ use crate::manifest::Body;
 use crate::progress::Direction;
 use crate::rewrite::collection_exists;
 use crate::source::Migration;
-use crate::verify::{touched, Check, DataReport, From, Since, Subject, VerifyOptions};
+use crate::verify::{touched, Check, DataReport, Since, Subject, VerifyOptions};
 
 use super::migrator::Migrator;
 
@@ -61,9 +61,8 @@ impl Migrator {
             return Err(refuse(nothing_kept(&entry)));
         };
         let collection = collection_of(m, &entry);
-        let swap = entry.rewrite.as_ref().and_then(|rw| rw.swap_token.clone());
-        let (touched, since) = match swap {
-            Some(token) => touched(&self.target, &collection, &From(token)).await,
+        let (touched, since) = match &entry.rewrite {
+            Some(state) => touched(&self.target, state).await,
             None => (
                 Default::default(),
                 Since::Unknown {

@@ -206,4 +206,61 @@ impl<'a> Crossing<'a> {
             }
         }
     }
+
+    /// The `_id`s the application inserted, changed or deleted in the new
+    /// collection from the rename up to now: read until the stream has had
+    /// nothing for `quiet`. `None` when that takes longer than `limit` or
+    /// holds more than `max` documents. A later drop or rename of the
+    /// collection ends the history there. Call after
+    /// [`Crossing::old_history`].
+    pub(crate) async fn new_changes_so_far(
+        &mut self,
+        quiet: Duration,
+        limit: Duration,
+        max: usize,
+    ) -> Result<Option<Vec<Bson>>> {
+        let name = self.collection.clone();
+        let started = Instant::now();
+        let (mut ids, mut seen) = (Vec::new(), HashSet::new());
+        let mut last = Instant::now();
+        let mut pending = self.pending.take();
+        while last.elapsed() < quiet {
+            if started.elapsed() > limit || ids.len() > max {
+                return Ok(None);
+            }
+            let ev = match pending.take() {
+                Some(ev) => Some(ev),
+                None => self
+                    .stream
+                    .next_if_any()
+                    .await
+                    .map_err(db_err(format!("cannot follow changes to {name}")))?,
+            };
+            let Some(ev) = ev else { continue };
+            last = Instant::now();
+            let ours = ev.coll() == Some(name.as_str());
+            match ev.operation_type.as_str() {
+                // The invalidation that follows the rename's own event:
+                // the history goes on right after it.
+                "invalidate" if !self.invalidated => {
+                    self.invalidated = true;
+                    let token = token_of(&self.stream).ok_or_else(|| self.lost())?;
+                    self.stream = watch(self.target, &name, Start::AfterInvalidate(&token))
+                        .await?
+                        .ok_or_else(|| self.lost())?;
+                }
+                "invalidate" | "drop" | "dropDatabase" => break,
+                "rename" if ours => break,
+                _ if ours && !self.is_old(&ev) => {
+                    if let Some(id) = ev.id() {
+                        if seen.insert(id_key(id)) {
+                            ids.push(id.clone());
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(Some(ids))
+    }
 }

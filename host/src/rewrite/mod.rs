@@ -40,6 +40,7 @@ mod fence;
 mod interrupted;
 mod legacy;
 mod oplog;
+mod since;
 mod stream;
 mod swap;
 mod wait;
@@ -53,3 +54,4 @@ pub(crate) use back::{cancel_restore, drop_backup, restore, settle, Down, Settle
 pub(crate) use catalog::exists as collection_exists;
 pub(crate) use driver::{Rewrite, Run};
 pub(crate) use oplog::{reach as oplog_reach, too_short as oplog_too_short};
+pub(crate) use since::written_since_swap;

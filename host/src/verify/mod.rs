@@ -26,5 +26,5 @@ mod subject;
 
 pub use options::VerifyOptions;
 pub use report::{Check, DataReport, DiffKind, Difference, Since};
-pub(crate) use since::{touched, From};
+pub(crate) use since::touched;
 pub use subject::Subject;
