@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use predicates::prelude::*;
 
-use crate::util::{shared_uri, text, TestDb};
+use crate::util::{text, TestDb};
 
 const OK: &str = "kind = \"update\"\ncollection = \"users\"\n[[forward]]\nop = \"update_many\"\nupdate = { \"$set\" = { a = 1 } }\n";
 
@@ -167,7 +167,8 @@ fn unreachable_server_fails_fast_with_a_clear_message() {
 fn authentication_failure_never_shows_the_password() {
     let t = TestDb::new("auth_fail");
     t.write("20260101000000_ok.toml", OK);
-    let host = shared_uri()
+    let host = t
+        .uri
         .trim_start_matches("mongodb://")
         .split('/')
         .next()
@@ -218,10 +219,7 @@ fn no_database_named() {
     t.write("20260101000000_ok.toml", OK);
     t.cmd()
         .env_remove("MONGOSHIFT_DB")
-        .env(
-            "MONGODB_URI",
-            shared_uri().split('?').next().unwrap_or_default(),
-        )
+        .env("MONGODB_URI", t.uri.split('?').next().unwrap_or_default())
         .arg("status")
         .assert()
         .code(5)

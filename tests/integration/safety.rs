@@ -83,7 +83,8 @@ fn the_server_going_away_mid_run_is_retried_or_fails_cleanly_and_up_completes() 
     let t = TestDb::new("server_away");
     t.seed_users(60_000);
     counting_migration(&t, false, None, "");
-    let upstream = crate::util::shared_uri()
+    let upstream = t
+        .uri
         .trim_start_matches("mongodb://")
         .split(['/', '?'])
         .next()

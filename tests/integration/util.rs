@@ -1,10 +1,10 @@
-//! Test harness: one local server per test binary (or `MONGODB_URI`), one
-//! database per test, and the CLI driven as a process.
+//! Test harness: local servers shared by a few dozen tests each (or
+//! `MONGODB_URI`), one database per test, and the CLI driven as a process.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command as StdCommand, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::OnceLock;
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
@@ -137,27 +137,55 @@ fn die_with_parent(cmd: &mut StdCommand) {
     }
 }
 
-/// The server every test of this binary shares: `MONGODB_URI` when set,
-/// otherwise a local one started on first use. The spawning thread lives as
-/// long as the process, so the server dies with the test binary.
-pub fn shared_uri() -> &'static str {
-    static URI: OnceLock<String> = OnceLock::new();
-    URI.get_or_init(|| {
-        if let Ok(uri) = std::env::var("MONGODB_URI") {
-            return uri;
-        }
+/// How many tests share one local server before the next test gets a fresh
+/// one: secantusd-rs keeps memory for everything written to it (dropped
+/// databases included), so one server for the whole suite grows past what
+/// the machine has.
+const TESTS_PER_SERVER: usize = 40;
+
+/// A local server for the next test, shared with up to
+/// [`TESTS_PER_SERVER`] tests; it stops when the last of them is done.
+/// `None` when `MONGODB_URI` names the deployment to test against.
+pub fn pooled_server() -> Option<Arc<LocalServer>> {
+    type Pool = Mutex<(Option<Arc<LocalServer>>, usize)>;
+    static POOL: OnceLock<Pool> = OnceLock::new();
+    if std::env::var_os("MONGODB_URI").is_some() {
+        return None;
+    }
+    let pool = POOL.get_or_init(|| {
         clean_stale_storage();
-        let (tx, rx) = std::sync::mpsc::channel();
+        Mutex::new((None, 0))
+    });
+    let mut pool = pool.lock().unwrap_or_else(|e| e.into_inner());
+    if pool.0.is_none() || pool.1 >= TESTS_PER_SERVER {
+        *pool = (Some(Arc::new(spawn_long_lived())), 0);
+    }
+    pool.1 += 1;
+    pool.0.clone()
+}
+
+/// Starts a server from a thread that lives as long as the test binary: a
+/// server gets SIGKILL when the thread that started it ends, and a test's
+/// own thread ends with the test.
+fn spawn_long_lived() -> LocalServer {
+    type Request = mpsc::Sender<LocalServer>;
+    static SPAWNER: OnceLock<Mutex<mpsc::Sender<Request>>> = OnceLock::new();
+    let spawner = SPAWNER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<Request>();
         std::thread::spawn(move || {
-            let server = LocalServer::start(&[]);
-            tx.send(server.uri.clone()).expect("send uri");
-            // Keep the server (and this thread, its PDEATHSIG parent) alive.
-            loop {
-                std::thread::park();
+            for reply in rx {
+                let _ = reply.send(LocalServer::start(&[]));
             }
         });
-        rx.recv().expect("server uri")
-    })
+        Mutex::new(tx)
+    });
+    let (tx, rx) = mpsc::channel();
+    spawner
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .send(tx)
+        .expect("server spawner");
+    rx.recv().expect("a started server")
 }
 
 fn clean_stale_storage() {
@@ -186,12 +214,22 @@ pub struct TestDb {
     pub name: String,
     pub client: Client,
     pub dir: tempfile::TempDir,
+    /// The pooled server the database lives on, kept running while it does.
+    server: Option<Arc<LocalServer>>,
 }
 
 impl TestDb {
-    /// A fresh database on the shared server, named after the test.
+    /// A fresh database on a pooled server (or `MONGODB_URI`), named
+    /// after the test.
     pub fn new(test: &str) -> TestDb {
-        Self::on(shared_uri(), test)
+        match pooled_server() {
+            Some(server) => {
+                let mut t = Self::on(&server.uri, test);
+                t.server = Some(server);
+                t
+            }
+            None => Self::on(&std::env::var("MONGODB_URI").unwrap_or_default(), test),
+        }
     }
 
     /// A fresh database on a server of its own, for the heaviest tests
@@ -222,6 +260,7 @@ impl TestDb {
             name,
             client,
             dir,
+            server: None,
         };
         block_on(db.db().drop()).expect("drop leftover database");
         db
