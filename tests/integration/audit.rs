@@ -342,3 +342,62 @@ fn the_password_of_the_connection_string_is_never_recorded() {
         "{doc}"
     );
 }
+
+#[test]
+fn a_record_that_cannot_be_written_is_warned_of_on_stderr_and_the_run_goes_on() {
+    let (server, root) = auth_server();
+    let t = TestDb::on(&root, "audit_unwritable");
+    t.seed_users(5);
+    t.write(&format!("{STATUS}.toml"), ADD_STATUS);
+    // Every collection a run writes but the audit trail's.
+    let collections = [
+        "users",
+        "mongoshift_ledger",
+        "mongoshift_lock",
+        "mongoshift_partitions",
+    ];
+    let actions = [
+        "find",
+        "insert",
+        "update",
+        "remove",
+        "createCollection",
+        "createIndex",
+    ];
+    let mut privileges: Vec<bson::Bson> = collections
+        .iter()
+        .map(|c| {
+            doc! { "resource": { "db": &t.name, "collection": *c }, "actions": actions.to_vec() }
+                .into()
+        })
+        .collect();
+    privileges.push(
+        doc! { "resource": { "db": &t.name, "collection": "" }, "actions": ["listCollections"] }
+            .into(),
+    );
+    block_on(t.db().run_command(doc! {
+        "createRole": "no_audit", "privileges": privileges, "roles": []
+    }))
+    .expect("create role");
+    create_user(
+        &root,
+        "app",
+        vec![doc! { "role": "no_audit", "db": &t.name }.into()],
+    );
+    let uri = as_user(&server.uri, "app", "app-pw");
+    for progress in ["plain", "none", "json"] {
+        t.cmd()
+            .args(["--uri", &uri, "--progress", progress, "up"])
+            .assert()
+            .success()
+            .stderr(predicate::str::contains(
+                "warning: mongoshift_audit: cannot record the start of this run in the audit trail",
+            ))
+            .stderr(predicate::str::contains(
+                "cannot record the end of this run",
+            ))
+            .stderr(predicate::str::contains("the run goes on without it"));
+    }
+    assert_eq!(t.count("users", doc! { "status": "active" }), 5);
+    assert!(t.raw(mongoshift::audit::AUDIT_COLLECTION).is_empty());
+}

@@ -26,6 +26,9 @@ use super::migrator::Migrator;
 use super::options::{DownOptions, DownTarget, UpOptions};
 use crate::partition::DistributedOptions;
 
+/// The most bytes of the cause a warning quotes.
+const MAX_WARNING_CAUSE_BYTES: usize = 200;
+
 /// What a command returns that the audit trail reads.
 pub(super) trait Ran {
     /// The report of what ran, if the command runs migrations.
@@ -239,10 +242,12 @@ impl Migrator {
 
     /// Reports that the audit trail could not be written or read.
     fn audit_warning(&self, what: &str, err: &MigrateError) {
+        // A server's refusal may quote the whole command sent: keep the start.
+        let why = crate::text::bounded(err.to_string().as_bytes(), MAX_WARNING_CAUSE_BYTES);
         self.progress.event(&Event::Warning {
             id: AUDIT_COLLECTION.to_string(),
             message: format!(
-                "cannot {what} in the audit trail ({err}); the run goes on without it"
+                "cannot {what} in the audit trail ({why}); the run goes on without it"
             ),
         });
     }
