@@ -60,6 +60,7 @@ def test_a_refused_run_is_recorded_with_its_code(project: Project) -> None:
     newest = mongoshift.audit(project.uri, limit=1).run()[0]
 
     assert newest["status"] == "refused"
+    assert newest["migrations"] == [STATUS]
     assert newest["error"]["code"] == "checksum_mismatch"
     assert STATUS in newest["error"]["message"]
 

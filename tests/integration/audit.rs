@@ -224,6 +224,7 @@ fn a_refused_run_is_recorded_and_nothing_changed() {
     assert_eq!(rows.len(), 2, "{rows:?}");
     let r = &rows[0];
     assert_eq!(r["status"], "refused");
+    assert_eq!(strs(&r["migrations"]), [STATUS]);
     assert_eq!(r["error"]["code"], "checksum_mismatch");
     assert!(
         r["error"]["message"]

@@ -210,6 +210,12 @@ impl Migrator {
             Err(_) => AuditStatus::Refused,
         };
         record.error = res.as_ref().err().map(AuditError::of);
+        // A refusal names the migration it is about.
+        if let Some(id) = res.as_ref().err().and_then(MigrateError::migration) {
+            if !record.migrations.iter().any(|m| m == id) {
+                record.migrations.push(id.to_string());
+            }
+        }
         let mut ran: Vec<(String, Direction)> = report
             .map(|r| {
                 r.completed
