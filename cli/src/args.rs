@@ -26,6 +26,7 @@ impl Cli {
         matches!(
             self.command,
             Command::Status { .. }
+                | Command::Audit(_)
                 | Command::Plan { .. }
                 | Command::Verify(_)
                 | Command::Up(UpArgs { dry_run: true, .. })
@@ -271,6 +272,9 @@ pub(crate) enum Command {
         /// The rewrite waiting for its swap.
         id: String,
     },
+    /// List the audit trail: who ran `up`, `down`, `swap`, `pause` and
+    /// `resume` here, what each changed and how it ended, newest first.
+    Audit(crate::audit::AuditArgs),
     /// Clear a lock left by a run that died.
     Unlock {
         /// Clear it even if its holder looks alive.

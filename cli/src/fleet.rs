@@ -92,7 +92,8 @@ pub(crate) async fn run(
         | Command::Pause { .. }
         | Command::Resume { .. }
         | Command::Swap { .. }
-        | Command::Sample(_) => unreachable!("refused or run before connecting"),
+        | Command::Sample(_)
+        | Command::Audit(_) => unreachable!("refused or run before connecting"),
     }
 }
 

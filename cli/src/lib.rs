@@ -15,7 +15,8 @@
 //!   `mongoshift.toml` (`config`) over defaults;
 //! - `run`: the commands that work on files only ([`build`], [`scaffold`]),
 //!   else the [`PythonHook`], the connection and a `Migrator`;
-//! - `commands`: one function per command, calling the engine; `fleet`:
+//! - `commands`: one function per command, calling the engine (`audit`:
+//!   the audit trail); `fleet`:
 //!   the same commands over a selection of databases; `local`: the
 //!   commands that run transforms with no database (`test`, `run`);
 //! - `render`: progress events and results as bars, lines, tables or JSON;
@@ -26,6 +27,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod args;
+mod audit;
 pub mod build;
 mod commands;
 mod config;

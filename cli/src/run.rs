@@ -13,7 +13,8 @@ use crate::args::{Cli, Command};
 use crate::python::{Prepared, PythonHook};
 use crate::render::ProgressRenderer;
 use crate::settings::Settings;
-use crate::{commands, exit, fleet, local, quarantine, sample};
+use crate::usage::UsageError;
+use crate::{audit, commands, exit, fleet, local, quarantine, sample};
 
 /// Runs a parsed command line as the `mongoshift` command does: what the
 /// command reports goes to stdout, an error to stderr; returns the exit code.
@@ -95,6 +96,20 @@ async fn connected(command: Command, mut s: Settings, python: &PythonHook) -> an
         target.close().await;
         return res;
     }
+    // The audit trail needs no migrations either.
+    if let Command::Audit(args) = command {
+        if s.selection.is_some() {
+            return Err(UsageError(
+                "`audit` lists one database's trail: pass --db NAME instead of a database selection"
+                    .into(),
+            )
+            .into());
+        }
+        let target = Target::connect(&s.connect).await?;
+        let res = audit::run(&target, args).await;
+        target.close().await;
+        return res;
+    }
     // Load the directory before connecting: a bad manifest is reported even
     // when the server is down.
     let source = MigrationSource::new(&s.path);
@@ -158,7 +173,8 @@ async fn dispatch(
         | Command::Build { .. }
         | Command::Test { .. }
         | Command::Run { .. }
-        | Command::Sample(_) => unreachable!("run before loading the migrations"),
+        | Command::Sample(_)
+        | Command::Audit(_) => unreachable!("run before loading the migrations"),
         Command::Status { json } => commands::status(migrator, json).await,
         Command::Plan(args) => commands::plan(migrator, args).await,
         Command::Up(args) => commands::up(migrator, args, renderer).await,

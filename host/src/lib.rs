@@ -20,6 +20,9 @@
 //!   registers a [`python::PythonRuntime`]; see [`python`].
 //! - A [`fleet::Fleet`] runs the same migrations over many databases chosen
 //!   by a [`fleet::Selection`], each with its own ledger and lock.
+//! - The **audit trail** ([`audit`]) records in the target who ran each
+//!   `up`, `down`, `swap`, `pause` and `resume`, what it changed and how it
+//!   ended; `mongoshift audit` lists it.
 //! - Runs emit progress [`Event`]s to a [`ProgressSink`]; the library never prints.
 //! - A migration's **fixtures** ([`fixture`]) are input documents and the
 //!   outcome its transform must give each; they run with no database, through
@@ -46,7 +49,8 @@
 //!    → writer) and [`rewrite`] (copy, catch-up, swap).
 //! 5. [`local`] (a transform run on documents in memory) and [`fixture`]
 //!    (test fixtures run through it), beside the writer: no database.
-//! 6. [`migrate`]: planning, running, dry runs and status, under the lock.
+//! 6. [`audit`] (the audit trail, with counts read from the ledger), then
+//!    [`migrate`]: planning, running, dry runs and status, under the lock.
 //! 7. [`fleet`]: the same migrations over many databases, each through its
 //!    own migrator.
 //!
@@ -63,6 +67,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod audit;
 pub mod batch;
 pub mod error;
 pub mod export;
@@ -99,6 +104,7 @@ pub mod verify;
 pub mod wasm;
 pub mod writer;
 
+pub use audit::{AuditFilter, AuditLog, AuditRecord, AuditRow, AuditStatus, Invocation};
 pub use batch::Outcome;
 pub use error::{redact_uri, FleetError, MigrateError, PartWay, Result, SourceError};
 pub use ledger::{

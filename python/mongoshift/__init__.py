@@ -23,7 +23,8 @@ Run them with ``await mongoshift.up(uri, path="migrations")`` (or
 the ``mongoshift`` binary. Over many tenant databases at once:
 ``mongoshift.up(uri, databases=["tenant_*"], concurrency=8)`` returns each
 database's result, and ``mongoshift.status(uri, databases=["tenant_*"])``
-where each database and each migration stands.
+where each database and each migration stands. ``mongoshift.audit(uri)``
+lists who ran what against the database, and how it ended.
 """
 
 from mongoshift._api import (
@@ -37,6 +38,7 @@ from mongoshift._api import (
 from mongoshift._commands import (
     Operation,
     ProgressCallback,
+    audit,
     down,
     plan,
     print_progress,
@@ -86,6 +88,7 @@ __all__ = [
     "SourceError",
     "TransformError",
     "__version__",
+    "audit",
     "bulk_migration",
     "document_migration",
     "down",

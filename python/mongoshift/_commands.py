@@ -1,5 +1,6 @@
 """Running migrations from Python: ``up``, ``down``, ``status``, ``plan``,
-``verify``. Each returns an :class:`Operation`: ``await`` it in asyncio code
+``verify``, and reading the audit trail: ``audit``. Each returns an
+:class:`Operation`: ``await`` it in asyncio code
 (the engine runs in a worker thread, the event loop stays free), or call
 ``.run()`` to run it here and now.
 
@@ -14,6 +15,7 @@ import asyncio
 import json
 import os
 import sys
+from datetime import datetime
 from collections.abc import Callable, Generator
 from collections.abc import Sequence
 from typing import Any, Generic, Literal, TextIO, TypedDict, TypeVar, Unpack, overload
@@ -433,6 +435,42 @@ def plan(
     if fleet is not None:
         return Operation(lambda: json.loads(_native.fleet_plan(uri, p, fleet, opts, down_steps)))
     return Operation(lambda: json.loads(_native.plan(uri, p, db, opts, down_steps)))
+
+
+def audit(
+    uri: str,
+    *,
+    db: str | None = None,
+    limit: int | None = None,
+    migration: str | None = None,
+    since: str | datetime | None = None,
+) -> Operation[list[dict[str, Any]]]:
+    """The audit trail of the database, newest first, as ``mongoshift audit
+    --json`` gives it: one dict per run of ``up``, ``down``, ``swap``,
+    ``pause`` or ``resume`` (``command``, ``status``: ``"running"``,
+    ``"ok"``, ``"failed"``, ``"refused"`` or ``"interrupted"``, ``host``,
+    ``user``, ``tool_version``, ``command_line`` with passwords masked,
+    ``migrations``, ``counts`` per collection, ``changes``, ``error``,
+    ``started_at`` and ``finished_at`` in RFC 3339, ...).
+
+    ``limit``: at most that many; ``migration``: only runs of that id;
+    ``since``: only runs started then or later (an RFC 3339 string, or a
+    :class:`~datetime.datetime` with its time zone)."""
+    if limit is not None and limit < 0:
+        raise ValueError(f"limit must be at least 0, not {limit!r}")
+    if isinstance(since, datetime):
+        if since.tzinfo is None:
+            raise ValueError("since= needs a time zone (datetime.now(timezone.utc), say)")
+        since = since.isoformat()
+    when = since
+
+    def call() -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = json.loads(
+            _native.audit(uri, db, limit=limit, migration=migration, since=when)
+        )
+        return rows
+
+    return Operation(call)
 
 
 def print_progress(event: dict[str, Any], file: TextIO | None = None) -> None:

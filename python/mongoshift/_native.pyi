@@ -11,6 +11,7 @@ __all__ = [
     "SourceError",
     "TransformError",
     "__version__",
+    "audit",
     "down",
     "fleet_down",
     "fleet_plan",
@@ -72,6 +73,13 @@ def down(
     db: str | None = None,
     options: str | None = None,
     on_progress: Callable[[str], object] | None = None,
+) -> str: ...
+def audit(
+    uri: str,
+    db: str | None = None,
+    limit: int | None = None,
+    migration: str | None = None,
+    since: str | None = None,
 ) -> str: ...
 def fleet_status(uri: str, path: str, selection: str) -> str: ...
 def fleet_verify(uri: str, path: str, selection: str) -> str: ...

@@ -10,14 +10,15 @@ use std::sync::Arc;
 use mongoshift::metrics::{Metrics, MetricsServer};
 use mongoshift::python::PythonRuntime;
 use mongoshift::{
-    ConnectOptions, DownTarget, Event, MigrateError, MigrationSource, Migrator, ProgressSink,
-    Target,
+    ConnectOptions, DownTarget, Event, Invocation, MigrateError, MigrationSource, Migrator,
+    ProgressSink, Target,
 };
 use mongoshift_cli::{exit, PythonHook};
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 
+mod audit;
 mod cross;
 mod fleet;
 mod requests;
@@ -232,9 +233,12 @@ fn up(
             .await)?;
         return json(&report);
     }
-    let report = command!(py, uri, path, db, on_progress, |m| match sink {
-        Some(sink) => m.clone().also_progress(sink).up(&opts).await,
-        None => m.up(&opts).await,
+    let report = command!(py, uri, path, db, on_progress, |m| {
+        let m = m.invoked_as(Invocation::api("mongoshift.up()"));
+        match sink {
+            Some(sink) => m.also_progress(sink).up(&opts).await,
+            None => m.up(&opts).await,
+        }
     })?;
     drop(metrics);
     json(&report)
@@ -256,6 +260,7 @@ fn down(
     let request: requests::DownRequest = requests::parse("down", options.as_deref())?;
     let (target, opts) = (request.target(), request.options());
     let report = command!(py, uri, path, db, on_progress, |m| m
+        .invoked_as(Invocation::api("mongoshift.down()"))
         .down_with(&target, &opts)
         .await)?;
     json(&report)
@@ -280,6 +285,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(up, m)?)?;
     m.add_function(wrap_pyfunction!(down, m)?)?;
     m.add_function(wrap_pyfunction!(main, m)?)?;
+    m.add_function(wrap_pyfunction!(audit::audit, m)?)?;
     m.add_function(wrap_pyfunction!(testing::run_fixtures, m)?)?;
     m.add_function(wrap_pyfunction!(fleet::fleet_status, m)?)?;
     m.add_function(wrap_pyfunction!(fleet::fleet_verify, m)?)?;

@@ -437,7 +437,12 @@ fn a_collection_renamed_during_a_rewrite_stops_it_with_the_reason_and_down_drops
     t.cmd().arg("down").assert().success();
     assert_eq!(
         collections(&t),
-        ["mongoshift_ledger", "mongoshift_lock", "users_moved"],
+        [
+            "mongoshift_audit",
+            "mongoshift_ledger",
+            "mongoshift_lock",
+            "users_moved"
+        ],
         "the partial copy is gone"
     );
     assert_eq!(t.count("users_moved", doc! { "n": 0 }), 60_000);
@@ -482,7 +487,12 @@ fn a_bad_rewrite_backlog_setting_is_refused_before_anything_is_written() {
     assert!(t.raw_users() == original, "nothing written");
     assert_eq!(
         collections(&t),
-        ["mongoshift_ledger", "mongoshift_lock", "users"],
+        [
+            "mongoshift_audit",
+            "mongoshift_ledger",
+            "mongoshift_lock",
+            "users"
+        ],
         "no shadow collection"
     );
 }

@@ -2,6 +2,7 @@
 //! programs (JSON). The engine never prints; this is where its events and
 //! results become output.
 
+mod audit;
 mod cutover;
 mod distributed;
 mod duration;
@@ -15,6 +16,7 @@ pub(crate) mod quarantine;
 mod results;
 mod verify_data;
 
+pub(crate) use audit::audit;
 pub(crate) use distributed::{distributed_plan, partitions, workers};
 pub(crate) use fixtures::{fixtures, fixtures_json};
 pub(crate) use fleet_progress::FleetRenderer;

@@ -221,8 +221,19 @@ impl ProgressSink for ProgressRenderer {
                     // migration: progress is only reported.
                     let _ = writeln!(std::io::stdout().lock(), "{line}");
                 }
+                audit_warning(e);
             }
-            ProgressMode::None | ProgressMode::Auto => {}
+            ProgressMode::None | ProgressMode::Auto => audit_warning(e),
+        }
+    }
+}
+
+/// A run the audit trail could not record is said on stderr whatever the
+/// progress mode: an operator relying on the trail must hear of a gap.
+fn audit_warning(e: &Event) {
+    if let Event::Warning { id, message } = e {
+        if id == mongoshift::audit::AUDIT_COLLECTION {
+            eprintln!("warning: {id}: {message}");
         }
     }
 }

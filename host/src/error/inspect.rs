@@ -49,6 +49,26 @@ impl MigrateError {
         }
     }
 
+    /// The migration the innermost cause names, if it names one (a
+    /// refusal before a run: a checksum mismatch, a file missing, a
+    /// migration that cannot be rolled back or controlled).
+    pub fn migration(&self) -> Option<&str> {
+        match self.root() {
+            MigrateError::ChecksumMismatch { id, .. }
+            | MigrateError::ChangedPartWay { id, .. }
+            | MigrateError::ChangedWayBack { id, .. }
+            | MigrateError::MissingOnDisk { id, .. }
+            | MigrateError::Dirty { id, .. }
+            | MigrateError::PartitionsHeld { id, .. }
+            | MigrateError::DistributedUnfinished { id, .. }
+            | MigrateError::NotDistributable { id, .. }
+            | MigrateError::UnknownMigration { id, .. }
+            | MigrateError::Control { id, .. }
+            | MigrateError::Irreversible { id, .. } => Some(id),
+            _ => None,
+        }
+    }
+
     /// Whether this error is the connection's (the server may be fine).
     pub fn is_connection(&self) -> bool {
         matches!(

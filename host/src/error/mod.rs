@@ -12,6 +12,7 @@ mod fixture;
 mod fleet;
 mod inspect;
 mod migrate;
+mod name;
 mod redact;
 mod source;
 mod transform;

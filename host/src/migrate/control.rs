@@ -11,10 +11,8 @@ use crate::throttle::Controls;
 use super::migrator::Migrator;
 
 impl Migrator {
-    /// Pauses the running migration `id`: its run commits the batch it is
-    /// committing and waits, holding its lock, until [`Migrator::resume`].
-    /// Refused when no run is applying it.
-    pub async fn pause(&self, id: &str) -> Result<LedgerEntry> {
+    /// [`Migrator::pause`] without its audit record.
+    pub(super) async fn pause_unaudited(&self, id: &str) -> Result<LedgerEntry> {
         if !self.run_alive(id).await? {
             let state = match self.ledger.get(id).await? {
                 Some(e) if e.state == crate::ledger::State::Running => {
@@ -39,9 +37,8 @@ impl Migrator {
         self.ledger.set_paused(id, true, &whoami()).await
     }
 
-    /// Lifts the pause of migration `id`; its run goes on. Refused when it
-    /// is not paused.
-    pub async fn resume(&self, id: &str) -> Result<LedgerEntry> {
+    /// [`Migrator::resume`] without its audit record.
+    pub(super) async fn resume_unaudited(&self, id: &str) -> Result<LedgerEntry> {
         self.ledger.set_paused(id, false, &whoami()).await
     }
 

@@ -9,11 +9,8 @@ use crate::lock::hostname;
 use super::migrator::Migrator;
 
 impl Migrator {
-    /// Asks the rewrite `id`, waiting for its cut-over, to swap: its run
-    /// drains the change stream and swaps (fence, last catch-up, rename)
-    /// within about a second. Refused, naming its state, when no run of it
-    /// waits for a swap; nothing is written then.
-    pub async fn swap(&self, id: &str) -> Result<LedgerEntry> {
+    /// [`Migrator::swap`] without its audit record.
+    pub(super) async fn swap_unaudited(&self, id: &str) -> Result<LedgerEntry> {
         // The ledger refuses what is not waiting; a wait recorded by a run
         // that died is refused here.
         let recorded_waiting = self

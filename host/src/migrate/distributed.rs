@@ -35,11 +35,8 @@ pub(super) struct Shared<'m> {
 pub(super) const POLL: Duration = Duration::from_millis(500);
 
 impl Migrator {
-    /// Applies pending migrations in order as one worker of a distributed
-    /// run: migrations that can be split are shared with every other worker
-    /// running this on the same database, partition by partition; the next
-    /// migration starts only once the current one is applied.
-    pub async fn up_distributed(
+    /// [`Migrator::up_distributed`] without its audit record.
+    pub(super) async fn up_distributed_unaudited(
         &self,
         opts: &UpOptions,
         dist: &DistributedOptions,

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use crate::audit::Invocation;
 use crate::error::{MigrateError, Result};
 use crate::ledger::{Ledger, LedgerEntry};
 use crate::lock::{self, LockOptions, UnlockOutcome};
@@ -38,6 +39,8 @@ pub struct Migrator {
     /// Wasm modules loaded so far, by migration id and checksum; shared by
     /// the copies [`Migrator::for_database`] makes.
     pub(super) modules: Arc<Mutex<HashMap<String, TransformModule>>>,
+    /// Who runs the commands, for the audit trail.
+    pub(super) invocation: Invocation,
 }
 
 impl std::fmt::Debug for Migrator {
@@ -66,6 +69,7 @@ impl Migrator {
             python: None,
             python_missing: None,
             modules: Arc::default(),
+            invocation: Invocation::default(),
         })
     }
 
@@ -79,6 +83,13 @@ impl Migrator {
     /// Python could be found, say) before the general advice.
     pub fn python_unavailable(mut self, reason: impl Into<String>) -> Self {
         self.python_missing = Some(reason.into());
+        self
+    }
+
+    /// Records the commands it runs in the audit trail as run by
+    /// `invocation` (by default this process, with its own command line).
+    pub fn invoked_as(mut self, invocation: Invocation) -> Self {
+        self.invocation = invocation;
         self
     }
 

@@ -21,9 +21,12 @@
 //! - `dry_run`: what a run would do, from a sample; `prune`: dropping what
 //!   finished rewrites and pre-images keep; `replay`: quarantined documents
 //!   run again through fixed files.
+//! - `audited`: `up`, `down`, `swap`, `pause` and `resume`, each recorded
+//!   in the audit trail (see [`crate::audit`]) around the work above.
 //! - `verify_data`: `verify --data`, an applied migration's documents checked
 //!   against the source of truth it kept (see [`crate::verify`]).
 
+mod audited;
 mod control;
 mod cutover;
 mod distributed;

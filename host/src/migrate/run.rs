@@ -24,8 +24,8 @@ use super::wasm::Prepared;
 use super::work::{One, Work};
 
 impl Migrator {
-    /// Applies pending migrations in order, under the lock.
-    pub async fn up(&self, opts: &UpOptions) -> Result<Report> {
+    /// [`Migrator::up`] without its audit record.
+    pub(super) async fn up_unaudited(&self, opts: &UpOptions) -> Result<Report> {
         let lease = Lease::acquire(&self.target, &self.lock, &self.progress).await?;
         let mut this = self.clone();
         this.on_error = opts.on_error;
@@ -93,8 +93,12 @@ impl Migrator {
         self.down_with(target, &DownOptions::default()).await
     }
 
-    /// [`Migrator::down`], with options.
-    pub async fn down_with(&self, target: &DownTarget, opts: &DownOptions) -> Result<Report> {
+    /// [`Migrator::down_with`] without its audit record.
+    pub(super) async fn down_unaudited(
+        &self,
+        target: &DownTarget,
+        opts: &DownOptions,
+    ) -> Result<Report> {
         let lease = Lease::acquire(&self.target, &self.lock, &self.progress).await?;
         let mut this = self.clone();
         this.set_aside = opts.set_aside_writes_since_swap;

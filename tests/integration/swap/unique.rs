@@ -58,7 +58,12 @@ fn a_transform_that_breaks_a_unique_index_stops_the_rewrite_at_the_document() {
     t.cmd().arg("down").assert().success();
     assert_eq!(
         collections(&t),
-        ["mongoshift_ledger", "mongoshift_lock", "users"]
+        [
+            "mongoshift_audit",
+            "mongoshift_ledger",
+            "mongoshift_lock",
+            "users"
+        ]
     );
     assert!(t.raw_users() == original);
 }
