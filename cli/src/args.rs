@@ -8,6 +8,7 @@ use mongoshift::{DownOptions, DownTarget, OnError, Strategy, TxMode, UpOptions, 
 
 use crate::cutover::CutoverArgs;
 use crate::run_args::{DistributedArgs, MetricsArgs, ThrottleArgs};
+use crate::signing::{KeygenArgs, SignArgs, TrustArgs, UpSignatureArgs};
 use crate::{exit, values};
 
 /// Fast, safe MongoDB data migrations.
@@ -271,6 +272,12 @@ pub(crate) enum Command {
         /// The rewrite waiting for its swap.
         id: String,
     },
+    /// Make a new Ed25519 key for signing migrations: the private key goes
+    /// to a new file, the public key line `<name>:<base64>` to stdout.
+    Keygen(KeygenArgs),
+    /// Sign migrations (every one, or those named) with a private key:
+    /// writes `<id>.sig` beside each, replacing an earlier signature.
+    Sign(SignArgs),
     /// Clear a lock left by a run that died.
     Unlock {
         /// Clear it even if its holder looks alive.
@@ -292,6 +299,12 @@ pub(crate) struct VerifyArgs {
     /// With --data: print the report as JSON
     #[arg(long, requires = "data")]
     pub(crate) json: bool,
+    /// Check instead that every migration in the directory is signed by a
+    /// trusted key and unchanged since; needs no database
+    #[arg(long, conflicts_with = "data")]
+    pub(crate) signatures: bool,
+    #[command(flatten)]
+    pub(crate) trust: TrustArgs,
 }
 
 /// The flags of `plan`.
@@ -372,6 +385,8 @@ pub(crate) struct UpArgs {
     pub(crate) metrics: MetricsArgs,
     #[command(flatten)]
     pub(crate) cutover: CutoverArgs,
+    #[command(flatten)]
+    pub(crate) signing: UpSignatureArgs,
 }
 
 /// The flags of `down`.

@@ -92,6 +92,8 @@ pub(crate) async fn run(
         | Command::Pause { .. }
         | Command::Resume { .. }
         | Command::Swap { .. }
+        | Command::Keygen(_)
+        | Command::Sign(_)
         | Command::Sample(_) => unreachable!("refused or run before connecting"),
     }
 }

@@ -13,7 +13,7 @@ use crate::args::{Cli, Command};
 use crate::python::{Prepared, PythonHook};
 use crate::render::ProgressRenderer;
 use crate::settings::Settings;
-use crate::{commands, exit, fleet, local, quarantine, sample};
+use crate::{commands, exit, fleet, local, quarantine, sample, signing};
 
 /// Runs a parsed command line as the `mongoshift` command does: what the
 /// command reports goes to stdout, an error to stderr; returns the exit code.
@@ -76,6 +76,9 @@ pub fn run(cli: Cli, python: &PythonHook) -> anyhow::Result<u8> {
             };
             local::run_file(&settings, &args, python)
         }
+        Command::Keygen(args) => signing::keygen(&args),
+        Command::Sign(args) => signing::sign(&settings.path, &args),
+        Command::Verify(args) if args.signatures => signing::verify(&settings.path, &args.trust),
         command => {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -99,6 +102,11 @@ async fn connected(command: Command, mut s: Settings, python: &PythonHook) -> an
     // when the server is down.
     let source = MigrationSource::new(&s.path);
     let migrations = source.load()?;
+    // Bad keys are reported before connecting, like bad manifests.
+    let signatures = match &command {
+        Command::Up(args) => args.signing.rule()?,
+        _ => None,
+    };
     // Python migrations need the Python package (see python.rs).
     let needs_python = matches!(
         command,
@@ -116,7 +124,11 @@ async fn connected(command: Command, mut s: Settings, python: &PythonHook) -> an
     };
     let target = Target::connect(&s.connect).await?;
     let renderer = Arc::new(ProgressRenderer::new(s.progress, s.verbose));
-    let res = match (Migrator::new(&source, target.clone()), s.selection.take()) {
+    let migrator = Migrator::new(&source, target.clone()).map(|m| match signatures {
+        Some((keys, requirement)) => m.signatures(keys, requirement),
+        None => m,
+    });
+    let res = match (migrator, s.selection.take()) {
         (Ok(m), Some(selection)) => {
             let base = m.lock_options(s.lock);
             fleet::run(command, base, &selection, python, s.progress).await
@@ -158,6 +170,8 @@ async fn dispatch(
         | Command::Build { .. }
         | Command::Test { .. }
         | Command::Run { .. }
+        | Command::Keygen(_)
+        | Command::Sign(_)
         | Command::Sample(_) => unreachable!("run before loading the migrations"),
         Command::Status { json } => commands::status(migrator, json).await,
         Command::Plan(args) => commands::plan(migrator, args).await,

@@ -38,6 +38,10 @@ pub struct Migrator {
     /// Wasm modules loaded so far, by migration id and checksum; shared by
     /// the copies [`Migrator::for_database`] makes.
     pub(super) modules: Arc<Mutex<HashMap<String, TransformModule>>>,
+    /// The keys `up` checks signatures against, when given.
+    pub(super) signatures: Option<Arc<super::signatures::SignatureRule>>,
+    /// The signer of each migration, by id, as `up` checked them.
+    pub(super) signers: Arc<HashMap<String, crate::signing::Signer>>,
 }
 
 impl std::fmt::Debug for Migrator {
@@ -66,6 +70,8 @@ impl Migrator {
             python: None,
             python_missing: None,
             modules: Arc::default(),
+            signatures: None,
+            signers: Arc::default(),
         })
     }
 

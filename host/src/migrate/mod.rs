@@ -21,6 +21,8 @@
 //! - `dry_run`: what a run would do, from a sample; `prune`: dropping what
 //!   finished rewrites and pre-images keep; `replay`: quarantined documents
 //!   run again through fixed files.
+//! - `signatures`: the signatures `up` checks before it runs anything
+//!   (see [`crate::signing`]), and the signer its ledger entries record.
 //! - `verify_data`: `verify --data`, an applied migration's documents checked
 //!   against the source of truth it kept (see [`crate::verify`]).
 
@@ -41,6 +43,7 @@ mod replay;
 mod resume;
 mod run;
 mod settings;
+mod signatures;
 mod status;
 mod swap_back;
 mod verify_data;

@@ -26,8 +26,9 @@ use super::work::{One, Work};
 impl Migrator {
     /// Applies pending migrations in order, under the lock.
     pub async fn up(&self, opts: &UpOptions) -> Result<Report> {
+        // Signatures first: a refused migration leaves nothing written.
+        let mut this = self.with_signers(self.check_signatures()?);
         let lease = Lease::acquire(&self.target, &self.lock, &self.progress).await?;
-        let mut this = self.clone();
         this.on_error = opts.on_error;
         this.controls = Controls::writing(opts.throttle, opts.pause_at);
         let res = this.up_locked(&lease, opts).await;
@@ -191,6 +192,7 @@ impl Migrator {
             &m.checksum,
         );
         entry.started_at = Some(DateTime::now());
+        entry.signer = self.signer_of(&m.id);
         entry.applied_at = previous.and_then(|p| p.applied_at);
         entry.direction = Some(one.direction);
         let uses_files = !matches!(
