@@ -79,6 +79,10 @@ pub fn run(cli: Cli, python: &PythonHook) -> anyhow::Result<u8> {
         Command::Keygen(args) => signing::keygen(&args),
         Command::Sign(args) => signing::sign(&settings.path, &args),
         Command::Verify(args) if args.signatures => signing::verify(&settings.path, &args.trust),
+        Command::Verify(args) if args.trust.given() => Err(crate::usage::UsageError(
+            "--trusted-key and --trusted-keys go with --signatures (or with `up`)".into(),
+        )
+        .into()),
         command => {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

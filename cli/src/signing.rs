@@ -59,6 +59,11 @@ pub(crate) struct UpSignatureArgs {
 }
 
 impl TrustArgs {
+    /// Whether a key or a keys file is given.
+    pub(crate) fn given(&self) -> bool {
+        !self.trusted_key.is_empty() || !self.trusted_keys.is_empty()
+    }
+
     /// The keys of every flag and file.
     pub(crate) fn keys(&self) -> Result<TrustedKeys, SigningError> {
         let mut keys = TrustedKeys::parse(&self.trusted_key)?;

@@ -20,6 +20,16 @@ pub enum SigningError {
         /// Why.
         reason: String,
     },
+    /// A line of a trusted keys file is not a public key.
+    #[error("invalid trusted keys file {path}, line {line}: {reason}; expected <name>:<base64 of the 32-byte Ed25519 public key> per line")]
+    KeysFile {
+        /// The file.
+        path: PathBuf,
+        /// The line, from 1.
+        line: usize,
+        /// Why.
+        reason: String,
+    },
     /// Two trusted keys are the same key under different names.
     #[error("the trusted keys {first} and {second} are the same key (id {key_id}); list it once")]
     DuplicateKey {
@@ -122,15 +132,16 @@ impl SigningError {
         )
     }
 
-    /// Whether a key given by the user (an argument, a key file, a trusted
-    /// keys file) is invalid or missing.
+    /// Whether a public key given as text (`<name>:<base64>`, an argument)
+    /// is invalid, or none is given: a bad argument, where the files named
+    /// by arguments ([`KeyFile`](Self::KeyFile), [`KeysFile`](Self::KeysFile))
+    /// are bad input.
     pub fn is_bad_key(&self) -> bool {
         matches!(
             self,
             SigningError::PublicKey { .. }
                 | SigningError::DuplicateKey { .. }
                 | SigningError::NoTrustedKeys
-                | SigningError::KeyFile { .. }
         )
     }
 }

@@ -39,7 +39,7 @@ pub struct Migrator {
     /// the copies [`Migrator::for_database`] makes.
     pub(super) modules: Arc<Mutex<HashMap<String, TransformModule>>>,
     /// The keys `up` checks signatures against, when given.
-    pub(super) signatures: Option<Arc<super::signatures::SignatureRule>>,
+    pub(super) signatures: Option<Arc<crate::signing::SignatureRule>>,
     /// The signer of each migration, by id, as `up` checked them.
     pub(super) signers: Arc<HashMap<String, crate::signing::Signer>>,
 }

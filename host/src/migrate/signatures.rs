@@ -5,16 +5,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::error::Result;
-use crate::signing::{self, Requirement, Signer, TrustedKeys};
+use crate::signing::{Requirement, SignatureRule, Signer, TrustedKeys};
 
 use super::migrator::Migrator;
-
-/// The keys `up` trusts, and whether it refuses unsigned migrations.
-#[derive(Debug, Clone)]
-pub(super) struct SignatureRule {
-    keys: TrustedKeys,
-    requirement: Requirement,
-}
 
 impl Migrator {
     /// Makes `up` check the signature of every migration in the directory
@@ -37,7 +30,7 @@ impl Migrator {
             return Ok(signers);
         };
         for m in &self.migrations {
-            if let Some(s) = signing::check_with(m, &rule.keys, rule.requirement)? {
+            if let Some(s) = rule.check(m)? {
                 signers.insert(m.id.clone(), s);
             }
         }

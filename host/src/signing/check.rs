@@ -27,30 +27,6 @@ impl std::fmt::Display for Signer {
     }
 }
 
-/// Whether an unsigned migration is refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Requirement {
-    /// Every migration must carry a good signature by a trusted key.
-    Required,
-    /// An unsigned migration is let through (with no signer); a signed one
-    /// must still match its files and be signed by a trusted key.
-    Optional,
-}
-
-/// [`check`], letting an unsigned migration through (as `None`) when
-/// signatures are [`Requirement::Optional`].
-pub fn check_with(
-    m: &Migration,
-    keys: &TrustedKeys,
-    requirement: Requirement,
-) -> Result<Option<Signer>, SigningError> {
-    match check(m, keys) {
-        Ok(signer) => Ok(Some(signer)),
-        Err(SigningError::Unsigned { .. }) if requirement == Requirement::Optional => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
 /// Signs `m` as its files are now with `key`, writing `<id>.sig` beside it
 /// (replacing a signature made before). Returns the file written.
 pub fn sign(m: &Migration, key: &PrivateKey) -> Result<PathBuf, SigningError> {

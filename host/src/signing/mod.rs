@@ -20,19 +20,23 @@
 //!   `trusted`: [`TrustedKeys`].
 //! - `message`: the files an entry signs ([`files_of`]) and the
 //!   canonical [`message`]; `signature`: the `<id>.sig` file.
-//! - `check`: [`sign`] and [`check`].
+//! - `check`: [`sign`] and [`check`]; `rule`: [`SignatureRule`], the
+//!   trusted keys and whether unsigned migrations are refused
+//!   ([`Requirement`]).
 
 mod check;
 mod message;
 mod private_key;
 mod public_key;
+mod rule;
 mod signature;
 mod trusted;
 
 pub use crate::error::SigningError;
-pub use check::{check, check_with, sign, Requirement, Signer};
+pub use check::{check, sign, Signer};
 pub use message::{files_of, message, SignedFile, MESSAGE_VERSION};
 pub use private_key::PrivateKey;
 pub use public_key::{check_key_name, key_id, PublicKey};
+pub use rule::{Requirement, SignatureRule};
 pub use signature::{signature_path, FileRecord, SignatureFile};
 pub use trusted::TrustedKeys;

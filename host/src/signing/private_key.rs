@@ -65,8 +65,13 @@ impl PrivateKey {
     /// Writes the key to a new file `path`, readable by its owner only
     /// (mode 0600 on Unix). Never overwrites a file.
     pub fn write_new(&self, path: &Path) -> Result<(), SigningError> {
-        let pem = self
-            .key
+        // PKCS#8 v1, the secret key alone: the form every OpenSSL 3 reads
+        // (the v2 form with the public key is refused by OpenSSL 3.0).
+        let pair = ed25519_dalek::pkcs8::KeypairBytes {
+            secret_key: self.key.to_bytes(),
+            public_key: None,
+        };
+        let pem = pair
             .to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
             .map_err(|e| SigningError::KeyFile {
                 path: path.to_path_buf(),

@@ -43,10 +43,15 @@ impl TrustedKeys {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            out.add(PublicKey::parse(
-                line,
-                &format!("{}:{}", path.display(), i + 1),
-            )?)?;
+            let key = PublicKey::parse(line, "").map_err(|e| match e {
+                SigningError::PublicKey { reason, .. } => SigningError::KeysFile {
+                    path: path.to_path_buf(),
+                    line: i + 1,
+                    reason,
+                },
+                other => other,
+            })?;
+            out.add(key)?;
         }
         Ok(out)
     }
