@@ -24,13 +24,11 @@ pub struct Cli {
 impl Cli {
     /// Whether the command only reports (and changes nothing).
     pub fn only_reports(&self) -> bool {
-        matches!(
-            self.command,
-            Command::Status { .. }
-                | Command::Plan { .. }
-                | Command::Verify(_)
-                | Command::Up(UpArgs { dry_run: true, .. })
-        )
+        match &self.command {
+            Command::Status { .. } | Command::Plan { .. } | Command::Verify(_) => true,
+            Command::Up(up) => up.dry_run,
+            _ => false,
+        }
     }
 }
 
@@ -223,7 +221,7 @@ pub(crate) enum Command {
     /// Show what `up` (or `down`) would do, with matching document counts.
     Plan(PlanArgs),
     /// Apply pending migrations in order.
-    Up(UpArgs),
+    Up(Box<UpArgs>),
     /// Roll back applied migrations, newest first.
     Down(DownArgs),
     /// Check the checksums of applied migrations against the files on disk,

@@ -179,7 +179,7 @@ async fn dispatch(
         | Command::Sample(_) => unreachable!("run before loading the migrations"),
         Command::Status { json } => commands::status(migrator, json).await,
         Command::Plan(args) => commands::plan(migrator, args).await,
-        Command::Up(args) => commands::up(migrator, args, renderer).await,
+        Command::Up(args) => commands::up(migrator, *args, renderer).await,
         Command::Down(args) => commands::down(migrator, args, renderer).await,
         Command::Verify(args) => commands::verify(migrator, args).await,
         Command::Prune {

@@ -285,6 +285,26 @@ fn bad_keys_and_key_files_are_named() {
             .mode();
         assert_eq!(mode & 0o777, 0o600, "readable by its owner only");
     }
+    // A name that cannot go in a public key line.
+    let out = t
+        .cmd()
+        .args(["keygen", "--out", "k.pem", "--name", "a:b"])
+        .output()
+        .expect("keygen");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out).1);
+    assert!(
+        text(&out).1.contains("invalid key name `a:b`"),
+        "{}",
+        text(&out).1
+    );
+    assert!(!t.dir.path().join("k.pem").exists(), "no key written");
+    // Trusted keys without --signatures mean nothing to `verify`.
+    let out = t
+        .cmd()
+        .args(["verify", "--trusted-key", &key.public])
+        .output()
+        .expect("verify");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out).1);
     // A key file that is not one, or is missing.
     std::fs::write(t.dir.path().join("notakey.pem"), "hello\n").expect("write");
     for (file, why) in [
@@ -297,7 +317,7 @@ fn bad_keys_and_key_files_are_named() {
             .output()
             .expect("sign");
         let (_, stderr) = text(&out);
-        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
         assert!(
             stderr.contains(&format!("invalid private key file {file}: {why}")),
             "{stderr}"
@@ -337,9 +357,9 @@ fn bad_keys_and_key_files_are_named() {
         .output()
         .expect("verify");
     let (_, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
-        stderr.contains("invalid public key keys:3: the key is 3 bytes"),
+        stderr.contains("invalid trusted keys file keys, line 3: the key is 3 bytes"),
         "{stderr}"
     );
     // No key at all.
