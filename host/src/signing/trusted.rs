@@ -122,7 +122,10 @@ mod tests {
         std::fs::write(&path, format!("{}\nc:AAAA\n", line("a", 1))).expect("write");
         let e = TrustedKeys::read(&path).expect_err("bad line 2");
         assert!(
-            e.to_string().contains(&format!("{}:2", path.display())),
+            e.to_string().contains(&format!(
+                "invalid trusted keys file {}, line 2: ",
+                path.display()
+            )),
             "{e}"
         );
     }
