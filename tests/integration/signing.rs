@@ -258,11 +258,9 @@ fn rotation_trusts_both_keys_then_only_the_new_one() {
 }
 
 #[test]
-fn bad_keys_and_key_files_are_named() {
-    let t = TestDb::new("sig_badkeys");
-    three_entries(&t);
+fn keygen_writes_an_owner_only_file_never_overwrites_and_checks_the_name() {
+    let t = TestDb::new("sig_keygen");
     let key = keygen(&t, "ops");
-    // keygen never overwrites.
     let before = std::fs::read(t.dir.path().join(&key.file)).expect("read");
     let out = t
         .cmd()
@@ -298,6 +296,13 @@ fn bad_keys_and_key_files_are_named() {
         text(&out).1
     );
     assert!(!t.dir.path().join("k.pem").exists(), "no key written");
+}
+
+#[test]
+fn bad_keys_and_key_files_are_named() {
+    let t = TestDb::new("sig_badkeys");
+    three_entries(&t);
+    let key = keygen(&t, "ops");
     // Trusted keys without --signatures mean nothing to `verify`.
     let out = t
         .cmd()
