@@ -8,6 +8,7 @@ use mongoshift::{DownOptions, DownTarget, OnError, Strategy, TxMode, UpOptions, 
 
 use crate::cutover::CutoverArgs;
 use crate::run_args::{DistributedArgs, MetricsArgs, ThrottleArgs};
+use crate::signing::{KeygenArgs, SignArgs, TrustArgs, UpSignatureArgs};
 use crate::{exit, values};
 
 /// Fast, safe MongoDB data migrations.
@@ -23,14 +24,14 @@ pub struct Cli {
 impl Cli {
     /// Whether the command only reports (and changes nothing).
     pub fn only_reports(&self) -> bool {
-        matches!(
-            self.command,
+        match &self.command {
             Command::Status { .. }
-                | Command::Audit(_)
-                | Command::Plan { .. }
-                | Command::Verify(_)
-                | Command::Up(UpArgs { dry_run: true, .. })
-        )
+            | Command::Audit(_)
+            | Command::Plan { .. }
+            | Command::Verify(_) => true,
+            Command::Up(up) => up.dry_run,
+            _ => false,
+        }
     }
 }
 
@@ -223,7 +224,7 @@ pub(crate) enum Command {
     /// Show what `up` (or `down`) would do, with matching document counts.
     Plan(PlanArgs),
     /// Apply pending migrations in order.
-    Up(UpArgs),
+    Up(Box<UpArgs>),
     /// Roll back applied migrations, newest first.
     Down(DownArgs),
     /// Check the checksums of applied migrations against the files on disk,
@@ -275,6 +276,12 @@ pub(crate) enum Command {
     /// List the audit trail: who ran `up`, `down`, `swap`, `pause` and
     /// `resume` here, what each changed and how it ended, newest first.
     Audit(crate::audit::AuditArgs),
+    /// Make a new Ed25519 key for signing migrations: the private key goes
+    /// to a new file, the public key line `<name>:<base64>` to stdout.
+    Keygen(KeygenArgs),
+    /// Sign migrations (every one, or those named) with a private key:
+    /// writes `<id>.sig` beside each, replacing an earlier signature.
+    Sign(SignArgs),
     /// Clear a lock left by a run that died.
     Unlock {
         /// Clear it even if its holder looks alive.
@@ -296,6 +303,12 @@ pub(crate) struct VerifyArgs {
     /// With --data: print the report as JSON
     #[arg(long, requires = "data")]
     pub(crate) json: bool,
+    /// Check instead that every migration in the directory is signed by a
+    /// trusted key and unchanged since; needs no database
+    #[arg(long, conflicts_with = "data")]
+    pub(crate) signatures: bool,
+    #[command(flatten)]
+    pub(crate) trust: TrustArgs,
 }
 
 /// The flags of `plan`.
@@ -376,6 +389,8 @@ pub(crate) struct UpArgs {
     pub(crate) metrics: MetricsArgs,
     #[command(flatten)]
     pub(crate) cutover: CutoverArgs,
+    #[command(flatten)]
+    pub(crate) signing: UpSignatureArgs,
 }
 
 /// The flags of `down`.

@@ -10,8 +10,9 @@ pub const OK: u8 = 0;
 pub const FAILED: u8 = 1;
 /// The arguments are invalid (clap's code for a usage error).
 pub const USAGE: u8 = 2;
-/// The migrations on disk disagree with the ledger (checksum, missing file), or
-/// `verify` found a difference.
+/// The migrations on disk disagree with the ledger (checksum, missing file),
+/// `verify` found a difference, or a migration's signature refused it
+/// (unsigned, changed since signed, or signed by a key not trusted).
 pub const MISMATCH: u8 = 3;
 /// The lock is held by another run (or was lost), or workers of a distributed
 /// run hold partitions of the migration.
@@ -28,7 +29,7 @@ pub const BAD_FIXTURE: u8 = 8;
 
 /// The exit codes, for `--help`.
 pub const HELP: &str = "Exit codes: 0 ok; 1 a migration failed or another error; 2 bad arguments; \
-3 checksum mismatch or a migration missing on disk; 4 the lock is held by another run; \
+3 checksum mismatch, a migration missing on disk, or refused by its signature; 4 the lock is held by another run; \
 5 cannot connect, authentication failed or invalid URI; 6 invalid migrations directory; \
 7 a test fixture failed; 8 an invalid fixture or input file.";
 
@@ -50,7 +51,20 @@ pub fn code_of(err: &MigrateError) -> u8 {
         MigrateError::Source(_) => INVALID,
         MigrateError::MetricsAddr { .. } => USAGE,
         MigrateError::Fixture(_) => BAD_FIXTURE,
+        MigrateError::Signing(e) => signing_code(e),
         _ => FAILED,
+    }
+}
+
+/// The exit code of a signing error: a refused migration is a mismatch
+/// with what was signed, a bad key a bad argument.
+fn signing_code(err: &mongoshift::signing::SigningError) -> u8 {
+    if err.is_refusal() {
+        MISMATCH
+    } else if err.is_bad_key() {
+        USAGE
+    } else {
+        FAILED
     }
 }
 
@@ -70,6 +84,9 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
             mongoshift::FleetError::BadPattern { .. } | mongoshift::FleetError::Empty => USAGE,
             _ => FAILED,
         };
+    }
+    if let Some(e) = err.downcast_ref::<mongoshift::signing::SigningError>() {
+        return signing_code(e);
     }
     match err.downcast_ref::<crate::build::BuildError>() {
         Some(crate::build::BuildError::Source(_)) => INVALID,

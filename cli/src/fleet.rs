@@ -25,18 +25,18 @@ pub(crate) async fn run(
     attach: Attach<'_>,
     progress: ProgressMode,
 ) -> anyhow::Result<u8> {
-    if let Command::Up(UpArgs { dry_run: true, .. }) = command {
+    if matches!(&command, Command::Up(up) if up.dry_run) {
         return Err(UsageError(
             "--dry-run runs on one database: pass --db NAME instead of a database selection".into(),
         )
         .into());
     }
-    if let Command::Up(UpArgs {
-        ref distributed,
-        ref metrics,
-        ..
-    }) = command
-    {
+    if let Command::Up(up) = &command {
+        let UpArgs {
+            distributed,
+            metrics,
+            ..
+        } = &**up;
         if distributed.distributed {
             return Err(UsageError(
                 "--distributed shares one database's migrations among workers: pass --db NAME \
@@ -78,7 +78,7 @@ pub(crate) async fn run(
     match command {
         Command::Status { json } => status(&fleet, json).await,
         Command::Plan(args) => plan(&fleet, args).await,
-        Command::Up(args) => up(fleet, args, &renderer).await,
+        Command::Up(args) => up(fleet, *args, &renderer).await,
         Command::Down(args) => down(fleet, args, &renderer).await,
         Command::Verify(_) => verify(&fleet).await,
         Command::New { .. }
@@ -92,6 +92,8 @@ pub(crate) async fn run(
         | Command::Pause { .. }
         | Command::Resume { .. }
         | Command::Swap { .. }
+        | Command::Keygen(_)
+        | Command::Sign(_)
         | Command::Sample(_)
         | Command::Audit(_) => unreachable!("refused or run before connecting"),
     }

@@ -19,6 +19,8 @@
 //!   the audit trail); `fleet`:
 //!   the same commands over a selection of databases; `local`: the
 //!   commands that run transforms with no database (`test`, `run`);
+//! - `signing`: `keygen`, `sign`, `verify --signatures` (files only) and
+//!   the signature flags of `up`;
 //! - `render`: progress events and results as bars, lines, tables or JSON;
 //! - [`exit`]: the documented exit codes, and the one table from an error
 //!   to its code.
@@ -43,6 +45,7 @@ mod run_args;
 mod sample;
 pub mod scaffold;
 mod settings;
+mod signing;
 mod usage;
 pub mod values;
 

@@ -14,7 +14,7 @@ use crate::python::{Prepared, PythonHook};
 use crate::render::ProgressRenderer;
 use crate::settings::Settings;
 use crate::usage::UsageError;
-use crate::{audit, commands, exit, fleet, local, quarantine, sample};
+use crate::{audit, commands, exit, fleet, local, quarantine, sample, signing};
 
 /// Runs a parsed command line as the `mongoshift` command does: what the
 /// command reports goes to stdout, an error to stderr; returns the exit code.
@@ -77,6 +77,13 @@ pub fn run(cli: Cli, python: &PythonHook) -> anyhow::Result<u8> {
             };
             local::run_file(&settings, &args, python)
         }
+        Command::Keygen(args) => signing::keygen(&args),
+        Command::Sign(args) => signing::sign(&settings.path, &args),
+        Command::Verify(args) if args.signatures => signing::verify(&settings.path, &args.trust),
+        Command::Verify(args) if args.trust.given() => Err(crate::usage::UsageError(
+            "--trusted-key and --trusted-keys go with --signatures (or with `up`)".into(),
+        )
+        .into()),
         command => {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -114,6 +121,11 @@ async fn connected(command: Command, mut s: Settings, python: &PythonHook) -> an
     // when the server is down.
     let source = MigrationSource::new(&s.path);
     let migrations = source.load()?;
+    // Bad keys are reported before connecting, like bad manifests.
+    let signatures = match &command {
+        Command::Up(args) => args.signing.rule()?,
+        _ => None,
+    };
     // Python migrations need the Python package (see python.rs).
     let needs_python = matches!(
         command,
@@ -131,7 +143,11 @@ async fn connected(command: Command, mut s: Settings, python: &PythonHook) -> an
     };
     let target = Target::connect(&s.connect).await?;
     let renderer = Arc::new(ProgressRenderer::new(s.progress, s.verbose));
-    let res = match (Migrator::new(&source, target.clone()), s.selection.take()) {
+    let migrator = Migrator::new(&source, target.clone()).map(|m| match signatures {
+        Some((keys, requirement)) => m.signatures(keys, requirement),
+        None => m,
+    });
+    let res = match (migrator, s.selection.take()) {
         (Ok(m), Some(selection)) => {
             let base = m.lock_options(s.lock);
             fleet::run(command, base, &selection, python, s.progress).await
@@ -173,11 +189,13 @@ async fn dispatch(
         | Command::Build { .. }
         | Command::Test { .. }
         | Command::Run { .. }
+        | Command::Keygen(_)
+        | Command::Sign(_)
         | Command::Sample(_)
         | Command::Audit(_) => unreachable!("run before loading the migrations"),
         Command::Status { json } => commands::status(migrator, json).await,
         Command::Plan(args) => commands::plan(migrator, args).await,
-        Command::Up(args) => commands::up(migrator, args, renderer).await,
+        Command::Up(args) => commands::up(migrator, *args, renderer).await,
         Command::Down(args) => commands::down(migrator, args, renderer).await,
         Command::Verify(args) => commands::verify(migrator, args).await,
         Command::Prune {

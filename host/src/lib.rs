@@ -94,6 +94,7 @@ pub mod report;
 mod restore;
 pub mod rewrite;
 pub mod sample;
+pub mod signing;
 pub mod source;
 pub mod target;
 pub mod text;

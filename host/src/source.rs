@@ -54,6 +54,10 @@ const NOT_MIGRATIONS: &[&str] = &[
     "node_modules",
 ];
 
+/// The extension of a migration's signature, `<id>.sig` beside the entry
+/// (see [`crate::signing`]); never a migration itself.
+pub const SIGNATURE_EXTENSION: &str = "sig";
+
 /// The manifest's file name inside a directory entry.
 pub const MANIFEST_FILE: &str = "migration.toml";
 
@@ -98,6 +102,7 @@ impl MigrationSource {
             if name.starts_with('.')
                 || name.starts_with('_')
                 || NOT_MIGRATIONS.contains(&name.as_str())
+                || is_signature(&path)
             {
                 continue;
             }
@@ -244,6 +249,11 @@ fn module_checksum(
     }
 }
 
+/// Whether `path` is a signature file (`<id>.sig`), not a migration.
+fn is_signature(path: &Path) -> bool {
+    path.is_file() && path.extension().is_some_and(|e| e == SIGNATURE_EXTENSION)
+}
+
 fn version_key(v: &str) -> (usize, &str) {
     let trimmed = v.trim_start_matches('0');
     (trimmed.len(), trimmed)
@@ -297,6 +307,7 @@ mod tests {
         std::fs::write(dir.path().join("20260102_b.toml"), OK).expect("write");
         std::fs::write(dir.path().join("9_a.toml"), OK).expect("write");
         std::fs::write(dir.path().join("README.md"), "hi").expect("write");
+        std::fs::write(dir.path().join("20260102_b.sig"), "signature").expect("write");
         std::fs::create_dir(dir.path().join("20260103_c")).expect("mkdir");
         std::fs::write(dir.path().join("20260103_c").join(MANIFEST_FILE), OK).expect("write");
         let ms = MigrationSource::new(dir.path()).load().expect("load");

@@ -46,6 +46,7 @@ mod run_cmd;
 mod safety;
 mod sample_cmd;
 mod scaffold_fixtures;
+mod signing;
 mod strategies;
 mod swap;
 mod tenants;

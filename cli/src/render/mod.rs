@@ -22,5 +22,5 @@ pub(crate) use fixtures::{fixtures, fixtures_json};
 pub(crate) use fleet_progress::FleetRenderer;
 pub(crate) use outcomes::{outcome_line, Tally};
 pub(crate) use progress::ProgressRenderer;
-pub(crate) use results::{dry_run, plan, report, status_table, verify};
+pub(crate) use results::{dry_run, plan, report, status_table, table, verify};
 pub(crate) use verify_data::verify_data;

@@ -5,7 +5,8 @@ use mongoshift::{Direction, DryRunReport, Plan, Report, StatusRow, VerifyRow};
 use super::duration::ms;
 use crate::args::ProgressMode;
 
-pub(super) fn table(headers: &[&str], rows: &[Vec<String>]) {
+/// A table with a header row, columns padded to their widest cell.
+pub(crate) fn table(headers: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
     for r in rows {
         for (w, c) in widths.iter_mut().zip(r) {
@@ -31,46 +32,43 @@ pub(crate) fn status_table(rows: &[StatusRow]) {
         println!("no migrations");
         return;
     }
+    // The signer's column only once a run checked signatures.
+    let signed = rows.iter().any(|r| r.signer.is_some());
     let table_rows: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
-            vec![
+            let mut cells = vec![
                 r.id.clone(),
                 r.kind.clone(),
                 r.status.to_string(),
                 r.applied_at.clone().unwrap_or_else(|| "-".into()),
-                match (r.modified, r.matched) {
-                    (Some(m), Some(n)) => {
-                        let out: String = r
-                            .outputs
-                            .iter()
-                            .map(|(c, k)| format!(", {k} to {c}"))
-                            .collect();
-                        format!("{m}/{n}{out}")
-                    }
-                    _ => "-".into(),
-                },
+                docs_cell(r),
                 r.duration_ms.map_or("-".into(), |d| ms(d.max(0) as u64)),
                 match r.checksum_ok {
                     Some(true) => "ok".into(),
                     Some(false) => "CHANGED".into(),
                     None => "-".into(),
                 },
-            ]
+            ];
+            if signed {
+                cells.push(r.signer.clone().unwrap_or_else(|| "-".into()));
+            }
+            cells
         })
         .collect();
-    table(
-        &[
-            "ID",
-            "KIND",
-            "STATE",
-            "APPLIED AT",
-            "DOCS (modified/matched)",
-            "DURATION",
-            "CHECKSUM",
-        ],
-        &table_rows,
-    );
+    let mut headers = vec![
+        "ID",
+        "KIND",
+        "STATE",
+        "APPLIED AT",
+        "DOCS (modified/matched)",
+        "DURATION",
+        "CHECKSUM",
+    ];
+    if signed {
+        headers.push("SIGNER");
+    }
+    table(&headers, &table_rows);
     for r in rows {
         if let Some(by) = &r.paused_by {
             println!(
@@ -84,6 +82,21 @@ pub(crate) fn status_table(rows: &[StatusRow]) {
         for line in super::cutover::status_lines(r) {
             println!("{line}");
         }
+    }
+}
+
+/// `modified/matched`, and what went to other collections.
+fn docs_cell(r: &StatusRow) -> String {
+    match (r.modified, r.matched) {
+        (Some(m), Some(n)) => {
+            let out: String = r
+                .outputs
+                .iter()
+                .map(|(c, k)| format!(", {k} to {c}"))
+                .collect();
+            format!("{m}/{n}{out}")
+        }
+        _ => "-".into(),
     }
 }
 

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use super::codes::DbCause;
 use super::fixture::FixtureError;
+use super::signing::SigningError;
 use super::source::SourceError;
 use super::transform::TransformError;
 use super::verify::VerifyError;
@@ -25,6 +26,10 @@ pub enum MigrateError {
     /// `verify --data` cannot check a migration.
     #[error(transparent)]
     Verify(#[from] VerifyError),
+
+    /// A migration's signature refused it, or a key cannot be used.
+    #[error(transparent)]
+    Signing(#[from] SigningError),
 
     /// The connection string is not valid.
     #[error("invalid connection string {uri}: {message}")]

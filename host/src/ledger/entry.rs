@@ -55,6 +55,10 @@ pub struct LedgerEntry {
     pub kind: String,
     /// The checksum of its files when last run.
     pub checksum: String,
+    /// The id of the key that signed those files, when `up` checked
+    /// signatures (see [`crate::signing`]).
+    #[serde(default)]
+    pub signer: Option<String>,
     /// Where it stands.
     pub state: State,
     /// When the last run of it started.
@@ -190,6 +194,7 @@ impl LedgerEntry {
             description: description.into(),
             kind: kind.into(),
             checksum: checksum.into(),
+            signer: None,
             state: State::Running,
             started_at: None,
             finished_at: None,

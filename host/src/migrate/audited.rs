@@ -187,6 +187,7 @@ impl Migrator {
             record.migrations = announced;
         }
         self.ended(&mut record, &res, started).await;
+        record.signer = self.signers_of(&record.migrations);
         if let Err(e) = log.write(&record).await {
             self.audit_warning("record the end of this run", &e);
         }

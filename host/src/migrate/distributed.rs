@@ -41,7 +41,7 @@ impl Migrator {
         opts: &UpOptions,
         dist: &DistributedOptions,
     ) -> Result<Report> {
-        let mut this = self.clone();
+        let mut this = self.with_signers(self.check_signatures()?);
         this.on_error = opts.on_error;
         this.controls = crate::throttle::Controls::writing(opts.throttle, opts.pause_at);
         let entries = self.ledger.entries().await?;

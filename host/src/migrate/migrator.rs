@@ -41,6 +41,10 @@ pub struct Migrator {
     pub(super) modules: Arc<Mutex<HashMap<String, TransformModule>>>,
     /// Who runs the commands, for the audit trail.
     pub(super) invocation: Invocation,
+    /// The keys `up` checks signatures against, when given.
+    pub(super) signatures: Option<Arc<crate::signing::SignatureRule>>,
+    /// The signer of each migration, by id, as `up` checked them.
+    pub(super) signers: Arc<HashMap<String, crate::signing::Signer>>,
 }
 
 impl std::fmt::Debug for Migrator {
@@ -70,6 +74,8 @@ impl Migrator {
             python_missing: None,
             modules: Arc::default(),
             invocation: Invocation::default(),
+            signatures: None,
+            signers: Arc::default(),
         })
     }
 

@@ -23,6 +23,8 @@
 //!   run again through fixed files.
 //! - `audited`: `up`, `down`, `swap`, `pause` and `resume`, each recorded
 //!   in the audit trail (see [`crate::audit`]) around the work above.
+//! - `signatures`: the signatures `up` checks before it runs anything
+//!   (see [`crate::signing`]), and the signer its ledger entries record.
 //! - `verify_data`: `verify --data`, an applied migration's documents checked
 //!   against the source of truth it kept (see [`crate::verify`]).
 
@@ -44,6 +46,7 @@ mod replay;
 mod resume;
 mod run;
 mod settings;
+mod signatures;
 mod status;
 mod swap_back;
 mod verify_data;

@@ -262,6 +262,7 @@ impl Migrator {
             &m.checksum,
         );
         entry.started_at = Some(DateTime::now());
+        entry.signer = self.signer_of(&m.id);
         entry.direction = Some(Direction::Up);
         entry.collection = Some(spec.collection.clone());
         entry.pre_images = previous.as_ref().and_then(|p| p.pre_images.clone());

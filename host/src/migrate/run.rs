@@ -26,8 +26,9 @@ use super::work::{One, Work};
 impl Migrator {
     /// [`Migrator::up`] without its audit record.
     pub(super) async fn up_unaudited(&self, opts: &UpOptions) -> Result<Report> {
+        // Signatures first: a refused migration leaves nothing written.
+        let mut this = self.with_signers(self.check_signatures()?);
         let lease = Lease::acquire(&self.target, &self.lock, &self.progress).await?;
-        let mut this = self.clone();
         this.on_error = opts.on_error;
         this.controls = Controls::writing(opts.throttle, opts.pause_at);
         let res = this.up_locked(&lease, opts).await;
@@ -195,6 +196,7 @@ impl Migrator {
             &m.checksum,
         );
         entry.started_at = Some(DateTime::now());
+        entry.signer = self.signer_of(&m.id);
         entry.applied_at = previous.and_then(|p| p.applied_at);
         entry.direction = Some(one.direction);
         let uses_files = !matches!(

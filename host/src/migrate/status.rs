@@ -54,6 +54,9 @@ pub struct StatusRow {
     /// Whether the file on disk matches the checksum in the ledger (`None`
     /// when not recorded or not on disk).
     pub checksum_ok: Option<bool>,
+    /// The id of the key that signed the files its last run ran, when that
+    /// run checked signatures.
+    pub signer: Option<String>,
     /// The last error.
     pub error: Option<String>,
     /// Documents its last run wrote to other collections, by collection.
@@ -115,6 +118,7 @@ impl Migrator {
                     modified: None,
                     duration_ms: None,
                     checksum_ok: None,
+                    signer: None,
                     error: None,
                     outputs: Default::default(),
                     throttle: None,
@@ -168,6 +172,7 @@ pub(super) fn row(e: &LedgerEntry, status: Status, checksum_ok: Option<bool>) ->
         modified: recorded.then_some(e.modified),
         duration_ms: recorded.then_some(e.duration_ms),
         checksum_ok,
+        signer: e.signer.clone(),
         error: e.error.clone(),
         outputs: e
             .checkpoint
