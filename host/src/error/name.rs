@@ -13,6 +13,7 @@ impl MigrateError {
             MigrateError::Source(_) => "source",
             MigrateError::Fixture(_) => "fixture",
             MigrateError::Verify(_) => "verify",
+            MigrateError::Signing(_) => "signature",
             MigrateError::InvalidUri { .. } => "invalid_uri",
             MigrateError::NoDatabase => "no_database",
             MigrateError::Unreachable { .. } => "unreachable",
