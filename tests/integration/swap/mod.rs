@@ -1,11 +1,13 @@
-//! The rewrite's swap: crash safety at every named step (fail points), the
-//! findings of issue #13 that concern it, and random kills.
+//! The rewrite's swap: crash safety at every named step (fail points), also
+//! of an in-place run's batches, the findings of issue #13 that concern it,
+//! and random kills.
 
 pub(crate) mod app;
 mod findings;
 mod kills;
 mod legacy;
 mod matrix;
+mod matrix_in_place;
 mod oplog;
 mod unique;
 mod window;
