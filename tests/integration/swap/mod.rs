@@ -4,10 +4,12 @@
 
 pub(crate) mod app;
 mod findings;
+mod interrupted;
 mod kills;
 mod legacy;
 mod matrix;
 mod matrix_in_place;
 mod oplog;
+mod stray;
 mod unique;
 mod window;
