@@ -121,8 +121,8 @@ fn a_document_too_large_for_a_transaction_fails_at_once_naming_it() {
         "in_place_writes = \"replace\"\n",
     );
     // At once: the run gives up before a tenth attempt at a commit (the fail
-    // point would stop it there), where retrying the refusal as a passing
-    // conflict took 30 attempts.
+    // point would stop it there); a refusal retried as a passing conflict
+    // would be attempted up to 30 times, with backoff.
     let out = t
         .cmd()
         .env(
