@@ -105,6 +105,9 @@ mod tests {
         super::engine_fingerprint(&Engine::new(&c).unwrap())
     }
 
+    /// A setting changed, and what it is.
+    type Change = (&'static str, fn(&mut Config));
+
     #[test]
     fn the_fingerprint_changes_when_the_engine_configuration_does() {
         let base = fingerprint_with(|_| {});
@@ -114,31 +117,19 @@ mod tests {
             "stable for one configuration"
         );
         assert!(base.starts_with("wasmtime-48-"), "{base}");
-        let changes: [(&str, Box<dyn FnOnce(&mut Config)>); 4] = [
-            (
-                "no optimisation",
-                Box::new(|c| {
-                    c.cranelift_opt_level(OptLevel::None);
-                }),
-            ),
-            (
-                "no epoch interruption",
-                Box::new(|c| {
-                    c.epoch_interruption(false);
-                }),
-            ),
-            (
-                "fuel metering",
-                Box::new(|c| {
-                    c.consume_fuel(true);
-                }),
-            ),
-            (
-                "smaller memory reservations",
-                Box::new(|c| {
-                    c.memory_reservation(1 << 20);
-                }),
-            ),
+        let changes: [Change; 4] = [
+            ("no optimisation", |c| {
+                c.cranelift_opt_level(OptLevel::None);
+            }),
+            ("no epoch interruption", |c| {
+                c.epoch_interruption(false);
+            }),
+            ("fuel metering", |c| {
+                c.consume_fuel(true);
+            }),
+            ("smaller memory reservations", |c| {
+                c.memory_reservation(1 << 20);
+            }),
         ];
         for (what, change) in changes {
             assert_ne!(fingerprint_with(change), base, "{what}");
