@@ -120,9 +120,25 @@ fn a_document_too_large_for_a_transaction_fails_at_once_naming_it() {
         &sixteen_mib_for_id_1(),
         "in_place_writes = \"replace\"\n",
     );
-    let out = t.cmd().arg("up").output().expect("run");
+    // At once: the run gives up before a tenth attempt at a commit (the fail
+    // point would stop it there); a refusal retried as a passing conflict
+    // would be attempted up to 30 times, with backoff.
+    let out = t
+        .cmd()
+        .env(
+            mongoshift::failpoint::ENV,
+            format!("{}:10", mongoshift::failpoint::BATCH_BEFORE_TRANSACTION),
+        )
+        .arg("up")
+        .output()
+        .expect("run");
     let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{:?}: {stdout}{stderr}",
+        out.status
+    );
     for part in [
         &format!("while applying migration {MIG}: document _id 1 in batch 1 (16777216 bytes) cannot be written inside a transaction"),
         "will not fit in the storage engine cache",

@@ -406,3 +406,69 @@ class Bad(Migration):
         ));
     assert_eq!(t.count("users", doc! { "org": { "$exists": true } }), 0);
 }
+
+/// Replacements a Python transform can hand back as raw BSON
+/// (`bson.raw_bson.RawBSONDocument`, which `bson.encode` passes through as
+/// it is), and an `_id` of another type from a plain dict: each is refused
+/// naming the migration and the document, and nothing is written.
+const PY_BAD: &str = r#""""a replacement the server would misread, for _id 150"""
+import bson
+from bson.int64 import Int64
+from bson.raw_bson import RawBSONDocument
+from mongoshift import Migration, iterative_migration
+
+KIND = "{kind}"
+
+
+def appended(doc, key, value):
+    body = bson.encode(doc)[4:-1] + bson.encode({key: value})[4:-1]
+    return RawBSONDocument((len(body) + 5).to_bytes(4, "little") + body + b"\0")
+
+
+class Bad(Migration):
+    collection = "users"
+
+    @iterative_migration(batch_size=500)
+    def forward(self, batch):
+        out = []
+        for d in batch:
+            d["n"] += 1
+            if d["_id"] == 150:
+                if KIND == "id_twice":
+                    d = appended(d, "_id", 151)
+                elif KIND == "key_twice":
+                    d = appended(d, "name", "Other")
+                else:
+                    d["_id"] = Int64(150)
+            out.append(d)
+        return out
+"#;
+
+#[test]
+fn python_replacements_with_a_key_twice_or_another_id_are_refused_naming_the_document() {
+    for (kind, expected) in [
+        ("id_twice", "the replacement has the key `_id` twice"),
+        ("key_twice", "the key `name` twice"),
+        ("id_type", "changes _id from 150 (int) to 150 (long)"),
+    ] {
+        let t = TestDb::new(&format!("py_bad_{kind}"));
+        t.seed_users(300);
+        let before = t.raw_users();
+        let id = "20260104000000_bad";
+        t.write(&format!("{id}.py"), &PY_BAD.replace("{kind}", kind));
+        let out = t
+            .cmd()
+            .env("VIRTUAL_ENV", venv())
+            .arg("up")
+            .output()
+            .expect("run");
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{kind}: {stdout}{stderr}");
+        for part in [id, "document _id 150", expected] {
+            assert!(stderr.contains(part), "{kind}: {part:?} in {stderr}");
+        }
+        assert!(t.raw_users() == before, "{kind}: no document changed");
+        assert_eq!(t.count("users", doc! { "_id": 151 }), 1, "{kind}");
+        assert_eq!(t.ledger()[0].get_str("state"), Ok("failed"), "{kind}");
+    }
+}

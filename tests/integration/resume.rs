@@ -152,6 +152,51 @@ fn a_changed_module_with_pre_images_is_refused_and_down_restores_them() {
     assert_eq!(t.count("users", doc! { "n": 1 }), 5_000);
 }
 
+/// With pre-images on, consent to go on with the changed module: the
+/// pre-images of the documents done before are kept (no E11000), every
+/// document is done once, and `down` restores every original byte for byte.
+#[test]
+fn a_changed_module_with_pre_images_resumed_with_consent_is_exact_and_down_restores_them() {
+    let t = TestDb::new("changed_pre_images_consent");
+    let (old, original) = failed_part_way(&t, false, &[]);
+    migration(&t, &counter_with(false, None, None));
+    let out = t
+        .cmd()
+        .args(["up", "--dangerously-resume-changed", MIG])
+        .output()
+        .expect("run");
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(!format!("{stdout}{stderr}").contains("E11000"), "{stderr}");
+    assert_eq!(
+        t.count("users", doc! { "n": 1 }),
+        5_000,
+        "every document exactly once"
+    );
+    let backup = format!("mongoshift_preimages_{MIG}");
+    assert_eq!(t.count(&backup, doc! {}), 5_000, "one pre-image each");
+    assert_eq!(
+        t.count(&backup, doc! { "doc.n": 0 }),
+        5_000,
+        "the originals"
+    );
+    let e = &t.ledger()[0];
+    assert_eq!(e.get_str("state"), Ok("applied"));
+    let new = e.get_str("checksum").expect("checksum");
+    let accepted = e.get_array("accepted_changes").expect("accepted_changes");
+    let Some(Bson::Document(a)) = accepted.first() else {
+        panic!("no accepted change in {e}");
+    };
+    assert_eq!(a.get_str("from"), Ok(old.as_str()));
+    assert_eq!(a.get_str("to"), Ok(new));
+    assert_eq!(a.get("last_id"), Some(&Bson::Int32(1_999)));
+    assert_eq!(a.get_i64("done"), Ok(2_000));
+    t.cmd().arg("down").assert().success();
+    assert!(t.raw_users() == original, "byte for byte as before");
+    assert_eq!(t.count(&backup, doc! {}), 0);
+    assert_eq!(state(&t), "rolled_back");
+}
+
 #[test]
 fn down_of_a_partial_run_by_backward_undoes_only_what_was_committed() {
     let t = TestDb::new("partial_down");

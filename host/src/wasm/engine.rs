@@ -93,6 +93,49 @@ fn wasmtime_version() -> &'static str {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel};
+
+    /// The fingerprint of an engine of this process's configuration, changed
+    /// by `change` (allocated on demand: the pool's address space is not
+    /// needed to compile).
+    fn fingerprint_with(change: impl FnOnce(&mut Config)) -> String {
+        let mut c = super::config();
+        c.allocation_strategy(InstanceAllocationStrategy::OnDemand);
+        change(&mut c);
+        super::engine_fingerprint(&Engine::new(&c).unwrap())
+    }
+
+    /// A setting changed, and what it is.
+    type Change = (&'static str, fn(&mut Config));
+
+    #[test]
+    fn the_fingerprint_changes_when_the_engine_configuration_does() {
+        let base = fingerprint_with(|_| {});
+        assert_eq!(
+            base,
+            fingerprint_with(|_| {}),
+            "stable for one configuration"
+        );
+        assert!(base.starts_with("wasmtime-48-"), "{base}");
+        let changes: [Change; 4] = [
+            ("no optimisation", |c| {
+                c.cranelift_opt_level(OptLevel::None);
+            }),
+            ("no epoch interruption", |c| {
+                c.epoch_interruption(false);
+            }),
+            ("fuel metering", |c| {
+                c.consume_fuel(true);
+            }),
+            ("smaller memory reservations", |c| {
+                c.memory_reservation(1 << 20);
+            }),
+        ];
+        for (what, change) in changes {
+            assert_ne!(fingerprint_with(change), base, "{what}");
+        }
+    }
+
     #[test]
     fn version_in_key_matches_the_dependency() {
         let manifest = include_str!("../../../Cargo.toml");

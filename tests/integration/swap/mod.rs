@@ -1,11 +1,15 @@
-//! The rewrite's swap: crash safety at every named step (fail points), the
-//! findings of issue #13 that concern it, and random kills.
+//! The rewrite's swap: crash safety at every named step (fail points), also
+//! of an in-place run's batches, the findings of issue #13 that concern it,
+//! and random kills.
 
 pub(crate) mod app;
 mod findings;
+mod interrupted;
 mod kills;
 mod legacy;
 mod matrix;
+mod matrix_in_place;
 mod oplog;
+mod stray;
 mod unique;
 mod window;
