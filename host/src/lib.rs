@@ -71,6 +71,7 @@ pub mod fixture;
 pub mod fleet;
 #[cfg(test)]
 mod fuzz;
+pub(crate) mod glob;
 pub mod ledger;
 pub mod local;
 pub mod lock;
