@@ -99,6 +99,12 @@ async fn connected(command: Command, mut s: Settings, python: &PythonHook) -> an
     // when the server is down.
     let source = MigrationSource::new(&s.path);
     let migrations = source.load()?;
+    // The policy is read before connecting too, and kept out of the
+    // directory it judges.
+    let policy = match &s.policy {
+        Some(p) => p.load(&s.path).map_err(mongoshift::MigrateError::from)?,
+        None => None,
+    };
     // Python migrations need the Python package (see python.rs).
     let needs_python = matches!(
         command,
@@ -116,7 +122,11 @@ async fn connected(command: Command, mut s: Settings, python: &PythonHook) -> an
     };
     let target = Target::connect(&s.connect).await?;
     let renderer = Arc::new(ProgressRenderer::new(s.progress, s.verbose));
-    let res = match (Migrator::new(&source, target.clone()), s.selection.take()) {
+    let migrator = Migrator::new(&source, target.clone()).map(|m| match policy {
+        Some(p) => m.policy(p),
+        None => m,
+    });
+    let res = match (migrator, s.selection.take()) {
         (Ok(m), Some(selection)) => {
             let base = m.lock_options(s.lock);
             fleet::run(command, base, &selection, python, s.progress).await

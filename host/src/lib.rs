@@ -82,6 +82,7 @@ pub mod migrate;
 pub mod options;
 pub mod partition;
 pub mod pipeline;
+pub mod policy;
 pub mod progress;
 pub mod python;
 pub mod quarantine;
@@ -101,7 +102,7 @@ pub mod wasm;
 pub mod writer;
 
 pub use batch::Outcome;
-pub use error::{redact_uri, FleetError, MigrateError, PartWay, Result, SourceError};
+pub use error::{redact_uri, FleetError, MigrateError, PartWay, PolicyError, Result, SourceError};
 pub use ledger::{
     Checkpoint, Ledger, LedgerEntry, Phase, RewriteState, State, SwapWait, LEDGER_COLLECTION,
 };

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use super::codes::DbCause;
 use super::fixture::FixtureError;
+use super::policy::PolicyError;
 use super::source::SourceError;
 use super::transform::TransformError;
 use super::verify::VerifyError;
@@ -17,6 +18,10 @@ pub enum MigrateError {
     /// The migrations on disk could not be loaded.
     #[error(transparent)]
     Source(#[from] SourceError),
+
+    /// The operator policy cannot be used, or refuses a migration.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
 
     /// A test fixture or an input file cannot be used.
     #[error(transparent)]

@@ -12,6 +12,7 @@ mod fixture;
 mod fleet;
 mod inspect;
 mod migrate;
+mod policy;
 mod redact;
 mod source;
 mod transform;
@@ -25,6 +26,7 @@ pub(crate) use codes::{
 pub use fixture::FixtureError;
 pub use fleet::FleetError;
 pub use migrate::{MigrateError, PartWay, Result};
+pub use policy::PolicyError;
 pub(crate) use redact::remember_secret_of;
 pub use redact::{redact_message, redact_uri};
 pub use source::SourceError;

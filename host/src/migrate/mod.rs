@@ -21,6 +21,8 @@
 //! - `dry_run`: what a run would do, from a sample; `prune`: dropping what
 //!   finished rewrites and pre-images keep; `replay`: quarantined documents
 //!   run again through fixed files.
+//! - `policy`: the operator's policy over a run: each migration judged
+//!   before anything runs, and the ceilings of documents its writer keeps.
 //! - `verify_data`: `verify --data`, an applied migration's documents checked
 //!   against the source of truth it kept (see [`crate::verify`]).
 
@@ -35,6 +37,7 @@ mod outputs;
 mod partitioned;
 mod pending;
 mod plan;
+mod policy;
 mod prune;
 mod python;
 mod replay;
