@@ -21,7 +21,7 @@ pub enum MigrateError {
 
     /// The operator policy cannot be used, or refuses a migration.
     #[error(transparent)]
-    Policy(#[from] PolicyError),
+    Policy(Box<PolicyError>),
 
     /// A test fixture or an input file cannot be used.
     #[error(transparent)]
@@ -530,3 +530,9 @@ pub struct PartWay {
 
 /// Shorthand for results in this crate.
 pub type Result<T, E = MigrateError> = std::result::Result<T, E>;
+
+impl From<PolicyError> for MigrateError {
+    fn from(e: PolicyError) -> Self {
+        MigrateError::Policy(Box::new(e))
+    }
+}

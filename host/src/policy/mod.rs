@@ -21,6 +21,8 @@ mod load;
 mod parse;
 mod raw;
 mod rules;
+#[cfg(test)]
+mod tests;
 mod verdict;
 
 pub use limits::{Limit, RunLimits};
