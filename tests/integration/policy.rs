@@ -4,7 +4,7 @@
 //! the migration's file), the ceilings of documents enforced mid-run with an
 //! exact resume, and every bad policy refused with its file and line.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use bson::doc;
 
@@ -44,7 +44,7 @@ fn policy(t: &TestDb, text: &str) -> PathBuf {
 }
 
 /// `up` with the policy; (exit code, stdout, stderr).
-fn up(t: &TestDb, policy: &PathBuf, more: &[&str]) -> (i32, String, String) {
+fn up(t: &TestDb, policy: &Path, more: &[&str]) -> (i32, String, String) {
     let out = t
         .cmd()
         .arg("--policy")
@@ -57,7 +57,7 @@ fn up(t: &TestDb, policy: &PathBuf, more: &[&str]) -> (i32, String, String) {
     (out.status.code().unwrap_or(-1), o, e)
 }
 
-fn plan(t: &TestDb, policy: &PathBuf) -> String {
+fn plan(t: &TestDb, policy: &Path) -> String {
     let out = t
         .cmd()
         .arg("--policy")
@@ -77,8 +77,8 @@ fn refused_before_running(
     res: (i32, String, String),
     rule: &str,
     line: usize,
-    file: &PathBuf,
-    policy: &PathBuf,
+    file: &Path,
+    policy: &Path,
 ) {
     let (code, _, err) = res;
     assert_eq!(code, 9, "{err}");
@@ -99,7 +99,7 @@ fn refused_before_running(
 
 /// A migration's file as messages name it: under the migrations directory,
 /// as the command was given it.
-fn shown(t: &TestDb, file: &PathBuf) -> String {
+fn shown(t: &TestDb, file: &Path) -> String {
     file.strip_prefix(t.dir.path())
         .expect("in the project")
         .display()

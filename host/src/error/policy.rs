@@ -71,7 +71,7 @@ pub enum PolicyError {
         /// Its file (manifest or Python file).
         file: PathBuf,
         /// The rule broken.
-        rule: String,
+        rule: &'static str,
         /// The policy file.
         policy: PathBuf,
         /// The rule's line.
@@ -89,7 +89,7 @@ pub enum PolicyError {
         /// Its file.
         file: PathBuf,
         /// The ceiling (`ceilings.documents_changed`, …).
-        rule: String,
+        rule: &'static str,
         /// The policy file.
         policy: PathBuf,
         /// The rule's line.

@@ -70,11 +70,11 @@ impl Migrator {
     /// Whether the policy lets `auto` choose a rewrite (the strategy, and
     /// the swap it ends with).
     pub(super) fn policy_allows_rewrite(&self) -> bool {
-        self.policy.as_ref().map_or(true, |p| {
+        self.policy.as_ref().is_none_or(|p| {
             p.forbids(Operation::Swap).is_none()
                 && p.strategies
                     .as_ref()
-                    .map_or(true, |r| r.value.contains(&Strategy::Rewrite))
+                    .is_none_or(|r| r.value.contains(&Strategy::Rewrite))
         })
     }
 }

@@ -14,7 +14,7 @@ pub struct Limit {
     /// Documents allowed per run.
     pub max: u64,
     /// The rule (`ceilings.documents_changed`, `operations`, `scope`, …).
-    pub rule: String,
+    pub rule: &'static str,
     /// Its line in the policy.
     pub line: usize,
 }
@@ -34,10 +34,10 @@ pub struct RunLimits {
     pub policy: PathBuf,
 }
 
-fn limit(rule: &str, r: &Option<Rule<u64>>) -> Option<Limit> {
+fn limit(rule: &'static str, r: &Option<Rule<u64>>) -> Option<Limit> {
     r.as_ref().map(|r| Limit {
         max: r.value,
-        rule: rule.to_string(),
+        rule,
         line: r.line,
     })
 }
@@ -85,7 +85,7 @@ impl RunLimits {
                 return Err(PolicyError::Ceiling {
                     id: id.to_string(),
                     file: self.file.clone(),
-                    rule: l.rule.clone(),
+                    rule: l.rule,
                     policy: self.policy.clone(),
                     line: l.line,
                     limit: l.max,

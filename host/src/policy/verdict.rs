@@ -20,7 +20,7 @@ pub enum Verdict {
     /// It breaks `rule` (given on `line` of the policy).
     Refused {
         /// The rule (`kinds`, `ceilings.memory_limit_mb`, `scope`, …).
-        rule: String,
+        rule: &'static str,
         /// The rule's line in the policy file.
         line: usize,
         /// How the migration breaks it.
@@ -41,10 +41,10 @@ pub struct Subject<'a> {
     pub threads: usize,
 }
 
-type Checked = Result<(), (String, usize, String)>;
+type Checked = Result<(), (&'static str, usize, String)>;
 
-fn refuse<T>(rule: &str, r: &Rule<T>, reason: String) -> Checked {
-    Err((rule.to_string(), r.line, reason))
+fn refuse<T>(rule: &'static str, r: &Rule<T>, reason: String) -> Checked {
+    Err((rule, r.line, reason))
 }
 
 impl Policy {
@@ -108,20 +108,25 @@ impl Policy {
         let c = &self.ceilings;
         let asks = [
             (
-                "memory_limit_mb",
+                "ceilings.memory_limit_mb",
                 &c.memory_limit_mb,
                 spec.memory_limit_mb,
                 " MiB of memory",
             ),
             (
-                "deadline_ms",
+                "ceilings.deadline_ms",
                 &c.deadline_ms,
                 spec.deadline_ms,
                 " ms of CPU time per batch",
             ),
-            ("threads", &c.threads, s.threads as u64, " worker threads"),
             (
-                "batch_size",
+                "ceilings.threads",
+                &c.threads,
+                s.threads as u64,
+                " worker threads",
+            ),
+            (
+                "ceilings.batch_size",
                 &c.batch_size,
                 spec.batch_size as u64,
                 " documents per batch",
@@ -130,7 +135,7 @@ impl Policy {
         for (key, ceiling, asked, what) in asks {
             if let Some(r) = ceiling.as_ref().filter(|r| asked > r.value) {
                 return refuse(
-                    &format!("ceilings.{key}"),
+                    key,
                     r,
                     format!(
                         "its manifest asks for {asked}{what}, over the ceiling of {}",
@@ -169,7 +174,7 @@ impl Policy {
         for op in &a.operations {
             if let Some(line) = self.forbids(*op) {
                 return Err((
-                    "operations".into(),
+                    "operations",
                     line,
                     format!("it uses operation `{}`, which is not allowed", op.as_str()),
                 ));
@@ -247,9 +252,9 @@ pub(super) fn deletes_forbidden(
     id: &str,
     db: &str,
     collection: &str,
-) -> Option<(String, usize)> {
+) -> Option<(&'static str, usize)> {
     if let Some(line) = p.forbids(Operation::Delete) {
-        return Some(("operations".into(), line));
+        return Some(("operations", line));
     }
     let ns = Ns {
         db: db.into(),
@@ -262,7 +267,7 @@ pub(super) fn deletes_forbidden(
         .collect();
     match mine.first() {
         Some(first) if !mine.iter().any(|sc| any_matches(&sc.delete, &ns)) => {
-            Some(("scope".into(), first.migrations.line))
+            Some(("scope", first.migrations.line))
         }
         _ => None,
     }
