@@ -96,3 +96,80 @@ fn a_table_in_mongoshift_toml_counts_lines_from_the_file() {
     let e = parse_table(path, "uri = \"x\"\n\n[policy]\nkinds = [\"lua\"]\n").expect_err("lua");
     assert_eq!(line_of(e), 4);
 }
+
+/// A Wasm migration of `users` writing `outputs` too.
+fn with_outputs(outputs: &str) -> crate::source::Migration {
+    let text = format!(
+        "kind = \"wasm\"\ncollection = \"users\"\nmodule = \"m.wasm\"\noutputs = [{outputs}]\n"
+    );
+    let path = Path::new("migrations/20260101000000_fan/migration.toml");
+    crate::source::Migration {
+        id: "20260101000000_fan".into(),
+        version: "20260101000000".into(),
+        path: path.parent().expect("dir").to_path_buf(),
+        manifest_path: path.to_path_buf(),
+        manifest: crate::manifest::parse(path, &text).expect("manifest"),
+        base_dir: path.parent().expect("dir").to_path_buf(),
+        module_path: None,
+        checksum: String::new(),
+    }
+}
+
+#[test]
+fn outputs_and_scopes_judge_each_collection_written() {
+    use super::{Subject, Verdict};
+    let m = with_outputs("\"audit\", \"reports.daily\"");
+    let judge = |policy: &str| {
+        ok(policy).verdict(&Subject {
+            migration: &m,
+            database: "app",
+            strategy: Some(Strategy::InPlace),
+            threads: 1,
+        })
+    };
+    assert_eq!(
+        judge("outputs = [\"app.audit\", \"reports.*\"]\n"),
+        Verdict::Allowed
+    );
+    match judge("\noutputs = [\"app.*\"]\n") {
+        Verdict::Refused { rule, line, reason } => {
+            assert_eq!((rule, line), ("outputs", 2));
+            assert!(reason.contains("reports.daily"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let scoped = "[[scope]]\nmigrations = \"*_fan\"\nwrite = [\"app.users\", \"app.audit\"]\n";
+    match judge(scoped) {
+        Verdict::Refused { rule, reason, .. } => {
+            assert_eq!(rule, "scope");
+            assert!(reason.contains("write reports.daily"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let both = format!("{scoped}\n[[scope]]\nmigrations = \"2026*\"\nwrite = [\"reports.*\"]\n");
+    assert_eq!(judge(&both), Verdict::Allowed);
+}
+
+#[test]
+fn run_limits_forbid_deletes_where_the_policy_does() {
+    let m = with_outputs("\"audit\"");
+    let none = ok("").run_limits(&m, "app", "users");
+    assert!(!none.any());
+    let no_delete = ok("operations = [\"update_many\"]\n").run_limits(&m, "app", "users");
+    assert_eq!(
+        no_delete.deleted.as_ref().map(|l| (l.max, l.rule)),
+        Some((0, "operations"))
+    );
+    assert!(no_delete.check("x", (0, 0), (3, 0)).is_ok());
+    assert!(no_delete.check("x", (0, 0), (3, 1)).is_err());
+    let scoped = ok("[[scope]]\nmigrations = \"*\"\nwrite = [\"app.users\"]\n");
+    let l = scoped.run_limits(&m, "app", "users");
+    assert_eq!(
+        l.deleted.as_ref().map(|l| (l.max, l.rule)),
+        Some((0, "scope"))
+    );
+    let changed = ok("[ceilings]\ndocuments_changed = 10\n").run_limits(&m, "app", "users");
+    assert!(changed.check("x", (10, 0), (0, 0)).is_ok());
+    assert!(changed.check("x", (8, 0), (2, 0)).is_ok());
+    assert!(changed.check("x", (8, 0), (3, 0)).is_err());
+}
