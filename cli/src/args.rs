@@ -50,6 +50,10 @@ pub(crate) struct Global {
     /// Config file [default: ./mongoshift.toml when present]
     #[arg(long, global = true)]
     pub(crate) config: Option<PathBuf>,
+    /// The operator's policy file: what migrations may do (docs/untrusted.md)
+    /// [default: the `[policy]` table of the config file, if any]
+    #[arg(long, env = "MONGOSHIFT_POLICY", global = true, value_name = "FILE")]
+    pub(crate) policy: Option<PathBuf>,
     /// Seconds to wait for another run's lock [default: 120]
     #[arg(long, global = true)]
     pub(crate) lock_timeout: Option<u64>,

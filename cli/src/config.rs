@@ -25,6 +25,11 @@ pub(crate) struct Config {
     pub(crate) databases: Option<Vec<String>>,
     /// A fleet: glob patterns of databases left out.
     pub(crate) exclude: Option<Vec<String>>,
+    /// The operator's policy (read by the engine, with its lines).
+    pub(crate) policy: Option<toml::Value>,
+    /// The file read, when one was.
+    #[serde(skip)]
+    pub(crate) file: Option<PathBuf>,
 }
 
 pub(crate) const DEFAULT_FILE: &str = "mongoshift.toml";
@@ -40,6 +45,7 @@ pub(crate) fn load(explicit: Option<&Path>) -> anyhow::Result<Config> {
         .with_context(|| format!("cannot read config file {}", path.display()))?;
     let mut cfg: Config =
         toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))?;
+    cfg.file = Some(path.clone());
     if let (Some(p), Some(dir)) = (&cfg.path, path.parent()) {
         if p.is_relative() {
             cfg.path = Some(dir.join(p));

@@ -26,12 +26,18 @@ pub const TEST_FAILED: u8 = 7;
 /// A fixture file (`tests/*.json`) or an input file of `mongoshift run` is
 /// invalid.
 pub const BAD_FIXTURE: u8 = 8;
+/// The operator's policy refuses a migration (before anything runs, or a
+/// run that reached a ceiling of documents), or the policy cannot be used
+/// (does not parse, unknown kind or operation, inside the migrations
+/// directory).
+pub const POLICY: u8 = 9;
 
 /// The exit codes, for `--help`.
 pub const HELP: &str = "Exit codes: 0 ok; 1 a migration failed or another error; 2 bad arguments; \
 3 checksum mismatch, a migration missing on disk, or refused by its signature; 4 the lock is held by another run; \
 5 cannot connect, authentication failed or invalid URI; 6 invalid migrations directory; \
-7 a test fixture failed; 8 an invalid fixture or input file.";
+7 a test fixture failed; 8 an invalid fixture or input file; \
+9 the operator policy refuses a migration, or the policy is invalid.";
 
 /// The exit code of a library error, told by its root cause.
 pub fn code_of(err: &MigrateError) -> u8 {
@@ -52,6 +58,7 @@ pub fn code_of(err: &MigrateError) -> u8 {
         MigrateError::MetricsAddr { .. } => USAGE,
         MigrateError::Fixture(_) => BAD_FIXTURE,
         MigrateError::Signing(e) => signing_code(e),
+        MigrateError::Policy(_) => POLICY,
         _ => FAILED,
     }
 }

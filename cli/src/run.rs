@@ -79,7 +79,9 @@ pub fn run(cli: Cli, python: &PythonHook) -> anyhow::Result<u8> {
         }
         Command::Keygen(args) => signing::keygen(&args),
         Command::Sign(args) => signing::sign(&settings.path, &args),
-        Command::Verify(args) if args.signatures => signing::verify(&settings.path, &args.trust),
+        Command::Verify(args) if args.signatures => {
+            signing::verify(&settings.path, &args.trust, settings.policy.as_ref())
+        }
         Command::Verify(args) if args.trust.given() => Err(crate::usage::UsageError(
             "--trusted-key and --trusted-keys go with --signatures (or with `up`)".into(),
         )
@@ -126,6 +128,23 @@ async fn connected(command: Command, mut s: Settings, python: &PythonHook) -> an
         Command::Up(args) => args.signing.rule()?,
         _ => None,
     };
+    // The policy is read before connecting too, and kept out of the
+    // directory it judges.
+    let policy = match &s.policy {
+        Some(p) => p.load(&s.path).map_err(mongoshift::MigrateError::from)?,
+        None => None,
+    };
+    // The operator's trusted keys cannot be added to from the command line.
+    if let (Some(p), Some(_)) = (&policy, &signatures) {
+        if !p.trusted_keys.is_empty() || p.signatures.value == mongoshift::policy::Signatures::Required {
+            return Err(UsageError(format!(
+                "the policy {} sets the trusted keys and whether signatures are required: \
+                 --trusted-key, --trusted-keys and --require-signatures cannot be given with it",
+                p.path.display()
+            ))
+            .into());
+        }
+    }
     // Python migrations need the Python package (see python.rs).
     let needs_python = matches!(
         command,
@@ -143,9 +162,15 @@ async fn connected(command: Command, mut s: Settings, python: &PythonHook) -> an
     };
     let target = Target::connect(&s.connect).await?;
     let renderer = Arc::new(ProgressRenderer::new(s.progress, s.verbose));
-    let migrator = Migrator::new(&source, target.clone()).map(|m| match signatures {
-        Some((keys, requirement)) => m.signatures(keys, requirement),
-        None => m,
+    let migrator = Migrator::new(&source, target.clone()).map(|m| {
+        let m = match signatures {
+            Some((keys, requirement)) => m.signatures(keys, requirement),
+            None => m,
+        };
+        match policy {
+            Some(p) => m.policy(p),
+            None => m,
+        }
     });
     let res = match (migrator, s.selection.take()) {
         (Ok(m), Some(selection)) => {

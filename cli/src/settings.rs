@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use mongoshift::fleet::Selection;
+use mongoshift::policy::PolicySource;
 use mongoshift::{ConnectOptions, LockOptions};
 
 use crate::args::{Global, ProgressMode, SelectionArgs};
@@ -29,6 +30,8 @@ pub(crate) struct Settings {
     pub(crate) verbose: bool,
     /// The databases of a fleet run; `None`: one database, as always.
     pub(crate) selection: Option<Selection>,
+    /// Where the operator's policy is read from, when one is given.
+    pub(crate) policy: Option<PolicySource>,
 }
 
 impl Settings {
@@ -56,7 +59,13 @@ impl Settings {
         if let Some(ttl) = g.lock_ttl {
             lock = lock.ttl(Duration::from_secs(ttl));
         }
+        let policy = match (g.policy, &cfg.policy, &cfg.file) {
+            (Some(file), _, _) => Some(PolicySource::File(file)),
+            (None, Some(_), Some(file)) => Some(PolicySource::Table(file.clone())),
+            _ => None,
+        };
         Ok(Settings {
+            policy,
             connect,
             path: g.path.or(cfg.path).unwrap_or_else(|| "migrations".into()),
             lock,

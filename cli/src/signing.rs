@@ -146,8 +146,19 @@ pub(crate) fn sign(dir: &Path, args: &SignArgs) -> anyhow::Result<u8> {
 
 /// `verify --signatures`: every migration of `dir` checked against the
 /// trusted keys; each refusal named, exit code [`exit::MISMATCH`] if any.
-pub(crate) fn verify(dir: &Path, trust: &TrustArgs) -> anyhow::Result<u8> {
-    let keys = trust.keys()?;
+pub(crate) fn verify(
+    dir: &Path,
+    trust: &TrustArgs,
+    policy: Option<&mongoshift::policy::PolicySource>,
+) -> anyhow::Result<u8> {
+    let mut keys = trust.keys()?;
+    // Without keys on the command line, the operator's policy's.
+    if let (true, Some(p)) = (keys.is_empty(), policy) {
+        if let Some(p) = p.load(dir).map_err(mongoshift::MigrateError::from)? {
+            let listed: Vec<String> = p.trusted_keys.iter().map(|k| k.value.clone()).collect();
+            keys = signing::TrustedKeys::parse(&listed)?;
+        }
+    }
     if keys.is_empty() {
         return Err(SigningError::NoTrustedKeys.into());
     }

@@ -76,6 +76,7 @@ pub mod fixture;
 pub mod fleet;
 #[cfg(test)]
 mod fuzz;
+pub(crate) mod glob;
 pub mod ledger;
 pub mod local;
 pub mod lock;
@@ -86,6 +87,7 @@ pub mod migrate;
 pub mod options;
 pub mod partition;
 pub mod pipeline;
+pub mod policy;
 pub mod progress;
 pub mod python;
 pub mod quarantine;
@@ -107,7 +109,7 @@ pub mod writer;
 
 pub use audit::{AuditFilter, AuditLog, AuditRecord, AuditRow, AuditStatus, Invocation};
 pub use batch::Outcome;
-pub use error::{redact_uri, FleetError, MigrateError, PartWay, Result, SourceError};
+pub use error::{redact_uri, FleetError, MigrateError, PartWay, PolicyError, Result, SourceError};
 pub use ledger::{
     Checkpoint, Ledger, LedgerEntry, Phase, RewriteState, State, SwapWait, LEDGER_COLLECTION,
 };

@@ -87,6 +87,7 @@ class UpOptions(TypedDict, total=False):
     max_latency: int | None
     pause_at: float | None
     metrics_addr: str | None
+    policy: PathArg | None
 
 
 class FleetUp(UpOptions, Rollout, total=False):
@@ -116,6 +117,7 @@ class PlanOptions(TypedDict, total=False):
     on_error: OnErrorName | None
     pre_images: bool | None
     in_place_writes: InPlaceWrites | None
+    policy: PathArg | None
 
 
 class FleetPlanOptions(PlanOptions, Selection, total=False):
@@ -206,6 +208,7 @@ def up(
     max_latency: int | None = None,
     pause_at: float | None = None,
     metrics_addr: str | None = None,
+    policy: PathArg | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> Operation[dict[str, Any]] | Operation[list[DatabaseRun]]:
     """Applies pending migrations in order, under the lock. Returns the report
@@ -223,6 +226,9 @@ def up(
     ``mongoshift up``'s throttle flags, and ``metrics_addr="HOST:PORT"``
     serves Prometheus metrics at ``/metrics`` while the run goes on (one
     database only; an address in use raises before anything runs).
+    ``policy`` is ``--policy``: the operator's policy file (see
+    ``docs/untrusted.md``); a migration it refuses raises
+    :class:`PolicyError` before anything runs.
 
     Raises :class:`MigrationError` (or a subclass); its ``applied`` attribute
     lists what was applied before the failure, and ``ValueError`` for an
@@ -265,6 +271,7 @@ def up(
         max_latency=max_latency,
         pause_at=pause_at,
         metrics_addr=metrics_addr,
+        policy=None if policy is None else _path(policy),
     )
     p, cb = _path(path), _events(on_progress)
     if fleet is not None:
@@ -417,9 +424,13 @@ def plan(
     on_error: OnErrorName | None = None,
     pre_images: bool | None = None,
     in_place_writes: InPlaceWrites | None = None,
+    policy: PathArg | None = None,
 ) -> Operation[dict[str, Any]] | Operation[FleetPlan]:
     """What ``up`` (or, with ``down_steps``, ``down``) would do now, with
-    ``up``'s options as :func:`up` takes them. Over a fleet (the selection
+    ``up``'s options as :func:`up` takes them. Every migration is marked
+    ``sandboxed`` or not; with ``policy`` (a policy file), each carries the
+    policy's verdict (``{"verdict": "allowed"}``, or ``"refused"`` with the
+    ``rule``, its ``line`` and the ``reason``). Over a fleet (the selection
     keywords of :func:`up`): each database's plan and the concurrency a run
     would use, as ``mongoshift plan --json``."""
     fleet = _fleet.selection(db, databases, exclude, all_databases, databases_from)
@@ -430,6 +441,7 @@ def plan(
         on_error=on_error,
         pre_images=pre_images,
         in_place_writes=in_place_writes,
+        policy=None if policy is None else _path(policy),
     )
     p = _path(path)
     if fleet is not None:

@@ -7,6 +7,7 @@ __all__ = [
     "ConnectError",
     "LockError",
     "MigrationError",
+    "PolicyError",
     "SelectionError",
     "SourceError",
     "TransformError",
@@ -50,6 +51,9 @@ class TransformError(MigrationError):
 
 class SelectionError(MigrationError):
     """A database selection chose nothing, or cannot be read."""
+
+class PolicyError(MigrationError):
+    """The operator's policy refuses a migration, or cannot be used."""
 
 def status(uri: str, path: str, db: str | None = None) -> str: ...
 def verify(uri: str, path: str, db: str | None = None) -> str: ...

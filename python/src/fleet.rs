@@ -107,7 +107,11 @@ fn selection_error(py: Python<'_>, err: FleetError) -> PyErr {
 
 /// Runs one command over the selected databases, without the GIL.
 macro_rules! fleet_command {
-    ($py:expr, $uri:expr, $path:expr, $selection:expr, $progress:expr, |$f:ident| $body:expr) => {{
+    ($py:expr, $uri:expr, $path:expr, $selection:expr, $progress:expr, |$f:ident| $body:expr) => {
+        fleet_command!($py, $uri, $path, $selection, $progress, None, |$f| $body)
+    };
+    ($py:expr, $uri:expr, $path:expr, $selection:expr, $progress:expr, $policy:expr, |$f:ident| $body:expr) => {{
+        let policy: Option<std::path::PathBuf> = $policy;
         let uri: String = $uri;
         let path: String = $path;
         let request: SelectionRequest = requests::parse("fleet", Some(&$selection))?;
@@ -123,7 +127,11 @@ macro_rules! fleet_command {
                 let target = Target::connect(&connect).await?;
                 let closing = target.clone();
                 let res = async {
-                    let base = Migrator::new(&source, target.clone())?;
+                    let base = requests::with_policy(
+                        Migrator::new(&source, target.clone())?,
+                        policy.as_deref(),
+                        &path,
+                    )?;
                     let databases = request.selection().resolve(target.client()).await?;
                     let mut $f = Fleet::new(base, databases)
                         .options(request.options())
@@ -186,7 +194,8 @@ pub(crate) fn fleet_plan(
     down_steps: Option<usize>,
 ) -> PyResult<String> {
     let request: UpRequest = requests::parse("plan", options.as_deref())?;
-    let plan = fleet_command!(py, uri, path, selection, None, |f| {
+    let policy = request.policy.clone();
+    let plan = fleet_command!(py, uri, path, selection, None, policy, |f| {
         let databases = match down_steps {
             Some(n) => f.plan_down(&DownTarget::Steps(n)).await,
             None => f.plan_up(&request.options()).await,
@@ -215,7 +224,10 @@ pub(crate) fn fleet_up(
         ));
     }
     let opts = request.options();
-    let outcomes = fleet_command!(py, uri, path, selection, on_progress, |f| f.up(&opts).await)?;
+    let policy = request.policy.clone();
+    let outcomes = fleet_command!(py, uri, path, selection, on_progress, policy, |f| f
+        .up(&opts)
+        .await)?;
     json(&runs(&outcomes))
 }
 

@@ -63,6 +63,12 @@ create_exception!(
 );
 create_exception!(
     _native,
+    PolicyError,
+    MigrationError,
+    "The operator's policy refuses a migration, or cannot be used."
+);
+create_exception!(
+    _native,
     SelectionError,
     MigrationError,
     "A database selection chose nothing, or cannot be read."
@@ -81,6 +87,7 @@ fn to_py(py: Python<'_>, err: MigrateError) -> PyErr {
         exit::MISMATCH => ChecksumMismatch::new_err(msg),
         exit::INVALID | exit::BAD_FIXTURE => SourceError::new_err(msg),
         exit::CONNECTION => ConnectError::new_err(msg),
+        exit::POLICY => PolicyError::new_err(msg),
         _ => match err.root() {
             MigrateError::Transform { .. }
             | MigrateError::DocumentFailed { .. }
@@ -192,9 +199,13 @@ fn plan(
     down_steps: Option<usize>,
 ) -> PyResult<String> {
     let request: requests::UpRequest = requests::parse("plan", options.as_deref())?;
-    let plan = command!(py, uri, path, db, None, |m| match down_steps {
-        Some(n) => m.plan_down(&DownTarget::Steps(n)).await,
-        None => m.plan_up(&request.options()).await,
+    let dir = path.clone();
+    let plan = command!(py, uri, path, db, None, |m| {
+        let m = requests::with_policy(m, request.policy.as_deref(), &dir)?;
+        match down_steps {
+            Some(n) => m.plan_down(&DownTarget::Steps(n)).await,
+            None => m.plan_up(&request.options()).await,
+        }
     })?;
     json(&plan)
 }
@@ -226,15 +237,18 @@ fn up(
     let sink = metrics
         .as_ref()
         .map(|(m, _)| m.clone() as mongoshift::Progress);
+    let (dir, policy) = (path.clone(), request.policy.clone());
     if request.dry_run {
         let sample = request.sample;
-        let report = command!(py, uri, path, db, on_progress, |m| m
-            .dry_run(&opts, sample)
-            .await)?;
+        let report = command!(py, uri, path, db, on_progress, |m| {
+            let m = requests::with_policy(m, policy.as_deref(), &dir)?;
+            m.dry_run(&opts, sample).await
+        })?;
         return json(&report);
     }
     let report = command!(py, uri, path, db, on_progress, |m| {
         let m = m.invoked_as(Invocation::api("mongoshift.up()"));
+        let m = requests::with_policy(m, policy.as_deref(), &dir)?;
         match sink {
             Some(sink) => m.also_progress(sink).up(&opts).await,
             None => m.up(&opts).await,
@@ -299,6 +313,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ConnectError", py.get_type::<ConnectError>())?;
     m.add("TransformError", py.get_type::<TransformError>())?;
     m.add("SelectionError", py.get_type::<SelectionError>())?;
+    m.add("PolicyError", py.get_type::<PolicyError>())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -4,7 +4,11 @@
 //! command line give them (`"in-place"`, `"batch"`, `"quarantine"`...), so
 //! the three front ends cannot drift apart.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use mongoshift::policy::PolicySource;
+use mongoshift::{MigrateError, Migrator};
 
 use mongoshift::throttle::ThrottleOptions;
 use mongoshift::{DownOptions, DownTarget, OnError, Strategy, TxMode, UpOptions, UpdateForm};
@@ -44,6 +48,8 @@ pub(crate) struct UpRequest {
     /// Where to serve Prometheus metrics while the run goes on
     /// (`--metrics-addr`).
     pub(crate) metrics_addr: Option<String>,
+    /// The operator's policy file (`--policy`).
+    pub(crate) policy: Option<PathBuf>,
 }
 
 impl UpRequest {
@@ -67,6 +73,24 @@ impl UpRequest {
             ..UpOptions::default()
         }
     }
+}
+
+/// `migrator` under the policy in `file` (none: as it is); refused when the
+/// file lies inside the migrations directory `dir`.
+pub(crate) fn with_policy(
+    migrator: Migrator,
+    file: Option<&Path>,
+    dir: &str,
+) -> Result<Migrator, MigrateError> {
+    let Some(file) = file else {
+        return Ok(migrator);
+    };
+    Ok(
+        match PolicySource::File(file.to_path_buf()).load(Path::new(dir))? {
+            Some(policy) => migrator.policy(policy),
+            None => migrator,
+        },
+    )
 }
 
 /// `down(...)`: what `mongoshift down` takes as flags.

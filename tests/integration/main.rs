@@ -37,6 +37,7 @@ mod locking;
 mod metrics;
 mod outputs;
 mod pause;
+mod policy;
 mod postponed_swap;
 mod python;
 mod quarantine_cmd;

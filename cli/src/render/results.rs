@@ -1,5 +1,6 @@
 //! What commands found or did: tables, plans, reports, on stdout.
 
+use mongoshift::policy::Verdict;
 use mongoshift::{Direction, DryRunReport, Plan, Report, StatusRow, VerifyRow};
 
 use super::duration::ms;
@@ -129,6 +130,23 @@ pub(crate) fn plan(plan: &Plan) {
             }
         }
         println!("    guarantee: {}", m.guarantee);
+        if m.sandboxed {
+            println!("    sandboxed: its transform runs in the Wasm sandbox");
+        } else {
+            println!("    not sandboxed: it runs with the full rights of the user mongoshift connects as");
+        }
+        let file = plan
+            .policy
+            .as_deref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        match &m.policy {
+            Some(Verdict::Allowed) => println!("    policy: allowed"),
+            Some(Verdict::Refused { rule, line, reason }) => {
+                println!("    policy: refused by rule `{rule}` ({file}, line {line}): {reason}")
+            }
+            _ => {}
+        }
         for w in &m.warnings {
             println!("    warning: {w}");
         }

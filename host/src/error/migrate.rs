@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use super::codes::DbCause;
 use super::fixture::FixtureError;
 use super::signing::SigningError;
+use super::policy::PolicyError;
 use super::source::SourceError;
 use super::transform::TransformError;
 use super::verify::VerifyError;
@@ -18,6 +19,10 @@ pub enum MigrateError {
     /// The migrations on disk could not be loaded.
     #[error(transparent)]
     Source(#[from] SourceError),
+
+    /// The operator policy cannot be used, or refuses a migration.
+    #[error(transparent)]
+    Policy(Box<PolicyError>),
 
     /// A test fixture or an input file cannot be used.
     #[error(transparent)]
@@ -530,3 +535,9 @@ pub struct PartWay {
 
 /// Shorthand for results in this crate.
 pub type Result<T, E = MigrateError> = std::result::Result<T, E>;
+
+impl From<PolicyError> for MigrateError {
+    fn from(e: PolicyError) -> Self {
+        MigrateError::Policy(Box::new(e))
+    }
+}

@@ -13,6 +13,7 @@ mod fleet;
 mod inspect;
 mod migrate;
 mod name;
+mod policy;
 mod redact;
 mod signing;
 mod source;
@@ -27,6 +28,7 @@ pub(crate) use codes::{
 pub use fixture::FixtureError;
 pub use fleet::FleetError;
 pub use migrate::{MigrateError, PartWay, Result};
+pub use policy::PolicyError;
 pub(crate) use redact::remember_secret_of;
 pub use redact::{redact_message, redact_uri};
 pub use signing::SigningError;

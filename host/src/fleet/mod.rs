@@ -1,7 +1,7 @@
 //! Fleets: the same migrations over many databases of one deployment (one
 //! database per tenant, say).
 //!
-//! - [`Selection`] (`selection`): which databases, by glob (`glob`), the
+//! - [`Selection`] (`selection`): which databases, by glob ([`crate::glob`]), the
 //!   whole deployment or a list in a file, each name checked (`name`);
 //!   resolved into a sorted list, the stable order of every run.
 //! - [`Fleet`] (`fleet`): a [`Migrator`](crate::Migrator) made for each
@@ -22,7 +22,6 @@
 mod events;
 #[allow(clippy::module_inception)]
 mod fleet;
-mod glob;
 mod name;
 mod options;
 mod outcome;

@@ -4,8 +4,9 @@ use std::path::{Path, PathBuf};
 
 use mongodb::Client;
 
-use super::{glob, name};
+use super::name;
 use crate::error::{FleetError, MigrateError};
+use crate::glob;
 
 /// Which databases a fleet covers: those matching `patterns` (or every one
 /// with `all`) plus those listed in `from_file`, minus those matching

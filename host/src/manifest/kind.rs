@@ -16,7 +16,23 @@ pub enum Kind {
     Python,
 }
 
+/// Every kind, manifests' and Python files' alike, in the order messages
+/// list them.
+pub const ALL_KINDS: &[Kind] = &[Kind::Wasm, Kind::Update, Kind::Python];
+
 impl Kind {
+    /// The kind called `name` (`wasm`, `update`, `python`).
+    pub fn from_name(name: &str) -> Option<Kind> {
+        ALL_KINDS.iter().copied().find(|k| k.as_str() == name)
+    }
+
+    /// Whether its code runs in the sandbox: only a Wasm transform does. An
+    /// `update` migration's steps and a Python file run with the rights of
+    /// the user `mongoshift` connects as (and, for Python, of the process).
+    pub fn sandboxed(&self) -> bool {
+        matches!(self, Kind::Wasm)
+    }
+
     /// The name used in manifests and in the ledger.
     pub fn as_str(&self) -> &'static str {
         match self {

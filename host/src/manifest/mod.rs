@@ -42,7 +42,7 @@ mod values;
 
 pub use check_cross::{check_lookup, check_lookup_unique, check_output, LookupDecl};
 pub use cross::{Lookup, LookupOn, Namespace, DEFAULT_LOOKUP_LIMIT};
-pub use kind::{Kind, KNOWN_KINDS};
+pub use kind::{Kind, ALL_KINDS, KNOWN_KINDS};
 pub use parse::parse;
 pub(crate) use step::rename_filter;
 pub use step::{UpdateSpec, UpdateStep};

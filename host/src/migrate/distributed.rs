@@ -46,6 +46,7 @@ impl Migrator {
         this.controls = crate::throttle::Controls::writing(opts.throttle, opts.pause_at);
         let entries = self.ledger.entries().await?;
         let todo = pending(&self.migrations, &self.dir, &entries, opts)?;
+        self.check_policy(&todo, opts).await?;
         // Refuse what cannot be split before anything runs.
         let mut plan = Vec::new();
         for m in &todo {

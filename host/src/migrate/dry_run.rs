@@ -135,6 +135,7 @@ impl Migrator {
     pub async fn dry_run(&self, opts: &UpOptions, sample: Option<u64>) -> Result<DryRunReport> {
         let entries = self.ledger.entries().await?;
         let todo = pending(&self.migrations, &self.dir, &entries, opts)?;
+        self.check_policy(&todo, opts).await?;
         let mut report = DryRunReport {
             migrations: Vec::new(),
         };
@@ -268,6 +269,7 @@ impl Migrator {
                 },
                 filter: filter.clone(),
                 cross: Default::default(),
+                limits: Default::default(),
             },
             dry_run: Some(&mut collect),
             limit: sample,

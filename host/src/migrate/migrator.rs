@@ -10,6 +10,7 @@ use crate::error::{MigrateError, Result};
 use crate::ledger::{Ledger, LedgerEntry};
 use crate::lock::{self, LockOptions, UnlockOutcome};
 use crate::options::OnError;
+use crate::policy::Policy;
 use crate::progress::{NoProgress, Progress, Tee};
 use crate::python::PythonRuntime;
 use crate::report::Report;
@@ -36,6 +37,8 @@ pub struct Migrator {
     pub(super) python: Option<Arc<dyn PythonRuntime>>,
     /// Why there is no Python runtime, when known.
     pub(super) python_missing: Option<String>,
+    /// The operator's policy, when one is given.
+    pub(super) policy: Option<Arc<Policy>>,
     /// Wasm modules loaded so far, by migration id and checksum; shared by
     /// the copies [`Migrator::for_database`] makes.
     pub(super) modules: Arc<Mutex<HashMap<String, TransformModule>>>,
@@ -72,6 +75,7 @@ impl Migrator {
             set_aside: false,
             python: None,
             python_missing: None,
+            policy: None,
             modules: Arc::default(),
             invocation: Invocation::default(),
             signatures: None,
@@ -97,6 +101,23 @@ impl Migrator {
     pub fn invoked_as(mut self, invocation: Invocation) -> Self {
         self.invocation = invocation;
         self
+    }
+
+    /// Runs under the operator's `policy`: `plan` shows its verdicts, and
+    /// `up` refuses a migration it refuses before anything runs.
+    pub fn policy(mut self, policy: Policy) -> Self {
+        // The policy's keys and requirement are the operator's: they replace
+        // any given otherwise (the command line refuses both at once).
+        if let Some(rule) = super::signatures::rule_of(&policy) {
+            self.signatures = Some(Arc::new(rule));
+        }
+        self.policy = Some(Arc::new(policy));
+        self
+    }
+
+    /// The operator's policy, when one is given.
+    pub fn policy_in_force(&self) -> Option<&Policy> {
+        self.policy.as_deref()
     }
 
     /// Sends progress events to `progress`.

@@ -25,6 +25,8 @@
 //!   in the audit trail (see [`crate::audit`]) around the work above.
 //! - `signatures`: the signatures `up` checks before it runs anything
 //!   (see [`crate::signing`]), and the signer its ledger entries record.
+//! - `policy`: the operator's policy over a run: each migration judged
+//!   before anything runs, and the ceilings of documents its writer keeps.
 //! - `verify_data`: `verify --data`, an applied migration's documents checked
 //!   against the source of truth it kept (see [`crate::verify`]).
 
@@ -40,6 +42,7 @@ mod outputs;
 mod partitioned;
 mod pending;
 mod plan;
+mod policy;
 mod prune;
 mod python;
 mod replay;

@@ -377,6 +377,8 @@ impl Migrator {
                 destination: w.destination(),
                 filter,
                 cross: cross.clone(),
+                // Each partition's run counts on its own.
+                limits: self.run_limits(w.m, &w.spec.collection),
             },
             dry_run: None,
             limit: None,

@@ -37,6 +37,12 @@ pub struct PlannedMigration {
     /// What may go wrong on this deployment (e.g. an oplog too short for a
     /// rewrite's copy).
     pub warnings: Vec<String>,
+    /// Whether its code runs in the sandbox (Wasm); `update` steps and
+    /// Python files run with the user's full rights.
+    pub sandboxed: bool,
+    /// The operator policy's verdict (`up` only, with a policy).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<crate::policy::Verdict>,
 }
 
 /// One step in a plan.
@@ -57,6 +63,9 @@ pub struct Plan {
     pub guarantee: String,
     /// The migrations, in the order they would run.
     pub migrations: Vec<PlannedMigration>,
+    /// The operator policy's file, when one judged the migrations.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<std::path::PathBuf>,
 }
 
 impl Migrator {
@@ -64,13 +73,19 @@ impl Migrator {
     pub async fn plan_up(&self, opts: &UpOptions) -> Result<Plan> {
         let entries = self.ledger.entries().await?;
         let todo = pending(&self.migrations, &self.dir, &entries, opts)?;
-        self.plan(
-            Direction::Up,
-            &entries,
-            todo.iter().map(|m| (*m, Work::forward(m))).collect(),
-            opts.strategy,
-        )
-        .await
+        let mut plan = self
+            .plan(
+                Direction::Up,
+                &entries,
+                todo.iter().map(|m| (*m, Work::forward(m))).collect(),
+                opts.strategy,
+            )
+            .await?;
+        plan.policy = self.policy.as_ref().map(|p| p.path.clone());
+        for (planned, m) in plan.migrations.iter_mut().zip(&todo) {
+            planned.policy = self.verdict(m, opts).await?;
+        }
+        Ok(plan)
     }
 
     /// What `down` would do now.
@@ -174,12 +189,15 @@ impl Migrator {
                     Work::Python(_) => self.python_guarantee(),
                 },
                 warnings,
+                sandboxed: m.manifest.kind.sandboxed(),
+                policy: None,
             });
         }
         Ok(Plan {
             direction,
             guarantee: self.guarantee(),
             migrations,
+            policy: None,
         })
     }
 

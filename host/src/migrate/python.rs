@@ -326,6 +326,10 @@ impl Migrator {
                 },
                 filter,
                 cross: cross.clone(),
+                limits: match one.direction {
+                    Direction::Up => self.run_limits(one.m, collection),
+                    Direction::Down => Default::default(),
+                },
             },
             dry_run: None,
             limit: None,

@@ -204,6 +204,7 @@ impl Migrator {
                 },
                 filter: r.filter.clone(),
                 cross: cross.clone(),
+                limits: Default::default(),
             },
             dry_run: None,
             limit: None,

@@ -44,6 +44,8 @@ impl Migrator {
             entries = self.ledger.entries().await?;
         }
         let todo = pending(&self.migrations, &self.dir, &entries, opts)?;
+        // Every migration is judged before the first one runs.
+        self.check_policy(&todo, opts).await?;
         // Accepted changes: record the new checksum so later runs agree.
         for id in &opts.dangerously_allow_changed {
             if let (Some(e), Some(m)) = (

@@ -181,7 +181,11 @@ impl Migrator {
                 _ => Ok((Strategy::InPlace, format!("in place: {why}"))),
             };
         }
-        let refusal = crate::rewrite::refusal(&self.target, &spec.collection, &spec.filter).await?;
+        let mut refusal =
+            crate::rewrite::refusal(&self.target, &spec.collection, &spec.filter).await?;
+        if asked == Strategy::Auto && refusal.is_none() && !self.policy_allows_rewrite() {
+            refusal = Some("the policy does not allow a rewrite".into());
+        }
         Ok(match (asked, refusal) {
             (Strategy::InPlace, _) => (Strategy::InPlace, "asked for".into()),
             (Strategy::Rewrite, None) => (Strategy::Rewrite, "asked for".into()),
@@ -366,6 +370,10 @@ impl Migrator {
                 destination,
                 filter,
                 cross: cross.clone(),
+                limits: match direction {
+                    Direction::Up => self.run_limits(one.m, &spec.collection),
+                    Direction::Down => Default::default(),
+                },
             },
             dry_run: None,
             limit: None,

@@ -36,6 +36,9 @@ pub(crate) struct BatchWriter<'a> {
     opts: WriteOptions,
     session: Option<ClientSession>,
     cp: Checkpoint,
+    /// The checkpoint this run started from: the policy's ceilings count
+    /// what this run does.
+    base: Checkpoint,
     retransform: Option<Box<dyn Retransform>>,
     /// The pre-image collection held something as the run started.
     pre_images_kept: bool,
@@ -88,6 +91,7 @@ impl<'a> BatchWriter<'a> {
             migration,
             opts,
             session,
+            base: cp.clone(),
             cp,
             retransform: Some(retransform),
             pre_images_kept,
@@ -112,6 +116,23 @@ impl<'a> BatchWriter<'a> {
     /// Commits a batch. Returns the smaller batch size it had to use when the
     /// server refused the whole batch as too large or too slow.
     pub(crate) async fn write(&mut self, t: &Transformed) -> Result<Option<usize>> {
+        // The transform's outcomes bound what the batch writes; a batch
+        // that would cross a ceiling is refused before anything of it is.
+        let (mut changed, mut deleted) = (0, 0);
+        for o in &t.outcomes {
+            match o {
+                Outcome::Replace(_) => changed += 1,
+                Outcome::Delete => (changed, deleted) = (changed + 1, deleted + 1),
+                Outcome::Keep | Outcome::Fail(_) => {}
+            }
+        }
+        within_limits(
+            &self.opts,
+            &self.migration,
+            &self.base,
+            &self.cp,
+            (changed, deleted),
+        )?;
         let mut stack = vec![(0, t.batch.len())];
         let mut shrunk = None;
         while let Some((lo, hi)) = stack.pop() {
@@ -188,6 +209,21 @@ impl<'a> BatchWriter<'a> {
                 session.as_deref_mut(),
             )
             .await;
+            // Documents changed in flight are transformed again inside the
+            // transaction: their outcomes count too, before the commit
+            // (without transactions the count before the writes stands).
+            let res = match res {
+                Ok(next) if tx == TxMode::Batch => {
+                    let (before, after) = (done(&self.base, &self.cp), done(&self.base, &next));
+                    let batch = (
+                        after.0 - before.0.min(after.0),
+                        after.1 - before.1.min(after.1),
+                    );
+                    within_limits(&self.opts, &self.migration, &self.base, &self.cp, batch)
+                        .map(|()| next)
+                }
+                other => other,
+            };
             let res = match (tx, session) {
                 (TxMode::Batch, Some(s)) => match res {
                     Ok(next) => {
@@ -257,6 +293,31 @@ impl<'a> BatchWriter<'a> {
             }
         }
     }
+}
+
+/// What the run did from `base` to `now`: (changed, deleted).
+fn done(base: &Checkpoint, now: &Checkpoint) -> (u64, u64) {
+    let deleted = (now.deleted - base.deleted).max(0) as u64;
+    let replaced = (now.replaced - base.replaced).max(0) as u64;
+    (replaced + deleted, deleted)
+}
+
+/// Refuses a batch that would take the run from `base` past a ceiling of
+/// the policy: `cp` is where the run stands before the batch, `batch` what
+/// the batch adds, (changed, deleted).
+fn within_limits(
+    opts: &WriteOptions,
+    migration: &str,
+    base: &Checkpoint,
+    cp: &Checkpoint,
+    batch: (u64, u64),
+) -> Result<()> {
+    if !opts.limits.any() {
+        return Ok(());
+    }
+    opts.limits
+        .check(migration, done(base, cp), batch)
+        .map_err(Into::into)
 }
 
 async fn commit(s: &mut ClientSession) -> Result<()> {

@@ -6,6 +6,7 @@ use crate::ledger::CheckpointSlot;
 use crate::lookup::Lookups;
 use crate::manifest::{Lookup, Namespace};
 use crate::options::{TxMode, UpdateForm};
+use crate::policy::RunLimits;
 
 /// What the writer does besides writing.
 #[derive(Debug, Clone)]
@@ -31,6 +32,9 @@ pub struct WriteOptions {
     /// The collections the transform may write besides its own, and the
     /// lookups it is given (cross-collection migrations; in place only).
     pub cross: Cross,
+    /// The policy's ceilings of documents changed and deleted in this run:
+    /// a batch that would cross one is not written.
+    pub limits: RunLimits,
 }
 
 /// What a cross-collection migration reads and writes besides its own

@@ -1,4 +1,5 @@
-//! Glob patterns over database names: `*` (any run of characters), `?` (one
+//! Glob patterns over names (databases of a fleet, the migrations and
+//! collections of a policy): `*` (any run of characters), `?` (one
 //! character) and `[...]` (one of a set: `[abc]`, a range `[a-f]`, negated
 //! with `[!...]` or `[^...]`). Everything else stands for itself.
 

@@ -1,0 +1,32 @@
+//! The operator's policy: rules for running migrations written by someone
+//! else, kept apart from them (a file of its own, or a `[policy]` table in
+//! the operator's `mongoshift.toml`; never inside the migrations
+//! directory).
+//!
+//! - `rules`: the [`Policy`] and its rules, each with its line;
+//!   `raw` → `parse`: TOML into a checked policy, every error naming the
+//!   file and the line; `load`: where it is read from ([`PolicySource`]).
+//! - `access`: what a migration declares it touches; `verdict`: the
+//!   [`Verdict`] on one migration before anything runs (kinds, the sandbox,
+//!   ceilings of its manifest, strategies, operations, outputs, scopes).
+//! - `limits`: the [`RunLimits`] a run's writer enforces before each
+//!   batch's commit (documents changed and deleted per run).
+//!
+//! The policy holds the signature rules (`trusted_keys`, `signatures`) as
+//! given; checking signatures is not this module's work.
+
+mod access;
+mod limits;
+mod load;
+mod parse;
+mod raw;
+mod rules;
+#[cfg(test)]
+mod tests;
+mod verdict;
+
+pub use limits::{Limit, RunLimits};
+pub use load::PolicySource;
+pub use parse::{parse, parse_table};
+pub use rules::{Ceilings, Operation, Policy, Rule, Scope, Signatures, OPERATIONS};
+pub use verdict::{Subject, Verdict};
