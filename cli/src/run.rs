@@ -136,7 +136,9 @@ async fn connected(command: Command, mut s: Settings, python: &PythonHook) -> an
     };
     // The operator's trusted keys cannot be added to from the command line.
     if let (Some(p), Some(_)) = (&policy, &signatures) {
-        if !p.trusted_keys.is_empty() || p.signatures.value == mongoshift::policy::Signatures::Required {
+        if !p.trusted_keys.is_empty()
+            || p.signatures.value == mongoshift::policy::Signatures::Required
+        {
             return Err(UsageError(format!(
                 "the policy {} sets the trusted keys and whether signatures are required: \
                  --trusted-key, --trusted-keys and --require-signatures cannot be given with it",

@@ -487,3 +487,106 @@ fn up_without_signature_flags_records_no_signer_and_optional_lets_unsigned_run()
     let out = t.cmd().arg("status").output().expect("status");
     assert!(!text(&out).0.contains("SIGNER"), "{}", text(&out).0);
 }
+
+/// An operator policy listing the trusted keys and requiring signatures:
+/// `up` refuses an unsigned migration before anything is written, the
+/// command-line key flags cannot be added beside it, `verify --signatures`
+/// uses its keys, and a signed run's audit record names the signer and the
+/// policy it ran under.
+#[test]
+fn a_policys_trusted_keys_and_required_signatures_hold_up_and_are_audited() {
+    let t = TestDb::new("sig_policy");
+    t.seed_users(20);
+    t.write(&format!("{ID_UPDATE}.toml"), UPDATE);
+    let key = keygen(&t, "ops");
+    let policy = t.dir.path().join("policy.toml");
+    let rules = format!(
+        "trusted_keys = [\"{}\"]\nsignatures = \"required\"\n",
+        key.public
+    );
+    std::fs::write(&policy, &rules).expect("policy");
+    let up = |extra: &[&str]| {
+        let out = t
+            .cmd()
+            .args(["up", "--policy", policy.to_str().expect("utf-8")])
+            .args(extra)
+            .output()
+            .expect("up");
+        (out.status.code().unwrap_or(-1), text(&out).1)
+    };
+    let (code, stderr) = up(&[]);
+    assert_eq!(code, 3, "{stderr}");
+    assert!(
+        stderr.contains(&format!("migration {ID_UPDATE} is not signed")),
+        "{stderr}"
+    );
+    nothing_written(&t);
+    let (code, stderr) = up(&["--trusted-key", &key.public]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("cannot be given with it"), "{stderr}");
+    nothing_written(&t);
+
+    sign(&t, &key, &[]);
+    let out = t
+        .cmd()
+        .args([
+            "verify",
+            "--signatures",
+            "--policy",
+            policy.to_str().expect("utf-8"),
+        ])
+        .output()
+        .expect("verify");
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let (code, stderr) = up(&[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(t.count("users", doc! { "a": 1 }), 20);
+    assert_eq!(t.ledger()[0].get_str("signer"), Ok(key.id.as_str()));
+    let out = t
+        .cmd()
+        .args(["audit", "--json", "--limit", "1"])
+        .output()
+        .expect("audit");
+    let (stdout, _) = text(&out);
+    let record: serde_json::Value = serde_json::from_str(stdout.lines().next().expect("a record"))
+        .unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert_eq!(record["status"], "ok", "{record}");
+    assert_eq!(record["signer"], serde_json::json!(key.id), "{record}");
+    let sha = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(rules.as_bytes()))
+    };
+    assert_eq!(record["policy_hash"], serde_json::json!(sha), "{record}");
+}
+
+/// A policy whose trusted key is not a key, or that requires signatures
+/// without any key, is refused naming its file and line.
+#[test]
+fn a_policy_with_a_bad_key_or_required_signatures_without_keys_names_the_line() {
+    let t = TestDb::new("sig_policy_bad");
+    t.write(&format!("{ID_UPDATE}.toml"), UPDATE);
+    let policy = t.dir.path().join("policy.toml");
+    for (rules, line, what) in [
+        (
+            "kinds = [\"update\"]\ntrusted_keys = [\"ops:not-base64!\"]\n",
+            2,
+            "trusted_keys",
+        ),
+        ("\nsignatures = \"required\"\n", 2, "needs at least one key"),
+    ] {
+        std::fs::write(&policy, rules).expect("policy");
+        let out = t
+            .cmd()
+            .args(["up", "--policy", policy.to_str().expect("utf-8")])
+            .output()
+            .expect("up");
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(9), "{stderr}");
+        assert!(
+            stderr.contains(&format!("invalid policy {}: line {line}", policy.display()))
+                && stderr.contains(what),
+            "{stderr}"
+        );
+        assert!(t.ledger().is_empty());
+    }
+}

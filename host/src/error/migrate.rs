@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use super::codes::DbCause;
 use super::fixture::FixtureError;
-use super::signing::SigningError;
 use super::policy::PolicyError;
+use super::signing::SigningError;
 use super::source::SourceError;
 use super::transform::TransformError;
 use super::verify::VerifyError;

@@ -14,6 +14,7 @@ impl MigrateError {
             MigrateError::Fixture(_) => "fixture",
             MigrateError::Verify(_) => "verify",
             MigrateError::Signing(_) => "signature",
+            MigrateError::Policy(_) => "policy",
             MigrateError::InvalidUri { .. } => "invalid_uri",
             MigrateError::NoDatabase => "no_database",
             MigrateError::Unreachable { .. } => "unreachable",

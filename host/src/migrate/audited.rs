@@ -188,6 +188,7 @@ impl Migrator {
         }
         self.ended(&mut record, &res, started).await;
         record.signer = self.signers_of(&record.migrations);
+        record.policy_hash = self.policy_in_force().map(|p| p.sha256.clone());
         if let Err(e) = log.write(&record).await {
             self.audit_warning("record the end of this run", &e);
         }

@@ -75,7 +75,11 @@ pub(super) fn rule_of(policy: &Policy) -> Option<SignatureRule> {
     if policy.trusted_keys.is_empty() && !required {
         return None;
     }
-    let keys: Vec<String> = policy.trusted_keys.iter().map(|k| k.value.clone()).collect();
+    let keys: Vec<String> = policy
+        .trusted_keys
+        .iter()
+        .map(|k| k.value.clone())
+        .collect();
     Some(SignatureRule {
         keys: TrustedKeys::parse(&keys).unwrap_or_default(),
         requirement: if required {

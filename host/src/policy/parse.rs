@@ -32,6 +32,10 @@ fn checked(path: &Path, text: &str, raw: RawPolicy) -> Result<Policy, PolicyErro
         message,
     };
     let mut policy = Policy::empty(path);
+    policy.sha256 = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(text.as_bytes()))
+    };
     policy.kinds = names(&raw.kinds, text, |n| {
         Kind::from_name(n.get_ref()).ok_or_else(|| PolicyError::UnknownKind {
             path: path.to_path_buf(),
@@ -109,7 +113,11 @@ fn checked(path: &Path, text: &str, raw: RawPolicy) -> Result<Policy, PolicyErro
         };
     }
     if policy.signatures.value == Signatures::Required && policy.trusted_keys.is_empty() {
-        let span = raw.signatures.as_ref().map(|s| s.span()).unwrap_or_default();
+        let span = raw
+            .signatures
+            .as_ref()
+            .map(|s| s.span())
+            .unwrap_or_default();
         return Err(invalid(
             span,
             "`signatures = \"required\"` needs at least one key in `trusted_keys`".into(),

@@ -28,6 +28,9 @@ pub struct Policy {
     /// The file the policy was read from (the policy file, or the operator's
     /// `mongoshift.toml` holding a `[policy]` table).
     pub path: PathBuf,
+    /// SHA-256 (hex) of the file's text: which policy a run was under, as
+    /// the audit trail records it.
+    pub sha256: String,
     /// `kinds`: the kinds allowed.
     pub kinds: Option<Rule<Vec<Kind>>>,
     /// `require_sandbox`: only sandboxed migrations (Wasm) run.
@@ -151,6 +154,7 @@ impl Policy {
     pub fn empty(path: &Path) -> Policy {
         Policy {
             path: path.to_path_buf(),
+            sha256: String::new(),
             kinds: None,
             require_sandbox: None,
             strategies: None,

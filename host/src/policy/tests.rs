@@ -59,7 +59,10 @@ delete = ["app.c"]
         p.outputs.expect("outputs").value,
         vec!["app.audit_*".to_string()]
     );
-    assert_eq!(p.trusted_keys[0].value, "platform:11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=");
+    assert_eq!(
+        p.trusted_keys[0].value,
+        "platform:11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="
+    );
     assert_eq!(
         (p.signatures.value, p.signatures.line),
         (Signatures::Required, 7)
