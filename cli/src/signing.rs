@@ -154,9 +154,9 @@ pub(crate) fn verify(
     let mut keys = trust.keys()?;
     // Without keys on the command line, the operator's policy's.
     if let (true, Some(p)) = (keys.is_empty(), policy) {
-        if let Some(p) = p.load(dir).map_err(mongoshift::MigrateError::from)? {
-            let listed: Vec<String> = p.trusted_keys.iter().map(|k| k.value.clone()).collect();
-            keys = signing::TrustedKeys::parse(&listed)?;
+        let rule = p.load(dir).map_err(mongoshift::MigrateError::from)?;
+        if let Some(rule) = rule.and_then(|p| p.signature_rule()) {
+            keys = rule.keys;
         }
     }
     if keys.is_empty() {

@@ -108,7 +108,7 @@ impl Migrator {
     pub fn policy(mut self, policy: Policy) -> Self {
         // The policy's keys and requirement are the operator's: they replace
         // any given otherwise (the command line refuses both at once).
-        if let Some(rule) = super::signatures::rule_of(&policy) {
+        if let Some(rule) = policy.signature_rule() {
             self.signatures = Some(Arc::new(rule));
         }
         self.policy = Some(Arc::new(policy));

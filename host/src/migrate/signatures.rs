@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::error::Result;
-use crate::policy::{Policy, Signatures};
 use crate::signing::{Requirement, SignatureRule, Signer, TrustedKeys};
 
 use super::migrator::Migrator;
@@ -65,27 +64,4 @@ impl Migrator {
         keys.dedup();
         (!keys.is_empty()).then(|| keys.join(", "))
     }
-}
-
-/// The signature rule an operator policy sets: its trusted keys, and
-/// whether every migration must be signed; `None` when it sets neither.
-/// The keys were checked when the policy was read.
-pub(super) fn rule_of(policy: &Policy) -> Option<SignatureRule> {
-    let required = policy.signatures.value == Signatures::Required;
-    if policy.trusted_keys.is_empty() && !required {
-        return None;
-    }
-    let keys: Vec<String> = policy
-        .trusted_keys
-        .iter()
-        .map(|k| k.value.clone())
-        .collect();
-    Some(SignatureRule {
-        keys: TrustedKeys::parse(&keys).unwrap_or_default(),
-        requirement: if required {
-            Requirement::Required
-        } else {
-            Requirement::Optional
-        },
-    })
 }

@@ -12,8 +12,9 @@
 //! - `limits`: the [`RunLimits`] a run's writer enforces before each
 //!   batch's commit (documents changed and deleted per run).
 //!
-//! The policy holds the signature rules (`trusted_keys`, `signatures`) as
-//! given; checking signatures is not this module's work.
+//! - `signatures`: the signature rule its `trusted_keys` and `signatures`
+//!   set (the keys are checked when the policy is read; signatures
+//!   themselves are checked by [`crate::signing`]).
 
 mod access;
 mod limits;
@@ -21,6 +22,7 @@ mod load;
 mod parse;
 mod raw;
 mod rules;
+mod signatures;
 #[cfg(test)]
 mod tests;
 mod verdict;
