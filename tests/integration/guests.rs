@@ -9,6 +9,9 @@ use predicates::prelude::*;
 
 use crate::util::{bin, block_on, text, TestDb};
 
+/// How long `build` of a guest crate compiled from nothing may take.
+const BUILD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1200);
+
 pub const SPLIT_NAME: &str = "20260110090000_split_name";
 pub const PURGE_TRIALS: &str = "20260111090000_purge_trials";
 
@@ -203,6 +206,8 @@ fn scaffold_a_wasm_migration_build_it_and_apply_it() {
         .arg("--path")
         .arg(&migrations)
         .arg("build")
+        // A guest crate compiled from nothing: minutes on a busy machine.
+        .timeout(BUILD_TIMEOUT)
         .assert()
         .success()
         .get_output()
@@ -266,7 +271,13 @@ fn a_rust_scaffold_builds_outside_this_repository_with_the_sdk_the_binary_carrie
     // A checkout that does not keep .mongoshift/ builds too: it is laid
     // down again.
     std::fs::remove_dir_all(migrations.join(".mongoshift")).expect("remove the sdk");
-    let built = cli().arg("build").assert().success().get_output().clone();
+    let built = cli()
+        .arg("build")
+        .timeout(BUILD_TIMEOUT)
+        .assert()
+        .success()
+        .get_output()
+        .clone();
     assert!(text(&built).0.contains("built "), "{}", text(&built).0);
     assert!(sdk.join("macro/src/lib.rs").is_file());
     cli().arg("up").assert().success();
