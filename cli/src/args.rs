@@ -228,6 +228,13 @@ pub(crate) enum Command {
     /// Check the checksums of applied migrations against the files on disk,
     /// or with --data the documents of one against what its run kept.
     Verify(VerifyArgs),
+    /// Record every migration up to an id as applied without running it,
+    /// for a database migrated by hand or by another tool.
+    Baseline {
+        /// The last migration the database already has (inclusive).
+        #[arg(long, value_name = "ID")]
+        to: String,
+    },
     /// Drop the pre-images kept for rollback of applied migrations.
     Prune {
         /// Only this migration (default: every applied migration).

@@ -255,6 +255,16 @@ pub(crate) async fn prune(
     Ok(exit::OK)
 }
 
+/// `baseline`.
+pub(crate) async fn baseline(migrator: &Migrator, to: &str) -> anyhow::Result<u8> {
+    let ids = migrator.baseline(to).await?;
+    for id in &ids {
+        println!("baselined {id} (recorded as applied, not run)");
+    }
+    println!("{} migration(s) baselined up to {to}", ids.len());
+    Ok(exit::OK)
+}
+
 /// `unlock`.
 pub(crate) async fn unlock(migrator: &Migrator, force: bool) -> anyhow::Result<u8> {
     match migrator.unlock(force).await? {

@@ -143,6 +143,7 @@ async fn dispatch(
     if !matches!(
         command,
         Command::Prune { .. }
+            | Command::Baseline { .. }
             | Command::Unlock { .. }
             | Command::Workers { .. }
             | Command::Pause { .. }
@@ -169,6 +170,7 @@ async fn dispatch(
             older_than_days,
         } => commands::prune(migrator, id.as_deref(), older_than_days).await,
         Command::Unlock { force } => commands::unlock(migrator, force).await,
+        Command::Baseline { to } => commands::baseline(migrator, &to).await,
         Command::Pause { id } => commands::pause(migrator, &id, true).await,
         Command::Resume { id } => commands::pause(migrator, &id, false).await,
         Command::Swap { id } => commands::swap(migrator, &id).await,

@@ -5,6 +5,7 @@
 
 mod util;
 
+mod adopt;
 mod bad_input;
 mod cache;
 mod clean_exit;

@@ -37,7 +37,10 @@ pub(crate) fn status_table(rows: &[StatusRow]) {
             vec![
                 r.id.clone(),
                 r.kind.clone(),
-                r.status.to_string(),
+                match &r.baselined_from {
+                    Some(from) => format!("{} (from {from})", r.status),
+                    None => r.status.to_string(),
+                },
                 r.applied_at.clone().unwrap_or_else(|| "-".into()),
                 match (r.modified, r.matched) {
                     (Some(m), Some(n)) => {

@@ -323,6 +323,17 @@ pub enum MigrateError {
         path: PathBuf,
     },
 
+    /// `baseline` refused: the ledger already records these migrations.
+    #[error(
+        "cannot baseline: the ledger already records {}; nothing was recorded. Baseline only \
+         migrations the ledger does not hold (`mongoshift status` lists them)",
+        ids.join(", ")
+    )]
+    AlreadyRecorded {
+        /// The migrations the ledger holds, in id order.
+        ids: Vec<String>,
+    },
+
     /// `pause`, `resume` or `swap` refused: the migration is not running,
     /// not paused, or not waiting for its swap; or `up --postpone-swap` for
     /// a migration that runs in place.

@@ -32,7 +32,7 @@ pub(crate) fn pending<'a>(
                 })
             }
             Some(m)
-                if e.state == State::Applied
+                if matches!(e.state, State::Applied | State::Baselined)
                     && m.checksum != e.checksum
                     && !opts.dangerously_allow_changed.contains(&e.id) =>
             {
@@ -63,7 +63,7 @@ pub(crate) fn pending<'a>(
             entries
                 .iter()
                 .find(|e| e.id == m.id)
-                .is_none_or(|e| e.state != State::Applied)
+                .is_none_or(|e| !matches!(e.state, State::Applied | State::Baselined))
         })
         .collect();
     check_strategy(&todo, opts)?;
@@ -107,7 +107,12 @@ pub(crate) fn roll_back_order<'e>(
 ) -> Result<Vec<&'e LedgerEntry>> {
     let mut done: Vec<&LedgerEntry> = entries
         .iter()
-        .filter(|e| matches!(e.state, State::Applied | State::Failed | State::Running))
+        .filter(|e| {
+            matches!(
+                e.state,
+                State::Applied | State::Baselined | State::Failed | State::Running
+            )
+        })
         .collect();
     done.sort_by_key(|e| std::cmp::Reverse(order_key(&e.id)));
     Ok(match target {
