@@ -316,6 +316,10 @@ pub(crate) struct PlanArgs {
     /// Plan with this write strategy (as `up --strategy`)
     #[arg(long, value_parser = values::strategy())]
     pub(crate) strategy: Option<Strategy>,
+    /// Plan pending migrations that sort before an applied one (as `up
+    /// --allow-out-of-order`)
+    #[arg(long)]
+    pub(crate) allow_out_of_order: bool,
     /// Also say how `up --distributed` would run each migration: its
     /// partitions, or why it runs on one worker
     #[arg(long, conflicts_with = "down_steps")]
@@ -331,6 +335,10 @@ pub(crate) struct UpArgs {
     /// Stop after this migration.
     #[arg(long)]
     pub(crate) to: Option<String>,
+    /// Apply pending migrations whose id sorts before an applied one
+    /// (merged from another branch, say); recorded as out of order
+    #[arg(long)]
+    pub(crate) allow_out_of_order: bool,
     /// Accept the changed file of this applied migration and record its new
     /// checksum (the database keeps what the old file did). Repeatable.
     #[arg(long, value_name = "ID")]
@@ -426,6 +434,7 @@ impl UpArgs {
             throttle: self.throttle.options(),
             pause_at: self.throttle.pause_at,
             cutover: self.cutover.options(),
+            allow_out_of_order: self.allow_out_of_order,
         }
     }
 }

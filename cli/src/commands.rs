@@ -122,6 +122,7 @@ pub(crate) async fn plan(migrator: &Migrator, args: PlanArgs) -> anyhow::Result<
                 .plan_up(&UpOptions {
                     to: args.to,
                     strategy: args.strategy,
+                    allow_out_of_order: args.allow_out_of_order,
                     ..UpOptions::default()
                 })
                 .await?

@@ -25,6 +25,9 @@ pub(crate) struct Config {
     pub(crate) databases: Option<Vec<String>>,
     /// A fleet: glob patterns of databases left out.
     pub(crate) exclude: Option<Vec<String>>,
+    /// `up` and `plan` apply pending migrations that sort before an
+    /// applied one (as `--allow-out-of-order`).
+    pub(crate) allow_out_of_order: Option<bool>,
 }
 
 pub(crate) const DEFAULT_FILE: &str = "mongoshift.toml";

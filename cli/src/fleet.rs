@@ -117,6 +117,7 @@ async fn plan(fleet: &Fleet<'_>, args: PlanArgs) -> anyhow::Result<u8> {
                 .plan_up(&UpOptions {
                     to: args.to,
                     strategy: args.strategy,
+                    allow_out_of_order: args.allow_out_of_order,
                     ..UpOptions::default()
                 })
                 .await

@@ -51,7 +51,15 @@ where
 /// the exit code (see [`exit`]), or the error of a failed command.
 pub fn run(cli: Cli, python: &PythonHook) -> anyhow::Result<u8> {
     let settings = Settings::resolve(cli.global)?;
-    match cli.command {
+    let mut command = cli.command;
+    if settings.allow_out_of_order {
+        match &mut command {
+            Command::Up(args) => args.allow_out_of_order = true,
+            Command::Plan(args) => args.allow_out_of_order = true,
+            _ => {}
+        }
+    }
+    match command {
         Command::New {
             name,
             kind,

@@ -29,6 +29,8 @@ pub(crate) struct Settings {
     pub(crate) verbose: bool,
     /// The databases of a fleet run; `None`: one database, as always.
     pub(crate) selection: Option<Selection>,
+    /// The config file's `allow_out_of_order`.
+    pub(crate) allow_out_of_order: bool,
 }
 
 impl Settings {
@@ -63,6 +65,7 @@ impl Settings {
             progress: g.progress,
             verbose: g.verbose,
             selection,
+            allow_out_of_order: cfg.allow_out_of_order.unwrap_or(false),
         })
     }
 }

@@ -216,3 +216,111 @@ fn baseline_waits_for_the_lock_and_writes_nothing_without_it() {
         ));
     assert!(t.ledger().is_empty(), "nothing recorded");
 }
+
+/// A and C applied; B, merged later from another branch, sorts between.
+fn b_arrives_late(t: &TestDb) {
+    t.seed_users(5);
+    t.write(&format!("{A}.toml"), &set_field("a", true));
+    t.write(&format!("{C}.toml"), &set_field("c", true));
+    t.cmd().arg("up").assert().success();
+    t.write(&format!("{B}.toml"), &set_field("b", true));
+}
+
+#[test]
+fn an_out_of_order_migration_is_refused_by_default_naming_both_ids() {
+    let t = TestDb::new("ooo_refused");
+    b_arrives_late(&t);
+    let before = t.ledger();
+    for cmd in ["plan", "up"] {
+        t.cmd()
+            .arg(cmd)
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains(format!(
+                "{B} is pending but sorts before {C}, which is already applied"
+            )))
+            .stderr(predicate::str::contains("--allow-out-of-order"));
+    }
+    assert_eq!(t.ledger(), before, "nothing written");
+    assert_eq!(t.count("users", doc! { "b": 1 }), 0, "nothing run");
+    // A baselined migration counts as applied too.
+    let u = TestDb::new("ooo_baselined");
+    u.seed_users(1);
+    u.write(&format!("{A}.toml"), &set_field("a", true));
+    u.write(&format!("{C}.toml"), &set_field("c", true));
+    u.cmd().args(["baseline", "--to", C]).assert().success();
+    u.write(&format!("{B}.toml"), &set_field("b", true));
+    u.cmd()
+        .arg("up")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(format!(
+            "{B} is pending but sorts before {C}"
+        )));
+}
+
+#[test]
+fn allowed_out_of_order_is_recorded_and_down_rolls_back_in_applied_order() {
+    let t = TestDb::new("ooo_allowed");
+    b_arrives_late(&t);
+    t.cmd()
+        .args(["plan", "--allow-out-of-order"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(B));
+    t.cmd()
+        .args(["up", "--allow-out-of-order"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(format!(
+            "applied 1 migration(s): {B}"
+        )));
+    assert_eq!(t.count("users", doc! { "b": 1 }), 5);
+    let ledger = t.ledger();
+    let b = ledger
+        .iter()
+        .find(|e| e.get_str("_id") == Ok(B))
+        .expect("B");
+    assert_eq!(b.get_bool("out_of_order"), Ok(true));
+    let c = ledger
+        .iter()
+        .find(|e| e.get_str("_id") == Ok(C))
+        .expect("C");
+    assert!(c.get("out_of_order").is_none(), "C ran in order");
+    // B was applied last: it is the first rolled back.
+    t.cmd()
+        .args(["down", "--steps", "1"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(format!(
+            "rolled back 1 migration(s): {B}"
+        )));
+    assert_eq!(t.count("users", doc! { "b": 1 }), 0);
+    assert_eq!(t.count("users", doc! { "c": 1 }), 5, "C stays");
+    t.cmd()
+        .args(["down", "--steps", "2"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(format!(
+            "rolled back 2 migration(s): {C}, {A}"
+        )));
+}
+
+#[test]
+fn allow_out_of_order_in_the_config_file_applies_it() {
+    let t = TestDb::new("ooo_config");
+    b_arrives_late(&t);
+    std::fs::write(
+        t.migrations().join("../mongoshift.toml"),
+        "allow_out_of_order = true\n",
+    )
+    .expect("config");
+    t.cmd().arg("up").assert().success();
+    assert_eq!(t.count("users", doc! { "b": 1 }), 5);
+    let ledger = t.ledger();
+    let b = ledger
+        .iter()
+        .find(|e| e.get_str("_id") == Ok(B))
+        .expect("B");
+    assert_eq!(b.get_bool("out_of_order"), Ok(true));
+}

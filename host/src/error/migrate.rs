@@ -323,6 +323,20 @@ pub enum MigrateError {
         path: PathBuf,
     },
 
+    /// `up` refused: a pending migration sorts before one already applied.
+    #[error(
+        "{id} is pending but sorts before {newest}, which is already applied: it arrived out of \
+         order (merged from another branch, say). Nothing was run. To apply it after {newest}, \
+         run `mongoshift up --allow-out-of-order` (or set allow_out_of_order = true in \
+         mongoshift.toml); to keep the order, give it an id after {newest}"
+    )]
+    OutOfOrder {
+        /// The pending migration.
+        id: String,
+        /// The newest applied migration by id.
+        newest: String,
+    },
+
     /// `baseline` refused: the ledger already records these migrations.
     #[error(
         "cannot baseline: the ledger already records {}; nothing was recorded. Baseline only \

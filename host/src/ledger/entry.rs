@@ -153,6 +153,10 @@ pub struct LedgerEntry {
     /// or another tool's log it was adopted from).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baselined_from: Option<String>,
+    /// Applied after a migration whose id sorts after its own
+    /// (`up --allow-out-of-order`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub out_of_order: bool,
 }
 
 /// A run that went on with changed files, because it was told to:
@@ -234,6 +238,7 @@ impl LedgerEntry {
             swap_requested_by: None,
             swap_requested_at: None,
             baselined_from: None,
+            out_of_order: false,
         }
     }
 }

@@ -69,4 +69,8 @@ pub struct UpOptions {
     /// When rewrites swap their copy in: postponed until `mongoshift swap`
     /// or a time. Refused for a migration that runs in place.
     pub cutover: Cutover,
+    /// Apply a pending migration whose id sorts before one already applied
+    /// (it is recorded with `out_of_order: true`); without it such a run is
+    /// refused.
+    pub allow_out_of_order: bool,
 }
