@@ -95,6 +95,17 @@ pub(crate) fn plan(plan: &Plan) {
         Direction::Up => "apply",
         Direction::Down => "roll back",
     };
+    if !plan.adopted_from_beanie.is_empty() {
+        println!(
+            "would adopt {} migration(s) Beanie's migrations_log records as applied (baselined, \
+             not run): {}",
+            plan.adopted_from_beanie.len(),
+            plan.adopted_from_beanie.join(", ")
+        );
+        println!(
+            "  Beanie's migrations_log is kept current as Python files are applied or rolled back"
+        );
+    }
     if plan.migrations.is_empty() {
         println!("nothing to {verb}");
         return;

@@ -337,6 +337,13 @@ pub enum MigrateError {
         newest: String,
     },
 
+    /// Beanie's `migrations_log` cannot be adopted.
+    #[error("cannot adopt Beanie's migrations_log: {reason}")]
+    BeanieLog {
+        /// What is wrong, naming the entry or file.
+        reason: String,
+    },
+
     /// `baseline` refused: the ledger already records these migrations.
     #[error(
         "cannot baseline: the ledger already records {}; nothing was recorded. Baseline only \

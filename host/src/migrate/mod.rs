@@ -21,11 +21,13 @@
 //! - `dry_run`: what a run would do, from a sample; `prune`: dropping what
 //!   finished rewrites and pre-images keep; `replay`: quarantined documents
 //!   run again through fixed files.
-//! - `baseline`: migrations recorded as applied without being run.
+//! - `baseline`: migrations recorded as applied without being run;
+//!   `beanie`: Beanie's `migrations_log` adopted and kept current.
 //! - `verify_data`: `verify --data`, an applied migration's documents checked
 //!   against the source of truth it kept (see [`crate::verify`]).
 
 mod baseline;
+mod beanie;
 mod control;
 mod cutover;
 mod distributed;

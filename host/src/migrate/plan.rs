@@ -57,20 +57,41 @@ pub struct Plan {
     pub guarantee: String,
     /// The migrations, in the order they would run.
     pub migrations: Vec<PlannedMigration>,
+    /// Python migrations Beanie's `migrations_log` records as applied, which
+    /// `up` would record as baselined instead of running.
+    pub adopted_from_beanie: Vec<String>,
 }
 
 impl Migrator {
     /// What `up` would do now, with the documents each step would touch.
     pub async fn plan_up(&self, opts: &UpOptions) -> Result<Plan> {
-        let entries = self.ledger.entries().await?;
+        let mut entries = self.ledger.entries().await?;
+        let adopted: Vec<String> = self
+            .beanie_adoptable(&entries)
+            .await?
+            .iter()
+            .map(|m| m.id.clone())
+            .collect();
+        let now = bson::DateTime::now();
+        for id in &adopted {
+            let m = self
+                .migrations
+                .iter()
+                .find(|m| &m.id == id)
+                .expect("on disk");
+            entries.push(super::baseline::baselined(m, "", now));
+        }
         let todo = pending(&self.migrations, &self.dir, &entries, opts)?;
-        self.plan(
-            Direction::Up,
-            &entries,
-            todo.iter().map(|m| (*m, Work::forward(m))).collect(),
-            opts.strategy,
-        )
-        .await
+        let mut plan = self
+            .plan(
+                Direction::Up,
+                &entries,
+                todo.iter().map(|m| (*m, Work::forward(m))).collect(),
+                opts.strategy,
+            )
+            .await?;
+        plan.adopted_from_beanie = adopted;
+        Ok(plan)
     }
 
     /// What `down` would do now.
@@ -177,6 +198,7 @@ impl Migrator {
             });
         }
         Ok(Plan {
+            adopted_from_beanie: Vec::new(),
             direction,
             guarantee: self.guarantee(),
             migrations,

@@ -42,6 +42,9 @@ impl Migrator {
         if self.settle_rollbacks(lease, &entries).await? {
             entries = self.ledger.entries().await?;
         }
+        if self.adopt_beanie(lease, &entries).await? {
+            entries = self.ledger.entries().await?;
+        }
         let todo = pending(&self.migrations, &self.dir, &entries, opts)?;
         let late: Vec<String> = out_of_order(&todo, &entries)
             .into_iter()
@@ -83,6 +86,9 @@ impl Migrator {
                 Ok(c) => report.completed.push(c),
                 Err(e) => return Err(run_error(&m.id, "applying", e, report)),
             }
+            self.keep_beanie_log(m, true)
+                .await
+                .map_err(|e| run_error(&m.id, "recording", e, report.clone()))?;
             if late.contains(&m.id) {
                 self.mark_out_of_order(&m.id, lease)
                     .await
@@ -158,6 +164,9 @@ impl Migrator {
                 Ok(c) => report.completed.push(c),
                 Err(e) => return Err(run_error(&m.id, "rolling back", e, report)),
             }
+            self.keep_beanie_log(m, false)
+                .await
+                .map_err(|e| run_error(&m.id, "recording", e, report.clone()))?;
         }
         self.progress.event(&Event::RunFinished {
             direction: Direction::Down,
