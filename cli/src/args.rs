@@ -339,6 +339,10 @@ pub(crate) struct UpArgs {
     /// (merged from another branch, say); recorded as out of order
     #[arg(long)]
     pub(crate) allow_out_of_order: bool,
+    /// Leave Beanie's migrations_log as it is (by default it is kept
+    /// current when a Python file is applied)
+    #[arg(long)]
+    pub(crate) no_beanie_log: bool,
     /// Accept the changed file of this applied migration and record its new
     /// checksum (the database keeps what the old file did). Repeatable.
     #[arg(long, value_name = "ID")]
@@ -398,6 +402,10 @@ pub(crate) struct DownArgs {
     /// Roll back this many migrations.
     #[arg(long)]
     pub(crate) steps: Option<usize>,
+    /// Leave Beanie's migrations_log as it is (by default it is kept
+    /// current when a Python file is rolled back)
+    #[arg(long)]
+    pub(crate) no_beanie_log: bool,
     /// A rewrite rolled back to the originals it kept: restore them even
     /// though the application wrote to the collection since the swap,
     /// keeping its versions (and a tombstone per delete) in
@@ -435,6 +443,7 @@ impl UpArgs {
             pause_at: self.throttle.pause_at,
             cutover: self.cutover.options(),
             allow_out_of_order: self.allow_out_of_order,
+            no_beanie_log: self.no_beanie_log,
         }
     }
 }
@@ -450,6 +459,7 @@ impl DownArgs {
         DownOptions {
             set_aside_writes_since_swap: self.set_aside_writes_since_swap,
             dangerously_allow_changed: self.dangerously_allow_changed.clone(),
+            no_beanie_log: self.no_beanie_log,
         }
     }
 }

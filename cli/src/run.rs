@@ -52,12 +52,14 @@ where
 pub fn run(cli: Cli, python: &PythonHook) -> anyhow::Result<u8> {
     let settings = Settings::resolve(cli.global)?;
     let mut command = cli.command;
-    if settings.allow_out_of_order {
-        match &mut command {
-            Command::Up(args) => args.allow_out_of_order = true,
-            Command::Plan(args) => args.allow_out_of_order = true,
-            _ => {}
+    match &mut command {
+        Command::Up(args) => {
+            args.allow_out_of_order |= settings.allow_out_of_order;
+            args.no_beanie_log |= !settings.keep_beanie_log;
         }
+        Command::Plan(args) => args.allow_out_of_order |= settings.allow_out_of_order,
+        Command::Down(args) => args.no_beanie_log |= !settings.keep_beanie_log,
+        _ => {}
     }
     match command {
         Command::New {

@@ -31,6 +31,8 @@ pub(crate) struct Settings {
     pub(crate) selection: Option<Selection>,
     /// The config file's `allow_out_of_order`.
     pub(crate) allow_out_of_order: bool,
+    /// The config file's `keep_beanie_log`.
+    pub(crate) keep_beanie_log: bool,
 }
 
 impl Settings {
@@ -66,6 +68,7 @@ impl Settings {
             verbose: g.verbose,
             selection,
             allow_out_of_order: cfg.allow_out_of_order.unwrap_or(false),
+            keep_beanie_log: cfg.keep_beanie_log.unwrap_or(true),
         })
     }
 }

@@ -44,6 +44,13 @@ pub(crate) struct UpRequest {
     /// Where to serve Prometheus metrics while the run goes on
     /// (`--metrics-addr`).
     pub(crate) metrics_addr: Option<String>,
+    /// Apply migrations that sort before an applied one
+    /// (`--allow-out-of-order`).
+    #[serde(default)]
+    allow_out_of_order: bool,
+    /// Leave Beanie's `migrations_log` as it is (`--no-beanie-log`).
+    #[serde(default)]
+    no_beanie_log: bool,
 }
 
 impl UpRequest {
@@ -64,6 +71,8 @@ impl UpRequest {
                 max_latency: self.max_latency.map(Duration::from_millis),
             },
             pause_at: self.pause_at,
+            allow_out_of_order: self.allow_out_of_order,
+            no_beanie_log: self.no_beanie_log,
             ..UpOptions::default()
         }
     }
@@ -92,6 +101,7 @@ impl DownRequest {
         DownOptions {
             set_aside_writes_since_swap: self.set_aside_writes_since_swap,
             dangerously_allow_changed: self.dangerously_allow_changed.clone(),
+            ..DownOptions::default()
         }
     }
 }

@@ -116,3 +116,51 @@ def test_a_log_entry_not_in_beanies_shape_is_refused_naming_it(project: Project)
         assert '"odd"' in str(e) and "is_current" in str(e)
     assert project.db["mongoshift_ledger"].count_documents({}) == 0
     assert project.db.users.count_documents({"n": 1}) == 0
+
+
+def cli(project: Project, *args: str) -> Any:
+    import subprocess
+    import sys
+
+    env = {"MONGODB_URI": project.uri, "PATH": "/usr/bin:/bin", "MONGOSHIFT_PROGRESS": "none"}
+    return subprocess.run(
+        [sys.executable, "-m", "mongoshift", "--path", str(project.dir), *args],
+        capture_output=True, text=True, env=env,
+    )
+
+
+def test_plan_says_what_is_adopted_and_no_beanie_log_leaves_the_log(project: Project, server_uri: str) -> None:
+    seed(project, 3)
+    write(project.dir, 0)
+    beanie_migrate(server_uri, project.name, project.dir)
+    write(project.dir, 1)
+    plan = cli(project, "plan")
+    assert plan.returncode == 0, plan.stderr
+    first = plan.stdout.splitlines()[0]
+    assert "would adopt 1 migration(s) Beanie's migrations_log records as applied" in first
+    assert "20260101000000_one" in first
+    assert "would apply 1 migration(s)" in plan.stdout and "20260102000000_two" in plan.stdout
+    assert project.db["mongoshift_ledger"].count_documents({}) == 0, "plan writes nothing"
+
+    up = cli(project, "up", "--no-beanie-log")
+    assert up.returncode == 0, up.stderr
+    assert project.db.users.count_documents({"n": 2}) == 3
+    assert current(project.db) == [FILES[0]], "the log left as Beanie wrote it"
+    st = cli(project, "status")
+    assert "baselined (from beanie migrations_log)" in st.stdout, st.stdout
+
+
+def test_the_python_api_applies_out_of_order_when_allowed(project: Project) -> None:
+    seed(project, 2)
+    write(project.dir, 0)
+    write(project.dir, 2)
+    mongoshift.up(project.uri, path=project.dir).run()
+    write(project.dir, 1)
+    try:
+        mongoshift.up(project.uri, path=project.dir).run()
+        raise AssertionError("refused")
+    except mongoshift.MigrationError as e:
+        assert "20260102000000_two is pending but sorts before 20260103000000_three" in str(e)
+    mongoshift.up(project.uri, path=project.dir, allow_out_of_order=True).run()
+    assert project.ledger("20260102000000_two")["out_of_order"] is True
+    assert project.db.users.count_documents({"n": 3}) == 2

@@ -86,9 +86,11 @@ impl Migrator {
                 Ok(c) => report.completed.push(c),
                 Err(e) => return Err(run_error(&m.id, "applying", e, report)),
             }
-            self.keep_beanie_log(m, true)
-                .await
-                .map_err(|e| run_error(&m.id, "recording", e, report.clone()))?;
+            if !opts.no_beanie_log {
+                self.keep_beanie_log(m, true)
+                    .await
+                    .map_err(|e| run_error(&m.id, "recording", e, report.clone()))?;
+            }
             if late.contains(&m.id) {
                 self.mark_out_of_order(&m.id, lease)
                     .await
@@ -164,9 +166,11 @@ impl Migrator {
                 Ok(c) => report.completed.push(c),
                 Err(e) => return Err(run_error(&m.id, "rolling back", e, report)),
             }
-            self.keep_beanie_log(m, false)
-                .await
-                .map_err(|e| run_error(&m.id, "recording", e, report.clone()))?;
+            if !opts.no_beanie_log {
+                self.keep_beanie_log(m, false)
+                    .await
+                    .map_err(|e| run_error(&m.id, "recording", e, report.clone()))?;
+            }
         }
         self.progress.event(&Event::RunFinished {
             direction: Direction::Down,
