@@ -234,6 +234,13 @@ pub(crate) enum Command {
     /// Check the checksums of applied migrations against the files on disk,
     /// or with --data the documents of one against what its run kept.
     Verify(VerifyArgs),
+    /// Record every migration up to an id as applied without running it,
+    /// for a database migrated by hand or by another tool.
+    Baseline {
+        /// The last migration the database already has (inclusive).
+        #[arg(long, value_name = "ID")]
+        to: String,
+    },
     /// Drop the pre-images kept for rollback of applied migrations.
     Prune {
         /// Only this migration (default: every applied migration).
@@ -330,6 +337,10 @@ pub(crate) struct PlanArgs {
     /// Plan with this write strategy (as `up --strategy`)
     #[arg(long, value_parser = values::strategy())]
     pub(crate) strategy: Option<Strategy>,
+    /// Plan pending migrations that sort before an applied one (as `up
+    /// --allow-out-of-order`)
+    #[arg(long)]
+    pub(crate) allow_out_of_order: bool,
     /// Also say how `up --distributed` would run each migration: its
     /// partitions, or why it runs on one worker
     #[arg(long, conflicts_with = "down_steps")]
@@ -345,6 +356,14 @@ pub(crate) struct UpArgs {
     /// Stop after this migration.
     #[arg(long)]
     pub(crate) to: Option<String>,
+    /// Apply pending migrations whose id sorts before an applied one
+    /// (merged from another branch, say); recorded as out of order
+    #[arg(long)]
+    pub(crate) allow_out_of_order: bool,
+    /// Leave Beanie's migrations_log as it is (by default it is kept
+    /// current when a Python file is applied)
+    #[arg(long)]
+    pub(crate) no_beanie_log: bool,
     /// Accept the changed file of this applied migration and record its new
     /// checksum (the database keeps what the old file did). Repeatable.
     #[arg(long, value_name = "ID")]
@@ -406,6 +425,10 @@ pub(crate) struct DownArgs {
     /// Roll back this many migrations.
     #[arg(long)]
     pub(crate) steps: Option<usize>,
+    /// Leave Beanie's migrations_log as it is (by default it is kept
+    /// current when a Python file is rolled back)
+    #[arg(long)]
+    pub(crate) no_beanie_log: bool,
     /// A rewrite rolled back to the originals it kept: restore them even
     /// though the application wrote to the collection since the swap,
     /// keeping its versions (and a tombstone per delete) in
@@ -442,6 +465,8 @@ impl UpArgs {
             throttle: self.throttle.options(),
             pause_at: self.throttle.pause_at,
             cutover: self.cutover.options(),
+            allow_out_of_order: self.allow_out_of_order,
+            no_beanie_log: self.no_beanie_log,
         }
     }
 }
@@ -457,6 +482,7 @@ impl DownArgs {
         DownOptions {
             set_aside_writes_since_swap: self.set_aside_writes_since_swap,
             dangerously_allow_changed: self.dangerously_allow_changed.clone(),
+            no_beanie_log: self.no_beanie_log,
         }
     }
 }

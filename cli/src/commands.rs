@@ -122,6 +122,7 @@ pub(crate) async fn plan(migrator: &Migrator, args: PlanArgs) -> anyhow::Result<
                 .plan_up(&UpOptions {
                     to: args.to,
                     strategy: args.strategy,
+                    allow_out_of_order: args.allow_out_of_order,
                     ..UpOptions::default()
                 })
                 .await?
@@ -252,6 +253,16 @@ pub(crate) async fn prune(
             "dropped {coll} (pre-images of {id}); `down` of {id} now needs a backward transform"
         );
     }
+    Ok(exit::OK)
+}
+
+/// `baseline`.
+pub(crate) async fn baseline(migrator: &Migrator, to: &str) -> anyhow::Result<u8> {
+    let ids = migrator.baseline(to).await?;
+    for id in &ids {
+        println!("baselined {id} (recorded as applied, not run)");
+    }
+    println!("{} migration(s) baselined up to {to}", ids.len());
     Ok(exit::OK)
 }
 

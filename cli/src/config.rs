@@ -30,6 +30,12 @@ pub(crate) struct Config {
     /// The file read, when one was.
     #[serde(skip)]
     pub(crate) file: Option<PathBuf>,
+    /// `up` and `plan` apply pending migrations that sort before an
+    /// applied one (as `--allow-out-of-order`).
+    pub(crate) allow_out_of_order: Option<bool>,
+    /// `false`: `up` and `down` leave Beanie's `migrations_log` as it is
+    /// (as `--no-beanie-log`).
+    pub(crate) keep_beanie_log: Option<bool>,
 }
 
 pub(crate) const DEFAULT_FILE: &str = "mongoshift.toml";

@@ -55,6 +55,7 @@ pub(crate) async fn run(
         }
     }
     if let Command::Prune { .. }
+    | Command::Baseline { .. }
     | Command::Unlock { .. }
     | Command::Workers { .. }
     | Command::Quarantine { .. }
@@ -65,7 +66,7 @@ pub(crate) async fn run(
     | Command::Sample(_) = command
     {
         return Err(UsageError(
-            "`prune`, `unlock`, `workers`, `quarantine`, `pause`, `resume`, `swap`, `verify --data` and `sample` work on one database: pass --db NAME instead of a database selection"
+            "`prune`, `baseline`, `unlock`, `workers`, `quarantine`, `pause`, `resume`, `swap`, `verify --data` and `sample` work on one database: pass --db NAME instead of a database selection"
                 .into(),
         )
         .into());
@@ -86,6 +87,7 @@ pub(crate) async fn run(
         | Command::Test { .. }
         | Command::Run { .. }
         | Command::Prune { .. }
+        | Command::Baseline { .. }
         | Command::Unlock { .. }
         | Command::Workers { .. }
         | Command::Quarantine { .. }
@@ -118,6 +120,7 @@ async fn plan(fleet: &Fleet<'_>, args: PlanArgs) -> anyhow::Result<u8> {
                 .plan_up(&UpOptions {
                     to: args.to,
                     strategy: args.strategy,
+                    allow_out_of_order: args.allow_out_of_order,
                     ..UpOptions::default()
                 })
                 .await

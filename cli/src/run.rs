@@ -52,7 +52,17 @@ where
 /// the exit code (see [`exit`]), or the error of a failed command.
 pub fn run(cli: Cli, python: &PythonHook) -> anyhow::Result<u8> {
     let settings = Settings::resolve(cli.global)?;
-    match cli.command {
+    let mut command = cli.command;
+    match &mut command {
+        Command::Up(args) => {
+            args.allow_out_of_order |= settings.allow_out_of_order;
+            args.no_beanie_log |= !settings.keep_beanie_log;
+        }
+        Command::Plan(args) => args.allow_out_of_order |= settings.allow_out_of_order,
+        Command::Down(args) => args.no_beanie_log |= !settings.keep_beanie_log,
+        _ => {}
+    }
+    match command {
         Command::New {
             name,
             kind,
@@ -201,6 +211,7 @@ async fn dispatch(
     if !matches!(
         command,
         Command::Prune { .. }
+            | Command::Baseline { .. }
             | Command::Unlock { .. }
             | Command::Workers { .. }
             | Command::Pause { .. }
@@ -230,6 +241,7 @@ async fn dispatch(
             older_than_days,
         } => commands::prune(migrator, id.as_deref(), older_than_days).await,
         Command::Unlock { force } => commands::unlock(migrator, force).await,
+        Command::Baseline { to } => commands::baseline(migrator, &to).await,
         Command::Pause { id } => commands::pause(migrator, &id, true).await,
         Command::Resume { id } => commands::pause(migrator, &id, false).await,
         Command::Swap { id } => commands::swap(migrator, &id).await,

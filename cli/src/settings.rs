@@ -32,6 +32,10 @@ pub(crate) struct Settings {
     pub(crate) selection: Option<Selection>,
     /// Where the operator's policy is read from, when one is given.
     pub(crate) policy: Option<PolicySource>,
+    /// The config file's `allow_out_of_order`.
+    pub(crate) allow_out_of_order: bool,
+    /// The config file's `keep_beanie_log`.
+    pub(crate) keep_beanie_log: bool,
 }
 
 impl Settings {
@@ -72,6 +76,8 @@ impl Settings {
             progress: g.progress,
             verbose: g.verbose,
             selection,
+            allow_out_of_order: cfg.allow_out_of_order.unwrap_or(false),
+            keep_beanie_log: cfg.keep_beanie_log.unwrap_or(true),
         })
     }
 }

@@ -88,6 +88,8 @@ class UpOptions(TypedDict, total=False):
     pause_at: float | None
     metrics_addr: str | None
     policy: PathArg | None
+    allow_out_of_order: bool
+    no_beanie_log: bool
 
 
 class FleetUp(UpOptions, Rollout, total=False):
@@ -209,6 +211,8 @@ def up(
     pause_at: float | None = None,
     metrics_addr: str | None = None,
     policy: PathArg | None = None,
+    allow_out_of_order: bool = False,
+    no_beanie_log: bool = False,
     on_progress: ProgressCallback | None = None,
 ) -> Operation[dict[str, Any]] | Operation[list[DatabaseRun]]:
     """Applies pending migrations in order, under the lock. Returns the report
@@ -218,8 +222,8 @@ def up(
     ``transactions``, ``on_error`` (``quarantine=True`` is
     ``on_error="quarantine"``: documents a transform fails are set aside
     instead of stopping the run), ``pre_images``, ``in_place_writes``,
-    ``dangerously_allow_changed`` and ``dangerously_resume_changed`` (ids).
-    With ``dry_run=True`` nothing is written and the report says what would
+    ``dangerously_allow_changed`` and ``dangerously_resume_changed`` (ids),
+    ``allow_out_of_order`` and ``no_beanie_log``. With ``dry_run=True`` nothing is written and the report says what would
     change (``sample``: how many changed documents to show per migration).
     On a live deployment, ``max_rate`` (documents per second), ``max_lag``
     (seconds), ``max_latency`` (milliseconds) and ``pause_at`` (percent) are
@@ -272,6 +276,8 @@ def up(
         pause_at=pause_at,
         metrics_addr=metrics_addr,
         policy=None if policy is None else _path(policy),
+        allow_out_of_order=allow_out_of_order,
+        no_beanie_log=no_beanie_log,
     )
     p, cb = _path(path), _events(on_progress)
     if fleet is not None:

@@ -50,6 +50,13 @@ pub(crate) struct UpRequest {
     pub(crate) metrics_addr: Option<String>,
     /// The operator's policy file (`--policy`).
     pub(crate) policy: Option<PathBuf>,
+    /// Apply migrations that sort before an applied one
+    /// (`--allow-out-of-order`).
+    #[serde(default)]
+    allow_out_of_order: bool,
+    /// Leave Beanie's `migrations_log` as it is (`--no-beanie-log`).
+    #[serde(default)]
+    no_beanie_log: bool,
 }
 
 impl UpRequest {
@@ -70,6 +77,8 @@ impl UpRequest {
                 max_latency: self.max_latency.map(Duration::from_millis),
             },
             pause_at: self.pause_at,
+            allow_out_of_order: self.allow_out_of_order,
+            no_beanie_log: self.no_beanie_log,
             ..UpOptions::default()
         }
     }
@@ -116,6 +125,7 @@ impl DownRequest {
         DownOptions {
             set_aside_writes_since_swap: self.set_aside_writes_since_swap,
             dangerously_allow_changed: self.dangerously_allow_changed.clone(),
+            ..DownOptions::default()
         }
     }
 }

@@ -6,6 +6,7 @@
 mod util;
 
 mod audit;
+mod adopt;
 mod bad_input;
 mod cache;
 mod clean_exit;

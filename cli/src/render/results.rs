@@ -41,7 +41,10 @@ pub(crate) fn status_table(rows: &[StatusRow]) {
             let mut cells = vec![
                 r.id.clone(),
                 r.kind.clone(),
-                r.status.to_string(),
+                match &r.baselined_from {
+                    Some(from) => format!("{} (from {from})", r.status),
+                    None => r.status.to_string(),
+                },
                 r.applied_at.clone().unwrap_or_else(|| "-".into()),
                 docs_cell(r),
                 r.duration_ms.map_or("-".into(), |d| ms(d.max(0) as u64)),
@@ -106,6 +109,17 @@ pub(crate) fn plan(plan: &Plan) {
         Direction::Up => "apply",
         Direction::Down => "roll back",
     };
+    if !plan.adopted_from_beanie.is_empty() {
+        println!(
+            "would adopt {} migration(s) Beanie's migrations_log records as applied (baselined, \
+             not run): {}",
+            plan.adopted_from_beanie.len(),
+            plan.adopted_from_beanie.join(", ")
+        );
+        println!(
+            "  Beanie's migrations_log is kept current as Python files are applied or rolled back"
+        );
+    }
     if plan.migrations.is_empty() {
         println!("nothing to {verb}");
         return;

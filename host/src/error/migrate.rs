@@ -333,6 +333,38 @@ pub enum MigrateError {
         path: PathBuf,
     },
 
+    /// `up` refused: a pending migration sorts before one already applied.
+    #[error(
+        "{id} is pending but sorts before {newest}, which is already applied: it arrived out of \
+         order (merged from another branch, say). Nothing was run. To apply it after {newest}, \
+         run `mongoshift up --allow-out-of-order` (or set allow_out_of_order = true in \
+         mongoshift.toml); to keep the order, give it an id after {newest}"
+    )]
+    OutOfOrder {
+        /// The pending migration.
+        id: String,
+        /// The newest applied migration by id.
+        newest: String,
+    },
+
+    /// Beanie's `migrations_log` cannot be adopted.
+    #[error("cannot adopt Beanie's migrations_log: {reason}")]
+    BeanieLog {
+        /// What is wrong, naming the entry or file.
+        reason: String,
+    },
+
+    /// `baseline` refused: the ledger already records these migrations.
+    #[error(
+        "cannot baseline: the ledger already records {}; nothing was recorded. Baseline only \
+         migrations the ledger does not hold (`mongoshift status` lists them)",
+        ids.join(", ")
+    )]
+    AlreadyRecorded {
+        /// The migrations the ledger holds, in id order.
+        ids: Vec<String>,
+    },
+
     /// `pause`, `resume` or `swap` refused: the migration is not running,
     /// not paused, or not waiting for its swap; or `up --postpone-swap` for
     /// a migration that runs in place.

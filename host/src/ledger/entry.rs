@@ -21,6 +21,9 @@ pub enum State {
     Failed,
     /// Applied, then rolled back.
     RolledBack,
+    /// Recorded as applied without being run (`mongoshift baseline`, or
+    /// adopted from another tool's record): the database already has it.
+    Baselined,
 }
 
 impl State {
@@ -32,7 +35,17 @@ impl State {
             State::AppliedWithErrors => "applied_with_errors",
             State::Failed => "failed",
             State::RolledBack => "rolled_back",
+            State::Baselined => "baselined",
         }
+    }
+
+    /// Whether the database has what the migration does: applied (with or
+    /// without documents set aside) or baselined.
+    pub fn is_applied(&self) -> bool {
+        matches!(
+            self,
+            State::Applied | State::AppliedWithErrors | State::Baselined
+        )
     }
 }
 
@@ -140,6 +153,14 @@ pub struct LedgerEntry {
     /// When the swap was asked for.
     #[serde(default)]
     pub swap_requested_at: Option<DateTime>,
+    /// Where a baselined entry's record came from (`mongoshift baseline`,
+    /// or another tool's log it was adopted from).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baselined_from: Option<String>,
+    /// Applied after a migration whose id sorts after its own
+    /// (`up --allow-out-of-order`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub out_of_order: bool,
 }
 
 /// A run that went on with changed files, because it was told to:
@@ -221,6 +242,8 @@ impl LedgerEntry {
             paused_at: None,
             swap_requested_by: None,
             swap_requested_at: None,
+            baselined_from: None,
+            out_of_order: false,
         }
     }
 }

@@ -95,6 +95,47 @@ impl Ledger {
         .await
     }
 
+    /// Inserts `entries`, none of which the ledger holds, all in one write
+    /// (one transaction where the deployment has them, else one insert
+    /// command of ids checked absent under the lock), fenced by `lease`.
+    pub async fn insert_all(&self, entries: &[LedgerEntry], lease: &Lease) -> Result<()> {
+        let entries: Vec<LedgerEntry> = entries
+            .iter()
+            .map(|e| {
+                let mut e = e.clone();
+                e.fence = lease.token();
+                e.run_by = lease.owner().to_string();
+                e.tool_version = env!("CARGO_PKG_VERSION").to_string();
+                e
+            })
+            .collect();
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let what = "the baselined ledger entries";
+        let err = |e| MigrateError::db(format!("cannot write {what}"), e);
+        if !self.target.supports_transactions() {
+            lease.fence(None, what).await?;
+            return self.coll.insert_many(&entries).await.map(drop).map_err(err);
+        }
+        let mut session = self
+            .target
+            .client()
+            .start_session()
+            .await
+            .map_err(|e| MigrateError::db("cannot start a session", e))?;
+        in_transaction(&mut session, what, 20, async |s| {
+            lease.fence(Some(&mut *s), what).await?;
+            self.coll
+                .insert_many(&entries)
+                .session(s)
+                .await
+                .map(drop)
+                .map_err(err)
+        })
+        .await
+    }
+
     async fn replace(
         &self,
         entry: &LedgerEntry,

@@ -175,7 +175,7 @@ pub(super) fn taken_back(m: &Migration, e: Option<&LedgerEntry>) -> MigrateError
 
 /// Whether the entry says applied.
 pub(super) fn is_applied(e: &LedgerEntry) -> bool {
-    matches!(e.state, State::Applied | State::AppliedWithErrors)
+    e.state.is_applied()
 }
 
 /// What the report says of a migration another worker finished.

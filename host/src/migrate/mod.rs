@@ -27,10 +27,14 @@
 //!   (see [`crate::signing`]), and the signer its ledger entries record.
 //! - `policy`: the operator's policy over a run: each migration judged
 //!   before anything runs, and the ceilings of documents its writer keeps.
+//! - `baseline`: migrations recorded as applied without being run;
+//!   `beanie`: Beanie's `migrations_log` adopted and kept current.
 //! - `verify_data`: `verify --data`, an applied migration's documents checked
 //!   against the source of truth it kept (see [`crate::verify`]).
 
 mod audited;
+mod baseline;
+mod beanie;
 mod control;
 mod cutover;
 mod distributed;

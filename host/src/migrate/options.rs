@@ -35,6 +35,9 @@ pub struct DownOptions {
     /// the application's versions (and tombstones of its deletes) in
     /// `mongoshift_conflicts_<id>`. Without it such a rollback is refused.
     pub set_aside_writes_since_swap: bool,
+    /// Leave Beanie's `migrations_log` as it is when a Python file is rolled
+    /// back (by default it is kept current, as Beanie writes it).
+    pub no_beanie_log: bool,
 }
 
 /// How `up` runs.
@@ -69,4 +72,11 @@ pub struct UpOptions {
     /// When rewrites swap their copy in: postponed until `mongoshift swap`
     /// or a time. Refused for a migration that runs in place.
     pub cutover: Cutover,
+    /// Apply a pending migration whose id sorts before one already applied
+    /// (it is recorded with `out_of_order: true`); without it such a run is
+    /// refused.
+    pub allow_out_of_order: bool,
+    /// Leave Beanie's `migrations_log` as it is when a Python file is
+    /// applied (by default it is kept current, as Beanie writes it).
+    pub no_beanie_log: bool,
 }

@@ -1,8 +1,8 @@
 //! Choosing what runs, as pure functions over the migrations on disk and the
-//! ledger's entries: what `up` applies (in id order, including an id older
-//! than one already applied: ids that arrive out of order from another
-//! branch run too), what `down` rolls back (newest first), and the order of
-//! ids.
+//! ledger's entries: what `up` applies (in id order; an id older than one
+//! already applied, arrived out of order from another branch, only when
+//! allowed), what `down` rolls back (newest applied first, in the order they
+//! were applied), and the order of ids.
 
 use std::path::Path;
 
@@ -32,7 +32,7 @@ pub(crate) fn pending<'a>(
                 })
             }
             Some(m)
-                if e.state == State::Applied
+                if matches!(e.state, State::Applied | State::Baselined)
                     && m.checksum != e.checksum
                     && !opts.dangerously_allow_changed.contains(&e.id) =>
             {
@@ -63,11 +63,38 @@ pub(crate) fn pending<'a>(
             entries
                 .iter()
                 .find(|e| e.id == m.id)
-                .is_none_or(|e| e.state != State::Applied)
+                .is_none_or(|e| !matches!(e.state, State::Applied | State::Baselined))
         })
         .collect();
     check_strategy(&todo, opts)?;
+    if !opts.allow_out_of_order {
+        if let Some((m, newest)) = out_of_order(&todo, entries).first() {
+            return Err(MigrateError::OutOfOrder {
+                id: m.id.clone(),
+                newest: newest.clone(),
+            });
+        }
+    }
     Ok(todo)
+}
+
+/// The migrations of `todo` whose id sorts before the newest applied (or
+/// baselined) one, each with that id.
+pub(crate) fn out_of_order<'a>(
+    todo: &[&'a Migration],
+    entries: &[LedgerEntry],
+) -> Vec<(&'a Migration, String)> {
+    let Some(newest) = entries
+        .iter()
+        .filter(|e| e.state.is_applied())
+        .max_by_key(|e| order_key(&e.id))
+    else {
+        return Vec::new();
+    };
+    todo.iter()
+        .filter(|m| order_key(&m.id) < order_key(&newest.id))
+        .map(|m| (*m, newest.id.clone()))
+        .collect()
 }
 
 /// `--strategy rewrite` asks a copy-and-swap of every document transform in
@@ -96,9 +123,11 @@ fn check_strategy(todo: &[&Migration], opts: &UpOptions) -> Result<()> {
     })
 }
 
-/// The ledger entries `down` rolls back for `target`, newest first: of those
-/// applied, failed or running, the last `n`, or all after the id `--to`
-/// names (on disk or in the ledger).
+/// The ledger entries `down` rolls back for `target`, in the reverse of the
+/// order they were applied (an out-of-order migration applied last goes
+/// first; entries of one time, like a baseline's, newest id first): of
+/// those applied, baselined, failed or running, the last `n`, or all whose
+/// id sorts after the id `--to` names (on disk or in the ledger).
 pub(crate) fn roll_back_order<'e>(
     migrations: &[Migration],
     dir: &Path,
@@ -107,9 +136,14 @@ pub(crate) fn roll_back_order<'e>(
 ) -> Result<Vec<&'e LedgerEntry>> {
     let mut done: Vec<&LedgerEntry> = entries
         .iter()
-        .filter(|e| matches!(e.state, State::Applied | State::Failed | State::Running))
+        .filter(|e| {
+            matches!(
+                e.state,
+                State::Applied | State::Baselined | State::Failed | State::Running
+            )
+        })
         .collect();
-    done.sort_by_key(|e| std::cmp::Reverse(order_key(&e.id)));
+    done.sort_by_key(|e| std::cmp::Reverse((applied_time(e), order_key(&e.id))));
     Ok(match target {
         DownTarget::Steps(n) => done.into_iter().take(*n).collect(),
         DownTarget::To(id) => {
@@ -126,6 +160,16 @@ pub(crate) fn roll_back_order<'e>(
                 .collect()
         }
     })
+}
+
+/// When an entry was applied, or its last run started (a failed or running
+/// one), in milliseconds; `None` sorts first (oldest).
+fn applied_time(e: &LedgerEntry) -> Option<i64> {
+    match e.state {
+        State::Failed | State::Running => e.started_at.or(e.applied_at),
+        _ => e.applied_at.or(e.started_at),
+    }
+    .map(|t| t.timestamp_millis())
 }
 
 /// Orders ids by numeric version, then by name.
@@ -183,12 +227,37 @@ mod tests {
     }
 
     #[test]
-    fn an_id_older_than_an_applied_one_is_still_pending() {
+    fn an_id_older_than_an_applied_one_is_refused_unless_allowed() {
         // 2_b arrived from another branch after 3_c was applied.
         let ms = [migration("1_a"), migration("2_b"), migration("3_c")];
-        let entries = [entry("1_a", State::Applied), entry("3_c", State::Applied)];
-        let todo = pending(&ms, Path::new(DIR), &entries, &UpOptions::default()).expect("plans");
+        let entries = [entry("1_a", State::Applied), entry("3_c", State::Baselined)];
+        let err =
+            pending(&ms, Path::new(DIR), &entries, &UpOptions::default()).expect_err("refused");
+        assert!(
+            matches!(err, MigrateError::OutOfOrder { ref id, ref newest } if id == "2_b" && newest == "3_c")
+        );
+        let allowed = UpOptions {
+            allow_out_of_order: true,
+            ..UpOptions::default()
+        };
+        let todo = pending(&ms, Path::new(DIR), &entries, &allowed).expect("plans");
         assert_eq!(ids(todo), ["2_b"]);
+    }
+
+    #[test]
+    fn roll_back_follows_the_order_of_application() {
+        let ms = [migration("1_a"), migration("2_b"), migration("3_c")];
+        let at = |id: &str, ms: i64| {
+            let mut e = entry(id, State::Applied);
+            e.applied_at = Some(bson::DateTime::from_millis(ms));
+            e
+        };
+        // 2_b applied out of order, after 3_c.
+        let entries = [at("1_a", 1_000), at("2_b", 3_000), at("3_c", 2_000)];
+        let chosen =
+            roll_back_order(&ms, Path::new(DIR), &entries, &DownTarget::Steps(3)).expect("chooses");
+        let order: Vec<&str> = chosen.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(order, ["2_b", "3_c", "1_a"]);
     }
 
     #[test]

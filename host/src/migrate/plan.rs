@@ -66,12 +66,30 @@ pub struct Plan {
     /// The operator policy's file, when one judged the migrations.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub policy: Option<std::path::PathBuf>,
+    /// Python migrations Beanie's `migrations_log` records as applied, which
+    /// `up` would record as baselined instead of running.
+    pub adopted_from_beanie: Vec<String>,
 }
 
 impl Migrator {
     /// What `up` would do now, with the documents each step would touch.
     pub async fn plan_up(&self, opts: &UpOptions) -> Result<Plan> {
-        let entries = self.ledger.entries().await?;
+        let mut entries = self.ledger.entries().await?;
+        let adopted: Vec<String> = self
+            .beanie_adoptable(&entries)
+            .await?
+            .iter()
+            .map(|m| m.id.clone())
+            .collect();
+        let now = bson::DateTime::now();
+        for id in &adopted {
+            let m = self
+                .migrations
+                .iter()
+                .find(|m| &m.id == id)
+                .expect("on disk");
+            entries.push(super::baseline::baselined(m, "", now));
+        }
         let todo = pending(&self.migrations, &self.dir, &entries, opts)?;
         let mut plan = self
             .plan(
@@ -85,6 +103,7 @@ impl Migrator {
         for (planned, m) in plan.migrations.iter_mut().zip(&todo) {
             planned.policy = self.verdict(m, opts).await?;
         }
+        plan.adopted_from_beanie = adopted;
         Ok(plan)
     }
 
@@ -194,6 +213,7 @@ impl Migrator {
             });
         }
         Ok(Plan {
+            adopted_from_beanie: Vec::new(),
             direction,
             guarantee: self.guarantee(),
             migrations,

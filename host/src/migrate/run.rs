@@ -17,7 +17,7 @@ use crate::update;
 
 use super::migrator::{run_error, Migrator};
 use super::options::{DownOptions, DownTarget, UpOptions};
-use super::pending::pending;
+use super::pending::{out_of_order, pending};
 use super::python::PyPrepared;
 use super::resume;
 use super::wasm::Prepared;
@@ -43,9 +43,16 @@ impl Migrator {
         if self.settle_rollbacks(lease, &entries).await? {
             entries = self.ledger.entries().await?;
         }
+        if self.adopt_beanie(lease, &entries).await? {
+            entries = self.ledger.entries().await?;
+        }
         let todo = pending(&self.migrations, &self.dir, &entries, opts)?;
         // Every migration is judged before the first one runs.
         self.check_policy(&todo, opts).await?;
+        let late: Vec<String> = out_of_order(&todo, &entries)
+            .into_iter()
+            .map(|(m, _)| m.id.clone())
+            .collect();
         // Accepted changes: record the new checksum so later runs agree.
         for id in &opts.dangerously_allow_changed {
             if let (Some(e), Some(m)) = (
@@ -82,12 +89,31 @@ impl Migrator {
                 Ok(c) => report.completed.push(c),
                 Err(e) => return Err(run_error(&m.id, "applying", e, report)),
             }
+            if !opts.no_beanie_log {
+                self.keep_beanie_log(m, true)
+                    .await
+                    .map_err(|e| run_error(&m.id, "recording", e, report.clone()))?;
+            }
+            if late.contains(&m.id) {
+                self.mark_out_of_order(&m.id, lease)
+                    .await
+                    .map_err(|e| run_error(&m.id, "recording", e, report.clone()))?;
+            }
         }
         self.progress.event(&Event::RunFinished {
             direction: Direction::Up,
             completed: report.ids().iter().map(|s| s.to_string()).collect(),
         });
         Ok(report)
+    }
+
+    /// Records on the entry of `id`, just applied, that it ran out of order.
+    async fn mark_out_of_order(&self, id: &str, lease: &Lease) -> Result<()> {
+        if let Some(mut e) = self.ledger.get(id).await? {
+            e.out_of_order = true;
+            self.ledger.write(&e, lease).await?;
+        }
+        Ok(())
     }
 
     /// Rolls back applied migrations, newest first, under the lock. Every
@@ -146,6 +172,11 @@ impl Migrator {
             {
                 Ok(c) => report.completed.push(c),
                 Err(e) => return Err(run_error(&m.id, "rolling back", e, report)),
+            }
+            if !opts.no_beanie_log {
+                self.keep_beanie_log(m, false)
+                    .await
+                    .map_err(|e| run_error(&m.id, "recording", e, report.clone()))?;
             }
         }
         self.progress.event(&Event::RunFinished {

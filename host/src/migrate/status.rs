@@ -75,6 +75,9 @@ pub struct StatusRow {
     /// How long writes to the collection were refused when an applied
     /// rewrite swapped (fence to rename), in milliseconds.
     pub swap_window_ms: Option<i64>,
+    /// Where a baselined migration's record came from (`mongoshift
+    /// baseline`, or the other tool's log it was adopted from).
+    pub baselined_from: Option<String>,
 }
 
 /// One row of `verify`.
@@ -127,6 +130,7 @@ impl Migrator {
                     swap_at: None,
                     swap_requested_by: None,
                     swap_window_ms: None,
+                    baselined_from: None,
                 },
             })
             .collect();
@@ -191,5 +195,6 @@ pub(super) fn row(e: &LedgerEntry, status: Status, checksum_ok: Option<bool>) ->
             .and_then(|t| t.try_to_rfc3339_string().ok()),
         swap_requested_by: e.swap_requested_by.clone().filter(|_| !recorded),
         swap_window_ms: rw.and_then(|r| r.swap_window_ms),
+        baselined_from: e.baselined_from.clone(),
     }
 }
