@@ -71,6 +71,20 @@ fn baseline_records_without_running_and_up_runs_only_the_rest() {
     );
     assert_eq!(t.count("users", doc! { "a": 1 }), 0, "nothing was run");
     assert_eq!(t.count("users", doc! { "b": 1 }), 0, "nothing was run");
+    // The audit trail says who baselined what.
+    let out = t
+        .cmd()
+        .args(["audit", "--json", "--limit", "1"])
+        .output()
+        .expect("audit");
+    let (stdout, _) = text(&out);
+    let record: serde_json::Value =
+        serde_json::from_str(stdout.lines().next().expect("a record")).expect("json");
+    assert_eq!(
+        (&record["command"], &record["status"]),
+        (&serde_json::json!("baseline"), &serde_json::json!("ok")),
+        "{record}"
+    );
 
     let out = t
         .cmd()

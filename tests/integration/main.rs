@@ -5,8 +5,8 @@
 
 mod util;
 
-mod audit;
 mod adopt;
+mod audit;
 mod bad_input;
 mod cache;
 mod clean_exit;

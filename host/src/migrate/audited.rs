@@ -1,6 +1,6 @@
 //! Every command that changes a deployment, recorded in its audit trail
 //! (see [`crate::audit`]): `up`, `down`, `up --distributed`, `swap`,
-//! `pause` and `resume` all run through [`Migrator::audited`], which the
+//! `pause`, `resume` and `baseline` all run through [`Migrator::audited`], which the
 //! command line, the Python package and fleets share.
 //!
 //! The record is written before the command takes the lock (so a refusal,
@@ -38,6 +38,12 @@ pub(super) trait Ran {
 impl Ran for Report {
     fn report(&self) -> Option<&Report> {
         Some(self)
+    }
+}
+
+impl Ran for Vec<String> {
+    fn report(&self) -> Option<&Report> {
+        None
     }
 }
 

@@ -19,6 +19,14 @@ impl Migrator {
     /// write. Refused, with nothing recorded, when `to` is not on disk or
     /// the ledger already holds any of them. Returns the ids recorded.
     pub async fn baseline(&self, to: &str) -> Result<Vec<String>> {
+        self.audited("baseline", vec![to.to_string()], |m| async move {
+            m.baseline_unaudited(to).await
+        })
+        .await
+    }
+
+    /// [`Migrator::baseline`] without its audit record.
+    async fn baseline_unaudited(&self, to: &str) -> Result<Vec<String>> {
         let lease = Lease::acquire(&self.target, &self.lock, &self.progress).await?;
         let res = self.baseline_locked(&lease, to).await;
         let released = lease.release().await;
