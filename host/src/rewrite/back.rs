@@ -10,8 +10,8 @@ use bson::{doc, Bson, RawDocumentBuf};
 
 use super::apply::read;
 use super::catalog::{self, db_err};
-use super::crossing::Crossing;
 use super::fence::{self, Fence, FENCE_TAG};
+use super::since::after_the_swap;
 use super::stream::{token_of, watch, Change, Marker, Start};
 use crate::batch::id_key;
 use crate::error::{MigrateError, Result};
@@ -282,15 +282,9 @@ async fn since_swap(
     state: &RewriteState,
     marker: &Marker,
 ) -> Result<Option<Vec<Bson>>> {
-    let Some(from) = &state.swap_token else {
+    let Some(mut history) = after_the_swap(target, state).await? else {
         return Ok(None);
     };
-    let old = state.source_uuid.clone();
-    let new = state.shadow_uuid.clone();
-    let Some(mut history) = Crossing::open(target, &state.collection, from, old, new).await? else {
-        return Ok(None);
-    };
-    history.old_history().await?;
     Ok(Some(history.new_changes(marker, 1).await?.0))
 }
 

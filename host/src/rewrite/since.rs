@@ -25,6 +25,20 @@ pub(crate) async fn written_since_swap(
     target: &Target,
     state: &RewriteState,
 ) -> Result<Option<Vec<Bson>>> {
+    let Some(mut history) = after_the_swap(target, state).await? else {
+        return Ok(None);
+    };
+    history.new_changes_so_far(QUIET, LIMIT, MAX_IDS).await
+}
+
+/// `state`'s collection's history read from the position recorded before
+/// its swap, up to the swap's rename (the old collection's end): what
+/// follows is what the application did since. `None` when the swap
+/// recorded no position or the oplog no longer reaches back to it.
+pub(super) async fn after_the_swap<'a>(
+    target: &'a Target,
+    state: &RewriteState,
+) -> Result<Option<Crossing<'a>>> {
     let Some(from) = &state.swap_token else {
         return Ok(None);
     };
@@ -34,5 +48,5 @@ pub(crate) async fn written_since_swap(
         return Ok(None);
     };
     history.old_history().await?;
-    history.new_changes_so_far(QUIET, LIMIT, MAX_IDS).await
+    Ok(Some(history))
 }
