@@ -13,16 +13,22 @@ LABELS = {
     "beanie-no-tx": "Beanie iterative_migration without a transaction (`--no-use-transaction`)",
     "bulk": "pymongo loop with bulk_write batches of 1000",
     "wasm-in-place": "mongoshift, Wasm transform, in place",
+    "wasm-in-place-no-tx": "mongoshift, Wasm transform, in place, `--transactions none`",
+    "wasm-in-place-pre-images": "mongoshift, Wasm transform, in place, `--pre-images`",
     "wasm-rewrite": "mongoshift, Wasm transform, rewrite (copy and swap)",
-    "python": "mongoshift, Python transform (in place)",
+    "python": "mongoshift, Python transform with a backward (in place)",
+    "python-forward": "mongoshift, Python transform without a backward (in place, pre-images kept)",
     "floor-in-place": "floor: in place, replacements (no engine)",
     "floor-in-place-set": "floor: in place, $set/$unset (no engine)",
     "floor-rewrite": "floor: rewrite, inserts + rename (no engine)",
 }
 FLOOR = {
     "wasm-in-place": "floor-in-place",
+    "wasm-in-place-no-tx": "floor-in-place",
+    "wasm-in-place-pre-images": "floor-in-place",
     "wasm-rewrite": "floor-rewrite",
     "python": "floor-in-place",
+    "python-forward": "floor-in-place",
 }
 
 
@@ -43,21 +49,23 @@ def main(results: str, out: str, date: str, machine: str, server: str) -> None:
         "Every row starts from the same freshly seeded collection and must leave every document split.",
         f"× Beanie: against {LABELS[beanie['row']]}." if beanie else "× Beanie: no Beanie row finished.",
         "",
-        "| approach | seconds | docs/s | × Beanie | × its floor | peak RSS (MiB) |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        "| approach | seconds | docs/s | × Beanie | × bulk_write loop | × its floor | peak RSS (MiB) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in rows:
         if "failed" in r:
             lines.append(
-                f"| {LABELS.get(r['row'], r['row'])} | failed after {r['seconds']:.0f} s | – | – | – | – |"
+                f"| {LABELS.get(r['row'], r['row'])} | failed after {r['seconds']:.0f} s | – | – | – | – | – |"
             )
             continue
         vs_beanie = f"{r['rate'] / beanie['rate']:.1f}×" if beanie else "–"
         floor = by.get(FLOOR.get(r["row"], ""))
         vs_floor = f"{r['rate'] / floor['rate']:.2f}×" if floor else "–"
+        bulk = by.get("bulk") if r["row"] != "bulk" else None
+        vs_bulk = f"{r['rate'] / bulk['rate']:.2f}×" if bulk and "failed" not in bulk else "–"
         lines.append(
             f"| {LABELS.get(r['row'], r['row'])} | {r['seconds']:.1f} | {r['rate']:,.0f} "
-            f"| {vs_beanie} | {vs_floor} | {r['rss_mib']:.0f} |"
+            f"| {vs_beanie} | {vs_bulk} | {vs_floor} | {r['rss_mib']:.0f} |"
         )
     for r in rows:
         if "failed" in r:
