@@ -73,6 +73,9 @@ pub struct Target {
     members: usize,
     /// `hello.maxWireVersion`: 17 is MongoDB 6.0.
     wire_version: i32,
+    /// `hello.maxWriteBatchSize`: the most statements one write command
+    /// may carry.
+    max_write_batch: usize,
 }
 
 impl Target {
@@ -155,6 +158,11 @@ impl Target {
             Some(bson::Bson::Int64(v)) => i32::try_from(*v).unwrap_or(i32::MAX),
             _ => 0,
         };
+        let max_write_batch = match hello.get("maxWriteBatchSize") {
+            Some(bson::Bson::Int32(v)) => usize::try_from(*v).unwrap_or(0),
+            Some(bson::Bson::Int64(v)) => usize::try_from(*v).unwrap_or(0),
+            _ => 0,
+        };
         Ok(Target {
             client,
             db,
@@ -162,6 +170,12 @@ impl Target {
             topology,
             members,
             wire_version,
+            // MongoDB's limit since 3.6 where a server does not say.
+            max_write_batch: if max_write_batch == 0 {
+                100_000
+            } else {
+                max_write_batch
+            },
         })
     }
 
@@ -175,6 +189,7 @@ impl Target {
             topology: self.topology,
             members: self.members,
             wire_version: self.wire_version,
+            max_write_batch: self.max_write_batch,
         }
     }
 
@@ -206,6 +221,12 @@ impl Target {
     /// 17 is MongoDB 6.0).
     pub fn wire_version(&self) -> i32 {
         self.wire_version
+    }
+
+    /// The most statements one write command may carry
+    /// (`hello.maxWriteBatchSize`).
+    pub(crate) fn max_write_batch(&self) -> usize {
+        self.max_write_batch
     }
 
     /// The server's topology.

@@ -53,6 +53,7 @@ mod strategies;
 mod swap;
 mod tenants;
 mod throttle;
+mod tx_less;
 mod verify_data;
 mod wasm;
 mod wat;

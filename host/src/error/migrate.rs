@@ -387,6 +387,18 @@ pub enum MigrateError {
         reason: String,
     },
 
+    /// An environment variable that sets how a run works has a value that
+    /// means nothing.
+    #[error("{variable}={value:?} is not a valid setting: {expected}")]
+    Setting {
+        /// The variable.
+        variable: String,
+        /// Its value.
+        value: String,
+        /// The values it takes, and what each does.
+        expected: String,
+    },
+
     /// The strategy asked for cannot be used here.
     #[error("a rewrite cannot be done: {reason}")]
     Refused {

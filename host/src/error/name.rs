@@ -50,6 +50,7 @@ impl MigrateError {
             MigrateError::Control { .. } => "control",
             MigrateError::ReplayRefused { .. } => "replay_refused",
             MigrateError::Refused { .. } => "refused",
+            MigrateError::Setting { .. } => "setting",
             MigrateError::WritesSinceSwap { .. } => "writes_since_swap",
             MigrateError::Irreversible { .. } => "irreversible",
             MigrateError::Module { .. } => "module",

@@ -9,6 +9,7 @@ use mongodb::error::{TRANSIENT_TRANSACTION_ERROR, UNKNOWN_TRANSACTION_COMMIT_RES
 use mongodb::ClientSession;
 
 use super::apply::apply;
+use super::bulk_mode::BulkMode;
 use super::options::WriteOptions;
 use super::retry::{is_too_large, is_transient, retry_cause};
 use super::scope::Scope;
@@ -47,6 +48,8 @@ pub(crate) struct BatchWriter<'a> {
     set_aside: Option<(usize, Outcome)>,
     /// Commits attempted again, by cause (for progress and metrics).
     retries: BTreeMap<String, u64>,
+    /// How writes without a transaction go out.
+    bulk: BulkMode,
 }
 
 impl<'a> BatchWriter<'a> {
@@ -65,6 +68,7 @@ impl<'a> BatchWriter<'a> {
             migration,
             options: opts,
         } = context;
+        let bulk = BulkMode::from_env()?;
         let session = match (opts.tx, session) {
             (TxMode::None, _) => None,
             (_, Some(s)) => Some(s),
@@ -97,6 +101,7 @@ impl<'a> BatchWriter<'a> {
             pre_images_kept,
             set_aside: None,
             retries: BTreeMap::new(),
+            bulk,
         })
     }
 
@@ -199,6 +204,7 @@ impl<'a> BatchWriter<'a> {
                 opts: &self.opts,
                 t,
                 set_aside: self.set_aside.as_ref().map(|(i, o)| (*i, o)),
+                bulk: &self.bulk,
             };
             let res = apply(
                 scope,

@@ -1,12 +1,12 @@
 //! Writing in place without a transaction: each write applies only while
-//! its document is unchanged; a document changed meanwhile is read again,
-//! transformed again and written again.
+//! its document is unchanged, a batch's writes in one command; a document
+//! changed meanwhile is read again, transformed again and written again.
 
 use std::collections::HashMap;
 
-use bson::{rawdoc, Document, RawDocumentBuf};
-use futures_util::StreamExt;
+use bson::{rawdoc, RawArrayBuf, RawDocumentBuf};
 
+use super::bulk_write::{bulk_write, Op};
 use super::diff::unchanged_query;
 use super::in_place::update_of;
 use super::reply::{check_errors, run_cmd};
@@ -20,48 +20,96 @@ use crate::options::UpdateForm;
 use crate::transform::Retransform;
 
 /// Without a transaction: each write applies only if the document is still as
-/// the transform saw it (every top-level field equal). One command per
-/// document, many in flight, so each one's result is known. Returns the batch
-/// indexes of the documents whose write did not apply.
+/// the transform saw it (every top-level field equal), the batch's writes in
+/// one command (more only past the server's limits). Returns the batch
+/// indexes of the documents whose write did not apply: told by `bulkWrite`
+/// where the server has it; otherwise, when the counts fall short, every
+/// document written, for `settle` to read again.
 pub(super) async fn write_conditionally(
     scope: Scope<'_>,
     form: UpdateForm,
     items: &[Item<'_>],
 ) -> Result<Vec<usize>> {
-    let (target, collection, b) = (scope.target, scope.collection, scope.batch());
-    let mut cmds = Vec::new();
+    // Well under the 16 MiB of a command.
+    const CHUNK_BYTES: usize = 8 << 20;
+    let most = scope.target.max_write_batch().max(1);
+    let mut chunks: Vec<Vec<Op>> = vec![Vec::new()];
+    let mut bytes = 0;
     for it in items {
-        let cmd = match it.outcome {
-            Outcome::Delete => rawdoc! {
-                "delete": collection,
-                "deletes": [ { "q": unchanged_query(it.doc), "limit": 1 } ],
-            },
+        let u = match it.outcome {
+            Outcome::Delete => None,
             Outcome::Replace(_) => match update_of(form, it) {
-                Some(u) => rawdoc! {
-                    "update": collection,
-                    "updates": [ { "q": unchanged_query(it.doc), "u": u, "upsert": false } ],
-                },
+                Some(u) => Some(u),
                 None => continue,
             },
             _ => continue,
         };
-        cmds.push((it.i, cmd));
-    }
-    let replies: Vec<(usize, Result<Document>)> = futures_util::stream::iter(cmds)
-        .map(|(i, cmd)| async move { (i, run_cmd(target, cmd, &mut None).await) })
-        .buffer_unordered(32)
-        .collect()
-        .await;
-    let mut missed = Vec::new();
-    for (i, reply) in replies {
-        let reply = reply?;
-        check_errors(&reply, b, &[i], false)?;
-        if reply.get_i32("n").unwrap_or(0) == 0 {
-            missed.push(i);
+        let filter = unchanged_query(it.doc);
+        let len = filter.as_bytes().len() + u.as_ref().map_or(0, |u| u.as_bytes().len());
+        let last = chunks.last().map_or(0, Vec::len);
+        if last > 0 && (last >= most || bytes + len > CHUNK_BYTES) {
+            chunks.push(Vec::new());
+            bytes = 0;
         }
+        bytes += len;
+        if let Some(c) = chunks.last_mut() {
+            c.push(Op { i: it.i, filter, u });
+        }
+    }
+    let mut missed = Vec::new();
+    for ops in chunks.iter().filter(|c| !c.is_empty()) {
+        if scope.bulk.bulk_write() {
+            match bulk_write(scope, ops).await? {
+                Some(m) => {
+                    missed.extend(m);
+                    continue;
+                }
+                None => scope.bulk.unknown_to_server(),
+            }
+        }
+        missed.extend(update_and_delete(scope, ops).await?);
     }
     missed.sort_unstable();
     Ok(missed)
+}
+
+/// `ops` as one unordered `update` and one unordered `delete`. When every
+/// write applied, none is missed; otherwise the counts cannot say which, and
+/// every document written is returned to be read again: one that is the
+/// version written (or gone, for a delete) is left as it is.
+async fn update_and_delete(scope: Scope<'_>, ops: &[Op]) -> Result<Vec<usize>> {
+    let (target, collection, b) = (scope.target, scope.collection, scope.batch());
+    let mut applied = 0;
+    let (updates, deletes): (Vec<&Op>, Vec<&Op>) = ops.iter().partition(|op| op.u.is_some());
+    for (kind, list) in [("update", &updates), ("delete", &deletes)] {
+        if list.is_empty() {
+            continue;
+        }
+        let mut statements = RawArrayBuf::new();
+        for op in list.iter() {
+            statements.push(match &op.u {
+                Some(u) => rawdoc! { "q": op.filter.clone(), "u": u.clone(), "upsert": false },
+                None => rawdoc! { "q": op.filter.clone(), "limit": 1 },
+            });
+        }
+        let field = if kind == "update" {
+            "updates"
+        } else {
+            "deletes"
+        };
+        let mut cmd = RawDocumentBuf::new();
+        cmd.append(kind, collection);
+        cmd.append(field, statements);
+        cmd.append("ordered", false);
+        let reply = run_cmd(target, cmd, &mut None).await?;
+        let idx: Vec<usize> = list.iter().map(|op| op.i).collect();
+        check_errors(&reply, b, &idx, false)?;
+        applied += reply.get_i32("n").map_or(0, |n| n.max(0) as usize);
+    }
+    if applied >= ops.len() {
+        return Ok(Vec::new());
+    }
+    Ok(ops.iter().map(|op| op.i).collect())
 }
 
 /// Writes again the documents whose conditional write did not apply because
@@ -112,6 +160,9 @@ pub(super) async fn settle(
         let f = reread(scope, retransform, &missed, &written, &mut session).await?;
         next.changed += f.changed.len() as i64;
         // Without transactions there are no outputs (refused before the run).
+        // Only what changed this round is written again: a document that is
+        // the version written, or gone, is done.
+        let changed: Vec<usize> = f.changed.keys().copied().collect();
         for (i, (doc, o, _)) in f.changed {
             let before = latest.get(&i).map(|(_, o)| o.clone()).or_else(|| {
                 items
@@ -125,7 +176,7 @@ pub(super) async fn settle(
             next.count(&o, 1);
             latest.insert(i, (doc, o));
         }
-        let again: Vec<Item<'_>> = missed
+        let again: Vec<Item<'_>> = changed
             .iter()
             .filter_map(|i| {
                 latest.get(i).map(|(doc, outcome)| Item {
@@ -135,7 +186,6 @@ pub(super) async fn settle(
                     outputs: &[],
                 })
             })
-            .filter(|it| f.gone.iter().all(|g| *g != it.i))
             .collect();
         quarantine(scope, &again, &mut session).await?;
         pre_images::write(opts, &again, b, true, kept, scope.target, &mut session).await?;

@@ -15,10 +15,14 @@
 //! - `apply`: the writes of one commit, in a `scope`; `reread`: documents
 //!   changed in flight, transformed again.
 //! - `in_place` (in a transaction), `conditional` (without one), `shadow`
-//!   (copy-and-swap): where the results go; `diff`: `$set`/`$unset`.
+//!   (copy-and-swap): where the results go; `diff`: `$set`/`$unset`;
+//!   `bulk_write` and `bulk_mode`: a batch's conditional writes in one
+//!   command.
 //! - Side collections: `quarantine` and `pre_images`.
 
 mod apply;
+mod bulk_mode;
+mod bulk_write;
 mod commit;
 mod conditional;
 mod diff;

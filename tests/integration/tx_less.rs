@@ -1,0 +1,246 @@
+//! Runs without transactions (`--transactions none`) while applications
+//! write: each batch's conditional writes go out in one command (`bulkWrite`,
+//! or with `MONGOSHIFT_BULK_WRITE=off` one unordered `update`), and still
+//! every application write is kept and every document transformed once,
+//! from its latest version.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::{HashMap, HashSet};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bson::{doc, Document};
+
+use crate::util::{block_on, rt, text, TestDb};
+use crate::wat::counter;
+
+const MIG: &str = "20260401000000_count";
+const N: i32 = 20_000;
+
+/// What the application writers had acknowledged.
+#[derive(Default)]
+struct Acked {
+    /// `$inc` of age by 1 and n by 10, by `_id`.
+    updates: HashMap<i32, i32>,
+    deleted: HashSet<i32>,
+    inserted: HashSet<i32>,
+}
+
+/// Four application writers: each updates random documents, and one in
+/// sixteen of its writes deletes an even `_id` or inserts an odd one of the
+/// upper half (emptied before the run), recording what was acknowledged.
+struct Writers {
+    stop: Arc<AtomicBool>,
+    writes: Arc<AtomicUsize>,
+    acked: Arc<Mutex<Acked>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Writers {
+    fn start(t: &TestDb) -> Writers {
+        let stop = Arc::new(AtomicBool::new(false));
+        let writes = Arc::new(AtomicUsize::new(0));
+        let acked = Arc::new(Mutex::new(Acked::default()));
+        let tasks = (0..4u64)
+            .map(|w| {
+                let coll = t.db().collection::<Document>("users");
+                let (s, k, a) = (stop.clone(), writes.clone(), acked.clone());
+                rt().spawn(async move {
+                    let mut x: u64 = 0x9E37_79B9_7F4A_7C15 ^ (w + 1).wrapping_mul(0x1234_5678_9ABC);
+                    while !s.load(Ordering::Relaxed) {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        let id = (x % N as u64) as i32;
+                        match (x >> 32) % 16 {
+                            0 if id % 2 == 0 => {
+                                let r = coll.delete_one(doc! { "_id": id }).await.expect("delete");
+                                if r.deleted_count == 1 {
+                                    a.lock().unwrap().deleted.insert(id);
+                                }
+                            }
+                            1 if id % 2 == 1 && id >= N / 2 => {
+                                let d = doc! { "_id": id, "name": "New", "email": format!("new{id}@example.com"), "age": 0, "n": 0 };
+                                // Taken already by another writer: refused.
+                                if coll.insert_one(d).await.is_ok() {
+                                    a.lock().unwrap().inserted.insert(id);
+                                }
+                            }
+                            _ => {
+                                let r = coll
+                                    .update_one(doc! { "_id": id }, doc! { "$inc": { "age": 1, "n": 10 } })
+                                    .await
+                                    .expect("update");
+                                if r.matched_count == 1 {
+                                    *a.lock().unwrap().updates.entry(id).or_insert(0) += 1;
+                                }
+                            }
+                        }
+                        k.fetch_add(1, Ordering::Relaxed);
+                    }
+                })
+            })
+            .collect();
+        Writers {
+            stop,
+            writes,
+            acked,
+            tasks,
+        }
+    }
+
+    fn writes(&self) -> usize {
+        self.writes.load(Ordering::Relaxed)
+    }
+
+    fn finish(self) -> Acked {
+        self.stop.store(true, Ordering::Relaxed);
+        for task in self.tasks {
+            block_on(task).expect("writer task");
+        }
+        Arc::try_unwrap(self.acked)
+            .ok()
+            .expect("one owner")
+            .into_inner()
+            .unwrap()
+    }
+}
+
+/// `--transactions none` of the counter (n += 1, not idempotent) over
+/// 20,000 documents in batches of 100, four application writers running;
+/// `bulk_write` is the value of MONGOSHIFT_BULK_WRITE. With `again`, a
+/// document an application wrote during the run may be transformed a second
+/// time from its latest version (the update commands' counts cannot say
+/// whose write applied: docs/guarantees.md).
+fn every_application_write_kept(name: &str, bulk_write: &str, again: bool) {
+    let t = TestDb::new(name);
+    t.seed_users(N);
+    // Room for inserts inside the range the run reads.
+    block_on(t.db().collection::<Document>("users").delete_many(
+        doc! { "_id": { "$gte": N / 2 }, "$expr": { "$eq": [ { "$mod": ["$_id", 2] }, 1 ] } },
+    ))
+    .expect("make room");
+    let ages: HashMap<i32, i32> = t
+        .find("users", doc! {})
+        .iter()
+        .map(|d| (d.get_i32("_id").unwrap(), d.get_i32("age").unwrap()))
+        .collect();
+    t.write(&format!("{MIG}/guest.wat"), &counter(true, None));
+    t.write(
+        &format!("{MIG}/migration.toml"),
+        "kind = \"wasm\"\ncollection = \"users\"\nmodule = \"guest.wat\"\nbatch_size = 100\nstrategy = \"in-place\"\nin_place_writes = \"set\"\n",
+    );
+    let app = Writers::start(&t);
+    while app.writes() < 300 {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = t
+        .std_cmd()
+        .env("MONGOSHIFT_BULK_WRITE", bulk_write)
+        .args(["up", "--transactions", "none"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run up");
+    let during = app.writes();
+    let acked = app.finish();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(during > 1000, "only {during} application writes");
+    assert!(!acked.deleted.is_empty() && !acked.inserted.is_empty());
+
+    let mut wrong = Vec::new();
+    let mut seen = HashSet::new();
+    for d in t.find("users", doc! {}) {
+        let id = d.get_i32("_id").unwrap();
+        seen.insert(id);
+        let k = acked.updates.get(&id).copied().unwrap_or(0);
+        let (age, n) = (d.get_i32("age").unwrap(), d.get_i32("n").unwrap());
+        if acked.deleted.contains(&id) {
+            wrong.push(format!("_id {id}: deleted by the application, still there"));
+        } else if acked.inserted.contains(&id) {
+            // Transformed once if the run read it, else as inserted.
+            let times = n - 10 * k;
+            if age != k || !(times == 0 || times == 1 || again && k > 0 && (2..10).contains(&times))
+            {
+                wrong.push(format!(
+                    "_id {id} (inserted): {k} updates, age {age}, n {n}"
+                ));
+            }
+        } else if age != ages[&id] + k
+            || !(n == 1 + 10 * k || again && k > 0 && n > 1 + 10 * k && n < 10 * (k + 1))
+        {
+            wrong.push(format!(
+                "_id {id}: {k} updates, age {age} (was {}), n {n}",
+                ages[&id]
+            ));
+        }
+    }
+    for id in ages.keys().chain(&acked.inserted) {
+        if !seen.contains(id) && !acked.deleted.contains(id) {
+            wrong.push(format!("_id {id}: missing"));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} documents lost an application write or were transformed twice or never, e.g. {:?}",
+        wrong.len(),
+        &wrong[..wrong.len().min(5)]
+    );
+    let entry = &t.ledger()[0];
+    assert_eq!(entry.get_str("state"), Ok("applied"));
+    let cp = entry.get_document("checkpoint").unwrap();
+    assert!(
+        cp.get_i64("changed").unwrap() > 0,
+        "no document changed while in flight, the test proves nothing: {cp}"
+    );
+}
+
+#[test]
+fn concurrent_application_writes_are_kept_with_bulk_write() {
+    every_application_write_kept("txless_bulk", "auto", false);
+}
+
+#[test]
+fn concurrent_application_writes_are_kept_with_update_commands() {
+    every_application_write_kept("txless_update", "off", true);
+}
+
+#[test]
+fn a_bad_bulk_write_setting_is_refused_before_anything_is_written() {
+    let t = TestDb::new("txless_bad_setting");
+    t.seed_users(300);
+    let original = t.raw_users();
+    t.write(&format!("{MIG}/guest.wat"), &counter(true, None));
+    t.write(
+        &format!("{MIG}/migration.toml"),
+        "kind = \"wasm\"\ncollection = \"users\"\nmodule = \"guest.wat\"\nbatch_size = 100\n",
+    );
+    let out = t
+        .cmd()
+        .env("MONGOSHIFT_BULK_WRITE", "sometimes")
+        .args(["up", "--transactions", "none"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "while applying migration {MIG}: MONGOSHIFT_BULK_WRITE=\"sometimes\" is not a valid setting: \
+             use `off` to write each batch without a transaction as one unordered update and delete, \
+             or `auto` (or leave it unset) to use bulkWrite where the server has it"
+        )),
+        "{stderr}"
+    );
+    assert!(t.raw_users() == original, "nothing written");
+    // Set right, the run goes on.
+    t.cmd()
+        .env("MONGOSHIFT_BULK_WRITE", "off")
+        .args(["up", "--transactions", "none"])
+        .assert()
+        .success();
+    assert_eq!(t.count("users", doc! { "n": 1 }), 300);
+}
