@@ -20,11 +20,12 @@ LABELS = {
     "python-forward": "mongoshift, Python transform without a backward (in place, pre-images kept)",
     "floor-in-place": "floor: in place, replacements (no engine)",
     "floor-in-place-set": "floor: in place, $set/$unset (no engine)",
+    "floor-in-place-conditional": "floor: in place, replacements of the document as read (no engine)",
     "floor-rewrite": "floor: rewrite, inserts + rename (no engine)",
 }
 FLOOR = {
     "wasm-in-place": "floor-in-place",
-    "wasm-in-place-no-tx": "floor-in-place",
+    "wasm-in-place-no-tx": "floor-in-place-conditional",
     "wasm-in-place-pre-images": "floor-in-place",
     "wasm-rewrite": "floor-rewrite",
     "python": "floor-in-place",

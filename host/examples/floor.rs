@@ -5,11 +5,14 @@
 //! microsecond each, against tens of microseconds for the write).
 //!
 //! ```text
-//! cargo run --release -p mongoshift --example floor -- --uri URI --db DB --strategy in-place|rewrite [--form replace|set]
+//! cargo run --release -p mongoshift --example floor -- --uri URI --db DB --strategy in-place|rewrite [--form replace|set|conditional]
 //! ```
 //!
 //! - in-place, form replace: one unordered `update` of 1,000 replacements by `_id` per batch.
 //! - in-place, form set: the same with `$set`/`$unset` of the changed fields.
+//! - in-place, form conditional: the same replacements, each applying only
+//!   while its document is as it was read (every top-level field equal): the
+//!   writes of a run without transactions.
 //! - rewrite: unordered inserts of 1,000 into a new collection, then two renames.
 //! - cross (`move_addresses`'s writes): per batch of 1,000 users, one
 //!   unordered `update` of the users without `addresses` and one unordered
@@ -112,6 +115,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 match (strategy.as_str(), form.as_str()) {
                     ("rewrite", _) => arr.push(full),
                     (_, "set") => arr.push(rawdoc! { "q": { "_id": id }, "u": set }),
+                    (_, "conditional") => arr.push(rawdoc! { "q": d.clone(), "u": full }),
                     _ => arr.push(rawdoc! { "q": { "_id": id }, "u": full }),
                 }
             }
