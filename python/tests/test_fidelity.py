@@ -67,6 +67,19 @@ class Same(Migration):
         return [copy.deepcopy(d) for d in batch]
 '''
 
+ID_LAST = '''
+from mongoshift import Migration, iterative_migration
+
+
+class IdLast(Migration):
+    collection = "things"
+
+    @iterative_migration(batch_size=3)
+    def forward(self, batch):
+        # New dicts, equal to the input but with `_id` last.
+        return [{**{k: v for k, v in d.items() if k != "_id"}, "_id": d["_id"]} for d in batch]
+'''
+
 TOUCH = '''
 from mongoshift import Migration, iterative_migration
 
@@ -130,6 +143,18 @@ def test_unchanged_documents_are_byte_for_byte_identical(project: Project) -> No
     assert raw_docs(project) == before
 
 
+def test_documents_equal_but_for_the_place_of_id_are_unchanged(project: Project) -> None:
+    project.db.things.insert_many([every_type(i) for i in range(10)])
+    before = raw_docs(project)
+    project.write("20260101000000_id_last.py", ID_LAST)
+    report = mongoshift.up(project.uri, path=project.dir).run()
+    assert report["completed"][0]["matched"] == 10
+    # Encoded with `_id` first, as `bson.encode` writes it: the input's bytes,
+    # nothing to write.
+    assert report["completed"][0]["modified"] == 0
+    assert raw_docs(project) == before
+
+
 def test_changed_documents_keep_every_other_value_and_order(project: Project) -> None:
     project.db.things.insert_many([every_type(i) for i in range(10)])
     before = raw_docs(project)
@@ -153,7 +178,8 @@ def test_rebuilt_documents_are_written_as_bson_encode_makes_them(
     before = raw_docs(project)
     project.write("20260101000000_rebuild.py", source)
     report = mongoshift.up(project.uri, path=project.dir).run()
-    assert report["completed"][0]["modified"] == 8
+    # Eight replaced, two deleted.
+    assert report["completed"][0]["modified"] == 10
     after = raw_docs(project)
     assert sorted(after) == sorted(_id for _id in before if int(str(_id), 16) % 5 != 0)
     for _id, raw in after.items():
