@@ -18,7 +18,6 @@ worker returns ``(items, outputs)``, the outputs of each document as
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import inspect
 import sys
@@ -184,6 +183,8 @@ def _bulk_runner(cls: type[Migration], fn: Callable[..., Any], uri: str) -> Call
     def run(database: str) -> None:
         inst = cls()
         if inspect.iscoroutinefunction(fn):
+            import asyncio
+
             from pymongo import AsyncMongoClient
 
             async def go() -> None:
@@ -217,7 +218,12 @@ def _worker_factory(
 ) -> Callable[[], Worker]:
     def factory() -> Worker:
         inst = cls()
-        loop = asyncio.new_event_loop() if inspect.iscoroutinefunction(fn) else None
+        loop = None
+        if inspect.iscoroutinefunction(fn):
+            # Imported only for async functions: asyncio is slow to import.
+            import asyncio
+
+            loop = asyncio.new_event_loop()
 
         def call(*args: Any) -> Any:
             out = fn(inst, *args)
