@@ -11,7 +11,6 @@ per database."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sys
@@ -137,6 +136,10 @@ class Operation(Generic[T]):
         return self._call()
 
     def __await__(self) -> Generator[Any, None, T]:
+        # Imported here: a run from the command line never awaits, and
+        # asyncio is a good part of the package's start.
+        import asyncio
+
         return asyncio.to_thread(self._call).__await__()
 
 

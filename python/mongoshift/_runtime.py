@@ -5,7 +5,10 @@ steps. An iterative step carries a ``worker`` factory; the engine makes one
 worker per thread and calls it once per batch with the raw BSON of the batch.
 A worker returns one item per document: ``None`` (keep; the engine also keeps
 a replacement equal to the input), ``bytes`` (replace with this BSON),
-``False`` (delete) or ``str`` (this document fails, with this message).
+``False`` (delete) or ``str`` (this document fails, with this message). When
+the function returned a dict or None for every document, the worker returns
+them packed instead (``encode_all``): the bytes of one BSON document whose
+array ``o`` holds each replacement, or null to delete.
 
 A step whose class declares ``outputs`` or ``lookups`` is cross-collection:
 its batch holds each document followed by its lookups document, and its
@@ -15,7 +18,6 @@ worker returns ``(items, outputs)``, the outputs of each document as
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import inspect
 import sys
@@ -181,6 +183,8 @@ def _bulk_runner(cls: type[Migration], fn: Callable[..., Any], uri: str) -> Call
     def run(database: str) -> None:
         inst = cls()
         if inspect.iscoroutinefunction(fn):
+            import asyncio
+
             from pymongo import AsyncMongoClient
 
             async def go() -> None:
@@ -214,7 +218,12 @@ def _worker_factory(
 ) -> Callable[[], Worker]:
     def factory() -> Worker:
         inst = cls()
-        loop = asyncio.new_event_loop() if inspect.iscoroutinefunction(fn) else None
+        loop = None
+        if inspect.iscoroutinefunction(fn):
+            # Imported only for async functions: asyncio is slow to import.
+            import asyncio
+
+            loop = asyncio.new_event_loop()
 
         def call(*args: Any) -> Any:
             out = fn(inst, *args)
@@ -243,6 +252,36 @@ def encode(where: str, i: int, doc: object) -> Outcome:
             "return a document (dict), or None to delete it"
         )
     return bson.encode(doc, codec_options=CODEC)
+
+
+#: The items ``encode_all`` packs: plain dicts (replace) and None (delete).
+_PACKED = frozenset({dict, type(None)})
+
+
+def _pack(out: list[Any]) -> bytes | None:
+    """``out`` packed, when every item is a dict or None and encodes."""
+    if not set(map(type, out)) <= _PACKED:
+        return None
+    try:
+        return bson.encode({"o": out}, codec_options=CODEC)
+    except Exception:
+        # Encoded again one by one, which raises naming the document.
+        return None
+
+
+def encode_all(where: str, out: list[Any]) -> bytes | list[Outcome]:
+    """The outcomes of the items ``out`` a function returned for a batch.
+
+    When every item is a dict or None: one ``bson.encode`` of ``{"o": out}``
+    (the engine takes each replacement out of it, its ``_id`` first as
+    ``bson.encode`` puts it), about half the cost of one call per document.
+    Otherwise, or when a value cannot be encoded, item by item (``encode``),
+    which raises for the first document at fault, naming it.
+    """
+    packed = _pack(out)
+    if packed is not None:
+        return packed
+    return [encode(where, i, d) for i, d in enumerate(out)]
 
 
 def _failure(exc: BaseException) -> str:
@@ -274,11 +313,12 @@ def _decode(
     """The documents of a batch, and the lookups document of each."""
     found = bson.decode_all(data, CODEC)
     if crossing is None:
-        return found, [{} for _ in found]
+        # Not read without a crossing: one empty dict stands for all.
+        return found, [{}] * len(found)
     return found[0::2], found[1::2]
 
 
-def _answer(outcomes: list[Outcome], outputs: Outputs, crossing: Crossing | None) -> Any:
+def _answer(outcomes: bytes | list[Outcome], outputs: Outputs, crossing: Crossing | None) -> Any:
     return outcomes if crossing is None else (outcomes, outputs)
 
 
@@ -294,7 +334,9 @@ def batch_worker(
         finally:
             if crossing:
                 crossing.end()
-        return out, (state.outputs if state else [[] for _ in docs])
+        # Without a crossing the outputs are dropped (`_answer`): one empty
+        # list stands for all.
+        return out, (state.outputs if state else [[]] * len(docs))
 
     def run(direction: str, data: bytes, count: int) -> Any:
         docs, lookups = _decode(data, crossing)
@@ -321,7 +363,7 @@ def batch_worker(
                 raise exc
             return _answer(singles, their, crossing)
         _check_list(where, out, len(docs))
-        return _answer([encode(where, i, d) for i, d in enumerate(out)], outputs, crossing)
+        return _answer(encode_all(where, out), outputs, crossing)
 
     return run
 
@@ -350,7 +392,7 @@ def per_document_worker(
     def run(direction: str, data: bytes, count: int) -> Any:
         docs, lookups = _decode(data, crossing)
         state = crossing.start(where, docs, lookups) if crossing else None
-        outs: list[Outcome] = []
+        outs: list[Any] = []
         try:
             for i, doc in enumerate(docs):
                 if state:
@@ -365,10 +407,15 @@ def per_document_worker(
                     if state:
                         state.outputs[i] = []
                     continue
-                outs.append(encode(where, i, new))
+                # Dicts and None are encoded with the batch (`_pack`).
+                outs.append(new if type(new) in _PACKED else encode(where, i, new))
         finally:
             if crossing:
                 crossing.end()
-        return _answer(outs, state.outputs if state else [], crossing)
+        packed = _pack(outs)
+        if packed is None:
+            # Failures (str) and replacements encoded alone (bytes) as they are.
+            outs = [o if isinstance(o, (bytes, str)) else encode(where, i, o) for i, o in enumerate(outs)]
+        return _answer(outs if packed is None else packed, state.outputs if state else [], crossing)
 
     return run

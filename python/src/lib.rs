@@ -21,6 +21,7 @@ use pyo3::prelude::*;
 mod audit;
 mod cross;
 mod fleet;
+mod packed;
 mod requests;
 mod runtime;
 mod testing;

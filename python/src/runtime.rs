@@ -150,7 +150,9 @@ impl BatchTransform for Transform {
 }
 
 /// One worker's callable: `call(direction, batch_bytes, count)` returns one
-/// item per document: `None` keep, `bytes` replace, `False` delete, `str` fail.
+/// item per document: `None` keep, `bytes` replace, `False` delete, `str` fail;
+/// or, when every document is replaced or deleted, the batch's packed
+/// outcomes (`bytes`, see [`crate::packed`]).
 /// A cross-collection step's worker takes each document followed by its
 /// lookups document and returns `(items, outputs)` (see [`crate::cross::outputs`]).
 struct Worker {
@@ -223,9 +225,15 @@ impl TransformWorker for Worker {
     }
 }
 
-/// A worker's list of items as outcomes. The engine checks the count, and
-/// every replacement (a copy of its input is a keep).
+/// A worker's list of items, or its packed outcomes ([`crate::packed`]), as
+/// outcomes. The engine checks the count, and every replacement (a copy of
+/// its input is a keep).
 fn outcomes(out: &Bound<'_, PyAny>) -> Result<Vec<Outcome>, TransformError> {
+    if let Ok(packed) = out.cast::<PyBytes>() {
+        // Taken apart without the GIL: another worker's function runs meanwhile.
+        let bytes = packed.as_bytes();
+        return out.py().detach(|| crate::packed::unpack(bytes));
+    }
     let out = out
         .cast::<PyList>()
         .map_err(|e| -> TransformError { e.to_string().into() })?;

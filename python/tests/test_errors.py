@@ -84,6 +84,8 @@ def test_quarantine_sets_the_failing_document_aside(project: Project) -> None:
         ("return batch[:-1]", "Bad.forward returned 3 documents for a batch of 4"),
         ("return batch[:-1] + ['x']", "Bad.forward returned str for document 3 of the batch"),
         ("return [None, 5, None, None]", "Bad.forward returned int for document 1 of the batch"),
+        # A value bson cannot encode: bson's own message, the batch named.
+        ("return [dict(d, bad={1}) for d in batch]", "cannot encode object: {1}, of type: <class 'set'>"),
     ],
 )
 def test_wrong_return_values_name_migration_and_batch(

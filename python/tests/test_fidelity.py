@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 import mongoshift
+import pytest
 from bson import (
     Binary,
     Code,
@@ -66,6 +67,19 @@ class Same(Migration):
         return [copy.deepcopy(d) for d in batch]
 '''
 
+ID_LAST = '''
+from mongoshift import Migration, iterative_migration
+
+
+class IdLast(Migration):
+    collection = "things"
+
+    @iterative_migration(batch_size=3)
+    def forward(self, batch):
+        # New dicts, equal to the input but with `_id` last.
+        return [{**{k: v for k, v in d.items() if k != "_id"}, "_id": d["_id"]} for d in batch]
+'''
+
 TOUCH = '''
 from mongoshift import Migration, iterative_migration
 
@@ -79,6 +93,36 @@ class Touch(Migration):
             d["touched"] = True
         return batch
 '''
+
+# Every fifth document deleted, document 3 replaced by a SON (not a dict),
+# the others rebuilt with their `_id` last and a new field.
+REBUILD = '''
+from bson.son import SON
+from mongoshift import Migration, iterative_migration
+
+
+def rebuild(d):
+    i = int(str(d["_id"]), 16)
+    if i % 5 == 0:
+        return None
+    out = {k: v for k, v in d.items() if k != "_id"}
+    out["touched"] = True
+    out["_id"] = d["_id"]
+    return SON(out) if i == 3 else out
+
+
+class Rebuild(Migration):
+    collection = "things"
+
+    @iterative_migration(batch_size=4)
+    def forward(self, batch):
+        return [rebuild(d) for d in batch]
+'''
+
+REBUILD_EACH = REBUILD.replace("iterative_migration", "document_migration").replace(
+    "def forward(self, batch):\n        return [rebuild(d) for d in batch]",
+    "def forward(self, doc):\n        return rebuild(doc)",
+)
 
 
 def raw_docs(project: Project) -> dict[Any, bytes]:
@@ -99,6 +143,18 @@ def test_unchanged_documents_are_byte_for_byte_identical(project: Project) -> No
     assert raw_docs(project) == before
 
 
+def test_documents_equal_but_for_the_place_of_id_are_unchanged(project: Project) -> None:
+    project.db.things.insert_many([every_type(i) for i in range(10)])
+    before = raw_docs(project)
+    project.write("20260101000000_id_last.py", ID_LAST)
+    report = mongoshift.up(project.uri, path=project.dir).run()
+    assert report["completed"][0]["matched"] == 10
+    # Encoded with `_id` first, as `bson.encode` writes it: the input's bytes,
+    # nothing to write.
+    assert report["completed"][0]["modified"] == 0
+    assert raw_docs(project) == before
+
+
 def test_changed_documents_keep_every_other_value_and_order(project: Project) -> None:
     project.db.things.insert_many([every_type(i) for i in range(10)])
     before = raw_docs(project)
@@ -111,3 +167,22 @@ def test_changed_documents_keep_every_other_value_and_order(project: Project) ->
         # (\x08 bool, "touched", true) before the closing \x00.
         expected_body = raw[4:-1] + b"\x08touched\x00\x01"
         assert after[_id][4:-1] == expected_body
+
+
+@pytest.mark.parametrize("source", [REBUILD, REBUILD_EACH], ids=["batch", "per-document"])
+def test_rebuilt_documents_are_written_as_bson_encode_makes_them(
+    project: Project, source: str
+) -> None:
+    assert "return rebuild(doc)" in source or source is REBUILD
+    project.db.things.insert_many([every_type(i) for i in range(10)])
+    before = raw_docs(project)
+    project.write("20260101000000_rebuild.py", source)
+    report = mongoshift.up(project.uri, path=project.dir).run()
+    # Eight replaced, two deleted.
+    assert report["completed"][0]["modified"] == 10
+    after = raw_docs(project)
+    assert sorted(after) == sorted(_id for _id in before if int(str(_id), 16) % 5 != 0)
+    for _id, raw in after.items():
+        # `_id` first, as `bson.encode` writes a mapping that has one, then
+        # the others in order and the new field.
+        assert raw[4:-1] == before[_id][4:-1] + b"\x08touched\x00\x01"
