@@ -166,10 +166,10 @@ mod tests {
         let parts = r.finish();
         assert_eq!(parts.len(), 1);
         let rec = &parts[0].record;
-        assert_eq!(rec.get_i32("_id").unwrap(), 1);
-        assert_eq!(rec.get_i32("last").unwrap(), 3);
-        assert_eq!(rec.get_i32("n").unwrap(), 3);
-        let kept = originals("p", rec).unwrap();
+        assert_eq!(rec.get_i32("_id").expect("as built"), 1);
+        assert_eq!(rec.get_i32("last").expect("as built"), 3);
+        assert_eq!(rec.get_i32("n").expect("as built"), 3);
+        let kept = originals("p", rec).expect("as built");
         assert_eq!(kept.len(), 3);
         assert_eq!(kept[1].doc.as_bytes(), docs[1].as_bytes());
         assert_eq!(parts[0].tags, vec![0, 1, 2]);
@@ -187,9 +187,9 @@ mod tests {
         let mut all = Vec::new();
         for p in &parts {
             assert!(p.record.as_bytes().len() <= MAX_DOCUMENT_BYTES);
-            let n = p.record.get_i32("n").unwrap() as usize;
+            let n = p.record.get_i32("n").expect("as built") as usize;
             let elements: usize = originals("p", &p.record)
-                .unwrap()
+                .expect("as built")
                 .iter()
                 .enumerate()
                 .map(|(i, o)| {
@@ -197,8 +197,18 @@ mod tests {
                     element_bytes(i, e.as_bytes().len())
                 })
                 .sum();
-            let first = p.record.get("_id").unwrap().unwrap().to_raw_bson();
-            let last = p.record.get("last").unwrap().unwrap().to_raw_bson();
+            let first = p
+                .record
+                .get("_id")
+                .expect("as built")
+                .expect("as built")
+                .to_raw_bson();
+            let last = p
+                .record
+                .get("last")
+                .expect("as built")
+                .expect("as built")
+                .to_raw_bson();
             assert_eq!(
                 record_bytes(&first, &last, elements),
                 p.record.as_bytes().len()
@@ -212,11 +222,13 @@ mod tests {
     #[test]
     fn a_record_of_neither_form_is_named() {
         let bad = rawdoc! { "_id": "x1", "op": "replace" };
-        let e = originals("mongoshift_preimages_m", &bad).err().unwrap();
+        let e = originals("mongoshift_preimages_m", &bad)
+            .err()
+            .expect("refused");
         let text = e.to_string();
         assert!(text.contains("mongoshift_preimages_m"), "{text}");
         assert!(text.contains("x1"), "{text}");
         let old = rawdoc! { "_id": 7, "op": "delete", "doc": { "_id": 7, "a": 1 } };
-        assert_eq!(originals("p", &old).unwrap().len(), 1);
+        assert_eq!(originals("p", &old).expect("as built").len(), 1);
     }
 }

@@ -47,7 +47,13 @@ fn as_written_by_an_earlier_version(t: &TestDb, old: impl Fn(&Bson) -> bool) -> 
     let coll = t.db().collection::<RawDocumentBuf>(&pre_images());
     let mut rewritten = 0;
     for r in t.raw(&pre_images()) {
-        let id = Bson::try_from(r.get("_id").unwrap().unwrap().to_raw_bson()).unwrap();
+        let id = Bson::try_from(
+            r.get("_id")
+                .expect("as written")
+                .expect("as written")
+                .to_raw_bson(),
+        )
+        .expect("as written");
         if !old(&id) {
             continue;
         }
@@ -55,11 +61,16 @@ fn as_written_by_an_earlier_version(t: &TestDb, old: impl Fn(&Bson) -> bool) -> 
             .get_array("docs")
             .expect("a batch record")
             .into_iter()
-            .map(|e| e.unwrap().as_document().unwrap().to_raw_document_buf())
+            .map(|e| {
+                e.expect("as written")
+                    .as_document()
+                    .expect("as written")
+                    .to_raw_document_buf()
+            })
             .collect();
         rewritten += entries.len();
-        block_on(coll.delete_one(doc! { "_id": id })).unwrap();
-        block_on(coll.insert_many(entries)).unwrap();
+        block_on(coll.delete_one(doc! { "_id": id })).expect("as written");
+        block_on(coll.insert_many(entries)).expect("as written");
     }
     rewritten
 }
@@ -76,18 +87,24 @@ fn down_restores_batch_pre_images_byte_for_byte_one_record_per_batch() {
     assert_eq!(records.len(), 6, "one record per batch with changes");
     for (b, r) in records.iter().enumerate() {
         let first = (b * 500) as i32;
-        let last = (first..first + 500).rev().find(|i| i % 3 != 2).unwrap();
+        let last = (first..first + 500)
+            .rev()
+            .find(|i| i % 3 != 2)
+            .expect("as written");
         assert_eq!(r.get_i32("_id"), Ok(first + i32::from(first % 3 == 2)));
         assert_eq!(r.get_i32("last"), Ok(last), "{r}");
-        let docs = r.get_array("docs").unwrap();
+        let docs = r.get_array("docs").expect("as written");
         assert_eq!(r.get_i32("n"), Ok(docs.len() as i32));
         let mut ids = Vec::new();
         for e in docs {
-            let e = e.as_document().unwrap();
-            let id = e.get_i32("_id").unwrap();
+            let e = e.as_document().expect("as written");
+            let id = e.get_i32("_id").expect("as written");
             let op = if id % 3 == 0 { "delete" } else { "replace" };
             assert_eq!(e.get_str("op"), Ok(op), "{e}");
-            assert_eq!(e.get_document("doc").unwrap().get_i32("_id"), Ok(id));
+            assert_eq!(
+                e.get_document("doc").expect("as written").get_i32("_id"),
+                Ok(id)
+            );
             ids.push(id);
         }
         assert!(ids.windows(2).all(|w| w[0] < w[1]), "in _id order");
@@ -99,8 +116,8 @@ fn down_restores_batch_pre_images_byte_for_byte_one_record_per_batch() {
         "the changed and the deleted, not the kept"
     );
     for e in &kept {
-        let id = e.get_i32("_id").unwrap();
-        let doc = e.get_document("doc").unwrap();
+        let id = e.get_i32("_id").expect("as written");
+        let doc = e.get_document("doc").expect("as written");
         assert_eq!(doc.as_bytes(), original[id as usize].as_bytes(), "_id {id}");
     }
     t.cmd().arg("down").assert().success();
@@ -121,11 +138,11 @@ fn originals_over_16_mib_in_one_batch_are_split_and_restored() {
     let users = t.db().collection::<Document>("users");
     for i in 0..8 {
         let blob = format!("{i}").repeat(3 << 20);
-        block_on(users.insert_one(doc! { "_id": i, "blob": blob, "n": 0 })).unwrap();
+        block_on(users.insert_one(doc! { "_id": i, "blob": blob, "n": 0 })).expect("as written");
     }
     let original = t.raw_users();
     migration(&t, &counter(false, None), 8);
-    let out = t.cmd().arg("up").output().unwrap();
+    let out = t.cmd().arg("up").output().expect("as written");
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}{stderr}");
     let records = t.raw(&pre_images());
@@ -134,7 +151,10 @@ fn originals_over_16_mib_in_one_batch_are_split_and_restored() {
         2,
         "5 originals of 3 MiB fit in 16 MiB, not 6"
     );
-    let ns: Vec<i32> = records.iter().map(|r| r.get_i32("n").unwrap()).collect();
+    let ns: Vec<i32> = records
+        .iter()
+        .map(|r| r.get_i32("n").expect("as written"))
+        .collect();
     assert_eq!(ns, [5, 3], "one batch, its originals in two records");
     for r in &records {
         assert!(r.as_bytes().len() <= 16 << 20, "{}", r.as_bytes().len());
@@ -191,7 +211,7 @@ fn a_rerun_keeps_the_first_originals_in_either_layout_and_for_any_id_type() {
     }
     seed.push(doc! { "_id": 2.5, "s": "double", "n": 0 });
     seed.push(doc! { "_id": { "a": 1 }, "s": "document", "n": 0 });
-    block_on(users.insert_many(seed)).unwrap();
+    block_on(users.insert_many(seed)).expect("as written");
     let original = t.raw_users();
     migration(&t, &counter(false, None), 250);
     t.cmd().arg("up").assert().success();
@@ -208,7 +228,7 @@ fn a_rerun_keeps_the_first_originals_in_either_layout_and_for_any_id_type() {
     assert_eq!(kept.len(), 1_802, "one pre-image each, none added");
     assert!(
         kept.iter()
-            .all(|p| p.get_document("doc").unwrap().get_i32("n") == Ok(0)),
+            .all(|p| p.get_document("doc").expect("as written").get_i32("n") == Ok(0)),
         "the first originals"
     );
     // A third run with another batch size (a resumed run may change it).
@@ -228,8 +248,8 @@ fn a_damaged_pre_image_record_fails_down_by_name_before_anything_is_restored() {
     t.cmd().arg("up").assert().success();
     let after_up = t.raw_users();
     let coll = t.db().collection::<Document>(&pre_images());
-    block_on(coll.insert_one(doc! { "_id": "damaged", "op": "replace" })).unwrap();
-    let out = t.cmd().arg("down").output().unwrap();
+    block_on(coll.insert_one(doc! { "_id": "damaged", "op": "replace" })).expect("as written");
+    let out = t.cmd().arg("down").output().expect("as written");
     let (stdout, stderr) = text(&out);
     assert!(!out.status.success(), "{stdout}{stderr}");
     assert!(
@@ -241,10 +261,10 @@ fn a_damaged_pre_image_record_fails_down_by_name_before_anything_is_restored() {
     assert_eq!(t.count(&pre_images(), doc! {}), 3, "the pre-images kept");
 
     // An entry of a batch record without its original, likewise.
-    block_on(coll.delete_one(doc! { "_id": "damaged" })).unwrap();
+    block_on(coll.delete_one(doc! { "_id": "damaged" })).expect("as written");
     block_on(coll.update_one(doc! { "_id": 501 }, doc! { "$unset": { "docs.1.doc": "" } }))
-        .unwrap();
-    let out = t.cmd().arg("down").output().unwrap();
+        .expect("as written");
+    let out = t.cmd().arg("down").output().expect("as written");
     let (_, stderr) = text(&out);
     assert!(!out.status.success(), "{stderr}");
     assert!(

@@ -178,7 +178,7 @@ fn a_changed_module_with_pre_images_resumed_with_consent_is_exact_and_down_resto
     assert_eq!(kept.len(), 5_000, "one pre-image each");
     assert!(
         kept.iter()
-            .all(|p| p.get_document("doc").unwrap().get_i32("n") == Ok(0)),
+            .all(|p| p.get_document("doc").expect("an original").get_i32("n") == Ok(0)),
         "the originals"
     );
     let e = &t.ledger()[0];
@@ -346,7 +346,7 @@ fn pre_images_are_written_once_keeping_the_first_original() {
     assert_eq!(kept.len(), 3_000);
     assert!(
         kept.iter()
-            .all(|p| p.get_document("doc").unwrap().get_i32("n") == Ok(0)),
+            .all(|p| p.get_document("doc").expect("an original").get_i32("n") == Ok(0)),
         "the first originals kept"
     );
     t.cmd().arg("down").assert().success();
