@@ -1,10 +1,14 @@
 //! Rolling back from pre-images: every document a run changed or deleted is put
-//! back exactly as it was (the same bytes), deleted ones re-inserted.
+//! back exactly as it was (the same bytes), deleted ones re-inserted, a
+//! record (a batch's originals, or one document's in the layout of earlier
+//! versions) at a time.
 
 use bson::{doc, rawdoc, RawArrayBuf, RawDocumentBuf};
 use futures_util::TryStreamExt;
 
+use crate::batch::show_id_of;
 use crate::error::{MigrateError, Result};
+use crate::pre_image::{originals, DOCS};
 use crate::progress::{Event, Progress};
 use crate::target::Target;
 use crate::writer::QUARANTINE_COLLECTION;
@@ -19,74 +23,30 @@ pub(crate) async fn restore(
     migration: &str,
     progress: &Progress,
 ) -> Result<u64> {
+    let total = check_and_count(target, backup).await?;
     let backups = target.db().collection::<RawDocumentBuf>(backup);
-    let total = backups
-        .estimated_document_count()
-        .await
-        .map_err(|e| MigrateError::db("cannot count pre-images", e))?;
+    let read_err = |e| MigrateError::db(format!("cannot read pre-images from {backup}"), e);
     let mut cursor = backups
         .find(doc! { "op": { "$ne": "output" } })
         .sort(doc! { "_id": 1 })
-        .batch_size(1000)
         .await
-        .map_err(|e| MigrateError::db(format!("cannot read pre-images from {backup}"), e))?;
+        .map_err(read_err)?;
     let mut done = 0u64;
-    let mut updates = RawArrayBuf::new();
-    let mut n = 0;
-    loop {
-        let next = cursor
-            .try_next()
-            .await
-            .map_err(|e| MigrateError::db(format!("cannot read pre-images from {backup}"), e))?;
-        let end = next.is_none();
-        if let Some(b) = next {
-            let id = b
-                .get("_id")
-                .ok()
-                .flatten()
-                .map(|v| v.to_raw_bson())
-                .ok_or_else(|| invalid(backup, "a pre-image without _id"))?;
-            let original = b
-                .get_document("doc")
-                .map_err(|_| invalid(backup, "a pre-image without `doc`"))?;
-            updates.push(
-                rawdoc! { "q": { "_id": id }, "u": original.to_raw_document_buf(), "upsert": true },
-            );
-            n += 1;
-        }
-        if n > 0 && (n >= 1000 || end) {
-            let cmd = rawdoc! { "update": collection, "updates": std::mem::take(&mut updates), "ordered": false };
-            let reply = target
-                .db()
-                .run_raw_command(cmd)
-                .await
-                .map_err(|e| MigrateError::db("cannot restore pre-images", e))?;
-            if let Ok(errors) = reply.get_array("writeErrors") {
-                if let Some(e) = errors.first() {
-                    return Err(invalid(
-                        backup,
-                        &format!("the server refused a restored document: {e}"),
-                    ));
-                }
+    let mut pending = Pending::default();
+    // A record at a time: its originals join the pending upserts, sent in
+    // chunks well under the server's command limit.
+    while let Some(record) = cursor.try_next().await.map_err(read_err)? {
+        for o in originals(backup, &record)? {
+            let u = rawdoc! { "q": { "_id": o.id.to_raw_bson() }, "u": o.doc.to_raw_document_buf(), "upsert": true };
+            if pending.full_with(u.as_bytes().len()) {
+                done += pending.send(target, collection, backup).await?;
+                documents_event(progress, migration, done, total);
             }
-            done += n;
-            n = 0;
-            progress.event(&Event::Documents {
-                id: migration.into(),
-                done,
-                total: Some(total),
-                replaced: done,
-                deleted: 0,
-                failed: 0,
-                paused_ms: 0,
-                batches: 0,
-                retries: Default::default(),
-            });
-        }
-        if end {
-            break;
+            pending.push(u);
         }
     }
+    done += pending.send(target, collection, backup).await?;
+    documents_event(progress, migration, done, total);
     done += restore_outputs(target, backup).await?;
     target
         .db()
@@ -101,6 +61,104 @@ pub(crate) async fn restore(
         .await
         .map_err(|e| MigrateError::db("cannot clear the quarantine", e))?;
     Ok(done)
+}
+
+/// Refuses a collection holding a record of neither form (naming it)
+/// before anything is restored; counts the originals the others keep.
+async fn check_and_count(target: &Target, backup: &str) -> Result<u64> {
+    let backups = target.db().collection::<RawDocumentBuf>(backup);
+    let read_err = |e| MigrateError::db(format!("cannot read pre-images from {backup}"), e);
+    let not_doc = doc! { "$not": { "$type": "object" } };
+    let damaged = doc! { "op": { "$ne": "output" }, "$or": [
+        { "doc": not_doc.clone(), DOCS: { "$not": { "$type": "array" } } },
+        { DOCS: { "$elemMatch": { "doc": not_doc } } },
+        { DOCS: { "$elemMatch": { "_id": { "$exists": false } } } },
+    ] };
+    if let Some(record) = backups.find_one(damaged).await.map_err(read_err)? {
+        originals(backup, &record)?;
+        return Err(MigrateError::Encoding {
+            context: format!("the pre-images in {backup} are damaged"),
+            message: format!(
+                "record {}: a `docs` entry without `_id` or `doc`",
+                show_id_of(&record)
+            ),
+        });
+    }
+    let count = [
+        doc! { "$match": { "op": { "$ne": "output" } } },
+        doc! { "$group": { "_id": null, "n": { "$sum": { "$ifNull": ["$n", 1] } } } },
+    ];
+    let mut cursor = backups.aggregate(count).await.map_err(read_err)?;
+    let n = match cursor.try_next().await.map_err(read_err)? {
+        Some(d) => d
+            .get_i64("n")
+            .ok()
+            .or_else(|| d.get_i32("n").ok().map(i64::from)),
+        None => None,
+    };
+    Ok(n.map_or(0, |n| n.max(0) as u64))
+}
+
+fn documents_event(progress: &Progress, migration: &str, done: u64, total: u64) {
+    progress.event(&Event::Documents {
+        id: migration.into(),
+        done,
+        total: Some(total),
+        replaced: done,
+        deleted: 0,
+        failed: 0,
+        paused_ms: 0,
+        batches: 0,
+        retries: Default::default(),
+    });
+}
+
+/// Upserts of originals waiting to be sent.
+#[derive(Default)]
+struct Pending {
+    updates: RawArrayBuf,
+    n: u64,
+    bytes: usize,
+}
+
+impl Pending {
+    /// At most 1,000 upserts and 8 MiB in one command (a larger original
+    /// goes alone).
+    const MAX_N: u64 = 1000;
+    const MAX_BYTES: usize = 8 << 20;
+
+    fn full_with(&self, bytes: usize) -> bool {
+        self.n > 0 && (self.n >= Self::MAX_N || self.bytes + bytes > Self::MAX_BYTES)
+    }
+
+    fn push(&mut self, u: RawDocumentBuf) {
+        self.bytes += u.as_bytes().len();
+        self.n += 1;
+        self.updates.push(u);
+    }
+
+    /// Sends the pending upserts; returns how many.
+    async fn send(&mut self, target: &Target, collection: &str, backup: &str) -> Result<u64> {
+        let Pending { updates, n, .. } = std::mem::take(self);
+        if n == 0 {
+            return Ok(0);
+        }
+        let cmd = rawdoc! { "update": collection, "updates": updates, "ordered": false };
+        let reply = target
+            .db()
+            .run_raw_command(cmd)
+            .await
+            .map_err(|e| MigrateError::db("cannot restore pre-images", e))?;
+        if let Ok(errors) = reply.get_array("writeErrors") {
+            if let Some(e) = errors.first() {
+                return Err(invalid(
+                    backup,
+                    &format!("the server refused a restored document: {e}"),
+                ));
+            }
+        }
+        Ok(n)
+    }
 }
 
 /// Puts back every document a cross-collection run wrote in another

@@ -40,6 +40,7 @@ mod outputs;
 mod pause;
 mod policy;
 mod postponed_swap;
+mod pre_image_batches;
 mod python;
 mod quarantine_cmd;
 mod resume;

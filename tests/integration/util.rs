@@ -397,6 +397,34 @@ impl TestDb {
         .expect("find")
     }
 
+    /// The originals a pre-image collection keeps, `{_id, op, doc}` each, in
+    /// record order: the entries of batch records (`docs`) and the
+    /// per-document records of earlier versions alike (outputs left out).
+    pub fn pre_images(&self, coll: &str) -> Vec<Document> {
+        self.raw_pre_images(coll)
+            .iter()
+            .map(|e| Document::try_from(e.as_ref()).expect("a pre-image"))
+            .collect()
+    }
+
+    /// [`TestDb::pre_images`] as raw BSON, for byte-for-byte comparisons.
+    pub fn raw_pre_images(&self, coll: &str) -> Vec<bson::RawDocumentBuf> {
+        let mut out = Vec::new();
+        for r in self.raw(coll) {
+            if r.get_str("op") == Ok("output") {
+                continue;
+            }
+            match r.get_array("docs") {
+                Ok(docs) => out.extend(
+                    docs.into_iter()
+                        .filter_map(|d| d.ok()?.as_document().map(|d| d.to_raw_document_buf())),
+                ),
+                Err(_) => out.push(r),
+            }
+        }
+        out
+    }
+
     pub fn ledger(&self) -> Vec<Document> {
         self.find(mongoshift::LEDGER_COLLECTION, doc! {})
     }

@@ -180,8 +180,8 @@ fn an_in_place_run_checks_clean_against_its_pre_images_and_a_deleted_one_is_miss
     update(
         &t,
         &pre,
-        doc! { "_id": 42 },
-        doc! { "$set": { "doc.name": "X" } },
+        doc! { "docs._id": 42 },
+        doc! { "$set": { "docs.$.doc.name": "X" } },
     );
     let users = t.db().collection::<Document>("users");
     block_on(users.delete_one(doc! { "_id": 77 })).unwrap();

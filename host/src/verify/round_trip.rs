@@ -4,12 +4,11 @@
 
 use std::collections::HashMap;
 
-use bson::{doc, Bson, RawDocumentBuf};
+use bson::RawDocumentBuf;
 
-use super::against::original;
 use super::compare::{fields_that_differ, key_of, same};
 use super::report::{DataReport, DiffKind, Difference};
-use super::subject::{id_of, Subject};
+use super::subject::Subject;
 use crate::batch::{show_id_of, Outcome};
 use crate::error::Result;
 
@@ -71,20 +70,6 @@ impl Subject<'_> {
                 return Ok(());
             }
         }
-    }
-
-    /// The originals `p` keeps of `live`, by `_id` key.
-    async fn pre_images_of(
-        &self,
-        p: &str,
-        live: &[RawDocumentBuf],
-    ) -> Result<HashMap<Vec<u8>, RawDocumentBuf>> {
-        let ids: Vec<Bson> = live.iter().map(id_of).collect();
-        let records = self.read(p, doc! { "_id": { "$in": ids } }, None).await?;
-        records
-            .iter()
-            .map(|r| original(p, r).map(|o| (key_of(&o), o)))
-            .collect()
     }
 }
 

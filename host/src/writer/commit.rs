@@ -88,7 +88,7 @@ impl<'a> BatchWriter<'a> {
                     .map_err(|e| MigrateError::db("cannot start a transaction", e))?;
             }
         }
-        let pre_images_kept = pre_images::any_kept(target, &opts).await?;
+        let pre_images_kept = pre_images::prepare(target, &opts).await?;
         Ok(BatchWriter {
             target,
             collection,

@@ -188,7 +188,10 @@ pub(super) async fn settle(
             })
             .collect();
         quarantine(scope, &again, &mut session).await?;
-        pre_images::write(opts, &again, b, true, kept, scope.target, &mut session).await?;
+        // The batch's first write kept originals of some of these: they are
+        // looked up whatever the collection held as the run started (`kept`).
+        let _ = kept;
+        pre_images::write(opts, &again, b, true, true, scope.target, &mut session).await?;
         missed = write_conditionally(scope, form, &again).await?;
     }
     Ok(())

@@ -132,7 +132,7 @@ fn down_from_pre_images(step: &str, extra: &str) {
     // `down` ends that run's session.
     app.stop();
     let kept: HashMap<i32, RawDocumentBuf> = t
-        .raw(&pre_images())
+        .raw_pre_images(&pre_images())
         .into_iter()
         .map(|p| {
             let id = p.get_i32("_id").unwrap();
