@@ -123,7 +123,6 @@ pub(super) async fn settle(
     items: &[Item<'_>],
     mut missed: Vec<usize>,
     next: &mut Checkpoint,
-    kept: bool,
 ) -> Result<()> {
     let (opts, b) = (scope.opts, scope.batch());
     // Without a transaction there is no session to write in.
@@ -189,8 +188,7 @@ pub(super) async fn settle(
             .collect();
         quarantine(scope, &again, &mut session).await?;
         // The batch's first write kept originals of some of these: they are
-        // looked up whatever the collection held as the run started (`kept`).
-        let _ = kept;
+        // looked up whatever the collection held as the run started.
         pre_images::write(opts, &again, b, true, true, scope.target, &mut session).await?;
         missed = write_conditionally(scope, form, &again).await?;
     }
