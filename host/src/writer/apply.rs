@@ -115,7 +115,7 @@ pub(super) async fn apply(
             .await?;
             if at_least_once {
                 let missed = write_conditionally(scope, *form, &items).await?;
-                settle(scope, *form, retransform, &items, missed, &mut next).await?;
+                settle(scope, *form, retransform, &items, missed, &mut next, kept).await?;
             } else {
                 write_in_place(scope, *form, &items, &mut session).await?;
                 if !outputs.is_empty() {

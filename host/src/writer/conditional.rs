@@ -2,7 +2,7 @@
 //! its document is unchanged, a batch's writes in one command; a document
 //! changed meanwhile is read again, transformed again and written again.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use bson::{rawdoc, RawArrayBuf, RawDocumentBuf};
 
@@ -123,8 +123,16 @@ pub(super) async fn settle(
     items: &[Item<'_>],
     mut missed: Vec<usize>,
     next: &mut Checkpoint,
+    some_kept: bool,
 ) -> Result<()> {
     let (opts, b) = (scope.opts, scope.batch());
+    // Originals this batch has kept already: those of its first write (a
+    // replacement or a deletion), then those of each round.
+    let mut kept: HashSet<usize> = items
+        .iter()
+        .filter(|it| matches!(it.outcome, Outcome::Replace(_) | Outcome::Delete))
+        .map(|it| it.i)
+        .collect();
     // Without a transaction there is no session to write in.
     let mut session = None;
     // Without a transaction the writes are conditional: a document
@@ -187,9 +195,30 @@ pub(super) async fn settle(
             })
             .collect();
         quarantine(scope, &again, &mut session).await?;
-        // The batch's first write kept originals of some of these: they are
-        // looked up whatever the collection held as the run started.
-        pre_images::write(opts, &again, b, true, true, scope.target, &mut session).await?;
+        // The first original of a document is kept once: only documents
+        // whose original this batch has not kept yet get one now (looked up
+        // among earlier runs' when the collection held anything at the start).
+        let unkept: Vec<Item<'_>> = again
+            .iter()
+            .filter(|it| !kept.contains(&it.i))
+            .map(|it| Item { ..*it })
+            .collect();
+        pre_images::write(
+            opts,
+            &unkept,
+            b,
+            true,
+            some_kept,
+            scope.target,
+            &mut session,
+        )
+        .await?;
+        kept.extend(
+            unkept
+                .iter()
+                .filter(|it| matches!(it.outcome, Outcome::Replace(_) | Outcome::Delete))
+                .map(|it| it.i),
+        );
         missed = write_conditionally(scope, form, &again).await?;
     }
     Ok(())

@@ -30,27 +30,32 @@ use crate::error::{MigrateError, Result, DUPLICATE_KEY};
 use crate::pre_image::{Part, Records, DOCS, IDS_INDEX};
 use crate::target::Target;
 
-/// Makes the pre-image collection of `opts` ready (created with its index
-/// on `docs._id`, outside any transaction) and tells whether it holds
-/// anything yet.
+/// Tells whether the pre-image collection of `opts` holds anything yet and,
+/// when it does, gives it its index on `docs._id` (outside any transaction)
+/// for the lookups of originals already kept.
 pub(super) async fn prepare(target: &Target, opts: &WriteOptions) -> Result<bool> {
     let Some(backup) = &opts.pre_images else {
         return Ok(false);
     };
-    let index = doc! { "key": { "docs._id": 1 }, "name": IDS_INDEX };
-    target
-        .db()
-        .run_command(doc! { "createIndexes": backup.as_str(), "indexes": [index] })
-        .await
-        .map_err(|e| MigrateError::db(format!("cannot create the index of {backup}"), e))?;
-    target
+    let some_kept = target
         .db()
         .collection::<Document>(backup)
         .find_one(doc! {})
         .projection(doc! { "_id": 1 })
         .await
         .map(|d| d.is_some())
-        .map_err(|e| MigrateError::db(format!("cannot read {backup}"), e))
+        .map_err(|e| MigrateError::db(format!("cannot read {backup}"), e))?;
+    // Only a run that finds originals kept looks them up: the index its
+    // lookups use is built then, and a first run's inserts do not pay for it.
+    if some_kept {
+        let index = doc! { "key": { "docs._id": 1 }, "name": IDS_INDEX };
+        target
+            .db()
+            .run_command(doc! { "createIndexes": backup.as_str(), "indexes": [index] })
+            .await
+            .map_err(|e| MigrateError::db(format!("cannot create the index of {backup}"), e))?;
+    }
+    Ok(some_kept)
 }
 
 /// The pre-images of what `items` change or delete, those not kept yet when
