@@ -10,9 +10,9 @@
 //!
 //! - in-place, form replace: one unordered `update` of 1,000 replacements by `_id` per batch.
 //! - in-place, form set: the same with `$set`/`$unset` of the changed fields.
-//! - in-place, form conditional: the same replacements, each applying only
-//!   while its document is as it was read (every top-level field equal): the
-//!   writes of a run without transactions.
+//! - in-place, form conditional: the same replacements by `_id`, each
+//!   applying only while its document is as it was read (a pipeline comparing
+//!   the whole document): the writes of a run without transactions.
 //! - rewrite: unordered inserts of 1,000 into a new collection, then two renames.
 //! - cross (`move_addresses`'s writes): per batch of 1,000 users, one
 //!   unordered `update` of the users without `addresses` and one unordered
@@ -24,6 +24,30 @@ use std::time::Instant;
 use bson::{doc, rawdoc, DateTime, RawArrayBuf, RawBsonRef, RawDocument, RawDocumentBuf};
 use futures_util::TryStreamExt;
 use mongodb::Client;
+
+/// The statement of one document: the new document for a rewrite's insert,
+/// else an update by `_id` in the form asked for.
+fn statement(
+    strategy: &str,
+    form: &str,
+    read: &RawDocument,
+    id: i64,
+    full: RawDocumentBuf,
+    set: RawDocumentBuf,
+) -> RawDocumentBuf {
+    match (strategy, form) {
+        ("rewrite", _) => full,
+        (_, "set") => rawdoc! { "q": { "_id": id }, "u": set },
+        (_, "conditional") => {
+            let same = rawdoc! { "$eq": ["$$ROOT", { "$literal": read.to_raw_document_buf() }] };
+            let choice = rawdoc! { "$cond": [same, { "$literal": full }, "$$ROOT"] };
+            let mut pipeline = RawArrayBuf::new();
+            pipeline.push(rawdoc! { "$replaceWith": choice });
+            rawdoc! { "q": { "_id": id }, "u": pipeline }
+        }
+        _ => rawdoc! { "q": { "_id": id }, "u": full },
+    }
+}
 
 fn split(doc: &RawDocument) -> Option<(RawDocumentBuf, RawDocumentBuf)> {
     let name = doc.get_str("name").ok()?;
@@ -112,12 +136,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     Some(RawBsonRef::Int64(i)) => i,
                     _ => return Err("users need int64 _id".into()),
                 };
-                match (strategy.as_str(), form.as_str()) {
-                    ("rewrite", _) => arr.push(full),
-                    (_, "set") => arr.push(rawdoc! { "q": { "_id": id }, "u": set }),
-                    (_, "conditional") => arr.push(rawdoc! { "q": d.clone(), "u": full }),
-                    _ => arr.push(rawdoc! { "q": { "_id": id }, "u": full }),
-                }
+                arr.push(statement(&strategy, &form, &d, id, full, set));
             }
             let cmd = if strategy == "rewrite" {
                 rawdoc! { "insert": target, "documents": arr, "ordered": false }

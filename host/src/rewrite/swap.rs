@@ -373,7 +373,7 @@ pub(crate) async fn window_deletes(
             .and_then(|i| Bson::try_from(i).ok())
             .map(|i| crate::batch::id_key(&i));
         if key.is_some_and(|k| !touched.contains(&k)) {
-            deletes.push(rawdoc! { "q": crate::writer::unchanged_query(d), "limit": 1 });
+            deletes.push(rawdoc! { "q": crate::writer::unchanged_filter(d), "limit": 1 });
         }
     }
     if !deletes.is_empty() {

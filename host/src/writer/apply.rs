@@ -114,8 +114,8 @@ pub(super) async fn apply(
             )
             .await?;
             if at_least_once {
-                let missed = write_conditionally(scope, *form, &items).await?;
-                settle(scope, *form, retransform, &items, missed, &mut next, kept).await?;
+                let missed = write_conditionally(scope, &items).await?;
+                settle(scope, retransform, &items, missed, &mut next, kept).await?;
             } else {
                 write_in_place(scope, *form, &items, &mut session).await?;
                 if !outputs.is_empty() {

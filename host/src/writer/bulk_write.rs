@@ -1,5 +1,6 @@
 //! The conditional writes of a batch as one `bulkWrite` command (MongoDB
-//! 8.0 and later): the server says for each write whether it applied.
+//! 8.0 and later): the server says for each write whether it applied (an
+//! update counted modified, a deletion counted deleted).
 
 use bson::{doc, rawdoc, Bson, Document, RawArrayBuf, RawDocumentBuf};
 
@@ -7,12 +8,13 @@ use super::reply::check_errors;
 use super::scope::Scope;
 use crate::error::{MigrateError, Result, COMMAND_NOT_FOUND};
 
-/// One conditional write: an update (`u`) or a delete (`u` is `None`) of
-/// the document at batch index `i`, applying only where `filter` matches.
+/// One conditional write of the document at batch index `i`: an update by
+/// the pipeline `u`, which changes the document only while it is unchanged,
+/// or a delete (`u` is `None`) applying only where `filter` matches.
 pub(super) struct Op {
     pub(super) i: usize,
     pub(super) filter: RawDocumentBuf,
-    pub(super) u: Option<RawDocumentBuf>,
+    pub(super) u: Option<RawArrayBuf>,
 }
 
 /// Runs `ops` as one unordered `bulkWrite`. Returns the batch indexes of the
@@ -56,8 +58,13 @@ pub(super) async fn bulk_write(scope: Scope<'_>, ops: &[Op]) -> Result<Option<Ve
             e.insert("code", r.get_i32("code").unwrap_or_default());
             e.insert("errmsg", r.get_str("errmsg").unwrap_or("write error"));
             errors.push(Bson::Document(e));
-        } else if r.get("n").and_then(as_index).unwrap_or(0) > 0 {
-            applied[at] = true;
+        } else {
+            let count = if ops[at].u.is_some() {
+                "nModified"
+            } else {
+                "n"
+            };
+            applied[at] = r.get(count).and_then(as_index).unwrap_or(0) > 0;
         }
     }
     check_errors(&doc! { "writeErrors": errors }, b, &idx, false)?;

@@ -4,30 +4,27 @@
 
 use std::collections::{HashMap, HashSet};
 
-use bson::{rawdoc, RawArrayBuf, RawDocumentBuf};
+use bson::{rawdoc, RawArrayBuf, RawDocument, RawDocumentBuf};
 
 use super::bulk_write::{bulk_write, Op};
-use super::diff::unchanged_query;
-use super::in_place::update_of;
 use super::reply::{check_errors, run_cmd};
 use super::reread::{reread, Item};
 use super::scope::Scope;
+use super::unchanged::{replace_if_unchanged, unchanged_filter};
 use super::{pre_images, quarantine::quarantine};
 use crate::batch::Outcome;
 use crate::error::{MigrateError, Result};
 use crate::ledger::Checkpoint;
-use crate::options::UpdateForm;
 use crate::transform::Retransform;
 
-/// Without a transaction: each write applies only if the document is still as
-/// the transform saw it (every top-level field equal), the batch's writes in
-/// one command (more only past the server's limits). Returns the batch
-/// indexes of the documents whose write did not apply: told by `bulkWrite`
-/// where the server has it; otherwise, when the counts fall short, every
-/// document written, for `settle` to read again.
+/// Without a transaction: each write applies only if the document is still
+/// exactly as the transform saw it, the batch's writes in one command (more
+/// only past the server's limits). Returns the batch indexes of the
+/// documents whose write did not apply: told by `bulkWrite` where the server
+/// has it; otherwise, when the counts fall short, every document written,
+/// for `settle` to read again.
 pub(super) async fn write_conditionally(
     scope: Scope<'_>,
-    form: UpdateForm,
     items: &[Item<'_>],
 ) -> Result<Vec<usize>> {
     // Well under the 16 MiB of a command.
@@ -36,15 +33,18 @@ pub(super) async fn write_conditionally(
     let mut chunks: Vec<Vec<Op>> = vec![Vec::new()];
     let mut bytes = 0;
     for it in items {
-        let u = match it.outcome {
-            Outcome::Delete => None,
-            Outcome::Replace(_) => match update_of(form, it) {
-                Some(u) => Some(u),
-                None => continue,
-            },
+        let (filter, u) = match it.outcome {
+            Outcome::Delete => (unchanged_filter(it.doc), None),
+            Outcome::Replace(r) => {
+                let new = RawDocument::from_bytes(r).expect("checked by the worker");
+                if new == it.doc {
+                    continue;
+                }
+                let (filter, pipeline) = replace_if_unchanged(it.doc, new);
+                (filter, Some(pipeline))
+            }
             _ => continue,
         };
-        let filter = unchanged_query(it.doc);
         let len = filter.as_bytes().len() + u.as_ref().map_or(0, |u| u.as_bytes().len());
         let last = chunks.last().map_or(0, Vec::len);
         if last > 0 && (last >= most || bytes + len > CHUNK_BYTES) {
@@ -74,7 +74,8 @@ pub(super) async fn write_conditionally(
 }
 
 /// `ops` as one unordered `update` and one unordered `delete`. When every
-/// write applied, none is missed; otherwise the counts cannot say which, and
+/// write applied (updates counted modified, deletions counted deleted), none
+/// is missed; otherwise the counts cannot say which, and
 /// every document written is returned to be read again: one that is the
 /// version written (or gone, for a delete) is left as it is.
 async fn update_and_delete(scope: Scope<'_>, ops: &[Op]) -> Result<Vec<usize>> {
@@ -104,7 +105,8 @@ async fn update_and_delete(scope: Scope<'_>, ops: &[Op]) -> Result<Vec<usize>> {
         let reply = run_cmd(target, cmd, &mut None).await?;
         let idx: Vec<usize> = list.iter().map(|op| op.i).collect();
         check_errors(&reply, b, &idx, false)?;
-        applied += reply.get_i32("n").map_or(0, |n| n.max(0) as usize);
+        let count = if kind == "update" { "nModified" } else { "n" };
+        applied += reply.get_i32(count).map_or(0, |n| n.max(0) as usize);
     }
     if applied >= ops.len() {
         return Ok(Vec::new());
@@ -118,7 +120,6 @@ async fn update_and_delete(scope: Scope<'_>, ops: &[Op]) -> Result<Vec<usize>> {
 /// `next` is counted again for what changed.
 pub(super) async fn settle(
     scope: Scope<'_>,
-    form: UpdateForm,
     retransform: &mut Option<Box<dyn Retransform>>,
     items: &[Item<'_>],
     mut missed: Vec<usize>,
@@ -219,7 +220,7 @@ pub(super) async fn settle(
                 .filter(|it| matches!(it.outcome, Outcome::Replace(_) | Outcome::Delete))
                 .map(|it| it.i),
         );
-        missed = write_conditionally(scope, form, &again).await?;
+        missed = write_conditionally(scope, &again).await?;
     }
     Ok(())
 }

@@ -1,6 +1,4 @@
-//! Pure helpers of in-place writes: the `$set`/`$unset` update between two
-//! versions of a document, and the query matching a document only while it
-//! is unchanged.
+//! The `$set`/`$unset` update between two versions of a document.
 
 use bson::{RawDocument, RawDocumentBuf};
 
@@ -66,19 +64,6 @@ pub(crate) fn diff_update(old: &RawDocument, new: &RawDocument) -> Option<Option
     Some(Some(u))
 }
 
-/// The query matching `doc` only while it is as the transform saw it (runs
-/// without transactions): its `_id` and the value of every top-level field.
-pub(crate) fn unchanged_query(doc: &RawDocument) -> RawDocumentBuf {
-    let mut q = RawDocumentBuf::new();
-    for (k, v) in doc.iter().flatten() {
-        if k.contains('.') || k.starts_with('$') {
-            continue;
-        }
-        q.append(k, v.to_raw_bson());
-    }
-    q
-}
-
 #[cfg(test)]
 mod tests {
     use bson::rawdoc;
@@ -130,14 +115,5 @@ mod tests {
         assert_eq!(diff_update(&old, &rawdoc! { "_id": 1, "a.b": 2 }), None);
         let old = rawdoc! { "_id": 1 };
         assert_eq!(diff_update(&old, &rawdoc! { "_id": 1, "$x": 2 }), None);
-    }
-
-    #[test]
-    fn the_unchanged_query_names_every_plain_top_level_field() {
-        let d = rawdoc! { "_id": 7, "a": { "b": 1 }, "x.y": 2, "n": null };
-        assert_eq!(
-            unchanged_query(&d),
-            rawdoc! { "_id": 7, "a": { "b": 1 }, "n": null }
-        );
     }
 }

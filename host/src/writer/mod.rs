@@ -16,6 +16,7 @@
 //!   changed in flight, transformed again.
 //! - `in_place` (in a transaction), `conditional` (without one), `shadow`
 //!   (copy-and-swap): where the results go; `diff`: `$set`/`$unset`;
+//!   `unchanged`: writes that apply only to a document still as it was read;
 //!   `bulk_write` and `bulk_mode`: a batch's conditional writes in one
 //!   command.
 //! - Side collections: `quarantine` and `pre_images`.
@@ -37,9 +38,10 @@ mod retry;
 mod scope;
 mod shadow;
 mod too_large;
+mod unchanged;
 
 pub use crate::options::{Strategy, TxMode, UpdateForm};
 pub(crate) use commit::{BatchWriter, WriterContext};
-pub(crate) use diff::unchanged_query;
 pub use options::{Cross, Destination, WriteOptions};
 pub use quarantine::QUARANTINE_COLLECTION;
+pub(crate) use unchanged::unchanged_filter;
