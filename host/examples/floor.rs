@@ -12,7 +12,8 @@
 //! - in-place, form set: the same with `$set`/`$unset` of the changed fields.
 //! - in-place, form conditional: the same replacements by `_id`, each
 //!   applying only while its document is as it was read (a pipeline comparing
-//!   the whole document): the writes of a run without transactions.
+//!   the whole document, failing the write otherwise): the writes of a run
+//!   without transactions.
 //! - rewrite: unordered inserts of 1,000 into a new collection, then two renames.
 //! - cross (`move_addresses`'s writes): per batch of 1,000 users, one
 //!   unordered `update` of the users without `addresses` and one unordered
@@ -40,7 +41,8 @@ fn statement(
         (_, "set") => rawdoc! { "q": { "_id": id }, "u": set },
         (_, "conditional") => {
             let same = rawdoc! { "$eq": ["$$ROOT", { "$literal": read.to_raw_document_buf() }] };
-            let choice = rawdoc! { "$cond": [same, { "$literal": full }, "$$ROOT"] };
+            let refused = rawdoc! { "$concat": ["changed since read: ", { "$type": "$$ROOT" }] };
+            let choice = rawdoc! { "$cond": [same, { "$literal": full }, refused] };
             let mut pipeline = RawArrayBuf::new();
             pipeline.push(rawdoc! { "$replaceWith": choice });
             rawdoc! { "q": { "_id": id }, "u": pipeline }

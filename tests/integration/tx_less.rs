@@ -1,8 +1,7 @@
 //! Runs without transactions (`--transactions none`) while applications
-//! write: each batch's conditional writes go out in one command (`bulkWrite`,
-//! or with `MONGOSHIFT_BULK_WRITE=off` one unordered `update`), and still
-//! every application write is kept and every document transformed once,
-//! from its latest version.
+//! write: each batch's conditional writes go out in one unordered `update`,
+//! and still every application write is kept and every document transformed
+//! exactly once, from its latest version.
 
 #![allow(clippy::unwrap_used)]
 
@@ -126,13 +125,9 @@ impl Writers {
 
 /// `--transactions none` of the counter (n += 1, not idempotent) over
 /// 20,000 documents in batches of 100, four application writers running;
-/// `bulk_write` is the value of MONGOSHIFT_BULK_WRITE, `form` the manifest's
-/// `in_place_writes` (a replacement would drop a field added meanwhile if
-/// that were not seen as a change). With `again`, a
-/// document an application wrote during the run may be transformed a second
-/// time from its latest version (the update commands' counts cannot say
-/// whose write applied: docs/guarantees.md).
-fn every_application_write_kept(name: &str, bulk_write: &str, form: &str, again: bool) {
+/// `form` is the manifest's `in_place_writes` (a replacement would drop a
+/// field added meanwhile if that were not seen as a change).
+fn every_application_write_kept(name: &str, form: &str) {
     let t = TestDb::new(name);
     t.seed_users(N);
     // Room for inserts inside the range the run reads.
@@ -156,7 +151,6 @@ fn every_application_write_kept(name: &str, bulk_write: &str, form: &str, again:
     }
     let out = t
         .std_cmd()
-        .env("MONGOSHIFT_BULK_WRITE", bulk_write)
         .args(["up", "--transactions", "none"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -183,7 +177,6 @@ fn every_application_write_kept(name: &str, bulk_write: &str, form: &str, again:
         // less than them is an application write lost.
         let (over_n, over_h) = (n - 10 * k, d.get_i32("hits").unwrap_or(0) - 2 * h);
         let times = over_n + over_h;
-        let twice_allowed = again && k + h > 0 && (2..10).contains(&times);
         let (read, age_was) = match ages.get(&id) {
             Some(a) if !acked.inserted.contains(&id) => (true, *a),
             // Inserted meanwhile: transformed once if the run read it.
@@ -194,7 +187,7 @@ fn every_application_write_kept(name: &str, bulk_write: &str, form: &str, again:
         } else if age != age_was + k
             || over_n < 0
             || over_h < 0
-            || !(times == 1 || !read && times == 0 || twice_allowed)
+            || !(times == 1 || !read && times == 0)
         {
             wrong.push(format!(
                 "_id {id}: {k} updates and {h} hits acknowledged, age was {age_was}, holds {d}"
@@ -222,47 +215,11 @@ fn every_application_write_kept(name: &str, bulk_write: &str, form: &str, again:
 }
 
 #[test]
-fn concurrent_application_writes_are_kept_with_bulk_write() {
-    every_application_write_kept("txless_bulk", "auto", "replace", false);
+fn concurrent_application_writes_are_kept_with_replacements() {
+    every_application_write_kept("txless_replace", "replace");
 }
 
 #[test]
-fn concurrent_application_writes_are_kept_with_update_commands() {
-    every_application_write_kept("txless_update", "off", "set", true);
-}
-
-#[test]
-fn a_bad_bulk_write_setting_is_refused_before_anything_is_written() {
-    let t = TestDb::new("txless_bad_setting");
-    t.seed_users(300);
-    let original = t.raw_users();
-    t.write(&format!("{MIG}/guest.wat"), &counter(true, None));
-    t.write(
-        &format!("{MIG}/migration.toml"),
-        "kind = \"wasm\"\ncollection = \"users\"\nmodule = \"guest.wat\"\nbatch_size = 100\n",
-    );
-    let out = t
-        .cmd()
-        .env("MONGOSHIFT_BULK_WRITE", "sometimes")
-        .args(["up", "--transactions", "none"])
-        .output()
-        .unwrap();
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
-    assert!(
-        stderr.contains(&format!(
-            "while applying migration {MIG}: MONGOSHIFT_BULK_WRITE=\"sometimes\" is not a valid setting: \
-             use `off` to write each batch without a transaction as one unordered update and delete, \
-             or `auto` (or leave it unset) to use bulkWrite where the server has it"
-        )),
-        "{stderr}"
-    );
-    assert!(t.raw_users() == original, "nothing written");
-    // Set right, the run goes on.
-    t.cmd()
-        .env("MONGOSHIFT_BULK_WRITE", "off")
-        .args(["up", "--transactions", "none"])
-        .assert()
-        .success();
-    assert_eq!(t.count("users", doc! { "n": 1 }), 300);
+fn concurrent_application_writes_are_kept_with_set_writes() {
+    every_application_write_kept("txless_set", "set");
 }

@@ -10,9 +10,6 @@ pub(crate) const DOCUMENT_VALIDATION_FAILURE: i32 = 121;
 /// The server's code for a command this user's roles do not allow.
 pub(crate) const UNAUTHORIZED: i32 = 13;
 
-/// The server's code for a command it does not know (`CommandNotFound`).
-pub(crate) const COMMAND_NOT_FOUND: i32 = 59;
-
 /// Whether `e` is a duplicate key (code 11000).
 pub(crate) fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
     use mongodb::error::{ErrorKind, WriteFailure};

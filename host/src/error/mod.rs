@@ -23,7 +23,7 @@ mod wasm;
 
 pub use codes::DbCause;
 pub(crate) use codes::{
-    is_duplicate_key, COMMAND_NOT_FOUND, DOCUMENT_VALIDATION_FAILURE, DUPLICATE_KEY, UNAUTHORIZED,
+    is_duplicate_key, DOCUMENT_VALIDATION_FAILURE, DUPLICATE_KEY, UNAUTHORIZED,
 };
 pub use fixture::FixtureError;
 pub use fleet::FleetError;

@@ -9,7 +9,6 @@ use mongodb::error::{TRANSIENT_TRANSACTION_ERROR, UNKNOWN_TRANSACTION_COMMIT_RES
 use mongodb::ClientSession;
 
 use super::apply::apply;
-use super::bulk_mode::BulkMode;
 use super::options::WriteOptions;
 use super::retry::{is_too_large, is_transient, retry_cause};
 use super::scope::Scope;
@@ -48,8 +47,6 @@ pub(crate) struct BatchWriter<'a> {
     set_aside: Option<(usize, Outcome)>,
     /// Commits attempted again, by cause (for progress and metrics).
     retries: BTreeMap<String, u64>,
-    /// How writes without a transaction go out.
-    bulk: BulkMode,
 }
 
 impl<'a> BatchWriter<'a> {
@@ -68,7 +65,6 @@ impl<'a> BatchWriter<'a> {
             migration,
             options: opts,
         } = context;
-        let bulk = BulkMode::from_env()?;
         let session = match (opts.tx, session) {
             (TxMode::None, _) => None,
             (_, Some(s)) => Some(s),
@@ -101,7 +97,6 @@ impl<'a> BatchWriter<'a> {
             pre_images_kept,
             set_aside: None,
             retries: BTreeMap::new(),
-            bulk,
         })
     }
 
@@ -204,7 +199,6 @@ impl<'a> BatchWriter<'a> {
                 opts: &self.opts,
                 t,
                 set_aside: self.set_aside.as_ref().map(|(i, o)| (*i, o)),
-                bulk: &self.bulk,
             };
             let res = apply(
                 scope,

@@ -6,23 +6,31 @@ use std::collections::{HashMap, HashSet};
 
 use bson::{rawdoc, RawArrayBuf, RawDocument, RawDocumentBuf};
 
-use super::bulk_write::{bulk_write, Op};
 use super::reply::{check_errors, run_cmd};
 use super::reread::{reread, Item};
 use super::scope::Scope;
-use super::unchanged::{replace_if_unchanged, unchanged_filter};
+use super::unchanged::{replace_if_unchanged, take_not_applied, unchanged_filter};
 use super::{pre_images, quarantine::quarantine};
 use crate::batch::Outcome;
 use crate::error::{MigrateError, Result};
 use crate::ledger::Checkpoint;
 use crate::transform::Retransform;
 
+/// One conditional write of the document at batch index `i`: an update by
+/// the pipeline `u`, which changes the document only while it is unchanged,
+/// or a deletion (`u` is `None`) applying only where `filter` matches.
+struct Op {
+    i: usize,
+    filter: RawDocumentBuf,
+    u: Option<RawArrayBuf>,
+}
+
 /// Without a transaction: each write applies only if the document is still
-/// exactly as the transform saw it, the batch's writes in one command (more
-/// only past the server's limits). Returns the batch indexes of the
-/// documents whose write did not apply: told by `bulkWrite` where the server
-/// has it; otherwise, when the counts fall short, every document written,
-/// for `settle` to read again.
+/// exactly as the transform saw it, the batch's writes in one `update` and
+/// one `delete` (more only past the server's limits). Returns the batch
+/// indexes of the documents to read again: each update that did not apply
+/// (the server names it), and every deletion when fewer were deleted than
+/// sent.
 pub(super) async fn write_conditionally(
     scope: Scope<'_>,
     items: &[Item<'_>],
@@ -58,29 +66,20 @@ pub(super) async fn write_conditionally(
     }
     let mut missed = Vec::new();
     for ops in chunks.iter().filter(|c| !c.is_empty()) {
-        if scope.bulk.bulk_write() {
-            match bulk_write(scope, ops).await? {
-                Some(m) => {
-                    missed.extend(m);
-                    continue;
-                }
-                None => scope.bulk.unknown_to_server(),
-            }
-        }
         missed.extend(update_and_delete(scope, ops).await?);
     }
     missed.sort_unstable();
     Ok(missed)
 }
 
-/// `ops` as one unordered `update` and one unordered `delete`. When every
-/// write applied (updates counted modified, deletions counted deleted), none
-/// is missed; otherwise the counts cannot say which, and
-/// every document written is returned to be read again: one that is the
-/// version written (or gone, for a delete) is left as it is.
+/// `ops` as one unordered `update` and one unordered `delete`. An update
+/// that did not apply is named by its write error. An update whose document
+/// is gone matched nothing and needs nothing more. A deletion that did not
+/// apply is not named: when fewer were deleted than sent, every deletion is
+/// read again (a document still there had changed; one gone is done).
 async fn update_and_delete(scope: Scope<'_>, ops: &[Op]) -> Result<Vec<usize>> {
     let (target, collection, b) = (scope.target, scope.collection, scope.batch());
-    let mut applied = 0;
+    let mut missed = Vec::new();
     let (updates, deletes): (Vec<&Op>, Vec<&Op>) = ops.iter().partition(|op| op.u.is_some());
     for (kind, list) in [("update", &updates), ("delete", &deletes)] {
         if list.is_empty() {
@@ -102,16 +101,21 @@ async fn update_and_delete(scope: Scope<'_>, ops: &[Op]) -> Result<Vec<usize>> {
         cmd.append(kind, collection);
         cmd.append(field, statements);
         cmd.append("ordered", false);
-        let reply = run_cmd(target, cmd, &mut None).await?;
+        let mut reply = run_cmd(target, cmd, &mut None).await?;
         let idx: Vec<usize> = list.iter().map(|op| op.i).collect();
-        check_errors(&reply, b, &idx, false)?;
-        let count = if kind == "update" { "nModified" } else { "n" };
-        applied += reply.get_i32(count).map_or(0, |n| n.max(0) as usize);
+        if kind == "update" {
+            let not_applied = take_not_applied(&mut reply);
+            check_errors(&reply, b, &idx, false)?;
+            missed.extend(not_applied.iter().filter_map(|&at| idx.get(at)));
+        } else {
+            check_errors(&reply, b, &idx, false)?;
+            let deleted = reply.get_i32("n").map_or(0, |n| n.max(0) as usize);
+            if deleted < list.len() {
+                missed.extend(&idx);
+            }
+        }
     }
-    if applied >= ops.len() {
-        return Ok(Vec::new());
-    }
-    Ok(ops.iter().map(|op| op.i).collect())
+    Ok(missed)
 }
 
 /// Writes again the documents whose conditional write did not apply because

@@ -16,14 +16,11 @@
 //!   changed in flight, transformed again.
 //! - `in_place` (in a transaction), `conditional` (without one), `shadow`
 //!   (copy-and-swap): where the results go; `diff`: `$set`/`$unset`;
-//!   `unchanged`: writes that apply only to a document still as it was read;
-//!   `bulk_write` and `bulk_mode`: a batch's conditional writes in one
-//!   command.
+//!   `unchanged`: writes that apply only to a document still as it was
+//!   read, and say which did not.
 //! - Side collections: `quarantine` and `pre_images`.
 
 mod apply;
-mod bulk_mode;
-mod bulk_write;
 mod commit;
 mod conditional;
 mod diff;

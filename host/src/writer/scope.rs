@@ -4,7 +4,6 @@ use crate::batch::{Batch, Outcome, Transformed};
 use crate::options::TxMode;
 use crate::target::Target;
 
-use super::bulk_mode::BulkMode;
 use super::options::WriteOptions;
 
 /// What every write of one commit needs: where, for which migration, how,
@@ -20,8 +19,6 @@ pub(super) struct Scope<'a> {
     /// A document of the batch to fail with this outcome instead of its
     /// own, none of its outputs written (one too large for a transaction).
     pub(super) set_aside: Option<(usize, &'a Outcome)>,
-    /// How writes without a transaction go out (decided once per run).
-    pub(super) bulk: &'a BulkMode,
 }
 
 impl<'a> Scope<'a> {
