@@ -76,9 +76,11 @@ pub(crate) fn take_not_applied(reply: &mut Document) -> Vec<usize> {
 }
 
 /// The filter of a deletion that applies only while the document equals
-/// `doc`.
+/// `doc`. The `_id` and the comparison are two clauses of an `$and`: found
+/// by `_id` on every server (secantusd-rs scans the whole collection for a
+/// filter with `$expr` beside `_id` at its top level, once per deletion).
 pub(crate) fn unchanged_filter(doc: &RawDocument) -> RawDocumentBuf {
-    rawdoc! { "_id": id_of(doc), "$expr": equals(doc) }
+    rawdoc! { "$and": [{ "_id": id_of(doc) }, { "$expr": equals(doc) }] }
 }
 
 #[cfg(test)]
@@ -123,7 +125,10 @@ mod tests {
         let old = rawdoc! { "_id": "k", "n": null };
         assert_eq!(
             unchanged_filter(&old),
-            rawdoc! { "_id": "k", "$expr": { "$eq": ["$$ROOT", { "$literal": old.clone() }] } }
+            rawdoc! { "$and": [
+                { "_id": "k" },
+                { "$expr": { "$eq": ["$$ROOT", { "$literal": old.clone() }] } },
+            ] }
         );
     }
 }
