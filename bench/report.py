@@ -47,7 +47,7 @@ def main(results: str, out: str, date: str, machine: str, server: str) -> None:
         f"# split_name over {n:,} users — {date}",
         "",
         f"Machine: {machine}. Server: {server}. Command: `scripts/bench {n}`.",
-        "Every row starts on a freshly started local server (unless MONGODB_URI is given) from the same freshly seeded collection, and must leave every document split.",
+        "Every row starts from the same freshly seeded collection and must leave every document split.",
         f"× Beanie: against {LABELS[beanie['row']]}." if beanie else "× Beanie: no Beanie row finished.",
         "",
         "| approach | seconds | docs/s | × Beanie | × bulk_write loop | × its floor | peak RSS (MiB) |",
