@@ -223,3 +223,97 @@ fn concurrent_application_writes_are_kept_with_replacements() {
 fn concurrent_application_writes_are_kept_with_set_writes() {
     every_application_write_kept("txless_set", "set");
 }
+
+/// Deletions without transactions apply only to a document as it was read.
+/// While the first batch waits to be written, an application changes four
+/// of its documents: the one the transform would delete but now would not is
+/// kept and transformed from what it is now; the one it still would delete
+/// is deleted; the one the application deleted stays gone; a replaced one
+/// keeps the application's write. Every other document is deleted or
+/// transformed once.
+#[test]
+fn deletions_apply_only_to_documents_as_read() {
+    let t = TestDb::new("txless_deletes");
+    t.seed_users(1_000);
+    let users = t.db().collection::<Document>("users");
+    // Odd `_id`s are kept (n: 1 becomes 2), even ones deleted (n: 0).
+    block_on(users.update_many(
+        doc! { "$expr": { "$eq": [{ "$mod": ["$_id", 2] }, 1] } },
+        doc! { "$set": { "n": 1 } },
+    ))
+    .expect("odd ones");
+    t.write(&format!("{MIG}/guest.wat"), &crate::wat::prune_zeros());
+    t.write(
+        &format!("{MIG}/migration.toml"),
+        "kind = \"wasm\"\ncollection = \"users\"\nmodule = \"guest.wat\"\nbatch_size = 100\nstrategy = \"in-place\"\n",
+    );
+    let child = t
+        .std_cmd()
+        .args(["up", "--transactions", "none"])
+        .env("MONGOSHIFT_FAILPOINT", "batch.before_transaction:1")
+        .env("MONGOSHIFT_FAILPOINT_PAUSE_MS", "6000")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // The run has started (its ledger entry is there) and read its first
+    // batch well before the end of the pause.
+    while t.ledger().is_empty() {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(2000));
+    block_on(async {
+        let set = |id: i32, change: Document| users.update_one(doc! { "_id": id }, change);
+        set(0, doc! { "$set": { "n": 5 } }).await.expect("0");
+        set(2, doc! { "$set": { "email": "changed@example.com" } })
+            .await
+            .expect("2");
+        set(1, doc! { "$inc": { "age": 100 } }).await.expect("1");
+        users.delete_one(doc! { "_id": 4 }).await.expect("4");
+    });
+    let out = child.wait_with_output().expect("wait");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let left: HashMap<i32, Document> = t
+        .find("users", doc! {})
+        .into_iter()
+        .map(|d| (d.get_i32("_id").unwrap(), d))
+        .collect();
+    let zero = left
+        .get(&0)
+        .expect("_id 0, changed so as to be kept, was deleted as read");
+    assert_eq!(
+        zero.get_i32("n"),
+        Ok(6),
+        "transformed from what it is now: {zero}"
+    );
+    let one = left.get(&1).expect("_id 1 kept");
+    assert_eq!(
+        one.get_i32("age"),
+        Ok(21 + 100),
+        "the application's write kept: {one}"
+    );
+    assert_eq!(one.get_i32("n"), Ok(2), "{one}");
+    let mut wrong = Vec::new();
+    for id in 1..1_000 {
+        match left.get(&id) {
+            Some(_) if id % 2 == 0 => wrong.push(format!("_id {id}: not deleted")),
+            Some(d) if d.get_i32("n") != Ok(2) => wrong.push(format!("_id {id}: {d}")),
+            None if id % 2 == 1 => wrong.push(format!("_id {id}: missing")),
+            _ => {}
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:?}");
+    assert_eq!(left.len(), 501);
+    let cp = t.ledger()[0].get_document("checkpoint").unwrap().clone();
+    assert!(
+        cp.get_i64("changed").unwrap() >= 3,
+        "0, 1 and 2 changed in flight: {cp}"
+    );
+    assert_eq!(cp.get_i64("replaced"), Ok(501), "{cp}");
+    assert_eq!(cp.get_i64("deleted"), Ok(499), "{cp}");
+}

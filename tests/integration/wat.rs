@@ -141,3 +141,19 @@ pub fn counter(backward: bool, fail_every: Option<i32>) -> String {
     ));
     guest(1, backward, "", &body)
 }
+
+/// Deletes every document whose last field (an int32, `n` in `seed_users`)
+/// is 0 and adds 1 to it in every other: what it does to a document depends
+/// on what the document holds.
+pub fn prune_zeros() -> String {
+    let last = "(i32.sub (i32.add (local.get $doc) (i32.load (local.get $doc))) (i32.const 5))";
+    let body = for_each(&format!(
+        r#"(block $skip
+        (if (i32.eqz (i32.load {last}))
+          (then (call $emit_tag (i32.const 2)) (br $skip)))
+        (call $emit (i32.const 1) (local.get $doc) (i32.load (local.get $doc)))
+        (i32.store (i32.sub (global.get $cursor) (i32.const 5))
+          (i32.add (i32.load (i32.sub (global.get $cursor) (i32.const 5))) (i32.const 1))))"#
+    ));
+    guest(1, false, "", &body)
+}
