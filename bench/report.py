@@ -1,10 +1,15 @@
 """Turns the benchmark suite's results (JSON lines) into a Markdown table and a
 PNG chart. Called by scripts/bench:
 
-    python bench/report.py results.jsonl bench/results/bench-1000000 DATE MACHINE SERVER
+    python bench/report.py results.jsonl bench/results/bench-1000000 DATE MACHINE SERVER COMMAND
+
+A row run more than once (BENCH_REPEAT) is reported by its median time, with
+the fastest and the slowest beside it; a row that failed in any round is
+reported as failed.
 """
 
 import json
+import statistics
 import sys
 
 LABELS = {
@@ -33,9 +38,38 @@ FLOOR = {
 }
 
 
-def main(results: str, out: str, date: str, machine: str, server: str) -> None:
-    rows = [json.loads(line) for line in open(results)]
+def combine(runs: list) -> list:
+    """One result per row, in the order the rows first ran: the median of its
+    rounds, or its first failure."""
+    by: dict = {}
+    for r in runs:
+        by.setdefault(r["row"], []).append(r)
+    rows = []
+    for name, rounds in by.items():
+        failed = next((r for r in rounds if "failed" in r), None)
+        if failed:
+            rows.append(failed)
+            continue
+        secs = [r["seconds"] for r in rounds]
+        median = statistics.median(secs)
+        rows.append(
+            {
+                "row": name,
+                "n": rounds[0]["n"],
+                "seconds": median,
+                "rate": rounds[0]["n"] / median,
+                "rss_mib": max(r["rss_mib"] for r in rounds),
+                "runs": len(secs),
+                "range": (min(secs), max(secs)),
+            }
+        )
+    return rows
+
+
+def main(results: str, out: str, date: str, machine: str, server: str, command: str) -> None:
+    rows = combine([json.loads(line) for line in open(results)])
     by = {r["row"]: r for r in rows}
+    repeated = max((r.get("runs", 1) for r in rows), default=1) > 1
     n = rows[0]["n"]
     # "× Beanie" is against Beanie as it runs by default (in one transaction);
     # where that failed, against the same migration without a transaction.
@@ -46,17 +80,29 @@ def main(results: str, out: str, date: str, machine: str, server: str) -> None:
     lines = [
         f"# split_name over {n:,} users — {date}",
         "",
-        f"Machine: {machine}. Server: {server}. Command: `scripts/bench {n}`.",
+        f"Machine: {machine}. Server: {server}. Command: `{command}`.",
         "Every row starts from the same freshly seeded collection and must leave every document split.",
+        *(
+            [
+                f"Every row ran {max(r.get('runs', 1) for r in rows)} times, the rows in order and then "
+                "in reverse order by turns: seconds and ratios are of the median run."
+            ]
+            if repeated
+            else []
+        ),
         f"× Beanie: against {LABELS[beanie['row']]}." if beanie else "× Beanie: no Beanie row finished.",
         "",
-        "| approach | seconds | docs/s | × Beanie | × bulk_write loop | × its floor | peak RSS (MiB) |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| approach | seconds |"
+        + (" fastest – slowest |" if repeated else "")
+        + " docs/s | × Beanie | × bulk_write loop | × its floor | peak RSS (MiB) |",
+        "| --- | ---: |" + (" ---: |" if repeated else "") + " ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in rows:
         if "failed" in r:
             lines.append(
-                f"| {LABELS.get(r['row'], r['row'])} | failed after {r['seconds']:.0f} s | – | – | – | – | – |"
+                f"| {LABELS.get(r['row'], r['row'])} | failed after {r['seconds']:.0f} s |"
+                + (" – |" if repeated else "")
+                + " – | – | – | – | – |"
             )
             continue
         vs_beanie = f"{r['rate'] / beanie['rate']:.1f}×" if beanie else "–"
@@ -64,8 +110,9 @@ def main(results: str, out: str, date: str, machine: str, server: str) -> None:
         vs_floor = f"{r['rate'] / floor['rate']:.2f}×" if floor else "–"
         bulk = by.get("bulk") if r["row"] != "bulk" else None
         vs_bulk = f"{r['rate'] / bulk['rate']:.2f}×" if bulk and "failed" not in bulk else "–"
+        spread = f" {r['range'][0]:.1f} – {r['range'][1]:.1f} |" if repeated else ""
         lines.append(
-            f"| {LABELS.get(r['row'], r['row'])} | {r['seconds']:.1f} | {r['rate']:,.0f} "
+            f"| {LABELS.get(r['row'], r['row'])} | {r['seconds']:.1f} |{spread} {r['rate']:,.0f} "
             f"| {vs_beanie} | {vs_bulk} | {vs_floor} | {r['rss_mib']:.0f} |"
         )
     for r in rows:
@@ -101,4 +148,4 @@ def main(results: str, out: str, date: str, machine: str, server: str) -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:6])
+    main(*sys.argv[1:7])
