@@ -38,6 +38,21 @@ FLOOR = {
 }
 
 
+def median_of(rounds: list, key: str):
+    """The median of `key` over the rounds that recorded it, or None."""
+    values = [r[key] for r in rounds if r.get(key) is not None]
+    return statistics.median(values) if values else None
+
+
+def cpu(r: dict) -> str:
+    """The CPU seconds of the tool, and of the local server when measured."""
+    if r.get("cpu_tool") is None:
+        return "–"
+    if r.get("cpu_server") is None:
+        return f"{r['cpu_tool']:.1f}"
+    return f"{r['cpu_tool']:.1f} + {r['cpu_server']:.1f}"
+
+
 def combine(runs: list) -> list:
     """One result per row, in the order the rows first ran: the median of its
     rounds, or its first failure."""
@@ -59,6 +74,8 @@ def combine(runs: list) -> list:
                 "seconds": median,
                 "rate": rounds[0]["n"] / median,
                 "rss_mib": max(r["rss_mib"] for r in rounds),
+                "cpu_tool": median_of(rounds, "cpu_tool"),
+                "cpu_server": median_of(rounds, "cpu_server"),
                 "runs": len(secs),
                 "range": (min(secs), max(secs)),
             }
@@ -82,6 +99,9 @@ def main(results: str, out: str, date: str, machine: str, server: str, command: 
         "",
         f"Machine: {machine}. Server: {server}. Command: `{command}`.",
         "Every row starts from the same freshly seeded collection and must leave every document split.",
+        "CPU s: the CPU time the approach used (with its child processes) and, on the local server, "
+        "the CPU time the server used meanwhile: the work a row costs, which other load on the machine "
+        "changes much less than it changes the seconds.",
         *(
             [
                 f"Every row ran {max(r.get('runs', 1) for r in rows)} times, the rows in order and then "
@@ -94,15 +114,15 @@ def main(results: str, out: str, date: str, machine: str, server: str, command: 
         "",
         "| approach | seconds |"
         + (" fastest – slowest |" if repeated else "")
-        + " docs/s | × Beanie | × bulk_write loop | × its floor | peak RSS (MiB) |",
-        "| --- | ---: |" + (" ---: |" if repeated else "") + " ---: | ---: | ---: | ---: | ---: |",
+        + " docs/s | × Beanie | × bulk_write loop | × its floor | CPU s (tool + server) | peak RSS (MiB) |",
+        "| --- | ---: |" + (" ---: |" if repeated else "") + " ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in rows:
         if "failed" in r:
             lines.append(
                 f"| {LABELS.get(r['row'], r['row'])} | failed after {r['seconds']:.0f} s |"
                 + (" – |" if repeated else "")
-                + " – | – | – | – | – |"
+                + " – | – | – | – | – | – |"
             )
             continue
         vs_beanie = f"{r['rate'] / beanie['rate']:.1f}×" if beanie else "–"
@@ -113,7 +133,7 @@ def main(results: str, out: str, date: str, machine: str, server: str, command: 
         spread = f" {r['range'][0]:.1f} – {r['range'][1]:.1f} |" if repeated else ""
         lines.append(
             f"| {LABELS.get(r['row'], r['row'])} | {r['seconds']:.1f} |{spread} {r['rate']:,.0f} "
-            f"| {vs_beanie} | {vs_bulk} | {vs_floor} | {r['rss_mib']:.0f} |"
+            f"| {vs_beanie} | {vs_bulk} | {vs_floor} | {cpu(r)} | {r['rss_mib']:.0f} |"
         )
     for r in rows:
         if "failed" in r:
