@@ -88,7 +88,7 @@ pub mod options;
 pub mod partition;
 pub mod pipeline;
 pub mod policy;
-mod pre_image;
+pub mod pre_image;
 pub mod progress;
 pub mod python;
 pub mod quarantine;

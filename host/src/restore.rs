@@ -8,7 +8,7 @@ use futures_util::TryStreamExt;
 
 use crate::batch::show_id_of;
 use crate::error::{MigrateError, Result};
-use crate::pre_image::{originals, DOCS};
+use crate::pre_image::{entries, originals, DOCS, PACKED};
 use crate::progress::{Event, Progress};
 use crate::target::Target;
 use crate::writer::QUARANTINE_COLLECTION;
@@ -37,7 +37,7 @@ pub(crate) async fn restore(
     // chunks well under the server's command limit.
     while let Some(record) = cursor.try_next().await.map_err(read_err)? {
         for o in originals(backup, &record)? {
-            let u = rawdoc! { "q": { "_id": o.id.to_raw_bson() }, "u": o.doc.to_raw_document_buf(), "upsert": true };
+            let u = rawdoc! { "q": { "_id": o.id }, "u": o.doc, "upsert": true };
             if pending.full_with(u.as_bytes().len()) {
                 done += pending.send(target, collection, backup).await?;
                 documents_event(progress, migration, done, total);
@@ -63,14 +63,15 @@ pub(crate) async fn restore(
     Ok(done)
 }
 
-/// Refuses a collection holding a record of neither form (naming it)
-/// before anything is restored; counts the originals the others keep.
+/// Refuses a collection holding a record of no known form, or a packed
+/// record that does not read back (naming it), before anything is
+/// restored; counts the originals the others keep.
 async fn check_and_count(target: &Target, backup: &str) -> Result<u64> {
     let backups = target.db().collection::<RawDocumentBuf>(backup);
     let read_err = |e| MigrateError::db(format!("cannot read pre-images from {backup}"), e);
     let not_doc = doc! { "$not": { "$type": "object" } };
     let damaged = doc! { "op": { "$ne": "output" }, "$or": [
-        { "doc": not_doc.clone(), DOCS: { "$not": { "$type": "array" } } },
+        { "doc": not_doc.clone(), DOCS: { "$not": { "$type": "array" } }, PACKED: { "$not": { "$type": "binData" } } },
         { DOCS: { "$elemMatch": { "doc": not_doc } } },
         { DOCS: { "$elemMatch": { "_id": { "$exists": false } } } },
     ] };
@@ -83,6 +84,15 @@ async fn check_and_count(target: &Target, backup: &str) -> Result<u64> {
                 show_id_of(&record)
             ),
         });
+    }
+    // Packed records are checked here (decompressed, their checksum and
+    // entries read) rather than half-way through the restore.
+    let mut packed = backups
+        .find(doc! { PACKED: { "$exists": true } })
+        .await
+        .map_err(read_err)?;
+    while let Some(record) = packed.try_next().await.map_err(read_err)? {
+        entries(backup, &record)?;
     }
     let count = [
         doc! { "$match": { "op": { "$ne": "output" } } },

@@ -48,7 +48,7 @@ def test_pre_images_on_a_reversible_migration_keeps_them(project: Project) -> No
     mongoshift.up(project.uri, path=project.dir, pre_images=True).run()
     kept = project.ledger(ID)["pre_images"]
     # A batch's originals are one record: every user's original is in one.
-    originals = [d["_id"] for r in project.db[kept].find() for d in r["docs"]]
+    originals = [i for r in project.db[kept].find() for i in r["ids"]]
     assert sorted(originals) == list(range(30))
 
 

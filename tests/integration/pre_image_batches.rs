@@ -1,11 +1,12 @@
-//! Pre-images kept as one record per batch: `down` restores them byte for
-//! byte, records are split below the 16 MiB document limit, and records
-//! in the per-document layout of earlier versions are still read.
+//! Pre-images kept as one compressed record per batch: `down` restores
+//! them byte for byte, records are split below the 16 MiB document limit,
+//! and records in the layouts of earlier versions (one per document, or one
+//! per batch uncompressed) are still read.
 
-use bson::{doc, oid::ObjectId, Bson, Document, RawDocumentBuf};
+use bson::{doc, oid::ObjectId, rawdoc, Bson, Document, RawArrayBuf, RawDocumentBuf};
 use predicates::prelude::*;
 
-use crate::util::{block_on, text, LocalServer, TestDb};
+use crate::util::{block_on, text, unpack_zdocs, LocalServer, TestDb};
 use crate::wat::{counter, for_each, guest, ID};
 
 const MIG: &str = "20260601000000_batches";
@@ -41,9 +42,23 @@ fn remove_ledger_entry(t: &TestDb) {
     .expect("delete ledger entry");
 }
 
-/// Rewrites the batch records whose first `_id` `old` chooses in the
-/// per-document layout of earlier versions: `{_id, op, doc}` each.
-fn as_written_by_an_earlier_version(t: &TestDb, old: impl Fn(&Bson) -> bool) -> usize {
+/// The layouts of earlier versions.
+#[derive(Clone, Copy)]
+enum Earlier {
+    /// One record per document: `{_id, op, doc}`.
+    PerDocument,
+    /// One record per batch with its entries uncompressed:
+    /// `{_id, last, n, docs: [{_id, op, doc}, ...]}`.
+    Docs,
+}
+
+/// Rewrites this version's batch records whose first `_id` `old` chooses as
+/// an earlier version kept them; returns how many originals they hold.
+fn as_written_by_an_earlier_version(
+    t: &TestDb,
+    layout: Earlier,
+    old: impl Fn(&Bson) -> bool,
+) -> usize {
     let coll = t.db().collection::<RawDocumentBuf>(&pre_images());
     let mut rewritten = 0;
     for r in t.raw(&pre_images()) {
@@ -54,23 +69,30 @@ fn as_written_by_an_earlier_version(t: &TestDb, old: impl Fn(&Bson) -> bool) -> 
                 .to_raw_bson(),
         )
         .expect("as written");
-        if !old(&id) {
+        // Records of this version only (not those rewritten already).
+        let Some(entries) = unpack_zdocs(&r).filter(|_| old(&id)) else {
             continue;
-        }
-        let entries: Vec<RawDocumentBuf> = r
-            .get_array("docs")
-            .expect("a batch record")
-            .into_iter()
-            .map(|e| {
-                e.expect("as written")
-                    .as_document()
-                    .expect("as written")
-                    .to_raw_document_buf()
-            })
-            .collect();
+        };
         rewritten += entries.len();
         block_on(coll.delete_one(doc! { "_id": id })).expect("as written");
-        block_on(coll.insert_many(entries)).expect("as written");
+        let records = match layout {
+            Earlier::PerDocument => entries,
+            Earlier::Docs => {
+                let mut docs = RawArrayBuf::new();
+                for e in &entries {
+                    docs.push(e.clone());
+                }
+                let first = r.get("_id").expect("as written").expect("as written");
+                let last = r.get("last").expect("as written").expect("as written");
+                vec![rawdoc! {
+                    "_id": first.to_raw_bson(),
+                    "last": last.to_raw_bson(),
+                    "n": entries.len() as i32,
+                    "docs": docs,
+                }]
+            }
+        };
+        block_on(coll.insert_many(records)).expect("as written");
     }
     rewritten
 }
@@ -83,8 +105,9 @@ fn down_restores_batch_pre_images_byte_for_byte_one_record_per_batch() {
     migration(&t, &delete_or_count(), 500);
     t.cmd().arg("up").assert().success();
     assert_eq!(t.count("users", doc! {}), 2_000);
-    let records = t.find(&pre_images(), doc! {});
+    let records = t.raw(&pre_images());
     assert_eq!(records.len(), 6, "one record per batch with changes");
+    let (mut packed_bytes, mut entry_bytes) = (0, 0);
     for (b, r) in records.iter().enumerate() {
         let first = (b * 500) as i32;
         let last = (first..first + 500)
@@ -92,15 +115,22 @@ fn down_restores_batch_pre_images_byte_for_byte_one_record_per_batch() {
             .find(|i| i % 3 != 2)
             .expect("as written");
         assert_eq!(r.get_i32("_id"), Ok(first + i32::from(first % 3 == 2)));
-        assert_eq!(r.get_i32("last"), Ok(last), "{r}");
-        let docs = r.get_array("docs").expect("as written");
+        assert_eq!(r.get_i32("last"), Ok(last), "{r:?}");
+        let docs = unpack_zdocs(r).expect("a packed record");
         assert_eq!(r.get_i32("n"), Ok(docs.len() as i32));
+        let listed: Vec<i32> = r
+            .get_array("ids")
+            .expect("as written")
+            .into_iter()
+            .map(|v| v.expect("as written").as_i32().expect("as written"))
+            .collect();
+        packed_bytes += r.as_bytes().len();
+        entry_bytes += docs.iter().map(|e| e.as_bytes().len()).sum::<usize>();
         let mut ids = Vec::new();
-        for e in docs {
-            let e = e.as_document().expect("as written");
+        for e in &docs {
             let id = e.get_i32("_id").expect("as written");
             let op = if id % 3 == 0 { "delete" } else { "replace" };
-            assert_eq!(e.get_str("op"), Ok(op), "{e}");
+            assert_eq!(e.get_str("op"), Ok(op), "{e:?}");
             assert_eq!(
                 e.get_document("doc").expect("as written").get_i32("_id"),
                 Ok(id)
@@ -108,7 +138,12 @@ fn down_restores_batch_pre_images_byte_for_byte_one_record_per_batch() {
             ids.push(id);
         }
         assert!(ids.windows(2).all(|w| w[0] < w[1]), "in _id order");
+        assert_eq!(listed, ids, "`ids` lists the entries' _ids");
     }
+    assert!(
+        packed_bytes * 3 < entry_bytes,
+        "compressed: {packed_bytes} bytes of records for {entry_bytes} of originals"
+    );
     let kept = t.raw_pre_images(&pre_images());
     assert_eq!(
         kept.len(),
@@ -175,10 +210,25 @@ fn pre_images_of_an_earlier_version_and_of_batches_restore_and_verify() {
     let original = t.raw_users();
     migration(&t, &delete_or_count(), 500);
     t.cmd().arg("up").assert().success();
-    // The first three batches as an earlier version kept them.
-    let old = as_written_by_an_earlier_version(&t, |id| id.as_i32().is_some_and(|i| i < 1_500));
-    assert_eq!(old, 1_000);
+    // The first three batches as the version before last kept them, the
+    // fourth as the last one did, the others as this one does.
+    let per_document = as_written_by_an_earlier_version(&t, Earlier::PerDocument, |id| {
+        id.as_i32().is_some_and(|i| i < 1_500)
+    });
+    assert_eq!(per_document, 1_000);
+    let docs = as_written_by_an_earlier_version(&t, Earlier::Docs, |id| {
+        id.as_i32().is_some_and(|i| (1_500..2_000).contains(&i))
+    });
+    assert_eq!(docs, 334);
     assert_eq!(t.count(&pre_images(), doc! {}), 1_000 + 3);
+    assert_eq!(
+        t.count(&pre_images(), doc! { "docs": { "$exists": true } }),
+        1
+    );
+    assert_eq!(
+        t.count(&pre_images(), doc! { "zdocs": { "$exists": true } }),
+        2
+    );
     t.cmd()
         .args(["verify", "--data", MIG])
         .assert()
@@ -192,15 +242,20 @@ fn pre_images_of_an_earlier_version_and_of_batches_restore_and_verify() {
     assert!(t.raw_users() == original, "byte for byte");
     assert_eq!(t.count(&pre_images(), doc! {}), 0);
 
-    // Only old records: every document changed kept in that layout.
-    t.cmd().arg("up").assert().success();
-    assert_eq!(as_written_by_an_earlier_version(&t, |_| true), 2_000);
-    t.cmd().arg("down").assert().success();
-    assert!(t.raw_users() == original, "byte for byte");
+    // Only old records: every document changed kept in either layout.
+    for layout in [Earlier::PerDocument, Earlier::Docs] {
+        t.cmd().arg("up").assert().success();
+        assert_eq!(
+            as_written_by_an_earlier_version(&t, layout, |_| true),
+            2_000
+        );
+        t.cmd().arg("down").assert().success();
+        assert!(t.raw_users() == original, "byte for byte");
+    }
 }
 
 #[test]
-fn a_rerun_keeps_the_first_originals_in_either_layout_and_for_any_id_type() {
+fn a_rerun_keeps_the_first_originals_in_any_layout_and_for_any_id_type() {
     let t = TestDb::new("pre_batches_once");
     let users = t.db().collection::<Document>("users");
     let mut seed = Vec::new();
@@ -215,8 +270,13 @@ fn a_rerun_keeps_the_first_originals_in_either_layout_and_for_any_id_type() {
     let original = t.raw_users();
     migration(&t, &counter(false, None), 250);
     t.cmd().arg("up").assert().success();
-    // Some records as an earlier version left them: a rerun meets both.
-    as_written_by_an_earlier_version(&t, |id| matches!(id, Bson::String(_)));
+    // Some records as earlier versions left them: a rerun meets all three.
+    let strings = as_written_by_an_earlier_version(&t, Earlier::PerDocument, |id| {
+        matches!(id, Bson::String(_))
+    });
+    let oids =
+        as_written_by_an_earlier_version(&t, Earlier::Docs, |id| matches!(id, Bson::ObjectId(_)));
+    assert!(strings > 0 && oids > 0, "{strings} {oids}");
     remove_ledger_entry(&t);
     t.cmd().arg("up").assert().success();
     assert_eq!(
@@ -254,14 +314,41 @@ fn a_damaged_pre_image_record_fails_down_by_name_before_anything_is_restored() {
     assert!(!out.status.success(), "{stdout}{stderr}");
     assert!(
         stderr.contains(&format!("the pre-images in {} are damaged", pre_images()))
-            && stderr.contains("record \"damaged\": neither a `doc` nor a `docs` array"),
+            && stderr.contains("record \"damaged\": neither a `doc` nor a `docs` or `zdocs`"),
         "{stderr}"
     );
     assert!(t.raw_users() == after_up, "nothing restored");
     assert_eq!(t.count(&pre_images(), doc! {}), 3, "the pre-images kept");
 
-    // An entry of a batch record without its original, likewise.
+    // A packed record cut short, likewise.
     block_on(coll.delete_one(doc! { "_id": "damaged" })).expect("as written");
+    let raw = t.db().collection::<RawDocumentBuf>(&pre_images());
+    let record = block_on(raw.find_one(doc! { "_id": 501 }))
+        .expect("as written")
+        .expect("the second batch's record");
+    let z = match record.get("zdocs") {
+        Ok(Some(bson::RawBsonRef::Binary(z))) => z.bytes.to_vec(),
+        other => panic!("{other:?}"),
+    };
+    let cut = bson::Binary {
+        subtype: bson::spec::BinarySubtype::Generic,
+        bytes: z[..z.len() / 2].to_vec(),
+    };
+    block_on(coll.update_one(doc! { "_id": 501 }, doc! { "$set": { "zdocs": cut } }))
+        .expect("as written");
+    let out = t.cmd().arg("down").output().expect("as written");
+    let (_, stderr) = text(&out);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("record 501: `zdocs` does not decompress"),
+        "{stderr}"
+    );
+    assert!(t.raw_users() == after_up, "nothing restored");
+
+    // An entry of an earlier version's batch record without its original,
+    // likewise.
+    block_on(raw.replace_one(doc! { "_id": 501 }, record)).expect("as written");
+    as_written_by_an_earlier_version(&t, Earlier::Docs, |id| id.as_i32() == Some(501));
     block_on(coll.update_one(doc! { "_id": 501 }, doc! { "$unset": { "docs.1.doc": "" } }))
         .expect("as written");
     let out = t.cmd().arg("down").output().expect("as written");

@@ -398,8 +398,9 @@ impl TestDb {
     }
 
     /// The originals a pre-image collection keeps, `{_id, op, doc}` each, in
-    /// record order: the entries of batch records (`docs`) and the
-    /// per-document records of earlier versions alike (outputs left out).
+    /// record order: the entries of batch records (`zdocs`, or `docs` as an
+    /// earlier version kept them) and the per-document records of earlier
+    /// versions alike (outputs left out).
     pub fn pre_images(&self, coll: &str) -> Vec<Document> {
         self.raw_pre_images(coll)
             .iter()
@@ -412,6 +413,10 @@ impl TestDb {
         let mut out = Vec::new();
         for r in self.raw(coll) {
             if r.get_str("op") == Ok("output") {
+                continue;
+            }
+            if let Some(entries) = unpack_zdocs(&r) {
+                out.extend(entries);
                 continue;
             }
             match r.get_array("docs") {
@@ -521,5 +526,52 @@ impl CuttableProxy {
         }
         std::thread::sleep(for_how_long);
         self.down.store(false, Ordering::SeqCst);
+    }
+}
+
+/// The entries of a batch record's `zdocs`, read as docs/operations.md
+/// describes the layout (one zstd frame of the entries' BSON, one after
+/// another); `None` for a record without `zdocs`.
+pub fn unpack_zdocs(record: &bson::RawDocument) -> Option<Vec<bson::RawDocumentBuf>> {
+    let Ok(Some(bson::RawBsonRef::Binary(z))) = record.get("zdocs") else {
+        return None;
+    };
+    let raw = zstd::bulk::decompress(z.bytes, 64 << 20).expect("zdocs decompresses");
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < raw.len() {
+        let len = i32::from_le_bytes(raw[at..at + 4].try_into().expect("a length")) as usize;
+        out.push(bson::RawDocumentBuf::from_bytes(raw[at..at + len].to_vec()).expect("an entry"));
+        at += len;
+    }
+    Some(out)
+}
+
+/// A batch record in the layout docs/operations.md describes, holding
+/// `entries` (`{_id, op, doc}` each, in `_id` order).
+pub fn packed_record(entries: &[bson::RawDocumentBuf]) -> bson::RawDocumentBuf {
+    let id = |e: &bson::RawDocumentBuf| {
+        e.get("_id")
+            .expect("an entry")
+            .expect("an _id")
+            .to_raw_bson()
+    };
+    let mut ids = bson::RawArrayBuf::new();
+    let mut raw = Vec::new();
+    for e in entries {
+        ids.push(id(e));
+        raw.extend_from_slice(e.as_bytes());
+    }
+    let z = zstd::bulk::compress(&raw, 3).expect("compressed");
+    let zdocs = bson::Binary {
+        subtype: bson::spec::BinarySubtype::Generic,
+        bytes: z,
+    };
+    bson::rawdoc! {
+        "_id": id(&entries[0]),
+        "last": id(&entries[entries.len() - 1]),
+        "n": entries.len() as i32,
+        "ids": ids,
+        "zdocs": zdocs,
     }
 }

@@ -6,10 +6,10 @@
 
 #![allow(clippy::unwrap_used)]
 
-use bson::{doc, Document};
+use bson::{doc, Bson, Document};
 use predicates::prelude::*;
 
-use crate::util::{block_on, text, TestDb};
+use crate::util::{block_on, packed_record, text, unpack_zdocs, TestDb};
 use crate::wat::counter;
 
 const MIG: &str = "20260701000000_count";
@@ -177,12 +177,28 @@ fn an_in_place_run_checks_clean_against_its_pre_images_and_a_deleted_one_is_miss
         .stdout(predicate::str::contains("checked 1500, equal 1500"));
 
     let pre = format!("mongoshift_preimages_{MIG}");
-    update(
-        &t,
-        &pre,
-        doc! { "docs._id": 42 },
-        doc! { "$set": { "docs.$.doc.name": "X" } },
-    );
+    // The original of 42, changed inside its batch record.
+    let records = t.db().collection::<bson::RawDocumentBuf>(&pre);
+    let record = block_on(records.find_one(doc! { "ids": 42 }))
+        .unwrap()
+        .expect("42 is kept");
+    let entries: Vec<bson::RawDocumentBuf> = unpack_zdocs(&record)
+        .expect("a packed record")
+        .into_iter()
+        .map(|e| {
+            let mut e = Document::try_from(e.as_ref()).unwrap();
+            if e.get_i32("_id") == Ok(42) {
+                e.get_document_mut("doc").unwrap().insert("name", "X");
+            }
+            bson::RawDocumentBuf::from_document(&e).unwrap()
+        })
+        .collect();
+    let id = record.get("_id").unwrap().unwrap().to_raw_bson();
+    block_on(records.replace_one(
+        doc! { "_id": Bson::try_from(id).unwrap() },
+        packed_record(&entries),
+    ))
+    .unwrap();
     let users = t.db().collection::<Document>("users");
     block_on(users.delete_one(doc! { "_id": 77 })).unwrap();
     let (code, report) = verify_json(&t);

@@ -12,7 +12,7 @@ use super::report::DataReport;
 use super::subject::{id_of, Subject};
 use crate::batch::bounded;
 use crate::error::{MigrateError, Result};
-use crate::pre_image::originals;
+use crate::pre_image::{originals, IDS};
 
 impl Subject<'_> {
     /// The backup holds every original: each range of it, transformed, is
@@ -64,7 +64,7 @@ impl Subject<'_> {
             let end = record.is_none();
             if let Some(record) = record {
                 let kept = originals(pre_images, &record)?;
-                pending.extend(kept.into_iter().map(|o| o.doc.to_raw_document_buf()));
+                pending.extend(kept.into_iter().map(|o| o.doc));
             }
             if !pending.is_empty() && (end || pending.len() >= self.options.range_docs) {
                 self.compare_originals(std::mem::take(&mut pending), report)
@@ -92,7 +92,8 @@ impl Subject<'_> {
     }
 
     /// The originals `pre_images` keeps of `live`, by `_id` key: from
-    /// per-document records by `_id`, from batch records by `docs._id`.
+    /// per-document records by `_id`, from batch records by the `_id`s they
+    /// list (`ids`, or `docs._id` in an earlier version's).
     pub(crate) async fn pre_images_of(
         &self,
         pre_images: &str,
@@ -102,14 +103,15 @@ impl Subject<'_> {
         let wanted: HashSet<Vec<u8>> = live.iter().map(|d| key_of(d)).collect();
         let by_id = doc! { "_id": { "$in": ids.clone() }, "op": { "$ne": "output" } };
         let mut records = self.read(pre_images, by_id, None).await?;
-        records.extend(
-            self.read(pre_images, doc! { "docs._id": { "$in": ids } }, None)
-                .await?,
-        );
+        // Batch records: this version's list their `_id`s, earlier ones
+        // held their entries uncompressed.
+        let by_listed =
+            doc! { "$or": [ { IDS: { "$in": ids.clone() } }, { "docs._id": { "$in": ids } } ] };
+        records.extend(self.read(pre_images, by_listed, None).await?);
         let mut kept = HashMap::new();
         for r in &records {
             for o in originals(pre_images, r)? {
-                let doc = o.doc.to_raw_document_buf();
+                let doc = o.doc;
                 let key = key_of(&doc);
                 if wanted.contains(&key) {
                     kept.entry(key).or_insert(doc);

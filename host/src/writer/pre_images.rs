@@ -9,10 +9,10 @@
 //! with another batch size): the first original is kept, never the version
 //! an earlier run already transformed. So when the collection held anything
 //! as the run started, the documents already kept are looked up first (by
-//! `_id` for per-document records, by the index on `docs._id` for batch
-//! records). Without a transaction, a record refused as a duplicate (the
-//! same batch written again in this run) has its kept documents looked up
-//! and the rest written.
+//! `_id` for per-document records, by the indexes on `ids` and `docs._id`
+//! for batch records). Without a transaction, a record refused as a
+//! duplicate (the same batch written again in this run) has its kept
+//! documents looked up and the rest written.
 
 use std::collections::HashSet;
 
@@ -27,12 +27,12 @@ use crate::batch::raw_id_key;
 use crate::batch::Batch;
 use crate::batch::Outcome;
 use crate::error::{MigrateError, Result, DUPLICATE_KEY};
-use crate::pre_image::{Part, Records, DOCS, IDS_INDEX};
+use crate::pre_image::{Part, Records, DOCS, IDS, IDS_INDEXES};
 use crate::target::Target;
 
 /// Tells whether the pre-image collection of `opts` holds anything yet and,
-/// when it does, gives it its index on `docs._id` (outside any transaction)
-/// for the lookups of originals already kept.
+/// when it does, gives it its indexes on the `_id`s batch records hold
+/// (outside any transaction) for the lookups of originals already kept.
 pub(super) async fn prepare(target: &Target, opts: &WriteOptions) -> Result<bool> {
     let Some(backup) = &opts.pre_images else {
         return Ok(false);
@@ -48,10 +48,13 @@ pub(super) async fn prepare(target: &Target, opts: &WriteOptions) -> Result<bool
     // Only a run that finds originals kept looks them up: the index its
     // lookups use is built then, and a first run's inserts do not pay for it.
     if some_kept {
-        let index = doc! { "key": { "docs._id": 1 }, "name": IDS_INDEX };
+        let indexes: Vec<Document> = IDS_INDEXES
+            .iter()
+            .map(|key| doc! { "key": { *key: 1 }, "name": *key })
+            .collect();
         target
             .db()
-            .run_command(doc! { "createIndexes": backup.as_str(), "indexes": [index] })
+            .run_command(doc! { "createIndexes": backup.as_str(), "indexes": indexes })
             .await
             .map_err(|e| MigrateError::db(format!("cannot create the index of {backup}"), e))?;
     }
@@ -141,9 +144,9 @@ fn duplicate_id(reply: &Document) -> bool {
 }
 
 /// Which of `ids` already have a pre-image (by `id_key`): per-document
-/// records by their `_id`, batch records by the index on `docs._id` (the
-/// `_id`s only are read). Equality, unlike a range, matches `_id`s of any
-/// BSON type.
+/// records by their `_id`, batch records by the indexes on `ids` and
+/// `docs._id` (the `_id`s only are read). Equality, unlike a range, matches
+/// `_id`s of any BSON type.
 async fn kept_among(
     target: &Target,
     backup: &str,
@@ -158,6 +161,15 @@ async fn kept_among(
     let by_id = doc! { "_id": { "$in": ids.clone() } };
     for d in find(target, backup, by_id, doc! { "_id": 1 }, session).await? {
         kept.insert(raw_id_key(d.get("_id").ok().flatten()));
+    }
+    let by_listed = doc! { IDS: { "$in": ids.clone() } };
+    for d in find(target, backup, by_listed, doc! { IDS: 1 }, session).await? {
+        let Ok(listed) = d.get_array(IDS) else {
+            continue;
+        };
+        for id in listed.into_iter().flatten() {
+            kept.insert(raw_id_key(Some(id)));
+        }
     }
     let by_entry = doc! { "docs._id": { "$in": ids } };
     for d in find(target, backup, by_entry, doc! { "docs._id": 1 }, session).await? {
