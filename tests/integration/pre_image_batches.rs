@@ -309,15 +309,11 @@ fn a_damaged_pre_image_record_fails_down_by_name_before_anything_is_restored() {
     let after_up = t.raw_users();
     let coll = t.db().collection::<Document>(&pre_images());
     block_on(coll.insert_one(doc! { "_id": "damaged", "op": "replace" })).expect("as written");
-    let out = t.cmd().arg("down").output().expect("as written");
-    let (stdout, stderr) = text(&out);
-    assert!(!out.status.success(), "{stdout}{stderr}");
-    assert!(
-        stderr.contains(&format!("the pre-images in {} are damaged", pre_images()))
-            && stderr.contains("record \"damaged\": neither a `doc` nor a `docs` or `zdocs`"),
-        "{stderr}"
+    down_refused(
+        &t,
+        &after_up,
+        "record \"damaged\": neither a `doc` nor a `docs` or `zdocs`",
     );
-    assert!(t.raw_users() == after_up, "nothing restored");
     assert_eq!(t.count(&pre_images(), doc! {}), 3, "the pre-images kept");
 
     // A packed record cut short, likewise.
@@ -336,14 +332,7 @@ fn a_damaged_pre_image_record_fails_down_by_name_before_anything_is_restored() {
     };
     block_on(coll.update_one(doc! { "_id": 501 }, doc! { "$set": { "zdocs": cut } }))
         .expect("as written");
-    let out = t.cmd().arg("down").output().expect("as written");
-    let (_, stderr) = text(&out);
-    assert!(!out.status.success(), "{stderr}");
-    assert!(
-        stderr.contains("record 501: `zdocs` does not decompress"),
-        "{stderr}"
-    );
-    assert!(t.raw_users() == after_up, "nothing restored");
+    down_refused(&t, &after_up, "record 501: `zdocs` does not decompress");
 
     // An entry of an earlier version's batch record without its original,
     // likewise.
@@ -351,11 +340,22 @@ fn a_damaged_pre_image_record_fails_down_by_name_before_anything_is_restored() {
     as_written_by_an_earlier_version(&t, Earlier::Docs, |id| id.as_i32() == Some(501));
     block_on(coll.update_one(doc! { "_id": 501 }, doc! { "$unset": { "docs.1.doc": "" } }))
         .expect("as written");
+    down_refused(
+        &t,
+        &after_up,
+        "record 501: an entry of `docs` without `_id` or `doc`",
+    );
+}
+
+/// `down` fails naming the damaged pre-images and `why`, and restores
+/// nothing: the users are still as `up` left them.
+fn down_refused(t: &TestDb, after_up: &[RawDocumentBuf], why: &str) {
     let out = t.cmd().arg("down").output().expect("as written");
-    let (_, stderr) = text(&out);
-    assert!(!out.status.success(), "{stderr}");
+    let (stdout, stderr) = text(&out);
+    assert!(!out.status.success(), "{stdout}{stderr}");
     assert!(
-        stderr.contains("record 501: an entry of `docs` without `_id` or `doc`"),
+        stderr.contains(&format!("the pre-images in {} are damaged", pre_images()))
+            && stderr.contains(why),
         "{stderr}"
     );
     assert!(t.raw_users() == after_up, "nothing restored");
