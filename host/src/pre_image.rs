@@ -156,6 +156,8 @@ pub(crate) struct Part {
 pub(crate) struct Records {
     done: Vec<Part>,
     first: Option<RawBson>,
+    /// The bytes of `first` as a BSON value.
+    first_bytes: usize,
     last: Option<RawBson>,
     ids: RawArrayBuf,
     /// The bytes of `ids`' elements so far.
@@ -170,17 +172,19 @@ impl Records {
     pub(crate) fn push(&mut self, tag: usize, id: RawBson, delete: bool, doc: &RawDocument) {
         let op = if delete { "delete" } else { "replace" };
         let entry = rawdoc! { "_id": id.clone(), "op": op, "doc": doc.to_raw_document_buf() };
-        if let Some(first) = &self.first {
-            let ids = self.ids_bytes + element_bytes(self.tags.len(), value_bytes(&id));
+        let id_bytes = value_bytes(&id);
+        if self.first.is_some() {
+            let ids = self.ids_bytes + element_bytes(self.tags.len(), id_bytes);
             let entries = self.entries.len() + entry.as_bytes().len();
-            if record_bytes(first, &id, ids, entries) > MAX_DOCUMENT_BYTES {
+            if record_bytes(self.first_bytes, id_bytes, ids, entries) > MAX_DOCUMENT_BYTES {
                 self.close();
             }
         }
         // Its element in the record it goes to (a new one starts at index 0).
-        self.ids_bytes += element_bytes(self.tags.len(), value_bytes(&id));
+        self.ids_bytes += element_bytes(self.tags.len(), id_bytes);
         if self.tags.is_empty() {
             self.first = Some(id.clone());
+            self.first_bytes = id_bytes;
         }
         self.entries.extend_from_slice(entry.as_bytes());
         self.ids.push(id.clone());
@@ -230,7 +234,8 @@ impl Records {
 /// The bytes of an array element at `index` holding a value of `len`
 /// bytes: type, decimal key and its terminator, the value.
 fn element_bytes(index: usize, len: usize) -> usize {
-    1 + index.to_string().len() + 1 + len
+    let digits = index.checked_ilog10().map_or(1, |d| d as usize + 1);
+    1 + digits + 1 + len
 }
 
 /// The bytes of `v` as a BSON value.
@@ -238,12 +243,13 @@ fn value_bytes(v: &RawBson) -> usize {
     rawdoc! { "v": v.clone() }.as_bytes().len() - 8
 }
 
-/// At most the bytes of a record with these `_id`s whose `ids` elements
-/// take `ids` bytes and whose entries take `entries` bytes before
-/// compression (zstd's bound on what they take after).
-fn record_bytes(first: &RawBson, last: &RawBson, ids: usize, entries: usize) -> usize {
-    let id = 1 + 4 + value_bytes(first);
-    let last = 1 + 5 + value_bytes(last);
+/// At most the bytes of a record whose first and last `_id`s take `first`
+/// and `last` bytes as values, whose `ids` elements take `ids` bytes and
+/// whose entries take `entries` bytes before compression (zstd's bound on
+/// what they take after).
+fn record_bytes(first: usize, last: usize, ids: usize, entries: usize) -> usize {
+    let id = 1 + 4 + first;
+    let last = 1 + 5 + last;
     let n = 1 + 2 + 4;
     let ids = 1 + 4 + 4 + ids + 1;
     let zdocs = 1 + 6 + 4 + 1 + zstd::zstd_safe::compress_bound(entries);
@@ -333,6 +339,18 @@ mod tests {
     }
 
     #[test]
+    fn an_element_counts_its_key_digits() {
+        for index in [0, 9, 10, 99, 100, 1_000] {
+            let mut a = RawArrayBuf::new();
+            for _ in 0..=index {
+                a.push(RawBson::Int32(1));
+            }
+            let before: usize = (0..index).map(|i| element_bytes(i, 4)).sum();
+            assert_eq!(4 + before + element_bytes(index, 4) + 1, a.as_bytes().len());
+        }
+    }
+
+    #[test]
     fn the_bound_holds_for_a_record_of_noise() {
         let mut r = Records::default();
         let d = incompressible(1, 1 << 20);
@@ -341,8 +359,8 @@ mod tests {
         let entry_bytes = rawdoc! { "_id": 1, "op": "replace", "doc": d.clone() }
             .as_bytes()
             .len();
-        let id = RawBson::Int32(1);
-        let bound = record_bytes(&id, &id, element_bytes(0, value_bytes(&id)), entry_bytes);
+        let id = value_bytes(&RawBson::Int32(1));
+        let bound = record_bytes(id, id, element_bytes(0, id), entry_bytes);
         let size = parts[0].record.as_bytes().len();
         assert!(size <= bound, "{size} > {bound}");
         assert!(size + 64 >= entry_bytes, "noise does not shrink: {size}");
