@@ -98,7 +98,12 @@ def main(results: str, out: str, date: str, machine: str, server: str, command: 
         f"# split_name over {n:,} users — {date}",
         "",
         f"Machine: {machine}. Server: {server}. Command: `{command}`.",
-        "Every row starts from the same freshly seeded collection and must leave every document split.",
+        "Every row starts from the same freshly seeded collection and must leave every document split."
+        + (
+            " Each row ran on a server started for it, with empty storage (BENCH_FRESH_SERVER=1)."
+            if "BENCH_FRESH_SERVER=1" in command
+            else ""
+        ),
         "CPU s: the CPU time the approach used (with its child processes) and, on the local server, "
         "the CPU time the server used meanwhile: the work a row costs, which other load on the machine "
         "changes much less than it changes the seconds.",

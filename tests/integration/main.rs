@@ -8,6 +8,7 @@ mod util;
 mod adopt;
 mod audit;
 mod bad_input;
+mod bench_script;
 mod cache;
 mod clean_exit;
 mod commands;

@@ -1,0 +1,54 @@
+//! `scripts/bench` refuses settings it cannot honour before it builds or
+//! starts anything, naming the setting.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn bench() -> Command {
+    let root: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut cmd = Command::new(root.join("scripts/bench"));
+    cmd.env_remove("BENCH_REPEAT")
+        .env_remove("BENCH_FRESH_SERVER")
+        .env_remove("BENCH_ROWS")
+        .env_remove("MONGODB_URI")
+        .arg("10");
+    cmd
+}
+
+#[test]
+fn a_repeat_count_that_is_not_a_whole_number_is_refused() {
+    bench()
+        .env("BENCH_REPEAT", "0")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "BENCH_REPEAT must be a whole number from 1, not '0'",
+        ));
+}
+
+#[test]
+fn a_fresh_server_setting_other_than_0_or_1_is_refused() {
+    bench()
+        .env("BENCH_FRESH_SERVER", "yes")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "BENCH_FRESH_SERVER must be 0 or 1, not 'yes'",
+        ));
+}
+
+#[test]
+fn a_fresh_server_per_row_is_refused_for_a_server_it_did_not_start() {
+    bench()
+        .env("BENCH_FRESH_SERVER", "1")
+        .env("MONGODB_URI", "mongodb://127.0.0.1:1")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "it cannot restart the one MONGODB_URI points at",
+        ))
+        // Refused before anything was built or started.
+        .stdout(predicate::str::is_empty());
+}
