@@ -37,6 +37,33 @@ FLOOR = {
     "python-forward": "floor-in-place",
 }
 
+# A row named ROW@standalone ran on a standalone server without an oplog.
+# There mongoshift runs without transactions by itself, so its writes are the
+# conditional ones, and so is its floor.
+STANDALONE = "@standalone"
+STANDALONE_FLOOR = {
+    "wasm-in-place": "floor-in-place-conditional",
+    "wasm-in-place-no-tx": "floor-in-place-conditional",
+    "python": "floor-in-place-conditional",
+    "python-forward": "floor-in-place-conditional",
+}
+
+
+def label(row: str) -> str:
+    """What the table calls a row."""
+    if row.endswith(STANDALONE):
+        base = row[: -len(STANDALONE)]
+        return LABELS.get(base, base) + ", on a standalone server without an oplog"
+    return LABELS.get(row, row)
+
+
+def floor_of(row: str) -> str | None:
+    """The row whose writes are the same as `row`'s without the engine."""
+    if row.endswith(STANDALONE):
+        floor = STANDALONE_FLOOR.get(row[: -len(STANDALONE)])
+        return floor + STANDALONE if floor else None
+    return FLOOR.get(row)
+
 
 def median_of(rounds: list, key: str):
     """The median of `key` over the rounds that recorded it, or None."""
@@ -115,7 +142,7 @@ def main(results: str, out: str, date: str, machine: str, server: str, command: 
             if repeated
             else []
         ),
-        f"× Beanie: against {LABELS[beanie['row']]}." if beanie else "× Beanie: no Beanie row finished.",
+        f"× Beanie: against {label(beanie['row'])}." if beanie else "× Beanie: no Beanie row finished.",
         "",
         "| approach | seconds |"
         + (" fastest – slowest |" if repeated else "")
@@ -125,25 +152,25 @@ def main(results: str, out: str, date: str, machine: str, server: str, command: 
     for r in rows:
         if "failed" in r:
             lines.append(
-                f"| {LABELS.get(r['row'], r['row'])} | failed after {r['seconds']:.0f} s |"
+                f"| {label(r['row'])} | failed after {r['seconds']:.0f} s |"
                 + (" – |" if repeated else "")
                 + " – | – | – | – | – | – |"
             )
             continue
         vs_beanie = f"{r['rate'] / beanie['rate']:.1f}×" if beanie else "–"
-        floor = by.get(FLOOR.get(r["row"], ""))
+        floor = by.get(floor_of(r["row"]) or "")
         vs_floor = f"{r['rate'] / floor['rate']:.2f}×" if floor else "–"
         bulk = by.get("bulk") if r["row"] != "bulk" else None
         vs_bulk = f"{r['rate'] / bulk['rate']:.2f}×" if bulk and "failed" not in bulk else "–"
         spread = f" {r['range'][0]:.1f} – {r['range'][1]:.1f} |" if repeated else ""
         lines.append(
-            f"| {LABELS.get(r['row'], r['row'])} | {r['seconds']:.1f} |{spread} {r['rate']:,.0f} "
+            f"| {label(r['row'])} | {r['seconds']:.1f} |{spread} {r['rate']:,.0f} "
             f"| {vs_beanie} | {vs_bulk} | {vs_floor} | {cpu(r)} | {r['rss_mib']:.0f} |"
         )
     for r in rows:
         if "failed" in r:
             lines.append("")
-            lines.append(f"{LABELS.get(r['row'], r['row'])} failed: `{r['failed']}`")
+            lines.append(f"{label(r['row'])} failed: `{r['failed']}`")
     text = "\n".join(lines) + "\n"
     with open(out + ".md", "w") as f:
         f.write(text)
@@ -157,10 +184,10 @@ def main(results: str, out: str, date: str, machine: str, server: str, command: 
     rows = [r for r in rows if "failed" not in r]
     fig, ax = plt.subplots(figsize=(10, 0.5 * len(rows) + 1.5))
     # A "$" would start matplotlib's math mode.
-    names = [LABELS.get(r["row"], r["row"]).replace("$", r"\$") for r in rows][::-1]
+    names = [label(r["row"]).replace("$", r"\$") for r in rows][::-1]
     rates = [r["rate"] for r in rows][::-1]
     colors = [
-        "#999999" if r["row"].startswith("floor") else "#2a7ab0" if r["row"] in FLOOR else "#d08030"
+        "#999999" if r["row"].startswith("floor") else "#2a7ab0" if floor_of(r["row"]) else "#d08030"
         for r in rows
     ][::-1]
     bars = ax.barh(names, rates, color=colors)
