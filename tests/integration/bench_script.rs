@@ -52,3 +52,28 @@ fn a_fresh_server_per_row_is_refused_for_a_server_it_did_not_start() {
         // Refused before anything was built or started.
         .stdout(predicate::str::is_empty());
 }
+
+#[test]
+fn an_unknown_row_is_refused_naming_it_and_the_rows() {
+    bench()
+        .env("BENCH_ROWS", "wasm-in-place wasm-inplace@standalone")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "unknown row 'wasm-inplace@standalone' in BENCH_ROWS; the rows are: loop beanie",
+        ))
+        .stdout(predicate::str::is_empty());
+}
+
+#[test]
+fn a_standalone_row_is_refused_for_a_server_it_did_not_start() {
+    bench()
+        .env("BENCH_ROWS", "wasm-in-place wasm-in-place@standalone")
+        .env("MONGODB_URI", "mongodb://127.0.0.1:1")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "row 'wasm-in-place@standalone' runs on a local standalone server; it cannot run against the deployment MONGODB_URI points at",
+        ))
+        .stdout(predicate::str::is_empty());
+}
