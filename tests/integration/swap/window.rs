@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+use std::io::Read;
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use bson::{doc, Document};
@@ -12,11 +14,30 @@ use mongoshift::failpoint as fp;
 use super::app::{backup, collections, rewrite, seed, users, MIG};
 use crate::util::{block_on, text, TestDb};
 
-fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
+/// Waits until `ready`, while `run` goes on: a run that ends first, or
+/// does not get there in two minutes (a shared, loaded server can be slow
+/// to rename), fails the test with what it printed.
+fn wait_until(run: &mut Child, what: &str, mut ready: impl FnMut() -> bool) {
+    let started = Instant::now();
     while !ready() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(20));
+        let ended = run.try_wait().unwrap();
+        if ended.is_none() && started.elapsed() < Duration::from_secs(120) {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        }
+        let status = ended.map_or("still running".to_string(), |s| s.to_string());
+        let _ = run.kill();
+        let mut out = String::new();
+        if let Some(mut p) = run.stdout.take() {
+            p.read_to_string(&mut out).unwrap();
+        }
+        if let Some(mut p) = run.stderr.take() {
+            p.read_to_string(&mut out).unwrap();
+        }
+        panic!(
+            "not {what} after waiting {:?}; the run: {status}\n{out}",
+            started.elapsed()
+        );
     }
 }
 
@@ -28,7 +49,7 @@ fn deletes_that_land_in_the_swap_window_are_applied_after_the_rename() {
     rewrite(&t, false, "");
     // The run pauses when drained (just before its rename) and right after
     // the rename: the application acts inside each pause.
-    let child = t
+    let mut child = t
         .std_cmd()
         .env(
             fp::ENV,
@@ -46,7 +67,7 @@ fn deletes_that_land_in_the_swap_window_are_applied_after_the_rename() {
             .and_then(|e| e.get_document("rewrite").ok().cloned())
             .unwrap_or_default()
     };
-    wait_until("drained to the fence", || {
+    wait_until(&mut child, "drained to the fence", || {
         rewrite_state()
             .get("swap_token")
             .is_some_and(|b| b.as_null().is_none())
@@ -55,7 +76,7 @@ fn deletes_that_land_in_the_swap_window_are_applied_after_the_rename() {
     // Fenced: inserts and updates are refused, deletes are not.
     assert!(block_on(coll.update_one(doc! { "_id": 12 }, doc! { "$set": { "x": 1 } })).is_err());
     block_on(coll.delete_many(doc! { "_id": { "$in": [10, 11] } })).unwrap();
-    wait_until("renamed", || {
+    wait_until(&mut child, "renamed", || {
         !collections(&t)
             .iter()
             .any(|c| c.starts_with("mongoshift_shadow_"))
