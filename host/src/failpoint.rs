@@ -6,9 +6,9 @@
 //! (`batch.after_commit:3`: after the third batch committed); several steps
 //! are separated by commas. With `MONGOSHIFT_FAILPOINT_PAUSE_MS=M` the
 //! process sleeps M ms there instead and goes on: a test widens a race
-//! window to act inside it. Compiled into every build so tests exercise the
-//! binary users run; inert unless the variable is set, and then a few
-//! string comparisons per step.
+//! window to act inside it; `NAME:*` pauses at every hit. Compiled into
+//! every build so tests exercise the binary users run; inert unless the
+//! variable is set, and then a few string comparisons per step.
 //!
 //! A test stops a run at each step and checks that `up` finishes it and
 //! `down` undoes it (`tests/integration/swap/`); random kills find what the
@@ -54,6 +54,11 @@ pub const STEPS: &[&str] = &[
 /// A batch is transformed and about to be committed (each attempt): its
 /// transaction, when it has one, is not started.
 pub const BATCH_BEFORE_TRANSACTION: &str = "batch.before_transaction";
+/// Inside a batch's transaction, in place: the batch is read again (the
+/// transaction's snapshot is fixed), nothing is written yet. Not among
+/// [`STEPS`]: a run stopped here is stopped before its commit, as at
+/// [`BATCH_BEFORE_COMMIT`]; tests pause here to land writes in the window.
+pub const BATCH_AFTER_REREAD: &str = "batch.after_reread";
 /// Inside a batch's transaction: its writes and checkpoint are sent, the
 /// commit is not.
 pub const BATCH_BEFORE_COMMIT: &str = "batch.before_commit";
@@ -104,6 +109,7 @@ pub const SWAP_WAITING: &str = "swap.waiting";
 
 struct Armed {
     step: String,
+    /// The hit to act at; 0 for every hit (`NAME:*`).
     nth: usize,
     hits: AtomicUsize,
 }
@@ -122,6 +128,7 @@ fn points() -> Option<&'static Points> {
                 .split(',')
                 .map(|one| {
                     let (step, nth) = match one.trim().rsplit_once(':') {
+                        Some((s, "*")) => (s.to_string(), 0),
                         Some((s, n)) => (s.to_string(), n.parse().unwrap_or(1)),
                         None => (one.trim().to_string(), 1),
                     };
@@ -148,7 +155,7 @@ pub(crate) fn hit(step: &str) {
         return;
     };
     for a in &p.armed {
-        if a.step == step && a.hits.fetch_add(1, Ordering::SeqCst) + 1 == a.nth {
+        if a.step == step && (a.nth == 0 || a.hits.fetch_add(1, Ordering::SeqCst) + 1 == a.nth) {
             if let Some(d) = p.pause {
                 std::thread::sleep(d);
                 return;

@@ -39,7 +39,9 @@ pub(super) async fn apply(
         Destination::InPlace { reread: true, .. } if !at_least_once => {
             let wanted: Vec<usize> = (lo..hi).collect();
             let as_read = |i: usize| vec![Some(b.doc(i).as_bytes())];
-            reread(scope, retransform, &wanted, &as_read, &mut session).await?
+            let fresh = reread(scope, retransform, &wanted, &as_read, &mut session).await?;
+            crate::failpoint::hit(crate::failpoint::BATCH_AFTER_REREAD);
+            fresh
         }
         _ => Fresh::default(),
     };
