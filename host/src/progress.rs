@@ -93,7 +93,8 @@ pub enum Event {
         /// Batches committed so far.
         batches: u64,
         /// Batch commits attempted again so far, by cause (`write_conflict`,
-        /// `primary_changed`, `connection`, `transient`, `too_large`).
+        /// `primary_changed`, `connection`, `transient`, `too_large`,
+        /// `conflict_split`).
         retries: BTreeMap<String, u64>,
     },
     /// The run's throttle changed: it writes at will (`running`) or is held

@@ -20,6 +20,23 @@ use crate::options::TxMode;
 use crate::target::Target;
 use crate::transform::Retransform;
 
+/// `WriteConflict`: another client wrote a document of the batch after the
+/// batch's transaction read it.
+const WRITE_CONFLICT: i32 = 112;
+
+/// Write conflicts in a row after which a range of several documents is
+/// split in halves rather than attempted whole again: under an application
+/// writing all over the collection, a long transaction over many documents
+/// can lose every attempt, where halves commit sooner and meet fewer writes.
+const CONFLICTS_BEFORE_SPLIT: u32 = 3;
+
+/// How the attempts at a range of a batch ended, short of an error.
+enum Range {
+    Committed,
+    /// It met write conflicts [`CONFLICTS_BEFORE_SPLIT`] times in a row.
+    Conflicting,
+}
+
 /// What a writer writes for: the migration, its collection and how.
 pub(crate) struct WriterContext<'a> {
     pub(crate) target: &'a Target,
@@ -137,7 +154,15 @@ impl<'a> BatchWriter<'a> {
         let mut shrunk = None;
         while let Some((lo, hi)) = stack.pop() {
             match self.commit_range(t, lo, hi).await {
-                Ok(()) => self.set_aside = None,
+                Ok(Range::Committed) => self.set_aside = None,
+                // Halves commit sooner and conflict less.
+                Ok(Range::Conflicting) => {
+                    self.count_retry("conflict_split");
+                    let mid = lo + (hi - lo) / 2;
+                    stack.push((mid, hi));
+                    stack.push((lo, mid));
+                    shrunk = Some(mid - lo);
+                }
                 Err(e)
                     if (is_too_large(&e)
                         || matches!(e, MigrateError::TooLargeForTransaction { .. }))
@@ -172,9 +197,10 @@ impl<'a> BatchWriter<'a> {
         Ok(shrunk)
     }
 
-    async fn commit_range(&mut self, t: &Transformed, lo: usize, hi: usize) -> Result<()> {
+    async fn commit_range(&mut self, t: &Transformed, lo: usize, hi: usize) -> Result<Range> {
         let mut backoff = Duration::from_millis(20);
         let mut attempt = 0;
+        let mut conflicts = 0;
         loop {
             attempt += 1;
             crate::failpoint::hit(crate::failpoint::BATCH_BEFORE_TRANSACTION);
@@ -214,13 +240,8 @@ impl<'a> BatchWriter<'a> {
             // (without transactions the count before the writes stands).
             let res = match res {
                 Ok(next) if tx == TxMode::Batch => {
-                    let (before, after) = (done(&self.base, &self.cp), done(&self.base, &next));
-                    let batch = (
-                        after.0 - before.0.min(after.0),
-                        after.1 - before.1.min(after.1),
-                    );
-                    within_limits(&self.opts, &self.migration, &self.base, &self.cp, batch)
-                        .map(|()| next)
+                    let run = (&self.opts, self.migration.as_str(), &self.base);
+                    within_limits_after(run, &self.cp, next)
                 }
                 other => other,
             };
@@ -240,7 +261,7 @@ impl<'a> BatchWriter<'a> {
                     self.cp = res.map_err(|e| {
                         too_large::refusal(&e, t, &self.opts, (lo, hi), attempt, true).unwrap_or(e)
                     })?;
-                    return Ok(());
+                    return Ok(Range::Committed);
                 }
                 _ => res,
             };
@@ -248,7 +269,7 @@ impl<'a> BatchWriter<'a> {
                 Ok(next) => {
                     self.cp = next;
                     crate::failpoint::hit(crate::failpoint::BATCH_AFTER_COMMIT);
-                    return Ok(());
+                    return Ok(Range::Committed);
                 }
                 Err(e) if tx != TxMode::None => {
                     let last = !is_transient(&e) || attempt >= self.opts.max_attempts;
@@ -259,6 +280,11 @@ impl<'a> BatchWriter<'a> {
                     }
                     if last {
                         return Err(e);
+                    }
+                    // Counted while they come in a row.
+                    conflicts = (conflicts + 1) * u32::from(e.code() == Some(WRITE_CONFLICT));
+                    if conflicts >= CONFLICTS_BEFORE_SPLIT && hi - lo > 1 && tx == TxMode::Batch {
+                        return Ok(Range::Conflicting);
                     }
                     self.count_retry(retry_cause(&e));
                     tokio::time::sleep(backoff).await;
@@ -336,4 +362,20 @@ async fn commit(s: &mut ClientSession) -> Result<()> {
         labels: vec![TRANSIENT_TRANSACTION_ERROR.into()],
         cause: crate::error::DbCause::Other,
     })
+}
+
+/// `next` when what the batch changed and deleted, counted again after its
+/// documents were transformed again in the transaction, keeps the run within
+/// its ceilings.
+fn within_limits_after(
+    (opts, migration, base): (&WriteOptions, &str, &Checkpoint),
+    cp: &Checkpoint,
+    next: Checkpoint,
+) -> Result<Checkpoint> {
+    let (before, after) = (done(base, cp), done(base, &next));
+    let batch = (
+        after.0 - before.0.min(after.0),
+        after.1 - before.1.min(after.1),
+    );
+    within_limits(opts, migration, base, cp, batch).map(|()| next)
 }

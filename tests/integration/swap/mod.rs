@@ -1,8 +1,9 @@
 //! The rewrite's swap: crash safety at every named step (fail points), also
 //! of an in-place run's batches, the findings of issue #13 that concern it,
-//! and random kills.
+//! random kills, and batches under an application's write conflicts.
 
 pub(crate) mod app;
+mod conflicts;
 mod findings;
 mod interrupted;
 mod kills;
