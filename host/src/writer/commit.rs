@@ -158,10 +158,7 @@ impl<'a> BatchWriter<'a> {
                 // Halves commit sooner and conflict less.
                 Ok(Range::Conflicting) => {
                     self.count_retry("conflict_split");
-                    let mid = lo + (hi - lo) / 2;
-                    stack.push((mid, hi));
-                    stack.push((lo, mid));
-                    shrunk = Some(mid - lo);
+                    shrunk = Some(halve(&mut stack, (lo, hi)));
                 }
                 Err(e)
                     if (is_too_large(&e)
@@ -170,10 +167,7 @@ impl<'a> BatchWriter<'a> {
                         && self.opts.tx != TxMode::Migration =>
                 {
                     self.count_retry("too_large");
-                    let mid = lo + (hi - lo) / 2;
-                    stack.push((mid, hi));
-                    stack.push((lo, mid));
-                    shrunk = Some(mid - lo);
+                    shrunk = Some(halve(&mut stack, (lo, hi)));
                 }
                 Err(e) if hi - lo == 1 => {
                     let Some(refused) = too_large::of_outputs(&e, t, lo, &self.migration) else {
@@ -378,4 +372,13 @@ fn within_limits_after(
         after.1 - before.1.min(after.1),
     );
     within_limits(opts, migration, base, cp, batch).map(|()| next)
+}
+
+/// Puts the halves of the range on `stack`, the first on top, and gives the
+/// size of the first.
+fn halve(stack: &mut Vec<(usize, usize)>, (lo, hi): (usize, usize)) -> usize {
+    let mid = lo + (hi - lo) / 2;
+    stack.push((mid, hi));
+    stack.push((lo, mid));
+    mid - lo
 }
