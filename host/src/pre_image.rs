@@ -143,9 +143,18 @@ fn one(d: &RawDocument) -> Option<(RawBsonRef<'_>, &RawDocument)> {
 }
 
 /// A record ready to insert, and the tags (batch indexes) of its originals.
+#[derive(Clone)]
 pub(crate) struct Part {
     pub(crate) record: RawDocumentBuf,
     pub(crate) tags: Vec<usize>,
+}
+
+/// The records of a whole batch as the reader read it, built by a worker
+/// while earlier batches commit: the batch's transaction uses them when it
+/// finds every document of the batch as read, which keeps building and
+/// compressing the originals off the writer's path.
+pub(crate) struct BatchRecords {
+    pub(crate) parts: Vec<Part>,
 }
 
 /// Builds the records of one batch from its originals, pushed in `_id`
@@ -165,7 +174,13 @@ pub(crate) struct Records {
     /// The entries so far, one after another.
     entries: Vec<u8>,
     tags: Vec<usize>,
-    compressor: Option<zstd::bulk::Compressor<'static>>,
+}
+
+thread_local! {
+    /// Each thread's zstd context, made once: its tables are reused from
+    /// one record to the next.
+    static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
 }
 
 impl Records {
@@ -214,14 +229,16 @@ impl Records {
     /// The entries so far as one zstd frame with its checksum. zstd fails
     /// only on an allocation failure, which aborts anyway.
     fn compress(&mut self) -> Vec<u8> {
-        let c = self.compressor.get_or_insert_with(|| {
-            let mut c = zstd::bulk::Compressor::new(LEVEL).expect("a zstd context");
-            c.set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true))
-                .expect("a zstd parameter");
-            c
-        });
-        c.compress(&self.entries)
-            .expect("zstd compresses any input")
+        COMPRESSOR.with_borrow_mut(|c| {
+            let c = c.get_or_insert_with(|| {
+                let mut c = zstd::bulk::Compressor::new(LEVEL).expect("a zstd context");
+                c.set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true))
+                    .expect("a zstd parameter");
+                c
+            });
+            c.compress(&self.entries)
+                .expect("zstd compresses any input")
+        })
     }
 
     /// The records, in `_id` order.

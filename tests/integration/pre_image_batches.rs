@@ -165,6 +165,79 @@ fn down_restores_batch_pre_images_byte_for_byte_one_record_per_batch() {
     assert_eq!(t.ledger()[0].get_str("state"), Ok("rolled_back"));
 }
 
+/// A document an application changes after the run read it and before its
+/// batch's transaction is transformed again from what it is now: that
+/// version, not the one first read, is its pre-image and what `down` puts
+/// back, byte for byte.
+#[test]
+fn a_document_changed_before_its_batch_commits_keeps_the_version_it_was_transformed_from() {
+    use std::io::BufRead;
+    let t = TestDb::new("pre_batches_changed");
+    t.seed_users(300);
+    let original = t.raw_users();
+    migration(&t, &delete_or_count(), 100);
+    // The first batch waits 5 s before its transaction, read and transformed.
+    let mut up = t
+        .std_cmd()
+        .env(mongoshift::failpoint::ENV, "batch.before_transaction:1")
+        .env(mongoshift::failpoint::PAUSE_ENV, "5000")
+        .args(["--progress", "json", "up"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run up");
+    let mut lines = std::io::BufReader::new(up.stdout.take().expect("piped")).lines();
+    let mut shown = String::new();
+    for line in lines.by_ref() {
+        let line = line.expect("the run's output");
+        shown += &line;
+        if line.contains("\"migration_started\"") {
+            break;
+        }
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    let users = t.db().collection::<Document>("users");
+    block_on(users.update_one(doc! { "_id": 4 }, doc! { "$set": { "n": 1000 } })).expect("update");
+    let changed = t.raw_users()[4].clone();
+    shown.extend(lines.map_while(std::result::Result::ok));
+    let out = up.wait_with_output().expect("run up");
+    let (_, stderr) = text(&out);
+    assert!(out.status.success(), "{shown}{stderr}");
+    let cp = t.ledger()[0]
+        .get_document("checkpoint")
+        .expect("a checkpoint")
+        .clone();
+    assert_eq!(
+        cp.get_i64("changed"),
+        Ok(1),
+        "the write did not land between the read and the transaction: {cp}"
+    );
+    let now = t.find("users", doc! { "_id": 4 });
+    assert_eq!(
+        now[0].get_i32("n"),
+        Ok(1001),
+        "transformed from the application's version"
+    );
+    let kept = t.raw_pre_images(&pre_images());
+    let four = kept
+        .iter()
+        .find(|e| e.get_i32("_id") == Ok(4))
+        .expect("kept");
+    let doc = four.get_document("doc").expect("as written");
+    assert_eq!(
+        doc.as_bytes(),
+        changed.as_bytes(),
+        "the version transformed"
+    );
+    t.cmd().arg("down").assert().success();
+    let now = t.raw_users();
+    assert_eq!(now.len(), original.len());
+    for (i, (a, b)) in now.iter().zip(&original).enumerate() {
+        let b = if i == 4 { &changed } else { b };
+        assert_eq!(a.as_bytes(), b.as_bytes(), "_id {i}");
+    }
+}
+
 #[test]
 fn originals_over_16_mib_in_one_batch_are_split_and_restored() {
     // A transaction of 8 replacements of 3 MiB and their originals.

@@ -5,27 +5,34 @@
 
 use std::collections::BTreeMap;
 
-use crate::batch::Transformed;
 use crate::error::Result;
 
-/// A worker's result for batch number `seq`.
-pub(crate) type Finished = (u64, Result<Transformed>);
+/// A worker's result `T` for batch number `seq`.
+pub(crate) type Finished<T> = (u64, Result<T>);
 
 /// Results waiting for their turn.
-#[derive(Default)]
-pub(crate) struct InOrder {
-    pending: BTreeMap<u64, Result<Transformed>>,
+pub(crate) struct InOrder<T> {
+    pending: BTreeMap<u64, Result<T>>,
     next: u64,
 }
 
-impl InOrder {
+impl<T> Default for InOrder<T> {
+    fn default() -> Self {
+        InOrder {
+            pending: BTreeMap::new(),
+            next: 0,
+        }
+    }
+}
+
+impl<T> InOrder<T> {
     /// Keeps a finished batch until its turn.
-    pub(crate) fn insert(&mut self, (seq, result): Finished) {
+    pub(crate) fn insert(&mut self, (seq, result): Finished<T>) {
         self.pending.insert(seq, result);
     }
 
     /// The next batch in read order, if it is finished.
-    pub(crate) fn pop_next(&mut self) -> Option<Result<Transformed>> {
+    pub(crate) fn pop_next(&mut self) -> Option<Result<T>> {
         let r = self.pending.remove(&self.next)?;
         self.next += 1;
         Some(r)

@@ -12,7 +12,7 @@ use super::in_order::{Finished, InOrder};
 use super::options::PipelineOptions;
 use super::reader::{resume_filter, Reader};
 use super::sink::Sink;
-use super::workers;
+use super::workers::{self, Done};
 use crate::batch::{Batch, Transformed};
 use crate::error::{MigrateError, Result};
 use crate::ledger::Checkpoint;
@@ -75,8 +75,9 @@ pub(crate) async fn run(mut job: Job<'_>) -> Result<Checkpoint> {
     ));
     let permits = Arc::new(Semaphore::new(opts.max_in_flight));
     let (batch_tx, batch_rx) = crossbeam_channel::bounded::<Batch>(opts.max_in_flight);
-    let (result_tx, result_rx) = mpsc::unbounded_channel::<Finished>();
-    let _pool = workers::start(opts.threads, &batch_rx, &result_tx, || job.slot())?;
+    let (result_tx, result_rx) = mpsc::unbounded_channel::<Finished<Done>>();
+    let write = job.dry_run.is_none().then_some(&job.write);
+    let _pool = workers::start(opts.threads, &batch_rx, &result_tx, || job.slot(), write)?;
     drop(batch_rx);
     drop(result_tx);
     let reader = Reader {
@@ -139,7 +140,7 @@ async fn sink<'a>(job: &mut Job<'a>) -> Result<Sink<'a>> {
 /// the sink in read order and reporting progress after each.
 async fn drain(
     job: &Job<'_>,
-    mut results: mpsc::UnboundedReceiver<Finished>,
+    mut results: mpsc::UnboundedReceiver<Finished<Done>>,
     sink: &mut Sink<'_>,
     size: &BatchSize,
     mut gate: Option<&mut Gate>,
@@ -147,10 +148,10 @@ async fn drain(
     let mut in_order = InOrder::default();
     while let Some(finished) = results.recv().await {
         in_order.insert(finished);
-        while let Some(t) = in_order.pop_next() {
-            let t = t?;
-            report_logs(job, &t);
-            let cp = sink.take(t, size, gate.as_deref_mut()).await?;
+        while let Some(done) = in_order.pop_next() {
+            let done = done?;
+            report_logs(job, &done.t);
+            let cp = sink.take(done, size, gate.as_deref_mut()).await?;
             job.progress.event(&Event::Documents {
                 id: job.migration.to_string(),
                 done: cp.read as u64,

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use super::batch_size::BatchSize;
 use super::dry_run::{self, DryRunSink};
-use crate::batch::Transformed;
+use super::workers::Done;
 use crate::error::Result;
 use crate::ledger::Checkpoint;
 use crate::throttle::Gate;
@@ -35,10 +35,11 @@ impl Sink<'_> {
     /// throttle and the pause flag); the checkpoint after it.
     pub(crate) async fn take(
         &mut self,
-        t: Transformed,
+        done: Done,
         size: &BatchSize,
         gate: Option<&mut Gate>,
     ) -> Result<Checkpoint> {
+        let Done { t, records } = done;
         match self {
             Sink::Write(w) => {
                 let docs = t.batch.len() as u64;
@@ -47,7 +48,7 @@ impl Sink<'_> {
                     g.before_commit(w.checkpoint().read as u64, docs).await?;
                 }
                 let started = Instant::now();
-                let shrunk = w.write(&t).await?;
+                let shrunk = w.write(&t, records.as_ref()).await?;
                 let took = started.elapsed();
                 size.after_write(shrunk, took);
                 if let Some(g) = gate {

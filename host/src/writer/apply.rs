@@ -105,16 +105,7 @@ pub(super) async fn apply(
         }
         Destination::InPlace { form, .. } => {
             let kept = pre_images_kept;
-            pre_images::write(
-                opts,
-                &items,
-                b,
-                at_least_once,
-                kept,
-                scope.target,
-                &mut session,
-            )
-            .await?;
+            pre_images::write(scope, &items, kept, &mut session).await?;
             if at_least_once {
                 let missed = write_conditionally(scope, &items).await?;
                 settle(scope, retransform, &items, missed, &mut next, kept).await?;

@@ -10,13 +10,15 @@ use mongodb::ClientSession;
 
 use super::apply::apply;
 use super::options::WriteOptions;
+use super::pre_images;
 use super::retry::{is_too_large, is_transient, retry_cause};
 use super::scope::Scope;
-use super::{pre_images, too_large};
+use super::too_large;
 use crate::batch::{Outcome, Transformed};
 use crate::error::{MigrateError, Result};
 use crate::ledger::Checkpoint;
 use crate::options::TxMode;
+use crate::pre_image::BatchRecords;
 use crate::target::Target;
 use crate::transform::Retransform;
 
@@ -130,9 +132,14 @@ impl<'a> BatchWriter<'a> {
         *self.retries.entry(cause.to_string()).or_default() += 1;
     }
 
-    /// Commits a batch. Returns the smaller batch size it had to use when the
-    /// server refused the whole batch as too large or too slow.
-    pub(crate) async fn write(&mut self, t: &Transformed) -> Result<Option<usize>> {
+    /// Commits a batch, with the pre-image records a worker built for it if
+    /// any. Returns the smaller batch size it had to use when the server
+    /// refused the whole batch as too large or too slow.
+    pub(crate) async fn write(
+        &mut self,
+        t: &Transformed,
+        records: Option<&BatchRecords>,
+    ) -> Result<Option<usize>> {
         // The transform's outcomes bound what the batch writes; a batch
         // that would cross a ceiling is refused before anything of it is.
         let (mut changed, mut deleted) = (0, 0);
@@ -153,7 +160,7 @@ impl<'a> BatchWriter<'a> {
         let mut stack = vec![(0, t.batch.len())];
         let mut shrunk = None;
         while let Some((lo, hi)) = stack.pop() {
-            match self.commit_range(t, lo, hi).await {
+            match self.commit_range(t, records, lo, hi).await {
                 Ok(Range::Committed) => self.set_aside = None,
                 // Halves commit sooner and conflict less.
                 Ok(Range::Conflicting) => {
@@ -191,7 +198,13 @@ impl<'a> BatchWriter<'a> {
         Ok(shrunk)
     }
 
-    async fn commit_range(&mut self, t: &Transformed, lo: usize, hi: usize) -> Result<Range> {
+    async fn commit_range(
+        &mut self,
+        t: &Transformed,
+        records: Option<&BatchRecords>,
+        lo: usize,
+        hi: usize,
+    ) -> Result<Range> {
         let mut backoff = Duration::from_millis(20);
         let mut attempt = 0;
         let mut conflicts = 0;
@@ -219,6 +232,7 @@ impl<'a> BatchWriter<'a> {
                 opts: &self.opts,
                 t,
                 set_aside: self.set_aside.as_ref().map(|(i, o)| (*i, o)),
+                records,
             };
             let res = apply(
                 scope,

@@ -130,7 +130,7 @@ pub(super) async fn settle(
     next: &mut Checkpoint,
     some_kept: bool,
 ) -> Result<()> {
-    let (opts, b) = (scope.opts, scope.batch());
+    let b = scope.batch();
     // Originals this batch has kept already: those of its first write (a
     // replacement or a deletion), then those of each round.
     let mut kept: HashSet<usize> = items
@@ -208,16 +208,7 @@ pub(super) async fn settle(
             .filter(|it| !kept.contains(&it.i))
             .map(|it| Item { ..*it })
             .collect();
-        pre_images::write(
-            opts,
-            &unkept,
-            b,
-            true,
-            some_kept,
-            scope.target,
-            &mut session,
-        )
-        .await?;
+        pre_images::write(scope, &unkept, some_kept, &mut session).await?;
         kept.extend(
             unkept
                 .iter()

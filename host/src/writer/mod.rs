@@ -40,5 +40,6 @@ mod unchanged;
 pub use crate::options::{Strategy, TxMode, UpdateForm};
 pub(crate) use commit::{BatchWriter, WriterContext};
 pub use options::{Cross, Destination, WriteOptions};
+pub(crate) use pre_images::batch_records;
 pub use quarantine::QUARANTINE_COLLECTION;
 pub(crate) use unchanged::unchanged_filter;

@@ -1,7 +1,10 @@
 //! Pre-images: the originals of the documents a batch changes or deletes,
 //! kept as one record per batch (split below the 16 MiB document limit) in
 //! `mongoshift_preimages_<id>` for `down`, written in the batch's
-//! transaction. The layout is [`crate::pre_image`]'s.
+//! transaction. The layout is [`crate::pre_image`]'s. A worker builds and
+//! compresses a batch's records beside the writer ([`batch_records`]); the
+//! transaction sends them as they are when it finds the batch as read, and
+//! builds them again from what it read otherwise.
 //!
 //! Written once per document. A run can meet documents whose pre-images are
 //! already there (a batch redone after a crash without transactions, a rerun
@@ -16,18 +19,17 @@
 
 use std::collections::HashSet;
 
-use bson::{doc, rawdoc, Bson, Document, RawArrayBuf, RawBsonRef, RawDocumentBuf};
+use bson::{doc, rawdoc, Bson, Document, RawArrayBuf, RawBsonRef, RawDocument, RawDocumentBuf};
 use futures_util::TryStreamExt;
 use mongodb::ClientSession;
 
-use super::options::WriteOptions;
+use super::options::{Destination, WriteOptions};
 use super::reply::{check_errors, run_cmd};
 use super::reread::Item;
-use crate::batch::raw_id_key;
-use crate::batch::Batch;
-use crate::batch::Outcome;
+use super::scope::Scope;
+use crate::batch::{raw_id_key, Batch, Outcome, Transformed};
 use crate::error::{MigrateError, Result, DUPLICATE_KEY};
-use crate::pre_image::{Part, Records, DOCS, IDS, IDS_INDEXES};
+use crate::pre_image::{BatchRecords, Part, Records, DOCS, IDS, IDS_INDEXES};
 use crate::target::Target;
 
 /// Tells whether the pre-image collection of `opts` holds anything yet and,
@@ -61,20 +63,38 @@ pub(super) async fn prepare(target: &Target, opts: &WriteOptions) -> Result<bool
     Ok(some_kept)
 }
 
+/// The records of what `t` changes or deletes, for a run that keeps
+/// pre-images in place; `None` for any other.
+pub(crate) fn batch_records(opts: &WriteOptions, t: &Transformed) -> Option<BatchRecords> {
+    if opts.pre_images.is_none() || !matches!(opts.destination, Destination::InPlace { .. }) {
+        return None;
+    }
+    let changed = (0..t.batch.len()).filter_map(|i| {
+        let delete = match &t.outcomes[i] {
+            Outcome::Replace(_) => false,
+            Outcome::Delete => true,
+            Outcome::Keep | Outcome::Fail(_) => return None,
+        };
+        Some((i, delete, t.batch.doc(i)))
+    });
+    Some(BatchRecords {
+        parts: records(changed, &t.batch, &HashSet::new()),
+    })
+}
+
 /// The pre-images of what `items` change or delete, those not kept yet when
 /// `some_kept`.
 pub(super) async fn write(
-    opts: &WriteOptions,
+    scope: Scope<'_>,
     items: &[Item<'_>],
-    b: &Batch,
-    at_least_once: bool,
     some_kept: bool,
-    target: &Target,
     session: &mut Option<&mut ClientSession>,
 ) -> Result<()> {
-    let Some(backup) = &opts.pre_images else {
+    let Some(backup) = &scope.opts.pre_images else {
         return Ok(());
     };
+    let (b, target) = (scope.batch(), scope.target);
+    let at_least_once = scope.at_least_once();
     let changed: Vec<&Item<'_>> = items
         .iter()
         .filter(|it| matches!(it.outcome, Outcome::Replace(_) | Outcome::Delete))
@@ -82,13 +102,22 @@ pub(super) async fn write(
     if changed.is_empty() {
         return Ok(());
     }
-    let kept = if some_kept {
-        let ids = changed.iter().map(|it| b.id(it.i)).collect();
-        kept_among(target, backup, ids, session).await?
-    } else {
-        HashSet::new()
+    let mut todo = match scope
+        .records
+        .filter(|r| !some_kept && covers(r, &changed, b))
+    {
+        // Still in `_id` order: the last first, as `records` gives them.
+        Some(r) => r.parts.iter().rev().map(Part::clone).collect(),
+        None => {
+            let kept = if some_kept {
+                let ids = changed.iter().map(|it| b.id(it.i)).collect();
+                kept_among(target, backup, ids, session).await?
+            } else {
+                HashSet::new()
+            };
+            records(of_items(&changed), b, &kept)
+        }
     };
-    let mut todo = records(&changed, b, &kept);
     while let Some(part) = todo.pop() {
         let cmd = rawdoc! {
             "insert": backup.as_str(),
@@ -105,7 +134,7 @@ pub(super) async fn write(
                 .collect();
             let ids = of_part.iter().map(|it| b.id(it.i)).collect();
             let kept = kept_among(target, backup, ids, session).await?;
-            todo.extend(records(&of_part, b, &kept));
+            todo.extend(records(of_items(&of_part), b, &kept));
             continue;
         }
         check_errors(&reply, b, &part.tags[..1], false)?;
@@ -113,16 +142,39 @@ pub(super) async fn write(
     Ok(())
 }
 
-/// The records of `changed` not in `kept`, the last first (taken with `pop`).
-fn records(changed: &[&Item<'_>], b: &Batch, kept: &HashSet<Vec<u8>>) -> Vec<Part> {
+/// Whether `records` keep exactly the originals of `changed`: the same
+/// documents, each as the reader read it (none changed since, none set
+/// aside, the whole batch).
+fn covers(records: &BatchRecords, changed: &[&Item<'_>], b: &Batch) -> bool {
+    let mut tags = records.parts.iter().flat_map(|p| &p.tags);
+    changed.iter().all(|it| {
+        tags.next() == Some(&it.i) && it.doc.as_bytes().as_ptr() == b.doc(it.i).as_bytes().as_ptr()
+    }) && tags.next().is_none()
+}
+
+/// Each of `changed`'s batch index, whether it is deleted, and its original.
+fn of_items<'a>(
+    changed: &'a [&Item<'a>],
+) -> impl Iterator<Item = (usize, bool, &'a RawDocument)> + 'a {
+    changed
+        .iter()
+        .map(|it| (it.i, matches!(it.outcome, Outcome::Delete), it.doc))
+}
+
+/// The records of `changed` (batch index, deleted, original) not in
+/// `kept`, the last first (taken with `pop`).
+fn records<'a>(
+    changed: impl Iterator<Item = (usize, bool, &'a RawDocument)>,
+    b: &Batch,
+    kept: &HashSet<Vec<u8>>,
+) -> Vec<Part> {
     let mut records = Records::default();
-    for it in changed {
-        let id = b.id(it.i);
+    for (i, delete, doc) in changed {
+        let id = b.id(i);
         if kept.contains(&raw_id_key(Some(id.as_raw_bson_ref()))) {
             continue;
         }
-        let delete = matches!(it.outcome, Outcome::Delete);
-        records.push(it.i, id, delete, it.doc);
+        records.push(i, id, delete, doc);
     }
     let mut parts = records.finish();
     parts.reverse();

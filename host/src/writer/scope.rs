@@ -2,6 +2,7 @@
 
 use crate::batch::{Batch, Outcome, Transformed};
 use crate::options::TxMode;
+use crate::pre_image::BatchRecords;
 use crate::target::Target;
 
 use super::options::WriteOptions;
@@ -19,6 +20,9 @@ pub(super) struct Scope<'a> {
     /// A document of the batch to fail with this outcome instead of its
     /// own, none of its outputs written (one too large for a transaction).
     pub(super) set_aside: Option<(usize, &'a Outcome)>,
+    /// The pre-image records of the whole batch as read, when a worker
+    /// built them.
+    pub(super) records: Option<&'a BatchRecords>,
 }
 
 impl<'a> Scope<'a> {
