@@ -5,11 +5,13 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::time::Duration;
+use std::os::unix::process::ExitStatusExt;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
 
 use mongoshift::failpoint as fp;
 
-use super::app::{check_applied, counting, seed, App};
+use super::app::{check_applied, counting, raw_by_id, seed, App, MIG};
 use crate::util::{text, TestDb};
 
 #[test]
@@ -48,4 +50,79 @@ fn batches_that_keep_conflicting_are_split_and_every_write_is_kept() {
     );
     // Every document transformed exactly once, every acknowledged write on it.
     check_applied(&t, n, &original, &acked, false);
+}
+
+fn pre_images() -> String {
+    format!("mongoshift_preimages_{MIG}")
+}
+
+/// A run killed between the halves of a split batch (one half committed
+/// with its checkpoint, the other not): the next `up` writes the rest
+/// exactly once, every acknowledged write kept, and each transformed
+/// document has one original kept, which `down` puts back byte for byte.
+#[test]
+fn a_run_killed_between_the_halves_of_a_split_batch_resumes_exactly_once() {
+    let t = TestDb::new("conflict_split_kill");
+    let n = 200;
+    seed(&t, n);
+    let original = t.raw_users();
+    counting(&t, false, "in-place", "");
+    let app = App::paced(&t, n, 0x5b1e, (1_000_000, 1), Duration::from_millis(3));
+    app.wait_for(20);
+    let mut up = t
+        .std_cmd()
+        .env(fp::ENV, format!("{}:*", fp::BATCH_AFTER_REREAD))
+        .env(fp::PAUSE_ENV, "100")
+        .args(["--progress", "none", "up"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The checkpoint counts what committed: part of the one batch is a half.
+    let started = Instant::now();
+    let mut read = 0;
+    while up.try_wait().unwrap().is_none() && started.elapsed() < Duration::from_secs(120) {
+        read = t
+            .ledger()
+            .first()
+            .and_then(|e| e.get_document("checkpoint").ok()?.get_i64("read").ok())
+            .unwrap_or(0);
+        if read > 0 && read < i64::from(n) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    up.kill().unwrap();
+    let status = up.wait().unwrap();
+    assert!(
+        read > 0 && read < i64::from(n) && status.signal() == Some(9),
+        "the run was not stopped between two halves: {read} of {n} read, {status:?}"
+    );
+    let out = t.cmd().arg("up").output().unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    let acked = app.finish();
+    check_applied(&t, n, &original, &acked, false);
+    let entries = t.raw_pre_images(&pre_images());
+    let kept = raw_by_id(&entries);
+    assert_eq!(kept.len(), entries.len(), "an original kept twice");
+    assert!(
+        kept.len() >= n as usize / 2,
+        "{} originals kept",
+        kept.len()
+    );
+    t.cmd().arg("down").assert().success();
+    let now = raw_by_id(&t.raw_users());
+    let wrong: Vec<i32> = kept
+        .iter()
+        .filter(|(id, e)| {
+            let doc = e.get_document("doc").unwrap();
+            now.get(id).map(|d| d.as_bytes()) != Some(doc.as_bytes())
+        })
+        .map(|(id, _)| *id)
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "not put back from their pre-images: {wrong:?}"
+    );
 }
