@@ -102,21 +102,21 @@ pub(super) async fn write(
     if changed.is_empty() {
         return Ok(());
     }
+    let kept = if some_kept {
+        let ids = changed.iter().map(|it| b.id(it.i)).collect();
+        kept_among(target, backup, ids, session).await?
+    } else {
+        HashSet::new()
+    };
+    // A resumed run too sends the worker's records when none of the
+    // batch's originals is kept yet.
     let mut todo = match scope
         .records
-        .filter(|r| !some_kept && covers(r, &changed, b))
+        .filter(|r| kept.is_empty() && covers(r, &changed, b))
     {
         // Still in `_id` order: the last first, as `records` gives them.
         Some(r) => r.parts.iter().rev().map(Part::clone).collect(),
-        None => {
-            let kept = if some_kept {
-                let ids = changed.iter().map(|it| b.id(it.i)).collect();
-                kept_among(target, backup, ids, session).await?
-            } else {
-                HashSet::new()
-            };
-            records(of_items(&changed), b, &kept)
-        }
+        None => records(of_items(&changed), b, &kept),
     };
     while let Some(part) = todo.pop() {
         let cmd = rawdoc! {
