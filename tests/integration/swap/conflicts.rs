@@ -9,29 +9,44 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use bson::RawDocumentBuf;
 use mongoshift::failpoint as fp;
 
 use super::app::{check_applied, counting, raw_by_id, seed, App, MIG};
 use crate::util::{text, TestDb};
 
+/// Documents in one batch.
+const N: i32 = 200;
+
+/// A collection of [`N`] documents (and its originals), one in-place batch
+/// of all of them to come, and an application writing all over it every
+/// 3 ms.
+fn busy(name: &str, seed_app: u64) -> (TestDb, Vec<RawDocumentBuf>, App) {
+    let t = TestDb::new(name);
+    seed(&t, N);
+    let original = t.raw_users();
+    counting(&t, false, "in-place", "");
+    let app = App::paced(&t, N, seed_app, (1_000_000, 1), Duration::from_millis(3));
+    app.wait_for(20);
+    (t, original, app)
+}
+
+/// `mongoshift` pausing 100 ms at every attempt of a batch inside its
+/// transaction, between reading the batch again and writing it: some 30
+/// application writes land in that window, on documents of the whole batch
+/// every time (30 attempts fail alike), on one of a handful of documents
+/// now and then.
+fn paused_up(t: &TestDb) -> std::process::Command {
+    let mut c = t.std_cmd();
+    c.env(fp::ENV, format!("{}:*", fp::BATCH_AFTER_REREAD))
+        .env(fp::PAUSE_ENV, "100");
+    c
+}
+
 #[test]
 fn batches_that_keep_conflicting_are_split_and_every_write_is_kept() {
-    let t = TestDb::new("conflict_split");
-    let n = 200;
-    seed(&t, n);
-    let original = t.raw_users();
-    // One batch of all 200 documents, every attempt pausing 100 ms inside
-    // its transaction between reading the batch again and writing it: some
-    // 30 application writes land in that window, on documents of the whole
-    // batch every time (30 attempts fail alike), on one of a handful of
-    // documents now and then.
-    counting(&t, false, "in-place", "");
-    let app = App::paced(&t, n, 0xc0f1, (1_000_000, 1), Duration::from_millis(3));
-    app.wait_for(20);
-    let out = t
-        .std_cmd()
-        .env(fp::ENV, format!("{}:*", fp::BATCH_AFTER_REREAD))
-        .env(fp::PAUSE_ENV, "100")
+    let (t, original, app) = busy("conflict_split", 0xc0f1);
+    let out = paused_up(&t)
         .args(["--progress", "json", "up"])
         .output()
         .unwrap();
@@ -49,7 +64,7 @@ fn batches_that_keep_conflicting_are_split_and_every_write_is_kept() {
         "no batch was split for its conflicts:\n{stdout}"
     );
     // Every document transformed exactly once, every acknowledged write on it.
-    check_applied(&t, n, &original, &acked, false);
+    check_applied(&t, N, &original, &acked, false);
 }
 
 fn pre_images() -> String {
@@ -62,17 +77,8 @@ fn pre_images() -> String {
 /// document has one original kept, which `down` puts back byte for byte.
 #[test]
 fn a_run_killed_between_the_halves_of_a_split_batch_resumes_exactly_once() {
-    let t = TestDb::new("conflict_split_kill");
-    let n = 200;
-    seed(&t, n);
-    let original = t.raw_users();
-    counting(&t, false, "in-place", "");
-    let app = App::paced(&t, n, 0x5b1e, (1_000_000, 1), Duration::from_millis(3));
-    app.wait_for(20);
-    let mut up = t
-        .std_cmd()
-        .env(fp::ENV, format!("{}:*", fp::BATCH_AFTER_REREAD))
-        .env(fp::PAUSE_ENV, "100")
+    let (t, original, app) = busy("conflict_split_kill", 0x5b1e);
+    let mut up = paused_up(&t)
         .args(["--progress", "none", "up"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -87,7 +93,7 @@ fn a_run_killed_between_the_halves_of_a_split_batch_resumes_exactly_once() {
             .first()
             .and_then(|e| e.get_document("checkpoint").ok()?.get_i64("read").ok())
             .unwrap_or(0);
-        if read > 0 && read < i64::from(n) {
+        if read > 0 && read < i64::from(N) {
             break;
         }
         std::thread::sleep(Duration::from_millis(5));
@@ -95,19 +101,19 @@ fn a_run_killed_between_the_halves_of_a_split_batch_resumes_exactly_once() {
     up.kill().unwrap();
     let status = up.wait().unwrap();
     assert!(
-        read > 0 && read < i64::from(n) && status.signal() == Some(9),
-        "the run was not stopped between two halves: {read} of {n} read, {status:?}"
+        read > 0 && read < i64::from(N) && status.signal() == Some(9),
+        "the run was not stopped between two halves: {read} of {N} read, {status:?}"
     );
     let out = t.cmd().arg("up").output().unwrap();
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}{stderr}");
     let acked = app.finish();
-    check_applied(&t, n, &original, &acked, false);
+    check_applied(&t, N, &original, &acked, false);
     let entries = t.raw_pre_images(&pre_images());
     let kept = raw_by_id(&entries);
     assert_eq!(kept.len(), entries.len(), "an original kept twice");
     assert!(
-        kept.len() >= n as usize / 2,
+        kept.len() >= N as usize / 2,
         "{} originals kept",
         kept.len()
     );
