@@ -22,7 +22,7 @@ LABELS = {
     "wasm-in-place-pre-images": "mongoshift, Wasm transform, in place, `--pre-images`",
     "wasm-rewrite": "mongoshift, Wasm transform, rewrite (copy and swap)",
     "python": "mongoshift, Python transform with a backward (in place)",
-    "python-forward": "mongoshift, Python transform without a backward (in place, pre-images kept)",
+    "python-forward": "mongoshift, Python transform without a backward, defaults (in place, pre-images kept)",
     "floor-in-place": "floor: in place, replacements (no engine)",
     "floor-in-place-set": "floor: in place, $set/$unset (no engine)",
     "floor-in-place-conditional": "floor: in place, replacements of the document as read (no engine)",

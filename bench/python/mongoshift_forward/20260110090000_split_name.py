@@ -1,5 +1,6 @@
-"""split_name with no backward transform, as most Python migrations are
-written: `down` restores the pre-images mongoshift keeps by default. The
+"""split_name with no backward transform and the decorator's defaults, as
+most Python migrations are written: `down` restores the pre-images mongoshift
+keeps by default, and one worker calls the function (no `parallel=True`). The
 function is the two-way file's `split`, loaded from beside this folder."""
 
 import importlib.util
@@ -21,6 +22,6 @@ split = _module.split
 class SplitName(Migration):
     collection = "users"
 
-    @iterative_migration(batch_size=1000, parallel=True)
+    @iterative_migration()
     def forward(self, batch: list[dict[str, Any]]) -> list[dict[str, Any] | None]:
         return [split(d) for d in batch]
