@@ -127,9 +127,11 @@ impl Migrator {
     }
 
     /// Sends progress events to `also` as well as where they went so far
-    /// (metrics beside the progress display).
+    /// (metrics beside the progress display). `also` gets each event first:
+    /// whoever reads an event where it went so far (the JSON lines on
+    /// stderr) and then asks `also` (the metrics endpoint) finds it there.
     pub fn also_progress(mut self, also: Progress) -> Self {
-        self.progress = Arc::new(Tee(vec![self.progress, also]));
+        self.progress = Arc::new(Tee(vec![also, self.progress]));
         self
     }
 
